@@ -1,0 +1,187 @@
+import { z } from 'zod';
+
+/**
+ * Kafka event payloads. Each is validated at the consumer with these schemas; a payload that does
+ * not parse is dead-lettered with the reason. Times are milliseconds since the Unix epoch.
+ */
+
+const id = z.string().min(1).max(128);
+const epochMs = z.number().int().nonnegative();
+
+export const TargetType = z.enum(['device', 'application', 'topic']);
+export type TargetType = z.infer<typeof TargetType>;
+
+export const Priority = z.enum(['high', 'normal']);
+export type Priority = z.infer<typeof Priority>;
+
+/** gateway → push-core: an app server's message, durable once this event is in Kafka. */
+export const MessageAcceptedV1 = z.object({
+  messageId: id,
+  projectId: id,
+  target: z.object({ type: TargetType, value: z.string().min(1).max(256) }),
+  notification: z.object({
+    title: z.string().max(4096),
+    message: z.string().max(16384),
+    /** The app server's `data` object as JSON text, or null. */
+    data: z.string().max(65536).nullable(),
+  }),
+  ttlSeconds: z.number().int().nonnegative(),
+  priority: Priority,
+  collapseKey: z.string().max(256).nullable(),
+  acceptedAtMs: epochMs,
+  expiresAtMs: epochMs,
+});
+export type MessageAcceptedV1 = z.infer<typeof MessageAcceptedV1>;
+
+/** One notification for one registration on one device, addressed to the transport holding it. */
+export const DeliveryV1 = z.object({
+  kind: z.literal('deliver'),
+  messageId: id,
+  deviceId: id,
+  applicationId: id,
+  registrationId: id,
+  title: z.string(),
+  message: z.string(),
+  data: z.string().nullable(),
+  sentAtMs: epochMs,
+  expiresAtMs: epochMs,
+});
+export type DeliveryV1 = z.infer<typeof DeliveryV1>;
+
+export const RegistrationOp = z.enum(['register', 'unregister', 'subscribe', 'unsubscribe']);
+export type RegistrationOp = z.infer<typeof RegistrationOp>;
+
+/** push-core → the transport that asked: the answer to a RegistrationRequestedV1. */
+export const RegistrationReplyV1 = z.object({
+  kind: z.literal('registration.reply'),
+  correlationId: id,
+  deviceId: id,
+  op: RegistrationOp,
+  ok: z.boolean(),
+  applicationId: z.string().max(128),
+  registrationId: z.string().max(128),
+  isNew: z.boolean(),
+  /** A code from the error catalogue when ok is false. */
+  errorCode: z.string().max(64).nullable(),
+  errorMessage: z.string().max(1024).nullable(),
+});
+export type RegistrationReplyV1 = z.infer<typeof RegistrationReplyV1>;
+
+/** Everything addressed to one transport instance travels on its own inbox topic. */
+export const TransportInboxV1 = z.discriminatedUnion('kind', [DeliveryV1, RegistrationReplyV1]);
+export type TransportInboxV1 = z.infer<typeof TransportInboxV1>;
+
+/** transport → push-core: register (Aurora registrate), unregister, topic (un)subscribe. */
+export const RegistrationRequestedV1 = z.object({
+  correlationId: id,
+  /** Instance id of the transport that waits for the reply on its inbox topic. */
+  replyTo: id,
+  deviceId: id,
+  op: RegistrationOp,
+  applicationId: z.string().max(128),
+  /** The registrationId the device holds, or '' when it has none. */
+  registrationId: z.string().max(128),
+  topics: z.array(z.string().min(1).max(256)).max(100),
+  atMs: epochMs,
+});
+export type RegistrationRequestedV1 = z.infer<typeof RegistrationRequestedV1>;
+
+/** transport → push-core: a device connected to or disconnected from an instance. */
+export const DeviceEventV1 = z.object({
+  kind: z.enum(['connected', 'disconnected']),
+  deviceId: id,
+  instanceId: id,
+  atMs: epochMs,
+});
+export type DeviceEventV1 = z.infer<typeof DeviceEventV1>;
+
+/**
+ * transport → push-core: what happened to deliveries. `sent`: written to the device's socket;
+ * `delivered`: acknowledged by the device; `not_held`: the instance no longer holds the device,
+ * so the delivery stays pending.
+ */
+export const DeliveryReceiptV1 = z.object({
+  status: z.enum(['sent', 'delivered', 'not_held']),
+  deviceId: id,
+  instanceId: id,
+  messageIds: z.array(id).min(1).max(1000),
+  atMs: epochMs,
+});
+export type DeliveryReceiptV1 = z.infer<typeof DeliveryReceiptV1>;
+
+export const ServiceAccountInfo = z.object({
+  clientId: id,
+  createdAtMs: epochMs,
+});
+
+/** auth → everyone (compacted topic): the current state of a registry entity. */
+export const RegistryEventV1 = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('project'),
+    project: z.object({
+      id,
+      tenantId: id,
+      name: z.string().max(256),
+      isActive: z.boolean(),
+      serviceAccount: ServiceAccountInfo.nullable(),
+      createdAtMs: epochMs,
+      updatedAtMs: epochMs,
+    }),
+  }),
+  z.object({
+    kind: z.literal('application'),
+    application: z.object({
+      id,
+      projectId: id,
+      name: z.string().max(256),
+      isActive: z.boolean(),
+      createdAtMs: epochMs,
+      updatedAtMs: epochMs,
+    }),
+  }),
+]);
+export type RegistryEventV1 = z.infer<typeof RegistryEventV1>;
+
+/** Written by any consumer for a message it could not accept; never consumed automatically. */
+export const DeadLetterV1 = z.object({
+  topic: z.string(),
+  partition: z.number().int(),
+  offset: z.string(),
+  consumerGroup: z.string(),
+  key: z.string().nullable(),
+  reason: z.string(),
+  /** The original value as UTF-8 text (or base64 when it is not valid UTF-8). */
+  value: z.string(),
+  atMs: epochMs,
+});
+export type DeadLetterV1 = z.infer<typeof DeadLetterV1>;
+
+export const DeliveryState = z.enum(['pending', 'sent', 'delivered', 'expired', 'failed']);
+export type DeliveryState = z.infer<typeof DeliveryState>;
+
+export const MessageState = z.enum(['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed']);
+export type MessageState = z.infer<typeof MessageState>;
+
+/**
+ * A message's status as push-core reports it (internal query API push-core → gateway, and the body
+ * of `GET /push/public/api/v1/projects/{project_id}/messages/{message_id}`). Times are RFC 3339.
+ * `state` is the aggregate: the least advanced non-terminal state among recipients, else the
+ * terminal one most recipients reached.
+ */
+export const MessageStatusV1 = z.object({
+  id,
+  projectId: id,
+  state: MessageState,
+  target: z.object({ type: TargetType, value: z.string() }),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  counts: z.record(DeliveryState, z.number().int().nonnegative()),
+  recipients: z.array(
+    z.object({
+      registrationId: z.string(),
+      state: DeliveryState,
+      updatedAt: z.string(),
+    }),
+  ),
+});
+export type MessageStatusV1 = z.infer<typeof MessageStatusV1>;

@@ -1,0 +1,5 @@
+export * from './device-protocol';
+export * from './errors';
+export * from './events';
+export * from './limits';
+export * from './topics';

@@ -1,0 +1,3 @@
+export * from './ports';
+export { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard } from './memory';
+export { RedisPresenceStore, RedisRateLimiter, RedisReplayGuard } from './redis';

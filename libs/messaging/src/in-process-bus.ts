@@ -1,0 +1,112 @@
+import { Logger } from '@nestjs/common';
+import type { DeadLetterV1, TopicDef } from '@borealis/contracts';
+import { backoffDelay, sleep } from '@borealis/util';
+import { decodeRecords, runHandler, type DeadLetter, type RawRecord } from './dispatch';
+import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
+
+const PARTITIONS = 8;
+
+interface Group {
+  subscription: Subscription<unknown>;
+  /** One promise chain per partition: per-key order, as on Kafka. */
+  tails: Promise<unknown>[];
+}
+
+/**
+ * The standalone driver: topics live in this process. `publish` serializes each record to JSON and
+ * back (so handlers see exactly what they would see from Kafka), runs every subscribed group's
+ * handler in per-key order, and resolves when all of them have finished: a message acknowledged to
+ * an app server has then been stored by push-core. A handler that keeps failing makes `publish`
+ * reject, so the caller answers 503 instead of acknowledging. Bad input is dead-lettered (kept in
+ * memory and logged).
+ */
+export class InProcessMessageBus extends MessageBus {
+  private readonly logger = new Logger('InProcessMessageBus');
+  private readonly groups = new Map<string, Group[]>();
+  private offsets = 0;
+  private started = false;
+  private stopping = false;
+  readonly deadLetters: DeadLetterV1[] = [];
+
+  constructor(private readonly options: { maxAttempts?: number; retryBaseMs?: number } = {}) {
+    super();
+  }
+
+  async publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
+    if (this.stopping) throw new Error('message bus is stopping');
+    const groups = this.groups.get(topic.name) ?? [];
+    const work: Promise<unknown>[] = [];
+    for (const record of records) {
+      const key = record.key ?? topic.key(record.value);
+      const partition = partitionOf(key);
+      const raw: RawRecord = { topic: topic.name, partition, offset: String(this.offsets++), key, headers: record.headers ?? {}, value: JSON.stringify(record.value) };
+      for (const group of groups) {
+        const run = group.tails[partition]!.then(() => this.dispatch(group.subscription, raw));
+        // The chain continues whatever this record's outcome; the caller sees the outcome.
+        group.tails[partition] = run.catch(() => undefined);
+        work.push(run);
+      }
+    }
+    await Promise.all(work);
+  }
+
+  async subscribe<T>(subscription: Subscription<T>): Promise<void> {
+    const list = this.groups.get(subscription.topic.name) ?? [];
+    if (list.some((g) => g.subscription.group === subscription.group)) {
+      throw new Error(`group ${subscription.group} already subscribed to ${subscription.topic.name}`);
+    }
+    list.push({ subscription: subscription as Subscription<unknown>, tails: Array.from({ length: PARTITIONS }, () => Promise.resolve()) });
+    this.groups.set(subscription.topic.name, list);
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+    this.stopping = false;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const tails = [...this.groups.values()].flat().flatMap((g) => g.tails);
+    await Promise.all(tails);
+    this.started = false;
+  }
+
+  isReady(): boolean {
+    return this.started && !this.stopping;
+  }
+
+  private async dispatch(subscription: Subscription<unknown>, raw: RawRecord): Promise<void> {
+    const { messages, rejected } = decodeRecords(subscription.topic, [raw]);
+    const dead = [...rejected];
+    dead.push(
+      ...(await runHandler(subscription.handler, messages, {
+        maxAttempts: this.options.maxAttempts ?? 5,
+        delay: (attempt) => backoffDelay(attempt, this.options.retryBaseMs ?? 50, 2000),
+        sleep: (ms) => sleep(ms),
+        isStopping: () => this.stopping,
+      })),
+    );
+    for (const letter of dead) this.deadLetter(subscription.group, letter);
+  }
+
+  private deadLetter(group: string, { record, reason }: DeadLetter): void {
+    this.logger.warn({ msg: 'dead-lettered', topic: record.topic, group, key: record.key, reason });
+    this.deadLetters.push({
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      consumerGroup: group,
+      key: record.key,
+      reason,
+      value: typeof record.value === 'string' ? record.value : record.value.toString('utf8'),
+      atMs: Date.now(),
+    });
+    if (this.deadLetters.length > 1000) this.deadLetters.shift();
+  }
+}
+
+function partitionOf(key: string): number {
+  let h = 0;
+  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
+  return (h >>> 0) % PARTITIONS;
+}

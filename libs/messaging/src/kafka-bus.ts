@@ -1,0 +1,237 @@
+import { Logger } from '@nestjs/common';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Topics, type DeadLetterV1, type TopicDef } from '@borealis/contracts';
+import { backoffDelay, sleep } from '@borealis/util';
+import { decodeRecords, errorText, runHandler, type DeadLetter, type RawRecord } from './dispatch';
+import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  /**
+   * `admin`: create missing topics through the admin API with the partitions and replication
+   * below (production). `auto`: rely on the broker's automatic topic creation (the test broker,
+   * whose admin API does not work).
+   */
+  topicCreation: 'admin' | 'auto';
+  partitions: number;
+  /** -1 takes the broker's default. */
+  replicationFactor: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** How long a fetch waits for data; small values lower latency on quiet topics. */
+  maxWaitTimeMs: number;
+  /** How long a publish may take before it fails (and the gateway answers 503). */
+  requestTimeoutMs: number;
+}
+
+interface Consuming {
+  subscription: Subscription<unknown>;
+  consumer: Consumer | null;
+  joined: boolean;
+}
+
+/**
+ * The distributed driver on kafkajs. Publishes wait for all in-sync replicas (acks -1). Each
+ * subscription is its own consumer group member; offsets are committed only after the handler
+ * succeeded (or the record was dead-lettered), so a crash replays rather than loses.
+ */
+export class KafkaMessageBus extends MessageBus {
+  private readonly logger = new Logger('KafkaMessageBus');
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly consuming: Consuming[] = [];
+  private readonly ensured = new Map<string, Promise<void>>();
+  private admin: Admin | null = null;
+  private producerConnected = false;
+  private started = false;
+  private stopping = false;
+
+  constructor(private readonly options: KafkaBusOptions) {
+    super();
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      requestTimeout: options.requestTimeoutMs,
+      connectionTimeout: Math.min(options.requestTimeoutMs, 3000),
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => this.logKafka(entry),
+    });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: options.topicCreation === 'auto',
+      // The test broker cannot serve the idempotent producer's init; acks -1 gives durability.
+      idempotent: false,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.producer.on(this.producer.events.DISCONNECT, () => (this.producerConnected = false));
+    this.producer.on(this.producer.events.CONNECT, () => (this.producerConnected = true));
+  }
+
+  async publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
+    if (records.length === 0) return;
+    if (this.stopping) throw new Error('message bus is stopping');
+    await this.ensureTopic(topic);
+    await this.producer.send({
+      topic: topic.name,
+      acks: -1,
+      timeout: this.options.requestTimeoutMs,
+      messages: records.map((r) => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: r.headers ?? {} })),
+    });
+  }
+
+  async subscribe<T>(subscription: Subscription<T>): Promise<void> {
+    const entry: Consuming = { subscription: subscription as Subscription<unknown>, consumer: null, joined: false };
+    this.consuming.push(entry);
+    if (this.started) await this.startConsumer(entry);
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.producer.connect();
+    this.producerConnected = true;
+    await Promise.all(this.consuming.map((c) => this.startConsumer(c)));
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled(this.consuming.map((c) => c.consumer?.disconnect()));
+    await Promise.allSettled([this.producer.disconnect(), this.admin?.disconnect()]);
+    this.started = false;
+  }
+
+  isReady(): boolean {
+    return this.started && !this.stopping && this.producerConnected && this.consuming.every((c) => c.joined);
+  }
+
+  private async startConsumer(entry: Consuming): Promise<void> {
+    const { subscription } = entry;
+    await this.ensureTopic(subscription.topic);
+    const consumer = this.kafka.consumer({
+      groupId: subscription.group,
+      sessionTimeout: this.options.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(this.options.sessionTimeoutMs, 3000),
+      heartbeatInterval: this.options.heartbeatIntervalMs,
+      maxWaitTimeInMs: this.options.maxWaitTimeMs,
+      allowAutoTopicCreation: this.options.topicCreation === 'auto',
+    });
+    entry.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => (entry.joined = true));
+    consumer.on(consumer.events.CRASH, (event) => {
+      entry.joined = false;
+      this.logger.error({ msg: 'consumer crashed', group: subscription.group, topic: subscription.topic.name, error: errorText(event.payload.error), restart: event.payload.restart });
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? false });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.consumeBatch(entry, payload),
+    });
+  }
+
+  private async consumeBatch(entry: Consuming, payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    const { subscription } = entry;
+    if (batch.messages.length === 0) return;
+    const raw: RawRecord[] = batch.messages.map((m) => ({
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: m.offset,
+      key: m.key ? m.key.toString('utf8') : null,
+      headers: headersToStrings(m.headers),
+      value: m.value ?? Buffer.alloc(0),
+    }));
+    const { messages, rejected } = decodeRecords(subscription.topic, raw);
+    let dead: DeadLetter[];
+    try {
+      dead = [
+        ...rejected,
+        ...(await runHandler(subscription.handler, messages, {
+          maxAttempts: Infinity,
+          delay: (attempt) => backoffDelay(attempt, 100, 5000),
+          sleep: async (ms) => {
+            await sleep(ms);
+            await heartbeat();
+          },
+          isStopping: () => this.stopping || !isRunning() || isStale(),
+        })),
+      ];
+    } catch (err) {
+      // Stopping or rebalancing: leave the offsets uncommitted; the batch is consumed again.
+      this.logger.warn({ msg: 'batch abandoned, will be consumed again', group: subscription.group, topic: batch.topic, error: errorText(err) });
+      return;
+    }
+    if (dead.length > 0) await this.deadLetter(subscription.group, dead);
+    const last = batch.lastOffset();
+    payload.resolveOffset(last);
+    await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+  }
+
+  private async deadLetter(group: string, dead: DeadLetter[]): Promise<void> {
+    const records = dead.map(({ record, reason }): { value: DeadLetterV1 } => {
+      this.logger.warn({ msg: 'dead-lettered', topic: record.topic, partition: record.partition, offset: record.offset, group, reason });
+      const value = typeof record.value === 'string' ? record.value : utf8OrBase64(record.value);
+      return { value: { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() } };
+    });
+    await this.publish(Topics.deadLetter, records);
+  }
+
+  private ensureTopic<T>(topic: TopicDef<T>): Promise<void> {
+    if (this.options.topicCreation === 'auto') return Promise.resolve();
+    let pending = this.ensured.get(topic.name);
+    if (!pending) {
+      pending = this.createTopic(topic).catch((err) => {
+        this.ensured.delete(topic.name);
+        throw err;
+      });
+      this.ensured.set(topic.name, pending);
+    }
+    return pending;
+  }
+
+  private async createTopic<T>(topic: TopicDef<T>): Promise<void> {
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    const existing = await this.admin.listTopics();
+    if (existing.includes(topic.name)) return;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: topic.name,
+          numPartitions: this.options.partitions,
+          replicationFactor: this.options.replicationFactor,
+          configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        },
+      ],
+    });
+    this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
+  }
+
+  private logKafka(entry: LogEntry): void {
+    const { message, ...rest } = entry.log;
+    const line = { msg: `kafkajs: ${message}`, namespace: entry.namespace, ...rest };
+    if (entry.level <= logLevel.ERROR) this.logger.error(line);
+    else this.logger.warn(line);
+  }
+}
+
+function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = first.toString();
+  }
+  return out;
+}
+
+function utf8OrBase64(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : `base64:${bytes.toString('base64')}`;
+}

@@ -1,0 +1,50 @@
+import type { TopicDef } from '@borealis/contracts';
+
+export interface PublishRecord<T> {
+  value: T;
+  /** Defaults to the topic's key function applied to the value. */
+  key?: string;
+  headers?: Record<string, string>;
+}
+
+export interface BusMessage<T> {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  headers: Record<string, string>;
+  value: T;
+}
+
+/**
+ * Handles a batch of decoded, validated messages. Throwing retries the batch (every handler must
+ * be idempotent: delivery is at least once), unless the error is bad input per `isRetryable` from
+ * @borealis/contracts: then the bus isolates the offending message and dead-letters it.
+ */
+export type BatchHandler<T> = (messages: BusMessage<T>[]) => Promise<void>;
+
+export interface Subscription<T> {
+  topic: TopicDef<T>;
+  /** Consumer group. Every group receives every message; members of one group share them. */
+  group: string;
+  /** Read the topic from its start when the group has no committed offset (registry views). */
+  fromBeginning?: boolean;
+  handler: BatchHandler<T>;
+}
+
+/**
+ * The messaging port. Two drivers implement it: Kafka (distributed mode) and an in-process bus
+ * (standalone mode). The same handlers run on both.
+ *
+ * `publish` resolves only when the records are durable: on Kafka, acknowledged by all in-sync
+ * replicas; in process, handled by every subscribed group. It rejects otherwise.
+ */
+export abstract class MessageBus {
+  abstract publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void>;
+  /** Registers a consumer; call before `start()` (later calls start consuming at once). */
+  abstract subscribe<T>(subscription: Subscription<T>): Promise<void>;
+  abstract start(): Promise<void>;
+  abstract stop(): Promise<void>;
+  /** True once connected and every registered consumer has joined. */
+  abstract isReady(): boolean;
+}
