@@ -123,7 +123,7 @@ export class KafkaMessageBus extends MessageBus {
       this.logger.error({ msg: 'consumer crashed', group: subscription.group, topic: subscription.topic.name, error: errorText(event.payload.error), restart: event.payload.restart });
     });
     await consumer.connect();
-    await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? false });
+    await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

@@ -27,7 +27,10 @@ export interface Subscription<T> {
   topic: TopicDef<T>;
   /** Consumer group. Every group receives every message; members of one group share them. */
   group: string;
-  /** Read the topic from its start when the group has no committed offset (registry views). */
+  /**
+   * Where a group without a committed offset starts. Default true (earliest): a new group must
+   * not skip what was published before it first joined, or an accepted message could be lost.
+   */
   fromBeginning?: boolean;
   handler: BatchHandler<T>;
 }

@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { AuthModule } from '@borealis/auth';
+import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp } from '@borealis/platform';
+import { loadConfig } from '@borealis/util';
+
+/** The auth service alone (distributed mode). Configuration: environment, see .env.sample. */
+async function main(): Promise<void> {
+  const c = loadConfig(AuthConfig);
+  const { httpUrl } = await serveHttp({
+    service: 'auth',
+    host: c.HTTP_HOST,
+    port: c.HTTP_PORT,
+    config: c,
+    imports: [
+      PlatformModule.register(distributedDrivers('auth', c)),
+      AuthModule.register({
+        databaseUrl: c.DATABASE_URL,
+        issuer: `${c.BOREALIS_PUBLIC_URL}/auth/public`,
+        tokenUrl: `${c.BOREALIS_PUBLIC_URL}/auth/public/oauth2/token`,
+        audiences: [c.AUTH_AUDIENCE],
+        accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
+        adminToken: c.BOREALIS_ADMIN_TOKEN,
+        publicApiUrl: `${c.BOREALIS_PUBLIC_URL}/push/public/api/v1/`,
+        pushPublicAddress: c.BOREALIS_DEVICE_URL,
+      }),
+    ],
+  });
+  announceReady({ mode: 'distributed', service: 'auth', http: httpUrl });
+}
+
+main().catch((err: unknown) => exitOnStartupFailure('auth', err));

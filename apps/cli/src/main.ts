@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { adminCommand } from './admin';
+import { deviceCommand } from './device';
+import { sendCommand, statusCommand } from './send';
+import { serveCommand } from './serve';
+import { UsageError } from './usage';
+
+const USAGE = `usage: borealis <command> [options]
+
+  serve [--service auth|gateway|push-core|transport]
+      Without --service: standalone mode, all services in one process (BOREALIS_HTTP_PORT,
+      BOREALIS_DEVICE_PORT, BOREALIS_DATA_DIR). With --service: that service alone, configured
+      from the environment (KAFKA_BROKERS, DATABASE_URL, REDIS_URL, ...; docs/configuration.md).
+  admin quickstart --out DIR [--server URL] [--token TOKEN] [--name NAME]
+      Creates a tenant, project, service account key and application; writes
+      DIR/push_notification_system.yaml and prints {"project_id","application_id"}.
+  device --server tcp://HOST:PORT --app APPLICATION_ID [--state DIR]
+      A simulated device: prints JSON lines for registrationId, notifications and readiness.
+  send --settings FILE --target REGISTRATION_ID [--title T] [--message M] [--data JSON] [--ttl 1h]
+      Sends a push as an app server would; prints {"id": ...}.
+  status --settings FILE MESSAGE_ID
+      Prints the message status.
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serveCommand(rest);
+    case 'admin':
+      return adminCommand(rest);
+    case 'device':
+      return deviceCommand(rest);
+    case 'send':
+      return sendCommand(rest);
+    case 'status':
+      return statusCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`borealis: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  process.stderr.write(`borealis: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,28 @@
+import 'reflect-metadata';
+import { GatewayModule } from '@borealis/gateway';
+import { announceReady, distributedDrivers, exitOnStartupFailure, GatewayConfig, PlatformModule, serveHttp } from '@borealis/platform';
+import { loadConfig } from '@borealis/util';
+
+/** The gateway alone (distributed mode). Configuration: environment, see .env.sample. */
+async function main(): Promise<void> {
+  const c = loadConfig(GatewayConfig);
+  const { httpUrl } = await serveHttp({
+    service: 'gateway',
+    host: c.HTTP_HOST,
+    port: c.HTTP_PORT,
+    config: c,
+    imports: [
+      PlatformModule.register(distributedDrivers('gateway', c)),
+      GatewayModule.register({
+        issuer: `${c.BOREALIS_PUBLIC_URL}/auth/public`,
+        jwksUrl: c.AUTH_JWKS_URL,
+        audience: c.AUTH_AUDIENCE,
+        rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
+        pushCoreUrl: c.PUSH_CORE_URL,
+      }),
+    ],
+  });
+  announceReady({ mode: 'distributed', service: 'gateway', http: httpUrl });
+}
+
+main().catch((err: unknown) => exitOnStartupFailure('gateway', err));

@@ -1,0 +1,50 @@
+import Redis from 'ioredis';
+import { requireRedis } from '@borealis/testing';
+import { randomToken } from '@borealis/util';
+import { RedisPresenceStore, RedisRateLimiter, RedisReplayGuard } from './redis';
+
+describe('Redis adapters against the real Redis', () => {
+  let redis: Redis;
+  const run = randomToken(6);
+
+  beforeAll(() => {
+    redis = new Redis(requireRedis(), { maxRetriesPerRequest: 1 });
+  });
+  afterAll(() => redis.quit());
+
+  it('presence: set, lookup in one round trip, and owner-checked removal', async () => {
+    const presence = new RedisPresenceStore(redis);
+    await presence.set(`a-${run}`, 'transport-0', 30);
+    await presence.set(`b-${run}`, 'transport-1', 30);
+    const found = await presence.lookup([`a-${run}`, `b-${run}`, `missing-${run}`]);
+    expect(Object.fromEntries(found)).toEqual({ [`a-${run}`]: 'transport-0', [`b-${run}`]: 'transport-1' });
+
+    // The device moved to transport-1; a late disconnect on transport-0 must not erase the route.
+    await presence.set(`a-${run}`, 'transport-1', 30);
+    expect(await presence.removeIfOwner(`a-${run}`, 'transport-0')).toBe(false);
+    expect((await presence.lookup([`a-${run}`])).get(`a-${run}`)).toBe('transport-1');
+    expect(await presence.removeIfOwner(`a-${run}`, 'transport-1')).toBe(true);
+    expect((await presence.lookup([`a-${run}`])).size).toBe(0);
+  });
+
+  it('rate limiter: a bucket of N admits exactly N, then says when to retry, then refills', async () => {
+    let now = 1_000_000;
+    const limiter = new RedisRateLimiter(redis, () => now);
+    const key = `project:${run}`;
+    const decisions = [];
+    for (let i = 0; i < 7; i++) decisions.push(await limiter.take(key, 5, 1));
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+    expect(decisions[5]).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 1, limit: 5 });
+    now += 2000;
+    expect((await limiter.take(key, 5, 1)).allowed).toBe(true);
+    expect((await limiter.take(key, 5, 1)).allowed).toBe(true);
+    expect((await limiter.take(key, 5, 1)).allowed).toBe(false);
+  });
+
+  it('replay guard: the first use wins, a replay is refused', async () => {
+    const guard = new RedisReplayGuard(redis);
+    expect(await guard.firstUse(`jti-${run}`, 60)).toBe(true);
+    expect(await guard.firstUse(`jti-${run}`, 60)).toBe(false);
+    expect(await guard.firstUse(`jti2-${run}`, 60)).toBe(true);
+  });
+});

@@ -1,0 +1,78 @@
+import { DomainError, ErrorCode, Topics, type DeviceEventV1 } from '@borealis/contracts';
+import { InProcessMessageBus } from './in-process-bus';
+import type { BusMessage } from './message-bus';
+
+const event = (deviceId: string, atMs = 1): DeviceEventV1 => ({ kind: 'connected', deviceId, instanceId: 'i-1', atMs });
+
+describe('InProcessMessageBus', () => {
+  it('delivers every record to every group and resolves publish after the handlers ran', async () => {
+    const bus = new InProcessMessageBus();
+    const a: string[] = [];
+    const b: string[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'a', handler: async (ms) => void a.push(...ms.map((m) => m.value.deviceId)) });
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'b', handler: async (ms) => void b.push(...ms.map((m) => m.value.deviceId)) });
+    await bus.start();
+    await bus.publish(Topics.deviceEvents, [{ value: event('d1') }, { value: event('d2') }]);
+    expect(a.sort()).toEqual(['d1', 'd2']);
+    expect(b.sort()).toEqual(['d1', 'd2']);
+  });
+
+  it('keeps per-key order even when an earlier handler is slow', async () => {
+    const bus = new InProcessMessageBus();
+    const seen: number[] = [];
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'g',
+      handler: async ([m]) => {
+        if (m!.value.atMs === 1) await new Promise((r) => setTimeout(r, 30));
+        seen.push(m!.value.atMs);
+      },
+    });
+    await bus.start();
+    await Promise.all([bus.publish(Topics.deviceEvents, [{ value: event('same', 1) }]), bus.publish(Topics.deviceEvents, [{ value: event('same', 2) }])]);
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('retries a failing handler, then succeeds', async () => {
+    const bus = new InProcessMessageBus({ retryBaseMs: 1 });
+    let calls = 0;
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'g',
+      handler: async () => {
+        if (++calls < 3) throw new Error('database briefly unavailable');
+      },
+    });
+    await bus.start();
+    await bus.publish(Topics.deviceEvents, [{ value: event('d') }]);
+    expect(calls).toBe(3);
+  });
+
+  it('rejects publish when the handler keeps failing, so the caller does not acknowledge', async () => {
+    const bus = new InProcessMessageBus({ retryBaseMs: 1, maxAttempts: 3 });
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'g', handler: async () => Promise.reject(new Error('down')) });
+    await bus.start();
+    await expect(bus.publish(Topics.deviceEvents, [{ value: event('d') }])).rejects.toThrow('down');
+  });
+
+  it('dead-letters bad input instead of retrying it, and keeps serving', async () => {
+    const bus = new InProcessMessageBus({ retryBaseMs: 1 });
+    const handled: BusMessage<DeviceEventV1>[] = [];
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'g',
+      handler: async (ms) => {
+        for (const m of ms) {
+          if (m.value.deviceId === 'bad') throw new DomainError(ErrorCode.InvalidArgument, 'unknown device');
+          handled.push(m);
+        }
+      },
+    });
+    await bus.start();
+    await bus.publish(Topics.deviceEvents, [{ value: event('bad') }, { value: event('good') }]);
+    // An invalid payload never reaches the handler.
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'exploded' } as unknown as DeviceEventV1, key: 'x' }]);
+    expect(handled.map((m) => m.value.deviceId)).toEqual(['good']);
+    expect(bus.deadLetters.map((d) => d.reason)).toEqual([expect.stringContaining('unknown device'), expect.stringContaining('does not match borealis.transport.device.event.v1')]);
+  });
+});

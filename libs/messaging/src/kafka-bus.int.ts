@@ -1,0 +1,105 @@
+import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
+import { expectEventually, requireKafka } from '@borealis/testing';
+import { randomToken } from '@borealis/util';
+import { Kafka, logLevel } from 'kafkajs';
+import { KafkaMessageBus } from './kafka-bus';
+import type { BusMessage } from './message-bus';
+
+jest.setTimeout(60_000);
+
+function newBus(clientId: string): KafkaMessageBus {
+  return new KafkaMessageBus({
+    brokers: [requireKafka()],
+    clientId,
+    topicCreation: 'auto',
+    partitions: 4,
+    replicationFactor: -1,
+    sessionTimeoutMs: 4000,
+    heartbeatIntervalMs: 1000,
+    maxWaitTimeMs: 50,
+    requestTimeoutMs: 5000,
+  });
+}
+
+describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
+  // Group names are unique per run: the broker lives as long as the test run.
+  const run = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+  let bus: KafkaMessageBus;
+
+  afterEach(async () => {
+    await bus?.stop();
+  });
+
+  it('publishes with acks from all replicas and consumes validated batches in key order', async () => {
+    bus = newBus('bus-test-1');
+    const seen: BusMessage<DeviceEventV1>[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: `test.${run}.order`, handler: async (ms) => void seen.push(...ms) });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+    const device = `dev-${run}`;
+    await bus.publish(
+      Topics.deviceEvents,
+      [1, 2, 3].map((atMs) => ({ value: { kind: 'connected' as const, deviceId: device, instanceId: 't-0', atMs }, headers: { 'x-request-id': `r${atMs}` } })),
+    );
+    await expectEventually(() => expect(seen.filter((m) => m.value.deviceId === device).map((m) => m.value.atMs)).toEqual([1, 2, 3]), { timeoutMs: 20_000 });
+    const first = seen.find((m) => m.value.deviceId === device)!;
+    expect(first.key).toBe(device);
+    expect(first.headers['x-request-id']).toBe('r1');
+  });
+
+  it('dead-letters malformed records and bad input, retries the rest, and commits past them', async () => {
+    bus = newBus('bus-test-2');
+    const handled: string[] = [];
+    let failuresLeft = 2;
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: `test.${run}.dlq`,
+      handler: async (ms) => {
+        for (const m of ms) if (m.value.deviceId === `poison-${run}`) throw new DomainError(ErrorCode.InvalidArgument, 'poison');
+        if (failuresLeft-- > 0) throw new Error('transient');
+        handled.push(...ms.map((m) => m.value.deviceId));
+      },
+    });
+    const letters: DeadLetterV1[] = [];
+    await bus.subscribe({ topic: Topics.deadLetter, group: `test.${run}.dlq-reader`, handler: async (ms) => void letters.push(...ms.map((m) => m.value)) });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+
+    // A record no schema accepts, written by a raw producer.
+    const kafka = new Kafka({ brokers: [requireKafka()], clientId: 'raw', logLevel: logLevel.NOTHING });
+    const raw = kafka.producer();
+    await raw.connect();
+    await raw.send({ topic: Topics.deviceEvents.name, messages: [{ key: `junk-${run}`, value: '{"not":"an event"' }] });
+    await raw.disconnect();
+    await bus.publish(Topics.deviceEvents, [
+      { value: { kind: 'connected', deviceId: `poison-${run}`, instanceId: 't', atMs: 1 } },
+      { value: { kind: 'connected', deviceId: `ok-${run}`, instanceId: 't', atMs: 2 } },
+    ]);
+
+    await expectEventually(() => expect(handled).toContain(`ok-${run}`), { timeoutMs: 30_000 });
+    await expectEventually(
+      () => {
+        const reasons = letters.filter((l) => l.consumerGroup === `test.${run}.dlq`).map((l) => l.reason);
+        expect(reasons).toEqual(expect.arrayContaining([expect.stringContaining('not JSON'), expect.stringContaining('poison')]));
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(handled).not.toContain(`poison-${run}`);
+  });
+
+  it('fails publish (instead of pretending) when no broker answers', async () => {
+    bus = new KafkaMessageBus({
+      brokers: ['127.0.0.1:1'],
+      clientId: 'nobody',
+      topicCreation: 'auto',
+      partitions: 1,
+      replicationFactor: -1,
+      sessionTimeoutMs: 4000,
+      heartbeatIntervalMs: 1000,
+      maxWaitTimeMs: 50,
+      requestTimeoutMs: 1000,
+    });
+    await expect(bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: 'd', instanceId: 't', atMs: 1 } }])).rejects.toThrow();
+    expect(bus.isReady()).toBe(false);
+  });
+});

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { isValidInstanceId } from '@borealis/contracts';
+
+/**
+ * Configuration schemas, one per way of running. Keys are environment variable names; values are
+ * validated once at start and the error names the variable (`loadConfig` from @borealis/util).
+ * docs/configuration.md lists them; each app has a sample env file.
+ */
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const url = z.string().url();
+const secret = (name: string) => z.string().min(32, `${name} must be at least 32 characters`);
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1');
+
+const kafka = {
+  KAFKA_BROKERS: z
+    .string({ message: 'KAFKA_BROKERS is required (comma-separated host:port list)' })
+    .min(1)
+    .transform((v) => v.split(',').map((b) => b.trim()).filter(Boolean)),
+  KAFKA_CLIENT_ID: z.string().optional(),
+  KAFKA_TOPIC_CREATION: z.enum(['admin', 'auto']).default('admin'),
+  KAFKA_TOPIC_PARTITIONS: positiveInt(12),
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(-1).default(-1),
+  KAFKA_SESSION_TIMEOUT_MS: positiveInt(30000),
+  KAFKA_HEARTBEAT_INTERVAL_MS: positiveInt(3000),
+  KAFKA_MAX_WAIT_MS: positiveInt(100),
+  KAFKA_REQUEST_TIMEOUT_MS: positiveInt(5000),
+};
+
+const http = {
+  HTTP_HOST: z.string().default('0.0.0.0'),
+  HTTP_PORT: port(8080),
+};
+
+const databaseUrl = z.string({ message: 'DATABASE_URL is required' }).regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL');
+const redisUrl = z.string({ message: 'REDIS_URL is required' }).regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// URL');
+
+/** Where the public API is reached (`https://push.example.com`): issuer, token URL and api_url derive from it. */
+const publicUrl = url.transform((v) => v.replace(/\/+$/, ''));
+
+export const AuthConfig = z.object({
+  ...kafka,
+  ...http,
+  DATABASE_URL: databaseUrl,
+  REDIS_URL: redisUrl,
+  BOREALIS_PUBLIC_URL: publicUrl,
+  BOREALIS_DEVICE_URL: z.string().regex(/^(tcp|tls|ws|wss):\/\//, 'BOREALIS_DEVICE_URL must be tcp://, tls://, ws:// or wss://'),
+  BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
+  AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
+});
+export type AuthConfig = z.infer<typeof AuthConfig>;
+
+export const GatewayConfig = z.object({
+  ...kafka,
+  ...http,
+  REDIS_URL: redisUrl,
+  BOREALIS_PUBLIC_URL: publicUrl,
+  AUTH_JWKS_URL: url,
+  AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
+  PUSH_CORE_URL: url.transform((v) => v.replace(/\/+$/, '')),
+  RATE_LIMIT_PER_SECOND: positiveInt(10000),
+  RATE_LIMIT_BURST: positiveInt(20000),
+});
+export type GatewayConfig = z.infer<typeof GatewayConfig>;
+
+export const PushCoreConfig = z.object({
+  ...kafka,
+  ...http,
+  DATABASE_URL: databaseUrl,
+  REDIS_URL: redisUrl,
+});
+export type PushCoreConfig = z.infer<typeof PushCoreConfig>;
+
+export const TransportConfig = z.object({
+  ...kafka,
+  ...http,
+  REDIS_URL: redisUrl,
+  TRANSPORT_INSTANCE_ID: z
+    .string({ message: 'TRANSPORT_INSTANCE_ID is required (stable per instance, e.g. the StatefulSet pod name)' })
+    .refine(isValidInstanceId, 'TRANSPORT_INSTANCE_ID must be lowercase letters, digits and dashes (at most 63)'),
+  DEVICE_HOST: z.string().default('0.0.0.0'),
+  DEVICE_PORT: port(5228),
+  DEVICE_CREDENTIAL_SECRET: secret('DEVICE_CREDENTIAL_SECRET'),
+  HEARTBEAT_INTERVAL_MS: positiveInt(30000),
+  REGISTRATION_TIMEOUT_MS: positiveInt(10000),
+});
+export type TransportConfig = z.infer<typeof TransportConfig>;
+
+export const StandaloneConfig = z.object({
+  BOREALIS_HOST: z.string().default('127.0.0.1'),
+  BOREALIS_HTTP_PORT: port(8080),
+  BOREALIS_DEVICE_PORT: port(5228),
+  BOREALIS_DATA_DIR: z.string().min(1).default('.data'),
+  /** Public base URL written into settings files; defaults to http://BOREALIS_HOST:BOREALIS_HTTP_PORT. */
+  BOREALIS_PUBLIC_URL: publicUrl.optional(),
+  BOREALIS_DEVICE_URL: z.string().optional(),
+  BOREALIS_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  RATE_LIMIT_PER_SECOND: positiveInt(10000),
+  RATE_LIMIT_BURST: positiveInt(20000),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
+  HEARTBEAT_INTERVAL_MS: positiveInt(30000),
+  BOREALIS_PRINT_READY_JSON: bool(false),
+});
+export type StandaloneConfig = z.infer<typeof StandaloneConfig>;
+
+export type ServiceName = 'auth' | 'gateway' | 'push-core' | 'transport';
+export const SERVICE_NAMES: readonly ServiceName[] = ['auth', 'gateway', 'push-core', 'transport'];

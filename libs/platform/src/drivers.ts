@@ -1,0 +1,59 @@
+import Redis from 'ioredis';
+import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisPresenceStore, RedisRateLimiter, RedisReplayGuard } from '@borealis/keyvalue';
+import { InProcessMessageBus, KafkaMessageBus } from '@borealis/messaging';
+import { SystemClock } from '@borealis/util';
+import type { PlatformDrivers } from './platform.module';
+
+export interface KafkaEnv {
+  KAFKA_BROKERS: string[];
+  KAFKA_CLIENT_ID?: string | undefined;
+  KAFKA_TOPIC_CREATION: 'admin' | 'auto';
+  KAFKA_TOPIC_PARTITIONS: number;
+  KAFKA_REPLICATION_FACTOR: number;
+  KAFKA_SESSION_TIMEOUT_MS: number;
+  KAFKA_HEARTBEAT_INTERVAL_MS: number;
+  KAFKA_MAX_WAIT_MS: number;
+  KAFKA_REQUEST_TIMEOUT_MS: number;
+}
+
+/** Distributed mode: Kafka and Redis. */
+export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_URL: string }): PlatformDrivers {
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  // Errors surface on the commands; the client reconnects by itself.
+  redis.on('error', () => undefined);
+  const bus = new KafkaMessageBus({
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID ?? `borealis-${service}`,
+    topicCreation: config.KAFKA_TOPIC_CREATION,
+    partitions: config.KAFKA_TOPIC_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+    heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
+    maxWaitTimeMs: config.KAFKA_MAX_WAIT_MS,
+    requestTimeoutMs: config.KAFKA_REQUEST_TIMEOUT_MS,
+  });
+  return {
+    bus,
+    presence: new RedisPresenceStore(redis),
+    rateLimiter: new RedisRateLimiter(redis),
+    replayGuard: new RedisReplayGuard(redis),
+    clock: new SystemClock(),
+    readinessChecks: [{ name: 'redis', ready: () => redis.status === 'ready' }],
+    close: async () => {
+      redis.disconnect();
+    },
+  };
+}
+
+/** Standalone mode: everything in this process. */
+export function standaloneDrivers(close?: () => Promise<void>): PlatformDrivers {
+  const clock = new SystemClock();
+  return {
+    bus: new InProcessMessageBus(),
+    presence: new MemoryPresenceStore(clock),
+    rateLimiter: new MemoryRateLimiter(clock),
+    replayGuard: new MemoryReplayGuard(clock),
+    clock,
+    ...(close ? { close } : {}),
+  };
+}

@@ -1,0 +1,41 @@
+import type { DynamicModule } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, maskConfig } from '@borealis/util';
+import { createHttpApp } from './http';
+
+export interface RunningApp {
+  app: NestFastifyApplication;
+  httpUrl: string;
+}
+
+@Module({})
+class ServiceAppModule {}
+
+/** Builds one process's Nest app from its modules, listens, and returns where it is reachable. */
+export async function serveHttp(options: { service: string; host: string; port: number; config: Record<string, unknown>; imports: DynamicModule[] }): Promise<RunningApp> {
+  new Logger('Config').log({ msg: 'configuration', service: options.service, config: maskConfig(options.config) });
+  const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports });
+  await app.listen(options.port, options.host);
+  return { app, httpUrl: `http://${displayHost(options.host)}:${(app.getHttpServer().address() as AddressInfo).port}` };
+}
+
+export function displayHost(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+/** One JSON line on stdout, for scripts and tests: the process is ready and reachable there. */
+export function announceReady(event: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify({ event: 'ready', ...event }) + '\n');
+}
+
+/** Startup failed: say why (the variable, for configuration errors) and exit non-zero. */
+export function exitOnStartupFailure(what: string, err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`borealis ${what}: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`borealis ${what}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,87 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { resolve } from 'node:path';
+import { AuthModule } from '@borealis/auth';
+import { GatewayModule, MessageStatusReader } from '@borealis/gateway';
+import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, type RunningApp } from '@borealis/platform';
+import { MessageStatusQuery, PushCoreModule } from '@borealis/push-core';
+import { DeviceServer, TransportModule } from '@borealis/transport';
+import { loadConfig } from '@borealis/util';
+import { ensureStandaloneSecrets } from './secrets';
+
+export interface RunningStandalone extends RunningApp {
+  deviceUrl: string;
+  dataDir: string;
+}
+
+export const STANDALONE_INSTANCE_ID = 'standalone';
+
+/**
+ * Standalone mode: the four services in this process, on the in-process bus, an embedded real
+ * PostgreSQL kept in the data directory, and in-memory presence, rate limits and replay guard.
+ */
+export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promise<RunningStandalone> {
+  const c = loadConfig(StandaloneConfig, env);
+  const dataDir = resolve(c.BOREALIS_DATA_DIR);
+  const secrets = await ensureStandaloneSecrets(dataDir);
+  const pg = await startEmbeddedPostgres(dataDir, ['borealis_auth', 'borealis_push_core'], c.BOREALIS_PG_PORT);
+  const host = displayHost(c.BOREALIS_HOST);
+  const publicUrl = c.BOREALIS_PUBLIC_URL ?? `http://${host}:${c.BOREALIS_HTTP_PORT}`;
+  const deviceUrl = c.BOREALIS_DEVICE_URL ?? `tcp://${host}:${c.BOREALIS_DEVICE_PORT}`;
+  const pushCore = PushCoreModule.register({ databaseUrl: pg.url('borealis_push_core'), exposeInternalApi: false });
+  try {
+    const running = await serveHttp({
+      service: 'standalone',
+      host: c.BOREALIS_HOST,
+      port: c.BOREALIS_HTTP_PORT,
+      config: { ...c, dataDir },
+      imports: [
+        PlatformModule.register(standaloneDrivers(() => pg.stop())),
+        AuthModule.register({
+          databaseUrl: pg.url('borealis_auth'),
+          issuer: `${publicUrl}/auth/public`,
+          tokenUrl: `${publicUrl}/auth/public/oauth2/token`,
+          audiences: ['borealis-push'],
+          accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
+          adminToken: secrets.adminToken,
+          publicApiUrl: `${publicUrl}/push/public/api/v1/`,
+          pushPublicAddress: deviceUrl,
+        }),
+        pushCore,
+        statusBridge(pushCore),
+        GatewayModule.register({
+          issuer: `${publicUrl}/auth/public`,
+          // Read over loopback, as a separate gateway reads it from auth; cached after the first request.
+          jwksUrl: `http://${host}:${c.BOREALIS_HTTP_PORT}/auth/public/.well-known/jwks.json`,
+          audience: 'borealis-push',
+          rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
+        }),
+        TransportModule.register({
+          instanceId: STANDALONE_INSTANCE_ID,
+          host: c.BOREALIS_HOST,
+          port: c.BOREALIS_DEVICE_PORT,
+          credentialSecret: secrets.deviceCredentialSecret,
+          heartbeatIntervalMs: c.HEARTBEAT_INTERVAL_MS,
+          registrationTimeoutMs: 10000,
+        }),
+      ],
+    });
+    const devicePort = running.app.get(DeviceServer).address().port;
+    return { ...running, deviceUrl: `tcp://${host}:${devicePort}`, dataDir };
+  } catch (err) {
+    await pg.stop();
+    throw err;
+  }
+}
+
+/** In one process the gateway reads message status from push-core directly, not over HTTP. */
+function statusBridge(pushCore: DynamicModule): DynamicModule {
+  @Global()
+  @Module({})
+  class StatusBridgeModule {}
+  return {
+    module: StatusBridgeModule,
+    imports: [pushCore],
+    providers: [{ provide: MessageStatusReader, useExisting: MessageStatusQuery }],
+    exports: [MessageStatusReader],
+  };
+}

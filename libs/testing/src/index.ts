@@ -1,0 +1,11 @@
+export {
+  DEFAULT_TEST_DATABASE_URL,
+  DEFAULT_TEST_REDIS_URL,
+  createTestDatabase,
+  expectEventually,
+  freePort,
+  requireKafka,
+  requirePostgres,
+  requireRedis,
+} from './services';
+export type { EventuallyOptions, TestDatabase } from './services';
