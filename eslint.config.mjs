@@ -48,7 +48,7 @@ export default [
   },
   {
     // Tests may use the testing library on top of what their project may use.
-    files: ['**/*.spec.ts', '**/*.int.ts', '**/*.e2e.ts'],
+    files: ['**/*.spec.ts', '**/*.int.ts', '**/*.e2e.ts', 'apps/*/e2e/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': boundaries(['type:testing']),
       'no-console': 'off',

@@ -18,7 +18,8 @@ export type Priority = z.infer<typeof Priority>;
 export const MessageAcceptedV1 = z.object({
   messageId: id,
   projectId: id,
-  target: z.object({ type: TargetType, value: z.string().min(1).max(256) }),
+  // Limits are counted in code points at the gateway; here in UTF-16 units, so twice as many.
+  target: z.object({ type: TargetType, value: z.string().min(1).max(512) }),
   notification: z.object({
     title: z.string().max(4096),
     message: z.string().max(16384),

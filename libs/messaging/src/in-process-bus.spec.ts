@@ -76,3 +76,31 @@ describe('InProcessMessageBus', () => {
     expect(bus.deadLetters.map((d) => d.reason)).toEqual([expect.stringContaining('unknown device'), expect.stringContaining('does not match borealis.transport.device.event.v1')]);
   });
 });
+
+describe('InProcessMessageBus publishing from handlers', () => {
+  it('does not deadlock when handlers publish around a cycle of topics', async () => {
+    const bus = new InProcessMessageBus();
+    const done: string[] = [];
+    // deviceEvents → deliveryReceipts → deviceEvents, same key, so the same partitions.
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'transport',
+      handler: async ([m]) => {
+        if (m!.value.atMs < 3) await bus.publish(Topics.deliveryReceipts, [{ value: { status: 'sent', deviceId: m!.value.deviceId, instanceId: 'i', messageIds: [String(m!.value.atMs)], atMs: m!.value.atMs } }]);
+        done.push(`event ${m!.value.atMs}`);
+      },
+    });
+    await bus.subscribe({
+      topic: Topics.deliveryReceipts,
+      group: 'core',
+      handler: async ([m]) => {
+        await bus.publish(Topics.deviceEvents, [{ value: event(m!.value.deviceId, m!.value.atMs + 1) }]);
+        done.push(`receipt ${m!.value.atMs}`);
+      },
+    });
+    await bus.start();
+    await bus.publish(Topics.deviceEvents, [{ value: event('d', 1) }]);
+    await bus.stop();
+    expect(done.sort()).toEqual(['event 1', 'event 2', 'event 3', 'receipt 1', 'receipt 2']);
+  });
+});

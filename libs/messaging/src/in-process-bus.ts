@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DeadLetterV1, TopicDef } from '@borealis/contracts';
 import { backoffDelay, sleep } from '@borealis/util';
 import { decodeRecords, runHandler, type DeadLetter, type RawRecord } from './dispatch';
@@ -19,10 +20,17 @@ interface Group {
  * an app server has then been stored by push-core. A handler that keeps failing makes `publish`
  * reject, so the caller answers 503 instead of acknowledging. Bad input is dead-lettered (kept in
  * memory and logged).
+ *
+ * A publish made from inside a handler is queued but not awaited. Awaiting it could deadlock: the
+ * topics form cycles (inbox → receipts → inbox), and each partition runs one handler at a time, so
+ * two handlers could each wait for the other's partition. Nothing is lost by not waiting: in one
+ * process the queued record is as durable as the handler's own position was; its failures are
+ * retried and then dead-lettered like any other.
  */
 export class InProcessMessageBus extends MessageBus {
   private readonly logger = new Logger('InProcessMessageBus');
   private readonly groups = new Map<string, Group[]>();
+  private readonly insideHandler = new AsyncLocalStorage<true>();
   private offsets = 0;
   private started = false;
   private stopping = false;
@@ -32,7 +40,7 @@ export class InProcessMessageBus extends MessageBus {
     super();
   }
 
-  async publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
+  async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
     if (this.stopping) throw new Error('message bus is stopping');
     const groups = this.groups.get(topic.name) ?? [];
     const work: Promise<unknown>[] = [];
@@ -41,11 +49,15 @@ export class InProcessMessageBus extends MessageBus {
       const partition = partitionOf(key);
       const raw: RawRecord = { topic: topic.name, partition, offset: String(this.offsets++), key, headers: record.headers ?? {}, value: JSON.stringify(record.value) };
       for (const group of groups) {
-        const run = group.tails[partition]!.then(() => this.dispatch(group.subscription, raw));
+        const run = group.tails[partition]!.then(() => this.insideHandler.run(true, () => this.dispatch(group.subscription, raw)));
         // The chain continues whatever this record's outcome; the caller sees the outcome.
         group.tails[partition] = run.catch(() => undefined);
         work.push(run);
       }
+    }
+    if (this.insideHandler.getStore()) {
+      for (const run of work) run.catch((err: unknown) => this.logger.error({ msg: 'handler gave up on a record published by a handler', topic: topic.name, error: String(err) }));
+      return;
     }
     await Promise.all(work);
   }
@@ -66,8 +78,15 @@ export class InProcessMessageBus extends MessageBus {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    const tails = [...this.groups.values()].flat().flatMap((g) => g.tails);
-    await Promise.all(tails);
+    // Handlers may still queue records for each other: wait until every chain is quiet.
+    const currentTails = () => [...this.groups.values()].flat().flatMap((g) => g.tails);
+    let tails = currentTails();
+    for (;;) {
+      await Promise.all(tails);
+      const now = currentTails();
+      if (now.every((tail, i) => tail === tails[i])) break;
+      tails = now;
+    }
     this.started = false;
   }
 

@@ -68,7 +68,7 @@ export class KafkaMessageBus extends MessageBus {
     this.producer.on(this.producer.events.CONNECT, () => (this.producerConnected = true));
   }
 
-  async publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
+  async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
     if (records.length === 0) return;
     if (this.stopping) throw new Error('message bus is stopping');
     await this.ensureTopic(topic);

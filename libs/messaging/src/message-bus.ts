@@ -43,7 +43,7 @@ export interface Subscription<T> {
  * replicas; in process, handled by every subscribed group. It rejects otherwise.
  */
 export abstract class MessageBus {
-  abstract publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void>;
+  abstract publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void>;
   /** Registers a consumer; call before `start()` (later calls start consuming at once). */
   abstract subscribe<T>(subscription: Subscription<T>): Promise<void>;
   abstract start(): Promise<void>;

@@ -36,7 +36,12 @@ export function configureHttpApp(app: INestApplication): void {
 }
 
 export async function createHttpApp(module: Type | DynamicModule): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, createFastifyAdapter(), { logger: jsonLogger(), bufferLogs: true });
+  const app = await NestFactory.create<NestFastifyApplication>(module, createFastifyAdapter(), {
+    logger: jsonLogger(),
+    bufferLogs: true,
+    // Fastify parses JSON itself; Nest's parser registration would clash with ours for forms.
+    bodyParser: false,
+  });
   configureHttpApp(app);
   return app;
 }

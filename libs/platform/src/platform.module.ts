@@ -32,12 +32,16 @@ class PlatformLifecycle implements OnApplicationBootstrap, BeforeApplicationShut
     await this.drivers.bus.start();
   }
 
-  beforeApplicationShutdown(): void {
+  /**
+   * Global modules shut down after the others, so this runs once the services have drained (the
+   * transport's goodbyes are published) and before their databases close in onApplicationShutdown.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     this.readiness.startDraining();
+    await this.drivers.bus.stop();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.drivers.bus.stop();
     await this.drivers.close?.();
   }
 }

@@ -76,7 +76,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.logger.error({ msg: 'unhandled error', errorId, method: request.method, url: body['instance'], error: describe(exception) });
     }
     if (error.details.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.details.retryAfterSeconds));
-    if (error.code === ErrorCode.Unauthenticated) reply.header('www-authenticate', 'Bearer');
+    if (error.code === ErrorCode.Unauthenticated && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer');
     reply.status(status).header('content-type', 'application/problem+json');
     void reply.send(body);
   }
@@ -95,7 +95,9 @@ export function toDomainError(exception: unknown): DomainError {
     if (status === 404) return new DomainError(ErrorCode.NotFound, 'no such route');
     if (status === 413) return new DomainError(ErrorCode.PayloadTooLarge, 'request body too large');
     if (status === 415) return new DomainError(ErrorCode.UnsupportedMediaType, 'unsupported content type');
-    if (status === 400) return new DomainError(ErrorCode.InvalidArgument, exception.message);
+    // Nest wraps Fastify's body-parsing errors (invalid or empty JSON, bad content length) in a
+    // plain 400 HttpException; Borealis code itself never throws HttpExceptions.
+    if (status === 400) return new DomainError(ErrorCode.MalformedBody, `request body could not be parsed: ${exception.message}`);
   }
   const err = exception as FastifyLikeError;
   switch (err?.code) {

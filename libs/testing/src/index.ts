@@ -9,3 +9,4 @@ export {
   requireRedis,
 } from './services';
 export type { EventuallyOptions, TestDatabase } from './services';
+export { CLI, JsonLineProcess, REPO_ROOT, runCli, startCli } from './processes';

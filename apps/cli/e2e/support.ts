@@ -1,0 +1,158 @@
+import { connect, type Socket } from 'node:net';
+import { decodeFrame, encodeFramePrefixed, FrameSplitter, PROTOCOL_VERSION, type Frame } from '@borealis/contracts';
+import { loadProjectSettings, PushServerClient } from '@borealis/server-sdk';
+import { expectEventually, runCli, startCli, type JsonLineProcess } from '@borealis/testing';
+
+/** What the walkthrough needs to know about a running installation. */
+export interface Installation {
+  /** Base URL of the public HTTP API (auth and gateway). */
+  httpUrl: string;
+  /** tcp://host:port of a transport. */
+  deviceUrl: string;
+  /** Environment for `borealis admin` (how it finds the admin token). */
+  adminEnv: Record<string, string>;
+}
+
+export interface Project {
+  projectId: string;
+  applicationId: string;
+  settingsFile: string;
+}
+
+export async function quickstart(installation: Installation, outDir: string, name = 'e2e'): Promise<Project> {
+  const out = await runCli(['admin', 'quickstart', '--out', outDir, '--server', installation.httpUrl, '--name', name], installation.adminEnv);
+  return { projectId: String(out['project_id']), applicationId: String(out['application_id']), settingsFile: String(out['settings']) };
+}
+
+export function startDevice(deviceUrl: string, applicationId: string, stateDir: string): JsonLineProcess {
+  return startCli(['device', '--server', deviceUrl, '--app', applicationId, '--state', stateDir], {}, 'device');
+}
+
+export async function registrationIdOf(device: JsonLineProcess, after = 0): Promise<string> {
+  const line = await device.waitFor((l) => l['event'] === 'registrationId' && device.lines.indexOf(l) >= after, 30_000, 'registrationId');
+  return String(line['registrationId']);
+}
+
+/** Sends with the CLI and waits until the device printed the push; returns the message id. */
+export async function sendAndReceive(project: Project, device: JsonLineProcess, registrationId: string, title: string): Promise<string> {
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', registrationId, '--title', title, '--message', 'hello', '--data', '{"k":[1,2]}', '--ttl', '1h']);
+  const id = String(sent['id']);
+  const line = await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id), 30_000, `push ${id}`);
+  const push = (line['pushList'] as { id: string; title: string; message: string; data: string }[]).find((p) => p.id === id)!;
+  expect(push).toMatchObject({ title, message: 'hello' });
+  expect(JSON.parse(push.data)).toEqual({ k: [1, 2] });
+  return id;
+}
+
+export async function expectDelivered(project: Project, messageId: string): Promise<void> {
+  await expectEventually(
+    async () => {
+      const status = await runCli(['status', '--settings', project.settingsFile, messageId]);
+      expect(status).toMatchObject({ id: messageId, projectId: project.projectId, state: 'delivered' });
+      expect((status['counts'] as Record<string, number>)['delivered']).toBe(1);
+      return status;
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+}
+
+export function client(project: Project): PushServerClient {
+  return new PushServerClient(loadProjectSettings(project.settingsFile));
+}
+
+/** Raw HTTP for the hostile-input checks: returns status, headers and the parsed body. */
+export async function http(url: string, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { text };
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+/**
+ * Bad input on every entry point of the flow gets a precise error and the installation keeps
+ * serving: malformed JSON, missing or forged token, a token for another project, oversize
+ * title/message, a malformed protocol frame.
+ */
+export async function checkHostileInput(installation: Installation, a: Project, b: Project): Promise<void> {
+  const api = `${installation.httpUrl}/push/public/api/v1/projects`;
+  const tokenA = await client(a).getAccessToken();
+  const tokenB = await client(b).getAccessToken();
+  const json = (token: string | null, body: string) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body,
+  });
+  const valid = (registrationId: string, title = 't', message = 'm') => JSON.stringify({ target: registrationId, type: 'device', ttl: '1h', notification: { title, message } });
+
+  const malformed = await http(`${api}/${a.projectId}/messages`, json(tokenA, '{"target": '));
+  expect(malformed.status).toBe(400);
+  expect(malformed.headers.get('content-type')).toContain('application/problem+json');
+  expect(malformed.body['code']).toBe('malformed_body');
+
+  const missing = await http(`${api}/${a.projectId}/messages`, json(null, valid('r')));
+  expect(missing.status).toBe(401);
+  expect(missing.body['code']).toBe('unauthenticated');
+
+  const [header, payload] = tokenA.split('.');
+  const forgedPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), project_id: b.projectId })).toString('base64url');
+  const forged = await http(`${api}/${b.projectId}/messages`, json(`${header}.${forgedPayload}.${tokenA.split('.')[2]}`, valid('r')));
+  expect(forged.status).toBe(401);
+  expect(forged.body['code']).toBe('unauthenticated');
+
+  const otherProject = await http(`${api}/${a.projectId}/messages`, json(tokenB, valid('r')));
+  expect(otherProject.status).toBe(403);
+  expect(otherProject.body['code']).toBe('permission_denied');
+  const otherProjectRead = await http(`${api}/${a.projectId}`, { headers: { authorization: `Bearer ${tokenB}` } });
+  expect(otherProjectRead.status).toBe(403);
+
+  const longTitle = await http(`${api}/${a.projectId}/messages`, json(tokenA, valid('r', 'x'.repeat(513))));
+  expect(longTitle.status).toBe(400);
+  expect(longTitle.body['code']).toBe('invalid_argument');
+  expect(JSON.stringify(longTitle.body)).toContain('title');
+  const longMessage = await http(`${api}/${a.projectId}/messages`, json(tokenA, valid('r', 't', 'y'.repeat(2049))));
+  expect(longMessage.status).toBe(400);
+  expect(JSON.stringify(longMessage.body)).toContain('message');
+
+  const badToken = await http(`${installation.httpUrl}/auth/public/oauth2/token`, json(null, '{"grant_type":"client_credentials","client_assertion":"x.y.z"}'));
+  expect(badToken.status).toBeGreaterThanOrEqual(400);
+  expect(badToken.status).toBeLessThan(500);
+  expect(typeof badToken.body['error']).toBe('string');
+
+  // A malformed frame: an Error frame, then the connection closes; a second device still works.
+  const frames = await rawSession(installation.deviceUrl, Buffer.from([0x05, 0xff, 0xff, 0xff, 0xff, 0xff]));
+  expect(frames.map((f) => f.kind)).toEqual(['error']);
+  const hello = await rawSession(installation.deviceUrl, encodeFramePrefixed({ hello: { protocolVersion: PROTOCOL_VERSION } }), 'welcome');
+  expect(hello[0]?.kind).toBe('welcome');
+
+  const health = await http(`${installation.httpUrl.replace(/\/$/, '')}/healthz`);
+  expect(health.status).toBe(200);
+}
+
+/** Writes bytes to a fresh device connection and collects frames until close (or `until`). */
+function rawSession(deviceUrl: string, bytes: Buffer, until?: Frame['kind']): Promise<Frame[]> {
+  const { hostname, port } = new URL(deviceUrl.replace(/^tcp:/, 'http:'));
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(Number(port), hostname);
+    const splitter = new FrameSplitter();
+    const frames: Frame[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close from the transport; frames so far: ${frames.map((f) => f.kind).join(',')}`));
+    }, 10_000);
+    socket.on('connect', () => socket.write(bytes));
+    socket.on('data', (chunk) => {
+      for (const body of splitter.push(chunk)) frames.push(decodeFrame(body));
+      if (until && frames.some((f) => f.kind === until)) socket.end();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(frames);
+    });
+  });
+}

@@ -1,0 +1,45 @@
+import { parseArgs } from 'node:util';
+import { PushDaemon, type PushError } from '@borealis/device-sdk';
+import { printJson, required } from './usage';
+
+/**
+ * A simulated device with one app: the device SDK's daemon and an Aurora-style client. Prints one
+ * JSON line per event; acknowledges what it receives; reconnects when the server goes away. Runs
+ * until interrupted.
+ */
+export async function deviceCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { server: { type: 'string' }, app: { type: 'string' }, state: { type: 'string' } },
+    strict: true,
+  });
+  const daemon = new PushDaemon({
+    server: required(values.server, '--server'),
+    clientName: 'borealis-cli-device',
+    ...(values.state !== undefined ? { stateDir: values.state } : {}),
+  });
+  const client = daemon.createClient({ applicationId: required(values.app, '--app'), inactivityTimeoutMs: 2 ** 31 - 1 });
+
+  client.on('pushSystemReadinessChanged', (ready) => printJson({ event: 'pushSystemReadinessChanged', ready }));
+  client.on('registrationId', (registrationId) => printJson({ event: 'registrationId', registrationId }));
+  client.on('registrationError', (error: PushError) => printJson({ event: 'registrationError', code: error.code, message: error.message }));
+  client.on('notifications', (pushList) =>
+    printJson({
+      event: 'notifications',
+      pushList: pushList.map((p) => ({ id: p.id, title: p.title, message: p.message, data: p.data, sentAt: p.sentAt.toISOString(), expiresAt: p.expiresAt.toISOString() })),
+    }),
+  );
+  daemon.on('disconnected', (reason) => printJson({ event: 'disconnected', reason: reason.message }));
+  daemon.on('warning', (error) => printJson({ event: 'warning', message: error.message }));
+
+  const stop = () => {
+    client.close();
+    void daemon.stop().finally(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await daemon.start();
+  // Like an app at launch. With a stored registrationId the server confirms the current pair; after
+  // that the daemon re-registers by itself on every reconnect and reports a changed id.
+  await client.registrate().catch(() => undefined);
+}

@@ -1,0 +1,2 @@
+export { AuthModule } from './auth.module';
+export type { AuthModuleOptions } from './auth-options';

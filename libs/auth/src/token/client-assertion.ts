@@ -1,0 +1,101 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createPublicKey } from 'node:crypto';
+import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { OAuthError, OAuthErrorCode } from '@borealis/contracts';
+import { ReplayGuard } from '@borealis/keyvalue';
+import { Clock } from '@borealis/util';
+import { AUTH_OPTIONS, type AuthModuleOptions } from '../auth-options';
+import { ClientDirectory, type ClientRecord } from './client-directory';
+
+/** Tolerated clock difference between app servers and auth. */
+export const CLOCK_SKEW_SECONDS = 60;
+/** Longest accepted assertion lifetime (`exp` − `iat`): assertions are for one token request. */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+const MAX_JTI_LENGTH = 256;
+
+/**
+ * Authenticates a client by its `private_key_jwt` assertion (RFC 7523): RS256 only, the key named by
+ * `kid` must be an active key of the account named by `iss`, `sub` = `iss`, `aud` = the token URL
+ * or the issuer, `exp`/`iat`/`nbf` within a small skew and a short lifetime, `jti` used once.
+ *
+ * Every failure is `invalid_client` (RFC 7521 §4.2.1). Until the signature has verified, all
+ * failures (unknown client, unknown or inactive key, another account's key, a disallowed algorithm,
+ * a bad signature, a malformed token) give one and the same answer, so that the endpoint is no
+ * oracle for client ids or key ids; after it, the description says what is wrong.
+ */
+@Injectable()
+export class ClientAssertionVerifier {
+  private readonly audiences: ReadonlySet<string>;
+
+  constructor(
+    private readonly directory: ClientDirectory,
+    private readonly replayGuard: ReplayGuard,
+    private readonly clock: Clock,
+    @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'tokenUrl' | 'issuer'>,
+  ) {
+    this.audiences = new Set([options.tokenUrl, options.issuer]);
+  }
+
+  async verify(assertion: string): Promise<ClientRecord> {
+    const { client, claims } = await this.authenticate(assertion);
+    const nowSeconds = this.clock.now() / 1000;
+    const { sub, aud, exp, iat, nbf, jti } = claims;
+    if (sub !== client.clientId) throw rejected('the assertion sub must equal its iss (the client_id)');
+    const audiences = typeof aud === 'string' ? [aud] : (aud ?? []);
+    if (!audiences.some((a) => this.audiences.has(a))) throw rejected('the assertion aud must be the token URL');
+    if (!isTime(exp)) throw rejected('the assertion has no numeric exp');
+    if (!isTime(iat)) throw rejected('the assertion has no numeric iat');
+    if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw rejected('the assertion has no jti (1 to 256 characters)');
+    if (exp <= nowSeconds - CLOCK_SKEW_SECONDS) throw rejected('the assertion has expired');
+    if (iat > nowSeconds + CLOCK_SKEW_SECONDS) throw rejected('the assertion iat is in the future');
+    if (exp - iat > MAX_ASSERTION_LIFETIME_SECONDS) {
+      throw rejected(`the assertion lives too long: exp may be at most ${MAX_ASSERTION_LIFETIME_SECONDS} s after iat`);
+    }
+    if (nbf !== undefined && (!isTime(nbf) || nbf > nowSeconds + CLOCK_SKEW_SECONDS)) throw rejected('the assertion is not valid yet (nbf)');
+    // Remember the jti for as long as the assertion could still be accepted.
+    const ttlSeconds = Math.max(1, Math.ceil(exp - nowSeconds)) + CLOCK_SKEW_SECONDS;
+    if (!(await this.replayGuard.firstUse(`assertion:${client.clientId}:${jti}`, ttlSeconds))) {
+      throw rejected('the assertion was already used: sign a new one with a fresh jti for every token request');
+    }
+    return client;
+  }
+
+  /** The client whose active key verifies the signature, or the one uniform refusal. */
+  private async authenticate(assertion: string): Promise<{ client: ClientRecord; claims: JWTPayload }> {
+    let header: ProtectedHeaderParameters;
+    let claims: JWTPayload;
+    try {
+      header = decodeProtectedHeader(assertion);
+      claims = decodeJwt(assertion);
+    } catch {
+      throw authenticationFailed();
+    }
+    const { alg, kid } = header;
+    if (alg !== 'RS256' || typeof kid !== 'string' || typeof claims.iss !== 'string') throw authenticationFailed();
+    const client = await this.directory.findClient(claims.iss);
+    const key = client && (await this.directory.findKey(client.clientId, kid));
+    if (!client || !key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt.getTime() <= this.clock.now())) {
+      throw authenticationFailed();
+    }
+    try {
+      // The allow-list also refuses `none` and HMAC algorithms keyed with the public key.
+      await compactVerify(assertion, createPublicKey(key.publicKeyPem), { algorithms: ['RS256'] });
+    } catch {
+      throw authenticationFailed();
+    }
+    // The payload decoded above is the one whose signature just verified.
+    return { client, claims };
+  }
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function authenticationFailed(): OAuthError {
+  return new OAuthError(OAuthErrorCode.InvalidClient, 'client authentication failed');
+}
+
+function rejected(description: string): OAuthError {
+  return new OAuthError(OAuthErrorCode.InvalidClient, description);
+}

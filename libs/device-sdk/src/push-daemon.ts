@@ -1,0 +1,625 @@
+import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import {
+  DeviceErrorCode,
+  FrameError,
+  FrameSplitter,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodeFramePrefixed,
+  type DeviceProtocol,
+  type Frame,
+  type FrameInit,
+} from '@borealis/contracts';
+import { backoffDelay } from '@borealis/util';
+import { FileStateStore, RecentIds, emptyDeviceState, type DeviceCredentials, type DeviceState } from './device-state';
+import { PushClient, type PushClientOptions } from './push-client';
+import { PushError, pushErrorFromFrame, type Push } from './push';
+
+export interface PushDaemonOptions {
+  /** The transport to connect to: `tcp://host:port`. */
+  server: string;
+  /** Where credentials, registrations and seen message ids are kept; in memory only when absent. */
+  stateDir?: string;
+  /** Sent in Hello for the server's logs. */
+  clientName?: string;
+  /** Reconnect delays: full jitter over min(capMs, baseMs * 2^attempt). Default 1 s, 60 s. */
+  backoff?: { baseMs: number; capMs: number };
+  /** Longest wait before received notifications are acknowledged. Default 50 ms. */
+  ackDelayMs?: number;
+  /** Acknowledge at once when this many ids are waiting. Default 100. */
+  ackBatchSize?: number;
+  /** How many recent message ids are remembered to drop redeliveries. Default 10,000. */
+  seenWindow?: number;
+  /** Longest wait from connecting to the server's Welcome. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Longest wait for the answer to registrate/unregister/subscribe, offline time included. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Local source address (load tests spread connections over several loopback addresses). */
+  localAddress?: string;
+  /** Random source of the backoff jitter, in [0, 1). */
+  random?: () => number;
+}
+
+export interface PushDaemonEvents {
+  /** Ready means connected and welcomed by the server. */
+  readinessChanged: [ready: boolean];
+  welcomed: [deviceId: string];
+  disconnected: [reason: Error];
+  reconnecting: [delayMs: number];
+  /** A problem the daemon survived: unreadable state file, failed state write, a throwing listener. */
+  warning: [error: Error];
+}
+
+/** How the daemon reaches one app's client (PushClient creates one for itself). */
+export interface AppEndpoint {
+  /** '' while the app has not set one. */
+  readonly applicationId: string;
+  deliver(pushes: Push[]): void;
+  /** A reconnect re-registration returned a different registrationId. */
+  registrationChanged(registrationId: string): void;
+  /** A reconnect re-registration failed. */
+  registrationFailed(error: PushError): void;
+  readinessChanged(ready: boolean): void;
+}
+
+type ResultKind = 'registerResult' | 'requestResult';
+type Welcome = InstanceType<typeof DeviceProtocol.Welcome>;
+type RegisterResult = InstanceType<typeof DeviceProtocol.RegisterResult>;
+type Notification = InstanceType<typeof DeviceProtocol.Notification>;
+type ErrorFrame = InstanceType<typeof DeviceProtocol.Error>;
+type RequestResult = InstanceType<typeof DeviceProtocol.RequestResult>;
+type Ping = InstanceType<typeof DeviceProtocol.Ping>;
+type Pong = InstanceType<typeof DeviceProtocol.Pong>;
+type GoAway = InstanceType<typeof DeviceProtocol.GoAway>;
+
+interface PendingRequest {
+  readonly expects: ResultKind;
+  /** Built at send time, so that a re-sent Register carries the registrationId current then. */
+  readonly build: (requestId: number) => FrameInit;
+  sent: boolean;
+  readonly timer: NodeJS.Timeout;
+  resolve(frame: Frame): void;
+  reject(error: PushError): void;
+}
+
+interface Connection {
+  readonly socket: Socket;
+  readonly splitter: FrameSplitter;
+  welcomed: boolean;
+  /** The Welcome timeout, then the heartbeat interval. */
+  timer: NodeJS.Timeout | null;
+  awaitingPong: number | null;
+  nonce: number;
+  ackIds: string[];
+  ackTimer: NodeJS.Timeout | null;
+}
+
+/** Frames the server may send before Welcome. */
+const BEFORE_WELCOME = new Set<Frame['kind']>(['welcome', 'error', 'goAway', 'ping']);
+/** Notifications held for an app that has no client yet, per app; the oldest are dropped beyond. */
+const MAX_HELD_PER_APP = 1000;
+/** How long a closing connection may take to flush its last frames before it is destroyed. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * The device's push daemon: one connection to the transport that carries every app on the
+ * device. It reconnects with exponential backoff and full jitter, pings every heartbeat interval,
+ * keeps credentials, registrations and recently seen message ids (to drop redeliveries), and
+ * acknowledges notifications in batches. Apps talk to it through `PushClient`.
+ */
+export class PushDaemon extends EventEmitter<PushDaemonEvents> {
+  private readonly host: string;
+  private readonly port: number;
+  private readonly store: FileStateStore | null;
+  private readonly backoff: { baseMs: number; capMs: number };
+  private readonly ackDelayMs: number;
+  private readonly ackBatchSize: number;
+  private readonly connectTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly random: () => number;
+  private readonly seenWindow: number;
+
+  private credentials: DeviceCredentials | null = null;
+  private readonly registrations = new Map<string, string>();
+  private seen: RecentIds;
+  private loaded = false;
+
+  private stopped = true;
+  private conn: Connection | null = null;
+  private ready = false;
+  private welcomedDeviceId: string | null = null;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+
+  private lastRequestId = 0;
+  private readonly requests = new Map<number, PendingRequest>();
+  /** Apps that called registrate(): re-registered on every reconnect. */
+  private readonly registratedApps = new Set<string>();
+  private readonly registering = new Map<string, Promise<string>>();
+  private readonly endpoints = new Set<AppEndpoint>();
+  private readonly held = new Map<string, Push[]>();
+
+  private saving: Promise<void> | null = null;
+  private saveRequested = false;
+
+  constructor(private readonly options: PushDaemonOptions) {
+    super();
+    const url = new URL(options.server);
+    if (url.protocol !== 'tcp:' || !url.hostname || !url.port) {
+      throw new Error(`server must be tcp://host:port, got ${options.server}`);
+    }
+    // URL keeps the brackets of an IPv6 literal; net.connect wants the bare address.
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(url.port);
+    this.store = options.stateDir ? new FileStateStore(options.stateDir) : null;
+    this.backoff = options.backoff ?? { baseMs: 1000, capMs: 60_000 };
+    this.ackDelayMs = options.ackDelayMs ?? 50;
+    this.ackBatchSize = options.ackBatchSize ?? 100;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.random = options.random ?? Math.random;
+    this.seenWindow = options.seenWindow ?? 10_000;
+    this.seen = new RecentIds(this.seenWindow);
+  }
+
+  /** Connected and welcomed by the server (Aurora: the push system is ready). */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** The device id from the last Welcome, or from stored credentials before the first one. */
+  get deviceId(): string | null {
+    return this.welcomedDeviceId ?? this.credentials?.deviceId ?? null;
+  }
+
+  /** The registrationId stored for an app, if any. */
+  registrationIdOf(applicationId: string): string | undefined {
+    return this.registrations.get(applicationId);
+  }
+
+  createClient(options?: PushClientOptions): PushClient {
+    return new PushClient(this, options);
+  }
+
+  /** Loads the stored state (first start only) and connects; resolves once connecting has begun. */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    if (!this.loaded) {
+      this.loaded = true;
+      this.applyState(await this.loadState());
+    }
+    if (!this.stopped && !this.conn && !this.reconnectTimer) this.connect();
+  }
+
+  /**
+   * Sends the acknowledgements still waiting, closes the connection, cancels pending requests
+   * and waits for the state to be written. A stopped daemon can be started again.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    for (const req of this.requests.values()) {
+      clearTimeout(req.timer);
+      req.reject(new PushError('cancelled', 'the push daemon was stopped'));
+    }
+    this.requests.clear();
+    const conn = this.conn;
+    if (conn) {
+      await this.flushAcks(conn);
+      await this.close(conn, new Error('push daemon stopped'));
+    }
+    await this.saving;
+  }
+
+  /** Used by PushClient: routes notifications and readiness of `endpoint.applicationId` to it. */
+  attach(endpoint: AppEndpoint): void {
+    this.endpoints.add(endpoint);
+    const applicationId = endpoint.applicationId;
+    if (!this.held.has(applicationId)) return;
+    // Next turn, so that an app that sets its applicationId first and its listeners second
+    // still sees the notifications that arrived before it ran.
+    setImmediate(() => {
+      const pushes = this.held.get(applicationId);
+      if (!pushes || !this.endpoints.has(endpoint) || endpoint.applicationId !== applicationId) return;
+      this.held.delete(applicationId);
+      const now = Date.now();
+      const live = pushes.filter((push) => push.expiresAt.getTime() > now);
+      if (live.length > 0) this.guard(() => endpoint.deliver(live));
+    });
+  }
+
+  detach(endpoint: AppEndpoint): void {
+    this.endpoints.delete(endpoint);
+  }
+
+  /**
+   * Aurora registrate(): sends the stored registrationId (or none) and resolves with the one the
+   * server confirms or issues. The app is re-registered on every reconnect from then on. Waits
+   * for the connection when offline or not started yet, up to the request timeout.
+   */
+  register(applicationId: string): Promise<string> {
+    this.registratedApps.add(applicationId);
+    // One Register per app at a time: two in flight with a stale id would each get a new one.
+    let registering = this.registering.get(applicationId);
+    if (!registering) {
+      registering = this.request('registerResult', (requestId) => ({
+        register: { requestId, applicationId, registrationId: this.registrations.get(applicationId) ?? '' },
+      }))
+        .then((frame) => this.storeRegistration(applicationId, frame.registerResult as RegisterResult))
+        .finally(() => this.registering.delete(applicationId));
+      this.registering.set(applicationId, registering);
+    }
+    return registering;
+  }
+
+  /** Drops the app's registration on the server and on the device. */
+  async unregister(applicationId: string): Promise<void> {
+    const registrationId = this.registrations.get(applicationId);
+    if (registrationId !== undefined) {
+      await this.request('requestResult', (requestId) => ({
+        unregister: { requestId, applicationId, registrationId },
+      }));
+      this.registrations.delete(applicationId);
+    }
+    this.registratedApps.delete(applicationId);
+    await this.persist();
+  }
+
+  /** Subscribes the app's registration to topics (Borealis extension: topic delivery). */
+  async subscribe(applicationId: string, topics: string[]): Promise<void> {
+    const registrationId = this.requireRegistration(applicationId);
+    await this.request('requestResult', (requestId) => ({ subscribe: { requestId, registrationId, topics } }));
+  }
+
+  async unsubscribe(applicationId: string, topics: string[]): Promise<void> {
+    const registrationId = this.requireRegistration(applicationId);
+    await this.request('requestResult', (requestId) => ({ unsubscribe: { requestId, registrationId, topics } }));
+  }
+
+  // ---- connection ----
+
+  private connect(): void {
+    this.reconnectTimer = null;
+    const socket = connect({ host: this.host, port: this.port, localAddress: this.options.localAddress });
+    socket.setNoDelay(true);
+    const conn: Connection = {
+      socket,
+      splitter: new FrameSplitter(),
+      welcomed: false,
+      timer: null,
+      awaitingPong: null,
+      nonce: 0,
+      ackIds: [],
+      ackTimer: null,
+    };
+    this.conn = conn;
+    conn.timer = setTimeout(() => this.drop(conn, new Error(`no Welcome within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+    socket.on('connect', () =>
+      this.send(conn, {
+        hello: {
+          protocolVersion: PROTOCOL_VERSION,
+          credentials: this.credentials,
+          registrations: [...this.registrations].map(([applicationId, registrationId]) => ({ applicationId, registrationId })),
+          clientName: this.options.clientName ?? 'borealis-device-sdk',
+        },
+      }),
+    );
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('error', (err) => this.drop(conn, err));
+    socket.on('close', () => this.drop(conn, new Error('connection closed by the server')));
+  }
+
+  /** Ends a connection after a loss and schedules the next one. */
+  private drop(conn: Connection, reason: Error, reconnectDelayMs?: number): void {
+    if (conn !== this.conn) return;
+    void this.close(conn, reason);
+    if (!this.stopped) this.scheduleReconnect(reconnectDelayMs);
+  }
+
+  private close(conn: Connection, reason: Error): Promise<void> {
+    this.conn = null;
+    if (conn.timer) clearTimeout(conn.timer);
+    if (conn.ackTimer) clearTimeout(conn.ackTimer);
+    // Ids not yet acknowledged are dropped: the server redelivers those messages, and the
+    // seen-window makes the device acknowledge them again without showing them twice.
+    conn.ackIds = [];
+    for (const req of this.requests.values()) req.sent = false;
+    const { socket } = conn;
+    const closed = new Promise<void>((resolve) => {
+      if (socket.destroyed) return resolve();
+      socket.once('close', () => resolve());
+      if (!socket.writable) return void socket.destroy();
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    });
+    this.setReady(false);
+    this.publish('disconnected', reason);
+    return closed;
+  }
+
+  private scheduleReconnect(delayMs?: number): void {
+    const delay = delayMs ?? backoffDelay(this.attempt++, this.backoff.baseMs, this.backoff.capMs, this.random);
+    this.publish('reconnecting', delay);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private send(conn: Connection, frame: FrameInit): void {
+    if (conn === this.conn && conn.socket.writable) conn.socket.write(encodeFramePrefixed(frame));
+  }
+
+  private onData(conn: Connection, chunk: Buffer): void {
+    if (conn !== this.conn) return;
+    const arrived = new Map<string, Push[]>();
+    try {
+      for (const body of conn.splitter.push(chunk)) {
+        this.onFrame(conn, decodeFrame(body), arrived);
+        if (conn !== this.conn) break;
+      }
+    } catch (err) {
+      // Bad input from the server costs the connection, never the process. (The protocol has no
+      // device-to-server Error frame: the device just closes.)
+      this.drop(conn, err instanceof FrameError ? err : new FrameError(DeviceErrorCode.INTERNAL, (err as Error).message));
+    } finally {
+      this.dispatch(arrived);
+    }
+  }
+
+  private onFrame(conn: Connection, frame: Frame, arrived: Map<string, Push[]>): void {
+    const kind = frame.kind;
+    if (!conn.welcomed && !BEFORE_WELCOME.has(kind)) {
+      throw new FrameError(DeviceErrorCode.PROTOCOL_VIOLATION, `${kind} frame before Welcome`);
+    }
+    switch (kind) {
+      case 'welcome':
+        if (conn.welcomed) throw new FrameError(DeviceErrorCode.PROTOCOL_VIOLATION, 'second Welcome');
+        return this.onWelcome(conn, frame.welcome as Welcome);
+      case 'registerResult':
+        return this.settle((frame.registerResult as RegisterResult).requestId, frame);
+      case 'requestResult':
+        return this.settle((frame.requestResult as RequestResult).requestId, frame);
+      case 'notification':
+        return this.onNotification(conn, frame.notification as Notification, arrived);
+      case 'ping':
+        return this.send(conn, { pong: { nonce: (frame.ping as Ping).nonce } });
+      case 'pong':
+        if ((frame.pong as Pong).nonce === conn.awaitingPong) conn.awaitingPong = null;
+        return;
+      case 'goAway': {
+        const { reconnectDelayMs, reason } = frame.goAway as GoAway;
+        return this.drop(conn, new Error(`server going away${reason ? `: ${reason}` : ''}`), reconnectDelayMs);
+      }
+      case 'error':
+        return this.onError(conn, frame.error as ErrorFrame);
+      case 'hello':
+      case 'register':
+      case 'unregister':
+      case 'subscribe':
+      case 'unsubscribe':
+      case 'ack':
+      case undefined:
+        throw new FrameError(DeviceErrorCode.PROTOCOL_VIOLATION, `unexpected ${kind ?? 'empty'} frame from the server`);
+      default:
+        return kind satisfies never;
+    }
+  }
+
+  private onWelcome(conn: Connection, welcome: Welcome): void {
+    conn.welcomed = true;
+    if (conn.timer) clearTimeout(conn.timer);
+    conn.timer = null;
+    this.attempt = 0;
+    const issued = welcome.credentials;
+    if (issued?.deviceId && issued.secret) {
+      this.credentials = { deviceId: issued.deviceId, secret: issued.secret };
+      void this.persist();
+    }
+    this.welcomedDeviceId = welcome.deviceId || this.credentials?.deviceId || null;
+    if (welcome.heartbeatIntervalMs > 0) conn.timer = setInterval(() => this.heartbeat(conn), welcome.heartbeatIntervalMs);
+    for (const [requestId, req] of this.requests) if (!req.sent) this.sendRequest(conn, requestId, req);
+    this.reregister();
+    this.setReady(true);
+    this.publish('welcomed', this.welcomedDeviceId ?? '');
+  }
+
+  private heartbeat(conn: Connection): void {
+    if (conn.awaitingPong !== null) return this.drop(conn, new Error('no Pong within the heartbeat interval'));
+    conn.nonce = (conn.nonce + 1) >>> 0;
+    conn.awaitingPong = conn.nonce;
+    this.send(conn, { ping: { nonce: conn.nonce } });
+  }
+
+  private onError(conn: Connection, error: ErrorFrame): void {
+    const failure = pushErrorFromFrame(error.code, error.message);
+    if (error.requestId !== 0) return this.settle(error.requestId, null, failure);
+    // Credentials the server cannot verify never will: start over as a new device.
+    if (error.code === DeviceErrorCode.UNAUTHENTICATED && this.credentials) {
+      this.credentials = null;
+      void this.persist();
+    }
+    this.drop(conn, failure);
+  }
+
+  // ---- notifications and acks ----
+
+  private onNotification(conn: Connection, n: Notification, arrived: Map<string, Push[]>): void {
+    if (!n.messageId || !n.applicationId) {
+      throw new FrameError(DeviceErrorCode.PROTOCOL_VIOLATION, 'notification without a message id or application id');
+    }
+    conn.ackIds.push(n.messageId);
+    if (conn.ackIds.length >= this.ackBatchSize) void this.flushAcks(conn);
+    else conn.ackTimer ??= setTimeout(() => void this.flushAcks(conn), this.ackDelayMs);
+    if (!this.seen.add(n.messageId)) return;
+    const push: Push = {
+      id: n.messageId,
+      applicationId: n.applicationId,
+      title: n.title,
+      message: n.message,
+      data: n.data,
+      sentAt: new Date(n.sentAtMs),
+      expiresAt: new Date(n.expiresAtMs),
+    };
+    const list = arrived.get(push.applicationId);
+    if (list) list.push(push);
+    else arrived.set(push.applicationId, [push]);
+  }
+
+  /** Acknowledges only after the seen ids are stored, so an acknowledged message is never shown twice. */
+  private async flushAcks(conn: Connection): Promise<void> {
+    if (conn.ackTimer) clearTimeout(conn.ackTimer);
+    conn.ackTimer = null;
+    const messageIds = conn.ackIds;
+    if (messageIds.length === 0) return;
+    conn.ackIds = [];
+    await this.persist();
+    this.send(conn, { ack: { messageIds } });
+  }
+
+  private dispatch(arrived: Map<string, Push[]>): void {
+    for (const [applicationId, pushes] of arrived) {
+      const targets = [...this.endpoints].filter((endpoint) => endpoint.applicationId === applicationId);
+      if (targets.length > 0) {
+        for (const endpoint of targets) this.guard(() => endpoint.deliver(pushes));
+        continue;
+      }
+      const held = [...(this.held.get(applicationId) ?? []), ...pushes];
+      if (held.length > MAX_HELD_PER_APP) {
+        this.publish('warning', new Error(`dropped ${held.length - MAX_HELD_PER_APP} notifications for ${applicationId}: no client took them`));
+      }
+      this.held.set(applicationId, held.slice(-MAX_HELD_PER_APP));
+    }
+  }
+
+  // ---- requests ----
+
+  private request(expects: ResultKind, build: (requestId: number) => FrameInit): Promise<Frame> {
+    return new Promise<Frame>((resolve, reject) => {
+      this.lastRequestId = this.lastRequestId >= 0xffffffff ? 1 : this.lastRequestId + 1;
+      const requestId = this.lastRequestId;
+      const timer = setTimeout(() => {
+        this.requests.delete(requestId);
+        reject(new PushError('timeout', `no answer within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      const req: PendingRequest = { expects, build, sent: false, timer, resolve, reject };
+      this.requests.set(requestId, req);
+      if (this.conn?.welcomed) this.sendRequest(this.conn, requestId, req);
+    });
+  }
+
+  private sendRequest(conn: Connection, requestId: number, req: PendingRequest): void {
+    req.sent = true;
+    this.send(conn, req.build(requestId));
+  }
+
+  private settle(requestId: number, frame: Frame | null, failure?: PushError): void {
+    const req = this.requests.get(requestId);
+    if (!req) return; // answered after its timeout
+    this.requests.delete(requestId);
+    clearTimeout(req.timer);
+    if (failure) req.reject(failure);
+    else if (frame?.kind !== req.expects) req.reject(new PushError('protocol', `expected ${req.expects}, got ${frame?.kind}`));
+    else req.resolve(frame);
+  }
+
+  private async storeRegistration(applicationId: string, result: RegisterResult): Promise<string> {
+    if (!result.registrationId) throw new PushError('protocol', 'RegisterResult without a registrationId');
+    this.registrations.set(applicationId, result.registrationId);
+    await this.persist();
+    return result.registrationId;
+  }
+
+  /** Confirms every registrated app's pair on a new connection (a stale one gets a new id). */
+  private reregister(): void {
+    for (const applicationId of this.registratedApps) {
+      // A Register still pending from before is re-sent with the other requests.
+      if (this.registering.has(applicationId)) continue;
+      const before = this.registrations.get(applicationId);
+      this.register(applicationId).then(
+        (registrationId) => {
+          if (registrationId !== before) this.toApp(applicationId, (endpoint) => endpoint.registrationChanged(registrationId));
+        },
+        (err: PushError) => {
+          if (err.code !== 'cancelled') this.toApp(applicationId, (endpoint) => endpoint.registrationFailed(err));
+        },
+      );
+    }
+  }
+
+  private requireRegistration(applicationId: string): string {
+    const registrationId = this.registrations.get(applicationId);
+    if (registrationId === undefined) throw new PushError('invalid_argument', `${applicationId} is not registered: call registrate() first`);
+    return registrationId;
+  }
+
+  // ---- state ----
+
+  private async loadState(): Promise<DeviceState> {
+    if (!this.store) return emptyDeviceState();
+    try {
+      return await this.store.load();
+    } catch (err) {
+      // A device with an unreadable state starts over rather than staying offline for good.
+      this.publish('warning', err as Error);
+      return emptyDeviceState();
+    }
+  }
+
+  private applyState(state: DeviceState): void {
+    this.credentials = state.credentials;
+    for (const [applicationId, registrationId] of Object.entries(state.registrations)) this.registrations.set(applicationId, registrationId);
+    this.seen = new RecentIds(this.seenWindow, state.seenMessageIds);
+  }
+
+  /** Writes the state; writes are serialised and coalesced. Never rejects (failures are warnings). */
+  private persist(): Promise<void> {
+    const store = this.store;
+    if (!store) return Promise.resolve();
+    this.saveRequested = true;
+    this.saving ??= (async () => {
+      while (this.saveRequested) {
+        this.saveRequested = false;
+        const state: DeviceState = {
+          credentials: this.credentials,
+          registrations: Object.fromEntries(this.registrations),
+          seenMessageIds: this.seen.toArray(),
+        };
+        await store.save(state).catch((err: Error) => this.publish('warning', err));
+      }
+      this.saving = null;
+    })();
+    return this.saving;
+  }
+
+  // ---- events ----
+
+  private setReady(ready: boolean): void {
+    if (ready === this.ready) return;
+    this.ready = ready;
+    for (const endpoint of this.endpoints) this.guard(() => endpoint.readinessChanged(ready));
+    this.publish('readinessChanged', ready);
+  }
+
+  private toApp(applicationId: string, call: (endpoint: AppEndpoint) => void): void {
+    for (const endpoint of this.endpoints) if (endpoint.applicationId === applicationId) this.guard(() => call(endpoint));
+  }
+
+  /** A throwing app listener must not break the connection that serves every other app. */
+  private guard(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.publish('warning', err as Error);
+    }
+  }
+
+  private publish<K extends keyof PushDaemonEvents>(event: K, ...args: PushDaemonEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: PushDaemonEvents[K]) => boolean)(event, ...args);
+    } catch {
+      // The daemon's own listeners are the host's code; their failure must not break the connection.
+    }
+  }
+}

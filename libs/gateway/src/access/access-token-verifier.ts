@@ -1,0 +1,96 @@
+import { DomainError, ErrorCode } from '@borealis/contracts';
+import type { Clock } from '@borealis/util';
+import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type FlattenedJWSInput } from 'jose';
+
+/** Who an access token speaks for. */
+export interface AccessPrincipal {
+  projectId: string;
+  /** The service account (`sub`). */
+  clientId: string;
+  scopes: ReadonlySet<string>;
+}
+
+export interface AccessTokenExpectations {
+  issuer: string;
+  audience: string;
+}
+
+const CLOCK_SKEW_SECONDS = 30;
+
+/**
+ * Verifies auth's access tokens offline: RS256 only, signature against auth's JWKS (the key getter
+ * caches it and refetches on an unknown `kid`), `iss`, `aud`, `exp` with a small skew, and the
+ * `project_id` and `scope` claims. A bad token is `unauthenticated`; a key set that cannot be
+ * fetched is `unavailable`, because the token may well be valid.
+ */
+export class AccessTokenVerifier {
+  constructor(
+    private readonly keys: JWTVerifyGetKey,
+    private readonly expected: AccessTokenExpectations,
+    private readonly clock: Clock,
+  ) {}
+
+  async verify(authorization: string | undefined): Promise<AccessPrincipal> {
+    const token = bearerToken(authorization);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, (header, jws) => this.resolveKey(header, jws), {
+        algorithms: ['RS256'],
+        issuer: this.expected.issuer,
+        audience: this.expected.audience,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        currentDate: new Date(this.clock.now()),
+        requiredClaims: ['exp'],
+      }));
+    } catch (err) {
+      if (err instanceof errors.JOSEError) throw unauthenticated(describe(err));
+      throw err;
+    }
+    const projectId = payload['project_id'];
+    const scope = payload['scope'];
+    if (typeof projectId !== 'string' || projectId === '') throw unauthenticated('the access token carries no project_id');
+    if (typeof scope !== 'string') throw unauthenticated('the access token carries no scope');
+    return { projectId, clientId: payload.sub ?? '', scopes: new Set(scope.split(' ').filter(Boolean)) };
+  }
+
+  private async resolveKey(header: JWTHeaderParameters, jws: FlattenedJWSInput) {
+    try {
+      return await this.keys(header, jws);
+    } catch (err) {
+      if (isTokenFault(err)) throw err;
+      throw new DomainError(ErrorCode.Unavailable, 'the access token cannot be verified now: the signing keys are unavailable; retry', {
+        retryAfterSeconds: 1,
+      });
+    }
+  }
+}
+
+function bearerToken(authorization: string | undefined): string {
+  if (!authorization) throw unauthenticated('missing access token: send Authorization: Bearer <access token>');
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
+  if (!match) throw unauthenticated('the Authorization header is not "Bearer <access token>"');
+  return match[1]!;
+}
+
+/** Errors of the key lookup that describe the token (unknown kid), not the key source. */
+function isTokenFault(err: unknown): boolean {
+  return (
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JWKSMultipleMatchingKeys ||
+    err instanceof errors.JOSENotSupported ||
+    err instanceof errors.JWSInvalid
+  );
+}
+
+function describe(err: errors.JOSEError): string {
+  if (err instanceof errors.JWTExpired) return 'the access token has expired';
+  if (err instanceof errors.JWTClaimValidationFailed) return `the access token's ${err.claim} claim is invalid (${err.reason})`;
+  if (err instanceof errors.JWKSNoMatchingKey) return 'the access token is signed with an unknown key';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'the access token signature does not verify';
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'the access token is not signed with RS256';
+  return 'the access token is malformed';
+}
+
+function unauthenticated(message: string): DomainError {
+  return new DomainError(ErrorCode.Unauthenticated, message);
+}

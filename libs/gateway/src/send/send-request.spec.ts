@@ -1,0 +1,103 @@
+import { DomainError, ErrorCode, Limits } from '@borealis/contracts';
+import { parseSendRequest } from './send-request';
+
+const valid = () => ({ target: 'reg-1', type: 'device', notification: { title: 'Hello', message: 'World' } });
+
+function fieldsOf(body: unknown): Record<string, string> {
+  try {
+    parseSendRequest(body);
+  } catch (err) {
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe(ErrorCode.InvalidArgument);
+    return (err as DomainError).details.fields ?? {};
+  }
+  throw new Error('expected the body to be refused');
+}
+
+describe('parseSendRequest', () => {
+  it('accepts the minimal Aurora body with defaults', () => {
+    expect(parseSendRequest(valid())).toEqual({
+      target: { type: 'device', value: 'reg-1' },
+      ttlSeconds: Limits.ttlDefaultSeconds,
+      notification: { title: 'Hello', message: 'World', data: null },
+      priority: 'normal',
+      collapseKey: null,
+    });
+  });
+
+  it('reads ttl, priority, collapse_key and nested data', () => {
+    const data = { a: { b: [1, 2, { c: 'ü' }] }, n: null };
+    const request = parseSendRequest({ ...valid(), ttl: '5h30m', priority: 'high', collapse_key: 'news', notification: { title: 't', message: 'm', data } });
+    expect(request.ttlSeconds).toBe(5 * 3600 + 30 * 60);
+    expect(request.priority).toBe('high');
+    expect(request.collapseKey).toBe('news');
+    expect(JSON.parse(request.notification.data!)).toEqual(data);
+  });
+
+  it.each([null, [], 'text', 42])('refuses a body that is not an object (%p)', (body) => {
+    expect(fieldsOf(body)).toEqual({ body: 'must be a JSON object' });
+  });
+
+  it('refuses unknown top-level and notification fields, naming them', () => {
+    const fields = fieldsOf({ ...valid(), colour: 'red', notification: { title: 't', message: 'm', icon: 'x' } });
+    expect(fields).toEqual({ colour: 'is not a known field', 'notification.icon': 'is not a known field' });
+  });
+
+  it('requires target, type and notification and reports them together', () => {
+    expect(fieldsOf({})).toEqual({ target: 'is required', type: 'is required', notification: 'is required' });
+  });
+
+  it('checks types', () => {
+    const fields = fieldsOf({ target: 7, type: 'device', notification: { title: 1, message: null }, ttl: 60, priority: 'urgent', collapse_key: 3 });
+    expect(Object.keys(fields).sort()).toEqual(['collapse_key', 'notification.message', 'notification.title', 'priority', 'target', 'ttl']);
+    expect(fields['target']).toBe('must be a string');
+    expect(fields['priority']).toBe('must be "high" or "normal"');
+  });
+
+  it('refuses an empty target and a target over the limit', () => {
+    expect(fieldsOf({ ...valid(), target: '' })).toEqual({ target: 'must not be empty' });
+    expect(fieldsOf({ ...valid(), target: 'r'.repeat(Limits.targetMaxChars + 1) })['target']).toMatch(/limit is 256/);
+  });
+
+  it('says that group delivery is not available yet for application and topic targets', () => {
+    for (const type of ['application', 'topic']) {
+      expect(() => parseSendRequest({ ...valid(), type })).toThrow(/group delivery, which is not available yet in this version/);
+    }
+    expect(fieldsOf({ ...valid(), type: 'broadcast' })).toEqual({ type: 'must be "device"' });
+  });
+
+  it('counts title and message in code points, not UTF-16 units', () => {
+    const emoji = '😀'; // two UTF-16 units, one code point
+    const title = emoji.repeat(Limits.titleMaxChars);
+    expect(title.length).toBe(2 * Limits.titleMaxChars);
+    expect(parseSendRequest({ ...valid(), notification: { title, message: emoji.repeat(Limits.messageMaxChars) } }).notification.title).toBe(title);
+    const fields = fieldsOf({ ...valid(), notification: { title: title + 'x', message: 'm'.repeat(Limits.messageMaxChars + 1) } });
+    expect(fields).toEqual({
+      'notification.title': 'is 513 characters; the limit is 512',
+      'notification.message': 'is 2049 characters; the limit is 2048',
+    });
+  });
+
+  it('limits data by the UTF-8 bytes of its JSON text', () => {
+    const overhead = JSON.stringify({ k: '' }).length;
+    const fits = { k: 'a'.repeat(Limits.dataMaxBytes - overhead) };
+    expect(parseSendRequest({ ...valid(), notification: { title: 't', message: 'm', data: fits } }).notification.data).toBe(JSON.stringify(fits));
+    // 'é' is one UTF-16 unit but two UTF-8 bytes: the same length in characters is over the limit.
+    const tooBig = { k: 'é'.repeat(Limits.dataMaxBytes - overhead) };
+    expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data: tooBig } })['notification.data']).toMatch(/bytes as JSON; the limit is 4096/);
+  });
+
+  it.each([[[1, 2]], [null], ['{"a":1}'], [5]])('refuses data that is not a JSON object (%p)', (data) => {
+    expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data } })).toEqual({ 'notification.data': 'must be a JSON object' });
+  });
+
+  it('refuses a malformed or too long ttl', () => {
+    expect(Object.keys(fieldsOf({ ...valid(), ttl: '5 hours' }))).toEqual(['ttl']);
+    expect(Object.keys(fieldsOf({ ...valid(), ttl: `${Limits.ttlMaxSeconds + 1}s` }))).toEqual(['ttl']);
+    expect(parseSendRequest({ ...valid(), ttl: '90s' }).ttlSeconds).toBe(90);
+  });
+
+  it('names every field in the message', () => {
+    expect(() => parseSendRequest({ ...valid(), target: '', priority: 'x' })).toThrow('invalid message: target must not be empty; priority must be "high" or "normal"');
+  });
+});

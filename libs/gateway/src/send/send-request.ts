@@ -1,0 +1,118 @@
+import { codePointLength, DomainError, ErrorCode, Limits, parseTtl, type Priority, type TargetType } from '@borealis/contracts';
+
+/** A validated send request (the Aurora body plus Borealis' optional fields). */
+export interface SendRequest {
+  target: { type: TargetType; value: string };
+  ttlSeconds: number;
+  notification: { title: string; message: string; data: string | null };
+  priority: Priority;
+  collapseKey: string | null;
+}
+
+const FIELDS = new Set(['target', 'type', 'ttl', 'notification', 'priority', 'collapse_key']);
+const NOTIFICATION_FIELDS = new Set(['title', 'message', 'data']);
+const GROUP_TYPES = new Set(['application', 'topic']);
+
+type JsonObject = Record<string, unknown>;
+
+/**
+ * Validates the body of `POST /projects/{project_id}/messages`. Every problem is reported at once,
+ * keyed by field path, in an invalid_argument error. Lengths are in Unicode code points; `data`
+ * is measured as the UTF-8 bytes of its JSON text, which is what travels to the device.
+ */
+export function parseSendRequest(body: unknown): SendRequest {
+  if (!isObject(body)) throw invalid({ body: 'must be a JSON object' });
+  const problems: Record<string, string> = {};
+  for (const key of Object.keys(body)) if (!FIELDS.has(key)) problems[key] = 'is not a known field';
+
+  const target = boundedString(body['target'], 'target', Limits.targetMaxChars, problems, { required: true, nonEmpty: true });
+  const type = body['type'];
+  if (type === undefined) problems['type'] = 'is required';
+  else if (GROUP_TYPES.has(type as string)) {
+    problems['type'] = `"${String(type)}" means group delivery, which is not available yet in this version; use "device" with a registration id`;
+  } else if (type !== 'device') problems['type'] = 'must be "device"';
+
+  let ttlSeconds: number = Limits.ttlDefaultSeconds;
+  const ttl = body['ttl'];
+  if (ttl !== undefined) {
+    try {
+      if (typeof ttl !== 'string') throw new TypeError();
+      ttlSeconds = parseTtl(ttl);
+    } catch {
+      problems['ttl'] = `must be a duration like "5h30m" (units h, m, s) of at most ${Limits.ttlMaxSeconds / 86400} days`;
+    }
+  }
+
+  const notification = parseNotification(body['notification'], problems);
+
+  const priority = body['priority'] ?? 'normal';
+  if (priority !== 'high' && priority !== 'normal') problems['priority'] = 'must be "high" or "normal"';
+
+  const collapseKey = boundedString(body['collapse_key'], 'collapse_key', Limits.collapseKeyMaxChars, problems, { required: false, nonEmpty: true });
+
+  if (Object.keys(problems).length > 0) throw invalid(problems);
+  return {
+    target: { type: 'device', value: target! },
+    ttlSeconds,
+    notification: notification!,
+    priority: priority as Priority,
+    collapseKey: collapseKey ?? null,
+  };
+}
+
+function parseNotification(value: unknown, problems: Record<string, string>): SendRequest['notification'] | undefined {
+  if (value === undefined) {
+    problems['notification'] = 'is required';
+    return undefined;
+  }
+  if (!isObject(value)) {
+    problems['notification'] = 'must be a JSON object';
+    return undefined;
+  }
+  for (const key of Object.keys(value)) if (!NOTIFICATION_FIELDS.has(key)) problems[`notification.${key}`] = 'is not a known field';
+  const title = boundedString(value['title'], 'notification.title', Limits.titleMaxChars, problems, { required: true, nonEmpty: false });
+  const message = boundedString(value['message'], 'notification.message', Limits.messageMaxChars, problems, { required: true, nonEmpty: false });
+  let data: string | null = null;
+  if (value['data'] !== undefined) {
+    if (!isObject(value['data'])) problems['notification.data'] = 'must be a JSON object';
+    else {
+      data = JSON.stringify(value['data']);
+      const bytes = Buffer.byteLength(data, 'utf8');
+      if (bytes > Limits.dataMaxBytes) problems['notification.data'] = `is ${bytes} bytes as JSON; the limit is ${Limits.dataMaxBytes}`;
+    }
+  }
+  if (title === undefined || message === undefined) return undefined;
+  return { title, message, data };
+}
+
+function boundedString(
+  value: unknown,
+  field: string,
+  maxChars: number,
+  problems: Record<string, string>,
+  rules: { required: boolean; nonEmpty: boolean },
+): string | undefined {
+  if (value === undefined) {
+    if (rules.required) problems[field] = 'is required';
+    return undefined;
+  }
+  if (typeof value !== 'string') problems[field] = 'must be a string';
+  else if (rules.nonEmpty && value.length === 0) problems[field] = 'must not be empty';
+  else {
+    const chars = codePointLength(value);
+    if (chars > maxChars) problems[field] = `is ${chars} characters; the limit is ${maxChars}`;
+    else return value;
+  }
+  return undefined;
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalid(fields: Record<string, string>): DomainError {
+  const summary = Object.entries(fields)
+    .map(([field, reason]) => `${field} ${reason}`)
+    .join('; ');
+  return new DomainError(ErrorCode.InvalidArgument, `invalid message: ${summary}`, { fields });
+}

@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, ErrorCode, isValidInstanceId, type DeviceEventV1 } from '@borealis/contracts';
+import { Clock } from '@borealis/util';
+import { OPEN_STATES } from '../domain/delivery-state';
+import { groupBy } from '../group-by';
+import { DeliveryRepository } from '../persistence/delivery.repository';
+import { PushDb } from '../persistence/push-db';
+import { DeliveryRouter } from './delivery-router';
+
+/**
+ * A device that connects gets its open, unexpired deliveries on the instance it connected to, in
+ * acceptance order. `sent` ones are included: written to a socket that may have died before the
+ * device read them; the device drops duplicates by message id. Disconnects change nothing here:
+ * presence belongs to the transport.
+ */
+@Injectable()
+export class DeviceEvents {
+  constructor(
+    private readonly db: PushDb,
+    private readonly deliveries: DeliveryRepository,
+    private readonly router: DeliveryRouter,
+    private readonly clock: Clock,
+  ) {}
+
+  async handle(batch: readonly DeviceEventV1[]): Promise<void> {
+    for (const event of batch) {
+      if (!isValidInstanceId(event.instanceId)) {
+        throw new DomainError(ErrorCode.InvalidArgument, `instanceId "${event.instanceId}" is not a transport instance id`);
+      }
+    }
+    // Per device, the last event of the batch is the current one (one device, one partition).
+    const latest = new Map(batch.map((e) => [e.deviceId, e]));
+    const connectedTo = new Map([...latest.values()].filter((e) => e.kind === 'connected').map((e) => [e.deviceId, e.instanceId]));
+    if (connectedTo.size === 0) return;
+
+    const nowMs = this.clock.now();
+    const deviceIds = [...connectedTo.keys()];
+    await this.deliveries.expireDue(this.db.sql, deviceIds, nowMs);
+    const open = await this.deliveries.outboundOfDevices(this.db.sql, deviceIds, OPEN_STATES, nowMs);
+
+    const byInstance = groupBy(open, (d) => connectedTo.get(d.deviceId)!);
+    await Promise.all([...byInstance].map(([instanceId, list]) => this.router.send(instanceId, list)));
+  }
+}

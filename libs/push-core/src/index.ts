@@ -1,0 +1,3 @@
+export { PushCoreModule } from './push-core.module';
+export type { PushCoreModuleOptions } from './push-core.options';
+export { MessageStatusQuery } from './status/message-status.query';

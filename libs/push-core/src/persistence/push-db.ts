@@ -1,0 +1,51 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
+
+/** The name of push-core's TypeORM connection (several services may share one process). */
+export const PUSH_CORE_CONNECTION = 'push-core';
+
+/** Runs one parameterized statement and returns its rows (also for UPDATE/DELETE ... RETURNING). */
+export type Sql = <T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+
+/**
+ * The Push DB. Repositories take an `Sql` so that a use case decides what runs in one transaction.
+ * TypeORM here is the connection pool and migration runner; statements are hand-written SQL
+ * because most of them are set-based (unnest, ON CONFLICT, UPDATE ... WHERE state = ANY).
+ */
+@Injectable()
+export class PushDb {
+  constructor(@InjectDataSource(PUSH_CORE_CONNECTION) private readonly dataSource: DataSource) {}
+
+  /** One statement, outside any transaction. */
+  readonly sql: Sql = async (text, params) => {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      return await rows(runner)(text, params);
+    } finally {
+      await runner.release();
+    }
+  };
+
+  async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      const result = await work(rows(runner));
+      await runner.commitTransaction();
+      return result;
+    } catch (err) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      throw err;
+    } finally {
+      await runner.release();
+    }
+  }
+}
+
+function rows(runner: QueryRunner): Sql {
+  return async <T>(text: string, params?: readonly unknown[]) => {
+    const result = await runner.query(text, params ? [...params] : undefined, true);
+    return (result.records ?? []) as T[];
+  };
+}

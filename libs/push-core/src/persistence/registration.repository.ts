@@ -1,0 +1,102 @@
+import { Injectable } from '@nestjs/common';
+import type { RegistrationReplyV1 } from '@borealis/contracts';
+import type { Sql } from './push-db';
+
+export interface Registration {
+  id: string;
+  projectId: string;
+  applicationId: string;
+  deviceId: string;
+  live: boolean;
+}
+
+interface RegistrationRow {
+  id: string;
+  project_id: string;
+  application_id: string;
+  device_id: string;
+  unregistered_at_ms: string | null;
+}
+
+const COLUMNS = 'id, project_id, application_id, device_id, unregistered_at_ms';
+
+function toRegistration(row: RegistrationRow): Registration {
+  return { id: row.id, projectId: row.project_id, applicationId: row.application_id, deviceId: row.device_id, live: row.unregistered_at_ms === null };
+}
+
+/**
+ * Registrations are addressed by the device that holds them: a device belongs to no tenant, and a
+ * registration is only ever visible to the device it was issued to.
+ */
+@Injectable()
+export class RegistrationRepository {
+  async findReply(sql: Sql, deviceId: string, correlationId: string): Promise<RegistrationReplyV1 | undefined> {
+    const [row] = await sql<{ reply: RegistrationReplyV1 }>(
+      `SELECT reply FROM registration_requests WHERE device_id = $1 AND correlation_id = $2`,
+      [deviceId, correlationId],
+    );
+    return row?.reply;
+  }
+
+  /** Fails on a duplicate (a concurrent twin of the request): the transaction retries and finds it. */
+  async saveReply(sql: Sql, reply: RegistrationReplyV1, nowMs: number): Promise<void> {
+    await sql(
+      `INSERT INTO registration_requests (device_id, correlation_id, reply, created_at_ms) VALUES ($1, $2, $3, $4)`,
+      [reply.deviceId, reply.correlationId, JSON.stringify(reply), nowMs],
+    );
+  }
+
+  /** The registration if it was issued to this device, live or not. */
+  async findOfDevice(sql: Sql, deviceId: string, registrationId: string): Promise<Registration | undefined> {
+    const [row] = await sql<RegistrationRow>(`SELECT ${COLUMNS} FROM registrations WHERE id = $1 AND device_id = $2`, [registrationId, deviceId]);
+    return row && toRegistration(row);
+  }
+
+  async touch(sql: Sql, registrationId: string, nowMs: number): Promise<void> {
+    await sql(`UPDATE registrations SET last_seen_at_ms = $2 WHERE id = $1`, [registrationId, nowMs]);
+  }
+
+  async create(sql: Sql, registration: Omit<Registration, 'live'>, nowMs: number): Promise<void> {
+    await sql(
+      `INSERT INTO registrations (id, project_id, application_id, device_id, created_at_ms, last_seen_at_ms) VALUES ($1, $2, $3, $4, $5, $5)`,
+      [registration.id, registration.projectId, registration.applicationId, registration.deviceId, nowMs],
+    );
+  }
+
+  /** Unregisters the live registration of this app on this device, if any; returns its id. */
+  async retireLive(sql: Sql, deviceId: string, applicationId: string, nowMs: number): Promise<string[]> {
+    const rows = await sql<{ id: string }>(
+      `UPDATE registrations SET unregistered_at_ms = $3
+        WHERE device_id = $1 AND application_id = $2 AND unregistered_at_ms IS NULL
+        RETURNING id`,
+      [deviceId, applicationId, nowMs],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async unregister(sql: Sql, registrationId: string, nowMs: number): Promise<void> {
+    await sql(`UPDATE registrations SET unregistered_at_ms = $2 WHERE id = $1 AND unregistered_at_ms IS NULL`, [registrationId, nowMs]);
+  }
+
+  /** How many topics the registration would hold after subscribing to `topics`. */
+  async topicCountWith(sql: Sql, registrationId: string, topics: readonly string[]): Promise<number> {
+    const [row] = await sql<{ n: number }>(
+      `SELECT count(*)::int + cardinality($2::text[]) AS n FROM registration_topics WHERE registration_id = $1 AND NOT (topic = ANY($2))`,
+      [registrationId, topics],
+    );
+    return row!.n;
+  }
+
+  async subscribe(sql: Sql, registration: Registration, topics: readonly string[], nowMs: number): Promise<void> {
+    await sql(
+      `INSERT INTO registration_topics (registration_id, topic, project_id, created_at_ms)
+       SELECT $1, topic, $2, $4 FROM unnest($3::text[]) AS topic
+       ON CONFLICT DO NOTHING`,
+      [registration.id, registration.projectId, topics, nowMs],
+    );
+  }
+
+  async unsubscribe(sql: Sql, registrationId: string, topics: readonly string[]): Promise<void> {
+    await sql(`DELETE FROM registration_topics WHERE registration_id = $1 AND topic = ANY($2)`, [registrationId, topics]);
+  }
+}

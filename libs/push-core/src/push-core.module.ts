@@ -1,0 +1,66 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DeliveryReceipts } from './delivery/delivery-receipts.service';
+import { DeliveryRouter } from './delivery/delivery-router';
+import { DeviceEvents } from './delivery/device-events.service';
+import { MessageIngest } from './delivery/message-ingest.service';
+import { DeliveryRepository } from './persistence/delivery.repository';
+import { MessageRepository } from './persistence/message.repository';
+import { PushCoreSchema1767225600000 } from './persistence/migrations/1767225600000-push-core-schema';
+import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
+import { RegistrationRepository } from './persistence/registration.repository';
+import { RegistryViewRepository } from './persistence/registry-view.repository';
+import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
+import { PushCoreConsumers } from './push-core.consumers';
+import { Registrations } from './registration/registration.service';
+import { RegistryView } from './registry/registry-view.service';
+import { MessageStatusController } from './status/message-status.controller';
+import { MessageStatusQuery } from './status/message-status.query';
+
+/**
+ * push-core: owns the Push DB (registrations, messages, deliveries) and learns everything else
+ * through events. Needs `MessageBus`, `PresenceStore` and `Clock` from the platform (global).
+ */
+@Module({})
+export class PushCoreModule {
+  static register(options: PushCoreModuleOptions): DynamicModule {
+    return {
+      module: PushCoreModule,
+      imports: [
+        TypeOrmModule.forRootAsync({
+          name: PUSH_CORE_CONNECTION,
+          // The name again in the options: TypeOrmCoreModule looks the DataSource up by it on shutdown.
+          useFactory: () => ({
+            name: PUSH_CORE_CONNECTION,
+            type: 'postgres',
+            url: options.databaseUrl,
+            applicationName: 'borealis-push-core',
+            entities: [],
+            migrations: [PushCoreSchema1767225600000],
+            migrationsTableName: 'push_core_migrations',
+            migrationsRun: true,
+            synchronize: false,
+          }),
+        }),
+      ],
+      controllers: options.exposeInternalApi ? [MessageStatusController] : [],
+      providers: [
+        { provide: PUSH_CORE_OPTIONS, useValue: options },
+        PushDb,
+        RegistryViewRepository,
+        RegistrationRepository,
+        MessageRepository,
+        DeliveryRepository,
+        DeliveryRouter,
+        RegistryView,
+        Registrations,
+        MessageIngest,
+        DeviceEvents,
+        DeliveryReceipts,
+        MessageStatusQuery,
+        PushCoreConsumers,
+      ],
+      exports: [MessageStatusQuery],
+    };
+  }
+}

@@ -1,0 +1,171 @@
+import { Injectable, Logger } from '@nestjs/common';
+import {
+  DomainError,
+  ErrorCode,
+  isValidInstanceId,
+  transportInboxTopic,
+  type RegistrationReplyV1,
+  type RegistrationRequestedV1,
+} from '@borealis/contracts';
+import { MessageBus } from '@borealis/messaging';
+import { Clock, randomToken } from '@borealis/util';
+import { isValidTopicName, MAX_TOPICS_PER_REGISTRATION } from '../domain/topic-name';
+import { groupBy } from '../group-by';
+import { DeliveryRepository } from '../persistence/delivery.repository';
+import { PushDb, type Sql } from '../persistence/push-db';
+import { RegistrationRepository, type Registration } from '../persistence/registration.repository';
+import { RegistryViewRepository } from '../persistence/registry-view.repository';
+
+/** 16 random bytes: a registrationId is opaque and unguessable (DESIGN.md §3). */
+const REGISTRATION_ID_BYTES = 16;
+
+/**
+ * Registration requests relayed by transports: Aurora `registrate()`, unregister and topic
+ * (un)subscription. Each answer is stored with the request's correlation id in the same
+ * transaction as its effect, so a redelivered request gets the same answer and changes nothing.
+ */
+@Injectable()
+export class Registrations {
+  private readonly logger = new Logger('PushCoreRegistrations');
+
+  constructor(
+    private readonly db: PushDb,
+    private readonly registry: RegistryViewRepository,
+    private readonly registrations: RegistrationRepository,
+    private readonly deliveries: DeliveryRepository,
+    private readonly bus: MessageBus,
+    private readonly clock: Clock,
+  ) {}
+
+  async handle(batch: readonly RegistrationRequestedV1[]): Promise<void> {
+    for (const request of batch) {
+      if (!isValidInstanceId(request.replyTo)) {
+        throw new DomainError(ErrorCode.InvalidArgument, `replyTo "${request.replyTo}" is not a transport instance id`);
+      }
+    }
+    // One transaction per request, in order: a device's requests build on each other.
+    const answered: { replyTo: string; reply: RegistrationReplyV1 }[] = [];
+    for (const request of batch) {
+      answered.push({ replyTo: request.replyTo, reply: await this.db.transaction((sql) => this.answer(sql, request)) });
+    }
+    const byInstance = groupBy(answered, (a) => a.replyTo);
+    await Promise.all([...byInstance].map(([instanceId, list]) => this.bus.publish(transportInboxTopic(instanceId), list.map((a) => ({ value: a.reply })))));
+  }
+
+  private async answer(sql: Sql, request: RegistrationRequestedV1): Promise<RegistrationReplyV1> {
+    const earlier = await this.registrations.findReply(sql, request.deviceId, request.correlationId);
+    if (earlier) return earlier;
+    const nowMs = this.clock.now();
+    const reply = await this.apply(sql, request, nowMs);
+    await this.registrations.saveReply(sql, reply, nowMs);
+    return reply;
+  }
+
+  private async apply(sql: Sql, request: RegistrationRequestedV1, nowMs: number): Promise<RegistrationReplyV1> {
+    switch (request.op) {
+      case 'register':
+        return this.register(sql, request, nowMs);
+      case 'unregister':
+        return this.unregister(sql, request, nowMs);
+      case 'subscribe':
+      case 'unsubscribe':
+        return this.changeTopics(sql, request, nowMs);
+    }
+  }
+
+  /** Aurora `registrate()`: confirm the registration the device holds, or issue a new one. */
+  private async register(sql: Sql, request: RegistrationRequestedV1, nowMs: number): Promise<RegistrationReplyV1> {
+    if (!request.applicationId) return failure(request, ErrorCode.InvalidArgument, 'applicationId is required');
+    const application = await this.registry.application(sql, request.applicationId);
+    if (!application) return failure(request, ErrorCode.NotFound, 'unknown application');
+    if (application.projectActive === undefined) return failure(request, ErrorCode.NotFound, "the application's project is unknown");
+    if (!application.isActive) return failure(request, ErrorCode.FailedPrecondition, 'the application is inactive');
+    if (!application.projectActive) return failure(request, ErrorCode.FailedPrecondition, "the application's project is inactive");
+
+    if (request.registrationId) {
+      const held = await this.registrations.findOfDevice(sql, request.deviceId, request.registrationId);
+      if (held?.live && held.applicationId === request.applicationId) {
+        await this.registrations.touch(sql, held.id, nowMs);
+        return success(request, held, false);
+      }
+    }
+    const retired = await this.registrations.retireLive(sql, request.deviceId, request.applicationId, nowMs);
+    await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs);
+    const registration = {
+      id: randomToken(REGISTRATION_ID_BYTES),
+      projectId: application.projectId,
+      applicationId: request.applicationId,
+      deviceId: request.deviceId,
+    };
+    await this.registrations.create(sql, registration, nowMs);
+    this.logger.debug({ msg: 'registration created', deviceId: request.deviceId, applicationId: request.applicationId, projectId: application.projectId, replaced: retired.length });
+    return success(request, { ...registration, live: true }, true);
+  }
+
+  private async unregister(sql: Sql, request: RegistrationRequestedV1, nowMs: number): Promise<RegistrationReplyV1> {
+    const registration = await this.ownRegistration(sql, request);
+    if (!registration) return failure(request, ErrorCode.NotFound, 'no such registration on this device');
+    if (registration.live) {
+      await this.registrations.unregister(sql, registration.id, nowMs);
+      await this.deliveries.failOpenOfRegistrations(sql, [registration.id], nowMs);
+    }
+    return success(request, registration, false);
+  }
+
+  private async changeTopics(sql: Sql, request: RegistrationRequestedV1, nowMs: number): Promise<RegistrationReplyV1> {
+    const registration = await this.ownRegistration(sql, request);
+    if (!registration?.live) return failure(request, ErrorCode.NotFound, 'no such live registration on this device');
+    const topics = [...new Set(request.topics)];
+    if (topics.length === 0) return failure(request, ErrorCode.InvalidArgument, 'no topics given');
+    const invalid = topics.find((t) => !isValidTopicName(t));
+    if (invalid !== undefined) return failure(request, ErrorCode.InvalidArgument, `invalid topic name "${invalid.slice(0, 64)}"`);
+
+    if (request.op === 'unsubscribe') {
+      await this.registrations.unsubscribe(sql, registration.id, topics);
+    } else {
+      if ((await this.registrations.topicCountWith(sql, registration.id, topics)) > MAX_TOPICS_PER_REGISTRATION) {
+        return failure(request, ErrorCode.FailedPrecondition, `a registration holds at most ${MAX_TOPICS_PER_REGISTRATION} topics`);
+      }
+      await this.registrations.subscribe(sql, registration, topics, nowMs);
+    }
+    return success(request, registration, false);
+  }
+
+  /** The registration named by the request, if it was issued to this device (and this app, if named). */
+  private async ownRegistration(sql: Sql, request: RegistrationRequestedV1): Promise<Registration | undefined> {
+    if (!request.registrationId) return undefined;
+    const registration = await this.registrations.findOfDevice(sql, request.deviceId, request.registrationId);
+    if (registration && request.applicationId && registration.applicationId !== request.applicationId) return undefined;
+    return registration;
+  }
+}
+
+function success(request: RegistrationRequestedV1, registration: Registration, isNew: boolean): RegistrationReplyV1 {
+  return {
+    kind: 'registration.reply',
+    correlationId: request.correlationId,
+    deviceId: request.deviceId,
+    op: request.op,
+    ok: true,
+    applicationId: registration.applicationId,
+    registrationId: registration.id,
+    isNew,
+    errorCode: null,
+    errorMessage: null,
+  };
+}
+
+function failure(request: RegistrationRequestedV1, code: ErrorCode, message: string): RegistrationReplyV1 {
+  return {
+    kind: 'registration.reply',
+    correlationId: request.correlationId,
+    deviceId: request.deviceId,
+    op: request.op,
+    ok: false,
+    applicationId: request.applicationId,
+    registrationId: '',
+    isNew: false,
+    errorCode: code,
+    errorMessage: message,
+  };
+}

@@ -1,0 +1,184 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { FixedClock } from '@borealis/util';
+import { decodeProtectedHeader, jwtVerify } from 'jose';
+import type { ProjectSettings } from './project-settings';
+import { PushApiError } from './push-api-error';
+import { joinUrl, PushServerClient } from './push-server-client';
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+const settings: ProjectSettings = {
+  projectId: 'proj-1',
+  pushPublicAddress: null,
+  apiUrl: 'https://push.example/push/public/api/v1/',
+  clientId: 'client-1',
+  scopes: 'openid message:update project:read',
+  audience: 'push.example',
+  tokenUrl: 'https://push.example/auth/public/oauth2/token',
+  privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string,
+  keyId: 'public:key-1',
+};
+
+interface Call {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A fake server: answers the token endpoint with numbered tokens, the API with `api(call)`. */
+function fakeServer(api: (call: Call) => Response, tokenAnswer?: () => Response) {
+  const calls: Call[] = [];
+  let issued = 0;
+  const fetchFn = (async (url: string, init: RequestInit) => {
+    const call: Call = {
+      url,
+      method: init.method ?? 'GET',
+      headers: init.headers as Record<string, string>,
+      body: init.body === undefined ? undefined : JSON.parse(init.body as string),
+    };
+    calls.push(call);
+    if (url === settings.tokenUrl) return tokenAnswer ? tokenAnswer() : Response.json({ access_token: `token-${++issued}`, token_type: 'Bearer', expires_in: 3600 });
+    return api(call);
+  }) as typeof fetch;
+  return { calls, fetchFn, apiCalls: () => calls.filter((c) => c.url !== settings.tokenUrl) };
+}
+
+const problem = (status: number, code: string, detail: string, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify({ type: `https://borealis.dev/errors/${code}`, title: 'Title', status, detail, code }), {
+    status,
+    headers: { 'content-type': 'application/problem+json', ...headers },
+  });
+
+describe('PushServerClient', () => {
+  it('signs an RS256 client assertion that verifies with the project public key', async () => {
+    const clock = new FixedClock(1_800_000_000_000);
+    const client = new PushServerClient(settings, { clock });
+    const assertion = client.clientAssertion();
+    expect(decodeProtectedHeader(assertion)).toEqual({ alg: 'RS256', kid: 'public:key-1', typ: 'JWT' });
+    const { payload } = await jwtVerify(assertion, publicKey, {
+      algorithms: ['RS256'],
+      issuer: 'client-1',
+      subject: 'client-1',
+      audience: settings.tokenUrl,
+      currentDate: new Date(clock.now()),
+    });
+    expect(payload.iat).toBe(1_800_000_000);
+    expect(payload.exp).toBe(1_800_000_060);
+    expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(client.clientAssertion()).not.toBe(assertion);
+  });
+
+  it('requests a token with the client-credentials JSON body and caches it until 60 s before expiry', async () => {
+    const clock = new FixedClock(1_800_000_000_000);
+    const server = fakeServer(() => Response.json({ id: 'm1' }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn, clock });
+    await expect(client.getAccessToken()).resolves.toBe('token-1');
+    const tokenCall = server.calls[0]!;
+    expect(tokenCall.method).toBe('POST');
+    expect(tokenCall.headers['content-type']).toBe('application/json');
+    expect(tokenCall.body).toEqual({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: expect.any(String),
+      scope: 'openid message:update project:read',
+      audience: 'push.example',
+    });
+    clock.advance(3600_000 - 60_000 - 1);
+    await expect(client.getAccessToken()).resolves.toBe('token-1');
+    clock.advance(1);
+    await expect(client.getAccessToken()).resolves.toBe('token-2');
+  });
+
+  it('shares one token request between concurrent callers', async () => {
+    const server = fakeServer(() => Response.json({}));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    expect(await Promise.all([client.getAccessToken(), client.getAccessToken()])).toEqual(['token-1', 'token-1']);
+    expect(server.calls).toHaveLength(1);
+  });
+
+  it('sends a message to the joined URL with the Aurora body', async () => {
+    const server = fakeServer(() => Response.json({ id: 'm1' }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    const result = await client.sendMessage({ target: 'reg-1', ttl: '5h', notification: { title: 'T', message: 'M', data: { a: 1 } }, collapseKey: 'c' });
+    expect(result).toEqual({ id: 'm1' });
+    const [call] = server.apiCalls();
+    expect(call!.url).toBe('https://push.example/push/public/api/v1/projects/proj-1/messages');
+    expect(call!.headers['authorization']).toBe('Bearer token-1');
+    expect(call!.body).toEqual({ target: 'reg-1', type: 'device', ttl: '5h', notification: { title: 'T', message: 'M', data: { a: 1 } }, collapse_key: 'c' });
+  });
+
+  it('reads the project and a message status', async () => {
+    const project = { id: 'proj-1', name: 'Demo', isActive: true, serviceAccount: null, createdAt: 'a', updatedAt: 'b' };
+    const status = {
+      id: 'm/1',
+      projectId: 'proj-1',
+      state: 'sent',
+      target: { type: 'device', value: 'r' },
+      createdAt: 'a',
+      expiresAt: 'b',
+      counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0 },
+      recipients: [],
+    };
+    const server = fakeServer((call) => Response.json(call.url.endsWith('/projects/proj-1') ? project : status));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.getProject()).resolves.toEqual(project);
+    await expect(client.getMessageStatus('m/1')).resolves.toEqual(status);
+    expect(server.apiCalls().map((c) => c.url)).toEqual([
+      'https://push.example/push/public/api/v1/projects/proj-1',
+      'https://push.example/push/public/api/v1/projects/proj-1/messages/m%2F1',
+    ]);
+  });
+
+  it('turns problem+json into a PushApiError with status, code, title, detail and Retry-After', async () => {
+    const server = fakeServer(() => problem(429, 'rate_limited', 'slow down', { 'retry-after': '7' }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    const err = await client.sendMessage({ target: 'r', notification: { title: 't', message: 'm' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PushApiError);
+    expect(err).toMatchObject({ status: 429, code: 'rate_limited', title: 'Title', detail: 'slow down', retryAfterSeconds: 7 });
+  });
+
+  it('turns an OAuth error from the token endpoint into a PushApiError', async () => {
+    const server = fakeServer(
+      () => Response.json({}),
+      () => Response.json({ error: 'invalid_client', error_description: 'unknown key' }, { status: 401 }),
+    );
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.getProject()).rejects.toMatchObject({ status: 401, code: 'invalid_client', detail: 'unknown key' });
+    expect(server.apiCalls()).toHaveLength(0);
+  });
+
+  it('retries once with a fresh token when the API answers 401', async () => {
+    const server = fakeServer((call) => (call.headers['authorization'] === 'Bearer token-1' ? problem(401, 'unauthenticated', 'expired') : Response.json({ id: 'm1' })));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.sendMessage({ target: 'r', notification: { title: 't', message: 'm' } })).resolves.toEqual({ id: 'm1' });
+    expect(server.apiCalls().map((c) => c.headers['authorization'])).toEqual(['Bearer token-1', 'Bearer token-2']);
+  });
+
+  it('reports network failures and unexpected answers as PushApiError', async () => {
+    const down = new PushServerClient(settings, { fetch: (async () => Promise.reject(new TypeError('fetch failed'))) as typeof fetch });
+    await expect(down.getAccessToken()).rejects.toMatchObject({ status: 0, code: 'unavailable' });
+    const odd = new PushServerClient(settings, { fetch: fakeServer(() => Response.json({ nope: true })).fetchFn });
+    await expect(odd.sendMessage({ target: 'r', notification: { title: 't', message: 'm' } })).rejects.toMatchObject({ status: 200, code: 'invalid_response' });
+    const html = new PushServerClient(settings, { fetch: fakeServer(() => new Response('<html>', { status: 502 })).fetchFn });
+    await expect(html.getProject()).rejects.toMatchObject({ status: 502, code: 'http_502', detail: '<html>' });
+  });
+});
+
+describe('joinUrl', () => {
+  it.each([
+    ['https://h/push/public/api/v1/', 'https://h/push/public/api/v1/projects/p'],
+    ['https://h/push/public/api/v1', 'https://h/push/public/api/v1/projects/p'],
+    ['https://h/push/public/api/v1//', 'https://h/push/public/api/v1/projects/p'],
+  ])('joins %s without a doubled slash', (base, expected) => {
+    expect(joinUrl(base, ['projects', 'p'])).toBe(expected);
+  });
+
+  it('encodes each segment', () => {
+    expect(joinUrl('https://h/', ['projects', 'a b', 'messages', '../x'])).toBe('https://h/projects/a%20b/messages/..%2Fx');
+  });
+
+  it.each(['', '.', '..'])('refuses the segment %p, which URL parsing would resolve away', (segment) => {
+    expect(() => joinUrl('https://h/', ['projects', segment])).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,188 @@
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { MessageStatusV1, type Priority, type TargetType } from '@borealis/contracts';
+import { randomToken, SystemClock, type Clock } from '@borealis/util';
+import { z } from 'zod';
+import type { ProjectSettings } from './project-settings';
+import { PushApiError } from './push-api-error';
+
+export interface PushServerClientOptions {
+  /** Defaults to the global fetch. */
+  fetch?: typeof fetch;
+  clock?: Clock;
+  /** Per HTTP request; default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface SendMessageInput {
+  /** A registrationId for type `device`. */
+  target: string;
+  type?: TargetType;
+  /** Aurora duration, e.g. `5h30m`; the server's default when absent. */
+  ttl?: string;
+  notification: { title: string; message: string; data?: Record<string, unknown> };
+  priority?: Priority;
+  collapseKey?: string;
+}
+
+/** The Aurora project description. */
+export const ProjectInfo = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  isActive: z.boolean(),
+  serviceAccount: z.looseObject({ clientId: z.string(), createdAt: z.string() }).nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type ProjectInfo = z.infer<typeof ProjectInfo>;
+
+const TokenResponse = z.looseObject({ access_token: z.string().min(1), expires_in: z.number().positive() });
+const SendResponse = z.looseObject({ id: z.string().min(1) });
+
+const ASSERTION_LIFETIME_SECONDS = 60;
+/** Tokens are renewed this long before they expire, so none expires in flight. */
+const REFRESH_MARGIN_MS = 60_000;
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/**
+ * An application server's client for the Aurora-compatible push API: obtains access tokens with a
+ * signed client assertion (RFC 7523) and caches them, sends messages, reads the project and
+ * message statuses. Every refusal is a PushApiError.
+ */
+export class PushServerClient {
+  private readonly fetchFn: typeof fetch;
+  private readonly clock: Clock;
+  private readonly timeoutMs: number;
+  private readonly key: KeyObject;
+  private token: { value: string; expiresAtMs: number } | null = null;
+  private pendingToken: Promise<string> | null = null;
+
+  constructor(
+    private readonly settings: ProjectSettings,
+    options: PushServerClientOptions = {},
+  ) {
+    this.fetchFn = options.fetch ?? fetch;
+    this.clock = options.clock ?? new SystemClock();
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.key = createPrivateKey(settings.privateKey);
+  }
+
+  /** A cached access token, renewed 60 s before it expires; concurrent callers share one request. */
+  async getAccessToken(): Promise<string> {
+    if (this.token && this.clock.now() < this.token.expiresAtMs - REFRESH_MARGIN_MS) return this.token.value;
+    this.pendingToken ??= this.requestToken().finally(() => {
+      this.pendingToken = null;
+    });
+    return this.pendingToken;
+  }
+
+  async sendMessage(input: SendMessageInput): Promise<{ id: string }> {
+    const body = {
+      target: input.target,
+      type: input.type ?? 'device',
+      ttl: input.ttl,
+      notification: input.notification,
+      priority: input.priority,
+      collapse_key: input.collapseKey,
+    };
+    const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body);
+    return { id: parseResponse(SendResponse, response).id };
+  }
+
+  async getProject(): Promise<ProjectInfo> {
+    return parseResponse(ProjectInfo, await this.call('GET', ['projects', this.settings.projectId]));
+  }
+
+  async getMessageStatus(messageId: string): Promise<MessageStatusV1> {
+    return parseResponse(MessageStatusV1, await this.call('GET', ['projects', this.settings.projectId, 'messages', messageId]));
+  }
+
+  /** The RS256 client assertion (RFC 7523) that authenticates this app server to the token endpoint. */
+  clientAssertion(): string {
+    const iat = Math.floor(this.clock.now() / 1000);
+    const header = { alg: 'RS256', kid: this.settings.keyId, typ: 'JWT' };
+    const claims = {
+      iss: this.settings.clientId,
+      sub: this.settings.clientId,
+      aud: this.settings.tokenUrl,
+      iat,
+      exp: iat + ASSERTION_LIFETIME_SECONDS,
+      jti: randomToken(16),
+    };
+    const input = `${base64url(header)}.${base64url(claims)}`;
+    return `${input}.${sign('sha256', Buffer.from(input), this.key).toString('base64url')}`;
+  }
+
+  private async requestToken(): Promise<string> {
+    const requestedAtMs = this.clock.now();
+    const response = await this.fetchOk(this.settings.tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({
+        grant_type: 'client_credentials',
+        client_assertion_type: CLIENT_ASSERTION_TYPE,
+        client_assertion: this.clientAssertion(),
+        scope: this.settings.scopes,
+        audience: this.settings.audience,
+      }),
+    });
+    const token = parseResponse(TokenResponse, response);
+    this.token = { value: token.access_token, expiresAtMs: requestedAtMs + token.expires_in * 1000 };
+    return token.access_token;
+  }
+
+  /** An API call; a 401 (token revoked, keys rotated) is retried once with a fresh token. */
+  private async call(method: 'GET' | 'POST', path: string[], body?: unknown): Promise<{ status: number; json: unknown }> {
+    const url = joinUrl(this.settings.apiUrl, path);
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.getAccessToken();
+      try {
+        return await this.fetchOk(url, {
+          method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (err) {
+        if (!(err instanceof PushApiError && err.status === 401 && attempt === 0)) throw err;
+        this.token = null;
+      }
+    }
+  }
+
+  private async fetchOk(url: string, init: RequestInit): Promise<{ status: number; json: unknown }> {
+    let response: Response;
+    try {
+      response = await this.fetchFn(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      throw new PushApiError(0, 'unavailable', 'no answer', `${init.method ?? 'GET'} ${url}: ${(err as Error).message}`, null, { cause: err });
+    }
+    if (!response.ok) throw await PushApiError.fromResponse(response);
+    const text = await response.text();
+    try {
+      return { status: response.status, json: JSON.parse(text) };
+    } catch {
+      throw new PushApiError(response.status, 'invalid_response', 'invalid response', `${url} answered with non-JSON: ${text.slice(0, 200)}`);
+    }
+  }
+}
+
+/** Joins a base URL and path segments (each percent-encoded) with exactly one slash between them. */
+export function joinUrl(base: string, segments: readonly string[]): string {
+  // URL parsing resolves these (even percent-encoded), which would address another resource.
+  const bad = segments.find((s) => s === '' || s === '.' || s === '..');
+  if (bad !== undefined) throw new RangeError(`"${bad}" is not a valid id`);
+  return [base.replace(/\/+$/, ''), ...segments.map(encodeURIComponent)].join('/');
+}
+
+function parseResponse<T>(schema: z.ZodType<T>, response: { status: number; json: unknown }): T {
+  const result = schema.safeParse(response.json);
+  if (result.success) return result.data;
+  throw new PushApiError(response.status, 'invalid_response', 'invalid response', z.prettifyError(result.error));
+}
+
+function base64url(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}

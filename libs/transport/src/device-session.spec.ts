@@ -1,0 +1,370 @@
+import {
+  DeviceErrorCode,
+  DeviceProtocol,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodeFrame,
+  type DeliveryV1,
+  type Frame,
+  type FrameInit,
+  type RegistrationReplyV1,
+} from '@borealis/contracts';
+import { CredentialAuthority } from './credentials';
+import { MAX_ACK_IDS, REPLACED_RECONNECT_DELAY_MS, DeviceSession, type SessionSettings, type Step } from './device-session';
+
+const settings: SessionSettings = {
+  instanceId: 'transport-0',
+  heartbeatIntervalMs: 1000,
+  idleTimeoutMs: 2500,
+  helloTimeoutMs: 2000,
+  requestTimeoutMs: 500,
+  presenceRefreshMs: 1000,
+  maxPendingRequests: 2,
+};
+const authority = new CredentialAuthority('k'.repeat(40));
+const T0 = 1_700_000_000_000;
+
+/** Frames as the device would receive them: encoded and decoded, so the test sees wire values. */
+function wire(frame: FrameInit): Frame {
+  return decodeFrame(encodeFrame(frame));
+}
+
+function newSession(): DeviceSession {
+  let n = 0;
+  return new DeviceSession(settings, { credentials: authority, newCorrelationId: () => `corr-${++n}` }, T0);
+}
+
+function openSession(credentials?: { deviceId: string; secret: string }): { session: DeviceSession; deviceId: string; step: Step } {
+  const session = newSession();
+  const step = session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: credentials ?? null } }), T0);
+  return { session, deviceId: session.deviceId!, step };
+}
+
+function expectErrorAndClose(step: Step, code: DeviceErrorCode): void {
+  expect(step.send).toHaveLength(1);
+  expect(wire(step.send[0]!).error?.code).toBe(code);
+  expect(step.effects).toEqual([{ type: 'close', reason: expect.any(String) }]);
+}
+
+function reply(overrides: Partial<RegistrationReplyV1> = {}): RegistrationReplyV1 {
+  return {
+    kind: 'registration.reply',
+    correlationId: 'corr-1',
+    deviceId: 'd',
+    op: 'register',
+    ok: true,
+    applicationId: 'app-1',
+    registrationId: 'reg-1',
+    isNew: true,
+    errorCode: null,
+    errorMessage: null,
+    ...overrides,
+  };
+}
+
+function delivery(deviceId: string, overrides: Partial<DeliveryV1> = {}): DeliveryV1 {
+  return {
+    kind: 'deliver',
+    messageId: 'm-1',
+    deviceId,
+    applicationId: 'app-1',
+    registrationId: 'reg-1',
+    title: 'Hi',
+    message: 'There',
+    data: null,
+    sentAtMs: T0,
+    expiresAtMs: T0 + 60_000,
+    ...overrides,
+  };
+}
+
+describe('DeviceSession: Hello', () => {
+  it('issues credentials to a device that has none and welcomes it', () => {
+    const { session, step } = openSession();
+    const welcome = wire(step.send[0]!).welcome!;
+    expect(welcome.protocolVersion).toBe(PROTOCOL_VERSION);
+    expect(welcome.heartbeatIntervalMs).toBe(1000);
+    expect(welcome.credentials?.deviceId).toBe(welcome.deviceId);
+    expect(authority.verify(welcome.credentials!.deviceId!, welcome.credentials!.secret!)).toBe(true);
+    expect(session.deviceId).toBe(welcome.deviceId);
+    expect(session.isOpen).toBe(true);
+    expect(step.effects).toEqual([{ type: 'authenticated', deviceId: welcome.deviceId }]);
+  });
+
+  it('welcomes a device with valid credentials under the same id and issues nothing new', () => {
+    const issued = authority.issue();
+    const { step } = openSession(issued);
+    const welcome = wire(step.send[0]!).welcome!;
+    expect(welcome.deviceId).toBe(issued.deviceId);
+    expect(welcome.credentials).toBeNull();
+    expect(step.effects).toEqual([{ type: 'authenticated', deviceId: issued.deviceId }]);
+  });
+
+  it('refuses a forged secret with UNAUTHENTICATED and closes', () => {
+    const issued = authority.issue();
+    const other = authority.issue();
+    const { session, step } = openSession({ deviceId: issued.deviceId, secret: other.secret });
+    expectErrorAndClose(step, DeviceErrorCode.UNAUTHENTICATED);
+    expect(session.isOpen).toBe(false);
+    expect(session.acceptsInput).toBe(false);
+  });
+
+  it('refuses credentials with empty fields', () => {
+    expectErrorAndClose(openSession({ deviceId: '', secret: '' }).step, DeviceErrorCode.UNAUTHENTICATED);
+  });
+
+  it('refuses another protocol version with UNSUPPORTED_VERSION', () => {
+    const session = newSession();
+    expectErrorAndClose(session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION + 1 } }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
+    expectErrorAndClose(newSession().onFrame(wire({ hello: {} }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
+  });
+
+  it.each<[string, FrameInit]>([
+    ['ping', { ping: { nonce: 1 } }],
+    ['register', { register: { requestId: 1, applicationId: 'a' } }],
+    ['ack', { ack: { messageIds: ['m'] } }],
+  ])('refuses %s before Hello with PROTOCOL_VIOLATION', (_, frame) => {
+    const session = newSession();
+    expectErrorAndClose(session.onFrame(wire(frame), T0), DeviceErrorCode.PROTOCOL_VIOLATION);
+    expect(session.deviceId).toBeNull();
+  });
+
+  it('refuses a second Hello', () => {
+    const { session } = openSession();
+    expectErrorAndClose(session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION } }), T0), DeviceErrorCode.PROTOCOL_VIOLATION);
+  });
+
+  it('ignores every input once it decided to close', () => {
+    const session = newSession();
+    session.onFrame(wire({ ping: {} }), T0);
+    expect(session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION } }), T0)).toEqual({ send: [], effects: [] });
+    expect(session.onTick(T0 + 60_000)).toEqual({ send: [], effects: [] });
+    expect(session.onFrameError(DeviceErrorCode.MALFORMED_FRAME, 'x')).toEqual({ send: [], effects: [] });
+  });
+
+  it('closes a connection that sends no Hello in time', () => {
+    const session = newSession();
+    expect(session.onTick(T0 + settings.helloTimeoutMs - 1)).toEqual({ send: [], effects: [] });
+    expectErrorAndClose(session.onTick(T0 + settings.helloTimeoutMs), DeviceErrorCode.PROTOCOL_VIOLATION);
+  });
+});
+
+describe('DeviceSession: frames a device must not send', () => {
+  it.each<[string, FrameInit]>([
+    ['welcome', { welcome: { deviceId: 'x' } }],
+    ['notification', { notification: { messageId: 'm' } }],
+    ['registerResult', { registerResult: { requestId: 1 } }],
+    ['requestResult', { requestResult: { requestId: 1 } }],
+    ['goAway', { goAway: {} }],
+    ['error', { error: { code: DeviceErrorCode.INTERNAL } }],
+    ['pong', { pong: { nonce: 1 } }],
+  ])('%s → PROTOCOL_VIOLATION and close', (_, frame) => {
+    const { session } = openSession();
+    expectErrorAndClose(session.onFrame(wire(frame), T0), DeviceErrorCode.PROTOCOL_VIOLATION);
+  });
+
+  it('a framing error answers its code and closes', () => {
+    const { session } = openSession();
+    expectErrorAndClose(session.onFrameError(DeviceErrorCode.FRAME_TOO_LARGE, 'too big'), DeviceErrorCode.FRAME_TOO_LARGE);
+  });
+
+  it('a frame of no known kind is malformed', () => {
+    const { session } = openSession();
+    expectErrorAndClose(session.onFrame(new DeviceProtocol.Frame(), T0), DeviceErrorCode.MALFORMED_FRAME);
+  });
+});
+
+describe('DeviceSession: ping and liveness', () => {
+  it('answers Ping with Pong and the same nonce', () => {
+    const { session } = openSession();
+    const step = session.onFrame(wire({ ping: { nonce: 4242 } }), T0 + 10);
+    expect(step.effects).toEqual([]);
+    expect(wire(step.send[0]!).pong?.nonce).toBe(4242);
+  });
+
+  it('closes after 2.5 heartbeats of silence, counted from the last frame', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ ping: { nonce: 1 } }), T0 + 1000);
+    expect(session.onTick(T0 + 1000 + settings.idleTimeoutMs - 1).effects).not.toContainEqual(expect.objectContaining({ type: 'close' }));
+    const step = session.onTick(T0 + 1000 + settings.idleTimeoutMs);
+    expect(step).toEqual({ send: [], effects: [{ type: 'close', reason: 'idle timeout' }] });
+    expect(session.acceptsInput).toBe(false);
+  });
+
+  it('refreshes presence on the sweep once per refresh period', () => {
+    const { session, deviceId } = openSession();
+    expect(session.onTick(T0 + settings.presenceRefreshMs - 1)).toEqual({ send: [], effects: [] });
+    session.onFrame(wire({ ping: {} }), T0 + 900);
+    expect(session.onTick(T0 + settings.presenceRefreshMs).effects).toEqual([{ type: 'refreshPresence', deviceId }]);
+    expect(session.onTick(T0 + settings.presenceRefreshMs + 10).effects).toEqual([]);
+  });
+});
+
+describe('DeviceSession: registration requests', () => {
+  it('register: publishes a request and answers RegisterResult when the reply arrives', () => {
+    const { session, deviceId } = openSession();
+    const step = session.onFrame(wire({ register: { requestId: 7, applicationId: 'app-1', registrationId: '' } }), T0 + 5);
+    expect(step.send).toEqual([]);
+    expect(step.effects).toEqual([
+      {
+        type: 'publishRegistration',
+        request: { correlationId: 'corr-1', replyTo: 'transport-0', deviceId, op: 'register', applicationId: 'app-1', registrationId: '', topics: [], atMs: T0 + 5 },
+      },
+    ]);
+    expect(session.pendingRequests).toBe(1);
+
+    const answered = session.onReply(reply({ deviceId, registrationId: 'reg-9', isNew: true }));
+    expect(wire(answered.send[0]!).registerResult).toMatchObject({ requestId: 7, applicationId: 'app-1', registrationId: 'reg-9', isNew: true });
+    expect(session.pendingRequests).toBe(0);
+    // A redelivered reply finds nothing waiting.
+    expect(session.onReply(reply({ deviceId }))).toEqual({ send: [], effects: [] });
+  });
+
+  it.each([
+    ['unregister', { unregister: { requestId: 3, applicationId: 'app-1', registrationId: 'reg-1' } }, { applicationId: 'app-1', registrationId: 'reg-1', topics: [] }],
+    ['subscribe', { subscribe: { requestId: 3, registrationId: 'reg-1', topics: ['news', 'sport'] } }, { applicationId: '', registrationId: 'reg-1', topics: ['news', 'sport'] }],
+    ['unsubscribe', { unsubscribe: { requestId: 3, registrationId: 'reg-1', topics: ['news'] } }, { applicationId: '', registrationId: 'reg-1', topics: ['news'] }],
+  ] as const)('%s: publishes the request and answers RequestResult', (op, frame, fields) => {
+    const { session } = openSession();
+    const step = session.onFrame(wire(frame as FrameInit), T0);
+    expect(step.effects).toEqual([{ type: 'publishRegistration', request: expect.objectContaining({ op, ...fields }) }]);
+    const answered = session.onReply(reply({ op, correlationId: 'corr-1' }));
+    expect(wire(answered.send[0]!).requestResult?.requestId).toBe(3);
+  });
+
+  it('answers a failed reply with an Error for that request and stays open', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ register: { requestId: 5, applicationId: 'nope' } }), T0);
+    const step = session.onReply(reply({ ok: false, errorCode: 'not_found', errorMessage: 'no such application' }));
+    expect(wire(step.send[0]!).error).toMatchObject({ code: DeviceErrorCode.NOT_FOUND, message: 'no such application', requestId: 5 });
+    expect(step.effects).toEqual([]);
+    expect(session.isOpen).toBe(true);
+  });
+
+  it('answers UNAVAILABLE when push-core does not reply in time', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ register: { requestId: 9, applicationId: 'app-1' } }), T0);
+    expect(session.onTick(T0 + settings.requestTimeoutMs - 1).send).toEqual([]);
+    const step = session.onTick(T0 + settings.requestTimeoutMs);
+    expect(wire(step.send[0]!).error).toMatchObject({ code: DeviceErrorCode.UNAVAILABLE, requestId: 9 });
+    expect(session.isOpen).toBe(true);
+    expect(session.onReply(reply())).toEqual({ send: [], effects: [] });
+  });
+
+  it('answers UNAVAILABLE at once when the request could not be published', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ register: { requestId: 2, applicationId: 'app-1' } }), T0);
+    expect(wire(session.onRequestFailed('corr-1').send[0]!).error).toMatchObject({ code: DeviceErrorCode.UNAVAILABLE, requestId: 2 });
+    expect(session.onRequestFailed('corr-1')).toEqual({ send: [], effects: [] });
+  });
+
+  it('bounds the requests in progress per connection', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ register: { requestId: 1, applicationId: 'a' } }), T0);
+    session.onFrame(wire({ register: { requestId: 2, applicationId: 'b' } }), T0);
+    const step = session.onFrame(wire({ register: { requestId: 3, applicationId: 'c' } }), T0);
+    expect(step.effects).toEqual([]);
+    expect(wire(step.send[0]!).error).toMatchObject({ code: DeviceErrorCode.UNAVAILABLE, requestId: 3 });
+    expect(session.isOpen).toBe(true);
+  });
+
+  it.each<[string, FrameInit]>([
+    ['request id 0', { register: { requestId: 0, applicationId: 'a' } }],
+    ['register without application', { register: { requestId: 1 } }],
+    ['subscribe without topics', { subscribe: { requestId: 1, registrationId: 'r' } }],
+    ['subscribe without registration', { subscribe: { requestId: 1, topics: ['t'] } }],
+    ['an over-long application id', { register: { requestId: 1, applicationId: 'a'.repeat(129) } }],
+    ['an empty topic', { subscribe: { requestId: 1, registrationId: 'r', topics: [''] } }],
+  ])('refuses %s with INVALID_ARGUMENT and stays open', (_, frame) => {
+    const { session } = openSession();
+    const step = session.onFrame(wire(frame), T0);
+    expect(step.effects).toEqual([]);
+    expect(wire(step.send[0]!).error?.code).toBe(DeviceErrorCode.INVALID_ARGUMENT);
+    expect(session.isOpen).toBe(true);
+  });
+
+  it('refuses a request id that is still in progress', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ register: { requestId: 4, applicationId: 'a' } }), T0);
+    const step = session.onFrame(wire({ register: { requestId: 4, applicationId: 'b' } }), T0);
+    expect(wire(step.send[0]!).error).toMatchObject({ code: DeviceErrorCode.INVALID_ARGUMENT, requestId: 4 });
+    expect(session.pendingRequests).toBe(1);
+  });
+});
+
+describe('DeviceSession: delivery and acks', () => {
+  it('turns a delivery into a Notification frame', () => {
+    const { session, deviceId } = openSession();
+    const step = session.deliver(delivery(deviceId, { data: '{"a":1}' }))!;
+    expect(wire(step.send[0]!).notification).toMatchObject({
+      messageId: 'm-1',
+      applicationId: 'app-1',
+      registrationId: 'reg-1',
+      title: 'Hi',
+      message: 'There',
+      data: '{"a":1}',
+      sentAtMs: T0,
+      expiresAtMs: T0 + 60_000,
+    });
+    expect(wire(session.deliver(delivery(deviceId))!.send[0]!).notification?.data).toBe('');
+  });
+
+  it('does not take deliveries before Hello, after close or for another device', () => {
+    const pending = newSession();
+    expect(pending.deliver(delivery('x'))).toBeNull();
+    const { session, deviceId } = openSession();
+    expect(session.deliver(delivery('someone-else'))).toBeNull();
+    session.goAway(0, 'bye');
+    expect(session.deliver(delivery(deviceId))).toBeNull();
+  });
+
+  it('turns an Ack into one delivered receipt with distinct ids', () => {
+    const { session, deviceId } = openSession();
+    const step = session.onFrame(wire({ ack: { messageIds: ['m-1', 'm-2', 'm-1'] } }), T0 + 3);
+    expect(step.send).toEqual([]);
+    expect(step.effects).toEqual([
+      { type: 'publishReceipt', receipt: { status: 'delivered', deviceId, instanceId: 'transport-0', messageIds: ['m-1', 'm-2'], atMs: T0 + 3 } },
+    ]);
+  });
+
+  it('ignores an empty Ack and refuses one with too many ids', () => {
+    const { session } = openSession();
+    expect(session.onFrame(wire({ ack: { messageIds: [] } }), T0)).toEqual({ send: [], effects: [] });
+    const ids = Array.from({ length: MAX_ACK_IDS + 1 }, (_, i) => `m-${i}`);
+    const step = session.onFrame(wire({ ack: { messageIds: ids } }), T0);
+    expect(step.effects).toEqual([]);
+    expect(wire(step.send[0]!).error?.code).toBe(DeviceErrorCode.INVALID_ARGUMENT);
+    expect(session.isOpen).toBe(true);
+  });
+});
+
+describe('DeviceSession: leaving', () => {
+  it('releases the route when the socket closes, once', () => {
+    const { session, deviceId } = openSession();
+    expect(session.onClosed().effects).toEqual([{ type: 'released', deviceId }]);
+    expect(session.onClosed()).toEqual({ send: [], effects: [] });
+  });
+
+  it('a connection that never said Hello releases nothing', () => {
+    expect(newSession().onClosed()).toEqual({ send: [], effects: [] });
+  });
+
+  it('a replaced connection gets GoAway and leaves the route to its successor', () => {
+    const { session } = openSession();
+    const step = session.replaced();
+    expect(wire(step.send[0]!).goAway?.reconnectDelayMs).toBe(REPLACED_RECONNECT_DELAY_MS);
+    expect(step.effects).toEqual([{ type: 'close', reason: expect.any(String) }]);
+    expect(session.onClosed()).toEqual({ send: [], effects: [] });
+  });
+
+  it('goAway tells the delay and closes; pending requests are dropped on close', () => {
+    const { session, deviceId } = openSession();
+    session.onFrame(wire({ register: { requestId: 1, applicationId: 'a' } }), T0);
+    const step = session.goAway(1234, 'server shutting down');
+    expect(wire(step.send[0]!).goAway).toMatchObject({ reconnectDelayMs: 1234, reason: 'server shutting down' });
+    expect(step.effects).toEqual([{ type: 'close', reason: 'server shutting down' }]);
+    expect(session.goAway(1, 'again')).toEqual({ send: [], effects: [] });
+    expect(session.onClosed().effects).toEqual([{ type: 'released', deviceId }]);
+    expect(session.pendingRequests).toBe(0);
+  });
+});

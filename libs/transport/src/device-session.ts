@@ -1,0 +1,328 @@
+import {
+  DeviceErrorCode,
+  PROTOCOL_VERSION,
+  RegistrationRequestedV1,
+  type DeliveryReceiptV1,
+  type DeliveryV1,
+  type Frame,
+  type FrameInit,
+  type RegistrationOp,
+  type RegistrationReplyV1,
+} from '@borealis/contracts';
+import type { CredentialAuthority } from './credentials';
+import { errorFrame, notificationFrame, replyFrame, requestTimeoutFrame } from './frames';
+import type { TransportSettings } from './transport-options';
+
+/** What the socket adapter must do besides writing frames. */
+export type SessionEffect =
+  /** The device proved who it is: route it here, set presence, publish `connected`. */
+  | { type: 'authenticated'; deviceId: string }
+  | { type: 'refreshPresence'; deviceId: string }
+  | { type: 'publishRegistration'; request: RegistrationRequestedV1 }
+  | { type: 'publishReceipt'; receipt: DeliveryReceiptV1 }
+  /** End the connection once the frames of this step are written. */
+  | { type: 'close'; reason: string }
+  /** The connection that held the device is gone: remove presence if still owned, publish `disconnected`. */
+  | { type: 'released'; deviceId: string };
+
+export interface Step {
+  send: FrameInit[];
+  effects: SessionEffect[];
+}
+
+export type SessionSettings = Pick<
+  TransportSettings,
+  'instanceId' | 'heartbeatIntervalMs' | 'idleTimeoutMs' | 'helloTimeoutMs' | 'requestTimeoutMs' | 'presenceRefreshMs' | 'maxPendingRequests'
+>;
+
+export interface SessionPorts {
+  credentials: Pick<CredentialAuthority, 'issue' | 'verify'>;
+  newCorrelationId(): string;
+}
+
+type Phase = 'awaitingHello' | 'open' | 'closing' | 'closed';
+
+interface PendingRequest {
+  correlationId: string;
+  op: RegistrationOp;
+  deadlineMs: number;
+}
+
+/** Delay a replaced connection is told to wait: if two devices share credentials, they do not fight in a tight loop. */
+export const REPLACED_RECONNECT_DELAY_MS = 5000;
+export const MAX_ACK_IDS = 1000;
+
+const NOTHING: Step = Object.freeze({ send: [], effects: [] }) as Step;
+
+/**
+ * One device connection as a pure state machine: inputs are decoded frames, framing errors, push-core
+ * replies, deliveries and clock ticks; outputs are frames to write and effects for the adapter to
+ * perform. No sockets, timers or I/O here, so every protocol rule is unit-tested directly.
+ *
+ * awaitingHello → open → closing → closed. Only Hello is accepted first; any protocol fault answers
+ * an Error and closes; request failures (Register, Unregister, Subscribe, Unsubscribe, Ack) answer an
+ * Error and keep the connection.
+ */
+export class DeviceSession {
+  private phase: Phase = 'awaitingHello';
+  private id: string | null = null;
+  /** False once a newer connection of the same device took over the route. */
+  private holdsRoute = false;
+  private lastActivityMs: number;
+  private lastPresenceMs = 0;
+  private readonly pending = new Map<number, PendingRequest>();
+
+  constructor(
+    private readonly settings: SessionSettings,
+    private readonly ports: SessionPorts,
+    private readonly openedAtMs: number,
+  ) {
+    this.lastActivityMs = openedAtMs;
+  }
+
+  get deviceId(): string | null {
+    return this.id;
+  }
+
+  get isOpen(): boolean {
+    return this.phase === 'open';
+  }
+
+  /** False once the session decided to close: further input is ignored. */
+  get acceptsInput(): boolean {
+    return this.phase === 'awaitingHello' || this.phase === 'open';
+  }
+
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  onFrame(frame: Frame, nowMs: number): Step {
+    if (!this.acceptsInput) return NOTHING;
+    this.lastActivityMs = nowMs;
+    const kind = frame.kind;
+    if (kind === undefined) return this.fail(DeviceErrorCode.MALFORMED_FRAME, 'frame carries no known kind');
+    if (this.phase === 'awaitingHello') {
+      if (kind !== 'hello') return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, `the first frame must be Hello, not ${kind}`);
+      return this.hello(frame.hello ?? {}, nowMs);
+    }
+    switch (kind) {
+      case 'register': {
+        const r = frame.register ?? {};
+        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs);
+      }
+      case 'unregister': {
+        const r = frame.unregister ?? {};
+        return this.request(r.requestId ?? 0, 'unregister', r.applicationId ?? '', r.registrationId ?? '', [], nowMs);
+      }
+      case 'subscribe': {
+        const r = frame.subscribe ?? {};
+        return this.request(r.requestId ?? 0, 'subscribe', '', r.registrationId ?? '', r.topics ?? [], nowMs);
+      }
+      case 'unsubscribe': {
+        const r = frame.unsubscribe ?? {};
+        return this.request(r.requestId ?? 0, 'unsubscribe', '', r.registrationId ?? '', r.topics ?? [], nowMs);
+      }
+      case 'ack':
+        return this.ack(frame.ack?.messageIds ?? [], nowMs);
+      case 'ping':
+        return { send: [{ pong: { nonce: frame.ping?.nonce ?? 0 } }], effects: [] };
+      case 'hello':
+        return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, 'Hello was already received on this connection');
+      case 'welcome':
+      case 'registerResult':
+      case 'requestResult':
+      case 'notification':
+      case 'pong':
+      case 'goAway':
+      case 'error':
+        return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, `a device may not send ${kind}`);
+      default:
+        return assertNever(kind);
+    }
+  }
+
+  /** The byte stream could not be split or decoded into frames. */
+  onFrameError(code: DeviceErrorCode, message: string): Step {
+    if (!this.acceptsInput) return NOTHING;
+    return this.fail(code, message);
+  }
+
+  /** push-core answered a request; unknown correlation ids are ignored (replies may be redelivered). */
+  onReply(reply: RegistrationReplyV1): Step {
+    if (this.phase !== 'open') return NOTHING;
+    const found = this.takePending(reply.correlationId);
+    if (!found) return NOTHING;
+    return { send: [replyFrame(found.requestId, found.request.op, reply)], effects: [] };
+  }
+
+  /** The request could not be published: answer it as unavailable now rather than at its timeout. */
+  onRequestFailed(correlationId: string): Step {
+    if (this.phase !== 'open') return NOTHING;
+    const found = this.takePending(correlationId);
+    if (!found) return NOTHING;
+    return { send: [requestTimeoutFrame(found.requestId)], effects: [] };
+  }
+
+  onTick(nowMs: number): Step {
+    if (this.phase === 'awaitingHello') {
+      if (nowMs - this.openedAtMs >= this.settings.helloTimeoutMs) return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, 'no Hello received in time');
+      return NOTHING;
+    }
+    if (this.phase !== 'open') return NOTHING;
+    // A silent peer is most likely gone (no FIN on a dead network): nothing to tell it.
+    if (nowMs - this.lastActivityMs >= this.settings.idleTimeoutMs) return this.close('idle timeout');
+    const send: FrameInit[] = [];
+    for (const [requestId, request] of this.pending) {
+      if (request.deadlineMs <= nowMs) {
+        this.pending.delete(requestId);
+        send.push(requestTimeoutFrame(requestId));
+      }
+    }
+    const effects: SessionEffect[] = [];
+    if (nowMs - this.lastPresenceMs >= this.settings.presenceRefreshMs) {
+      this.lastPresenceMs = nowMs;
+      effects.push({ type: 'refreshPresence', deviceId: this.id! });
+    }
+    return send.length === 0 && effects.length === 0 ? NOTHING : { send, effects };
+  }
+
+  /** A Notification to write, or null when this session cannot take it (the device is not held here). */
+  deliver(delivery: DeliveryV1): Step | null {
+    if (this.phase !== 'open' || delivery.deviceId !== this.id) return null;
+    return { send: [notificationFrame(delivery)], effects: [] };
+  }
+
+  /** The server drains: tell the device when to come back, then close. */
+  goAway(reconnectDelayMs: number, reason: string): Step {
+    if (!this.acceptsInput) return NOTHING;
+    this.phase = 'closing';
+    return { send: [{ goAway: { reconnectDelayMs, reason } }], effects: [{ type: 'close', reason }] };
+  }
+
+  /** A newer connection of this device arrived on this instance: it owns the route now. */
+  replaced(): Step {
+    this.holdsRoute = false;
+    return this.goAway(REPLACED_RECONNECT_DELAY_MS, 'replaced by a newer connection of this device');
+  }
+
+  /** The socket is gone. */
+  onClosed(): Step {
+    if (this.phase === 'closed') return NOTHING;
+    this.phase = 'closed';
+    this.pending.clear();
+    if (!this.holdsRoute || this.id === null) return NOTHING;
+    this.holdsRoute = false;
+    return { send: [], effects: [{ type: 'released', deviceId: this.id }] };
+  }
+
+  private hello(hello: NonNullable<Frame['hello']>, nowMs: number): Step {
+    const version = hello.protocolVersion ?? 0;
+    if (version !== PROTOCOL_VERSION) {
+      return this.fail(DeviceErrorCode.UNSUPPORTED_VERSION, `protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    }
+    let issued: { deviceId: string; secret: string } | null = null;
+    if (hello.credentials) {
+      const deviceId = hello.credentials.deviceId ?? '';
+      const secret = hello.credentials.secret ?? '';
+      if (!deviceId || !secret || !this.ports.credentials.verify(deviceId, secret)) {
+        return this.fail(DeviceErrorCode.UNAUTHENTICATED, 'device credentials are not valid');
+      }
+      this.id = deviceId;
+    } else {
+      issued = this.ports.credentials.issue();
+      this.id = issued.deviceId;
+    }
+    this.phase = 'open';
+    this.holdsRoute = true;
+    this.lastPresenceMs = nowMs;
+    return {
+      send: [
+        {
+          welcome: {
+            protocolVersion: PROTOCOL_VERSION,
+            deviceId: this.id,
+            credentials: issued,
+            heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
+          },
+        },
+      ],
+      effects: [{ type: 'authenticated', deviceId: this.id }],
+    };
+  }
+
+  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number): Step {
+    // request_id 0 is reserved for errors about the connection itself.
+    if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
+    if (this.pending.has(requestId)) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `request ${requestId} is still in progress`, requestId);
+    if (this.pending.size >= this.settings.maxPendingRequests) {
+      return this.requestError(DeviceErrorCode.UNAVAILABLE, `too many requests in progress (at most ${this.settings.maxPendingRequests})`, requestId);
+    }
+    if ((op === 'register' || op === 'unregister') && !applicationId) {
+      return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'application_id is required', requestId);
+    }
+    if ((op === 'subscribe' || op === 'unsubscribe') && (!registrationId || topics.length === 0)) {
+      return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'registration_id and at least one topic are required', requestId);
+    }
+    const parsed = RegistrationRequestedV1.safeParse({
+      correlationId: this.ports.newCorrelationId(),
+      replyTo: this.settings.instanceId,
+      deviceId: this.id,
+      op,
+      applicationId,
+      registrationId,
+      topics,
+      atMs: nowMs,
+    });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `${issue.path.join('.')}: ${issue.message}`, requestId);
+    }
+    this.pending.set(requestId, { correlationId: parsed.data.correlationId, op, deadlineMs: nowMs + this.settings.requestTimeoutMs });
+    return { send: [], effects: [{ type: 'publishRegistration', request: parsed.data }] };
+  }
+
+  private ack(messageIds: string[], nowMs: number): Step {
+    if (messageIds.length === 0) return NOTHING;
+    if (messageIds.length > MAX_ACK_IDS) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `an Ack carries at most ${MAX_ACK_IDS} message ids`, 0);
+    if (messageIds.some((id) => id.length === 0 || id.length > 128)) {
+      return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'message ids are 1 to 128 characters', 0);
+    }
+    const receipt: DeliveryReceiptV1 = {
+      status: 'delivered',
+      deviceId: this.id!,
+      instanceId: this.settings.instanceId,
+      messageIds: [...new Set(messageIds)],
+      atMs: nowMs,
+    };
+    return { send: [], effects: [{ type: 'publishReceipt', receipt }] };
+  }
+
+  private takePending(correlationId: string): { requestId: number; request: PendingRequest } | null {
+    for (const [requestId, request] of this.pending) {
+      if (request.correlationId === correlationId) {
+        this.pending.delete(requestId);
+        return { requestId, request };
+      }
+    }
+    return null;
+  }
+
+  private requestError(code: DeviceErrorCode, message: string, requestId: number): Step {
+    return { send: [errorFrame(code, message, requestId)], effects: [] };
+  }
+
+  private fail(code: DeviceErrorCode, message: string): Step {
+    this.phase = 'closing';
+    return { send: [errorFrame(code, message)], effects: [{ type: 'close', reason: message }] };
+  }
+
+  private close(reason: string): Step {
+    this.phase = 'closing';
+    return { send: [], effects: [{ type: 'close', reason }] };
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled frame kind ${String(value)}`);
+}

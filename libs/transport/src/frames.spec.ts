@@ -1,0 +1,52 @@
+import { DeviceErrorCode, ErrorCode, type RegistrationReplyV1 } from '@borealis/contracts';
+import { deviceErrorCodeFor, replyFrame, requestTimeoutFrame } from './frames';
+
+const ok: RegistrationReplyV1 = {
+  kind: 'registration.reply',
+  correlationId: 'c',
+  deviceId: 'd',
+  op: 'register',
+  ok: true,
+  applicationId: 'app-1',
+  registrationId: 'reg-1',
+  isNew: false,
+  errorCode: null,
+  errorMessage: null,
+};
+
+describe('request mapping', () => {
+  it.each([
+    [ErrorCode.NotFound, DeviceErrorCode.NOT_FOUND],
+    [ErrorCode.InvalidArgument, DeviceErrorCode.INVALID_ARGUMENT],
+    [ErrorCode.FailedPrecondition, DeviceErrorCode.INVALID_ARGUMENT],
+    [ErrorCode.Unavailable, DeviceErrorCode.UNAVAILABLE],
+    [ErrorCode.Internal, DeviceErrorCode.INTERNAL],
+    [ErrorCode.Conflict, DeviceErrorCode.INTERNAL],
+    ['something_new', DeviceErrorCode.INTERNAL],
+    ['toString', DeviceErrorCode.INTERNAL],
+    [null, DeviceErrorCode.INTERNAL],
+  ])('error code %s → device %s', (code, expected) => {
+    expect(deviceErrorCodeFor(code)).toBe(expected);
+  });
+
+  it('a successful register answers RegisterResult with the registration', () => {
+    expect(replyFrame(12, 'register', ok)).toEqual({ registerResult: { requestId: 12, applicationId: 'app-1', registrationId: 'reg-1', isNew: false } });
+  });
+
+  it.each(['unregister', 'subscribe', 'unsubscribe'] as const)('a successful %s answers RequestResult', (op) => {
+    expect(replyFrame(3, op, { ...ok, op })).toEqual({ requestResult: { requestId: 3 } });
+  });
+
+  it('a failure answers Error with the request id, mapped code and the message', () => {
+    expect(replyFrame(4, 'subscribe', { ...ok, ok: false, errorCode: 'failed_precondition', errorMessage: 'application is inactive' })).toEqual({
+      error: { code: DeviceErrorCode.INVALID_ARGUMENT, message: 'application is inactive', requestId: 4 },
+    });
+    expect(replyFrame(4, 'register', { ...ok, ok: false, errorCode: 'internal', errorMessage: null })).toEqual({
+      error: { code: DeviceErrorCode.INTERNAL, message: 'internal', requestId: 4 },
+    });
+  });
+
+  it('a timeout answers UNAVAILABLE for the request', () => {
+    expect(requestTimeoutFrame(8)).toEqual({ error: { code: DeviceErrorCode.UNAVAILABLE, message: expect.any(String), requestId: 8 } });
+  });
+});

@@ -1,0 +1,399 @@
+import { connect, type Socket } from 'node:net';
+import { Test, type TestingModule } from '@nestjs/testing';
+import type { DynamicModule } from '@nestjs/common';
+import {
+  DeviceErrorCode,
+  FrameSplitter,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  Topics,
+  decodeFrame,
+  encodeFramePrefixed,
+  lengthPrefixed,
+  transportInboxTopic,
+  type DeliveryReceiptV1,
+  type DeliveryV1,
+  type DeviceEventV1,
+  type Frame,
+  type FrameInit,
+  type FrameKind,
+  type RegistrationRequestedV1,
+} from '@borealis/contracts';
+import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
+import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
+import { expectEventually } from '@borealis/testing';
+import { Clock, SystemClock } from '@borealis/util';
+import { DeviceServer, GOAWAY_SPREAD_MS, TransportModule, type TransportModuleOptions } from './index';
+
+const INSTANCE = 'transport-it';
+const inbox = transportInboxTopic(INSTANCE);
+
+/** A raw device: a TCP socket with a frame reader built on FrameSplitter. */
+class RawDevice {
+  readonly frames: Frame[] = [];
+  private cursor = 0;
+  private readonly splitter = new FrameSplitter(MAX_FRAME_BYTES);
+  readonly closed: Promise<void>;
+  isClosed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      for (const body of this.splitter.push(chunk)) this.frames.push(decodeFrame(body));
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.isClosed = true;
+        resolve();
+      }),
+    );
+  }
+
+  static open(port: number): Promise<RawDevice> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => resolve(new RawDevice(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(frame: FrameInit): void {
+    this.socket.write(encodeFramePrefixed(frame));
+  }
+
+  /** The next frame the server sent, which must be of `kind`. */
+  async next<K extends FrameKind>(kind: K): Promise<NonNullable<Frame[K]>> {
+    const frame = await expectEventually(() => {
+      const f = this.frames[this.cursor];
+      expect(f).toBeDefined();
+      return f!;
+    });
+    this.cursor++;
+    expect(frame.kind).toBe(kind);
+    return frame[kind] as NonNullable<Frame[K]>;
+  }
+
+  async hello(credentials?: { deviceId: string; secret: string }) {
+    this.send({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: credentials ?? null, clientName: 'int-test' } });
+    return this.next('welcome');
+  }
+
+  close(): Promise<void> {
+    this.socket.end();
+    return this.closed;
+  }
+}
+
+interface Harness {
+  moduleRef: TestingModule;
+  server: DeviceServer;
+  bus: InProcessMessageBus;
+  presence: MemoryPresenceStore;
+  deviceEvents: DeviceEventV1[];
+  receipts: DeliveryReceiptV1[];
+  requests: RegistrationRequestedV1[];
+  devices: RawDevice[];
+  open(): Promise<RawDevice>;
+}
+
+async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Harness> {
+  const bus = new InProcessMessageBus({ maxAttempts: 1 });
+  const presence = new MemoryPresenceStore();
+  const deviceEvents: DeviceEventV1[] = [];
+  const receipts: DeliveryReceiptV1[] = [];
+  const requests: RegistrationRequestedV1[] = [];
+  await bus.subscribe({ topic: Topics.deviceEvents, group: 'test', handler: async (ms) => void deviceEvents.push(...ms.map((m) => m.value)) });
+  await bus.subscribe({ topic: Topics.deliveryReceipts, group: 'test', handler: async (ms) => void receipts.push(...ms.map((m) => m.value)) });
+  await bus.subscribe({ topic: Topics.registrationRequested, group: 'test', handler: async (ms) => void requests.push(...ms.map((m) => m.value)) });
+  const platform: DynamicModule = {
+    module: class TestPlatformModule {},
+    global: true,
+    providers: [
+      { provide: MessageBus, useValue: bus },
+      { provide: PresenceStore, useValue: presence },
+      { provide: Clock, useValue: new SystemClock() },
+    ],
+    exports: [MessageBus, PresenceStore, Clock],
+  };
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      platform,
+      TransportModule.register({
+        instanceId: INSTANCE,
+        host: '127.0.0.1',
+        port: 0,
+        credentialSecret: 'integration-test-secret-0123456789abcdef',
+        heartbeatIntervalMs: 30_000,
+        registrationTimeoutMs: 5_000,
+        ...overrides,
+      }),
+    ],
+  }).compile();
+  await moduleRef.init();
+  await bus.start();
+  const server = moduleRef.get(DeviceServer);
+  const devices: RawDevice[] = [];
+  return {
+    moduleRef,
+    server,
+    bus,
+    presence,
+    deviceEvents,
+    receipts,
+    requests,
+    devices,
+    async open() {
+      const device = await RawDevice.open(server.address().port);
+      devices.push(device);
+      return device;
+    },
+  };
+}
+
+async function shutdown(h: Harness): Promise<void> {
+  for (const device of h.devices) device.socket.destroy();
+  await h.moduleRef.close();
+  await h.bus.stop();
+}
+
+function delivery(deviceId: string, messageId: string, overrides: Partial<DeliveryV1> = {}): DeliveryV1 {
+  const now = Date.now();
+  return {
+    kind: 'deliver',
+    messageId,
+    deviceId,
+    applicationId: 'app-1',
+    registrationId: 'reg-1',
+    title: 'Hello',
+    message: 'World',
+    data: '{"k":"v"}',
+    sentAtMs: now,
+    expiresAtMs: now + 60_000,
+    ...overrides,
+  };
+}
+
+describe('transport over TCP', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await boot();
+  });
+
+  afterAll(async () => {
+    await shutdown(h);
+  });
+
+  it('listens on an ephemeral port and reports readiness', () => {
+    expect(h.server.isListening()).toBe(true);
+    expect(h.server.address().port).toBeGreaterThan(0);
+  });
+
+  it('welcomes a new device with credentials, sets presence and announces it', async () => {
+    const device = await h.open();
+    const welcome = await device.hello();
+    expect(welcome.protocolVersion).toBe(PROTOCOL_VERSION);
+    expect(welcome.heartbeatIntervalMs).toBe(30_000);
+    expect(welcome.credentials?.deviceId).toBe(welcome.deviceId);
+    expect(welcome.credentials?.secret).toBeTruthy();
+    const deviceId = welcome.deviceId!;
+    await expectEventually(async () => expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe(INSTANCE));
+    await expectEventually(() => expect(h.deviceEvents).toContainEqual(expect.objectContaining({ kind: 'connected', deviceId, instanceId: INSTANCE })));
+    await device.close();
+  });
+
+  it('keeps the device id on reconnect with its credentials, and releases presence on close', async () => {
+    const first = await h.open();
+    const { credentials } = await first.hello();
+    const deviceId = credentials!.deviceId!;
+    await first.close();
+    await expectEventually(async () => expect((await h.presence.lookup([deviceId])).has(deviceId)).toBe(false));
+    await expectEventually(() => expect(h.deviceEvents).toContainEqual(expect.objectContaining({ kind: 'disconnected', deviceId })));
+
+    const again = await h.open();
+    const welcome = await again.hello({ deviceId, secret: credentials!.secret! });
+    expect(welcome.deviceId).toBe(deviceId);
+    expect(welcome.credentials).toBeNull();
+    await expectEventually(async () => expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe(INSTANCE));
+    await again.close();
+  });
+
+  it('refuses forged credentials with UNAUTHENTICATED and closes', async () => {
+    const device = await h.open();
+    device.send({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: { deviceId: 'AAAAAAAAAAAAAAAAAAAAAA', secret: 'forged' } } });
+    expect((await device.next('error')).code).toBe(DeviceErrorCode.UNAUTHENTICATED);
+    await device.closed;
+  });
+
+  it('delivers a Notification from the inbox, reports it sent, and reports the Ack as delivered', async () => {
+    const device = await h.open();
+    const deviceId = (await device.hello()).deviceId!;
+    await h.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-1') }]);
+
+    const notification = await device.next('notification');
+    expect(notification).toMatchObject({ messageId: 'msg-1', applicationId: 'app-1', registrationId: 'reg-1', title: 'Hello', message: 'World', data: '{"k":"v"}' });
+    await expectEventually(() =>
+      expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'sent', deviceId, instanceId: INSTANCE, messageIds: ['msg-1'] })),
+    );
+
+    device.send({ ack: { messageIds: ['msg-1'] } });
+    await expectEventually(() => expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', deviceId, messageIds: ['msg-1'] })));
+    await device.close();
+  });
+
+  it('reports not_held for a device it does not hold, and drops expired deliveries', async () => {
+    const device = await h.open();
+    const deviceId = (await device.hello()).deviceId!;
+    await h.bus.publish(inbox, [
+      { value: delivery('nobody-here-000000000000', 'msg-away') },
+      { value: delivery(deviceId, 'msg-expired', { expiresAtMs: Date.now() - 1 }) },
+      { value: delivery(deviceId, 'msg-live') },
+    ]);
+    expect((await device.next('notification')).messageId).toBe('msg-live');
+    expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'not_held', deviceId: 'nobody-here-000000000000', messageIds: ['msg-away'] }));
+    expect(h.receipts.flatMap((r) => r.messageIds)).not.toContain('msg-expired');
+    await device.close();
+  });
+
+  it('relays Register to push-core and answers RegisterResult from the reply on the inbox', async () => {
+    const device = await h.open();
+    const deviceId = (await device.hello()).deviceId!;
+    device.send({ register: { requestId: 11, applicationId: 'app-7', registrationId: '' } });
+    const request = await expectEventually(() => {
+      const found = h.requests.find((r) => r.deviceId === deviceId);
+      expect(found).toBeDefined();
+      return found!;
+    });
+    expect(request).toMatchObject({ replyTo: INSTANCE, op: 'register', applicationId: 'app-7', registrationId: '', topics: [] });
+
+    await h.bus.publish(inbox, [
+      {
+        value: {
+          kind: 'registration.reply',
+          correlationId: request.correlationId,
+          deviceId,
+          op: 'register',
+          ok: true,
+          applicationId: 'app-7',
+          registrationId: 'reg-new',
+          isNew: true,
+          errorCode: null,
+          errorMessage: null,
+        },
+      },
+    ]);
+    expect(await device.next('registerResult')).toMatchObject({ requestId: 11, applicationId: 'app-7', registrationId: 'reg-new', isNew: true });
+
+    device.send({ subscribe: { requestId: 12, registrationId: 'reg-gone', topics: ['news'] } });
+    const subscribe = await expectEventually(() => {
+      const found = h.requests.find((r) => r.deviceId === deviceId && r.op === 'subscribe');
+      expect(found).toBeDefined();
+      return found!;
+    });
+    await h.bus.publish(inbox, [
+      {
+        value: {
+          kind: 'registration.reply',
+          correlationId: subscribe.correlationId,
+          deviceId,
+          op: 'subscribe',
+          ok: false,
+          applicationId: '',
+          registrationId: 'reg-gone',
+          isNew: false,
+          errorCode: 'not_found',
+          errorMessage: 'registration not found',
+        },
+      },
+    ]);
+    expect(await device.next('error')).toMatchObject({ code: DeviceErrorCode.NOT_FOUND, requestId: 12, message: 'registration not found' });
+    device.send({ ping: { nonce: 5 } });
+    expect((await device.next('pong')).nonce).toBe(5);
+    await device.close();
+  });
+
+  it('answers garbage with MALFORMED_FRAME and closes, while another connection keeps working', async () => {
+    const healthy = await h.open();
+    await healthy.hello();
+    const bad = await h.open();
+    bad.socket.write(lengthPrefixed(Buffer.from('this is not a protobuf frame \xff\xff', 'latin1')));
+    expect((await bad.next('error')).code).toBe(DeviceErrorCode.MALFORMED_FRAME);
+    await bad.closed;
+
+    healthy.send({ ping: { nonce: 77 } });
+    expect((await healthy.next('pong')).nonce).toBe(77);
+    await healthy.close();
+  });
+
+  it('answers an oversize length prefix with FRAME_TOO_LARGE and closes', async () => {
+    const device = await h.open();
+    // Only the prefix: the server must refuse before the body arrives.
+    device.socket.write(Buffer.from([0x81, 0x80, 0x10])); // varint 262145 > MAX_FRAME_BYTES
+    expect((await device.next('error')).code).toBe(DeviceErrorCode.FRAME_TOO_LARGE);
+    await device.closed;
+  });
+
+  it('a second connection with the same credentials replaces the first, which keeps no say over presence', async () => {
+    const first = await h.open();
+    const { credentials } = await first.hello();
+    const deviceId = credentials!.deviceId!;
+    const second = await h.open();
+    await second.hello({ deviceId, secret: credentials!.secret! });
+
+    expect((await first.next('goAway')).reason).toMatch(/replaced/);
+    await first.closed;
+    await h.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-after-replace') }]);
+    expect((await second.next('notification')).messageId).toBe('msg-after-replace');
+    expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe(INSTANCE);
+    expect(h.deviceEvents).not.toContainEqual(expect.objectContaining({ kind: 'disconnected', deviceId }));
+    expect(second.isClosed).toBe(false);
+    await second.close();
+  });
+
+  it('on close removes presence only while this instance still owns it', async () => {
+    const device = await h.open();
+    const deviceId = (await device.hello()).deviceId!;
+    await expectEventually(async () => expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe(INSTANCE));
+    // The device reconnected to another instance meanwhile.
+    await h.presence.set(deviceId, 'transport-other', 60);
+    await device.close();
+    await expectEventually(() => expect(h.deviceEvents).toContainEqual(expect.objectContaining({ kind: 'disconnected', deviceId })));
+    expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe('transport-other');
+  });
+});
+
+describe('transport liveness and shutdown', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await boot({ heartbeatIntervalMs: 400 });
+  });
+
+  afterAll(async () => {
+    await shutdown(h);
+  });
+
+  it('closes a connection that stays silent and releases its presence', async () => {
+    const device = await h.open();
+    const deviceId = (await device.hello()).deviceId!;
+    await device.closed;
+    await expectEventually(async () => expect((await h.presence.lookup([deviceId])).has(deviceId)).toBe(false));
+  });
+
+  it('on shutdown sends every device GoAway with a spread delay, removes presence and stops listening', async () => {
+    const a = await h.open();
+    const idA = (await a.hello()).deviceId!;
+    const b = await h.open();
+    await b.hello();
+    const { port } = h.server.address();
+    await h.server.stop();
+    for (const device of [a, b]) {
+      const goAway = await device.next('goAway');
+      expect(goAway.reconnectDelayMs).toBeGreaterThanOrEqual(0);
+      expect(goAway.reconnectDelayMs).toBeLessThanOrEqual(GOAWAY_SPREAD_MS);
+      await device.closed;
+    }
+    expect((await h.presence.lookup([idA])).has(idA)).toBe(false);
+    expect(h.server.isListening()).toBe(false);
+    await expect(RawDevice.open(port)).rejects.toThrow();
+  });
+});
