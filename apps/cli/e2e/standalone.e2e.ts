@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
@@ -12,6 +12,8 @@ jest.setTimeout(120_000);
  */
 describe('standalone mode, end to end', () => {
   const work = mkdtempSync(join(tmpdir(), 'borealis-standalone-'));
+  // Run as root (CI), the embedded PostgreSQL runs as "postgres" and must be able to enter it.
+  chmodSync(work, 0o755);
   const dataDir = join(work, 'data');
   let server: JsonLineProcess;
   let installation: Installation;

@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { sleep } from '@borealis/util';
 
@@ -21,6 +21,7 @@ export async function startEmbeddedPostgres(dataDir: string, databases: string[]
   const logger = new Logger('EmbeddedPostgres');
   const clusterDir = join(dataDir, 'postgres');
   await mkdir(dataDir, { recursive: true });
+  assertReachableByPostgresUser(clusterDir);
   await stopOrphan(clusterDir, logger);
   const listenPort = port ?? (await freeLoopbackPort());
   const password = 'borealis-standalone';
@@ -56,6 +57,25 @@ export async function startEmbeddedPostgres(dataDir: string, databases: string[]
   }
   logger.log({ msg: 'embedded PostgreSQL ready', port: listenPort });
   return { url: (database) => `${base}/${database}`, stop: () => server.stop() };
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root the embedded server runs as the `postgres` user,
+ * which must be able to reach the cluster directory. Say so plainly instead of initdb's
+ * "Permission denied".
+ */
+function assertReachableByPostgresUser(clusterDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = dirname(clusterDir); ; dir = dirname(dir)) {
+    const { mode } = statSync(dir);
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}); ` +
+          'choose a BOREALIS_DATA_DIR whose parent directories are world-executable (chmod o+x) or run as another user',
+      );
+    }
+    if (dir === dirname(dir)) return;
+  }
 }
 
 /** A SIGKILLed parent leaves the server running and holding the cluster: stop it first. */
