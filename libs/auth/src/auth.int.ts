@@ -235,7 +235,7 @@ describe('AuthModule against PostgreSQL', () => {
     expect((await admin('PATCH', `/projects/other/applications/${applicationId}`, { isActive: true })).statusCode).toBe(404);
 
     await expectEventually(() => {
-      const mine = events.filter((e) => (e.kind === 'project' ? e.project.id === projectId : e.application.projectId === projectId));
+      const mine = events.filter((e) => (e.kind === 'project' ? e.project.id === projectId : e.kind === 'application' && e.application.projectId === projectId));
       expect(mine).toEqual([
         { kind: 'project', project: expect.objectContaining({ id: projectId, tenantId: tenant.json().id, name: 'Weather', isActive: true, serviceAccount: null }) },
         { kind: 'project', project: expect.objectContaining({ id: projectId, serviceAccount: { clientId, createdAtMs: expect.any(Number) } }) },

@@ -140,6 +140,23 @@ export const RegistryEventV1 = z.discriminatedUnion('kind', [
       updatedAtMs: epochMs,
     }),
   }),
+  /**
+   * A service-account key (the key an app server signs its client assertions with). Access tokens
+   * carry its id in the `client_key_id` claim, so the gateway stops accepting tokens obtained with
+   * a key once this event says it is revoked or expired.
+   */
+  z.object({
+    kind: z.literal('service-account-key'),
+    key: z.object({
+      id,
+      clientId: id,
+      projectId: id,
+      revokedAtMs: epochMs.nullable(),
+      expiresAtMs: epochMs.nullable(),
+      createdAtMs: epochMs,
+      updatedAtMs: epochMs,
+    }),
+  }),
 ]);
 export type RegistryEventV1 = z.infer<typeof RegistryEventV1>;
 
@@ -186,3 +203,34 @@ export const MessageStatusV1 = z.object({
   ),
 });
 export type MessageStatusV1 = z.infer<typeof MessageStatusV1>;
+
+/**
+ * gateway → push-core: an app server (un)subscribes a registration to topics. push-core applies it
+ * only when the registration belongs to `projectId`.
+ */
+export const TopicSubscriptionRequestedV1 = z.object({
+  requestId: id,
+  projectId: id,
+  registrationId: id,
+  op: z.enum(['subscribe', 'unsubscribe']),
+  topics: z.array(z.string().min(1).max(256)).min(1).max(100),
+  atMs: epochMs,
+});
+export type TopicSubscriptionRequestedV1 = z.infer<typeof TopicSubscriptionRequestedV1>;
+
+/** Per-project daily counters (push-core → gateway, `GET .../projects/{id}/stats`). Days are UTC `YYYY-MM-DD`. */
+export const ProjectStatsV1 = z.object({
+  projectId: id,
+  from: z.string(),
+  to: z.string(),
+  days: z.array(
+    z.object({
+      date: z.string(),
+      accepted: z.number().int().nonnegative(),
+      delivered: z.number().int().nonnegative(),
+      expired: z.number().int().nonnegative(),
+      failed: z.number().int().nonnegative(),
+    }),
+  ),
+});
+export type ProjectStatsV1 = z.infer<typeof ProjectStatsV1>;

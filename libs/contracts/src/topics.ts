@@ -6,6 +6,7 @@ import {
   MessageAcceptedV1,
   RegistrationRequestedV1,
   RegistryEventV1,
+  TopicSubscriptionRequestedV1,
   TransportInboxV1,
 } from './events';
 
@@ -39,9 +40,20 @@ export const Topics = {
   registry: topic(
     'borealis.auth.registry.v1',
     RegistryEventV1,
-    (m) => (m.kind === 'project' ? `project:${m.project.id}` : `application:${m.application.id}`),
+    (m) => {
+      switch (m.kind) {
+        case 'project':
+          return `project:${m.project.id}`;
+        case 'application':
+          return `application:${m.application.id}`;
+        case 'service-account-key':
+          return `service-account-key:${m.key.id}`;
+      }
+    },
     true,
   ),
+  /** gateway → push-core. Key: registration. */
+  topicSubscriptionRequested: topic('borealis.push.subscription.requested.v1', TopicSubscriptionRequestedV1, (m) => m.registrationId),
   /** Any consumer → operators. Key: the original record's key. */
   deadLetter: topic('borealis.deadletter.v1', DeadLetterV1, (m) => m.key ?? m.topic),
 } as const;

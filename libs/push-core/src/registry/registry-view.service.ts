@@ -15,12 +15,20 @@ export class RegistryView {
     const projects = new Map<string, ProjectView>();
     const applications = new Map<string, ApplicationView>();
     for (const event of batch) {
-      if (event.kind === 'project') {
-        const { id, isActive, updatedAtMs } = event.project;
-        keepNewest(projects, { id, isActive, updatedAtMs });
-      } else {
-        const { id, projectId, isActive, updatedAtMs } = event.application;
-        keepNewest(applications, { id, projectId, isActive, updatedAtMs });
+      switch (event.kind) {
+        case 'project': {
+          const { id, isActive, updatedAtMs } = event.project;
+          keepNewest(projects, { id, isActive, updatedAtMs });
+          break;
+        }
+        case 'application': {
+          const { id, projectId, isActive, updatedAtMs } = event.application;
+          keepNewest(applications, { id, projectId, isActive, updatedAtMs });
+          break;
+        }
+        case 'service-account-key':
+          // Keys matter to the gateway (token acceptance), not to delivery.
+          break;
       }
     }
     await this.db.transaction(async (sql) => {
