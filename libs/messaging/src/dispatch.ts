@@ -48,6 +48,8 @@ export interface RetryPolicy {
   delay(attempt: number): number;
   sleep(ms: number): Promise<void>;
   isStopping(): boolean;
+  /** Told of each retryable failure before the pause that precedes the next attempt. */
+  onRetry?(err: unknown): void;
 }
 
 /**
@@ -72,6 +74,7 @@ export async function runHandler<T>(handler: BatchHandler<T>, messages: BusMessa
         return dead;
       }
       if (attempt + 1 >= policy.maxAttempts || policy.isStopping()) throw err;
+      policy.onRetry?.(err);
       await policy.sleep(policy.delay(attempt));
     }
   }

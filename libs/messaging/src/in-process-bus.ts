@@ -2,8 +2,10 @@ import { Logger } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DeadLetterV1, TopicDef } from '@borealis/contracts';
 import { backoffDelay, sleep } from '@borealis/util';
+import { Correlation, REQUEST_ID_HEADER } from './context';
 import { decodeRecords, runHandler, type DeadLetter, type RawRecord } from './dispatch';
 import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
+import { NO_BUS_OBSERVER, type BusObserver } from './observer';
 
 const PARTITIONS = 8;
 
@@ -36,8 +38,11 @@ export class InProcessMessageBus extends MessageBus {
   private stopping = false;
   readonly deadLetters: DeadLetterV1[] = [];
 
-  constructor(private readonly options: { maxAttempts?: number; retryBaseMs?: number } = {}) {
+  private readonly observer: BusObserver;
+
+  constructor(private readonly options: { maxAttempts?: number; retryBaseMs?: number; observer?: BusObserver } = {}) {
     super();
+    this.observer = options.observer ?? NO_BUS_OBSERVER;
   }
 
   async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
@@ -47,7 +52,7 @@ export class InProcessMessageBus extends MessageBus {
     for (const record of records) {
       const key = record.key ?? topic.key(record.value);
       const partition = partitionOf(key);
-      const raw: RawRecord = { topic: topic.name, partition, offset: String(this.offsets++), key, headers: record.headers ?? {}, value: JSON.stringify(record.value) };
+      const raw: RawRecord = { topic: topic.name, partition, offset: String(this.offsets++), key, headers: Correlation.headers(record.headers), value: JSON.stringify(record.value) };
       for (const group of groups) {
         const run = group.tails[partition]!.then(() => this.insideHandler.run(true, () => this.dispatch(group.subscription, raw)));
         // The chain continues whatever this record's outcome; the caller sees the outcome.
@@ -55,6 +60,7 @@ export class InProcessMessageBus extends MessageBus {
         work.push(run);
       }
     }
+    this.observer.published(topic.name, records.length);
     if (this.insideHandler.getStore()) {
       for (const run of work) run.catch((err: unknown) => this.logger.error({ msg: 'handler gave up on a record published by a handler', topic: topic.name, error: String(err) }));
       return;
@@ -96,20 +102,32 @@ export class InProcessMessageBus extends MessageBus {
 
   private async dispatch(subscription: Subscription<unknown>, raw: RawRecord): Promise<void> {
     const { messages, rejected } = decodeRecords(subscription.topic, [raw]);
+    const { group, topic } = { group: subscription.group, topic: raw.topic };
     const dead = [...rejected];
-    dead.push(
-      ...(await runHandler(subscription.handler, messages, {
-        maxAttempts: this.options.maxAttempts ?? 5,
-        delay: (attempt) => backoffDelay(attempt, this.options.retryBaseMs ?? 50, 2000),
-        sleep: (ms) => sleep(ms),
-        isStopping: () => this.stopping,
-      })),
-    );
-    for (const letter of dead) this.deadLetter(subscription.group, letter);
+    const started = performance.now();
+    let outcome: 'ok' | 'failed' = 'failed';
+    try {
+      dead.push(
+        ...(await Correlation.run(raw.headers[REQUEST_ID_HEADER], () =>
+          runHandler(subscription.handler, messages, {
+            maxAttempts: this.options.maxAttempts ?? 5,
+            delay: (attempt) => backoffDelay(attempt, this.options.retryBaseMs ?? 50, 2000),
+            sleep: (ms) => sleep(ms),
+            isStopping: () => this.stopping,
+            onRetry: () => this.observer.retried(topic, group),
+          }),
+        )),
+      );
+      outcome = 'ok';
+    } finally {
+      if (messages.length > 0) this.observer.handled(topic, group, messages.length, (performance.now() - started) / 1000, outcome);
+    }
+    for (const letter of dead) this.deadLetter(group, letter);
+    if (dead.length > 0) this.observer.deadLettered(topic, group, dead.length);
   }
 
   private deadLetter(group: string, { record, reason }: DeadLetter): void {
-    this.logger.warn({ msg: 'dead-lettered', topic: record.topic, group, key: record.key, reason });
+    this.logger.warn({ msg: 'dead-lettered', topic: record.topic, group, key: record.key, requestId: record.headers[REQUEST_ID_HEADER], reason });
     this.deadLetters.push({
       topic: record.topic,
       partition: record.partition,

@@ -2,8 +2,10 @@ import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import { Topics, type DeadLetterV1, type TopicDef } from '@borealis/contracts';
 import { backoffDelay, sleep } from '@borealis/util';
+import { Correlation, REQUEST_ID_HEADER } from './context';
 import { decodeRecords, errorText, runHandler, type DeadLetter, type RawRecord } from './dispatch';
 import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
+import { NO_BUS_OBSERVER, type BusObserver } from './observer';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -23,6 +25,7 @@ export interface KafkaBusOptions {
   maxWaitTimeMs: number;
   /** How long a publish may take before it fails (and the gateway answers 503). */
   requestTimeoutMs: number;
+  observer?: BusObserver;
 }
 
 interface Consuming {
@@ -46,9 +49,11 @@ export class KafkaMessageBus extends MessageBus {
   private producerConnected = false;
   private started = false;
   private stopping = false;
+  private readonly observer: BusObserver;
 
   constructor(private readonly options: KafkaBusOptions) {
     super();
+    this.observer = options.observer ?? NO_BUS_OBSERVER;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -71,13 +76,19 @@ export class KafkaMessageBus extends MessageBus {
   async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
     if (records.length === 0) return;
     if (this.stopping) throw new Error('message bus is stopping');
-    await this.ensureTopic(topic);
-    await this.producer.send({
-      topic: topic.name,
-      acks: -1,
-      timeout: this.options.requestTimeoutMs,
-      messages: records.map((r) => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: r.headers ?? {} })),
-    });
+    try {
+      await this.ensureTopic(topic);
+      await this.producer.send({
+        topic: topic.name,
+        acks: -1,
+        timeout: this.options.requestTimeoutMs,
+        messages: records.map((r) => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.headers(r.headers) })),
+      });
+    } catch (err) {
+      this.observer.publishFailed(topic.name, records.length);
+      throw err;
+    }
+    this.observer.published(topic.name, records.length);
   }
 
   async subscribe<T>(subscription: Subscription<T>): Promise<void> {
@@ -144,36 +155,51 @@ export class KafkaMessageBus extends MessageBus {
       value: m.value ?? Buffer.alloc(0),
     }));
     const { messages, rejected } = decodeRecords(subscription.topic, raw);
+    const { group } = subscription;
     let dead: DeadLetter[];
+    const started = performance.now();
     try {
       dead = [
         ...rejected,
-        ...(await runHandler(subscription.handler, messages, {
-          maxAttempts: Infinity,
-          delay: (attempt) => backoffDelay(attempt, 100, 5000),
-          sleep: async (ms) => {
-            await sleep(ms);
-            await heartbeat();
-          },
-          isStopping: () => this.stopping || !isRunning() || isStale(),
-        })),
+        ...(await Correlation.run(Correlation.ofBatch(messages), () =>
+          runHandler(subscription.handler, messages, {
+            maxAttempts: Infinity,
+            delay: (attempt) => backoffDelay(attempt, 100, 5000),
+            sleep: async (ms) => {
+              await sleep(ms);
+              await heartbeat();
+            },
+            isStopping: () => this.stopping || !isRunning() || isStale(),
+            onRetry: () => this.observer.retried(batch.topic, group),
+          }),
+        )),
       ];
     } catch (err) {
+      if (messages.length > 0) this.observer.handled(batch.topic, group, messages.length, (performance.now() - started) / 1000, 'failed');
       // Stopping or rebalancing: leave the offsets uncommitted; the batch is consumed again.
-      this.logger.warn({ msg: 'batch abandoned, will be consumed again', group: subscription.group, topic: batch.topic, error: errorText(err) });
+      this.logger.warn({ msg: 'batch abandoned, will be consumed again', group, topic: batch.topic, error: errorText(err) });
       return;
     }
-    if (dead.length > 0) await this.deadLetter(subscription.group, dead);
+    if (messages.length > 0) this.observer.handled(batch.topic, group, messages.length, (performance.now() - started) / 1000, 'ok');
+    if (dead.length > 0) {
+      await this.deadLetter(group, dead);
+      this.observer.deadLettered(batch.topic, group, dead.length);
+    }
     const last = batch.lastOffset();
     payload.resolveOffset(last);
     await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    this.observer.lag(batch.topic, group, batch.partition, Math.max(0, Number(batch.offsetLag())));
   }
 
   private async deadLetter(group: string, dead: DeadLetter[]): Promise<void> {
-    const records = dead.map(({ record, reason }): { value: DeadLetterV1 } => {
-      this.logger.warn({ msg: 'dead-lettered', topic: record.topic, partition: record.partition, offset: record.offset, group, reason });
+    const records = dead.map(({ record, reason }): { value: DeadLetterV1; headers: Record<string, string> } => {
+      const requestId = record.headers[REQUEST_ID_HEADER];
+      this.logger.warn({ msg: 'dead-lettered', topic: record.topic, partition: record.partition, offset: record.offset, group, requestId, reason });
       const value = typeof record.value === 'string' ? record.value : utf8OrBase64(record.value);
-      return { value: { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() } };
+      return {
+        value: { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() },
+        headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {},
+      };
     });
     await this.publish(Topics.deadLetter, records);
   }

@@ -35,7 +35,12 @@ const kafka = {
 const http = {
   HTTP_HOST: z.string().default('0.0.0.0'),
   HTTP_PORT: port(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(120_000).default(0),
 };
+
+/** Services with a database: `true` runs the pending migrations and exits (the migrations job). */
+const migrateOnly = { MIGRATE_ONLY: bool(false) };
 
 const databaseUrl = z.string({ message: 'DATABASE_URL is required' }).regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL');
 const redisUrl = z.string({ message: 'REDIS_URL is required' }).regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// URL');
@@ -46,6 +51,7 @@ const publicUrl = url.transform((v) => v.replace(/\/+$/, ''));
 export const AuthConfig = z.object({
   ...kafka,
   ...http,
+  ...migrateOnly,
   DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl,
   BOREALIS_PUBLIC_URL: publicUrl,
@@ -72,6 +78,7 @@ export type GatewayConfig = z.infer<typeof GatewayConfig>;
 export const PushCoreConfig = z.object({
   ...kafka,
   ...http,
+  ...migrateOnly,
   DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl,
 });
@@ -106,6 +113,7 @@ export const StandaloneConfig = z.object({
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
   HEARTBEAT_INTERVAL_MS: positiveInt(30000),
   BOREALIS_PRINT_READY_JSON: bool(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 export type StandaloneConfig = z.infer<typeof StandaloneConfig>;
 

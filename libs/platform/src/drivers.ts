@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisPresenceStore, RedisRateLimiter, RedisReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus, KafkaMessageBus } from '@borealis/messaging';
 import { SystemClock } from '@borealis/util';
+import { Metrics } from './metrics';
 import type { PlatformDrivers } from './platform.module';
 
 export interface KafkaEnv {
@@ -17,7 +18,8 @@ export interface KafkaEnv {
 }
 
 /** Distributed mode: Kafka and Redis. */
-export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_URL: string }): PlatformDrivers {
+export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_URL: string; SHUTDOWN_DELAY_MS?: number }): PlatformDrivers {
+  const metrics = new Metrics({ service });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
   // Errors surface on the commands; the client reconnects by itself.
   redis.on('error', () => undefined);
@@ -31,6 +33,7 @@ export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_U
     heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
     maxWaitTimeMs: config.KAFKA_MAX_WAIT_MS,
     requestTimeoutMs: config.KAFKA_REQUEST_TIMEOUT_MS,
+    observer: metrics.busObserver(),
   });
   return {
     bus,
@@ -38,6 +41,8 @@ export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_U
     rateLimiter: new RedisRateLimiter(redis),
     replayGuard: new RedisReplayGuard(redis),
     clock: new SystemClock(),
+    metrics,
+    shutdownDelayMs: config.SHUTDOWN_DELAY_MS ?? 0,
     readinessChecks: [{ name: 'redis', ready: () => redis.status === 'ready' }],
     close: async () => {
       redis.disconnect();
@@ -48,8 +53,10 @@ export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_U
 /** Standalone mode: everything in this process. */
 export function standaloneDrivers(close?: () => Promise<void>): PlatformDrivers {
   const clock = new SystemClock();
+  const metrics = new Metrics({ service: 'standalone' });
   return {
-    bus: new InProcessMessageBus(),
+    bus: new InProcessMessageBus({ observer: metrics.busObserver() }),
+    metrics,
     presence: new MemoryPresenceStore(clock),
     rateLimiter: new MemoryRateLimiter(clock),
     replayGuard: new MemoryReplayGuard(clock),

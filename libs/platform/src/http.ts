@@ -1,23 +1,40 @@
-import { ConsoleLogger, type INestApplication, type Type, type DynamicModule } from '@nestjs/common';
+import type { INestApplication, Type, DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Limits } from '@borealis/contracts';
+import { Correlation, REQUEST_ID_HEADER } from '@borealis/messaging';
+import { createLogger, PinoLoggerService } from './logging';
+import { Metrics } from './metrics';
 import { ProblemDetailsFilter } from './problem-details.filter';
 
-export function jsonLogger(): ConsoleLogger {
-  return new ConsoleLogger({ json: true, logLevels: (process.env['LOG_LEVEL'] ?? 'log').split(',') as never, colors: false });
+/** The Nest logger of a service: JSON lines on stdout through pino, level from LOG_LEVEL. */
+export function jsonLogger(service = 'borealis'): PinoLoggerService {
+  return new PinoLoggerService(createLogger({ service, level: process.env['LOG_LEVEL'] }));
+}
+
+/** An incoming request id is kept if it looks like one (a proxy's or the caller's), so one id spans hops. */
+const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
 /**
  * The Fastify adapter every service uses: `//` after a path segment is tolerated (Aurora clients
  * join `api_url` and paths literally), bodies are limited, form-urlencoded bodies (OAuth2 clients)
- * are parsed into plain objects.
+ * are parsed into plain objects, and every request gets an id (`x-request-id`, kept if the caller
+ * sent a sane one).
  */
 export function createFastifyAdapter(): FastifyAdapter {
   const adapter = new FastifyAdapter({
     bodyLimit: Limits.bodyMaxBytes,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 256 },
     trustProxy: true,
+    genReqId: requestIdOf,
   });
   const fastify = adapter.getInstance();
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: Limits.bodyMaxBytes }, (_req, body, done) => {
@@ -29,15 +46,43 @@ export function createFastifyAdapter(): FastifyAdapter {
   return adapter;
 }
 
+/**
+ * Request id and HTTP metrics. The id is entered into the async context twice: on request, and
+ * again before the handler, because body parsing runs in the socket's context, not the request's.
+ */
+function instrument(fastify: FastifyInstance, metrics: Metrics | undefined): void {
+  const enter = (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => Correlation.run(req.id, done);
+  fastify.addHook('onRequest', (req, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, req.id);
+    enter(req, reply, done);
+  });
+  fastify.addHook('preHandler', enter);
+  if (!metrics) return;
+  fastify.addHook('onResponse', (req, reply, done) => {
+    // The route pattern, never the raw URL: ids in paths would make a series per request.
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpRequestDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    done();
+  });
+}
+
 /** Configures an already created app the way every Borealis HTTP service is configured. */
 export function configureHttpApp(app: INestApplication): void {
   app.useGlobalFilters(new ProblemDetailsFilter());
   app.enableShutdownHooks();
+  let metrics: Metrics | undefined;
+  try {
+    metrics = app.get(Metrics, { strict: false });
+  } catch {
+    // An app without the PlatformModule (some tests): no metrics to record.
+  }
+  instrument(app.getHttpAdapter().getInstance() as FastifyInstance, metrics);
 }
 
-export async function createHttpApp(module: Type | DynamicModule): Promise<NestFastifyApplication> {
+export async function createHttpApp(module: Type | DynamicModule, service = 'borealis'): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(module, createFastifyAdapter(), {
-    logger: jsonLogger(),
+    logger: jsonLogger(service),
     bufferLogs: true,
     // Fastify parses JSON itself; Nest's parser registration would clash with ours for forms.
     bodyParser: false,

@@ -3,6 +3,8 @@ export * from './drivers';
 export * from './embedded-postgres';
 export * from './health';
 export * from './http';
+export * from './logging';
+export * from './metrics';
 export * from './platform.module';
 export * from './problem-details.filter';
 export * from './serve';

@@ -16,9 +16,21 @@ class ServiceAppModule {}
 /** Builds one process's Nest app from its modules, listens, and returns where it is reachable. */
 export async function serveHttp(options: { service: string; host: string; port: number; config: Record<string, unknown>; imports: DynamicModule[] }): Promise<RunningApp> {
   new Logger('Config').log({ msg: 'configuration', service: options.service, config: maskConfig(options.config) });
-  const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports });
+  if (options.config['MIGRATE_ONLY'] === true) return migrateAndExit(options.service, options.imports);
+  const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports }, options.service);
   await app.listen(options.port, options.host);
   return { app, httpUrl: `http://${displayHost(options.host)}:${(app.getHttpServer().address() as AddressInfo).port}` };
+}
+
+/**
+ * The migrations job: creating the app opens the service's database, which applies its pending
+ * migrations (TypeORM `migrationsRun`); then it closes without serving and the process exits 0.
+ */
+async function migrateAndExit(service: string, imports: DynamicModule[]): Promise<never> {
+  const app = await createHttpApp({ module: ServiceAppModule, imports }, service);
+  await app.close();
+  process.stdout.write(JSON.stringify({ event: 'migrated', service }) + '\n');
+  process.exit(0);
 }
 
 export function displayHost(host: string): string {

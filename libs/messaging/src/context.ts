@@ -1,0 +1,37 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** The Kafka header (and HTTP header) that carries the id of the request that caused a record. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+export interface RequestContext {
+  requestId: string;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+/**
+ * The id of the HTTP request (or consumed record) being handled, carried across async calls. The
+ * platform sets it per HTTP request; the message bus writes it into the headers of every record
+ * published inside that request and restores it around the handler that consumes the record, so
+ * one id follows a push from the gateway through Kafka to push-core and the transport.
+ */
+export const Correlation = {
+  run<R>(requestId: string | undefined, fn: () => R): R {
+    return requestId ? storage.run({ requestId }, fn) : storage.exit(fn);
+  },
+  requestId(): string | undefined {
+    return storage.getStore()?.requestId;
+  },
+  /** The headers to publish with: the caller's own, plus the current request id if they lack one. */
+  headers(headers: Record<string, string> | undefined): Record<string, string> {
+    const requestId = storage.getStore()?.requestId;
+    if (!requestId || headers?.[REQUEST_ID_HEADER]) return headers ?? {};
+    return { ...headers, [REQUEST_ID_HEADER]: requestId };
+  },
+  /** The request id a batch was published under, when all its records share one. */
+  ofBatch(messages: readonly { headers: Record<string, string> }[]): string | undefined {
+    const ids = new Set(messages.map((m) => m.headers[REQUEST_ID_HEADER]));
+    if (ids.size !== 1) return undefined;
+    return [...ids][0];
+  },
+};

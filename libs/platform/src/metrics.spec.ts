@@ -1,0 +1,36 @@
+import { Metrics, MetricNames } from './metrics';
+
+describe('Metrics', () => {
+  it('exports every named metric with the service label and runs collectors before a scrape', async () => {
+    const metrics = new Metrics({ service: 'gateway', processMetrics: false });
+    let pending = 0;
+    metrics.registerCollector(() => metrics.deliveriesPending.set(pending));
+    const failing = metrics.registerCollector(() => Promise.reject(new Error('database down')));
+    metrics.messagesAccepted.inc({ type: 'device' });
+    pending = 7;
+    const text = await metrics.render();
+    for (const name of Object.values(MetricNames)) expect(text).toContain(`# TYPE ${name} `);
+    expect(text).toContain(`${MetricNames.deliveriesPending}{service="gateway"} 7`);
+    expect(text).toContain(`${MetricNames.messagesAccepted}{type="device",service="gateway"} 1`);
+    failing();
+    expect(metrics.contentType).toContain('text/plain');
+  });
+
+  it('records what the message bus reports', async () => {
+    const metrics = new Metrics({ service: 'push-core', processMetrics: false });
+    const observer = metrics.busObserver();
+    observer.published('t', 3);
+    observer.handled('t', 'g', 2, 0.01, 'ok');
+    observer.deadLettered('t', 'g', 1);
+    observer.lag('t', 'g', 4, 12);
+    const text = await metrics.render();
+    expect(text).toContain(`${MetricNames.busPublished}{topic="t",service="push-core"} 3`);
+    expect(text).toContain(`${MetricNames.busConsumed}{topic="t",group="g",outcome="ok",service="push-core"} 2`);
+    expect(text).toContain(`${MetricNames.busDeadLetters}{topic="t",group="g",service="push-core"} 1`);
+    expect(text).toContain(`${MetricNames.busConsumerLag}{topic="t",group="g",partition="4",service="push-core"} 12`);
+  });
+
+  it('names every metric borealis_* in snake case', () => {
+    for (const name of Object.values(MetricNames)) expect(name).toMatch(/^borealis_[a-z_]+$/);
+  });
+});

@@ -1,0 +1,108 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BusObserver } from '@borealis/messaging';
+
+/**
+ * Every metric name Borealis exports, in one place (docs/operations.md lists them with their
+ * labels; deploy/observability/ alerts and charts on them, and a test checks that those only use
+ * names from here). Besides these, prom-client's default process and Node.js metrics
+ * (`process_*`, `nodejs_*`) are exported.
+ */
+export const MetricNames = {
+  // HTTP, recorded by the platform for every service.
+  httpRequests: 'borealis_http_requests_total',
+  httpRequestDuration: 'borealis_http_request_duration_seconds',
+  // Message bus, recorded by the platform for every service.
+  busPublished: 'borealis_bus_published_records_total',
+  busPublishFailures: 'borealis_bus_publish_failures_total',
+  busConsumed: 'borealis_bus_consumed_records_total',
+  busHandlerDuration: 'borealis_bus_handler_duration_seconds',
+  busHandlerRetries: 'borealis_bus_handler_retries_total',
+  busDeadLetters: 'borealis_bus_dead_letters_total',
+  busConsumerLag: 'borealis_bus_consumer_lag_records',
+  // Readiness, as /readyz answers it (1 ready, 0 not), set on every scrape.
+  ready: 'borealis_ready',
+  // Service signals, recorded by the service libraries through `Metrics`.
+  messagesAccepted: 'borealis_gateway_messages_accepted_total',
+  messagesRejected: 'borealis_gateway_messages_rejected_total',
+  deliveriesPending: 'borealis_push_deliveries_pending',
+  deliveries: 'borealis_push_deliveries_total',
+  deliveryLatency: 'borealis_push_delivery_latency_seconds',
+  deviceConnections: 'borealis_transport_connections',
+  devicesHeld: 'borealis_transport_devices',
+} as const;
+
+export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];
+
+export type Collector = () => void | Promise<void>;
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DELIVERY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+
+/**
+ * The process's Prometheus registry and typed handles on every Borealis metric. The platform
+ * provides one instance per process (inject `Metrics`); services record on its counters and
+ * gauges, or register a collector that sets gauges just before each scrape (for values that are
+ * cheaper to read than to track, such as a count of pending rows).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly collectors = new Set<Collector>();
+
+  readonly httpRequests = new Counter({ name: MetricNames.httpRequests, help: 'HTTP requests answered, by method, route pattern and status code', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry] });
+  readonly httpRequestDuration = new Histogram({ name: MetricNames.httpRequestDuration, help: 'HTTP request duration in seconds, by method and route pattern', labelNames: ['method', 'route'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+
+  readonly busPublished = new Counter({ name: MetricNames.busPublished, help: 'Records published (acknowledged by the bus), by topic', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly busPublishFailures = new Counter({ name: MetricNames.busPublishFailures, help: 'Records whose publish failed (the caller saw an error), by topic', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly busConsumed = new Counter({ name: MetricNames.busConsumed, help: 'Records handed to a handler, by topic, consumer group and outcome (ok, failed: consumed again later)', labelNames: ['topic', 'group', 'outcome'] as const, registers: [this.registry] });
+  readonly busHandlerDuration = new Histogram({ name: MetricNames.busHandlerDuration, help: 'Time to handle one batch, retries included, by topic and consumer group', labelNames: ['topic', 'group'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly busHandlerRetries = new Counter({ name: MetricNames.busHandlerRetries, help: 'Handler attempts that failed with a retryable error, by topic and consumer group', labelNames: ['topic', 'group'] as const, registers: [this.registry] });
+  readonly busDeadLetters = new Counter({ name: MetricNames.busDeadLetters, help: 'Records dead-lettered as bad input, by topic and consumer group', labelNames: ['topic', 'group'] as const, registers: [this.registry] });
+  readonly busConsumerLag = new Gauge({ name: MetricNames.busConsumerLag, help: 'Records behind the high watermark after the last batch, by topic, consumer group and partition (Kafka only)', labelNames: ['topic', 'group', 'partition'] as const, registers: [this.registry] });
+
+  readonly ready = new Gauge({ name: MetricNames.ready, help: 'Whether /readyz answers ready (1) or not (0)', registers: [this.registry] });
+
+  readonly messagesAccepted = new Counter({ name: MetricNames.messagesAccepted, help: 'Push messages accepted by the gateway (durable in Kafka), by target type', labelNames: ['type'] as const, registers: [this.registry] });
+  readonly messagesRejected = new Counter({ name: MetricNames.messagesRejected, help: 'Send requests refused by the gateway, by error code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly deliveriesPending = new Gauge({ name: MetricNames.deliveriesPending, help: 'Deliveries stored and not yet delivered, expired or failed', registers: [this.registry] });
+  readonly deliveries = new Counter({ name: MetricNames.deliveries, help: 'Deliveries that reached a state, by state (sent, delivered, expired, failed)', labelNames: ['state'] as const, registers: [this.registry] });
+  readonly deliveryLatency = new Histogram({ name: MetricNames.deliveryLatency, help: 'Time from acceptance by the gateway to the device acknowledgement, in seconds', buckets: DELIVERY_BUCKETS, registers: [this.registry] });
+  readonly deviceConnections = new Gauge({ name: MetricNames.deviceConnections, help: 'Open device connections on this transport instance, by protocol (tcp, ws)', labelNames: ['protocol'] as const, registers: [this.registry] });
+  readonly devicesHeld = new Gauge({ name: MetricNames.devicesHeld, help: 'Authenticated devices held by this transport instance', registers: [this.registry] });
+
+  /** `service` becomes a label on every series, so one dashboard can tell the services apart. */
+  constructor(options: { service: string; processMetrics?: boolean }) {
+    this.registry.setDefaultLabels({ service: options.service });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Runs `collect` before every scrape; returns a function that removes it again. */
+  registerCollector(collect: Collector): () => void {
+    this.collectors.add(collect);
+    return () => this.collectors.delete(collect);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text. A collector that fails leaves its gauges as they were. */
+  async render(): Promise<string> {
+    await Promise.allSettled([...this.collectors].map(async (collect) => collect()));
+    return this.registry.metrics();
+  }
+
+  /** Records what the message bus reports. */
+  busObserver(): BusObserver {
+    return {
+      published: (topic, records) => this.busPublished.inc({ topic }, records),
+      publishFailed: (topic, records) => this.busPublishFailures.inc({ topic }, records),
+      handled: (topic, group, records, seconds, outcome) => {
+        this.busConsumed.inc({ topic, group, outcome }, records);
+        this.busHandlerDuration.observe({ topic, group }, seconds);
+      },
+      retried: (topic, group) => this.busHandlerRetries.inc({ topic, group }),
+      deadLettered: (topic, group, records) => this.busDeadLetters.inc({ topic, group }, records),
+      lag: (topic, group, partition, records) => this.busConsumerLag.set({ topic, group, partition: String(partition) }, records),
+    };
+  }
+}
