@@ -63,12 +63,13 @@ export interface AppEndpoint {
   readinessChanged(ready: boolean): void;
 }
 
-type ResultKind = 'registerResult' | 'requestResult';
+type ResultKind = 'registerResult' | 'requestResult' | 'credentialsRotated';
 type Welcome = InstanceType<typeof DeviceProtocol.Welcome>;
 type RegisterResult = InstanceType<typeof DeviceProtocol.RegisterResult>;
 type Notification = InstanceType<typeof DeviceProtocol.Notification>;
 type ErrorFrame = InstanceType<typeof DeviceProtocol.Error>;
 type RequestResult = InstanceType<typeof DeviceProtocol.RequestResult>;
+type CredentialsRotated = InstanceType<typeof DeviceProtocol.CredentialsRotated>;
 type Ping = InstanceType<typeof DeviceProtocol.Ping>;
 type Pong = InstanceType<typeof DeviceProtocol.Pong>;
 type GoAway = InstanceType<typeof DeviceProtocol.GoAway>;
@@ -381,6 +382,8 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
         return this.settle((frame.registerResult as RegisterResult).requestId, frame);
       case 'requestResult':
         return this.settle((frame.requestResult as RequestResult).requestId, frame);
+      case 'credentialsRotated':
+        return this.settle((frame.credentialsRotated as CredentialsRotated).requestId, frame);
       case 'notification':
         return this.onNotification(conn, frame.notification as Notification, arrived);
       case 'ping':
@@ -400,6 +403,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
       case 'subscribe':
       case 'unsubscribe':
       case 'ack':
+      case 'rotateCredentials':
       case undefined:
         throw new FrameError(DeviceErrorCode.PROTOCOL_VIOLATION, `unexpected ${kind ?? 'empty'} frame from the server`);
       default:

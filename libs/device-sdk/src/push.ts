@@ -50,6 +50,7 @@ const FROM_DEVICE_CODE: Record<DeviceErrorCode, PushErrorCode> = {
   [DeviceErrorCode.NOT_FOUND]: 'not_found',
   [DeviceErrorCode.UNAVAILABLE]: 'unavailable',
   [DeviceErrorCode.INTERNAL]: 'internal',
+  [DeviceErrorCode.UNKNOWN_FRAME]: 'protocol',
 };
 
 /** Maps a device protocol `Error` frame to the app-facing error. Unknown codes count as internal. */

@@ -1,69 +1,194 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '@nestjs/common';
-import { FrameError, FrameSplitter, MAX_FRAME_BYTES, decodeFrame, encodeFramePrefixed, type DeliveryV1, type FrameInit } from '@borealis/contracts';
-import { deferred } from '@borealis/util';
+import type { WebSocket } from 'ws';
+import { DeviceErrorCode, DeviceProtocol, FrameError, FrameSplitter, MAX_FRAME_BYTES, encodeFrame, encodeFramePrefixed, type DeliveryV1, type Frame, type FrameInit } from '@borealis/contracts';
 import type { DeviceSession, SessionEffect, Step } from './device-session';
+import type { TransportStats } from './transport-stats';
+
+export type WireKind = 'tcp' | 'tls' | 'ws';
 
 /** What a connection needs from the server that owns it. */
 export interface ConnectionHost {
-  /** Performs an effect other than `close` (routing, presence, publishing). */
-  perform(connection: DeviceConnection, effect: Exclude<SessionEffect, { type: 'close' }>): void;
+  /** Performs an effect other than `close` and `linger` (routing, presence, publishing). */
+  perform(connection: DeviceConnection, effect: Exclude<SessionEffect, { type: 'close' | 'linger' }>): void;
   closed(connection: DeviceConnection): void;
+  /** The connection needs its tick by `atMs`, earlier than it is scheduled. */
+  wake(connection: DeviceConnection, atMs: number): void;
   now(): number;
+  readonly stats: TransportStats;
+  readonly logger: Logger;
+  /** A device whose unsent bytes exceed this is cut off. */
+  readonly maxUnsentBytes: number;
+  /** After the server ends a connection, the peer has this long to close its side. */
+  readonly closeGraceMs: number;
 }
 
-/** After the server ends a connection, the peer has this long to close its side before the socket is destroyed. */
-const CLOSE_GRACE_MS = 2000;
-/** A device that does not read its socket is cut off rather than buffered without bound. */
-const MAX_UNSENT_BYTES = 1024 * 1024;
-
 /**
- * The socket adapter of one device session: splits and decodes the byte stream, feeds the session,
- * writes the frames it answers and hands its effects to the host. It holds no protocol rules.
+ * The socket adapter of one device session: turns the wire's messages into frames, feeds the
+ * session, writes the frames it answers and hands its effects to the host. It holds no protocol
+ * rules. Subclasses speak one wire each: a byte stream with varint framing (TCP, TLS) or WebSocket.
+ * Kept small on purpose: one instance lives per connected device.
  */
-export class DeviceConnection {
-  private readonly splitter = new FrameSplitter(MAX_FRAME_BYTES);
-  private readonly closedSignal = deferred<void>();
-  private closingSinceMs: number | null = null;
+export abstract class DeviceConnection {
+  /** Timer wheel slot of this connection's current entry (older entries are stale). */
+  wakeSlot = 0;
+  private closingSinceMs = -1;
+  private isClosed = false;
+  private closedWaiters: (() => void)[] | null = null;
 
   constructor(
-    private readonly socket: Socket,
     readonly session: DeviceSession,
-    private readonly host: ConnectionHost,
-    private readonly logger: Logger,
-  ) {
-    socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
-    socket.on('error', (err) => this.logger.debug({ msg: 'device socket error', deviceId: session.deviceId, error: err.message }));
-    socket.on('close', () => this.guard(() => this.onClose()));
-  }
+    protected readonly host: ConnectionHost,
+  ) {}
 
-  /** Resolves when the socket has closed. */
+  abstract readonly wire: WireKind;
+  /** Bytes written but not yet taken by the kernel. */
+  protected abstract get unsentBytes(): number;
+  abstract get writable(): boolean;
+  protected abstract writeFrames(frames: FrameInit[]): void;
+  protected abstract endWire(): void;
+  abstract destroy(): void;
+
+  /** Resolves when the connection has closed. */
   get closed(): Promise<void> {
-    return this.closedSignal.promise;
+    if (this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
   }
 
   apply(step: Step): void {
-    if (step.send.length > 0) this.write(step.send);
-    for (const effect of step.effects) {
-      if (effect.type === 'close') this.end();
-      else this.host.perform(this, effect);
-    }
+    this.run(step);
+    if (!this.isClosed) this.host.wake(this, this.nextDeadline());
   }
 
   /** Writes a Notification if this connection can take it; false means the device is not held here. */
   deliver(delivery: DeliveryV1): boolean {
-    if (!this.socket.writable) return false;
+    if (!this.writable) return false;
     const step = this.session.deliver(delivery);
     return step !== null && this.write(step.send);
   }
 
-  /** Called by the server's sweep timer. */
-  tick(nowMs: number): void {
-    if (this.closingSinceMs !== null) {
-      if (nowMs - this.closingSinceMs >= CLOSE_GRACE_MS) this.socket.destroy();
+  /** Called when the connection's timer wheel slot fires; returns when it next needs a tick. */
+  tick(nowMs: number): number {
+    if (this.isClosed) return Infinity;
+    if (this.closingSinceMs >= 0) {
+      if (nowMs - this.closingSinceMs < this.host.closeGraceMs) return this.closingSinceMs + this.host.closeGraceMs;
+      this.destroy();
+      return Infinity;
+    }
+    this.guard(() => this.run(this.session.onTick(nowMs)));
+    return this.isClosed ? Infinity : this.nextDeadline();
+  }
+
+  /** One frame body arrived. */
+  protected onBody(body: Uint8Array): void {
+    let frame: Frame;
+    try {
+      frame = DeviceProtocol.Frame.decode(body);
+    } catch (err) {
+      this.apply(this.session.onFrameError(DeviceErrorCode.MALFORMED_FRAME, `malformed frame: ${(err as Error).message}`));
       return;
     }
-    this.guard(() => this.apply(this.session.onTick(nowMs)));
+    const kind = frame.kind;
+    if (kind !== undefined) {
+      this.host.stats.frameIn(kind);
+      if (kind === 'ack') this.host.stats.acks += frame.ack?.messageIds?.length ?? 0;
+    }
+    this.apply(this.session.onFrame(frame, this.host.now()));
+  }
+
+  protected onFrameError(err: FrameError): void {
+    this.apply(this.session.onFrameError(err.code, err.message));
+  }
+
+  protected onClose(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.host.stats.connectionsClosed++;
+    this.host.closed(this);
+    for (const resolve of this.closedWaiters ?? []) resolve();
+    this.closedWaiters = null;
+    this.guard(() => this.apply(this.session.onClosed()));
+  }
+
+  private run(step: Step): void {
+    if (step.send.length > 0) this.write(step.send);
+    for (const effect of step.effects) {
+      if (effect.type === 'close') this.end();
+      else if (effect.type === 'linger') this.linger();
+      else this.host.perform(this, effect);
+    }
+  }
+
+  private nextDeadline(): number {
+    return this.closingSinceMs >= 0 ? this.closingSinceMs + this.host.closeGraceMs : this.session.nextDeadline();
+  }
+
+  private write(frames: FrameInit[]): boolean {
+    if (!this.writable) return false;
+    for (const frame of frames) this.host.stats.frameOut(frame);
+    this.writeFrames(frames);
+    if (this.unsentBytes > this.host.maxUnsentBytes) {
+      this.host.stats.slowReaderDrops++;
+      this.host.logger.warn({ msg: 'device does not read its socket; closing', deviceId: this.session.deviceId });
+      this.destroy();
+      return false;
+    }
+    return true;
+  }
+
+  private end(): void {
+    if (this.closingSinceMs >= 0) return;
+    this.closingSinceMs = this.host.now();
+    this.endWire();
+  }
+
+  /** GoAway: the device closes when it has acknowledged what it got; cut it after the grace. */
+  private linger(): void {
+    if (this.closingSinceMs < 0) this.closingSinceMs = this.host.now();
+  }
+
+  /** No input may crash the process: a bug met on one connection costs that connection only. */
+  protected guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.host.stats.internalFailures++;
+      this.host.logger.error({ msg: 'device connection handler failed', deviceId: this.session.deviceId, error: (err as Error).stack ?? String(err) });
+      this.destroy();
+    }
+  }
+}
+
+/** TCP or TLS: a byte stream, each frame a varint length prefix and its body. */
+export class StreamConnection extends DeviceConnection {
+  private readonly splitter = new FrameSplitter(MAX_FRAME_BYTES);
+
+  constructor(
+    private readonly socket: Socket,
+    readonly wire: 'tcp' | 'tls',
+    session: DeviceSession,
+    host: ConnectionHost,
+  ) {
+    super(session, host);
+    socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
+    socket.on('error', (err) => host.logger.debug({ msg: 'device socket error', deviceId: session.deviceId, error: err.message }));
+    socket.on('close', () => this.onClose());
+  }
+
+  protected get unsentBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  get writable(): boolean {
+    return this.socket.writable;
+  }
+
+  protected writeFrames(frames: FrameInit[]): void {
+    this.socket.write(frames.length === 1 ? encodeFramePrefixed(frames[0]!) : Buffer.concat(frames.map(encodeFramePrefixed)));
+  }
+
+  protected endWire(): void {
+    this.socket.end();
   }
 
   destroy(): void {
@@ -77,53 +202,57 @@ export class DeviceConnection {
       bodies = this.splitter.push(chunk);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      this.apply(this.session.onFrameError(err.code, err.message));
+      this.onFrameError(err);
       return;
     }
     for (const body of bodies) {
       if (!this.session.acceptsInput) return;
-      let frame;
-      try {
-        frame = decodeFrame(body);
-      } catch (err) {
-        if (!(err instanceof FrameError)) throw err;
-        this.apply(this.session.onFrameError(err.code, err.message));
-        return;
-      }
-      this.apply(this.session.onFrame(frame, this.host.now()));
+      this.onBody(body);
     }
   }
+}
 
-  private onClose(): void {
-    this.host.closed(this);
-    this.closedSignal.resolve();
-    this.apply(this.session.onClosed());
+/** WebSocket (path /device): one binary message is one frame. */
+export class WebSocketConnection extends DeviceConnection {
+  readonly wire = 'ws';
+
+  constructor(
+    private readonly socket: WebSocket,
+    session: DeviceSession,
+    host: ConnectionHost,
+  ) {
+    super(session, host);
+    socket.on('message', (data: Buffer, isBinary: boolean) => this.guard(() => this.onMessage(data, isBinary)));
+    socket.on('error', (err) => host.logger.debug({ msg: 'device websocket error', deviceId: session.deviceId, error: err.message }));
+    socket.on('close', () => this.onClose());
   }
 
-  private write(frames: FrameInit[]): boolean {
-    if (!this.socket.writable) return false;
-    this.socket.write(frames.length === 1 ? encodeFramePrefixed(frames[0]!) : Buffer.concat(frames.map(encodeFramePrefixed)));
-    if (this.socket.writableLength > MAX_UNSENT_BYTES) {
-      this.logger.warn({ msg: 'device does not read its socket; closing', deviceId: this.session.deviceId });
-      this.socket.destroy();
-      return false;
+  protected get unsentBytes(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  get writable(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  protected writeFrames(frames: FrameInit[]): void {
+    for (const frame of frames) this.socket.send(encodeFrame(frame), { binary: true });
+  }
+
+  protected endWire(): void {
+    this.socket.close(1000);
+  }
+
+  destroy(): void {
+    this.socket.terminate();
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (!this.session.acceptsInput) return;
+    if (!isBinary) return this.onFrameError(new FrameError(DeviceErrorCode.MALFORMED_FRAME, 'frames are binary WebSocket messages'));
+    if (data.length > MAX_FRAME_BYTES) {
+      return this.onFrameError(new FrameError(DeviceErrorCode.FRAME_TOO_LARGE, `frame of ${data.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`));
     }
-    return true;
-  }
-
-  private end(): void {
-    if (this.closingSinceMs !== null) return;
-    this.closingSinceMs = this.host.now();
-    this.socket.end();
-  }
-
-  /** No input may crash the process: a bug met on one connection costs that connection only. */
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.logger.error({ msg: 'device connection handler failed', deviceId: this.session.deviceId, error: (err as Error).stack ?? String(err) });
-      this.socket.destroy();
-    }
+    this.onBody(data);
   }
 }

@@ -1,36 +1,58 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { Topics, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
+import { Readiness } from '@borealis/platform';
 import { Clock, randomToken, sleep } from '@borealis/util';
 import { CredentialAuthority } from './credentials';
-import { DeviceConnection, type ConnectionHost } from './device-connection';
+import { StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionEffect, type SessionPorts } from './device-session';
+import { TimerWheel } from './timer-wheel';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
+import { AdmissionBucket, TransportStats, type TransportStatsSnapshot } from './transport-stats';
 
-/** Reconnect delays told to devices when the server drains are spread over this range, so they do not return at once. */
-export const GOAWAY_SPREAD_MS = 5000;
-/** How long devices get to close after GoAway before their sockets are cut. */
-const DRAIN_GRACE_MS = 2000;
+/** The path of the WebSocket endpoint. */
+export const WEBSOCKET_PATH = '/device';
+/** Slots of the timer wheel: with 1 s slots a horizon of about 17 minutes, beyond any connection deadline. */
+const WHEEL_SLOTS = 1024;
+
+export interface DeviceAddresses {
+  tcp: { host: string; port: number };
+  tls: { host: string; port: number } | null;
+  webSocket: { host: string; port: number; secure: boolean } | null;
+}
 
 /**
- * The device TCP server: accepts connections, gives each a DeviceSession, routes deliveries and
- * registration replies to the connection that holds a device, and performs the sessions' effects
- * (presence, device events, registration requests, receipts). One interval timer sweeps every
- * connection for idle timeouts, request timeouts and presence refreshes.
+ * The device server: accepts connections over TCP, TLS and WebSocket, gives each a DeviceSession,
+ * routes deliveries and registration replies to the connection that holds a device, and performs
+ * the sessions' effects (presence, device events, registration requests, receipts). One timer
+ * wheel drives every connection's idle timeout, request timeouts and presence refresh. Admission
+ * control sends connections beyond the accept rate away with a spread reconnect delay; draining
+ * does the same for every held device.
  */
 @Injectable()
 export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('DeviceServer');
-  private readonly server: Server;
+  readonly logger = new Logger('DeviceServer');
+  readonly stats = new TransportStats();
+  readonly maxUnsentBytes: number;
+  readonly closeGraceMs: number;
+  private readonly tcp: Server;
+  private readonly tls: Server | null = null;
+  private readonly webSocketHttp: HttpServer | null = null;
   private readonly connections = new Set<DeviceConnection>();
   /** The live, authenticated connection of every device held by this instance. */
   private readonly devices = new Map<string, DeviceConnection>();
   /** Effects of one device run in order, across its connections: a late disconnect never overtakes a reconnect. */
   private readonly chains = new Map<string, Promise<void>>();
   private readonly sessionPorts: SessionPorts;
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly wheel: TimerWheel<DeviceConnection>;
+  private readonly admission: AdmissionBucket;
+  private wheelTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private stopping: Promise<void> | null = null;
 
@@ -40,38 +62,75 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     private readonly bus: MessageBus,
     private readonly presence: PresenceStore,
     private readonly clock: Clock,
+    @Optional() readiness?: Readiness,
   ) {
+    this.maxUnsentBytes = settings.maxUnsentBytes;
+    this.closeGraceMs = settings.drainGraceMs;
     this.sessionPorts = { credentials, newCorrelationId: () => randomToken(16) };
-    this.server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => this.accept(socket));
+    this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
+    this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
+    this.tcp = createServer({ noDelay: true }, (socket) => {
+      if (this.admit()) this.adopt(new StreamConnection(socket, 'tcp', this.newSession(), this));
+      else this.sendAway(socket, 'tcp');
+    });
+    const { tls, webSocket } = settings;
+    if (tls) {
+      const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => {
+        socket.setNoDelay(true);
+        this.adopt(new StreamConnection(socket, 'tls', this.newSession(), this));
+      });
+      // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
+      server.prependListener('connection', (socket: Socket) => {
+        if (!this.admit()) socket.destroy();
+      });
+      server.on('tlsClientError', (err) => this.logger.debug({ msg: 'TLS handshake failed', error: err.message }));
+      this.tls = server;
+    }
+    if (webSocket) {
+      const http = webSocket.secure && tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : createHttpServer();
+      // Twice the frame limit, so that a frame just over it is answered with FRAME_TOO_LARGE rather than cut.
+      const wss = new WebSocketServer({ server: http, path: WEBSOCKET_PATH, maxPayload: 2 * MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+      wss.on('connection', (socket: WebSocket) => {
+        if (this.admit()) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
+        else this.sendAway(socket, 'ws');
+      });
+      wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
+      this.webSocketHttp = http;
+    }
+    readiness?.add({ name: 'device-server', ready: () => this.isListening() });
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.settings.host, port: this.settings.port }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.server.on('error', (err) => this.logger.error({ msg: 'device server error', error: err.message }));
-    this.sweepTimer = setInterval(() => this.sweep(), this.settings.sweepIntervalMs);
-    this.sweepTimer.unref();
-    const { host, port } = this.address();
-    this.logger.log({ msg: 'device server listening', instanceId: this.settings.instanceId, host, port });
+    const { host, tls, webSocket } = this.settings;
+    await listen(this.tcp, host, this.settings.port);
+    if (this.tls && tls) await listen(this.tls, host, tls.port);
+    if (this.webSocketHttp && webSocket) await listen(this.webSocketHttp, host, webSocket.port);
+    for (const server of [this.tcp, this.tls, this.webSocketHttp]) server?.on('error', (err) => this.logger.error({ msg: 'device server error', error: err.message }));
+    this.wheelTimer = setInterval(() => this.advanceWheel(), this.settings.sweepIntervalMs);
+    this.wheelTimer.unref();
+    this.logger.log({ msg: 'device server listening', instanceId: this.settings.instanceId, ...this.addresses() });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.stop();
   }
 
+  /** Listening and not draining: readiness. */
   isListening(): boolean {
-    return this.server.listening && !this.draining;
+    return this.tcp.listening && !this.draining;
   }
 
+  /** The plain TCP address. */
   address(): { host: string; port: number } {
-    const address = this.server.address() as AddressInfo | null;
-    if (!address) throw new Error('the device server is not listening');
-    return { host: address.address, port: address.port };
+    return addressOf(this.tcp);
+  }
+
+  addresses(): DeviceAddresses {
+    return {
+      tcp: this.address(),
+      tls: this.tls?.listening ? addressOf(this.tls) : null,
+      webSocket: this.webSocketHttp?.listening ? { ...addressOf(this.webSocketHttp), secure: this.settings.webSocket?.secure ?? false } : null,
+    };
   }
 
   /** Devices connected here with a completed Hello. */
@@ -79,9 +138,15 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.devices.size;
   }
 
+  statsSnapshot(): TransportStatsSnapshot {
+    return this.stats.snapshot({ connectionsOpen: this.connections.size, devicesHeld: this.devices.size });
+  }
+
   /** Writes the Notification to the device's connection; false when this instance does not hold the device. */
   deliver(delivery: DeliveryV1): boolean {
-    return this.devices.get(delivery.deviceId)?.deliver(delivery) ?? false;
+    const written = this.devices.get(delivery.deviceId)?.deliver(delivery) ?? false;
+    if (!written) this.stats.deliveriesNotHeld++;
+    return written;
   }
 
   handleReply(reply: RegistrationReplyV1): void {
@@ -99,7 +164,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.clock.now();
   }
 
-  perform(connection: DeviceConnection, effect: Exclude<SessionEffect, { type: 'close' }>): void {
+  wake(connection: DeviceConnection, atMs: number): void {
+    if (Math.floor(atMs / this.wheel.slotMs) < connection.wakeSlot) connection.wakeSlot = this.wheel.schedule(connection, atMs);
+  }
+
+  perform(connection: DeviceConnection, effect: Exclude<SessionEffect, { type: 'close' | 'linger' }>): void {
     const { instanceId, presenceTtlSeconds } = this.settings;
     switch (effect.type) {
       case 'authenticated': {
@@ -147,18 +216,43 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     if (deviceId !== null && this.devices.get(deviceId) === connection) this.devices.delete(deviceId);
   }
 
-  private accept(socket: Socket): void {
-    if (this.draining) {
-      socket.destroy();
-      return;
-    }
-    const session = new DeviceSession(this.settings, this.sessionPorts, this.clock.now());
-    this.connections.add(new DeviceConnection(socket, session, this, this.logger));
+  private newSession(): DeviceSession {
+    return new DeviceSession(this.settings, this.sessionPorts, this.clock.now());
   }
 
-  private sweep(): void {
+  private admit(): boolean {
+    if (!this.draining && this.connections.size < this.settings.maxConnections && this.admission.tryTake(this.clock.now())) return true;
+    this.stats.connectionsRejected++;
+    return false;
+  }
+
+  private adopt(connection: DeviceConnection): void {
+    this.stats.connectionsAccepted++;
+    this.connections.add(connection);
+    connection.wakeSlot = this.wheel.schedule(connection, connection.session.nextDeadline());
+  }
+
+  /** Over the accept rate (or draining): come back later, at a spread delay, without a session. */
+  private sendAway(socket: Socket | WebSocket, wire: WireKind): void {
+    const frame = { goAway: { reconnectDelayMs: this.spreadDelay(), reason: this.draining ? 'server shutting down' : 'server busy' } };
+    if (wire === 'ws') {
+      const ws = socket as WebSocket;
+      ws.send(encodeFrame(frame), { binary: true });
+      ws.close(1013);
+    } else {
+      (socket as Socket).on('error', () => undefined);
+      (socket as Socket).end(encodeFramePrefixed(frame));
+    }
+  }
+
+  private advanceWheel(): void {
     const now = this.clock.now();
-    for (const connection of this.connections) connection.tick(now);
+    this.wheel.advance(now, (connection, slot) => {
+      // An entry older than the connection's current one: it was rescheduled earlier meanwhile.
+      if (slot < connection.wakeSlot) return;
+      const next = connection.tick(now);
+      connection.wakeSlot = next === Infinity ? Number.MAX_SAFE_INTEGER : this.wheel.schedule(connection, next);
+    });
   }
 
   /** Routes the device here, then tells push-core. A device that cannot be routed is sent away to retry. */
@@ -169,7 +263,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       await this.bus.publish(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId) }]);
     } catch (err) {
       this.warn('device could not be announced; sending it away', deviceId, err);
-      if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(spreadDelay(), 'service temporarily unavailable'));
+      if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(this.spreadDelay(), 'service temporarily unavailable'));
     }
   }
 
@@ -197,22 +291,41 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     });
   }
 
+  /**
+   * Reconnect delays are spread so that the devices do not all return at once: over at least
+   * `goAwaySpreadMs`, and over as long as the accept rate needs to take all of them back.
+   */
+  private spreadDelay(): number {
+    const { goAwaySpreadMs, acceptRatePerSecond } = this.settings;
+    const spread = Math.max(goAwaySpreadMs, Math.ceil((this.connections.size * 1000) / acceptRatePerSecond));
+    return Math.floor(Math.random() * (spread + 1));
+  }
+
+  /**
+   * GoAway to every device (spread delays); devices acknowledge what they got and close, or are
+   * cut after the grace; new deliveries meanwhile are reported not held, so push-core keeps them
+   * for the devices' next connection. Then presence is released and the listeners close.
+   */
   private async drain(): Promise<void> {
     this.draining = true;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    const serverClosed = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()));
+    const closing = [this.tcp, this.tls, this.webSocketHttp].map(
+      (server) => new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve())),
+    );
     const connections = [...this.connections];
     this.logger.log({ msg: 'draining device connections', connections: connections.length });
-    for (const connection of connections) connection.apply(connection.session.goAway(spreadDelay(), 'server shutting down'));
+    for (const connection of connections) connection.apply(connection.session.goAway(this.spreadDelay(), 'server shutting down'));
     const allClosed = Promise.all(connections.map((c) => c.closed));
     const grace = new AbortController();
-    await Promise.race([allClosed, sleep(DRAIN_GRACE_MS, grace.signal)]);
+    await Promise.race([allClosed, sleep(this.settings.drainGraceMs, grace.signal)]);
     grace.abort();
     for (const connection of connections) connection.destroy();
     await allClosed;
+    if (this.wheelTimer) clearInterval(this.wheelTimer);
     // Presence removals and disconnect events of the closed connections.
     while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
-    await serverClosed;
+    // An HTTP server used for WebSocket upgrades keeps idle keep-alive sockets otherwise.
+    this.webSocketHttp?.closeAllConnections();
+    await Promise.all(closing);
   }
 
   private warn(msg: string, deviceId: string, err: unknown): void {
@@ -220,6 +333,18 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 }
 
-function spreadDelay(): number {
-  return Math.floor(Math.random() * (GOAWAY_SPREAD_MS + 1));
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function addressOf(server: Server): { host: string; port: number } {
+  const address = server.address() as AddressInfo | null;
+  if (!address) throw new Error('the device server is not listening');
+  return { host: address.address, port: address.port };
 }

@@ -10,7 +10,7 @@ import {
   type RegistrationReplyV1,
 } from '@borealis/contracts';
 import { CredentialAuthority } from './credentials';
-import { MAX_ACK_IDS, REPLACED_RECONNECT_DELAY_MS, DeviceSession, type SessionSettings, type Step } from './device-session';
+import { MAX_ACK_IDS, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type Step } from './device-session';
 
 const settings: SessionSettings = {
   instanceId: 'transport-0',
@@ -21,8 +21,9 @@ const settings: SessionSettings = {
   presenceRefreshMs: 1000,
   maxPendingRequests: 2,
 };
-const authority = new CredentialAuthority('k'.repeat(40));
 const T0 = 1_700_000_000_000;
+const DAY = 86_400_000;
+const authority = new CredentialAuthority({ secret: 'k'.repeat(40), maxAgeMs: 30 * DAY });
 
 /** Frames as the device would receive them: encoded and decoded, so the test sees wire values. */
 function wire(frame: FrameInit): Frame {
@@ -85,14 +86,14 @@ describe('DeviceSession: Hello', () => {
     expect(welcome.protocolVersion).toBe(PROTOCOL_VERSION);
     expect(welcome.heartbeatIntervalMs).toBe(1000);
     expect(welcome.credentials?.deviceId).toBe(welcome.deviceId);
-    expect(authority.verify(welcome.credentials!.deviceId!, welcome.credentials!.secret!)).toBe(true);
+    expect(authority.verify(welcome.credentials!.deviceId!, welcome.credentials!.secret!, T0)).toBe('valid');
     expect(session.deviceId).toBe(welcome.deviceId);
     expect(session.isOpen).toBe(true);
     expect(step.effects).toEqual([{ type: 'authenticated', deviceId: welcome.deviceId }]);
   });
 
   it('welcomes a device with valid credentials under the same id and issues nothing new', () => {
-    const issued = authority.issue();
+    const issued = authority.issue(T0);
     const { step } = openSession(issued);
     const welcome = wire(step.send[0]!).welcome!;
     expect(welcome.deviceId).toBe(issued.deviceId);
@@ -101,12 +102,26 @@ describe('DeviceSession: Hello', () => {
   });
 
   it('refuses a forged secret with UNAUTHENTICATED and closes', () => {
-    const issued = authority.issue();
-    const other = authority.issue();
+    const issued = authority.issue(T0);
+    const other = authority.issue(T0);
     const { session, step } = openSession({ deviceId: issued.deviceId, secret: other.secret });
     expectErrorAndClose(step, DeviceErrorCode.UNAUTHENTICATED);
     expect(session.isOpen).toBe(false);
     expect(session.acceptsInput).toBe(false);
+  });
+
+  it('renews credentials at half their lifetime: same device id, a fresh secret in Welcome', () => {
+    const issued = authority.issue(T0 - 20 * DAY);
+    const { step } = openSession(issued);
+    const welcome = wire(step.send[0]!).welcome!;
+    expect(welcome.deviceId).toBe(issued.deviceId);
+    expect(welcome.credentials?.deviceId).toBe(issued.deviceId);
+    expect(welcome.credentials?.secret).not.toBe(issued.secret);
+    expect(authority.verify(issued.deviceId, welcome.credentials!.secret!, T0)).toBe('valid');
+  });
+
+  it('refuses expired credentials with UNAUTHENTICATED', () => {
+    expectErrorAndClose(openSession(authority.issue(T0 - 31 * DAY)).step, DeviceErrorCode.UNAUTHENTICATED);
   });
 
   it('refuses credentials with empty fields', () => {
@@ -117,6 +132,18 @@ describe('DeviceSession: Hello', () => {
     const session = newSession();
     expectErrorAndClose(session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION + 1 } }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
     expectErrorAndClose(newSession().onFrame(wire({ hello: {} }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
+  });
+
+  it('negotiates the highest version both sides speak', () => {
+    const session = newSession();
+    const step = session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION + 3, minProtocolVersion: PROTOCOL_VERSION } }), T0);
+    expect(wire(step.send[0]!).welcome?.protocolVersion).toBe(PROTOCOL_VERSION);
+    expect(negotiateVersion(0, 2, { min: 1, max: 3 })).toBe(2);
+    expect(negotiateVersion(1, 5, { min: 1, max: 3 })).toBe(3);
+    expect(negotiateVersion(4, 5, { min: 1, max: 3 })).toBeNull();
+    expect(negotiateVersion(0, 0, { min: 1, max: 3 })).toBeNull();
+    const narrow = new DeviceSession(settings, { credentials: authority, newCorrelationId: () => 'c', versions: { min: 2, max: 3 } }, T0);
+    expectErrorAndClose(narrow.onFrame(wire({ hello: { protocolVersion: 1 } }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
   });
 
   it.each<[string, FrameInit]>([
@@ -168,9 +195,32 @@ describe('DeviceSession: frames a device must not send', () => {
     expectErrorAndClose(session.onFrameError(DeviceErrorCode.FRAME_TOO_LARGE, 'too big'), DeviceErrorCode.FRAME_TOO_LARGE);
   });
 
-  it('a frame of no known kind is malformed', () => {
+  it('a frame of no known kind is answered UNKNOWN_FRAME', () => {
     const { session } = openSession();
-    expectErrorAndClose(session.onFrame(new DeviceProtocol.Frame(), T0), DeviceErrorCode.MALFORMED_FRAME);
+    expectErrorAndClose(session.onFrame(new DeviceProtocol.Frame(), T0), DeviceErrorCode.UNKNOWN_FRAME);
+  });
+
+  it('rotates credentials on request: same device id, a fresh secret that verifies', () => {
+    const { session, deviceId } = openSession();
+    const step = session.onFrame(wire({ rotateCredentials: { requestId: 7 } }), T0 + DAY);
+    const rotated = wire(step.send[0]!).credentialsRotated!;
+    expect(rotated.requestId).toBe(7);
+    expect(rotated.credentials?.deviceId).toBe(deviceId);
+    expect(authority.verify(deviceId, rotated.credentials!.secret!, T0 + DAY)).toBe('valid');
+    expect(step.effects).toEqual([]);
+    expect(session.isOpen).toBe(true);
+    expect(wire(session.onFrame(wire({ rotateCredentials: {} }), T0).send[0]!).error?.code).toBe(DeviceErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('tells the timer wheel its next deadline: hello timeout, then the earliest of idle, presence and requests', () => {
+    const session = newSession();
+    expect(session.nextDeadline()).toBe(T0 + settings.helloTimeoutMs);
+    session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION } }), T0);
+    expect(session.nextDeadline()).toBe(T0 + settings.presenceRefreshMs);
+    session.onFrame(wire({ register: { requestId: 1, applicationId: 'a' } }), T0 + 100);
+    expect(session.nextDeadline()).toBe(T0 + 100 + settings.requestTimeoutMs);
+    session.onClosed();
+    expect(session.nextDeadline()).toBe(Infinity);
   });
 });
 
@@ -353,18 +403,30 @@ describe('DeviceSession: leaving', () => {
     const { session } = openSession();
     const step = session.replaced();
     expect(wire(step.send[0]!).goAway?.reconnectDelayMs).toBe(REPLACED_RECONNECT_DELAY_MS);
-    expect(step.effects).toEqual([{ type: 'close', reason: expect.any(String) }]);
+    expect(step.effects).toEqual([{ type: 'linger' }]);
     expect(session.onClosed()).toEqual({ send: [], effects: [] });
   });
 
-  it('goAway tells the delay and closes; pending requests are dropped on close', () => {
+  it('goAway tells the delay and lingers: Acks and Pings still count, deliveries and requests do not', () => {
     const { session, deviceId } = openSession();
     session.onFrame(wire({ register: { requestId: 1, applicationId: 'a' } }), T0);
     const step = session.goAway(1234, 'server shutting down');
     expect(wire(step.send[0]!).goAway).toMatchObject({ reconnectDelayMs: 1234, reason: 'server shutting down' });
-    expect(step.effects).toEqual([{ type: 'close', reason: 'server shutting down' }]);
-    expect(session.goAway(1, 'again')).toEqual({ send: [], effects: [] });
-    expect(session.onClosed().effects).toEqual([{ type: 'released', deviceId }]);
+    expect(step.effects).toEqual([{ type: 'linger' }]);
     expect(session.pendingRequests).toBe(0);
+    expect(session.goAway(1, 'again')).toEqual({ send: [], effects: [] });
+    expect(session.onFrame(wire({ ack: { messageIds: ['m-1'] } }), T0).effects).toEqual([
+      { type: 'publishReceipt', receipt: expect.objectContaining({ status: 'delivered', deviceId, messageIds: ['m-1'] }) },
+    ]);
+    expect(wire(session.onFrame(wire({ ping: { nonce: 3 } }), T0).send[0]!).pong?.nonce).toBe(3);
+    expect(session.onFrame(wire({ register: { requestId: 2, applicationId: 'a' } }), T0)).toEqual({ send: [], effects: [] });
+    expect(session.deliver(delivery(deviceId))).toBeNull();
+    expect(session.nextDeadline()).toBe(Infinity);
+    expect(session.onClosed().effects).toEqual([{ type: 'released', deviceId }]);
+  });
+
+  it('goAway before Hello closes at once', () => {
+    const session = newSession();
+    expect(session.goAway(10, 'busy').effects).toEqual([{ type: 'close', reason: 'busy' }]);
   });
 });

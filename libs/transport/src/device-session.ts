@@ -22,6 +22,8 @@ export type SessionEffect =
   | { type: 'publishReceipt'; receipt: DeliveryReceiptV1 }
   /** End the connection once the frames of this step are written. */
   | { type: 'close'; reason: string }
+  /** GoAway was sent: keep reading (late Acks still count) until the device closes or the grace runs out. */
+  | { type: 'linger' }
   /** The connection that held the device is gone: remove presence if still owned, publish `disconnected`. */
   | { type: 'released'; deviceId: string };
 
@@ -37,10 +39,13 @@ export type SessionSettings = Pick<
 
 export interface SessionPorts {
   credentials: Pick<CredentialAuthority, 'issue' | 'verify'>;
+  /** The protocol versions this server speaks, lowest and highest. */
+  versions?: { min: number; max: number };
   newCorrelationId(): string;
 }
 
-type Phase = 'awaitingHello' | 'open' | 'closing' | 'closed';
+/** `draining`: GoAway was sent; only Ack and Ping are still served. */
+type Phase = 'awaitingHello' | 'open' | 'draining' | 'closing' | 'closed';
 
 interface PendingRequest {
   correlationId: string;
@@ -59,9 +64,10 @@ const NOTHING: Step = Object.freeze({ send: [], effects: [] }) as Step;
  * replies, deliveries and clock ticks; outputs are frames to write and effects for the adapter to
  * perform. No sockets, timers or I/O here, so every protocol rule is unit-tested directly.
  *
- * awaitingHello → open → closing → closed. Only Hello is accepted first; any protocol fault answers
- * an Error and closes; request failures (Register, Unregister, Subscribe, Unsubscribe, Ack) answer an
- * Error and keep the connection.
+ * awaitingHello → open → (draining →) closing → closed. Only Hello is accepted first; any protocol
+ * fault answers an Error and closes; request failures (Register, Unregister, Subscribe, Unsubscribe,
+ * Ack) answer an Error and keep the connection. After GoAway (draining) the device may still
+ * acknowledge what it received and ping; everything else is ignored until it closes.
  */
 export class DeviceSession {
   private phase: Phase = 'awaitingHello';
@@ -70,7 +76,8 @@ export class DeviceSession {
   private holdsRoute = false;
   private lastActivityMs: number;
   private lastPresenceMs = 0;
-  private readonly pending = new Map<number, PendingRequest>();
+  /** Created on the first request: most connections never make one, and an empty Map costs memory. */
+  private pending: Map<number, PendingRequest> | null = null;
 
   constructor(
     private readonly settings: SessionSettings,
@@ -90,18 +97,38 @@ export class DeviceSession {
 
   /** False once the session decided to close: further input is ignored. */
   get acceptsInput(): boolean {
-    return this.phase === 'awaitingHello' || this.phase === 'open';
+    return this.phase === 'awaitingHello' || this.phase === 'open' || this.phase === 'draining';
   }
 
   get pendingRequests(): number {
-    return this.pending.size;
+    return this.pending?.size ?? 0;
+  }
+
+  /** When onTick next has something to do (the timer wheel slot of this connection). */
+  nextDeadline(): number {
+    switch (this.phase) {
+      case 'awaitingHello':
+        return this.openedAtMs + this.settings.helloTimeoutMs;
+      case 'open': {
+        let next = Math.min(this.lastActivityMs + this.settings.idleTimeoutMs, this.lastPresenceMs + this.settings.presenceRefreshMs);
+        if (this.pending) for (const request of this.pending.values()) next = Math.min(next, request.deadlineMs);
+        return next;
+      }
+      default:
+        return Infinity;
+    }
   }
 
   onFrame(frame: Frame, nowMs: number): Step {
     if (!this.acceptsInput) return NOTHING;
     this.lastActivityMs = nowMs;
     const kind = frame.kind;
-    if (kind === undefined) return this.fail(DeviceErrorCode.MALFORMED_FRAME, 'frame carries no known kind');
+    if (kind === undefined) return this.fail(DeviceErrorCode.UNKNOWN_FRAME, 'frame carries no known kind');
+    if (this.phase === 'draining') {
+      if (kind === 'ack') return this.ack(frame.ack?.messageIds ?? [], nowMs);
+      if (kind === 'ping') return { send: [{ pong: { nonce: frame.ping?.nonce ?? 0 } }], effects: [] };
+      return NOTHING;
+    }
     if (this.phase === 'awaitingHello') {
       if (kind !== 'hello') return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, `the first frame must be Hello, not ${kind}`);
       return this.hello(frame.hello ?? {}, nowMs);
@@ -127,6 +154,8 @@ export class DeviceSession {
         return this.ack(frame.ack?.messageIds ?? [], nowMs);
       case 'ping':
         return { send: [{ pong: { nonce: frame.ping?.nonce ?? 0 } }], effects: [] };
+      case 'rotateCredentials':
+        return this.rotate(frame.rotateCredentials?.requestId ?? 0, nowMs);
       case 'hello':
         return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, 'Hello was already received on this connection');
       case 'welcome':
@@ -136,6 +165,7 @@ export class DeviceSession {
       case 'pong':
       case 'goAway':
       case 'error':
+      case 'credentialsRotated':
         return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, `a device may not send ${kind}`);
       default:
         return assertNever(kind);
@@ -173,10 +203,12 @@ export class DeviceSession {
     // A silent peer is most likely gone (no FIN on a dead network): nothing to tell it.
     if (nowMs - this.lastActivityMs >= this.settings.idleTimeoutMs) return this.close('idle timeout');
     const send: FrameInit[] = [];
-    for (const [requestId, request] of this.pending) {
-      if (request.deadlineMs <= nowMs) {
-        this.pending.delete(requestId);
-        send.push(requestTimeoutFrame(requestId));
+    if (this.pending) {
+      for (const [requestId, request] of this.pending) {
+        if (request.deadlineMs <= nowMs) {
+          this.pending.delete(requestId);
+          send.push(requestTimeoutFrame(requestId));
+        }
       }
     }
     const effects: SessionEffect[] = [];
@@ -193,11 +225,20 @@ export class DeviceSession {
     return { send: [notificationFrame(delivery)], effects: [] };
   }
 
-  /** The server drains: tell the device when to come back, then close. */
+  /**
+   * The server drains (or sends the device elsewhere): tell the device when to come back. The
+   * connection stays readable so that Acks of notifications already written still count; new
+   * deliveries are refused (the router keeps them pending for the device's next connection).
+   */
   goAway(reconnectDelayMs: number, reason: string): Step {
-    if (!this.acceptsInput) return NOTHING;
-    this.phase = 'closing';
-    return { send: [{ goAway: { reconnectDelayMs, reason } }], effects: [{ type: 'close', reason }] };
+    if (this.phase === 'awaitingHello') {
+      this.phase = 'closing';
+      return { send: [{ goAway: { reconnectDelayMs, reason } }], effects: [{ type: 'close', reason }] };
+    }
+    if (this.phase !== 'open') return NOTHING;
+    this.phase = 'draining';
+    this.pending = null;
+    return { send: [{ goAway: { reconnectDelayMs, reason } }], effects: [{ type: 'linger' }] };
   }
 
   /** A newer connection of this device arrived on this instance: it owns the route now. */
@@ -210,27 +251,29 @@ export class DeviceSession {
   onClosed(): Step {
     if (this.phase === 'closed') return NOTHING;
     this.phase = 'closed';
-    this.pending.clear();
+    this.pending = null;
     if (!this.holdsRoute || this.id === null) return NOTHING;
     this.holdsRoute = false;
     return { send: [], effects: [{ type: 'released', deviceId: this.id }] };
   }
 
   private hello(hello: NonNullable<Frame['hello']>, nowMs: number): Step {
-    const version = hello.protocolVersion ?? 0;
-    if (version !== PROTOCOL_VERSION) {
-      return this.fail(DeviceErrorCode.UNSUPPORTED_VERSION, `protocol version ${version} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.ports.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION });
+    if (version === null) {
+      const { min, max } = this.ports.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+      return this.fail(DeviceErrorCode.UNSUPPORTED_VERSION, `protocol version ${hello.protocolVersion ?? 0} is not supported; this server speaks ${min === max ? min : `${min} to ${max}`}`);
     }
     let issued: { deviceId: string; secret: string } | null = null;
     if (hello.credentials) {
       const deviceId = hello.credentials.deviceId ?? '';
       const secret = hello.credentials.secret ?? '';
-      if (!deviceId || !secret || !this.ports.credentials.verify(deviceId, secret)) {
-        return this.fail(DeviceErrorCode.UNAUTHENTICATED, 'device credentials are not valid');
-      }
+      const check = deviceId && secret ? this.ports.credentials.verify(deviceId, secret, nowMs) : 'invalid';
+      if (check === 'invalid') return this.fail(DeviceErrorCode.UNAUTHENTICATED, 'device credentials are not valid');
+      // Near the end of their lifetime, or signed with a retired key: hand out fresh ones.
+      if (check === 'renew') issued = this.ports.credentials.issue(nowMs, deviceId);
       this.id = deviceId;
     } else {
-      issued = this.ports.credentials.issue();
+      issued = this.ports.credentials.issue(nowMs);
       this.id = issued.deviceId;
     }
     this.phase = 'open';
@@ -240,7 +283,7 @@ export class DeviceSession {
       send: [
         {
           welcome: {
-            protocolVersion: PROTOCOL_VERSION,
+            protocolVersion: version,
             deviceId: this.id,
             credentials: issued,
             heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
@@ -254,6 +297,7 @@ export class DeviceSession {
   private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number): Step {
     // request_id 0 is reserved for errors about the connection itself.
     if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
+    this.pending ??= new Map();
     if (this.pending.has(requestId)) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `request ${requestId} is still in progress`, requestId);
     if (this.pending.size >= this.settings.maxPendingRequests) {
       return this.requestError(DeviceErrorCode.UNAVAILABLE, `too many requests in progress (at most ${this.settings.maxPendingRequests})`, requestId);
@@ -298,7 +342,15 @@ export class DeviceSession {
     return { send: [], effects: [{ type: 'publishReceipt', receipt }] };
   }
 
+  /** A fresh secret for the same device id; the old one stays valid until it expires. */
+  private rotate(requestId: number, nowMs: number): Step {
+    if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
+    const credentials = this.ports.credentials.issue(nowMs, this.id!);
+    return { send: [{ credentialsRotated: { requestId, credentials } }], effects: [] };
+  }
+
   private takePending(correlationId: string): { requestId: number; request: PendingRequest } | null {
+    if (!this.pending) return null;
     for (const [requestId, request] of this.pending) {
       if (request.correlationId === correlationId) {
         this.pending.delete(requestId);
@@ -321,6 +373,16 @@ export class DeviceSession {
     this.phase = 'closing';
     return { send: [], effects: [{ type: 'close', reason }] };
   }
+}
+
+/**
+ * The highest version both sides speak: the device offers [min, max] (min 0 means max only), the
+ * server speaks [server.min, server.max]. Null when the ranges do not meet.
+ */
+export function negotiateVersion(deviceMin: number, deviceMax: number, server: { min: number; max: number }): number | null {
+  const low = Math.max(deviceMin === 0 ? deviceMax : Math.min(deviceMin, deviceMax), server.min);
+  const high = Math.min(deviceMax, server.max);
+  return high >= low && high > 0 ? high : null;
 }
 
 function assertNever(value: never): never {

@@ -66,7 +66,10 @@ export class InboxConsumer implements OnModuleInit {
         continue;
       }
       // An expired message is push-core's to mark expired; the device must not show it.
-      if (value.expiresAtMs <= now) continue;
+      if (value.expiresAtMs <= now) {
+        this.server.stats.deliveriesExpired++;
+        continue;
+      }
       const status = this.server.deliver(value) ? 'sent' : 'not_held';
       outcomes.push({ status, deviceId: value.deviceId, messageId: value.messageId });
     }

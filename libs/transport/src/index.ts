@@ -1,3 +1,4 @@
 export { TransportModule } from './transport.module';
 export type { TransportModuleOptions } from './transport-options';
-export { DeviceServer, GOAWAY_SPREAD_MS } from './device-server';
+export { DeviceServer, WEBSOCKET_PATH, type DeviceAddresses } from './device-server';
+export type { TransportStatsSnapshot } from './transport-stats';

@@ -23,6 +23,26 @@ describe('resolveTransportSettings', () => {
     expect(resolveTransportSettings({ ...options, presenceTtlSeconds: 30 }).presenceRefreshMs).toBe(10_000);
   });
 
+  it('applies the defaults of admission, drain, backpressure and credential lifetime', () => {
+    expect(resolveTransportSettings(options)).toMatchObject({
+      acceptRatePerSecond: 2000,
+      acceptBurst: 4000,
+      maxUnsentBytes: 256 * 1024,
+      goAwaySpreadMs: 5000,
+      drainGraceMs: 2000,
+      credentialMaxAgeMs: 365 * 86_400_000,
+      tls: null,
+      webSocket: null,
+    });
+  });
+
+  it('names an unreadable certificate and a secure WebSocket without TLS', () => {
+    expect(() => resolveTransportSettings({ ...options, tls: { port: 0, certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' } })).toThrow(
+      /tls\.certFile \/nonexistent\/cert\.pem cannot be read[\s\S]*tls\.keyFile/,
+    );
+    expect(() => resolveTransportSettings({ ...options, webSocket: { port: 0, secure: true } })).toThrow(/webSocket\.secure needs tls/);
+  });
+
   it('names every bad option', () => {
     const bad = { ...options, instanceId: 'Bad_Id', port: 70000, credentialSecret: 'short', heartbeatIntervalMs: 5 };
     expect(() => resolveTransportSettings(bad)).toThrow(ConfigError);

@@ -1,21 +1,41 @@
+import { readFileSync } from 'node:fs';
 import { isValidInstanceId } from '@borealis/contracts';
 import { ConfigError } from '@borealis/util';
 
 export interface TransportModuleOptions {
   /** Stable id of this instance (e.g. a StatefulSet ordinal); its inbox is transportInboxTopic(instanceId). */
   instanceId: string;
-  /** Bind address of the device port, e.g. 0.0.0.0. */
+  /** Bind address of the device ports, e.g. 0.0.0.0. */
   host: string;
   /** Device TCP port (0 = ephemeral, for tests). */
   port: number;
   /** HMAC key of device credentials, at least 32 characters; the same on every transport instance. */
   credentialSecret: string;
+  /** Keys of earlier rotations of credentialSecret, still accepted (devices presenting them are renewed). */
+  previousCredentialSecrets?: string[];
+  /** Device secrets expire after this many days; devices are renewed from half of it. Default 365. */
+  credentialMaxAgeDays?: number;
   /** Heartbeat interval told to devices in Welcome. */
   heartbeatIntervalMs: number;
   /** How long a device request waits for push-core's reply before it fails with UNAVAILABLE. */
   registrationTimeoutMs: number;
   /** TTL of presence entries; default 3 × heartbeat. */
   presenceTtlSeconds?: number;
+  /** TLS device port with its certificate chain and key (PEM files). */
+  tls?: { port: number; certFile: string; keyFile: string };
+  /** WebSocket device port (path /device, one binary message per frame); over TLS when `tls` is set and `secure`. */
+  webSocket?: { port: number; secure?: boolean };
+  /** Admission control: connections accepted per second (token bucket) and burst. Default 2000/s, burst 4000. */
+  acceptRatePerSecond?: number;
+  acceptBurst?: number;
+  /** Connections held at most; beyond, new ones are sent away. Default 1,000,000. */
+  maxConnections?: number;
+  /** A device whose unsent bytes exceed this is cut off. Default 256 KiB. */
+  maxUnsentBytes?: number;
+  /** GoAway reconnect delays are spread over at least this range. Default 5000 ms. */
+  goAwaySpreadMs?: number;
+  /** After GoAway, devices get this long to close before their sockets are cut. Default 2000 ms. */
+  drainGraceMs?: number;
 }
 
 /** The options with defaults applied and the timings derived from them. */
@@ -32,30 +52,75 @@ export interface TransportSettings {
   helloTimeoutMs: number;
   /** Presence is rewritten this often, well inside its TTL. */
   presenceRefreshMs: number;
-  /** Period of the one timer that sweeps all connections. */
+  /** Slot width of the timer wheel (its one interval timer fires this often). */
   sweepIntervalMs: number;
   /** Registration requests a connection may have waiting for push-core at once. */
   maxPendingRequests: number;
+  credentialMaxAgeMs: number;
+  tls: { port: number; cert: Buffer; key: Buffer } | null;
+  webSocket: { port: number; secure: boolean } | null;
+  acceptRatePerSecond: number;
+  acceptBurst: number;
+  maxConnections: number;
+  maxUnsentBytes: number;
+  goAwaySpreadMs: number;
+  drainGraceMs: number;
 }
 
 export const TRANSPORT_SETTINGS = Symbol('TRANSPORT_SETTINGS');
 
 const MAX_PENDING_REQUESTS = 16;
 const MAX_HELLO_WAIT_MS = 10_000;
+const DAY_MS = 86_400_000;
 
 export function resolveTransportSettings(options: TransportModuleOptions): TransportSettings {
   const problems: string[] = [];
+  const positive = (name: string, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isInteger(v) || v < 1) problems.push(`${name} must be a positive integer`);
+    return v;
+  };
+  const port = (name: string, value: number) => {
+    if (!Number.isInteger(value) || value < 0 || value > 65535) problems.push(`${name} must be an integer in 0..65535`);
+  };
   if (!isValidInstanceId(options.instanceId)) problems.push(`instanceId "${options.instanceId}" must match [a-z0-9][a-z0-9-]{0,62}`);
   if (!options.host) problems.push('host is required');
-  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) problems.push('port must be an integer in 0..65535');
+  port('port', options.port);
   if (typeof options.credentialSecret !== 'string' || options.credentialSecret.length < 32) problems.push('credentialSecret must be at least 32 characters');
-  // uint32 on the wire; below 100 ms the sweep could not keep up.
+  if ((options.previousCredentialSecrets ?? []).some((s) => s.length < 32)) problems.push('previousCredentialSecrets must each be at least 32 characters');
+  // uint32 on the wire; below 100 ms the wheel could not keep up.
   if (!Number.isInteger(options.heartbeatIntervalMs) || options.heartbeatIntervalMs < 100 || options.heartbeatIntervalMs > 0xffffffff) {
     problems.push('heartbeatIntervalMs must be an integer of at least 100');
   }
   if (!Number.isInteger(options.registrationTimeoutMs) || options.registrationTimeoutMs < 1) problems.push('registrationTimeoutMs must be a positive integer');
   const presenceTtlSeconds = options.presenceTtlSeconds ?? Math.ceil((3 * options.heartbeatIntervalMs) / 1000);
   if (!Number.isInteger(presenceTtlSeconds) || presenceTtlSeconds < 1) problems.push('presenceTtlSeconds must be a positive integer');
+  const credentialMaxAgeDays = positive('credentialMaxAgeDays', options.credentialMaxAgeDays, 365);
+  let tls: TransportSettings['tls'] = null;
+  if (options.tls) {
+    port('tls.port', options.tls.port);
+    const read = (what: string, file: string): Buffer => {
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        problems.push(`tls.${what} ${file} cannot be read: ${(err as Error).message}`);
+        return Buffer.alloc(0);
+      }
+    };
+    tls = { port: options.tls.port, cert: read('certFile', options.tls.certFile), key: read('keyFile', options.tls.keyFile) };
+  }
+  let webSocket: TransportSettings['webSocket'] = null;
+  if (options.webSocket) {
+    port('webSocket.port', options.webSocket.port);
+    if (options.webSocket.secure && !options.tls) problems.push('webSocket.secure needs tls (a certificate and key)');
+    webSocket = { port: options.webSocket.port, secure: options.webSocket.secure ?? false };
+  }
+  const acceptRatePerSecond = positive('acceptRatePerSecond', options.acceptRatePerSecond, 2000);
+  const acceptBurst = positive('acceptBurst', options.acceptBurst, 2 * acceptRatePerSecond);
+  const maxConnections = positive('maxConnections', options.maxConnections, 1_000_000);
+  const maxUnsentBytes = positive('maxUnsentBytes', options.maxUnsentBytes, 256 * 1024);
+  const goAwaySpreadMs = positive('goAwaySpreadMs', options.goAwaySpreadMs, 5000);
+  const drainGraceMs = positive('drainGraceMs', options.drainGraceMs, 2000);
   if (problems.length > 0) throw new ConfigError(`invalid transport options:\n  ${problems.join('\n  ')}`);
 
   const idleTimeoutMs = Math.round(2.5 * options.heartbeatIntervalMs);
@@ -73,5 +138,14 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
     // Fine enough that request timeouts and presence refreshes are late by a small fraction only.
     sweepIntervalMs: Math.max(20, Math.min(1000, Math.floor(Math.min(options.heartbeatIntervalMs, options.registrationTimeoutMs, presenceRefreshMs) / 4))),
     maxPendingRequests: MAX_PENDING_REQUESTS,
+    credentialMaxAgeMs: credentialMaxAgeDays * DAY_MS,
+    tls,
+    webSocket,
+    acceptRatePerSecond,
+    acceptBurst,
+    maxConnections,
+    maxUnsentBytes,
+    goAwaySpreadMs,
+    drainGraceMs,
   };
 }

@@ -23,7 +23,10 @@ import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
 import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
 import { expectEventually } from '@borealis/testing';
 import { Clock, SystemClock } from '@borealis/util';
-import { DeviceServer, GOAWAY_SPREAD_MS, TransportModule, type TransportModuleOptions } from './index';
+import { DeviceServer, TransportModule, type TransportModuleOptions } from './index';
+
+/** The default spread of GoAway reconnect delays (goAwaySpreadMs). */
+const GOAWAY_SPREAD_MS = 5000;
 
 const INSTANCE = 'transport-it';
 const inbox = transportInboxTopic(INSTANCE);
@@ -124,6 +127,8 @@ async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Ha
         credentialSecret: 'integration-test-secret-0123456789abcdef',
         heartbeatIntervalMs: 30_000,
         registrationTimeoutMs: 5_000,
+        // Raw test devices do not close on GoAway: cut them soon.
+        drainGraceMs: 300,
         ...overrides,
       }),
     ],

@@ -5,7 +5,7 @@ import { InboxConsumer } from './inbox-consumer';
 import { TRANSPORT_SETTINGS, resolveTransportSettings, type TransportModuleOptions } from './transport-options';
 
 /**
- * The transport service: device TCP server, device credentials, presence, the registration relay to
+ * The transport service: device server (TCP, TLS, WebSocket), device credentials, presence, the registration relay to
  * push-core and delivery. Needs `MessageBus`, `PresenceStore` and `Clock` provided globally.
  */
 @Module({})
@@ -16,7 +16,14 @@ export class TransportModule {
       module: TransportModule,
       providers: [
         { provide: TRANSPORT_SETTINGS, useValue: settings },
-        { provide: CredentialAuthority, useValue: new CredentialAuthority(options.credentialSecret) },
+        {
+          provide: CredentialAuthority,
+          useValue: new CredentialAuthority({
+            secret: options.credentialSecret,
+            previousSecrets: options.previousCredentialSecrets ?? [],
+            maxAgeMs: settings.credentialMaxAgeMs,
+          }),
+        },
         DeviceServer,
         InboxConsumer,
       ],

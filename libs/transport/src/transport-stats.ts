@@ -1,0 +1,108 @@
+import { DeviceErrorCode, type FrameInit, type FrameKind } from '@borealis/contracts';
+
+/** A point-in-time copy of the transport's counters (the observability layer exports these). */
+export interface TransportStatsSnapshot {
+  /** Gauges. */
+  connectionsOpen: number;
+  devicesHeld: number;
+  /** Counters since start. */
+  connectionsAccepted: number;
+  /** Sent away by admission control (rate or connection cap) or refused while draining. */
+  connectionsRejected: number;
+  connectionsClosed: number;
+  framesIn: Partial<Record<FrameKind, number>>;
+  framesOut: Partial<Record<FrameKind, number>>;
+  /** Notifications written to a device. */
+  deliveries: number;
+  /** Deliveries for a device this instance does not hold (reported back as not_held). */
+  deliveriesNotHeld: number;
+  /** Deliveries dropped because their message expired before they could be written. */
+  deliveriesExpired: number;
+  /** Message ids acknowledged by devices. */
+  acks: number;
+  /** Connections cut because the device did not read its socket. */
+  slowReaderDrops: number;
+  /** Error frames sent, by code. */
+  errors: Partial<Record<keyof typeof DeviceErrorCode, number>>;
+  /** Handler faults caught at a connection (each costs that connection only). */
+  internalFailures: number;
+}
+
+/** The transport's counters: plain numbers bumped on the hot path, copied on demand. */
+export class TransportStats {
+  connectionsAccepted = 0;
+  connectionsRejected = 0;
+  connectionsClosed = 0;
+  deliveries = 0;
+  deliveriesNotHeld = 0;
+  deliveriesExpired = 0;
+  acks = 0;
+  slowReaderDrops = 0;
+  internalFailures = 0;
+  private readonly framesIn: Partial<Record<FrameKind, number>> = {};
+  private readonly framesOut: Partial<Record<FrameKind, number>> = {};
+  private readonly errors: Partial<Record<keyof typeof DeviceErrorCode, number>> = {};
+
+  frameIn(kind: FrameKind): void {
+    this.framesIn[kind] = (this.framesIn[kind] ?? 0) + 1;
+  }
+
+  frameOut(frame: FrameInit): void {
+    // A FrameInit names its kind as its one key.
+    for (const key in frame) {
+      const kind = key as FrameKind;
+      this.framesOut[kind] = (this.framesOut[kind] ?? 0) + 1;
+      if (kind === 'error') {
+        const name = DeviceErrorCode[frame.error?.code ?? 0] as keyof typeof DeviceErrorCode | undefined;
+        if (name) this.errors[name] = (this.errors[name] ?? 0) + 1;
+      } else if (kind === 'notification') {
+        this.deliveries++;
+      }
+      return;
+    }
+  }
+
+  snapshot(gauges: { connectionsOpen: number; devicesHeld: number }): TransportStatsSnapshot {
+    return {
+      ...gauges,
+      connectionsAccepted: this.connectionsAccepted,
+      connectionsRejected: this.connectionsRejected,
+      connectionsClosed: this.connectionsClosed,
+      framesIn: { ...this.framesIn },
+      framesOut: { ...this.framesOut },
+      deliveries: this.deliveries,
+      deliveriesNotHeld: this.deliveriesNotHeld,
+      deliveriesExpired: this.deliveriesExpired,
+      acks: this.acks,
+      slowReaderDrops: this.slowReaderDrops,
+      errors: { ...this.errors },
+      internalFailures: this.internalFailures,
+    };
+  }
+}
+
+/** Token bucket of admission control: `rate` connections per second, up to `burst` at once. */
+export class AdmissionBucket {
+  private tokens: number;
+  private lastMs: number;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    nowMs: number,
+  ) {
+    this.tokens = burst;
+    this.lastMs = nowMs;
+  }
+
+  tryTake(nowMs: number): boolean {
+    const elapsed = nowMs - this.lastMs;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSecond) / 1000);
+      this.lastMs = nowMs;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
