@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry, type Producer } from 'kafkajs';
 import { Topics, type DeadLetterV1, type TopicDef } from '@borealis/contracts';
 import { backoffDelay, sleep } from '@borealis/util';
 import { Correlation, REQUEST_ID_HEADER } from './context';
@@ -65,6 +65,8 @@ export class KafkaMessageBus extends MessageBus {
     });
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: options.topicCreation === 'auto',
+      // Named explicitly: kafkajs warns on every start when it is left to its default.
+      createPartitioner: Partitioners.DefaultPartitioner,
       // The test broker cannot serve the idempotent producer's init; acks -1 gives durability.
       idempotent: false,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },

@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisPresenceStore, RedisRateLimiter, RedisReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus, KafkaMessageBus } from '@borealis/messaging';
 import { SystemClock } from '@borealis/util';
+import { useJsonLogs } from './http';
 import { Metrics } from './metrics';
 import type { PlatformDrivers } from './platform.module';
 
@@ -19,6 +20,7 @@ export interface KafkaEnv {
 
 /** Distributed mode: Kafka and Redis. */
 export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_URL: string; SHUTDOWN_DELAY_MS?: number }): PlatformDrivers {
+  useJsonLogs(service);
   const metrics = new Metrics({ service });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
   // Errors surface on the commands; the client reconnects by itself.

@@ -1,4 +1,4 @@
-import type { INestApplication, Type, DynamicModule } from '@nestjs/common';
+import { Logger, type INestApplication, type Type, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
@@ -13,6 +13,11 @@ import { ProblemDetailsFilter } from './problem-details.filter';
 /** The Nest logger of a service: JSON lines on stdout through pino, level from LOG_LEVEL. */
 export function jsonLogger(service = 'borealis'): PinoLoggerService {
   return new PinoLoggerService(createLogger({ service, level: process.env['LOG_LEVEL'] }));
+}
+
+/** From now on, every Nest `Logger` in this process writes JSON through pino (also before the app exists). */
+export function useJsonLogs(service: string): void {
+  Logger.overrideLogger(jsonLogger(service));
 }
 
 /** An incoming request id is kept if it looks like one (a proxy's or the caller's), so one id spans hops. */

@@ -91,7 +91,8 @@ export class PinoLoggerService implements LoggerService {
       msg = String(message);
     }
     if (stack) fields['stack'] = stack;
-    if (params.length > 0) fields['details'] = redact(params);
+    const details = params.filter((p) => p !== undefined && p !== null);
+    if (details.length > 0) fields['details'] = redact(details);
     this.pino[level](fields, msg);
   }
 }

@@ -75,6 +75,11 @@ export class Metrics {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Relabels every series (default labels apply when scraped): the process's service name. */
+  setService(service: string): void {
+    this.registry.setDefaultLabels({ service });
+  }
+
   /** Runs `collect` before every scrape; returns a function that removes it again. */
   registerCollector(collect: Collector): () => void {
     this.collectors.add(collect);

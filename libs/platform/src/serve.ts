@@ -3,7 +3,8 @@ import { Logger, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, maskConfig } from '@borealis/util';
-import { createHttpApp } from './http';
+import { createHttpApp, useJsonLogs } from './http';
+import { Metrics } from './metrics';
 
 export interface RunningApp {
   app: NestFastifyApplication;
@@ -15,9 +16,11 @@ class ServiceAppModule {}
 
 /** Builds one process's Nest app from its modules, listens, and returns where it is reachable. */
 export async function serveHttp(options: { service: string; host: string; port: number; config: Record<string, unknown>; imports: DynamicModule[] }): Promise<RunningApp> {
-  new Logger('Config').log({ msg: 'configuration', service: options.service, config: maskConfig(options.config) });
+  useJsonLogs(options.service);
+  new Logger('Config').log({ msg: 'configuration', config: maskConfig(options.config) });
   if (options.config['MIGRATE_ONLY'] === true) return migrateAndExit(options.service, options.imports);
   const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports }, options.service);
+  app.get(Metrics).setService(options.service);
   await app.listen(options.port, options.host);
   return { app, httpUrl: `http://${displayHost(options.host)}:${(app.getHttpServer().address() as AddressInfo).port}` };
 }
