@@ -36,7 +36,7 @@ describe('bus observer', () => {
     const observer: BusObserver = {
       published: (topic, n) => calls.push(`published ${topic} ${n}`),
       publishFailed: (topic, n) => calls.push(`publishFailed ${topic} ${n}`),
-      handled: (topic, group, n, seconds, outcome) => calls.push(`handled ${group} ${n} ${outcome} ${seconds >= 0}`),
+      handled: (_topic, group, n, seconds, outcome) => calls.push(`handled ${group} ${n} ${outcome} ${seconds >= 0}`),
       retried: (_topic, group) => calls.push(`retried ${group}`),
       deadLettered: (_topic, group, n) => calls.push(`deadLettered ${group} ${n}`),
       lag: () => undefined,
