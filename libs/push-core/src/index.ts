@@ -1,3 +1,5 @@
 export { PushCoreModule } from './push-core.module';
-export type { PushCoreModuleOptions } from './push-core.options';
+export { PushCoreTuningConfig } from './push-core.options';
+export type { PushCoreModuleOptions, PushCoreTuning } from './push-core.options';
+export { ProjectStatsQuery } from './stats/project-stats.query';
 export { MessageStatusQuery } from './status/message-status.query';

@@ -6,6 +6,7 @@ import { DeviceEvents } from './delivery/device-events.service';
 import { MessageIngest } from './delivery/message-ingest.service';
 import { DEFAULT_CONSUMER_GROUP_PREFIX, PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
 import { Registrations } from './registration/registration.service';
+import { TopicSubscriptions } from './registration/topic-subscriptions.service';
 import { RegistryView } from './registry/registry-view.service';
 
 /** push-core's Kafka consumers: thin adapters from bus batches to the use cases. */
@@ -16,6 +17,7 @@ export class PushCoreConsumers implements OnModuleInit {
     private readonly bus: MessageBus,
     private readonly registry: RegistryView,
     private readonly registrations: Registrations,
+    private readonly subscriptions: TopicSubscriptions,
     private readonly ingest: MessageIngest,
     private readonly deviceEvents: DeviceEvents,
     private readonly receipts: DeliveryReceipts,
@@ -33,6 +35,11 @@ export class PushCoreConsumers implements OnModuleInit {
       topic: Topics.registrationRequested,
       group: group('registrations'),
       handler: (batch) => this.registrations.handle(batch.map((m) => m.value)),
+    });
+    await this.bus.subscribe({
+      topic: Topics.topicSubscriptionRequested,
+      group: group('subscriptions'),
+      handler: (batch) => this.subscriptions.handle(batch.map((m) => m.value)),
     });
     await this.bus.subscribe({
       topic: Topics.messageAccepted,

@@ -15,12 +15,14 @@ import {
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
-import { createTestDatabase, type TestDatabase } from '@borealis/testing';
+import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
-import { MessageStatusQuery, PushCoreModule } from './index';
+import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from './index';
+import { Sweeper } from './maintenance/sweeper';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3600_000;
+const DAY = 24 * HOUR;
 const INSTANCES = ['t-1', 't-2'] as const;
 
 const clock = new FixedClock(T0);
@@ -31,6 +33,8 @@ const inbox = new Map<string, TransportInboxV1[]>(INSTANCES.map((id) => [id, []]
 let database: TestDatabase;
 let app: NestFastifyApplication;
 let statuses: MessageStatusQuery;
+let stats: ProjectStatsQuery;
+let sweeper: Sweeper;
 let dataSource: DataSource;
 
 // Registry: p1 (active) with app a1 and an app that gets deactivated; p2 (active) with app a2.
@@ -52,7 +56,16 @@ beforeAll(async () => {
   const moduleRef = await Test.createTestingModule({
     imports: [
       PlatformModule.register({ bus, presence, rateLimiter: new MemoryRateLimiter(clock), replayGuard: new MemoryReplayGuard(clock), clock }),
-      PushCoreModule.register({ databaseUrl: database.url, exposeInternalApi: true, consumerGroupPrefix: 'test.push-core' }),
+      PushCoreModule.register({
+        databaseUrl: database.url,
+        exposeInternalApi: true,
+        consumerGroupPrefix: 'test.push-core',
+        // Small chunks so that fan-outs take several steps; sweeps run when a test says so.
+        fanOutChunkSize: 2,
+        sweepIntervalMs: 600_000,
+        retentionMs: DAY,
+        staleRegistrationMs: 30 * DAY,
+      }),
     ],
   }).compile();
   app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { logger: false, bodyParser: false });
@@ -60,6 +73,8 @@ beforeAll(async () => {
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   statuses = app.get(MessageStatusQuery);
+  stats = app.get(ProjectStatsQuery);
+  sweeper = app.get(Sweeper);
   dataSource = app.get<DataSource>(getDataSourceToken('push-core'));
 
   await bus.publish(Topics.registry, [
@@ -142,6 +157,14 @@ async function receipt(status: DeliveryReceiptV1['status'], deviceId: string, in
 async function connect(deviceId: string, instanceId: string): Promise<void> {
   await presence.set(deviceId, instanceId, 3600);
   await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected' as const, deviceId, instanceId, atMs: clock.now() } }]);
+}
+
+/** Group fan-outs run in the background: wait until the message's job is done. */
+async function fannedOut(messageId: string): Promise<void> {
+  await expectEventually(async () => {
+    const [{ n }] = await dataSource.query('SELECT count(*)::int AS n FROM fanout_jobs WHERE message_id = $1', [messageId]);
+    expect(n).toBe(0);
+  });
 }
 
 async function deliveryRows(messageId: string): Promise<{ registration_id: string; state: string }[]> {
@@ -393,16 +416,38 @@ describe('messages and deliveries', () => {
     await presence.set(d1, 't-1', 3600);
 
     const toApp = await send(accepted(p1, { type: 'application', value: app }));
+    await fannedOut(toApp);
     const recipients = (await statuses.getStatus(p1, toApp))!.recipients.map((r) => r.registrationId);
-    expect(recipients).toEqual(expect.arrayContaining([r1, r2]));
-    expect(recipients).not.toContain(r3);
+    expect(recipients.sort()).toEqual([r1, r2].sort());
     expect(deliveries('t-1').map((d) => [d.messageId, d.registrationId])).toEqual([[toApp, r1]]);
 
     const toTopic = await send(accepted(p1, { type: 'topic', value: 'fanout-topic' }));
+    await fannedOut(toTopic);
     expect((await statuses.getStatus(p1, toTopic))!.recipients.map((r) => r.registrationId)).toEqual([r2]);
 
     const toForeignApp = await send(accepted(p1, { type: 'application', value: a2 }));
     expect(await statuses.getStatus(p1, toForeignApp)).toMatchObject({ state: 'failed', recipients: [] });
+
+    const toNobody = await send(accepted(p1, { type: 'topic', value: 'no-subscribers' }));
+    await fannedOut(toNobody);
+    expect(await statuses.getStatus(p1, toNobody)).toMatchObject({ state: 'failed', recipients: [] });
+  });
+
+  it('streams a fan-out in chunks: every registration gets one delivery, online ones are routed', async () => {
+    const app = `abig-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [application(app, p1, true, 1)]);
+    const devices = Array.from({ length: 7 }, () => newDevice());
+    const registrations = new Map<string, string>();
+    for (const device of devices) registrations.set(await register(device, app), device);
+    for (const device of devices.slice(0, 3)) await presence.set(device, 't-2', 3600);
+
+    const messageId = await send(accepted(p1, { type: 'application', value: app }));
+    await send(accepted(p1, { type: 'application', value: app }));
+    await fannedOut(messageId);
+    const rows = await deliveryRows(messageId);
+    expect(rows.map((r) => r.registration_id).sort()).toEqual([...registrations.keys()].sort());
+    expect(deliveries('t-2').filter((d) => d.messageId === messageId).map((d) => d.deviceId).sort()).toEqual(devices.slice(0, 3).sort());
+    expect(await statuses.getStatus(p1, messageId)).toMatchObject({ state: 'stored', counts: { pending: 7 } });
   });
 
   it('fails messages of an unknown project', async () => {
@@ -423,5 +468,151 @@ describe('internal status API', () => {
     const hidden = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p2}/messages/${messageId}` });
     expect(hidden.statusCode).toBe(404);
     expect(hidden.json()).toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('collapse keys and TTL 0', () => {
+  it('replaces a pending message by a newer one with the same collapse key', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    const older = await send({ ...accepted(p1, { type: 'device', value: registrationId }), collapseKey: 'score' });
+    clock.advance(10);
+    const other = await send({ ...accepted(p1, { type: 'device', value: registrationId }), collapseKey: 'other' });
+    clock.advance(10);
+    const newer = await send({ ...accepted(p1, { type: 'device', value: registrationId }), collapseKey: 'score' });
+
+    await connect(device, 't-1');
+    expect(deliveries('t-1').map((d) => d.messageId)).toEqual([other, newer]);
+    expect(await statuses.getStatus(p1, older)).toMatchObject({ state: 'expired', counts: { expired: 1 } });
+  });
+
+  it('collapses within a group fan-out too', async () => {
+    const app = `acol-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [application(app, p1, true, 1)]);
+    const device = newDevice();
+    await register(device, app);
+    const older = await send({ ...accepted(p1, { type: 'application', value: app }), collapseKey: 'k' });
+    await fannedOut(older);
+    clock.advance(10);
+    const newer = await send({ ...accepted(p1, { type: 'application', value: app }), collapseKey: 'k' });
+    await fannedOut(newer);
+    await connect(device, 't-2');
+    expect(deliveries('t-2').map((d) => d.messageId)).toEqual([newer]);
+  });
+
+  it('TTL 0: sends to online devices now and expires the message for offline ones at once', async () => {
+    const online = newDevice();
+    const offline = newDevice();
+    const onlineId = await register(online, a1);
+    const offlineId = await register(offline, a1);
+    await presence.set(online, 't-1', 3600);
+    const toOnline = await send(accepted(p1, { type: 'device', value: onlineId }, 0));
+    const toOffline = await send(accepted(p1, { type: 'device', value: offlineId }, 0));
+    expect(deliveries('t-1').map((d) => d.messageId)).toEqual([toOnline]);
+    expect(deliveries('t-1')[0]!.expiresAtMs).toBeGreaterThan(T0);
+    expect(await deliveryRows(toOffline)).toEqual([{ registration_id: offlineId, state: 'expired' }]);
+    await connect(offline, 't-1');
+    expect(deliveries('t-1').map((d) => d.messageId)).toEqual([toOnline]);
+  });
+});
+
+describe('receipts in batches, sweeper, statistics', () => {
+  it('applies a batch of receipts for many devices in order, and counts each delivery once', async () => {
+    const devices = [newDevice(), newDevice(), newDevice()];
+    const ids: string[] = [];
+    for (const device of devices) ids.push(await send(accepted(p1, { type: 'device', value: await register(device, a1) })));
+    const batch = devices.flatMap((deviceId, i) => [
+      { value: { status: 'sent' as const, deviceId, instanceId: 't-1', messageIds: [ids[i]!], atMs: T0 } },
+      { value: { status: 'delivered' as const, deviceId, instanceId: 't-1', messageIds: [ids[i]!], atMs: T0 } },
+    ]);
+    const day = new Date(T0).toISOString().slice(0, 10);
+    const before = (await stats.getStats(p1, day, day)).days[0]!.delivered;
+    await bus.publish(Topics.deliveryReceipts, batch);
+    await bus.publish(Topics.deliveryReceipts, batch);
+    for (const id of ids) expect(await statuses.getStatus(p1, id)).toMatchObject({ state: 'delivered' });
+    expect((await stats.getStats(p1, day, day)).days[0]!.delivered).toBe(before + 3);
+  });
+
+  it('keeps per-project daily counters as deliveries change state', async () => {
+    const p3 = `p3-${randomToken(4)}`;
+    const a3 = `a3-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p3, true, 1), application(a3, p3, true, 1)]);
+    const [d1, d2] = [newDevice(), newDevice()];
+    const [r1, r2] = [await register(d1, a3), await register(d2, a3)];
+    const delivered = await send(accepted(p3, { type: 'device', value: r1 }));
+    const expires = await send(accepted(p3, { type: 'device', value: r2 }, 1000));
+    await send(accepted(p3, { type: 'device', value: 'no-such-registration' }));
+    await receipt('delivered', d1, 't-1', [delivered]);
+    clock.advance(DAY);
+    expect(await sweeper.sweep()).toBe(false);
+    expect(await deliveryRows(expires)).toEqual([{ registration_id: r2, state: 'expired' }]);
+
+    const day1 = new Date(T0).toISOString().slice(0, 10);
+    const day2 = new Date(T0 + DAY).toISOString().slice(0, 10);
+    expect(await stats.getStats(p3, day1, day2)).toEqual({
+      projectId: p3,
+      from: day1,
+      to: day2,
+      days: [
+        { date: day1, accepted: 3, delivered: 1, expired: 0, failed: 1 },
+        { date: day2, accepted: 0, delivered: 0, expired: 1, failed: 0 },
+      ],
+    });
+    const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p3}/stats?from=${day1}&to=${day2}` });
+    expect(viaHttp.statusCode).toBe(200);
+    expect(viaHttp.json()).toEqual(await stats.getStats(p3, day1, day2));
+    const bad = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p3}/stats?from=2026-02-30&to=${day2}` });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('unregisters stale registrations and purges what retention no longer keeps', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+    clock.advance(31 * DAY);
+    while (await sweeper.sweep()) {
+      // drains the backlog of every earlier test too
+    }
+    expect(await request({ deviceId: device, op: 'register', applicationId: a1, registrationId })).toMatchObject({ isNew: true });
+    expect(await statuses.getStatus(p1, messageId)).toBeNull();
+    const [{ n }] = await dataSource.query('SELECT count(*)::int AS n FROM registrations WHERE id = $1', [registrationId]);
+    expect(n).toBe(1);
+    clock.advance(2 * DAY);
+    while (await sweeper.sweep()) {
+      // purges the registration unregistered two days ago
+    }
+    const [{ n: left }] = await dataSource.query('SELECT count(*)::int AS n FROM registrations WHERE id = $1', [registrationId]);
+    expect(left).toBe(0);
+  });
+});
+
+describe('topic subscriptions requested by app servers', () => {
+  async function subscription(projectId: string, registrationId: string, op: 'subscribe' | 'unsubscribe', topics: string[]): Promise<void> {
+    await bus.publish(Topics.topicSubscriptionRequested, [{ value: { requestId: uuidv7(), projectId, registrationId, op, topics, atMs: clock.now() } }]);
+  }
+
+  async function topicsOf(registrationId: string): Promise<string[]> {
+    const rows: { topic: string }[] = await dataSource.query('SELECT topic FROM registration_topics WHERE registration_id = $1 ORDER BY topic', [registrationId]);
+    return rows.map((r) => r.topic);
+  }
+
+  it('applies (un)subscriptions of the project’s own registrations only, idempotently', async () => {
+    const registrationId = await register(newDevice(), a1);
+    await subscription(p1, registrationId, 'subscribe', ['alpha', 'beta']);
+    await subscription(p1, registrationId, 'subscribe', ['alpha']);
+    await subscription(p2, registrationId, 'subscribe', ['foreign']);
+    expect(await topicsOf(registrationId)).toEqual(['alpha', 'beta']);
+    await subscription(p1, registrationId, 'unsubscribe', ['beta', 'never']);
+    await subscription(p2, registrationId, 'unsubscribe', ['alpha']);
+    expect(await topicsOf(registrationId)).toEqual(['alpha']);
+  });
+
+  it('dead-letters an invalid topic name', async () => {
+    const registrationId = await register(newDevice(), a1);
+    const before = bus.deadLetters.length;
+    await subscription(p1, registrationId, 'subscribe', ['no spaces']);
+    expect(bus.deadLetters.slice(before)).toEqual([expect.objectContaining({ consumerGroup: 'test.push-core.subscriptions', reason: expect.stringContaining('topic') })]);
+    expect(await topicsOf(registrationId)).toEqual([]);
   });
 });

@@ -3,22 +3,30 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
 import { DeliveryRouter } from './delivery/delivery-router';
 import { DeviceEvents } from './delivery/device-events.service';
+import { FanOutWorker } from './delivery/fan-out.worker';
 import { MessageIngest } from './delivery/message-ingest.service';
+import { Sweeper } from './maintenance/sweeper';
 import { DeliveryRepository } from './persistence/delivery.repository';
+import { FanOutJobRepository } from './persistence/fanout-job.repository';
 import { MessageRepository } from './persistence/message.repository';
 import { PushCoreSchema1767225600000 } from './persistence/migrations/1767225600000-push-core-schema';
+import { FanOutStatsRetention1767312000000 } from './persistence/migrations/1767312000000-fanout-stats-retention';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
+import { StatsRepository } from './persistence/stats.repository';
 import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
 import { PushCoreConsumers } from './push-core.consumers';
 import { Registrations } from './registration/registration.service';
+import { TopicSubscriptions } from './registration/topic-subscriptions.service';
 import { RegistryView } from './registry/registry-view.service';
 import { MessageStatusController } from './status/message-status.controller';
+import { ProjectStatsController } from './stats/project-stats.controller';
+import { ProjectStatsQuery } from './stats/project-stats.query';
 import { MessageStatusQuery } from './status/message-status.query';
 
 /**
- * push-core: owns the Push DB (registrations, messages, deliveries) and learns everything else
+ * push-core: owns the Push DB (registrations, messages, deliveries, statistics) and learns everything else
  * through events. Needs `MessageBus`, `PresenceStore` and `Clock` from the platform (global).
  */
 @Module({})
@@ -36,14 +44,14 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,
           }),
         }),
       ],
-      controllers: options.exposeInternalApi ? [MessageStatusController] : [],
+      controllers: options.exposeInternalApi ? [MessageStatusController, ProjectStatsController] : [],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
         PushDb,
@@ -51,16 +59,22 @@ export class PushCoreModule {
         RegistrationRepository,
         MessageRepository,
         DeliveryRepository,
+        FanOutJobRepository,
+        StatsRepository,
         DeliveryRouter,
+        FanOutWorker,
+        Sweeper,
         RegistryView,
         Registrations,
+        TopicSubscriptions,
         MessageIngest,
         DeviceEvents,
         DeliveryReceipts,
         MessageStatusQuery,
+        ProjectStatsQuery,
         PushCoreConsumers,
       ],
-      exports: [MessageStatusQuery],
+      exports: [MessageStatusQuery, ProjectStatsQuery],
     };
   }
 }

@@ -5,19 +5,24 @@ import { OPEN_STATES } from '../domain/delivery-state';
 import { groupBy } from '../group-by';
 import { DeliveryRepository } from '../persistence/delivery.repository';
 import { PushDb } from '../persistence/push-db';
+import { RegistrationRepository } from '../persistence/registration.repository';
+import { perRow, StatsRepository } from '../persistence/stats.repository';
 import { DeliveryRouter } from './delivery-router';
 
 /**
  * A device that connects gets its open, unexpired deliveries on the instance it connected to, in
  * acceptance order. `sent` ones are included: written to a socket that may have died before the
- * device read them; the device drops duplicates by message id. Disconnects change nothing here:
- * presence belongs to the transport.
+ * device read them; the device drops duplicates by message id. A connection also counts as the
+ * device being seen (stale registrations expire). Disconnects change nothing here: presence
+ * belongs to the transport.
  */
 @Injectable()
 export class DeviceEvents {
   constructor(
     private readonly db: PushDb,
     private readonly deliveries: DeliveryRepository,
+    private readonly registrations: RegistrationRepository,
+    private readonly stats: StatsRepository,
     private readonly router: DeliveryRouter,
     private readonly clock: Clock,
   ) {}
@@ -35,7 +40,10 @@ export class DeviceEvents {
 
     const nowMs = this.clock.now();
     const deviceIds = [...connectedTo.keys()];
-    await this.deliveries.expireDue(this.db.sql, deviceIds, nowMs);
+    await this.db.transaction(async (sql) => {
+      await this.registrations.touchDevices(sql, deviceIds, nowMs);
+      await this.stats.bump(sql, perRow(await this.deliveries.expireDue(sql, deviceIds, nowMs), 'expired', nowMs));
+    });
     const open = await this.deliveries.outboundOfDevices(this.db.sql, deviceIds, OPEN_STATES, nowMs);
 
     const byInstance = groupBy(open, (d) => connectedTo.get(d.deviceId)!);

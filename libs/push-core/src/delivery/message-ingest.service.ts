@@ -3,13 +3,25 @@ import type { MessageAcceptedV1 } from '@borealis/contracts';
 import { Clock } from '@borealis/util';
 import { admit } from '../domain/admission';
 import { Delivery } from '../domain/delivery-state';
-import { DeliveryRepository, type FanOutMessage } from '../persistence/delivery.repository';
+import { deliveryExpiry, isNowOrNever } from '../domain/expiry';
+import type { StatIncrement } from '../domain/stats';
+import { groupBy } from '../group-by';
+import { DeliveryRepository, type DeviceTargetMessage } from '../persistence/delivery.repository';
+import { FanOutJobRepository } from '../persistence/fanout-job.repository';
 import { MessageRepository, type NewMessage } from '../persistence/message.repository';
-import { PushDb } from '../persistence/push-db';
+import { PushDb, type Sql } from '../persistence/push-db';
 import { applicationKey, RegistryViewRepository } from '../persistence/registry-view.repository';
+import { perRow, StatsRepository } from '../persistence/stats.repository';
 import { DeliveryRouter } from './delivery-router';
+import { FanOutWorker } from './fan-out.worker';
 
-/** Accepted messages: validate, persist with their deliveries, route to online devices. */
+const NO_LIVE_REGISTRATION = 'no live registration in this project';
+
+/**
+ * Accepted messages: validate, persist (idempotent by message id), count. A device-targeted
+ * message gets its delivery at once and is routed; a group message becomes a fan-out job that the
+ * FanOutWorker streams, so a message to 100,000 registrations never holds up this consumer.
+ */
 @Injectable()
 export class MessageIngest {
   private readonly logger = new Logger('PushCoreMessageIngest');
@@ -19,57 +31,93 @@ export class MessageIngest {
     private readonly registry: RegistryViewRepository,
     private readonly messages: MessageRepository,
     private readonly deliveries: DeliveryRepository,
+    private readonly jobs: FanOutJobRepository,
+    private readonly stats: StatsRepository,
     private readonly router: DeliveryRouter,
+    private readonly fanOut: FanOutWorker,
     private readonly clock: Clock,
   ) {}
 
   async handle(batch: readonly MessageAcceptedV1[]): Promise<void> {
     const unique = [...new Map(batch.map((m) => [m.messageId, m])).values()];
     const nowMs = this.clock.now();
-    await this.db.transaction(async (sql) => {
-      const projects = await this.registry.projectsActive(sql, [...new Set(unique.map((m) => m.projectId))]);
-      const applications = await this.registry.applicationsActive(
-        sql,
-        unique.filter((m) => m.target.type === 'application').map((m) => ({ projectId: m.projectId, applicationId: m.target.value })),
-      );
-      const admitted: NewMessage[] = unique.map((message) => {
-        const admission = admit(message, {
-          projectActive: projects.get(message.projectId),
-          applicationActive: applications.get(applicationKey(message.projectId, message.target.value)),
-          nowMs,
-        });
-        return { message, outcome: admission.outcome, failureReason: admission.outcome === 'stored' ? null : admission.reason };
-      });
-
-      // Only messages stored by this call resolve recipients: a redelivered message changes nothing.
+    const groupJobs = await this.db.transaction(async (sql) => {
+      const admitted = await this.admitAll(sql, unique, nowMs);
+      // Only messages stored by this call count and resolve recipients: a redelivery changes nothing.
       const inserted = await this.messages.insertNew(sql, admitted, nowMs);
       const fresh = admitted.filter((a) => inserted.has(a.message.messageId));
-      const toFanOut = fresh.filter((a) => a.outcome === 'stored').map((a) => fanOutOf(a.message));
-      const created = await this.deliveries.fanOut(sql, toFanOut, nowMs);
-      const unreachable = toFanOut.filter((m) => m.targetType === 'device' && !created.has(m.id)).map((m) => m.id);
-      await this.messages.markFailed(sql, unreachable, 'no live registration in this project');
-
+      const counted: StatIncrement[] = fresh.map((a) => ({ projectId: a.message.projectId, counter: 'accepted', atMs: a.message.acceptedAtMs }));
       for (const a of fresh) {
-        if (a.outcome !== 'stored') this.logger.log({ msg: `message ${a.outcome}`, messageId: a.message.messageId, projectId: a.message.projectId, reason: a.failureReason });
+        if (a.outcome === 'stored') continue;
+        counted.push({ projectId: a.message.projectId, counter: a.outcome, atMs: nowMs });
+        this.logger.log({ msg: `message ${a.outcome}`, messageId: a.message.messageId, projectId: a.message.projectId, reason: a.failureReason });
       }
-      for (const id of unreachable) this.logger.log({ msg: 'message failed', messageId: id, reason: 'no live registration in this project' });
+      const stored = fresh.filter((a) => a.outcome === 'stored');
+      counted.push(...(await this.storeDeviceTargeted(sql, stored.filter((a) => a.message.target.type === 'device'), nowMs)));
+      const group = stored.filter((a) => a.message.target.type !== 'device').map((a) => a.message.messageId);
+      await this.jobs.create(sql, group, nowMs);
+      await this.stats.bump(sql, counted);
+      return group.length;
     });
+    if (groupJobs > 0) this.fanOut.kick();
 
     // Presence is read only now that the deliveries are committed: a device that connected before
     // this read is found here, and one that connects after it finds them when its `connected`
     // event is handled. Pending deliveries of earlier attempts at this batch are routed too.
-    const pending = await this.deliveries.outboundOfMessages(this.db.sql, unique.map((m) => m.messageId), [Delivery.pending], nowMs);
-    await this.router.routeByPresence(pending);
+    const deviceTargeted = unique.filter((m) => m.target.type === 'device');
+    const pending = await this.deliveries.outboundOfMessages(this.db.sql, deviceTargeted.map((m) => m.messageId), [Delivery.pending], nowMs);
+    const routed = new Set((await this.router.routeByPresence(pending)).map((d) => d.messageId));
+    // TTL 0: whoever was not reachable just now will never get it.
+    const nowOrNever = new Set(deviceTargeted.filter(isNowOrNever).map((m) => m.messageId));
+    const missed = pending.filter((d) => nowOrNever.has(d.messageId) && !routed.has(d.messageId));
+    if (missed.length > 0) {
+      await this.db.transaction(async (sql) => {
+        for (const [messageId, list] of groupBy(missed, (d) => d.messageId)) {
+          const expired = await this.deliveries.expireUnrouted(sql, messageId, list.map((d) => d.registrationId), nowMs);
+          await this.stats.bump(sql, perRow(expired, 'expired', nowMs));
+        }
+      });
+    }
   }
-}
 
-function fanOutOf(m: MessageAcceptedV1): FanOutMessage {
-  return {
-    id: m.messageId,
-    projectId: m.projectId,
-    targetType: m.target.type,
-    targetValue: m.target.value,
-    acceptedAtMs: m.acceptedAtMs,
-    expiresAtMs: m.expiresAtMs,
-  };
+  private async admitAll(sql: Sql, messages: readonly MessageAcceptedV1[], nowMs: number): Promise<NewMessage[]> {
+    const projects = await this.registry.projectsActive(sql, [...new Set(messages.map((m) => m.projectId))]);
+    const applications = await this.registry.applicationsActive(
+      sql,
+      messages.filter((m) => m.target.type === 'application').map((m) => ({ projectId: m.projectId, applicationId: m.target.value })),
+    );
+    return messages.map((message) => {
+      const admission = admit(message, {
+        projectActive: projects.get(message.projectId),
+        applicationActive: applications.get(applicationKey(message.projectId, message.target.value)),
+        nowMs,
+      });
+      return { message, expiresAtMs: deliveryExpiry(message), outcome: admission.outcome, failureReason: admission.outcome === 'stored' ? null : admission.reason };
+    });
+  }
+
+  /** Creates the deliveries of device-targeted messages, applies collapse keys, fails the unreachable. */
+  private async storeDeviceTargeted(sql: Sql, stored: readonly NewMessage[], nowMs: number): Promise<StatIncrement[]> {
+    const targets: DeviceTargetMessage[] = stored.map((a) => ({
+      id: a.message.messageId,
+      projectId: a.message.projectId,
+      registrationId: a.message.target.value,
+      collapseKey: a.message.collapseKey,
+      acceptedAtMs: a.message.acceptedAtMs,
+      expiresAtMs: a.expiresAtMs,
+    }));
+    const created = await this.deliveries.createForDevices(sql, targets, nowMs);
+    const reached = new Set(created.map((c) => c.messageId));
+    const unreachable = targets.filter((m) => !reached.has(m.id));
+    await this.messages.markFailed(sql, unreachable.map((m) => m.id), NO_LIVE_REGISTRATION);
+    const counted: StatIncrement[] = unreachable.map((m) => ({ projectId: m.projectId, counter: 'failed', atMs: nowMs }));
+    for (const m of unreachable) this.logger.log({ msg: 'message failed', messageId: m.id, reason: NO_LIVE_REGISTRATION });
+
+    const collapsing = targets.filter((m) => m.collapseKey !== null && reached.has(m.id));
+    for (const [key, list] of groupBy(collapsing, (m) => m.collapseKey!)) {
+      const collapsed = await this.deliveries.collapse(sql, key, [...new Set(list.map((m) => m.registrationId))], nowMs);
+      counted.push(...perRow(collapsed, 'expired', nowMs));
+    }
+    return counted;
+  }
 }

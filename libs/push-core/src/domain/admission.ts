@@ -1,4 +1,5 @@
 import type { MessageAcceptedV1 } from '@borealis/contracts';
+import { deliveryExpiry } from './expiry';
 import type { MessageOutcome } from './message-status';
 import { isValidTopicName } from './topic-name';
 
@@ -27,6 +28,6 @@ export function admit(message: MessageAcceptedV1, facts: AdmissionFacts): Admiss
     if (!facts.applicationActive) return { outcome: 'failed', reason: 'application inactive' };
   }
   if (type === 'topic' && !isValidTopicName(value)) return { outcome: 'failed', reason: 'invalid topic name' };
-  if (message.expiresAtMs <= facts.nowMs) return { outcome: 'expired', reason: 'expired before it was stored' };
+  if (deliveryExpiry(message) <= facts.nowMs) return { outcome: 'expired', reason: 'expired before it was stored' };
   return { outcome: 'stored' };
 }

@@ -15,13 +15,38 @@ export interface OutboundDelivery {
   expiresAtMs: number;
 }
 
-export interface FanOutMessage {
+/** A device-targeted message: its one recipient is resolved inline. */
+export interface DeviceTargetMessage {
   id: string;
   projectId: string;
-  targetType: TargetType;
-  targetValue: string;
+  registrationId: string;
+  collapseKey: string | null;
   acceptedAtMs: number;
   expiresAtMs: number;
+}
+
+/** A group message (application or topic target) whose recipients are resolved chunk by chunk. */
+export interface GroupMessage {
+  id: string;
+  projectId: string;
+  targetType: Exclude<TargetType, 'device'>;
+  targetValue: string;
+  collapseKey: string | null;
+  acceptedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** A delivery a statement created or found pending (fan-out output). */
+export interface RecipientOfMessage {
+  messageId: string;
+  registrationId: string;
+  deviceId: string;
+  applicationId: string;
+}
+
+/** A row a state change touched, for the project counters. */
+export interface ChangedRow {
+  project_id: string;
 }
 
 export interface RecipientRow {
@@ -48,6 +73,10 @@ const OUTBOUND_SELECT = `
 /** Per device, acceptance order: when the gateway accepted the message, then its (time-ordered) id. */
 const ACCEPTANCE_ORDER = 'ORDER BY d.device_id, d.accepted_at_ms, d.message_id';
 
+function toRecipient(row: { message_id: string; registration_id: string; device_id: string; application_id: string }): RecipientOfMessage {
+  return { messageId: row.message_id, registrationId: row.registration_id, deviceId: row.device_id, applicationId: row.application_id };
+}
+
 function toOutbound(row: OutboundRow): OutboundDelivery {
   return {
     messageId: row.message_id,
@@ -64,52 +93,104 @@ function toOutbound(row: OutboundRow): OutboundDelivery {
 @Injectable()
 export class DeliveryRepository {
   /**
-   * Creates a pending delivery for every live registration each message targets (its one
-   * registration, every registration of the application, or every subscriber of the topic), only
-   * within the message's project and only for active applications. Idempotent. Returns the number
-   * of deliveries created per message.
+   * Creates the pending delivery of each device-targeted message whose registration is live, in the
+   * message's project and of an active application. Idempotent. Returns the deliveries created.
    */
-  async fanOut(sql: Sql, messages: readonly FanOutMessage[], nowMs: number): Promise<Map<string, number>> {
-    if (messages.length === 0) return new Map();
-    const rows = await sql<{ message_id: string; n: number }>(
-      `WITH m AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-           AS m(id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms)
-       ), recipient AS (
-         SELECT m.*, r.id AS registration_id, r.device_id, r.application_id
-           FROM m JOIN registrations r ON r.id = m.target_value AND r.project_id = m.project_id
-          WHERE m.target_type = 'device' AND r.unregistered_at_ms IS NULL
-         UNION ALL
-         SELECT m.*, r.id, r.device_id, r.application_id
-           FROM m JOIN registrations r ON r.project_id = m.project_id AND r.application_id = m.target_value
-          WHERE m.target_type = 'application' AND r.unregistered_at_ms IS NULL
-         UNION ALL
-         SELECT m.*, r.id, r.device_id, r.application_id
-           FROM m JOIN registration_topics t ON t.project_id = m.project_id AND t.topic = m.target_value
-                  JOIN registrations r ON r.id = t.registration_id
-          WHERE m.target_type = 'topic' AND r.unregistered_at_ms IS NULL
-       ), inserted AS (
-         INSERT INTO deliveries (message_id, registration_id, project_id, device_id, application_id, state,
-                                 accepted_at_ms, expires_at_ms, updated_at_ms)
-         SELECT x.id, x.registration_id, x.project_id, x.device_id, x.application_id, $7, x.accepted_at_ms, x.expires_at_ms, $8
-           FROM recipient x
-           JOIN registry_applications a ON a.id = x.application_id AND a.project_id = x.project_id AND a.is_active
-         ON CONFLICT (message_id, registration_id) DO NOTHING
-         RETURNING message_id
-       )
-       SELECT message_id, count(*)::int AS n FROM inserted GROUP BY message_id`,
+  async createForDevices(sql: Sql, messages: readonly DeviceTargetMessage[], nowMs: number): Promise<RecipientOfMessage[]> {
+    if (messages.length === 0) return [];
+    const rows = await sql<{ message_id: string; registration_id: string; device_id: string; application_id: string }>(
+      `INSERT INTO deliveries (message_id, registration_id, project_id, device_id, application_id, state,
+                               accepted_at_ms, expires_at_ms, updated_at_ms, collapse_key)
+       SELECT m.id, r.id, r.project_id, r.device_id, r.application_id, $7, m.accepted_at_ms, m.expires_at_ms, $8, m.collapse_key
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+                AS m(id, project_id, registration_id, collapse_key, accepted_at_ms, expires_at_ms)
+         JOIN registrations r ON r.id = m.registration_id AND r.project_id = m.project_id AND r.unregistered_at_ms IS NULL
+         JOIN registry_applications a ON a.id = r.application_id AND a.project_id = r.project_id AND a.is_active
+       ON CONFLICT (message_id, registration_id) DO NOTHING
+       RETURNING message_id, registration_id, device_id, application_id`,
       [
         messages.map((m) => m.id),
         messages.map((m) => m.projectId),
-        messages.map((m) => m.targetType),
-        messages.map((m) => m.targetValue),
+        messages.map((m) => m.registrationId),
+        messages.map((m) => m.collapseKey),
         messages.map((m) => m.acceptedAtMs),
         messages.map((m) => m.expiresAtMs),
         Delivery.pending,
         nowMs,
       ],
     );
-    return new Map(rows.map((r) => [r.message_id, r.n]));
+    return rows.map(toRecipient);
+  }
+
+  /**
+   * Creates the deliveries of the next `limit` recipients of a group message after `cursor` (in
+   * registration id order). Returns the deliveries of that chunk that are pending, including those
+   * an earlier, interrupted attempt created, so that a resumed fan-out routes them too, and the
+   * last registration id of the chunk (null when there are no recipients after `cursor`).
+   */
+  async fanOutChunk(sql: Sql, message: GroupMessage, cursor: string, limit: number, nowMs: number): Promise<{ last: string | null; pending: RecipientOfMessage[] }> {
+    const recipients =
+      message.targetType === 'application'
+        ? `SELECT r.id, r.device_id, r.application_id FROM registrations r
+            WHERE r.project_id = $2 AND r.application_id = $3 AND r.unregistered_at_ms IS NULL AND r.id > $4
+            ORDER BY r.id LIMIT $5`
+        : `SELECT r.id, r.device_id, r.application_id FROM registration_topics t
+             JOIN registrations r ON r.id = t.registration_id AND r.unregistered_at_ms IS NULL
+             JOIN registry_applications a ON a.id = r.application_id AND a.project_id = r.project_id AND a.is_active
+            WHERE t.project_id = $2 AND t.topic = $3 AND t.registration_id > $4
+            ORDER BY t.registration_id LIMIT $5`;
+    const rows = await sql<{ last: string | null; registration_id: string | null; device_id: string; application_id: string }>(
+      `WITH r AS (${recipients}),
+       ins AS (
+         INSERT INTO deliveries (message_id, registration_id, project_id, device_id, application_id, state,
+                                 accepted_at_ms, expires_at_ms, updated_at_ms, collapse_key)
+         SELECT $1, r.id, $2, r.device_id, r.application_id, $6, $7, $8, $9, $10 FROM r
+         ON CONFLICT (message_id, registration_id) DO UPDATE SET updated_at_ms = deliveries.updated_at_ms
+           WHERE deliveries.state = $6
+         RETURNING registration_id, device_id, application_id
+       )
+       SELECT x.last, ins.registration_id, ins.device_id, ins.application_id
+         FROM (SELECT max(id) AS last FROM r) x LEFT JOIN ins ON true`,
+      [message.id, message.projectId, message.targetValue, cursor, limit, Delivery.pending, message.acceptedAtMs, message.expiresAtMs, nowMs, message.collapseKey],
+    );
+    const last = rows[0]?.last ?? null;
+    const pending = rows
+      .filter((r) => r.registration_id !== null)
+      .map((r) => ({ messageId: message.id, registrationId: r.registration_id!, deviceId: r.device_id, applicationId: r.application_id }));
+    return { last, pending };
+  }
+
+  /**
+   * Collapse: among these registrations' pending deliveries with this collapse key, only the newest
+   * message (acceptance order) stays; the older ones end as expired (superseded). Returns them.
+   */
+  async collapse(sql: Sql, collapseKey: string, registrationIds: readonly string[], nowMs: number): Promise<(ChangedRow & { message_id: string; registration_id: string })[]> {
+    if (registrationIds.length === 0) return [];
+    return sql(
+      `WITH newest AS (
+         SELECT DISTINCT ON (registration_id) registration_id, accepted_at_ms, message_id
+           FROM deliveries
+          WHERE registration_id = ANY($1) AND collapse_key = $2 AND state = $3
+          ORDER BY registration_id, accepted_at_ms DESC, message_id DESC
+       )
+       UPDATE deliveries d SET state = $4, updated_at_ms = $5
+         FROM newest n
+        WHERE d.registration_id = n.registration_id AND d.collapse_key = $2 AND d.state = $3
+          AND (d.accepted_at_ms, d.message_id) < (n.accepted_at_ms, n.message_id)
+        RETURNING d.project_id, d.message_id, d.registration_id`,
+      [registrationIds, collapseKey, Delivery.pending, Delivery.expired, nowMs],
+    );
+  }
+
+  /** TTL 0: the deliveries of this message that could not be routed now expire at once. */
+  async expireUnrouted(sql: Sql, messageId: string, registrationIds: readonly string[], nowMs: number): Promise<ChangedRow[]> {
+    if (registrationIds.length === 0) return [];
+    return sql(
+      `UPDATE deliveries SET state = $3, updated_at_ms = $4
+        WHERE message_id = $1 AND registration_id = ANY($2) AND state = $5
+        RETURNING project_id`,
+      [messageId, registrationIds, Delivery.expired, nowMs, Delivery.pending],
+    );
   }
 
   /** The unexpired deliveries of these messages that are in one of `states`. */
@@ -150,36 +231,66 @@ export class DeliveryRepository {
   }
 
   /**
-   * Moves this device's deliveries of these messages to `to`, from whichever states the lifecycle
-   * allows (never out of a terminal state). Deliveries of other devices are untouched.
+   * Moves the deliveries of these (device, message) pairs to `to`, from whichever states the
+   * lifecycle allows (never out of a terminal state); a pair names only its own device's
+   * deliveries. Each pair at most once per call. Returns the rows moved.
    */
-  async transition(sql: Sql, deviceId: string, messageIds: readonly string[], to: DeliveryState, nowMs: number): Promise<number> {
-    const rows = await sql<{ message_id: string }>(
-      `UPDATE deliveries SET state = $3, updated_at_ms = $5
-        WHERE device_id = $1 AND message_id = ANY($2) AND state = ANY($4)
-        RETURNING message_id`,
-      [deviceId, messageIds, to, statesThatCanBecome(to), nowMs],
+  async transition(sql: Sql, pairs: readonly { deviceId: string; messageId: string }[], to: DeliveryState, nowMs: number): Promise<ChangedRow[]> {
+    if (pairs.length === 0) return [];
+    return sql(
+      `UPDATE deliveries d SET state = $3, updated_at_ms = $5
+         FROM unnest($1::text[], $2::text[]) AS p(device_id, message_id)
+        WHERE d.device_id = p.device_id AND d.message_id = p.message_id AND d.state = ANY($4)
+        RETURNING d.project_id`,
+      [pairs.map((p) => p.deviceId), pairs.map((p) => p.messageId), to, statesThatCanBecome(to), nowMs],
     );
-    return rows.length;
   }
 
   /** Records the expiry of these devices' deliveries whose TTL has passed. */
-  async expireDue(sql: Sql, deviceIds: readonly string[], nowMs: number): Promise<void> {
-    if (deviceIds.length === 0) return;
-    await sql(
+  async expireDue(sql: Sql, deviceIds: readonly string[], nowMs: number): Promise<ChangedRow[]> {
+    if (deviceIds.length === 0) return [];
+    return sql(
       `UPDATE deliveries SET state = $2, updated_at_ms = $4
-        WHERE device_id = ANY($1) AND state = ANY($3) AND expires_at_ms <= $4`,
+        WHERE device_id = ANY($1) AND state = ANY($3) AND expires_at_ms <= $4
+        RETURNING project_id`,
       [deviceIds, Delivery.expired, statesThatCanBecome(Delivery.expired), nowMs],
     );
   }
 
+  /** The sweeper: records the expiry of up to `limit` open deliveries whose TTL has passed. */
+  async expireSomeDue(sql: Sql, nowMs: number, limit: number): Promise<ChangedRow[]> {
+    return sql(
+      `UPDATE deliveries d SET state = $1, updated_at_ms = $2
+         FROM (SELECT message_id, registration_id FROM deliveries
+                WHERE state IN ('pending', 'sent') AND expires_at_ms <= $2
+                LIMIT $3 FOR UPDATE SKIP LOCKED) due
+        WHERE d.message_id = due.message_id AND d.registration_id = due.registration_id
+        RETURNING d.project_id`,
+      [Delivery.expired, nowMs, limit],
+    );
+  }
+
   /** A registration that goes away fails its deliveries that have not reached the device. */
-  async failOpenOfRegistrations(sql: Sql, registrationIds: readonly string[], nowMs: number): Promise<void> {
-    if (registrationIds.length === 0) return;
-    await sql(
-      `UPDATE deliveries SET state = $2, updated_at_ms = $4 WHERE registration_id = ANY($1) AND state = ANY($3)`,
+  async failOpenOfRegistrations(sql: Sql, registrationIds: readonly string[], nowMs: number): Promise<ChangedRow[]> {
+    if (registrationIds.length === 0) return [];
+    return sql(
+      `UPDATE deliveries SET state = $2, updated_at_ms = $4 WHERE registration_id = ANY($1) AND state = ANY($3) RETURNING project_id`,
       [registrationIds, Delivery.failed, statesThatCanBecome(Delivery.failed), nowMs],
     );
+  }
+
+  /** Retention: deletes up to `limit` deliveries of these messages. Returns how many it deleted. */
+  async deleteOfMessages(sql: Sql, messageIds: readonly string[], limit: number): Promise<number> {
+    if (messageIds.length === 0) return 0;
+    const rows = await sql(
+      `DELETE FROM deliveries d USING (
+         SELECT message_id, registration_id FROM deliveries WHERE message_id = ANY($1) LIMIT $2 FOR UPDATE SKIP LOCKED
+       ) old
+       WHERE d.message_id = old.message_id AND d.registration_id = old.registration_id
+       RETURNING 1`,
+      [messageIds, limit],
+    );
+    return rows.length;
   }
 
   /** Counts per stored state, split by whether the TTL has passed (read-time expiry). */

@@ -1,12 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import type { MessageAcceptedV1, TargetType } from '@borealis/contracts';
 import type { MessageOutcome } from '../domain/message-status';
+import type { GroupMessage } from './delivery.repository';
 import type { Sql } from './push-db';
 
 export interface NewMessage {
   message: MessageAcceptedV1;
+  /** When its deliveries expire (TTL 0 gets a short window, see domain/expiry). */
+  expiresAtMs: number;
   outcome: MessageOutcome;
   failureReason: string | null;
+}
+
+/** What a fan-out needs of a stored group message. */
+export interface GroupMessageContent extends GroupMessage {
+  title: string;
+  body: string;
+  data: string | null;
+  ttlSeconds: number;
 }
 
 export interface StoredMessage {
@@ -27,10 +38,10 @@ export class MessageRepository {
     const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
     const rows = await sql<{ id: string }>(
       `INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
-                             accepted_at_ms, expires_at_ms, outcome, failure_reason, stored_at_ms)
-       SELECT m.*, $14::bigint
+                             accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, stored_at_ms)
+       SELECT m.*, $15::bigint
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::bigint[], $11::bigint[], $12::text[], $13::text[]) AS m
+                     $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[]) AS m
        ON CONFLICT (id) DO NOTHING
        RETURNING id`,
       [
@@ -44,9 +55,10 @@ export class MessageRepository {
         column((m) => m.message.priority),
         column((m) => m.message.collapseKey),
         column((m) => m.message.acceptedAtMs),
-        column((m) => m.message.expiresAtMs),
+        column((m) => m.expiresAtMs),
         column((m) => m.outcome),
         column((m) => m.failureReason),
+        column((m) => m.message.ttlSeconds),
         nowMs,
       ],
     );
@@ -56,6 +68,64 @@ export class MessageRepository {
   async markFailed(sql: Sql, messageIds: readonly string[], reason: string): Promise<void> {
     if (messageIds.length === 0) return;
     await sql(`UPDATE messages SET outcome = 'failed', failure_reason = $2 WHERE id = ANY($1)`, [messageIds, reason]);
+  }
+
+  /** A stored group message with its content, for the fan-out. */
+  async groupMessage(sql: Sql, messageId: string): Promise<GroupMessageContent | undefined> {
+    const [row] = await sql<{
+      id: string;
+      project_id: string;
+      target_type: 'application' | 'topic';
+      target_value: string;
+      collapse_key: string | null;
+      accepted_at_ms: string;
+      expires_at_ms: string;
+      title: string;
+      body: string;
+      data: string | null;
+      ttl_seconds: string;
+    }>(
+      `SELECT id, project_id, target_type, target_value, collapse_key, accepted_at_ms, expires_at_ms, title, body, data,
+              ttl_seconds
+         FROM messages WHERE id = $1 AND target_type IN ('application', 'topic')`,
+      [messageId],
+    );
+    return (
+      row && {
+        id: row.id,
+        projectId: row.project_id,
+        targetType: row.target_type,
+        targetValue: row.target_value,
+        collapseKey: row.collapse_key,
+        acceptedAtMs: Number(row.accepted_at_ms),
+        expiresAtMs: Number(row.expires_at_ms),
+        title: row.title,
+        body: row.body,
+        data: row.data,
+        ttlSeconds: Number(row.ttl_seconds),
+      }
+    );
+  }
+
+  async hasDeliveries(sql: Sql, messageId: string): Promise<boolean> {
+    const [row] = await sql<{ found: boolean }>(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE message_id = $1) AS found`, [messageId]);
+    return row!.found;
+  }
+
+  /** Retention: messages whose expiry is before `cutoffMs`. */
+  async expiredBefore(sql: Sql, cutoffMs: number, limit: number): Promise<string[]> {
+    const rows = await sql<{ id: string }>(`SELECT id FROM messages WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2`, [cutoffMs, limit]);
+    return rows.map((r) => r.id);
+  }
+
+  /** Retention: deletes those of these messages that have no deliveries left. */
+  async deleteWithoutDeliveries(sql: Sql, messageIds: readonly string[]): Promise<number> {
+    if (messageIds.length === 0) return 0;
+    const rows = await sql(
+      `DELETE FROM messages m WHERE m.id = ANY($1) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id) RETURNING 1`,
+      [messageIds],
+    );
+    return rows.length;
   }
 
   async find(sql: Sql, projectId: string, messageId: string): Promise<StoredMessage | undefined> {

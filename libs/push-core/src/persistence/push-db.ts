@@ -30,16 +30,40 @@ export class PushDb {
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      await runner.startTransaction();
-      const result = await work(rows(runner));
-      await runner.commitTransaction();
-      return result;
-    } catch (err) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction();
-      throw err;
+      return await inTransaction(runner, work);
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * One connection for a whole piece of work: its statements and transactions all run on it, so
+   * that session state (an advisory lock) lives exactly as long as the work, or the process.
+   */
+  async session<T>(work: (session: Session) => Promise<T>): Promise<T> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      return await work({ sql: rows(runner), transaction: (inner) => inTransaction(runner, inner) });
+    } finally {
+      await runner.release();
+    }
+  }
+}
+
+export interface Session {
+  sql: Sql;
+  transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+}
+
+async function inTransaction<T>(runner: QueryRunner, work: (sql: Sql) => Promise<T>): Promise<T> {
+  try {
+    await runner.startTransaction();
+    const result = await work(rows(runner));
+    await runner.commitTransaction();
+    return result;
+  } catch (err) {
+    if (runner.isTransactionActive) await runner.rollbackTransaction();
+    throw err;
   }
 }
 

@@ -52,6 +52,52 @@ export class RegistrationRepository {
     return row && toRegistration(row);
   }
 
+  /** A device that connects is seen: its live registrations are not stale. */
+  async touchDevices(sql: Sql, deviceIds: readonly string[], nowMs: number): Promise<void> {
+    await sql(`UPDATE registrations SET last_seen_at_ms = $2 WHERE device_id = ANY($1) AND unregistered_at_ms IS NULL`, [deviceIds, nowMs]);
+  }
+
+  /** A live registration of this project (app servers name registrations by project). */
+  async findLiveInProject(sql: Sql, projectId: string, registrationId: string): Promise<Registration | undefined> {
+    const [row] = await sql<RegistrationRow>(
+      `SELECT ${COLUMNS} FROM registrations WHERE id = $1 AND project_id = $2 AND unregistered_at_ms IS NULL`,
+      [registrationId, projectId],
+    );
+    return row && toRegistration(row);
+  }
+
+  /** Unregisters up to `limit` live registrations not seen since `cutoffMs`; returns their ids. */
+  async retireStale(sql: Sql, cutoffMs: number, limit: number, nowMs: number): Promise<string[]> {
+    const rows = await sql<{ id: string }>(
+      `UPDATE registrations SET unregistered_at_ms = $3
+        WHERE id IN (SELECT id FROM registrations WHERE unregistered_at_ms IS NULL AND last_seen_at_ms < $1
+                     LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING id`,
+      [cutoffMs, limit, nowMs],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Retention: deletes up to `limit` registrations unregistered before `cutoffMs` (and their topics). */
+  async purgeUnregistered(sql: Sql, cutoffMs: number, limit: number): Promise<number> {
+    const rows = await sql(
+      `DELETE FROM registrations WHERE id IN (SELECT id FROM registrations WHERE unregistered_at_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1`,
+      [cutoffMs, limit],
+    );
+    return rows.length;
+  }
+
+  /** Retention: stored answers are only needed while a request can still be redelivered. */
+  async purgeReplies(sql: Sql, cutoffMs: number, limit: number): Promise<number> {
+    const rows = await sql(
+      `DELETE FROM registration_requests WHERE (device_id, correlation_id) IN (
+         SELECT device_id, correlation_id FROM registration_requests WHERE created_at_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING 1`,
+      [cutoffMs, limit],
+    );
+    return rows.length;
+  }
+
   async touch(sql: Sql, registrationId: string, nowMs: number): Promise<void> {
     await sql(`UPDATE registrations SET last_seen_at_ms = $2 WHERE id = $1`, [registrationId, nowMs]);
   }

@@ -15,6 +15,7 @@ import { DeliveryRepository } from '../persistence/delivery.repository';
 import { PushDb, type Sql } from '../persistence/push-db';
 import { RegistrationRepository, type Registration } from '../persistence/registration.repository';
 import { RegistryViewRepository } from '../persistence/registry-view.repository';
+import { perRow, StatsRepository } from '../persistence/stats.repository';
 
 /** 16 random bytes: a registrationId is opaque and unguessable (DESIGN.md §3). */
 const REGISTRATION_ID_BYTES = 16;
@@ -33,6 +34,7 @@ export class Registrations {
     private readonly registry: RegistryViewRepository,
     private readonly registrations: RegistrationRepository,
     private readonly deliveries: DeliveryRepository,
+    private readonly stats: StatsRepository,
     private readonly bus: MessageBus,
     private readonly clock: Clock,
   ) {}
@@ -90,7 +92,7 @@ export class Registrations {
       }
     }
     const retired = await this.registrations.retireLive(sql, request.deviceId, request.applicationId, nowMs);
-    await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs);
+    await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
     const registration = {
       id: randomToken(REGISTRATION_ID_BYTES),
       projectId: application.projectId,
@@ -107,7 +109,7 @@ export class Registrations {
     if (!registration) return failure(request, ErrorCode.NotFound, 'no such registration on this device');
     if (registration.live) {
       await this.registrations.unregister(sql, registration.id, nowMs);
-      await this.deliveries.failOpenOfRegistrations(sql, [registration.id], nowMs);
+      await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, [registration.id], nowMs), 'failed', nowMs));
     }
     return success(request, registration, false);
   }

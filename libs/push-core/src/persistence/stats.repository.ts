@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import { utcDay, type StatCounter, type StatIncrement } from '../domain/stats';
+import type { Sql } from './push-db';
+
+export interface DayCounts {
+  date: string;
+  accepted: number;
+  delivered: number;
+  expired: number;
+  failed: number;
+}
+
+const COUNTERS: readonly StatCounter[] = ['accepted', 'delivered', 'expired', 'failed'];
+
+/**
+ * Per-project daily counters. Callers bump them in the transaction that changes the state they
+ * count, from the rows that statement actually changed, so a redelivered event counts nothing.
+ */
+@Injectable()
+export class StatsRepository {
+  async bump(sql: Sql, increments: readonly StatIncrement[]): Promise<void> {
+    const rows = new Map<string, { projectId: string; day: string; counts: Record<StatCounter, number> }>();
+    for (const { projectId, counter, atMs, n = 1 } of increments) {
+      if (n === 0) continue;
+      const day = utcDay(atMs);
+      const key = `${projectId}\n${day}`;
+      let row = rows.get(key);
+      if (!row) rows.set(key, (row = { projectId, day, counts: { accepted: 0, delivered: 0, expired: 0, failed: 0 } }));
+      row.counts[counter] += n;
+    }
+    if (rows.size === 0) return;
+    // Sorted, so that concurrent transactions lock the counter rows in the same order.
+    const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+    await sql(
+      `INSERT INTO project_daily_stats AS s (project_id, day, accepted, delivered, expired, failed)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+       ON CONFLICT (project_id, day) DO UPDATE SET
+         accepted = s.accepted + EXCLUDED.accepted, delivered = s.delivered + EXCLUDED.delivered,
+         expired = s.expired + EXCLUDED.expired, failed = s.failed + EXCLUDED.failed`,
+      [sorted.map((r) => r.projectId), sorted.map((r) => r.day), ...COUNTERS.map((c) => sorted.map((r) => r.counts[c]))],
+    );
+  }
+
+  async days(sql: Sql, projectId: string, from: string, to: string): Promise<DayCounts[]> {
+    const rows = await sql<{ day: string; accepted: string; delivered: string; expired: string; failed: string }>(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, accepted, delivered, expired, failed
+         FROM project_daily_stats WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
+      [projectId, from, to],
+    );
+    return rows.map((r) => ({ date: r.day, accepted: Number(r.accepted), delivered: Number(r.delivered), expired: Number(r.expired), failed: Number(r.failed) }));
+  }
+}
+
+/** One increment per changed row, for rows that carry their project. */
+export function perRow(rows: readonly { project_id: string }[], counter: StatCounter, atMs: number): StatIncrement[] {
+  return rows.map((r) => ({ projectId: r.project_id, counter, atMs }));
+}
