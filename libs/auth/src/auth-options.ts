@@ -14,7 +14,34 @@ export interface AuthModuleOptions {
   publicApiUrl: string;
   /** Device address written into project settings files, e.g. tcp://127.0.0.1:5228 */
   pushPublicAddress: string;
+  /** Token-endpoint limits (token buckets); defaults in DEFAULT_TOKEN_RATE_LIMITS. */
+  tokenRateLimits?: TokenRateLimitOptions;
+  /** Console session lifetime; default 12 hours. */
+  sessionTtlSeconds?: number;
 }
+
+export interface TokenBucket {
+  burst: number;
+  perSecond: number;
+}
+
+export interface TokenRateLimitOptions {
+  /** Per source address, checked before any work. */
+  perIp: TokenBucket;
+  /** Per authenticated client, checked once its assertion's signature has verified. */
+  perClient: TokenBucket;
+}
+
+/**
+ * An app server needs a token about once per token lifetime; a whole NAT'd data centre shares one
+ * address. Generous enough for both, tight enough to stop a client hammering the signing key.
+ */
+export const DEFAULT_TOKEN_RATE_LIMITS: TokenRateLimitOptions = {
+  perIp: { burst: 300, perSecond: 20 },
+  perClient: { burst: 30, perSecond: 1 },
+};
+
+export const DEFAULT_SESSION_TTL_SECONDS = 12 * 3600;
 
 export const AUTH_OPTIONS = Symbol('AUTH_OPTIONS');
 
@@ -33,5 +60,12 @@ export function checkAuthOptions(options: AuthModuleOptions): void {
     problems.push('accessTokenTtlSeconds must be an integer between 60 and 86400');
   }
   if (options.adminToken.length < 32) problems.push('adminToken must be at least 32 characters');
+  for (const [name, bucket] of Object.entries(options.tokenRateLimits ?? {})) {
+    if (!(bucket.burst >= 1 && bucket.perSecond > 0)) problems.push(`tokenRateLimits.${name} needs burst >= 1 and perSecond > 0`);
+  }
+  const session = options.sessionTtlSeconds;
+  if (session !== undefined && !(Number.isInteger(session) && session >= 300 && session <= 30 * 86_400)) {
+    problems.push('sessionTtlSeconds must be an integer between 300 and 2592000');
+  }
   if (problems.length > 0) throw new Error(`invalid auth options: ${problems.join('; ')}`);
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, importPKCS8, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { Client } from 'pg';
 import { DomainError, OAuthError, Topics, type RegistryEventV1, type TopicDef } from '@borealis/contracts';
-import { MemoryReplayGuard, ReplayGuard } from '@borealis/keyvalue';
+import { MemoryRateLimiter, MemoryReplayGuard, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus, MessageBus, type PublishRecord, type Subscription } from '@borealis/messaging';
 import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { Clock, SystemClock } from '@borealis/util';
@@ -18,7 +18,7 @@ const TOKEN_URL = `${ISSUER}/oauth2/token`;
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** The platform's mapping, reduced to what these routes produce. */
-const STATUS: Record<string, number> = { invalid_argument: 400, unauthenticated: 401, not_found: 404, conflict: 409 };
+const STATUS: Record<string, number> = { invalid_argument: 400, unauthenticated: 401, permission_denied: 403, not_found: 404, conflict: 409, failed_precondition: 409, rate_limited: 429 };
 @Catch()
 class PlatformLikeErrorFilter implements ExceptionFilter {
   catch(err: unknown, host: ArgumentsHost): void {
@@ -67,9 +67,10 @@ function platformDrivers(bus: MessageBus): DynamicModule {
     providers: [
       { provide: MessageBus, useValue: bus },
       { provide: ReplayGuard, useValue: new MemoryReplayGuard(clock) },
+      { provide: RateLimiter, useValue: new MemoryRateLimiter(clock) },
       { provide: Clock, useValue: clock },
     ],
-    exports: [MessageBus, ReplayGuard, Clock],
+    exports: [MessageBus, ReplayGuard, RateLimiter, Clock],
   };
 }
 

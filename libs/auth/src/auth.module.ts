@@ -1,26 +1,41 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AdminTokenGuard } from './admin/admin-token.guard';
-import { AdminController } from './admin/admin.controller';
+import { AccessGuard } from './access/access.guard';
+import { AccountsService } from './accounts/accounts.service';
+import { AccountsController } from './admin/accounts.controller';
+import { DocsController } from './admin/docs.controller';
+import { ManagementDocs } from './admin/management-docs';
+import { MANAGEMENT_CONTROLLERS } from './admin/management-routes';
+import { OperatorController } from './admin/operator.controller';
+import { OrganizationAdmin } from './admin/organization-admin.service';
+import { OrganizationsController } from './admin/organizations.controller';
+import { ProjectsController } from './admin/projects.controller';
 import { RegistryAdmin } from './admin/registry-admin.service';
 import { AUTH_OPTIONS, checkAuthOptions, type AuthModuleOptions } from './auth-options';
 import { AUTH_CONNECTION } from './persistence/database';
 import { AUTH_ENTITIES } from './persistence/entities';
 import { AuthInitial1764300000000 } from './persistence/migrations/1764300000000-auth-initial';
+import { AuthAccounts1764400000000 } from './persistence/migrations/1764400000000-auth-accounts';
 import { TypeOrmClientDirectory } from './persistence/typeorm-client-directory';
 import { TypeOrmSigningKeyStore } from './persistence/typeorm-signing-key-store';
+import { KeyExpiryAnnouncer } from './registry/key-expiry';
 import { RegistryOutboxRelay } from './registry/registry-outbox-relay';
 import { SigningKeyStore, SigningKeys } from './signing/signing-keys';
 import { WellKnownController } from './signing/well-known.controller';
 import { ClientAssertionVerifier } from './token/client-assertion';
 import { ClientDirectory } from './token/client-directory';
+import { TokenRateLimits } from './token/token-rate-limits';
 import { TokenController } from './token/token.controller';
 import { TokenService } from './token/token.service';
 
+/** The management API (/auth/admin/v1): every route declares its access rule. */
+export const MANAGEMENT_API = [AccountsController, OrganizationsController, ProjectsController, OperatorController, DocsController];
+
 /**
- * The auth service: tenants, projects, service accounts and applications; the OAuth2 token
- * endpoint, JWKS and discovery; the operator admin API; registry events. Needs `MessageBus`,
- * `ReplayGuard` and `Clock` provided globally by the platform.
+ * The auth service: developer accounts, organizations (tenants) with roles, projects, service
+ * accounts and applications; the OAuth2 token endpoint, JWKS and discovery; the management API;
+ * registry events. Needs `MessageBus`, `ReplayGuard`, `RateLimiter` and `Clock` provided globally
+ * by the platform.
  */
 @Module({})
 export class AuthModule {
@@ -34,22 +49,28 @@ export class AuthModule {
           type: 'postgres',
           url: options.databaseUrl,
           entities: AUTH_ENTITIES,
-          migrations: [AuthInitial1764300000000],
+          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000],
           migrationsRun: true,
           synchronize: false,
         }),
       ],
-      controllers: [TokenController, WellKnownController, AdminController],
+      controllers: [TokenController, WellKnownController, ...MANAGEMENT_API],
       providers: [
         { provide: AUTH_OPTIONS, useValue: options },
+        { provide: MANAGEMENT_CONTROLLERS, useValue: MANAGEMENT_API },
         { provide: ClientDirectory, useClass: TypeOrmClientDirectory },
         { provide: SigningKeyStore, useClass: TypeOrmSigningKeyStore },
         SigningKeys,
+        TokenRateLimits,
         ClientAssertionVerifier,
         TokenService,
         RegistryOutboxRelay,
+        KeyExpiryAnnouncer,
         RegistryAdmin,
-        AdminTokenGuard,
+        OrganizationAdmin,
+        AccountsService,
+        AccessGuard,
+        ManagementDocs,
       ],
     };
   }

@@ -7,7 +7,6 @@ export const CreateTenantRequest = z.object({ name });
 export const CreateProjectRequest = z.object({ name });
 export const CreateApplicationRequest = z.object({ name });
 export const SetActiveRequest = z.object({ isActive: z.boolean() });
-export const CreateServiceAccountRequest = z.object({});
 
 /** The body as `schema` describes it, or `invalid_argument` naming each bad field. An absent body is `{}`. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
@@ -17,3 +16,17 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   for (const issue of result.error.issues) fields[issue.path.map(String).join('.') || '(body)'] ??= issue.message;
   throw new DomainError(ErrorCode.InvalidArgument, `invalid request body: ${Object.keys(fields).join(', ')}`, { fields });
 }
+
+const role = z.enum(['owner', 'admin', 'developer', 'viewer']);
+const email = z.string().trim().max(254).email();
+/** RFC 3339 with an offset, e.g. 2026-01-31T00:00:00Z. */
+const instant = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
+
+export const SignUpRequest = z.object({ email, password: z.string().min(12, 'at least 12 characters').max(256) });
+export const LoginRequest = z.object({ email: z.string().max(254), password: z.string().max(256) });
+export const CreateKeyRequest = z.object({ expiresAt: instant.optional() });
+export const UploadKeyRequest = z.object({ publicKeyPem: z.string().min(1).max(16_384), expiresAt: instant.optional() });
+export const ExpireKeyRequest = z.object({ expiresAt: instant });
+export const InviteRequest = z.object({ email, role });
+export const AcceptInvitationRequest = z.object({ token: z.string().min(1).max(256) });
+export const SetRoleRequest = z.object({ role });

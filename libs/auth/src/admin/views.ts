@@ -1,4 +1,13 @@
-import type { ApplicationEntity, ProjectEntity, ServiceAccountEntity, ServiceAccountKeyEntity, TenantEntity } from '../persistence/entities';
+import type {
+  ApplicationEntity,
+  AuditLogEntity,
+  InvitationEntity,
+  ProjectEntity,
+  Role,
+  ServiceAccountEntity,
+  ServiceAccountKeyEntity,
+  TenantEntity,
+} from '../persistence/entities';
 
 /** The admin API's JSON shapes. Times are RFC 3339. */
 
@@ -19,6 +28,7 @@ export interface ProjectView {
 
 export interface ServiceAccountKeyView {
   keyId: string;
+  origin: 'generated' | 'uploaded';
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
@@ -56,6 +66,7 @@ export interface ServiceAccountKeyIssued {
   clientId: string;
   keyId: string;
   scopes: string[];
+  expiresAt: string | null;
   settings: ProjectSettings;
 }
 
@@ -81,12 +92,7 @@ export function projectDetailView(p: ProjectEntity, account: ServiceAccountEntit
       clientId: account.clientId,
       scopes: account.scopes,
       createdAt: account.createdAt.toISOString(),
-      keys: keys.map((k) => ({
-        keyId: k.kid,
-        createdAt: k.createdAt.toISOString(),
-        expiresAt: k.expiresAt?.toISOString() ?? null,
-        revokedAt: k.revokedAt?.toISOString() ?? null,
-      })),
+      keys: keys.map(keyView),
     },
   };
 }
@@ -100,4 +106,61 @@ export function applicationView(a: ApplicationEntity): ApplicationView {
     createdAt: a.createdAt.toISOString(),
     updatedAt: a.updatedAt.toISOString(),
   };
+}
+
+export function keyView(k: ServiceAccountKeyEntity): ServiceAccountKeyView {
+  return {
+    keyId: k.kid,
+    origin: k.origin,
+    createdAt: k.createdAt.toISOString(),
+    expiresAt: k.expiresAt?.toISOString() ?? null,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
+  };
+}
+
+export interface MemberView {
+  accountId: string;
+  email: string;
+  role: Role;
+  since: string;
+}
+
+export interface InvitationView {
+  id: string;
+  tenantId: string;
+  email: string;
+  role: Role;
+  invitedBy: string;
+  createdAt: string;
+  expiresAt: string;
+  acceptedAt: string | null;
+  revokedAt: string | null;
+}
+
+export function invitationView(i: InvitationEntity): InvitationView {
+  return {
+    id: i.id,
+    tenantId: i.tenantId,
+    email: i.email,
+    role: i.role,
+    invitedBy: i.invitedBy,
+    createdAt: i.createdAt.toISOString(),
+    expiresAt: i.expiresAt.toISOString(),
+    acceptedAt: i.acceptedAt?.toISOString() ?? null,
+    revokedAt: i.revokedAt?.toISOString() ?? null,
+  };
+}
+
+export interface AuditEntryView {
+  seq: string;
+  at: string;
+  actor: string;
+  action: string;
+  entityType: string;
+  entityId: string;
+  details: Record<string, unknown>;
+}
+
+export function auditEntryView(a: AuditLogEntity): AuditEntryView {
+  return { seq: a.seq, at: a.at.toISOString(), actor: a.actor, action: a.action, entityType: a.entityType, entityId: a.entityId, details: a.details };
 }

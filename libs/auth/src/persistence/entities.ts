@@ -71,6 +71,16 @@ export class ServiceAccountKeyEntity {
 
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
+
+  @Column({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  /** Generated server-side (private half handed out once) or uploaded by the developer. */
+  @Column({ type: 'text' })
+  origin!: 'generated' | 'uploaded';
+
+  @Column({ name: 'expiry_published', type: 'boolean' })
+  expiryPublished!: boolean;
 }
 
 /** An application of a project (Aurora `applicationId`), the thing devices register for. */
@@ -127,7 +137,126 @@ export class RegistryOutboxEntity {
   publishedAt!: Date | null;
 }
 
+export type Role = 'owner' | 'admin' | 'developer' | 'viewer';
+
+/** A developer account. `email` is stored lower-cased; the password only as an scrypt hash. */
+@Entity('accounts')
+export class AccountEntity {
+  @PrimaryColumn({ type: 'text' })
+  id!: string;
+
+  @Column({ type: 'text' })
+  email!: string;
+
+  @Column({ name: 'password_hash', type: 'text' })
+  passwordHash!: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+}
+
+/** A console session: only the SHA-256 of its bearer token is kept. */
+@Entity('console_sessions')
+export class ConsoleSessionEntity {
+  @PrimaryColumn({ name: 'token_hash', type: 'text' })
+  tokenHash!: string;
+
+  @Column({ name: 'account_id', type: 'text' })
+  accountId!: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+}
+
+@Entity('memberships')
+export class MembershipEntity {
+  @PrimaryColumn({ name: 'tenant_id', type: 'text' })
+  tenantId!: string;
+
+  @PrimaryColumn({ name: 'account_id', type: 'text' })
+  accountId!: string;
+
+  @Column({ type: 'text' })
+  role!: Role;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+}
+
+/** An invitation to an organization; accepted by presenting its token (only its hash is kept). */
+@Entity('invitations')
+export class InvitationEntity {
+  @PrimaryColumn({ type: 'text' })
+  id!: string;
+
+  @Column({ name: 'tenant_id', type: 'text' })
+  tenantId!: string;
+
+  @Column({ type: 'text' })
+  email!: string;
+
+  @Column({ type: 'text' })
+  role!: Role;
+
+  @Column({ name: 'token_hash', type: 'text' })
+  tokenHash!: string;
+
+  @Column({ name: 'invited_by', type: 'text' })
+  invitedBy!: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+
+  @Column({ name: 'accepted_at', type: 'timestamptz', nullable: true })
+  acceptedAt!: Date | null;
+
+  @Column({ name: 'accepted_by', type: 'text', nullable: true })
+  acceptedBy!: string | null;
+
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
+  revokedAt!: Date | null;
+}
+
+/** Who (`operator` or an account id) did what to which entity, when. */
+@Entity('audit_log')
+export class AuditLogEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  seq!: string;
+
+  @Column({ name: 'tenant_id', type: 'text', nullable: true })
+  tenantId!: string | null;
+
+  @Column({ type: 'text' })
+  actor!: string;
+
+  @Column({ type: 'text' })
+  action!: string;
+
+  @Column({ name: 'entity_type', type: 'text' })
+  entityType!: string;
+
+  @Column({ name: 'entity_id', type: 'text' })
+  entityId!: string;
+
+  @Column({ type: 'jsonb' })
+  details!: Record<string, unknown>;
+
+  @Column({ type: 'timestamptz' })
+  at!: Date;
+}
+
 export const AUTH_ENTITIES = [
+  AccountEntity,
+  ConsoleSessionEntity,
+  MembershipEntity,
+  InvitationEntity,
+  AuditLogEntity,
   TenantEntity,
   ProjectEntity,
   ServiceAccountEntity,

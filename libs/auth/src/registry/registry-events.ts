@@ -1,5 +1,5 @@
 import type { RegistryEventV1 } from '@borealis/contracts';
-import type { ApplicationEntity, ProjectEntity, ServiceAccountEntity } from '../persistence/entities';
+import type { ApplicationEntity, ProjectEntity, ServiceAccountEntity, ServiceAccountKeyEntity } from '../persistence/entities';
 
 /** The full current state of a project, as the registry topic carries it. */
 export function projectEvent(project: ProjectEntity, account: ServiceAccountEntity | null): RegistryEventV1 {
@@ -27,6 +27,21 @@ export function applicationEvent(application: ApplicationEntity): RegistryEventV
       isActive: application.isActive,
       createdAtMs: application.createdAt.getTime(),
       updatedAtMs: application.updatedAt.getTime(),
+    },
+  };
+}
+
+export function keyEvent(key: ServiceAccountKeyEntity, projectId: string): RegistryEventV1 {
+  return {
+    kind: 'service-account-key',
+    key: {
+      id: key.kid,
+      clientId: key.clientId,
+      projectId,
+      revokedAtMs: key.revokedAt?.getTime() ?? null,
+      expiresAtMs: key.expiresAt?.getTime() ?? null,
+      createdAtMs: key.createdAt.getTime(),
+      updatedAtMs: key.updatedAt.getTime(),
     },
   };
 }

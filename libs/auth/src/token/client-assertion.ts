@@ -6,6 +6,12 @@ import { ReplayGuard } from '@borealis/keyvalue';
 import { Clock } from '@borealis/util';
 import { AUTH_OPTIONS, type AuthModuleOptions } from '../auth-options';
 import { ClientDirectory, type ClientRecord } from './client-directory';
+import { TokenRateLimits } from './token-rate-limits';
+
+/** An authenticated client and the id of the key its assertion was signed with. */
+export interface AuthenticatedClient extends ClientRecord {
+  keyId: string;
+}
 
 /** Tolerated clock difference between app servers and auth. */
 export const CLOCK_SKEW_SECONDS = 60;
@@ -16,7 +22,8 @@ const MAX_JTI_LENGTH = 256;
 /**
  * Authenticates a client by its `private_key_jwt` assertion (RFC 7523): RS256 only, the key named by
  * `kid` must be an active key of the account named by `iss`, `sub` = `iss`, `aud` = the token URL
- * or the issuer, `exp`/`iat`/`nbf` within a small skew and a short lifetime, `jti` used once.
+ * or the issuer, `exp`/`iat`/`nbf` within a small skew and a short lifetime, `jti` used once. A
+ * client whose signature verified is also held to its per-client rate limit.
  *
  * Every failure is `invalid_client` (RFC 7521 §4.2.1). Until the signature has verified, all
  * failures (unknown client, unknown or inactive key, another account's key, a disallowed algorithm,
@@ -30,14 +37,16 @@ export class ClientAssertionVerifier {
   constructor(
     private readonly directory: ClientDirectory,
     private readonly replayGuard: ReplayGuard,
+    private readonly rateLimits: TokenRateLimits,
     private readonly clock: Clock,
     @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'tokenUrl' | 'issuer'>,
   ) {
     this.audiences = new Set([options.tokenUrl, options.issuer]);
   }
 
-  async verify(assertion: string): Promise<ClientRecord> {
+  async verify(assertion: string): Promise<AuthenticatedClient> {
     const { client, claims } = await this.authenticate(assertion);
+    await this.rateLimits.perClient(client.clientId);
     const nowSeconds = this.clock.now() / 1000;
     const { sub, aud, exp, iat, nbf, jti } = claims;
     if (sub !== client.clientId) throw rejected('the assertion sub must equal its iss (the client_id)');
@@ -61,7 +70,7 @@ export class ClientAssertionVerifier {
   }
 
   /** The client whose active key verifies the signature, or the one uniform refusal. */
-  private async authenticate(assertion: string): Promise<{ client: ClientRecord; claims: JWTPayload }> {
+  private async authenticate(assertion: string): Promise<{ client: AuthenticatedClient; claims: JWTPayload }> {
     let header: ProtectedHeaderParameters;
     let claims: JWTPayload;
     try {
@@ -84,7 +93,7 @@ export class ClientAssertionVerifier {
       throw authenticationFailed();
     }
     // The payload decoded above is the one whose signature just verified.
-    return { client, claims };
+    return { client: { ...client, keyId: kid }, claims };
   }
 }
 

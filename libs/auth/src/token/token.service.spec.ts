@@ -1,11 +1,12 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { base64url, createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { OAuthError } from '@borealis/contracts';
-import { MemoryReplayGuard, ReplayGuard } from '@borealis/keyvalue';
+import { MemoryRateLimiter, MemoryReplayGuard, ReplayGuard } from '@borealis/keyvalue';
 import { FixedClock } from '@borealis/util';
 import { SigningKeys, SigningKeyStore, type StoredSigningKey } from '../signing/signing-keys';
 import { ClientAssertionVerifier } from './client-assertion';
 import { ClientDirectory, type ClientKeyRecord, type ClientRecord } from './client-directory';
+import { TokenRateLimited, TokenRateLimits } from './token-rate-limits';
 import { JWT_BEARER_ASSERTION, TokenService } from './token.service';
 
 const ISSUER = 'http://auth.test/auth/public';
@@ -74,7 +75,15 @@ describe('TokenService (client_credentials with private_key_jwt)', () => {
   const replayGuard = new RecordingReplayGuard(new MemoryReplayGuard(clock));
   const signingKeys = new SigningKeys(new MemorySigningKeyStore(), clock);
   const options = { issuer: ISSUER, tokenUrl: TOKEN_URL, audiences: ['borealis-push', 'borealis-other'], accessTokenTtlSeconds: 3600 };
-  const service = new TokenService(new ClientAssertionVerifier(directory, replayGuard, clock, options), signingKeys, clock, options);
+  const roomy = { perIp: { burst: 1000, perSecond: 100 }, perClient: { burst: 1000, perSecond: 100 } };
+  const newService = (tokenRateLimits = roomy) =>
+    new TokenService(
+      new ClientAssertionVerifier(directory, replayGuard, new TokenRateLimits(new MemoryRateLimiter(clock), { tokenRateLimits }), clock, options),
+      signingKeys,
+      clock,
+      options,
+    );
+  const service = newService();
   let alice: Client;
   let bob: Client;
 
@@ -118,7 +127,7 @@ describe('TokenService (client_credentials with private_key_jwt)', () => {
       currentDate: new Date(NOW_MS),
     });
     expect(protectedHeader).toEqual({ alg: 'RS256', kid: (await signingKeys.current()).kid, typ: 'at+jwt' });
-    expect(payload).toMatchObject({ sub: alice.clientId, client_id: alice.clientId, project_id: 'project-a', scope: SCOPES.join(' '), iat: NOW, exp: NOW + 3600 });
+    expect(payload).toMatchObject({ sub: alice.clientId, client_id: alice.clientId, client_key_id: alice.kid, project_id: 'project-a', scope: SCOPES.join(' '), iat: NOW, exp: NOW + 3600 });
     expect(typeof payload.jti).toBe('string');
   });
 
@@ -237,5 +246,20 @@ describe('TokenService (client_credentials with private_key_jwt)', () => {
     ]) {
       expect(await refusal(body)).toMatchObject({ error: 'invalid_client', status: 401, description: expect.stringContaining('client authentication required') });
     }
+  });
+
+  it('limits token requests per client, counting only requests whose signature verified', async () => {
+    const limited = newService({ perIp: roomy.perIp, perClient: { burst: 2, perSecond: 0.5 } });
+    const forged = request(await assertion({}, {}, alice, bob.privateKey));
+    for (let i = 0; i < 3; i++) await expect(limited.issue(forged)).rejects.toMatchObject({ status: 401 });
+    await limited.issue(request(await assertion()));
+    await limited.issue(request(await assertion()));
+    const refused = await limited.issue(request(await assertion())).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(TokenRateLimited);
+    expect(refused).toMatchObject({ status: 429, error: 'invalid_request', retryAfterSeconds: 2 });
+    // Another client has its own budget; and the bucket refills.
+    await expect(limited.issue(request(await assertion({}, {}, bob)))).resolves.toMatchObject({ token_type: 'Bearer' });
+    clock.set(NOW_MS + 2000);
+    await expect(limited.issue(request(await assertion()))).resolves.toMatchObject({ token_type: 'Bearer' });
   });
 });

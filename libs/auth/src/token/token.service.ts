@@ -76,7 +76,8 @@ export class TokenService {
     const issuedAt = Math.floor(this.clock.now() / 1000);
     const expiresAt = issuedAt + this.options.accessTokenTtlSeconds;
     const key = await this.signingKeys.current();
-    const accessToken = await new SignJWT({ client_id: client.clientId, project_id: client.projectId, scope })
+    // client_key_id lets resource servers drop tokens of a key revoked after they were issued.
+    const accessToken = await new SignJWT({ client_id: client.clientId, client_key_id: client.keyId, project_id: client.projectId, scope })
       .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'at+jwt' })
       .setIssuer(this.options.issuer)
       .setSubject(client.clientId)
@@ -85,7 +86,7 @@ export class TokenService {
       .setExpirationTime(expiresAt)
       .setJti(randomUUID())
       .sign(key.privateKey);
-    this.logger.log({ msg: 'access token issued', clientId: client.clientId, projectId: client.projectId, audience, scope });
+    this.logger.log({ msg: 'access token issued', clientId: client.clientId, keyId: client.keyId, projectId: client.projectId, audience, scope });
     return {
       access_token: accessToken,
       token_type: 'Bearer',

@@ -1,0 +1,127 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash } from 'node:crypto';
+import { QueryFailedError, type DataSource } from 'typeorm';
+import { DomainError, ErrorCode } from '@borealis/contracts';
+import { RateLimiter } from '@borealis/keyvalue';
+import { Clock, randomToken, uuidv7 } from '@borealis/util';
+import { AUTH_OPTIONS, DEFAULT_SESSION_TTL_SECONDS, type AuthModuleOptions } from '../auth-options';
+import { AUTH_CONNECTION } from '../persistence/database';
+import { AccountEntity, ConsoleSessionEntity, MembershipEntity } from '../persistence/entities';
+import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './passwords';
+
+/** Console session tokens carry this prefix, so that secret scanners and the guard recognise them. */
+export const SESSION_TOKEN_PREFIX = 'bcs_';
+/** Login attempts per e-mail address and source address: a burst of 10, then one every 6 s. */
+const LOGIN_BURST = 10;
+const LOGIN_PER_SECOND = 1 / 6;
+
+export interface AccountView {
+  id: string;
+  email: string;
+  createdAt: string;
+}
+
+export interface SessionIssued {
+  token: string;
+  tokenType: 'Bearer';
+  expiresAt: string;
+  account: AccountView;
+}
+
+export interface MeView extends AccountView {
+  memberships: { tenantId: string; role: string }[];
+}
+
+export function sessionTokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/**
+ * Developer accounts and their console sessions: opaque random bearer tokens (256 bits), stored as
+ * their SHA-256 only, with an expiry. Passwords are stored as scrypt hashes (see passwords.ts).
+ */
+@Injectable()
+export class AccountsService {
+  private readonly logger = new Logger(AccountsService.name);
+  private readonly sessionTtlMs: number;
+
+  constructor(
+    @InjectDataSource(AUTH_CONNECTION) private readonly dataSource: DataSource,
+    private readonly limiter: RateLimiter,
+    private readonly clock: Clock,
+    @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'sessionTtlSeconds'>,
+  ) {
+    this.sessionTtlMs = (options.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000;
+  }
+
+  async signUp(email: string, password: string): Promise<AccountView> {
+    const account: AccountEntity = { id: uuidv7(), email: normalizeEmail(email), passwordHash: await hashPassword(password), createdAt: this.now() };
+    try {
+      await this.dataSource.getRepository(AccountEntity).insert(account);
+    } catch (err) {
+      if (err instanceof QueryFailedError && (err.driverError as { code?: string }).code === '23505') {
+        throw new DomainError(ErrorCode.Conflict, 'an account with this e-mail address exists already', { fields: { email: 'taken' } });
+      }
+      throw err;
+    }
+    this.logger.log({ msg: 'account created', accountId: account.id });
+    return accountView(account);
+  }
+
+  /** One answer for an unknown address and a wrong password, in about the same time. */
+  async login(email: string, password: string, sourceIp: string): Promise<SessionIssued> {
+    const address = normalizeEmail(email);
+    const decision = await this.limiter.take(`auth:login:${sourceIp}:${address}`, LOGIN_BURST, LOGIN_PER_SECOND);
+    if (!decision.allowed) {
+      throw new DomainError(ErrorCode.RateLimited, 'too many login attempts; try again later', { retryAfterSeconds: decision.retryAfterSeconds });
+    }
+    const account = await this.dataSource.getRepository(AccountEntity).findOneBy({ email: address });
+    const ok = await verifyPassword(password, account?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!account || !ok) throw new DomainError(ErrorCode.Unauthenticated, 'wrong e-mail address or password');
+    const token = randomToken(32, SESSION_TOKEN_PREFIX);
+    const now = this.now();
+    const session: ConsoleSessionEntity = { tokenHash: sessionTokenHash(token), accountId: account.id, createdAt: now, expiresAt: new Date(now.getTime() + this.sessionTtlMs) };
+    await this.dataSource.transaction(async (em) => {
+      await em.insert(ConsoleSessionEntity, session);
+      // Expired sessions of this account are of no use to anyone.
+      await em.query('DELETE FROM console_sessions WHERE account_id = $1 AND expires_at <= $2', [account.id, now]);
+    });
+    this.logger.log({ msg: 'console session started', accountId: account.id });
+    return { token, tokenType: 'Bearer', expiresAt: session.expiresAt.toISOString(), account: accountView(account) };
+  }
+
+  async logout(token: string): Promise<void> {
+    await this.dataSource.getRepository(ConsoleSessionEntity).delete({ tokenHash: sessionTokenHash(token) });
+  }
+
+  /** The account of a live session token, or null. */
+  async resolveSession(token: string): Promise<AccountEntity | null> {
+    if (!token.startsWith(SESSION_TOKEN_PREFIX)) return null;
+    const rows: AccountEntity[] = await this.dataSource
+      .getRepository(AccountEntity)
+      .createQueryBuilder('a')
+      .innerJoin(ConsoleSessionEntity, 's', 's.account_id = a.id')
+      .where('s.token_hash = :hash AND s.expires_at > :now', { hash: sessionTokenHash(token), now: this.now() })
+      .getMany();
+    return rows[0] ?? null;
+  }
+
+  async me(accountId: string): Promise<MeView> {
+    const account = await this.dataSource.getRepository(AccountEntity).findOneByOrFail({ id: accountId });
+    const memberships = await this.dataSource.getRepository(MembershipEntity).find({ where: { accountId }, order: { createdAt: 'ASC' } });
+    return { ...accountView(account), memberships: memberships.map((m) => ({ tenantId: m.tenantId, role: m.role })) };
+  }
+
+  private now(): Date {
+    return new Date(this.clock.now());
+  }
+}
+
+export function accountView(a: AccountEntity): AccountView {
+  return { id: a.id, email: a.email, createdAt: a.createdAt.toISOString() };
+}

@@ -1,0 +1,57 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { Authenticated, Public, type Actor } from '../access/access';
+import { AccessGuard, Caller } from '../access/access.guard';
+import { AccountsService, type AccountView, type MeView, type SessionIssued } from '../accounts/accounts.service';
+import { AcceptInvitationRequest, LoginRequest, SignUpRequest, parseBody } from './admin-requests';
+import { Operation } from './operation';
+import { OrganizationAdmin } from './organization-admin.service';
+import type { MemberView } from './views';
+
+/** Developer accounts: sign-up, console sessions, who am I, accepting invitations. */
+@Controller('auth/admin/v1')
+@UseGuards(AccessGuard)
+export class AccountsController {
+  constructor(
+    private readonly accounts: AccountsService,
+    private readonly organizations: OrganizationAdmin,
+  ) {}
+
+  @Post('accounts')
+  @Public()
+  @Operation('Sign up: create a developer account', { body: SignUpRequest })
+  signUp(@Body() body: unknown): Promise<AccountView> {
+    const { email, password } = parseBody(SignUpRequest, body);
+    return this.accounts.signUp(email, password);
+  }
+
+  @Post('sessions')
+  @Public()
+  @Operation('Log in: returns a console session token (Bearer) and its expiry', { body: LoginRequest })
+  login(@Body() body: unknown, @Req() request: FastifyRequest): Promise<SessionIssued> {
+    const { email, password } = parseBody(LoginRequest, body);
+    return this.accounts.login(email, password, request.ip);
+  }
+
+  @Delete('sessions/current')
+  @Authenticated()
+  @HttpCode(204)
+  @Operation('Log out: ends the session whose token authenticates this request')
+  async logout(@Headers('authorization') authorization: string): Promise<void> {
+    await this.accounts.logout(authorization.replace(/^Bearer +/i, '').trim());
+  }
+
+  @Get('me')
+  @Authenticated()
+  @Operation('The signed-in account and its memberships')
+  me(@Caller() actor: Actor): Promise<MeView | { operator: true }> {
+    return actor.kind === 'operator' ? Promise.resolve({ operator: true }) : this.accounts.me(actor.accountId);
+  }
+
+  @Post('invitations/accept')
+  @Authenticated()
+  @Operation('Accept an invitation (signed in as the invited e-mail address)', { body: AcceptInvitationRequest })
+  accept(@Caller() actor: Actor, @Body() body: unknown): Promise<MemberView & { tenantId: string }> {
+    return this.organizations.accept(actor, parseBody(AcceptInvitationRequest, body).token);
+  }
+}
