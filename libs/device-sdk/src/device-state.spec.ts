@@ -25,6 +25,7 @@ describe('FileStateStore', () => {
     credentials: { deviceId: 'd1', secret: 's1' },
     registrations: { app1: 'reg1' },
     seenMessageIds: ['m1', 'm2'],
+    held: { app2: [{ id: 'm3', applicationId: 'app2', title: 't', message: 'm', data: '{}', sentAtMs: 1, expiresAtMs: 4_102_444_800_000 }] },
   };
 
   it('loads an empty state when nothing was saved', async () => {

@@ -1,5 +1,6 @@
 import { open, readFile, rename, mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Push } from './push';
 
 export interface DeviceCredentials {
   deviceId: string;
@@ -13,10 +14,83 @@ export interface DeviceState {
   registrations: Record<string, string>;
   /** Recently seen message ids, oldest first. */
   seenMessageIds: string[];
+  /** Notifications kept for apps that are not running, by applicationId. */
+  held: Record<string, StoredPush[]>;
+}
+
+/** A Push as stored: times as milliseconds since the epoch. */
+export interface StoredPush {
+  id: string;
+  applicationId: string;
+  title: string;
+  message: string;
+  data: string;
+  sentAtMs: number;
+  expiresAtMs: number;
 }
 
 export function emptyDeviceState(): DeviceState {
-  return { credentials: null, registrations: {}, seenMessageIds: [] };
+  return { credentials: null, registrations: {}, seenMessageIds: [], held: {} };
+}
+
+/**
+ * Notifications for apps that are not running (Aurora's inactive apps): kept per app, at most
+ * `capacity` each (the oldest are dropped), until the app takes them or they expire with the
+ * message's TTL.
+ */
+export class HeldPushes {
+  private readonly byApp = new Map<string, Push[]>();
+
+  constructor(
+    private readonly capacity: number,
+    stored: Record<string, StoredPush[]> = {},
+    nowMs = 0,
+  ) {
+    for (const [applicationId, pushes] of Object.entries(stored)) {
+      this.add(
+        applicationId,
+        pushes.map((p) => ({ id: p.id, applicationId: p.applicationId, title: p.title, message: p.message, data: p.data, sentAt: new Date(p.sentAtMs), expiresAt: new Date(p.expiresAtMs) })),
+        nowMs,
+      );
+    }
+  }
+
+  has(applicationId: string): boolean {
+    return this.byApp.has(applicationId);
+  }
+
+  /** Keeps `pushes` for the app; returns how many were dropped to stay within capacity. */
+  add(applicationId: string, pushes: Push[], nowMs: number): number {
+    const all = [...(this.byApp.get(applicationId) ?? []), ...pushes].filter((push) => push.expiresAt.getTime() > nowMs);
+    const dropped = Math.max(0, all.length - this.capacity);
+    if (all.length === 0) this.byApp.delete(applicationId);
+    else this.byApp.set(applicationId, all.slice(dropped));
+    return dropped;
+  }
+
+  /** Removes and returns the app's unexpired pushes. */
+  take(applicationId: string, nowMs: number): Push[] {
+    const pushes = this.byApp.get(applicationId) ?? [];
+    this.byApp.delete(applicationId);
+    return pushes.filter((push) => push.expiresAt.getTime() > nowMs);
+  }
+
+  live(nowMs: number): Map<string, Push[]> {
+    const out = new Map<string, Push[]>();
+    for (const [applicationId, pushes] of this.byApp) {
+      const live = pushes.filter((push) => push.expiresAt.getTime() > nowMs);
+      if (live.length > 0) out.set(applicationId, live);
+    }
+    return out;
+  }
+
+  toJSON(nowMs: number): Record<string, StoredPush[]> {
+    const out: Record<string, StoredPush[]> = {};
+    for (const [applicationId, pushes] of this.live(nowMs)) {
+      out[applicationId] = pushes.map((p) => ({ id: p.id, applicationId: p.applicationId, title: p.title, message: p.message, data: p.data, sentAtMs: p.sentAt.getTime(), expiresAtMs: p.expiresAt.getTime() }));
+    }
+    return out;
+  }
 }
 
 /**
@@ -103,6 +177,8 @@ function parseDeviceState(text: string, file: string): DeviceState {
   }
   if (!isRecord(raw) || raw['version'] !== 1) throw invalid('not a version 1 state object');
   const { credentials, registrations, seenMessageIds } = raw;
+  // Absent in files written before apps could be inactive.
+  const held = raw['held'] ?? {};
   if (
     credentials !== null &&
     !(isRecord(credentials) && typeof credentials['deviceId'] === 'string' && typeof credentials['secret'] === 'string')
@@ -115,11 +191,24 @@ function parseDeviceState(text: string, file: string): DeviceState {
   if (!Array.isArray(seenMessageIds) || !seenMessageIds.every((v) => typeof v === 'string')) {
     throw invalid('seenMessageIds');
   }
+  if (!isRecord(held) || !Object.values(held).every((list) => Array.isArray(list) && list.every(isStoredPush))) {
+    throw invalid('held');
+  }
   return {
     credentials: credentials === null ? null : { deviceId: credentials['deviceId'] as string, secret: credentials['secret'] as string },
     registrations: { ...(registrations as Record<string, string>) },
     seenMessageIds: seenMessageIds as string[],
+    held: held as Record<string, StoredPush[]>,
   };
+}
+
+function isStoredPush(value: unknown): value is StoredPush {
+  return (
+    isRecord(value) &&
+    ['id', 'applicationId', 'title', 'message', 'data'].every((key) => typeof value[key] === 'string') &&
+    typeof value['sentAtMs'] === 'number' &&
+    typeof value['expiresAtMs'] === 'number'
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

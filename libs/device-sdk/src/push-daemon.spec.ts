@@ -152,6 +152,12 @@ class FakeServer {
       case 'ping':
         if (this.answerPings) conn.send({ pong: { nonce: frame.ping!.nonce } });
         return;
+      case 'rotateCredentials': {
+        const deviceId = [...this.devices.keys()].at(-1)!;
+        const credentials = { deviceId, secret: `rotated-${++this.issued}` };
+        this.devices.set(deviceId, credentials.secret);
+        return conn.send({ credentialsRotated: { requestId: frame.rotateCredentials!.requestId, credentials } });
+      }
       default:
         return;
     }
@@ -367,6 +373,73 @@ describe('PushDaemon', () => {
     expect(await delay).toEqual([30]);
     await server.next('hello');
     expect(server.connections).toHaveLength(2);
+  });
+
+  it('on GoAway acknowledges what it received first, then moves to the next server of its list', async () => {
+    const first = await fakeServer();
+    const second = await fakeServer();
+    const daemon = new PushDaemon({ server: [first.url, second.url], backoff: FAST, ackDelayMs: 60_000 });
+    daemons.push(daemon);
+    const client = daemon.createClient({ applicationId: 'app1' });
+    await daemon.start();
+    const hello = await first.next('hello');
+    await untilReady(daemon);
+    const got = pushes(client, 1);
+    hello.conn.send(notification('g1'), { goAway: { reconnectDelayMs: 10, reason: 'draining' } });
+    expect((await got).map((p) => p.id)).toEqual(['g1']);
+    // The ack delay is a minute: only GoAway can have flushed it.
+    expect((await first.next('ack')).frame.ack!.messageIds).toEqual(['g1']);
+    await second.next('hello');
+    await untilReady(daemon);
+    expect(daemon.isReady).toBe(true);
+  });
+
+  it('rotates its credentials on request and presents the new ones on reconnect', async () => {
+    const server = await fakeServer();
+    const dir = await stateDir();
+    const daemon = daemonFor(server, { stateDir: dir });
+    await daemon.start();
+    const hello = await server.next('hello');
+    await untilReady(daemon);
+    const deviceId = daemon.deviceId!;
+    const changed = once(daemon, 'credentialsChanged');
+    await daemon.rotateCredentials();
+    expect(await changed).toEqual([deviceId]);
+    const stored = JSON.parse(await readFile(join(dir, 'push-daemon.json'), 'utf8')) as { credentials: { deviceId: string; secret: string } };
+    expect(stored.credentials).toEqual({ deviceId, secret: server.devices.get(deviceId) });
+    expect(stored.credentials.secret).toMatch(/^rotated-/);
+    hello.conn.drop();
+    const again = await server.next('hello');
+    expect(again.frame.hello!.credentials).toMatchObject({ deviceId, secret: stored.credentials.secret });
+  });
+
+  it('keeps notifications of an app that is not running across restarts, launches it, and hands them over unexpired', async () => {
+    const server = await fakeServer();
+    const dir = await stateDir();
+    const launched: string[] = [];
+    const first = daemonFor(server, { stateDir: dir, launchApp: (applicationId) => void launched.push(applicationId) });
+    await first.start();
+    const hello = await server.next('hello');
+    await untilReady(first);
+    const expired = notification('old', 'sleeper');
+    expired.notification!.expiresAtMs = Date.now() + 300;
+    hello.conn.send(notification('s1', 'sleeper'), expired, notification('s2', 'sleeper'));
+    await server.acked(3);
+    expect(launched).toEqual(['sleeper']);
+    expect([...first.heldNotifications().get('sleeper')!].map((p) => p.id)).toEqual(['s1', 'old', 's2']);
+    await first.stop();
+
+    // The app starts later, after the device restarted and after one of them expired.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const second = daemonFor(server, { stateDir: dir });
+    await second.start();
+    const consumed = once(second, 'consumed');
+    const app = second.createClient();
+    const got = pushes(app, 2);
+    app.setApplicationId('sleeper');
+    expect((await got).map((p) => p.id)).toEqual(['s1', 's2']);
+    expect(await consumed).toEqual(['sleeper', ['s1', 's2']]);
+    expect(second.heldNotifications().size).toBe(0);
   });
 
   it('backs off exponentially with full jitter and starts over after a Welcome', async () => {

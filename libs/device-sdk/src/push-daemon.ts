@@ -1,24 +1,20 @@
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
-import {
-  DeviceErrorCode,
-  FrameError,
-  FrameSplitter,
-  PROTOCOL_VERSION,
-  decodeFrame,
-  encodeFramePrefixed,
-  type DeviceProtocol,
-  type Frame,
-  type FrameInit,
-} from '@borealis/contracts';
+import { DeviceErrorCode, FrameError, PROTOCOL_VERSION, type DeviceProtocol, type Frame, type FrameInit } from '@borealis/contracts';
 import { backoffDelay } from '@borealis/util';
-import { FileStateStore, RecentIds, emptyDeviceState, type DeviceCredentials, type DeviceState } from './device-state';
+import { FileStateStore, HeldPushes, RecentIds, emptyDeviceState, type DeviceCredentials, type DeviceState } from './device-state';
+import { openLink, parseServerUrl, type Link, type LinkOptions } from './link';
 import { PushClient, type PushClientOptions } from './push-client';
 import { PushError, pushErrorFromFrame, type Push } from './push';
 
 export interface PushDaemonOptions {
-  /** The transport to connect to: `tcp://host:port`. */
-  server: string;
+  /**
+   * The transport(s) to connect to: `tcp://host:port`, `tls://host:port`, `ws://host:port/device`
+   * or `wss://host:port/device`. With several, each lost connection (and each GoAway) moves on to
+   * the next one, so that a drained instance's devices land on another without a load balancer.
+   */
+  server: string | string[];
+  /** TLS (tls://, wss://): extra trusted CAs (PEM), the server name to verify. */
+  tls?: LinkOptions['tls'];
   /** Where credentials, registrations and seen message ids are kept; in memory only when absent. */
   stateDir?: string;
   /** Sent in Hello for the server's logs. */
@@ -39,6 +35,14 @@ export interface PushDaemonOptions {
   localAddress?: string;
   /** Random source of the backoff jitter, in [0, 1). */
   random?: () => number;
+  /** Notifications kept for an app that is not running, per app (oldest dropped beyond). Default 1000. */
+  maxHeldPerApp?: number;
+  /**
+   * Called when notifications arrive for an app that is not running (no client has its
+   * applicationId), as the Aurora daemon starts such an app in background mode. The daemon keeps
+   * them (persisted, until they expire) and hands them over when the app sets its applicationId.
+   */
+  launchApp?: (applicationId: string) => void | Promise<void>;
 }
 
 export interface PushDaemonEvents {
@@ -49,6 +53,10 @@ export interface PushDaemonEvents {
   reconnecting: [delayMs: number];
   /** A problem the daemon survived: unreadable state file, failed state write, a throwing listener. */
   warning: [error: Error];
+  /** Notifications were handed to the app (at once, or later from the held ones when it started). */
+  consumed: [applicationId: string, messageIds: string[]];
+  /** The server issued new credentials (first contact, renewal or rotation); they are persisted. */
+  credentialsChanged: [deviceId: string];
 }
 
 /** How the daemon reaches one app's client (PushClient creates one for itself). */
@@ -85,8 +93,8 @@ interface PendingRequest {
 }
 
 interface Connection {
-  readonly socket: Socket;
-  readonly splitter: FrameSplitter;
+  link: Link;
+  readonly closed: Promise<void>;
   welcomed: boolean;
   /** The Welcome timeout, then the heartbeat interval. */
   timer: NodeJS.Timeout | null;
@@ -98,8 +106,6 @@ interface Connection {
 
 /** Frames the server may send before Welcome. */
 const BEFORE_WELCOME = new Set<Frame['kind']>(['welcome', 'error', 'goAway', 'ping']);
-/** Notifications held for an app that has no client yet, per app; the oldest are dropped beyond. */
-const MAX_HELD_PER_APP = 1000;
 /** How long a closing connection may take to flush its last frames before it is destroyed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -110,8 +116,8 @@ const CLOSE_GRACE_MS = 1000;
  * acknowledges notifications in batches. Apps talk to it through `PushClient`.
  */
 export class PushDaemon extends EventEmitter<PushDaemonEvents> {
-  private readonly host: string;
-  private readonly port: number;
+  private readonly servers: URL[];
+  private serverIndex = 0;
   private readonly store: FileStateStore | null;
   private readonly backoff: { baseMs: number; capMs: number };
   private readonly ackDelayMs: number;
@@ -139,20 +145,16 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   private readonly registratedApps = new Set<string>();
   private readonly registering = new Map<string, Promise<string>>();
   private readonly endpoints = new Set<AppEndpoint>();
-  private readonly held = new Map<string, Push[]>();
+  private held: HeldPushes;
 
   private saving: Promise<void> | null = null;
   private saveRequested = false;
 
   constructor(private readonly options: PushDaemonOptions) {
     super();
-    const url = new URL(options.server);
-    if (url.protocol !== 'tcp:' || !url.hostname || !url.port) {
-      throw new Error(`server must be tcp://host:port, got ${options.server}`);
-    }
-    // URL keeps the brackets of an IPv6 literal; net.connect wants the bare address.
-    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(url.port);
+    const servers = typeof options.server === 'string' ? [options.server] : options.server;
+    if (servers.length === 0) throw new Error('at least one server is required');
+    this.servers = servers.map(parseServerUrl);
     this.store = options.stateDir ? new FileStateStore(options.stateDir) : null;
     this.backoff = options.backoff ?? { baseMs: 1000, capMs: 60_000 };
     this.ackDelayMs = options.ackDelayMs ?? 50;
@@ -162,6 +164,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     this.random = options.random ?? Math.random;
     this.seenWindow = options.seenWindow ?? 10_000;
     this.seen = new RecentIds(this.seenWindow);
+    this.held = new HeldPushes(options.maxHeldPerApp ?? 1000);
   }
 
   /** Connected and welcomed by the server (Aurora: the push system is ready). */
@@ -213,7 +216,22 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
       await this.flushAcks(conn);
       await this.close(conn, new Error('push daemon stopped'));
     }
-    await this.saving;
+    await this.persist();
+  }
+
+  /** Asks the server for a fresh secret (same device id) and stores it. */
+  async rotateCredentials(): Promise<void> {
+    const frame = await this.request('credentialsRotated', (requestId) => ({ rotateCredentials: { requestId } }));
+    const issued = (frame.credentialsRotated as CredentialsRotated).credentials;
+    if (!issued?.deviceId || !issued.secret) throw new PushError('protocol', 'CredentialsRotated without credentials');
+    this.credentials = { deviceId: issued.deviceId, secret: issued.secret };
+    await this.persist();
+    this.publish('credentialsChanged', issued.deviceId);
+  }
+
+  /** Notifications kept for apps that are not running, by applicationId (unexpired only). */
+  heldNotifications(): Map<string, Push[]> {
+    return this.held.live(Date.now());
   }
 
   /** Used by PushClient: routes notifications and readiness of `endpoint.applicationId` to it. */
@@ -224,12 +242,10 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     // Next turn, so that an app that sets its applicationId first and its listeners second
     // still sees the notifications that arrived before it ran.
     setImmediate(() => {
-      const pushes = this.held.get(applicationId);
-      if (!pushes || !this.endpoints.has(endpoint) || endpoint.applicationId !== applicationId) return;
-      this.held.delete(applicationId);
-      const now = Date.now();
-      const live = pushes.filter((push) => push.expiresAt.getTime() > now);
-      if (live.length > 0) this.guard(() => endpoint.deliver(live));
+      if (!this.endpoints.has(endpoint) || endpoint.applicationId !== applicationId) return;
+      const live = this.held.take(applicationId, Date.now());
+      void this.persist();
+      if (live.length > 0) this.handOver(applicationId, [endpoint], live);
     });
   }
 
@@ -285,11 +301,11 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
 
   private connect(): void {
     this.reconnectTimer = null;
-    const socket = connect({ host: this.host, port: this.port, localAddress: this.options.localAddress });
-    socket.setNoDelay(true);
+    const url = this.servers[this.serverIndex]!;
+    let settle!: () => void;
     const conn: Connection = {
-      socket,
-      splitter: new FrameSplitter(),
+      link: null as unknown as Link,
+      closed: new Promise<void>((resolve) => (settle = resolve)),
       welcomed: false,
       timer: null,
       awaitingPong: null,
@@ -299,25 +315,34 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     };
     this.conn = conn;
     conn.timer = setTimeout(() => this.drop(conn, new Error(`no Welcome within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
-    socket.on('connect', () =>
-      this.send(conn, {
-        hello: {
-          protocolVersion: PROTOCOL_VERSION,
-          credentials: this.credentials,
-          registrations: [...this.registrations].map(([applicationId, registrationId]) => ({ applicationId, registrationId })),
-          clientName: this.options.clientName ?? 'borealis-device-sdk',
+    conn.link = openLink(
+      url,
+      { localAddress: this.options.localAddress, tls: this.options.tls },
+      {
+        open: () =>
+          this.send(conn, {
+            hello: {
+              protocolVersion: PROTOCOL_VERSION,
+              minProtocolVersion: PROTOCOL_VERSION,
+              credentials: this.credentials,
+              registrations: [...this.registrations].map(([applicationId, registrationId]) => ({ applicationId, registrationId })),
+              clientName: this.options.clientName ?? 'borealis-device-sdk',
+            },
+          }),
+        frames: (frames) => this.onFrames(conn, frames),
+        closed: (reason) => {
+          settle();
+          this.drop(conn, reason);
         },
-      }),
+      },
     );
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('error', (err) => this.drop(conn, err));
-    socket.on('close', () => this.drop(conn, new Error('connection closed by the server')));
   }
 
-  /** Ends a connection after a loss and schedules the next one. */
+  /** Ends a connection after a loss and schedules the next one, to the next server of the list. */
   private drop(conn: Connection, reason: Error, reconnectDelayMs?: number): void {
     if (conn !== this.conn) return;
     void this.close(conn, reason);
+    this.serverIndex = (this.serverIndex + 1) % this.servers.length;
     if (!this.stopped) this.scheduleReconnect(reconnectDelayMs);
   }
 
@@ -329,17 +354,11 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     // seen-window makes the device acknowledge them again without showing them twice.
     conn.ackIds = [];
     for (const req of this.requests.values()) req.sent = false;
-    const { socket } = conn;
-    const closed = new Promise<void>((resolve) => {
-      if (socket.destroyed) return resolve();
-      socket.once('close', () => resolve());
-      if (!socket.writable) return void socket.destroy();
-      socket.end();
-      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-    });
+    conn.link.end();
+    setTimeout(() => conn.link.destroy(), CLOSE_GRACE_MS).unref();
     this.setReady(false);
     this.publish('disconnected', reason);
-    return closed;
+    return conn.closed;
   }
 
   private scheduleReconnect(delayMs?: number): void {
@@ -349,15 +368,15 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   }
 
   private send(conn: Connection, frame: FrameInit): void {
-    if (conn === this.conn && conn.socket.writable) conn.socket.write(encodeFramePrefixed(frame));
+    if (conn === this.conn) conn.link.send(frame);
   }
 
-  private onData(conn: Connection, chunk: Buffer): void {
+  private onFrames(conn: Connection, frames: Frame[]): void {
     if (conn !== this.conn) return;
     const arrived = new Map<string, Push[]>();
     try {
-      for (const body of conn.splitter.push(chunk)) {
-        this.onFrame(conn, decodeFrame(body), arrived);
+      for (const frame of frames) {
+        this.onFrame(conn, frame, arrived);
         if (conn !== this.conn) break;
       }
     } catch (err) {
@@ -392,8 +411,12 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
         if ((frame.pong as Pong).nonce === conn.awaitingPong) conn.awaitingPong = null;
         return;
       case 'goAway': {
+        // Acknowledge what arrived first (the server still counts Acks after GoAway), then leave.
         const { reconnectDelayMs, reason } = frame.goAway as GoAway;
-        return this.drop(conn, new Error(`server going away${reason ? `: ${reason}` : ''}`), reconnectDelayMs);
+        const why = new Error(`server going away${reason ? `: ${reason}` : ''}`);
+        this.setReady(false);
+        void this.flushAcks(conn).finally(() => this.drop(conn, why, reconnectDelayMs));
+        return;
       }
       case 'error':
         return this.onError(conn, frame.error as ErrorFrame);
@@ -420,6 +443,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     if (issued?.deviceId && issued.secret) {
       this.credentials = { deviceId: issued.deviceId, secret: issued.secret };
       void this.persist();
+      this.publish('credentialsChanged', issued.deviceId);
     }
     this.welcomedDeviceId = welcome.deviceId || this.credentials?.deviceId || null;
     if (welcome.heartbeatIntervalMs > 0) conn.timer = setInterval(() => this.heartbeat(conn), welcome.heartbeatIntervalMs);
@@ -482,19 +506,38 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     this.send(conn, { ack: { messageIds } });
   }
 
+  /**
+   * Hands each app its pushes, or keeps them for an app that is not running (persisted with the
+   * seen ids, before the Ack goes out) and asks the host to launch it.
+   */
   private dispatch(arrived: Map<string, Push[]>): void {
     for (const [applicationId, pushes] of arrived) {
       const targets = [...this.endpoints].filter((endpoint) => endpoint.applicationId === applicationId);
       if (targets.length > 0) {
-        for (const endpoint of targets) this.guard(() => endpoint.deliver(pushes));
+        this.handOver(applicationId, targets, pushes);
         continue;
       }
-      const held = [...(this.held.get(applicationId) ?? []), ...pushes];
-      if (held.length > MAX_HELD_PER_APP) {
-        this.publish('warning', new Error(`dropped ${held.length - MAX_HELD_PER_APP} notifications for ${applicationId}: no client took them`));
+      const dropped = this.held.add(applicationId, pushes, Date.now());
+      if (dropped > 0) this.publish('warning', new Error(`dropped ${dropped} notifications for ${applicationId}: no client took them`));
+      void this.persist();
+      const launch = this.options.launchApp;
+      if (launch) {
+        try {
+          void Promise.resolve(launch(applicationId)).catch((err: unknown) => this.publish('warning', err as Error));
+        } catch (err) {
+          this.publish('warning', err as Error);
+        }
       }
-      this.held.set(applicationId, held.slice(-MAX_HELD_PER_APP));
     }
+  }
+
+  private handOver(applicationId: string, endpoints: AppEndpoint[], pushes: Push[]): void {
+    for (const endpoint of endpoints) this.guard(() => endpoint.deliver(pushes));
+    this.publish(
+      'consumed',
+      applicationId,
+      pushes.map((push) => push.id),
+    );
   }
 
   // ---- requests ----
@@ -575,6 +618,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     this.credentials = state.credentials;
     for (const [applicationId, registrationId] of Object.entries(state.registrations)) this.registrations.set(applicationId, registrationId);
     this.seen = new RecentIds(this.seenWindow, state.seenMessageIds);
+    this.held = new HeldPushes(this.options.maxHeldPerApp ?? 1000, state.held, Date.now());
   }
 
   /** Writes the state; writes are serialised and coalesced. Never rejects (failures are warnings). */
@@ -589,6 +633,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
           credentials: this.credentials,
           registrations: Object.fromEntries(this.registrations),
           seenMessageIds: this.seen.toArray(),
+          held: this.held.toJSON(Date.now()),
         };
         await store.save(state).catch((err: Error) => this.publish('warning', err));
       }

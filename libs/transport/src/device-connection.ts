@@ -104,6 +104,7 @@ export abstract class DeviceConnection {
     if (this.isClosed) return;
     this.isClosed = true;
     this.host.stats.connectionsClosed++;
+    this.host.stats.connectionsByWire[this.wire]--;
     this.host.closed(this);
     for (const resolve of this.closedWaiters ?? []) resolve();
     this.closedWaiters = null;

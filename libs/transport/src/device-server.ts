@@ -7,7 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
-import { Readiness } from '@borealis/platform';
+import { Metrics, Readiness } from '@borealis/platform';
 import { Clock, randomToken, sleep } from '@borealis/util';
 import { CredentialAuthority } from './credentials';
 import { StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
@@ -63,6 +63,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     private readonly presence: PresenceStore,
     private readonly clock: Clock,
     @Optional() readiness?: Readiness,
+    @Optional() metrics?: Metrics,
   ) {
     this.maxUnsentBytes = settings.maxUnsentBytes;
     this.closeGraceMs = settings.drainGraceMs;
@@ -98,6 +99,10 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       this.webSocketHttp = http;
     }
     readiness?.add({ name: 'device-server', ready: () => this.isListening() });
+    metrics?.registerCollector(() => {
+      for (const [protocol, open] of Object.entries(this.stats.connectionsByWire)) metrics.deviceConnections.set({ protocol }, open);
+      metrics.devicesHeld.set(this.devices.size);
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -228,6 +233,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
 
   private adopt(connection: DeviceConnection): void {
     this.stats.connectionsAccepted++;
+    this.stats.connectionsByWire[connection.wire]++;
     this.connections.add(connection);
     connection.wakeSlot = this.wheel.schedule(connection, connection.session.nextDeadline());
   }

@@ -4,6 +4,8 @@ import { DeviceErrorCode, type FrameInit, type FrameKind } from '@borealis/contr
 export interface TransportStatsSnapshot {
   /** Gauges. */
   connectionsOpen: number;
+  /** Open connections by wire: tcp, tls, ws. */
+  connectionsByWire: Record<'tcp' | 'tls' | 'ws', number>;
   devicesHeld: number;
   /** Counters since start. */
   connectionsAccepted: number;
@@ -39,6 +41,7 @@ export class TransportStats {
   acks = 0;
   slowReaderDrops = 0;
   internalFailures = 0;
+  readonly connectionsByWire: Record<'tcp' | 'tls' | 'ws', number> = { tcp: 0, tls: 0, ws: 0 };
   private readonly framesIn: Partial<Record<FrameKind, number>> = {};
   private readonly framesOut: Partial<Record<FrameKind, number>> = {};
   private readonly errors: Partial<Record<keyof typeof DeviceErrorCode, number>> = {};
@@ -65,6 +68,7 @@ export class TransportStats {
   snapshot(gauges: { connectionsOpen: number; devicesHeld: number }): TransportStatsSnapshot {
     return {
       ...gauges,
+      connectionsByWire: { ...this.connectionsByWire },
       connectionsAccepted: this.connectionsAccepted,
       connectionsRejected: this.connectionsRejected,
       connectionsClosed: this.connectionsClosed,
