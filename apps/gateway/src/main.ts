@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { GatewayModule } from '@borealis/gateway';
-import { announceReady, distributedDrivers, exitOnStartupFailure, GatewayConfig, PlatformModule, serveHttp } from '@borealis/platform';
+import { announceReady, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp } from '@borealis/platform';
 import { loadConfig } from '@borealis/util';
+import { GatewayAppConfig } from './config';
 
 /** The gateway alone (distributed mode). Configuration: environment, see .env.sample. */
 async function main(): Promise<void> {
-  const c = loadConfig(GatewayConfig);
+  const c = loadConfig(GatewayAppConfig);
   const { httpUrl } = await serveHttp({
     service: 'gateway',
     host: c.HTTP_HOST,
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
         jwksUrl: c.AUTH_JWKS_URL,
         audience: c.AUTH_AUDIENCE,
         rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
+        ipRateLimit: { perSecond: c.RATE_LIMIT_IP_PER_SECOND, burst: c.RATE_LIMIT_IP_BURST },
+        redisUrl: c.REDIS_URL,
+        idempotencyTtlSeconds: c.IDEMPOTENCY_TTL_SECONDS,
         pushCoreUrl: c.PUSH_CORE_URL,
       }),
     ],

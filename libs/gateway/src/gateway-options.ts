@@ -1,3 +1,9 @@
+/** A token bucket: `burst` requests at once, refilled at `perSecond` (fractions allowed). */
+export interface BucketLimit {
+  perSecond: number;
+  burst: number;
+}
+
 export interface GatewayModuleOptions {
   /** Expected `iss` of access tokens. */
   issuer: string;
@@ -5,15 +11,28 @@ export interface GatewayModuleOptions {
   jwksUrl: string;
   /** Expected `aud` of access tokens. */
   audience: string;
-  /** Token bucket per project: `burst` sends at once, refilled at `perSecond`. */
-  rateLimit: { perSecond: number; burst: number };
+  /** Sends per project (the project's quota). */
+  rateLimit: BucketLimit;
+  /** Requests per client IP address on every push API route; default 1000/s, burst 2000. */
+  ipRateLimit?: BucketLimit;
   /**
-   * push-core's internal API base URL. When set, message statuses are read from it over HTTP;
-   * otherwise the composition provides `MessageStatusReader` globally (standalone mode).
+   * Redis for Idempotency-Key records, shared by every gateway instance. Without it the records
+   * live in this process (standalone mode).
+   */
+  redisUrl?: string;
+  /** How long an Idempotency-Key is remembered; default one day. */
+  idempotencyTtlSeconds?: number;
+  /**
+   * push-core's internal API base URL. When set, message statuses and statistics are read from it
+   * over HTTP; otherwise the composition provides `MessageStatusReader` and `ProjectStatsReader`
+   * globally (standalone mode).
    */
   pushCoreUrl?: string;
   /** Prefix of this module's consumer groups; default `borealis.gateway`. */
   consumerGroupPrefix?: string;
 }
+
+export const DEFAULT_IP_RATE_LIMIT: BucketLimit = { perSecond: 1000, burst: 2000 };
+export const DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
 export const GATEWAY_OPTIONS = Symbol('GATEWAY_OPTIONS');

@@ -1,25 +1,43 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Inject, Injectable, Module, type DynamicModule, type MiddlewareConsumer, type NestModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { Clock } from '@borealis/util';
+import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
 import { AccessGuard } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
-import { GATEWAY_OPTIONS, type GatewayModuleOptions } from './gateway-options';
+import { GATEWAY_OPTIONS, type BucketLimit, type GatewayModuleOptions } from './gateway-options';
+import { DefaultJsonContentType } from './http/public-api-http';
+import { PublicApiSetup } from './http/public-api-setup';
+import { IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore } from './idempotency/idempotency-store';
+import { ApiDocsController } from './openapi/api-docs.controller';
 import { PushApiController } from './push-api.controller';
+import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
 import { SendMessageService } from './send/send-message.service';
+import { HttpProjectStatsReader, ProjectStatsReader } from './stats/project-stats-reader';
 import { HttpMessageStatusReader, MessageStatusReader } from './status/message-status-reader';
+import { TopicSubscriptionService } from './subscriptions/topic-subscription.service';
+
+const REDIS = Symbol('GatewayRedis');
+
+/** Closes the module's own Redis client (the platform's clients are the platform's to close). */
+@Injectable()
+class GatewayRedisLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis | null) {}
+
+  onApplicationShutdown(): void {
+    this.redis?.disconnect();
+  }
+}
 
 /**
  * The public push API (`/push/public/api/v1`). Needs `MessageBus`, `RateLimiter` and `Clock` from
- * the platform, and `MessageStatusReader` too unless `pushCoreUrl` is given.
+ * the platform, and `MessageStatusReader` and `ProjectStatsReader` too unless `pushCoreUrl` is given.
  */
 @Module({})
-export class GatewayModule {
+export class GatewayModule implements NestModule {
   static register(options: GatewayModuleOptions): DynamicModule {
-    const { perSecond, burst } = options.rateLimit;
-    if (!(perSecond > 0) || !(burst >= 1)) {
-      throw new Error(`gateway rate limit must be positive (perSecond ${perSecond}, burst ${burst})`);
-    }
+    checkLimit('rate limit', options.rateLimit);
+    if (options.ipRateLimit) checkLimit('IP rate limit', options.ipRateLimit);
     const jwksUrl = new URL(options.jwksUrl);
     const providers: Provider[] = [
       { provide: GATEWAY_OPTIONS, useValue: options },
@@ -29,11 +47,43 @@ export class GatewayModule {
         useFactory: (clock: Clock) =>
           new AccessTokenVerifier(createRemoteJWKSet(jwksUrl), { issuer: options.issuer, audience: options.audience }, clock),
       },
+      {
+        provide: REDIS,
+        useFactory: () => {
+          if (!options.redisUrl) return null;
+          const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+          // Errors surface on the commands (as 503); the client reconnects by itself.
+          redis.on('error', () => undefined);
+          return redis;
+        },
+      },
+      GatewayRedisLifecycle,
+      {
+        provide: IdempotencyStore,
+        inject: [REDIS, Clock],
+        useFactory: (redis: Redis | null, clock: Clock) => (redis ? new RedisIdempotencyStore(redis) : new MemoryIdempotencyStore(clock)),
+      },
       AccessGuard,
+      RequestLimits,
       ProjectRegistryView,
       SendMessageService,
+      TopicSubscriptionService,
+      PublicApiSetup,
     ];
-    if (options.pushCoreUrl) providers.push({ provide: MessageStatusReader, useValue: new HttpMessageStatusReader(options.pushCoreUrl) });
-    return { module: GatewayModule, controllers: [PushApiController], providers };
+    if (options.pushCoreUrl) {
+      providers.push(
+        { provide: MessageStatusReader, useValue: new HttpMessageStatusReader(options.pushCoreUrl) },
+        { provide: ProjectStatsReader, useValue: new HttpProjectStatsReader(options.pushCoreUrl) },
+      );
+    }
+    return { module: GatewayModule, controllers: [PushApiController, ApiDocsController], providers };
   }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(DefaultJsonContentType).forRoutes(PushApiController);
+  }
+}
+
+function checkLimit(name: string, { perSecond, burst }: BucketLimit): void {
+  if (!(perSecond > 0) || !(burst >= 1)) throw new Error(`gateway ${name} must be positive (perSecond ${perSecond}, burst ${burst})`);
 }

@@ -1,29 +1,43 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Res, UseGuards } from '@nestjs/common';
-import { DomainError, ErrorCode, type MessageStatusV1 } from '@borealis/contracts';
-import { isUuid } from '@borealis/util';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { DomainError, ErrorCode, type MessageStatusV1, type ProjectStatsV1 } from '@borealis/contracts';
+import { Clock, isUuid } from '@borealis/util';
 import type { FastifyReply } from 'fastify';
 import { AccessGuard, RequiredScope } from './access/access.guard';
+import { IdempotencyKeyReusedFilter } from './idempotency/idempotency-key-reused';
+import { setRateLimitHeaders } from './rate-limit/rate-limit-headers';
 import { ProjectRegistryView, type ProjectInfo } from './registry/project-registry.view';
 import { SendMessageService } from './send/send-message.service';
+import { ProjectStatsReader } from './stats/project-stats-reader';
+import { parseStatsRange } from './stats/stats-range';
 import { MessageStatusReader } from './status/message-status-reader';
+import { TopicSubscriptionService } from './subscriptions/topic-subscription.service';
 
-/** The Aurora-compatible application-server API. */
+/** The Aurora-compatible application-server API (docs/api.md). */
 @Controller('push/public/api/v1/projects/:projectId')
 @UseGuards(AccessGuard)
+@UseFilters(IdempotencyKeyReusedFilter)
 export class PushApiController {
   constructor(
     private readonly sender: SendMessageService,
     private readonly registry: ProjectRegistryView,
     private readonly statuses: MessageStatusReader,
+    private readonly stats: ProjectStatsReader,
+    private readonly subscriptions: TopicSubscriptionService,
+    private readonly clock: Clock,
   ) {}
 
   @Post('messages')
   @HttpCode(200)
   @RequiredScope('message:update')
-  send(@Param('projectId') projectId: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<{ id: string }> {
-    return this.sender.send(projectId, body, (decision) => {
-      reply.header('RateLimit-Limit', decision.limit).header('RateLimit-Remaining', decision.remaining);
-    });
+  async send(
+    @Param('projectId') projectId: string,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<{ id: string }> {
+    const { id, replayed } = await this.sender.send(projectId, body, idempotencyKey, (outcome) => setRateLimitHeaders(reply, outcome));
+    if (replayed) reply.header('Idempotent-Replayed', 'true');
+    return { id };
   }
 
   @Get()
@@ -39,5 +53,26 @@ export class PushApiController {
     const status = isUuid(messageId) ? await this.statuses.getStatus(projectId, messageId) : null;
     if (!status) throw new DomainError(ErrorCode.NotFound, `message ${messageId} not found in project ${projectId}`);
     return status;
+  }
+
+  @Get('stats')
+  @RequiredScope('project:read')
+  getStats(@Param('projectId') projectId: string, @Query('from') from: unknown, @Query('to') to: unknown): Promise<ProjectStatsV1> {
+    const range = parseStatsRange(from, to, this.clock.now());
+    return this.stats.getStats(projectId, range.from, range.to);
+  }
+
+  @Post('registrations/:registrationId/topics/:topic')
+  @HttpCode(202)
+  @RequiredScope('message:update')
+  subscribe(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string, @Param('topic') topic: string): Promise<{ requestId: string }> {
+    return this.subscriptions.request(projectId, registrationId, topic, 'subscribe');
+  }
+
+  @Delete('registrations/:registrationId/topics/:topic')
+  @HttpCode(202)
+  @RequiredScope('message:update')
+  unsubscribe(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string, @Param('topic') topic: string): Promise<{ requestId: string }> {
+    return this.subscriptions.request(projectId, registrationId, topic, 'unsubscribe');
   }
 }

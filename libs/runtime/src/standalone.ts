@@ -1,9 +1,9 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AuthModule } from '@borealis/auth';
-import { GatewayModule, MessageStatusReader } from '@borealis/gateway';
+import { GatewayModule, MessageStatusReader, ProjectStatsReader } from '@borealis/gateway';
 import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, type RunningApp } from '@borealis/platform';
-import { MessageStatusQuery, PushCoreModule } from '@borealis/push-core';
+import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from '@borealis/push-core';
 import { DeviceServer, TransportModule } from '@borealis/transport';
 import { loadConfig } from '@borealis/util';
 import { ensureStandaloneSecrets } from './secrets';
@@ -73,7 +73,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
   }
 }
 
-/** In one process the gateway reads message status from push-core directly, not over HTTP. */
+/** In one process the gateway reads message statuses and statistics from push-core directly, not over HTTP. */
 function statusBridge(pushCore: DynamicModule): DynamicModule {
   @Global()
   @Module({})
@@ -81,7 +81,10 @@ function statusBridge(pushCore: DynamicModule): DynamicModule {
   return {
     module: StatusBridgeModule,
     imports: [pushCore],
-    providers: [{ provide: MessageStatusReader, useExisting: MessageStatusQuery }],
-    exports: [MessageStatusReader],
+    providers: [
+      { provide: MessageStatusReader, useExisting: MessageStatusQuery },
+      { provide: ProjectStatsReader, useExisting: ProjectStatsQuery },
+    ],
+    exports: [MessageStatusReader, ProjectStatsReader],
   };
 }

@@ -48,7 +48,14 @@ async function refusal(authorization: string | undefined, getKey?: JWTVerifyGetK
 describe('AccessTokenVerifier', () => {
   it('returns the project, client and scopes of a valid token', async () => {
     const principal = await verifier().verify(`Bearer ${await mint()}`);
-    expect(principal).toEqual({ projectId: 'p1', clientId: 'client-1', scopes: new Set(['openid', 'message:update', 'project:read']) });
+    expect(principal).toEqual({ projectId: 'p1', clientId: 'client-1', keyId: null, scopes: new Set(['openid', 'message:update', 'project:read']) });
+  });
+
+  it('reads the service-account key id and refuses a malformed one', async () => {
+    await expect(verifier().verify(`Bearer ${await mint({ client_key_id: 'key-7' })}`)).resolves.toMatchObject({ keyId: 'key-7' });
+    for (const bad of ['', 7]) {
+      await expect(verifier().verify(`Bearer ${await mint({ client_key_id: bad })}`)).rejects.toMatchObject({ code: ErrorCode.Unauthenticated });
+    }
   });
 
   it('tolerates 30 s of clock skew on exp', async () => {

@@ -7,6 +7,8 @@ export interface AccessPrincipal {
   projectId: string;
   /** The service account (`sub`). */
   clientId: string;
+  /** The service-account key the token was obtained with (`client_key_id`), when auth names it. */
+  keyId: string | null;
   scopes: ReadonlySet<string>;
 }
 
@@ -50,7 +52,9 @@ export class AccessTokenVerifier {
     const scope = payload['scope'];
     if (typeof projectId !== 'string' || projectId === '') throw unauthenticated('the access token carries no project_id');
     if (typeof scope !== 'string') throw unauthenticated('the access token carries no scope');
-    return { projectId, clientId: payload.sub ?? '', scopes: new Set(scope.split(' ').filter(Boolean)) };
+    const keyId = payload['client_key_id'];
+    if (keyId !== undefined && (typeof keyId !== 'string' || keyId === '')) throw unauthenticated('the access token carries an invalid client_key_id');
+    return { projectId, clientId: payload.sub ?? '', keyId: keyId ?? null, scopes: new Set(scope.split(' ').filter(Boolean)) };
   }
 
   private async resolveKey(header: JWTHeaderParameters, jws: FlattenedJWSInput) {

@@ -1,10 +1,12 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DomainError, ErrorCode, Topics, type RegistryEventV1 } from '@borealis/contracts';
 import { MessageBus, type BusMessage } from '@borealis/messaging';
-import { randomToken } from '@borealis/util';
+import { Clock, randomToken } from '@borealis/util';
+import type { AccessPrincipal } from '../access/access-token-verifier';
 import { GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
 
 type RegistryProject = Extract<RegistryEventV1, { kind: 'project' }>['project'];
+type RegistryKey = Extract<RegistryEventV1, { kind: 'service-account-key' }>['key'];
 
 /** The Aurora project description (`GET /projects/{project_id}`). */
 export interface ProjectInfo {
@@ -17,16 +19,19 @@ export interface ProjectInfo {
 }
 
 /**
- * The gateway's in-memory view of auth's projects, rebuilt from the compacted registry topic on
- * every start: a consumer group of its own per process, read from the beginning, so that every
- * gateway instance sees every project.
+ * The gateway's in-memory view of auth's projects and service-account keys, rebuilt from the
+ * compacted registry topic on every start: a consumer group of its own per process, read from the
+ * beginning, so that every gateway instance sees every entity. It lets the gateway refuse tokens
+ * of deactivated projects and revoked keys without asking auth.
  */
 @Injectable()
 export class ProjectRegistryView implements OnModuleInit {
   private readonly projects = new Map<string, RegistryProject>();
+  private readonly keys = new Map<string, RegistryKey>();
 
   constructor(
     private readonly bus: MessageBus,
+    private readonly clock: Clock,
     @Inject(GATEWAY_OPTIONS) private readonly options: GatewayModuleOptions,
   ) {}
 
@@ -38,6 +43,23 @@ export class ProjectRegistryView implements OnModuleInit {
       fromBeginning: true,
       handler: async (messages) => this.apply(messages),
     });
+  }
+
+  /**
+   * Refuses a token obtained with a key that auth has revoked or that has expired (401: the token
+   * is no longer good), or one whose key belongs to another project or client. Tokens without
+   * `client_key_id` and keys not in the view pass: the signature already vouches for them.
+   */
+  assertKeyValid(principal: AccessPrincipal): void {
+    if (principal.keyId === null) return;
+    const key = this.keys.get(principal.keyId);
+    if (!key) return;
+    if (key.projectId !== principal.projectId || key.clientId !== principal.clientId) {
+      throw new DomainError(ErrorCode.Unauthenticated, 'the access token names a key of another service account');
+    }
+    const now = this.clock.now();
+    if (key.revokedAtMs !== null && key.revokedAtMs <= now) throw new DomainError(ErrorCode.Unauthenticated, 'the access token was obtained with a revoked key');
+    if (key.expiresAtMs !== null && key.expiresAtMs <= now) throw new DomainError(ErrorCode.Unauthenticated, 'the access token was obtained with an expired key');
   }
 
   /** Refuses a project that auth has deactivated; unknown projects pass (the token vouches for them). */
@@ -64,13 +86,17 @@ export class ProjectRegistryView implements OnModuleInit {
   }
 
   private async apply(messages: BusMessage<RegistryEventV1>[]): Promise<void> {
+    // Redelivery may replay an older state: keep the newest.
     for (const { value } of messages) {
-      if (value.kind !== 'project') continue;
-      // Redelivery may replay an older state: keep the newest.
-      const known = this.projects.get(value.project.id);
-      if (!known || known.updatedAtMs <= value.project.updatedAtMs) this.projects.set(value.project.id, value.project);
+      if (value.kind === 'project') keepNewest(this.projects, value.project.id, value.project);
+      else if (value.kind === 'service-account-key') keepNewest(this.keys, value.key.id, value.key);
     }
   }
+}
+
+function keepNewest<T extends { updatedAtMs: number }>(map: Map<string, T>, id: string, entity: T): void {
+  const known = map.get(id);
+  if (!known || known.updatedAtMs <= entity.updatedAtMs) map.set(id, entity);
 }
 
 function rfc3339(ms: number): string {

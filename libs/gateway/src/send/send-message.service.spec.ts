@@ -1,9 +1,11 @@
 import { DomainError, ErrorCode, Limits, Topics, type MessageAcceptedV1, type TopicDef } from '@borealis/contracts';
-import { MemoryRateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
+import { MemoryRateLimiter, RateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
 import { InProcessMessageBus, type PublishRecord } from '@borealis/messaging';
-import { FixedClock, isUuid } from '@borealis/util';
+import { deferred, FixedClock, isUuid } from '@borealis/util';
 import type { GatewayModuleOptions } from '../gateway-options';
-import { ProjectRegistryView } from '../registry/project-registry.view';
+import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
+import { IdempotencyStore, MemoryIdempotencyStore, type IdempotencyRecord } from '../idempotency/idempotency-store';
+import { RequestLimits } from '../rate-limit/request-limits';
 import { SendMessageService } from './send-message.service';
 
 const options: GatewayModuleOptions = {
@@ -15,36 +17,58 @@ const options: GatewayModuleOptions = {
 const body = { target: 'reg-1', type: 'device', ttl: '1h', notification: { title: 'T', message: 'M', data: { k: 1 } } };
 
 class FailingBus extends InProcessMessageBus {
+  failing = true;
   override async publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
-    if (topic.name === Topics.messageAccepted.name) throw new Error('not enough in-sync replicas');
+    if (this.failing && topic.name === Topics.messageAccepted.name) throw new Error('not enough in-sync replicas');
     return super.publish(topic, records);
   }
 }
 
-async function setup(bus = new InProcessMessageBus()) {
+/** Holds the first accepted-message publish until `open()`. */
+class GatedBus extends InProcessMessageBus {
+  private readonly gate = deferred<void>();
+  private readonly enteredSignal = deferred<void>();
+  readonly entered = this.enteredSignal.promise;
+  open = () => this.gate.resolve();
+  override async publish<T>(topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
+    if (topic.name === Topics.messageAccepted.name) {
+      this.enteredSignal.resolve();
+      await this.gate.promise;
+    }
+    return super.publish(topic, records);
+  }
+}
+
+class BrokenStore extends IdempotencyStore {
+  async claim(): Promise<IdempotencyRecord> {
+    throw new Error('redis down');
+  }
+  async complete(): Promise<void> {
+    throw new Error('redis down');
+  }
+  async release(): Promise<void> {
+    throw new Error('redis down');
+  }
+}
+
+async function setup(bus = new InProcessMessageBus(), store?: IdempotencyStore) {
   const clock = new FixedClock(1_700_000_000_000);
-  const registry = new ProjectRegistryView(bus, options);
-  await registry.onModuleInit();
   await bus.start();
   const accepted: MessageAcceptedV1[] = [];
   await bus.subscribe({ topic: Topics.messageAccepted, group: 'test', handler: async (messages) => void accepted.push(...messages.map((m) => m.value)) });
-  const service = new SendMessageService(bus, new MemoryRateLimiter(clock), clock, registry, options);
+  const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, options);
+  const service = new SendMessageService(bus, limits, store ?? new MemoryIdempotencyStore(clock), clock, options);
   const decisions: RateLimitDecision[] = [];
-  const send = (projectId = 'p1', payload: unknown = body) => service.send(projectId, payload, (d) => decisions.push(d));
+  const send = (projectId = 'p1', payload: unknown = body, key?: string) => service.send(projectId, payload, key, (o) => decisions.push(o.decision));
   return { bus, clock, accepted, decisions, send };
-}
-
-async function project(bus: InProcessMessageBus, id: string, isActive: boolean) {
-  await bus.publish(Topics.registry, [
-    { value: { kind: 'project', project: { id, tenantId: 't', name: id, isActive, serviceAccount: null, createdAtMs: 1, updatedAtMs: 2 } } },
-  ]);
 }
 
 describe('SendMessageService', () => {
   it('publishes a MessageAcceptedV1 with the request and its expiry, and returns its id', async () => {
     const { accepted, clock, send } = await setup();
-    const { id } = await send();
+    const { id, replayed } = await send();
     expect(isUuid(id)).toBe(true);
+    expect(replayed).toBe(false);
     expect(accepted).toEqual([
       {
         messageId: id,
@@ -57,6 +81,16 @@ describe('SendMessageService', () => {
         acceptedAtMs: clock.now(),
         expiresAtMs: clock.now() + 3600_000,
       },
+    ]);
+  });
+
+  it('publishes group targets as they are', async () => {
+    const { accepted, send } = await setup();
+    await send('p1', { ...body, type: 'application', target: 'app_1' });
+    await send('p1', { ...body, type: 'topic', target: 'news' });
+    expect(accepted.map((m) => m.target)).toEqual([
+      { type: 'application', value: 'app_1' },
+      { type: 'topic', value: 'news' },
     ]);
   });
 
@@ -92,20 +126,90 @@ describe('SendMessageService', () => {
 
   it('validates before it spends a token', async () => {
     const { send, decisions } = await setup();
-    await expect(send('p1', { ...body, type: 'topic' })).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
+    await expect(send('p1', { ...body, type: 'broadcast' })).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
     expect(decisions).toHaveLength(0);
-  });
-
-  it('refuses a project that auth has deactivated', async () => {
-    const { bus, send } = await setup();
-    await project(bus, 'p-off', false);
-    await project(bus, 'p-on', true);
-    await expect(send('p-off')).rejects.toMatchObject({ code: ErrorCode.PermissionDenied, message: 'project p-off is inactive' });
-    await expect(send('p-on')).resolves.toHaveProperty('id');
   });
 
   it('answers unavailable when the message cannot be made durable', async () => {
     const { send } = await setup(new FailingBus());
     await expect(send()).rejects.toMatchObject({ code: ErrorCode.Unavailable, details: { retryAfterSeconds: 1 } });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('answers a retry with the same id without publishing or spending quota again', async () => {
+      const { send, accepted, decisions } = await setup();
+      const first = await send('p1', body, 'key-1');
+      const again = await send('p1', { ...body }, 'key-1');
+      expect(again).toEqual({ id: first.id, replayed: true });
+      expect(accepted).toHaveLength(1);
+      expect(decisions).toHaveLength(1);
+    });
+
+    it('refuses the same key with another body (422 error), and keeps keys per project', async () => {
+      const { send, accepted } = await setup();
+      await send('p1', body, 'key-1');
+      const err = await send('p1', { ...body, ttl: '2h' }, 'key-1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IdempotencyKeyReusedError);
+      expect(err).toMatchObject({ code: ErrorCode.Conflict });
+      await expect(send('p2', { ...body, ttl: '2h' }, 'key-1')).resolves.toMatchObject({ replayed: false });
+      expect(accepted).toHaveLength(2);
+    });
+
+    it('lets a retry through after a failed attempt', async () => {
+      const bus = new FailingBus();
+      const { send, accepted } = await setup(bus);
+      await expect(send('p1', body, 'key-1')).rejects.toMatchObject({ code: ErrorCode.Unavailable });
+      bus.failing = false;
+      await expect(send('p1', body, 'key-1')).resolves.toMatchObject({ replayed: false });
+      expect(accepted).toHaveLength(1);
+    });
+
+    it('answers conflict (409) while the first request with the key is in flight', async () => {
+      const bus = new GatedBus();
+      const { send, accepted } = await setup(bus);
+      const first = send('p1', body, 'key-1');
+      await bus.entered;
+      const err = await send('p1', body, 'key-1').catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(IdempotencyKeyReusedError);
+      expect(err).toMatchObject({ code: ErrorCode.Conflict, details: { retryAfterSeconds: 1 } });
+      bus.open();
+      await expect(first).resolves.toMatchObject({ replayed: false });
+      expect(accepted).toHaveLength(1);
+    });
+
+    it('refuses malformed keys and answers unavailable when the store fails', async () => {
+      const { send } = await setup(new InProcessMessageBus(), new BrokenStore());
+      for (const key of ['', 'with space', 'x'.repeat(256), 'tab\there', 'é']) {
+        await expect(send('p1', body, key)).rejects.toMatchObject({ code: ErrorCode.InvalidArgument, details: { fields: { 'Idempotency-Key': expect.any(String) } } });
+      }
+      await expect(send('p1', body, 'key-1')).rejects.toMatchObject({ code: ErrorCode.Unavailable });
+      await expect(send('p1', body)).resolves.toHaveProperty('id');
+    });
+  });
+});
+
+describe('RequestLimits', () => {
+  class DeadLimiter extends RateLimiter {
+    calls = 0;
+    async take(): Promise<RateLimitDecision> {
+      this.calls++;
+      throw new Error('ECONNREFUSED');
+    }
+  }
+
+  it('fails open to a limiter in this process when the shared one fails, and probes it again later', async () => {
+    const clock = new FixedClock(0);
+    const dead = new DeadLimiter();
+    const limits = new RequestLimits(dead, clock, options);
+    const outcomes: boolean[] = [];
+    const take = () => limits.takeProject('p1', (o) => outcomes.push(o.decision.allowed)).catch((e: unknown) => e);
+    await take();
+    await take();
+    expect(await take()).toMatchObject({ code: ErrorCode.RateLimited });
+    expect(outcomes).toEqual([true, true, false]);
+    expect(dead.calls).toBe(1);
+    clock.advance(5000);
+    await take();
+    expect(dead.calls).toBe(2);
   });
 });

@@ -1,45 +1,84 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { DomainError, ErrorCode, Topics, type MessageAcceptedV1 } from '@borealis/contracts';
-import { RateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
 import { Clock, uuidv7 } from '@borealis/util';
-import { GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
-import { ProjectRegistryView } from '../registry/project-registry.view';
-import { parseSendRequest } from './send-request';
+import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
+import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
+import { IdempotencyStore } from '../idempotency/idempotency-store';
+import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
+import { parseSendRequest, type SendRequest } from './send-request';
+
+export interface SendResult {
+  id: string;
+  /** True when an Idempotency-Key retry was answered from the first request's result. */
+  replayed: boolean;
+}
+
+/** Idempotency-Key values: 1 to 255 visible ASCII characters (no spaces or control characters). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /**
- * Accepts an app server's message: validate, check the project, rate-limit, and publish it to
- * push-core. The id is returned only once the bus has made the message durable.
+ * Accepts an app server's message: validate, honour an Idempotency-Key, take from the project's
+ * quota, and publish it to push-core. The id is returned only once the bus has made the message
+ * durable. The caller (the access guard) has already checked the token and the project.
  */
 @Injectable()
 export class SendMessageService {
   private readonly logger = new Logger(SendMessageService.name);
+  private readonly idempotencyTtlSeconds: number;
 
   constructor(
     private readonly bus: MessageBus,
-    private readonly limiter: RateLimiter,
+    private readonly limits: RequestLimits,
+    private readonly idempotency: IdempotencyStore,
     private readonly clock: Clock,
-    private readonly registry: ProjectRegistryView,
-    @Inject(GATEWAY_OPTIONS) private readonly options: GatewayModuleOptions,
-  ) {}
+    @Inject(GATEWAY_OPTIONS) options: GatewayModuleOptions,
+  ) {
+    this.idempotencyTtlSeconds = options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS;
+  }
 
-  /** `onRateLimit` sees the limiter's decision, refused or not (for the RateLimit-* headers). */
-  async send(projectId: string, body: unknown, onRateLimit: (decision: RateLimitDecision) => void): Promise<{ id: string }> {
-    const request = parseSendRequest(body);
-    this.registry.assertActive(projectId);
-
-    const { perSecond, burst } = this.options.rateLimit;
-    const decision = await this.limiter.take(`project:${projectId}`, burst, perSecond).catch((err: unknown) => {
-      this.logger.warn({ msg: 'rate limiter failed', projectId, error: String(err) });
-      throw new DomainError(ErrorCode.Unavailable, 'the message cannot be accepted now; retry', { retryAfterSeconds: 1 });
-    });
-    onRateLimit(decision);
-    if (!decision.allowed) {
-      throw new DomainError(ErrorCode.RateLimited, `project ${projectId} exceeds its limit of ${perSecond} messages per second (burst ${burst})`, {
-        retryAfterSeconds: decision.retryAfterSeconds,
+  /** `onRateLimit` sees the project limiter's decision, refused or not (for the RateLimit headers). */
+  async send(projectId: string, body: unknown, idempotencyKey: string | undefined, onRateLimit: (outcome: LimitOutcome) => void): Promise<SendResult> {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new DomainError(ErrorCode.InvalidArgument, 'Idempotency-Key must be 1 to 255 visible ASCII characters', {
+        fields: { 'Idempotency-Key': 'must be 1 to 255 visible ASCII characters' },
       });
     }
+    const request = parseSendRequest(body);
+    if (idempotencyKey === undefined) return { id: await this.accept(projectId, request, onRateLimit), replayed: false };
 
+    // Keys are per project: two projects may well pick the same one.
+    const key = `${projectId}/${idempotencyKey}`;
+    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('base64url');
+    const known = await this.idempotency.claim(key, fingerprint, this.idempotencyTtlSeconds).catch((err: unknown) => {
+      this.logger.warn({ msg: 'idempotency store failed', projectId, error: String(err) });
+      throw new DomainError(ErrorCode.Unavailable, 'Idempotency-Key records are unavailable now; retry', { retryAfterSeconds: 1 });
+    });
+    if (known.state !== 'new' && known.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(idempotencyKey);
+    if (known.state === 'done') return { id: known.messageId, replayed: true };
+    if (known.state === 'pending') {
+      throw new DomainError(ErrorCode.Conflict, `a request with Idempotency-Key "${idempotencyKey}" is still in progress; retry`, { retryAfterSeconds: 1 });
+    }
+
+    let id: string;
+    try {
+      id = await this.accept(projectId, request, onRateLimit);
+    } catch (err) {
+      await this.idempotency.release(key, fingerprint).catch((releaseErr: unknown) => {
+        this.logger.warn({ msg: 'idempotency claim not released; it expires by itself', projectId, error: String(releaseErr) });
+      });
+      throw err;
+    }
+    await this.idempotency.complete(key, fingerprint, id, this.idempotencyTtlSeconds).catch((err: unknown) => {
+      // The message is durable; only a retry of this request could now send it twice.
+      this.logger.warn({ msg: 'idempotency record not stored', projectId, messageId: id, error: String(err) });
+    });
+    return { id, replayed: false };
+  }
+
+  private async accept(projectId: string, request: SendRequest, onRateLimit: (outcome: LimitOutcome) => void): Promise<string> {
+    await this.limits.takeProject(projectId, onRateLimit);
     const acceptedAtMs = this.clock.now();
     const event: MessageAcceptedV1 = {
       messageId: uuidv7(acceptedAtMs),
@@ -54,6 +93,6 @@ export class SendMessageService {
       this.logger.warn({ msg: 'message not durable', projectId, messageId: event.messageId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the message could not be made durable; retry', { retryAfterSeconds: 1 });
     }
-    return { id: event.messageId };
+    return event.messageId;
   }
 }

@@ -1,5 +1,5 @@
 import { DomainError, ErrorCode, Limits } from '@borealis/contracts';
-import { parseSendRequest } from './send-request';
+import { DATA_MAX_DEPTH, parseSendRequest } from './send-request';
 
 const valid = () => ({ target: 'reg-1', type: 'device', notification: { title: 'Hello', message: 'World' } });
 
@@ -59,11 +59,23 @@ describe('parseSendRequest', () => {
     expect(fieldsOf({ ...valid(), target: 'r'.repeat(Limits.targetMaxChars + 1) })['target']).toMatch(/limit is 256/);
   });
 
-  it('says that group delivery is not available yet for application and topic targets', () => {
-    for (const type of ['application', 'topic']) {
-      expect(() => parseSendRequest({ ...valid(), type })).toThrow(/group delivery, which is not available yet in this version/);
-    }
-    expect(fieldsOf({ ...valid(), type: 'broadcast' })).toEqual({ type: 'must be "device"' });
+  it('accepts device, application and topic targets, and checks topic names', () => {
+    expect(parseSendRequest({ ...valid(), type: 'application', target: 'app_1' }).target).toEqual({ type: 'application', value: 'app_1' });
+    expect(parseSendRequest({ ...valid(), type: 'topic', target: 'news-1.eu_%7E' }).target).toEqual({ type: 'topic', value: 'news-1.eu_%7E' });
+    expect(fieldsOf({ ...valid(), type: 'topic', target: 'sports/football' })).toEqual({ target: 'must be a topic name: 1 to 256 letters, digits or -_.~%' });
+    expect(fieldsOf({ ...valid(), type: 'broadcast' })).toEqual({ type: 'must be "device", "application" or "topic"' });
+    expect(fieldsOf({ ...valid(), type: ['device'] })).toEqual({ type: 'must be "device", "application" or "topic"' });
+  });
+
+  it(`refuses data nested deeper than ${DATA_MAX_DEPTH} levels without exhausting the stack`, () => {
+    const nest = (levels: number) => {
+      let data: Record<string, unknown> = {};
+      for (let i = 1; i < levels; i++) data = { d: data };
+      return data;
+    };
+    expect(parseSendRequest({ ...valid(), notification: { title: 't', message: 'm', data: nest(DATA_MAX_DEPTH) } }).notification.data).toContain('"d"');
+    expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data: nest(DATA_MAX_DEPTH + 1) } })).toEqual({ 'notification.data': `nests deeper than ${DATA_MAX_DEPTH} levels` });
+    expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data: nest(100_000) } })).toEqual({ 'notification.data': `nests deeper than ${DATA_MAX_DEPTH} levels` });
   });
 
   it('counts title and message in code points, not UTF-16 units', () => {

@@ -11,7 +11,11 @@ export interface SendRequest {
 
 const FIELDS = new Set(['target', 'type', 'ttl', 'notification', 'priority', 'collapse_key']);
 const NOTIFICATION_FIELDS = new Set(['title', 'message', 'data']);
-const GROUP_TYPES = new Set(['application', 'topic']);
+const TARGET_TYPES: ReadonlySet<string> = new Set<TargetType>(['device', 'application', 'topic']);
+/** Topic names as FCM allows them (push-core applies the same rule). */
+const TOPIC_NAME = /^[A-Za-z0-9_.~%-]{1,256}$/;
+/** Deepest nesting of objects and arrays accepted in `data`. */
+export const DATA_MAX_DEPTH = 32;
 
 type JsonObject = Record<string, unknown>;
 
@@ -28,9 +32,10 @@ export function parseSendRequest(body: unknown): SendRequest {
   const target = boundedString(body['target'], 'target', Limits.targetMaxChars, problems, { required: true, nonEmpty: true });
   const type = body['type'];
   if (type === undefined) problems['type'] = 'is required';
-  else if (GROUP_TYPES.has(type as string)) {
-    problems['type'] = `"${String(type)}" means group delivery, which is not available yet in this version; use "device" with a registration id`;
-  } else if (type !== 'device') problems['type'] = 'must be "device"';
+  else if (typeof type !== 'string' || !TARGET_TYPES.has(type)) problems['type'] = 'must be "device", "application" or "topic"';
+  else if (type === 'topic' && target !== undefined && !isValidTopicName(target)) {
+    problems['target'] = 'must be a topic name: 1 to 256 letters, digits or -_.~%';
+  }
 
   let ttlSeconds: number = Limits.ttlDefaultSeconds;
   const ttl = body['ttl'];
@@ -52,7 +57,7 @@ export function parseSendRequest(body: unknown): SendRequest {
 
   if (Object.keys(problems).length > 0) throw invalid(problems);
   return {
-    target: { type: 'device', value: target! },
+    target: { type: type as TargetType, value: target! },
     ttlSeconds,
     notification: notification!,
     priority: priority as Priority,
@@ -75,6 +80,7 @@ function parseNotification(value: unknown, problems: Record<string, string>): Se
   let data: string | null = null;
   if (value['data'] !== undefined) {
     if (!isObject(value['data'])) problems['notification.data'] = 'must be a JSON object';
+    else if (depthExceeds(value['data'], DATA_MAX_DEPTH)) problems['notification.data'] = `nests deeper than ${DATA_MAX_DEPTH} levels`;
     else {
       data = JSON.stringify(value['data']);
       const bytes = Buffer.byteLength(data, 'utf8');
@@ -104,6 +110,21 @@ function boundedString(
     else return value;
   }
   return undefined;
+}
+
+export function isValidTopicName(name: string): boolean {
+  return TOPIC_NAME.test(name);
+}
+
+/** Iterative, so that hostile nesting cannot exhaust the stack (JSON.stringify would). */
+function depthExceeds(root: object, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (depth > maxDepth) return true;
+    for (const child of Object.values(value as object)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function isObject(value: unknown): value is JsonObject {

@@ -1,0 +1,60 @@
+import { Controller, Get, Header, Param, Res } from '@nestjs/common';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { DomainError, ErrorCode } from '@borealis/contracts';
+import type { FastifyReply } from 'fastify';
+import { OPENAPI_DOCUMENT } from './openapi-document';
+
+const PREFIX = '/push/public/api/v1';
+
+/** The Swagger UI files this page loads, with their content types. */
+const ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+  'swagger-ui-standalone-preset.js': 'text/javascript; charset=utf-8',
+};
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Borealis push API</title><link rel="stylesheet" href="${PREFIX}/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="${PREFIX}/docs/swagger-ui-bundle.js"></script>
+<script src="${PREFIX}/docs/swagger-ui-standalone-preset.js"></script>
+<script>SwaggerUIBundle({ url: '${PREFIX}/openapi.json', dom_id: '#ui', presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });</script>
+</body>
+</html>`;
+
+/**
+ * The OpenAPI document and a Swagger UI page for it, public like any API reference. The UI's files
+ * come from the @fastify/swagger-ui package, served here rather than through its plugin, whose
+ * static-file dependency is ESM-only and cannot load under Jest on Node 20.
+ */
+@Controller('push/public/api/v1')
+export class ApiDocsController {
+  private readonly assets = new Map<string, Promise<Buffer>>();
+
+  @Get('openapi.json')
+  @Header('cache-control', 'public, max-age=300')
+  document(): typeof OPENAPI_DOCUMENT {
+    return OPENAPI_DOCUMENT;
+  }
+
+  @Get('docs')
+  @Header('content-type', 'text/html; charset=utf-8')
+  page(): string {
+    return PAGE;
+  }
+
+  @Get('docs/:file')
+  async asset(@Param('file') file: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
+    const type = ASSETS[file];
+    if (!type) throw new DomainError(ErrorCode.NotFound, `no such file ${file}`);
+    let content = this.assets.get(file);
+    if (!content) {
+      content = readFile(join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static', file));
+      this.assets.set(file, content);
+    }
+    reply.header('content-type', type).header('cache-control', 'public, max-age=86400');
+    return content;
+  }
+}
