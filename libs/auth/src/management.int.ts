@@ -2,8 +2,8 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, importPKCS8, jwtVerify, SignJWT } from 'jose';
+import { createPrivateKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import { DomainError, OAuthError, Topics, type RegistryEventV1 } from '@borealis/contracts';
 import { MemoryRateLimiter, MemoryReplayGuard, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
@@ -87,7 +87,7 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
 
   async function generatedKey(projectId: string, token: string) {
     const issued = await ok<{ clientId: string; keyId: string; settings: { push_notification_system: { private_key: string } } }>('POST', `/projects/${projectId}/service-accounts`, token, {});
-    return { clientId: issued.clientId, kid: issued.keyId, key: (await importPKCS8(issued.settings.push_notification_system.private_key, 'RS256')) as KeyObject };
+    return { clientId: issued.clientId, kid: issued.keyId, key: createPrivateKey(issued.settings.push_notification_system.private_key) };
   }
 
   const keyEvents = (kid: string) => events.filter((e): e is Extract<RegistryEventV1, { kind: 'service-account-key' }> => e.kind === 'service-account-key' && e.key.id === kid);
