@@ -82,11 +82,6 @@ export class AccessGuard implements CanActivate {
   }
 }
 
-/** The caller as the access guard established it (null on public routes). */
-export const CurrentActor = createParamDecorator((_data: unknown, context: ExecutionContext): Actor | null => {
-  return context.switchToHttp().getRequest<AccessRequest>()[ACCESS_CONTEXT]?.actor ?? null;
-});
-
 /** The caller on a route that requires authentication. */
 export const Caller = createParamDecorator((_data: unknown, context: ExecutionContext): Actor => {
   const actor = context.switchToHttp().getRequest<AccessRequest>()[ACCESS_CONTEXT]?.actor;
