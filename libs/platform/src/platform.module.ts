@@ -73,6 +73,7 @@ class PlatformLifecycle implements OnApplicationBootstrap, OnModuleDestroy, Befo
 
   async onApplicationShutdown(): Promise<void> {
     await this.drivers.close?.();
+    if (this.bootstrapped) this.logger.log({ msg: 'stopped' });
   }
 
   /** Each service's own database (a TypeORM DataSource provider) is one readiness check. */
