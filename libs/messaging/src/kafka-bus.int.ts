@@ -2,13 +2,16 @@ import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 }
 import { expectEventually, requireKafka } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { Kafka, logLevel } from 'kafkajs';
+import { Correlation } from './context';
 import { KafkaMessageBus } from './kafka-bus';
 import type { BusMessage } from './message-bus';
+import type { BusObserver } from './observer';
 
 jest.setTimeout(60_000);
 
-function newBus(clientId: string): KafkaMessageBus {
+function newBus(clientId: string, observer?: BusObserver): KafkaMessageBus {
   return new KafkaMessageBus({
+    ...(observer ? { observer } : {}),
     brokers: [requireKafka()],
     clientId,
     topicCreation: 'auto',
@@ -85,6 +88,37 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
       { timeoutMs: 30_000 },
     );
     expect(handled).not.toContain(`poison-${run}`);
+  });
+
+  it('carries the request id through Kafka headers into the consuming handler, and reports to its observer', async () => {
+    const events: string[] = [];
+    const lags: number[] = [];
+    const observer: BusObserver = {
+      published: (topic, n) => events.push(`published ${topic} ${n}`),
+      publishFailed: (topic) => events.push(`publishFailed ${topic}`),
+      handled: (_topic, group, n, _seconds, outcome) => events.push(`handled ${group} ${n} ${outcome}`),
+      retried: () => undefined,
+      deadLettered: () => undefined,
+      lag: (_topic, _group, _partition, records) => lags.push(records),
+    };
+    bus = newBus('bus-test-3', observer);
+    const group = `test.${run}.correlation`;
+    const seen: { header: string | undefined; context: string | undefined }[] = [];
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group,
+      handler: async (ms) => {
+        for (const m of ms) if (m.value.deviceId === `corr-${run}`) seen.push({ header: m.headers['x-request-id'], context: Correlation.requestId() });
+      },
+    });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+    await Correlation.run(`req-${run}`, () => bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: `corr-${run}`, instanceId: 't', atMs: 1 } }]));
+    await expectEventually(() => expect(seen).toEqual([{ header: `req-${run}`, context: `req-${run}` }]), { timeoutMs: 30_000 });
+    expect(events).toContain(`published ${Topics.deviceEvents.name} 1`);
+    expect(events.some((e) => e.startsWith(`handled ${group} `) && e.endsWith(' ok'))).toBe(true);
+    expect(lags.every((l) => l >= 0)).toBe(true);
+    expect(lags.length).toBeGreaterThan(0);
   });
 
   it('fails publish (instead of pretending) when no broker answers', async () => {
