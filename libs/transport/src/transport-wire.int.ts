@@ -1,0 +1,386 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
+import type { DynamicModule } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { WebSocket } from 'ws';
+import {
+  DeviceErrorCode,
+  FrameSplitter,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  Topics,
+  decodeFrame,
+  encodeFrame,
+  lengthPrefixed,
+  transportInboxTopic,
+  type DeliveryReceiptV1,
+  type DeliveryV1,
+  type Frame,
+  type FrameInit,
+  type FrameKind,
+  type RegistrationRequestedV1,
+} from '@borealis/contracts';
+import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
+import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
+import { expectEventually } from '@borealis/testing';
+import { Clock, SystemClock } from '@borealis/util';
+import { DeviceServer, TransportModule, WEBSOCKET_PATH, type TransportModuleOptions } from './index';
+
+const INSTANCE = 'transport-wire';
+const inbox = transportInboxTopic(INSTANCE);
+type Wire = 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** A raw device over any wire: frames out, frames in, nothing else. */
+class RawDevice {
+  readonly frames: Frame[] = [];
+  private cursor = 0;
+  isClosed = false;
+  readonly closed: Promise<void>;
+
+  private constructor(
+    private readonly out: { send(bytes: Uint8Array, framed: boolean): void; raw(bytes: Buffer): void; close(): void; pause(): void },
+    subscribe: (onBytes: (chunk: Buffer) => void, onClose: () => void) => void,
+    framed: boolean,
+  ) {
+    const splitter = new FrameSplitter(MAX_FRAME_BYTES);
+    this.closed = new Promise((resolve) =>
+      subscribe(
+        (chunk) => {
+          for (const body of framed ? splitter.push(chunk) : [chunk]) this.frames.push(decodeFrame(body));
+        },
+        () => {
+          this.isClosed = true;
+          resolve();
+        },
+      ),
+    );
+  }
+
+  static async open(wire: Wire, port: number, ca?: string): Promise<RawDevice> {
+    if (wire === 'ws' || wire === 'wss') {
+      const ws = new WebSocket(`${wire}://127.0.0.1:${port}${WEBSOCKET_PATH}`, ca ? { ca } : {});
+      // Listening before 'open': a server may send its first frame in the same read as the upgrade.
+      const opened = new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      const device = new RawDevice(
+        {
+          send: (bytes) => ws.send(bytes, { binary: true }),
+          raw: (bytes) => ws.send(bytes, { binary: false }),
+          close: () => ws.close(),
+          pause: () => ws.pause(),
+        },
+        (onBytes, onClose) => {
+          ws.on('message', (data: Buffer) => onBytes(data));
+          ws.on('error', () => undefined);
+          ws.once('close', onClose);
+        },
+        false,
+      );
+      await opened;
+      return device;
+    }
+    const socket: Socket = await new Promise((resolve, reject) => {
+      const s: Socket =
+        wire === 'tls' ? connectTls({ host: '127.0.0.1', port, ca: ca!, servername: 'localhost' }, () => resolve(s)) : connectTcp({ host: '127.0.0.1', port }, () => resolve(s));
+      s.once('error', reject);
+    });
+    return new RawDevice(
+      {
+        send: (bytes) => socket.write(lengthPrefixed(bytes)),
+        raw: (bytes) => socket.write(bytes),
+        close: () => socket.end(),
+        pause: () => socket.pause(),
+      },
+      (onBytes, onClose) => {
+        socket.on('data', onBytes);
+        socket.on('error', () => undefined);
+        socket.once('close', onClose);
+      },
+      true,
+    );
+  }
+
+  send(frame: FrameInit): void {
+    this.out.send(encodeFrame(frame), true);
+  }
+
+  raw(bytes: Buffer): void {
+    this.out.raw(bytes);
+  }
+
+  pause(): void {
+    this.out.pause();
+  }
+
+  async next<K extends FrameKind>(kind: K): Promise<NonNullable<Frame[K]>> {
+    const frame = await expectEventually(() => {
+      const f = this.frames[this.cursor];
+      expect(f).toBeDefined();
+      return f!;
+    });
+    this.cursor++;
+    expect(frame.kind).toBe(kind);
+    return frame[kind] as NonNullable<Frame[K]>;
+  }
+
+  async hello(credentials?: { deviceId: string; secret: string }) {
+    this.send({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: credentials ?? null } });
+    return this.next('welcome');
+  }
+
+  close(): Promise<void> {
+    this.out.close();
+    return this.closed;
+  }
+}
+
+interface Harness {
+  moduleRef: TestingModule;
+  server: DeviceServer;
+  bus: InProcessMessageBus;
+  receipts: DeliveryReceiptV1[];
+  requests: RegistrationRequestedV1[];
+  open(wire: Wire): Promise<RawDevice>;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'transport-wire-'));
+const certFile = join(work, 'cert.pem');
+const keyFile = join(work, 'key.pem');
+const opened: RawDevice[] = [];
+
+beforeAll(() => {
+  // A self-signed certificate for localhost and 127.0.0.1, made for this run.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+});
+
+afterAll(() => {
+  for (const device of opened) device.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Harness> {
+  const bus = new InProcessMessageBus({ maxAttempts: 1 });
+  const receipts: DeliveryReceiptV1[] = [];
+  const requests: RegistrationRequestedV1[] = [];
+  await bus.subscribe({ topic: Topics.deliveryReceipts, group: 'test', handler: async (ms) => void receipts.push(...ms.map((m) => m.value)) });
+  await bus.subscribe({ topic: Topics.registrationRequested, group: 'test', handler: async (ms) => void requests.push(...ms.map((m) => m.value)) });
+  await bus.subscribe({ topic: Topics.deviceEvents, group: 'test', handler: async () => undefined });
+  const platform: DynamicModule = {
+    module: class WirePlatformModule {},
+    global: true,
+    providers: [
+      { provide: MessageBus, useValue: bus },
+      { provide: PresenceStore, useValue: new MemoryPresenceStore() },
+      { provide: Clock, useValue: new SystemClock() },
+    ],
+    exports: [MessageBus, PresenceStore, Clock],
+  };
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      platform,
+      TransportModule.register({
+        instanceId: INSTANCE,
+        host: '127.0.0.1',
+        port: 0,
+        credentialSecret: 'wire-test-secret-0123456789abcdef-xyz',
+        heartbeatIntervalMs: 30_000,
+        registrationTimeoutMs: 5_000,
+        drainGraceMs: 500,
+        tls: { port: 0, certFile, keyFile },
+        webSocket: { port: 0 },
+        ...overrides,
+      }),
+    ],
+  }).compile();
+  await moduleRef.init();
+  await bus.start();
+  const server = moduleRef.get(DeviceServer);
+  const ca = readFileSync(certFile, 'utf8');
+  return {
+    moduleRef,
+    server,
+    bus,
+    receipts,
+    requests,
+    async open(wire) {
+      const a = server.addresses();
+      const port = wire === 'tcp' ? a.tcp.port : wire === 'tls' ? a.tls!.port : a.webSocket!.port;
+      const device = await RawDevice.open(wire, port, ca);
+      opened.push(device);
+      return device;
+    },
+  };
+}
+
+async function shutdown(h: Harness): Promise<void> {
+  await h.moduleRef.close();
+  await h.bus.stop();
+}
+
+function delivery(deviceId: string, messageId: string, overrides: Partial<DeliveryV1> = {}): DeliveryV1 {
+  const now = Date.now();
+  return { kind: 'deliver', messageId, deviceId, applicationId: 'app-1', registrationId: 'reg-1', title: 'Hello', message: 'World', data: '{"k":"v"}', sentAtMs: now, expiresAtMs: now + 60_000, ...overrides };
+}
+
+describe('the same device flow over TCP, TLS and WebSocket', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await boot();
+  });
+  afterAll(() => shutdown(h));
+
+  it.each<Wire>(['tcp', 'tls', 'ws'])('%s: Hello, Register relay, Notification, Ack, Ping, credential rotation, reconnect', async (wire) => {
+    const device = await h.open(wire);
+    const welcome = await device.hello();
+    const deviceId = welcome.deviceId!;
+    expect(welcome.credentials?.deviceId).toBe(deviceId);
+
+    device.send({ register: { requestId: 1, applicationId: 'app-1' } });
+    const request = await expectEventually(() => {
+      const r = h.requests.find((q) => q.deviceId === deviceId);
+      expect(r).toBeDefined();
+      return r!;
+    });
+    await h.bus.publish(inbox, [
+      {
+        value: { kind: 'registration.reply', correlationId: request.correlationId, deviceId, op: 'register', ok: true, applicationId: 'app-1', registrationId: `reg-${wire}`, isNew: true, errorCode: null, errorMessage: null },
+      },
+    ]);
+    expect(await device.next('registerResult')).toMatchObject({ requestId: 1, registrationId: `reg-${wire}`, isNew: true });
+
+    await h.bus.publish(inbox, [{ value: delivery(deviceId, `m-${wire}`) }]);
+    expect(await device.next('notification')).toMatchObject({ messageId: `m-${wire}`, title: 'Hello', data: '{"k":"v"}' });
+    device.send({ ack: { messageIds: [`m-${wire}`] } });
+    await expectEventually(() => expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', deviceId, messageIds: [`m-${wire}`] })));
+
+    device.send({ ping: { nonce: 9 } });
+    expect((await device.next('pong')).nonce).toBe(9);
+
+    device.send({ rotateCredentials: { requestId: 2 } });
+    const rotated = await device.next('credentialsRotated');
+    expect(rotated.credentials?.deviceId).toBe(deviceId);
+    await device.close();
+
+    const again = await h.open(wire);
+    expect((await again.hello({ deviceId, secret: rotated.credentials!.secret! })).deviceId).toBe(deviceId);
+    await again.close();
+  });
+
+  it('wss: the WebSocket path over TLS', async () => {
+    const secure = await boot({ webSocket: { port: 0, secure: true } });
+    try {
+      expect(secure.server.addresses().webSocket?.secure).toBe(true);
+      const device = await secure.open('wss');
+      expect((await device.hello()).deviceId).toBeTruthy();
+      await device.close();
+    } finally {
+      await shutdown(secure);
+    }
+  });
+
+  it('answers a frame kind it does not know with UNKNOWN_FRAME, over TCP and WebSocket', async () => {
+    // Field 99, length-delimited, empty: a frame kind from a newer protocol.
+    const unknown = Buffer.from([0x9a, 0x06, 0x00]);
+    const tcp = await h.open('tcp');
+    await tcp.hello();
+    tcp.raw(lengthPrefixed(unknown));
+    expect((await tcp.next('error')).code).toBe(DeviceErrorCode.UNKNOWN_FRAME);
+    await tcp.closed;
+    const ws = await h.open('ws');
+    await ws.hello();
+    ws.send({ ping: { nonce: 1 } });
+    await ws.next('pong');
+    ws['out'].send(unknown, true);
+    expect((await ws.next('error')).code).toBe(DeviceErrorCode.UNKNOWN_FRAME);
+    await ws.closed;
+  });
+
+  it('WebSocket: a text message is malformed and an oversize one is too large', async () => {
+    const text = await h.open('ws');
+    text.raw(Buffer.from('hello'));
+    expect((await text.next('error')).code).toBe(DeviceErrorCode.MALFORMED_FRAME);
+    await text.closed;
+    const big = await h.open('ws');
+    big['out'].send(Buffer.alloc(MAX_FRAME_BYTES + 10), true);
+    expect((await big.next('error')).code).toBe(DeviceErrorCode.FRAME_TOO_LARGE);
+    await big.closed;
+  });
+
+  it('counts connections, frames by type, deliveries, acks and errors', () => {
+    const stats = h.server.statsSnapshot();
+    expect(stats.connectionsAccepted).toBeGreaterThanOrEqual(8);
+    expect(stats.framesIn.hello).toBeGreaterThanOrEqual(6);
+    expect(stats.framesOut.welcome).toBeGreaterThanOrEqual(6);
+    expect(stats.framesOut.notification).toBe(3);
+    expect(stats.deliveries).toBe(3);
+    expect(stats.acks).toBe(3);
+    expect(stats.errors.UNKNOWN_FRAME).toBe(2);
+    expect(stats.errors.FRAME_TOO_LARGE).toBe(1);
+    expect(stats.connectionsByWire.tcp + stats.connectionsByWire.tls + stats.connectionsByWire.ws).toBe(stats.connectionsOpen);
+  });
+});
+
+describe('protection', () => {
+  it('cuts off a device that does not read before its buffer grows without bound', async () => {
+    const h = await boot({ maxUnsentBytes: 64 * 1024 });
+    try {
+      const device = await h.open('tcp');
+      const deviceId = (await device.hello()).deviceId!;
+      device.pause();
+      const big = 'x'.repeat(2000);
+      let sent = 0;
+      // Kernel buffers take a few MB on loopback before the server's own buffer grows. (A paused
+      // client does not notice the reset, so the server's side is what the test watches.)
+      while (h.server.heldDevices() > 0 && sent < 40_000) {
+        await h.bus.publish(inbox, Array.from({ length: 500 }, () => ({ value: delivery(deviceId, `slow-${sent++}`, { message: big }) })));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(h.server.statsSnapshot().slowReaderDrops).toBe(1);
+      expect(h.server.heldDevices()).toBe(0);
+      expect(h.server.statsSnapshot().deliveriesNotHeld).toBeGreaterThan(0);
+    } finally {
+      await shutdown(h);
+    }
+  });
+
+  it('admission control sends connections beyond the accept rate away with a spread delay', async () => {
+    const h = await boot({ acceptRatePerSecond: 1, acceptBurst: 2, goAwaySpreadMs: 3000 });
+    try {
+      const admitted = [await h.open('tcp'), await h.open('tcp')];
+      const refused = await h.open('tcp');
+      const goAway = await refused.next('goAway');
+      expect(goAway.reason).toMatch(/busy/);
+      expect(goAway.reconnectDelayMs).toBeLessThanOrEqual(3000);
+      await refused.closed;
+      const ws = await h.open('ws');
+      expect((await ws.next('goAway')).reason).toMatch(/busy/);
+      for (const device of admitted) expect((await device.hello()).deviceId).toBeTruthy();
+      expect(h.server.statsSnapshot().connectionsRejected).toBe(2);
+    } finally {
+      await shutdown(h);
+    }
+  });
+
+  it('drain: readiness fails, GoAway lingers so that late Acks still count, deliveries meanwhile are not held', async () => {
+    const h = await boot();
+    const device = await h.open('tcp');
+    const deviceId = (await device.hello()).deviceId!;
+    await h.bus.publish(inbox, [{ value: delivery(deviceId, 'in-flight') }]);
+    await device.next('notification');
+    const stopped = h.server.stop();
+    expect(h.server.isListening()).toBe(false);
+    await device.next('goAway');
+    expect(h.server.deliver(delivery(deviceId, 'too-late'))).toBe(false);
+    device.send({ ack: { messageIds: ['in-flight'] } });
+    await expectEventually(() => expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', messageIds: ['in-flight'] })));
+    await device.close();
+    await stopped;
+    await shutdown(h);
+  });
+});
