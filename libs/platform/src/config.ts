@@ -96,6 +96,24 @@ export const TransportConfig = z.object({
   DEVICE_CREDENTIAL_SECRET: secret('DEVICE_CREDENTIAL_SECRET'),
   HEARTBEAT_INTERVAL_MS: positiveInt(30000),
   REGISTRATION_TIMEOUT_MS: positiveInt(10000),
+  // Device transport options (docs/configuration.md, docs/protocol.md).
+  DEVICE_CREDENTIAL_PREVIOUS_SECRETS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .refine((list) => list.every((s) => s.length >= 32), 'DEVICE_CREDENTIAL_PREVIOUS_SECRETS must each be at least 32 characters'),
+  DEVICE_CREDENTIAL_MAX_AGE_DAYS: positiveInt(365),
+  DEVICE_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  DEVICE_TLS_CERT_FILE: z.string().min(1).optional(),
+  DEVICE_TLS_KEY_FILE: z.string().min(1).optional(),
+  DEVICE_WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  DEVICE_WS_TLS: bool(false),
+  DEVICE_ACCEPT_RATE: positiveInt(2000),
+  DEVICE_ACCEPT_BURST: z.coerce.number().int().positive().optional(),
+  DEVICE_MAX_CONNECTIONS: positiveInt(1_000_000),
+  DEVICE_MAX_UNSENT_BYTES: positiveInt(256 * 1024),
+  DEVICE_GOAWAY_SPREAD_MS: positiveInt(5000),
+  DEVICE_DRAIN_GRACE_MS: positiveInt(2000),
 });
 export type TransportConfig = z.infer<typeof TransportConfig>;
 
@@ -112,6 +130,10 @@ export const StandaloneConfig = z.object({
   RATE_LIMIT_BURST: positiveInt(20000),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
   HEARTBEAT_INTERVAL_MS: positiveInt(30000),
+  BOREALIS_DEVICE_WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  BOREALIS_DEVICE_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  BOREALIS_DEVICE_TLS_CERT_FILE: z.string().min(1).optional(),
+  BOREALIS_DEVICE_TLS_KEY_FILE: z.string().min(1).optional(),
   BOREALIS_PRINT_READY_JSON: bool(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
