@@ -1,0 +1,219 @@
+// Fan-out benchmark: one `application` message to N registrations (half online, spread over
+// several transport instances; half offline). Measures the time from publishing the accepted
+// message until every online device's delivery is on its transport's inbox (consumed there) and
+// every offline device has a pending row; recipients per second; peak RSS of push-core.
+//
+// push-core runs as its own process (distributed mode) on the Kafka-protocol test broker (kcat
+// mock), PostgreSQL and Redis. Registrations and presence are seeded directly; the transports are
+// stand-in Kafka consumers of their inbox topics (see docs/benchmarks.md for what that leaves out).
+//
+//   npm run bench -- fanout [--recipients 100000] [--transports 4] [--runs 3]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import Redis from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { recipients: { type: 'string', default: '100000' }, transports: { type: 'string', default: '4' }, runs: { type: 'string', default: '3' } },
+});
+const N = Number(values.recipients);
+const TRANSPORTS = Number(values.transports);
+const RUNS = Number(values.runs);
+const PG = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+const cleanups = [];
+
+function log(line) {
+  process.stderr.write(`[fanout] ${line}\n`);
+}
+
+async function startBroker() {
+  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  cleanups.push(() => child.kill());
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      seen += chunk;
+      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) || /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error(`kcat exited: ${seen}`)));
+  });
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(probe, timeoutMs, what) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function peakRssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function main() {
+  const brokers = await startBroker();
+  const admin = new pg.Client({ connectionString: PG });
+  await admin.connect();
+  const dbName = `bench_fanout_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  cleanups.push(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  });
+  const dbUrl = new URL(PG);
+  dbUrl.pathname = `/${dbName}`;
+
+  const port = await freePort();
+  const core = spawn(process.execPath, [path.join(ROOT, 'apps/cli/bin/borealis.js'), 'serve', '--service', 'push-core'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: brokers,
+      KAFKA_TOPIC_CREATION: 'auto',
+      KAFKA_MAX_WAIT_MS: '50',
+      KAFKA_SESSION_TIMEOUT_MS: '10000',
+      DATABASE_URL: dbUrl.toString(),
+      REDIS_URL: REDIS,
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: String(port),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  cleanups.push(() => core.kill('SIGKILL'));
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 90_000, 'push-core ready');
+  log(`push-core ready (pid ${core.pid})`);
+
+  const db = new pg.Client({ connectionString: dbUrl.toString() });
+  await db.connect();
+  cleanups.unshift(() => db.end());
+  const projectId = 'bench-project';
+  const applicationId = 'bench-app';
+  await db.query(`INSERT INTO registry_projects VALUES ($1, true, 1)`, [projectId]);
+  await db.query(`INSERT INTO registry_applications VALUES ($1, $2, true, 1)`, [applicationId, projectId]);
+  const now = Date.now();
+  await db.query(
+    `INSERT INTO registrations (id, project_id, application_id, device_id, created_at_ms, last_seen_at_ms)
+     SELECT md5('reg' || i), $1, $2, 'bdev-' || i, $3, $3 FROM generate_series(0, $4 - 1) AS i`,
+    [projectId, applicationId, now, N],
+  );
+  await db.query('ANALYZE');
+  const instances = Array.from({ length: TRANSPORTS }, (_, i) => `bench-t${i}`);
+  const redis = new Redis(REDIS);
+  cleanups.unshift(() => redis.quit());
+  const pipeline = redis.pipeline();
+  for (let i = 0; i < N; i += 2) pipeline.set(`borealis:presence:bdev-${i}`, instances[(i / 2) % TRANSPORTS], 'EX', 3600);
+  await pipeline.exec();
+  log(`seeded ${N} registrations, ${N / 2} online over ${TRANSPORTS} transport instances`);
+
+  const kafka = new Kafka({ clientId: 'bench', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const received = new Map();
+  const consumers = await Promise.all(
+    instances.map(async (instanceId) => {
+      const consumer = kafka.consumer({ groupId: `bench.${instanceId}`, maxWaitTimeInMs: 20, sessionTimeout: 10000 });
+      const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve));
+      await consumer.connect();
+      await consumer.subscribe({ topic: `borealis.transport.inbox.${instanceId}.v1`, fromBeginning: true });
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) {
+            const id = JSON.parse(m.value.toString()).messageId;
+            received.set(id, (received.get(id) ?? 0) + 1);
+          }
+        },
+      });
+      await joined;
+      return consumer;
+    }),
+  );
+  cleanups.unshift(() => Promise.all(consumers.map((c) => c.disconnect())));
+  const producer = kafka.producer();
+  await producer.connect();
+  cleanups.unshift(() => producer.disconnect());
+
+  const results = [];
+  for (let run = 0; run < RUNS; run++) {
+    const messageId = `bench-${process.pid}-${run}-${Date.now()}`;
+    const acceptedAtMs = Date.now();
+    const value = {
+      messageId,
+      projectId,
+      target: { type: 'application', value: applicationId },
+      notification: { title: 'Fan-out', message: 'to everyone', data: '{"bench":true}' },
+      ttlSeconds: 3600,
+      priority: 'normal',
+      collapseKey: null,
+      acceptedAtMs,
+      expiresAtMs: acceptedAtMs + 3600_000,
+    };
+    const t0 = performance.now();
+    await producer.send({ topic: 'borealis.push.message.accepted.v1', acks: -1, messages: [{ key: `${projectId}:application:${applicationId}`, value: JSON.stringify(value) }] });
+    let onlineMs = null;
+    let storedMs = null;
+    await until(
+      async () => {
+        if (onlineMs === null && (received.get(messageId) ?? 0) >= N / 2) onlineMs = performance.now() - t0;
+        if (storedMs === null) {
+          const { rows } = await db.query(`SELECT count(*)::int AS n FROM deliveries WHERE message_id = $1 AND state = 'pending'`, [messageId]);
+          if (rows[0].n >= N) storedMs = performance.now() - t0;
+        }
+        return onlineMs !== null && storedMs !== null;
+      },
+      300_000,
+      `run ${run}`,
+    );
+    const totalMs = Math.max(onlineMs, storedMs);
+    const result = { run, recipients: N, onlineMs: Math.round(onlineMs), allStoredMs: Math.round(storedMs), totalMs: Math.round(totalMs), recipientsPerSecond: Math.round(N / (totalMs / 1000)) };
+    log(JSON.stringify(result));
+    results.push(result);
+  }
+  const summary = {
+    bench: 'fanout',
+    recipients: N,
+    online: N / 2,
+    transports: TRANSPORTS,
+    runs: RUNS,
+    medianTotalMs: median(results.map((r) => r.totalMs)),
+    medianOnlineMs: median(results.map((r) => r.onlineMs)),
+    medianRecipientsPerSecond: median(results.map((r) => r.recipientsPerSecond)),
+    pushCorePeakRssMb: Math.round(peakRssMb(core.pid)),
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadavg: os.loadavg().map((l) => l.toFixed(2)) },
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`[fanout] failed: ${err.stack ?? err}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => undefined);
+    process.exit();
+  });
