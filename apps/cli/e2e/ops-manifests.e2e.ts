@@ -7,6 +7,7 @@ import {
   composeValue,
   containerEnvironment,
   defaultOf,
+  deployedVariablesOf,
   filesUnder,
   kustomize,
   metricNamesIn,
@@ -36,6 +37,8 @@ import {
 
 const HTTP_PORT = Number(defaultOf('auth', 'HTTP_PORT'));
 const DEVICE_PORT = Number(defaultOf('transport', 'DEVICE_PORT'));
+/** WebSocket devices: no default in the code (the listener is optional); compose and Kubernetes must agree. */
+const WS_PORT = Number(readCompose().services['transport-0']!.environment!['DEVICE_WS_PORT']);
 const METRIC_NAMES = new Set<string>(Object.values(MetricNames));
 const TOPIC_NAMES = Object.values(Topics).map((t) => t.name);
 
@@ -81,7 +84,7 @@ describe('Dockerfiles', () => {
   it.each(SERVICES)('%s: EXPOSE and ENV agree with the ports in the code', (service) => {
     const file = readDockerfile(service);
     const exposed = instruction(file.runtime, 'EXPOSE').flatMap((e) => e.split(/\s+/)).map(Number);
-    const expected = service === 'transport' ? [HTTP_PORT, DEVICE_PORT] : [HTTP_PORT];
+    const expected = service === 'transport' ? [HTTP_PORT, DEVICE_PORT, WS_PORT] : [HTTP_PORT];
     expect(exposed.sort()).toEqual(expected.sort());
     expect(Number(defaultOf(service, 'HTTP_PORT'))).toBe(HTTP_PORT);
     expect(instruction(file.runtime, 'ENV').join(' ')).toContain(`HTTP_PORT=${HTTP_PORT}`);
@@ -114,9 +117,9 @@ describe('docker-compose.yml', () => {
       const service = serviceOfImage(definition.image!) as Service;
       expect(SERVICES).toContain(service);
       expect(existsSync(repoPath('apps', service, 'Dockerfile'))).toBe(true);
-      if (definition.build) expect(definition.build.dockerfile).toBe(`apps/${service}/Dockerfile`);
+      expect({ name, build: definition.build }).toEqual({ name, build: { context: '.', dockerfile: `apps/${service}/Dockerfile` } });
       const env = Object.fromEntries(Object.entries(definition.environment ?? {}).map(([k, v]) => [k, composeValue(v)]));
-      expect({ name, missing: variablesOf(service).filter((v) => !(v in env)) }).toEqual({ name, missing: [] });
+      expect({ name, missing: deployedVariablesOf(service).filter((v) => !(v in env)) }).toEqual({ name, missing: [] });
       expect({ name, unknown: Object.keys(env).filter((v) => !variablesOf(service).includes(v)) }).toEqual({ name, unknown: [] });
       const parsed = SCHEMAS[service].safeParse(env);
       expect({ name, issues: parsed.success ? [] : parsed.error.issues.map((i) => i.path.join('.')) }).toEqual({ name, issues: [] });
@@ -164,10 +167,13 @@ describe('docker-compose.yml', () => {
     for (const [name, definition] of transports) {
       expect(definition.environment!['DEVICE_PORT']).toBe(String(DEVICE_PORT));
       expect(haproxy).toContain(`server ${name} ${name}:${DEVICE_PORT}`);
+      expect(definition.environment!['DEVICE_WS_PORT']).toBe(String(WS_PORT));
+      expect(haproxy).toContain(`server ${name} ${name}:${WS_PORT}`);
     }
     expect(haproxy).toContain(`check port ${HTTP_PORT}`);
     expect(haproxy).toContain('GET /readyz');
-    expect(compose.services['device-lb']!.ports!.some((p) => composeValue(p).endsWith(`:${DEVICE_PORT}:5228`))).toBe(true);
+    for (const port of [DEVICE_PORT, WS_PORT]) expect(compose.services['device-lb']!.ports!.some((p) => composeValue(p).endsWith(`:${port}:${port}`))).toBe(true);
+    expect(haproxy).toContain(`bind :${WS_PORT}`);
     const nginx = readText('deploy', 'compose', 'nginx.conf');
     expect(nginx).toContain(`location /auth/ { set $auth http://auth:${HTTP_PORT};`);
     expect(nginx).toContain(`location / { set $gateway http://gateway:${HTTP_PORT};`);
@@ -234,12 +240,15 @@ function checkInstallation(objects: K8sObject[]): void {
   expect(headless.spec.clusterIP).toBe('None');
   expect(transport.spec.updateStrategy.type).toBe('RollingUpdate');
   const devices = byKind('Service').find((s) => s.spec.type === 'LoadBalancer')!;
-  expect(devices.spec.ports.map((p: { port: number }) => p.port)).toEqual([DEVICE_PORT]);
+  expect(devices.spec.ports.map((p: { port: number }) => p.port)).toEqual([DEVICE_PORT, WS_PORT]);
   expectServiceFor(objects, devices.metadata.name, transport, DEVICE_PORT);
+  expectServiceFor(objects, devices.metadata.name, transport, WS_PORT);
   const transportEnv = containerEnvironment(podSpecOf(transport)!.containers[0]!, objects);
   expect(Number(transportEnv['DEVICE_PORT'])).toBe(DEVICE_PORT);
-  // Long enough to drain: the shutdown delay, the spread GoAway (5 s), the devices' grace (2 s), the bus.
-  expect(podSpecOf(transport)!.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(Number(transportEnv['SHUTDOWN_DELAY_MS']) / 1000 + 15);
+  expect(Number(transportEnv['DEVICE_WS_PORT'])).toBe(WS_PORT);
+  // Long enough to drain: the shutdown delay, the spread GoAway, the devices' grace, then the bus.
+  const drainSeconds = (Number(transportEnv['SHUTDOWN_DELAY_MS']) + Number(transportEnv['DEVICE_GOAWAY_SPREAD_MS']) + Number(transportEnv['DEVICE_DRAIN_GRACE_MS'])) / 1000;
+  expect(podSpecOf(transport)!.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(drainSeconds + 10);
   expect(transport.spec.minReadySeconds).toBeGreaterThan(0);
 
   // A migrations Job for every service with a database.
@@ -278,18 +287,21 @@ function checkInstallation(objects: K8sObject[]): void {
 
 function checkEnvironment(where: string, service: Service, container: Container, objects: K8sObject[], job: boolean): void {
   const env = containerEnvironment(container, objects);
-  expect({ where, missing: variablesOf(service).filter((v) => !(v in env)) }).toEqual({ where, missing: [] });
+  expect({ where, missing: deployedVariablesOf(service).filter((v) => !(v in env)) }).toEqual({ where, missing: [] });
   expect({ where, unknown: Object.keys(env).filter((v) => !variablesOf(service).includes(v)) }).toEqual({ where, unknown: [] });
   const parsed = SCHEMAS[service].safeParse(env);
   expect({ where, issues: parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }).toEqual({ where, issues: [] });
   if (!job) expect({ where, migrateOnly: env['MIGRATE_ONLY'] }).not.toEqual({ where, migrateOnly: 'true' });
   // Secrets come from Secrets, never from a ConfigMap or a literal.
-  for (const variable of ['DATABASE_URL', 'REDIS_URL', 'BOREALIS_ADMIN_TOKEN', 'DEVICE_CREDENTIAL_SECRET'].filter((v) => v in env)) {
+  for (const variable of ['DATABASE_URL', 'REDIS_URL', 'BOREALIS_ADMIN_TOKEN', 'DEVICE_CREDENTIAL_SECRET', 'DEVICE_CREDENTIAL_PREVIOUS_SECRETS'].filter((v) => v in env)) {
     expect({ where, variable, fromSecret: !!container.env?.find((e) => e.name === variable)?.valueFrom?.secretKeyRef }).toEqual({ where, variable, fromSecret: true });
   }
   const port = container.ports?.find((p) => p.name === 'http');
   if (port) expect(port.containerPort).toBe(Number(env['HTTP_PORT']));
-  if (service === 'transport' && !job) expect(container.ports?.find((p) => p.name === 'device')?.containerPort).toBe(Number(env['DEVICE_PORT']));
+  if (service === 'transport' && !job) {
+    expect(container.ports?.find((p) => p.name === 'device')?.containerPort).toBe(Number(env['DEVICE_PORT']));
+    expect(container.ports?.find((p) => p.name === 'websocket')?.containerPort).toBe(Number(env['DEVICE_WS_PORT']));
+  }
 }
 
 function checkProbes(where: string, container: Container): void {
@@ -343,7 +355,7 @@ function checkNetworkPolicies(objects: K8sObject[]): void {
       for (const pod of pods.filter((p) => selects(policy, p.labels))) outside[pod.name] = [...(outside[pod.name] ?? []), ...rule.ports!.map((p) => p.port)];
     }
   }
-  expect(outside).toEqual({ auth: [HTTP_PORT], gateway: [HTTP_PORT], transport: [DEVICE_PORT] });
+  expect(outside).toEqual({ auth: [HTTP_PORT], gateway: [HTTP_PORT], transport: [DEVICE_PORT, WS_PORT] });
 }
 
 describe('Kubernetes manifests (deploy/)', () => {
@@ -405,9 +417,12 @@ describe('configuration files and docs', () => {
   it.each(SERVICES)('apps/%s/.env.sample lists exactly the variables of its schema, each commented', (service) => {
     const text = readText('apps', service, '.env.sample');
     const lines = text.split('\n');
-    const keys = lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0]!);
+    // Optional features appear commented out (`# DEVICE_WS_PORT=5229`).
+    const assignment = /^(?:# )?([A-Z][A-Z0-9_]+)=/;
+    const keys = lines.filter((l) => assignment.test(l)).map((l) => assignment.exec(l)![1]!);
     expect(keys.sort()).toEqual(variablesOf(service));
-    for (const key of keys) expect(lines[lines.findIndex((l) => l.startsWith(`${key}=`)) - 1]).toMatch(/^# /);
+    for (const key of deployedVariablesOf(service)) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${key}=`)));
+    for (const key of keys) expect(lines[lines.findIndex((l) => assignment.exec(l)?.[1] === key) - 1]).toMatch(/^# /);
   });
 
   it('docs/configuration.md documents every variable of every service and of standalone mode', () => {

@@ -24,6 +24,18 @@ export function variablesOf(service: Service): string[] {
   return Object.keys(SCHEMAS[service].shape).sort();
 }
 
+/**
+ * The variables that must be set wherever a service is deployed: those required, and those with a
+ * default (set explicitly, so that a deployment says what it runs with). Optional variables without
+ * a default switch a feature on (TLS, WebSocket) and may be left out.
+ */
+export function deployedVariablesOf(service: Service): string[] {
+  return variablesOf(service).filter((v) => {
+    const parsed = (SCHEMAS[service].shape[v] as z.ZodType).safeParse(undefined);
+    return !parsed.success || parsed.data !== undefined;
+  });
+}
+
 /** The default a variable takes when unset (the schema parses `undefined`), or undefined if required. */
 export function defaultOf(service: Service, variable: string): unknown {
   const parsed = (SCHEMAS[service].shape[variable] as z.ZodType).safeParse(undefined);
