@@ -1,24 +1,33 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PushDaemon, type PushError } from '@borealis/device-sdk';
-import { printJson, required } from './usage';
+import { printJson, UsageError } from './usage';
 
 /**
  * A simulated device with one app: the device SDK's daemon and an Aurora-style client. Prints one
- * JSON line per event; acknowledges what it receives; reconnects when the server goes away. Runs
- * until interrupted.
+ * JSON line per event; acknowledges what it receives; reconnects when the server goes away (to the
+ * next --server when several are given). Runs until interrupted.
  */
 export async function deviceCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { server: { type: 'string' }, app: { type: 'string' }, state: { type: 'string' } },
+    options: {
+      server: { type: 'string', multiple: true },
+      app: { type: 'string' },
+      state: { type: 'string' },
+      ca: { type: 'string' },
+    },
     strict: true,
   });
+  if (!values.server?.length) throw new UsageError('--server is required');
+  if (!values.app) throw new UsageError('--app is required');
   const daemon = new PushDaemon({
-    server: required(values.server, '--server'),
+    server: values.server,
     clientName: 'borealis-cli-device',
     ...(values.state !== undefined ? { stateDir: values.state } : {}),
+    ...(values.ca !== undefined ? { tls: { ca: readFileSync(values.ca) } } : {}),
   });
-  const client = daemon.createClient({ applicationId: required(values.app, '--app'), inactivityTimeoutMs: 2 ** 31 - 1 });
+  const client = daemon.createClient({ applicationId: values.app, inactivityTimeoutMs: 2 ** 31 - 1 });
 
   client.on('pushSystemReadinessChanged', (ready) => printJson({ event: 'pushSystemReadinessChanged', ready }));
   client.on('registrationId', (registrationId) => printJson({ event: 'registrationId', registrationId }));
@@ -29,6 +38,7 @@ export async function deviceCommand(args: string[]): Promise<void> {
       pushList: pushList.map((p) => ({ id: p.id, title: p.title, message: p.message, data: p.data, sentAt: p.sentAt.toISOString(), expiresAt: p.expiresAt.toISOString() })),
     }),
   );
+  daemon.on('welcomed', (deviceId) => printJson({ event: 'welcomed', deviceId }));
   daemon.on('disconnected', (reason) => printJson({ event: 'disconnected', reason: reason.message }));
   daemon.on('warning', (error) => printJson({ event: 'warning', message: error.message }));
 

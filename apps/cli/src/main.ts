@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { adminCommand } from './admin';
 import { deviceCommand } from './device';
+import { loadgenCommand } from './loadgen';
 import { sendCommand, statusCommand } from './send';
 import { serveCommand } from './serve';
 import { UsageError } from './usage';
@@ -14,8 +15,12 @@ const USAGE = `usage: borealis <command> [options]
   admin quickstart --out DIR [--server URL] [--token TOKEN] [--name NAME]
       Creates a tenant, project, service account key and application; writes
       DIR/push_notification_system.yaml and prints {"project_id","application_id"}.
-  device --server tcp://HOST:PORT --app APPLICATION_ID [--state DIR]
-      A simulated device: prints JSON lines for registrationId, notifications and readiness.
+  device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE]
+      A simulated device (URL: tcp://, tls://, ws://HOST:PORT/device, wss://): prints JSON lines
+      for registrationId, notifications and readiness.
+  loadgen --devices N --server URL [--apps M --app ID ...] [--processes P]
+          [--source-addresses 127.0.0.1,127.0.0.2] [--rate PER_SECOND] [--duration SECONDS]
+      Many simulated devices from several processes and source addresses; prints progress.
   send --settings FILE --target REGISTRATION_ID [--title T] [--message M] [--data JSON] [--ttl 1h]
       Sends a push as an app server would; prints {"id": ...}.
   status --settings FILE MESSAGE_ID
@@ -31,6 +36,8 @@ async function main(argv: string[]): Promise<void> {
       return adminCommand(rest);
     case 'device':
       return deviceCommand(rest);
+    case 'loadgen':
+      return loadgenCommand(rest);
     case 'send':
       return sendCommand(rest);
     case 'status':
