@@ -19,6 +19,8 @@ import { perRow, StatsRepository } from '../persistence/stats.repository';
 
 /** 16 random bytes: a registrationId is opaque and unguessable (DESIGN.md §3). */
 const REGISTRATION_ID_BYTES = 16;
+/** Like `app_` for applications: says what the id is, and no id starts with `-` (a CLI flag). */
+const REGISTRATION_ID_PREFIX = 'reg_';
 
 /**
  * Registration requests relayed by transports: Aurora `registrate()`, unregister and topic
@@ -94,7 +96,7 @@ export class Registrations {
     const retired = await this.registrations.retireLive(sql, request.deviceId, request.applicationId, nowMs);
     await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
     const registration = {
-      id: randomToken(REGISTRATION_ID_BYTES),
+      id: randomToken(REGISTRATION_ID_BYTES, REGISTRATION_ID_PREFIX),
       projectId: application.projectId,
       applicationId: request.applicationId,
       deviceId: request.deviceId,
