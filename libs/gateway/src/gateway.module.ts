@@ -12,6 +12,7 @@ import { ApiDocsController } from './openapi/api-docs.controller';
 import { PushApiController } from './push-api.controller';
 import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
+import { AcceptedPublisher } from './send/accepted-publisher';
 import { SendMessageService } from './send/send-message.service';
 import { HttpProjectStatsReader, ProjectStatsReader } from './stats/project-stats-reader';
 import { HttpMessageStatusReader, MessageStatusReader } from './status/message-status-reader';
@@ -66,6 +67,7 @@ export class GatewayModule implements NestModule {
       AccessGuard,
       RequestLimits,
       ProjectRegistryView,
+      AcceptedPublisher,
       SendMessageService,
       TopicSubscriptionService,
       PublicApiSetup,

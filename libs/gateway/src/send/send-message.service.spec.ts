@@ -6,6 +6,7 @@ import type { GatewayModuleOptions } from '../gateway-options';
 import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
 import { IdempotencyStore, MemoryIdempotencyStore, type IdempotencyRecord } from '../idempotency/idempotency-store';
 import { RequestLimits } from '../rate-limit/request-limits';
+import { AcceptedPublisher } from './accepted-publisher';
 import { SendMessageService } from './send-message.service';
 
 const options: GatewayModuleOptions = {
@@ -57,7 +58,7 @@ async function setup(bus = new InProcessMessageBus(), store?: IdempotencyStore) 
   const accepted: MessageAcceptedV1[] = [];
   await bus.subscribe({ topic: Topics.messageAccepted, group: 'test', handler: async (messages) => void accepted.push(...messages.map((m) => m.value)) });
   const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, options);
-  const service = new SendMessageService(bus, limits, store ?? new MemoryIdempotencyStore(clock), clock, options);
+  const service = new SendMessageService(new AcceptedPublisher(bus), limits, store ?? new MemoryIdempotencyStore(clock), clock, options);
   const decisions: RateLimitDecision[] = [];
   const send = (projectId = 'p1', payload: unknown = body, key?: string) => service.send(projectId, payload, key, (o) => decisions.push(o.decision));
   return { bus, clock, accepted, decisions, send };
@@ -211,5 +212,38 @@ describe('RequestLimits', () => {
     clock.advance(5000);
     await take();
     expect(dead.calls).toBe(2);
+  });
+});
+
+describe('AcceptedPublisher', () => {
+  class SlowBus extends InProcessMessageBus {
+    readonly batches: number[] = [];
+    failNext = false;
+    override async publish<T>(_topic: TopicDef<T>, records: PublishRecord<T>[]): Promise<void> {
+      this.batches.push(records.length);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.failNext) {
+        this.failNext = false;
+        throw new Error('broker down');
+      }
+    }
+  }
+  const event = (n: number) => ({ messageId: `m${n}`, projectId: 'p', target: { type: 'device' as const, value: 'r' }, notification: { title: '', message: '', data: null }, ttlSeconds: 1, priority: 'normal' as const, collapseKey: null, acceptedAtMs: 0, expiresAtMs: 1 });
+
+  it('batches what arrives while publishes are in flight, and answers each caller with its own batch', async () => {
+    const bus = new SlowBus();
+    const publisher = new AcceptedPublisher(bus);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => publisher.publish(event(i))));
+    expect(bus.batches.slice(0, 4)).toEqual([1, 1, 1, 1]);
+    expect(bus.batches.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(bus.batches.length).toBeLessThan(20);
+  });
+
+  it('fails every caller of a failed batch', async () => {
+    const bus = new SlowBus();
+    bus.failNext = true;
+    const publisher = new AcceptedPublisher(bus);
+    const results = await Promise.allSettled([publisher.publish(event(1)), publisher.publish(event(2))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
   });
 });

@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { DomainError, ErrorCode, Topics, type MessageAcceptedV1 } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { DomainError, ErrorCode, type MessageAcceptedV1 } from '@borealis/contracts';
 import { Clock, uuidv7 } from '@borealis/util';
 import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
 import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
 import { IdempotencyStore } from '../idempotency/idempotency-store';
 import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
+import { AcceptedPublisher } from './accepted-publisher';
 import { parseSendRequest, type SendRequest } from './send-request';
 
 export interface SendResult {
@@ -29,7 +29,7 @@ export class SendMessageService {
   private readonly idempotencyTtlSeconds: number;
 
   constructor(
-    private readonly bus: MessageBus,
+    private readonly publisher: AcceptedPublisher,
     private readonly limits: RequestLimits,
     private readonly idempotency: IdempotencyStore,
     private readonly clock: Clock,
@@ -88,7 +88,7 @@ export class SendMessageService {
       expiresAtMs: acceptedAtMs + request.ttlSeconds * 1000,
     };
     try {
-      await this.bus.publish(Topics.messageAccepted, [{ value: event }]);
+      await this.publisher.publish(event);
     } catch (err) {
       this.logger.warn({ msg: 'message not durable', projectId, messageId: event.messageId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the message could not be made durable; retry', { retryAfterSeconds: 1 });

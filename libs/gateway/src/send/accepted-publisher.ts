@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { Topics, type MessageAcceptedV1 } from '@borealis/contracts';
+import { MessageBus } from '@borealis/messaging';
+
+/** Publishes in flight at once; further messages wait and leave together in the next batch. */
+const MAX_IN_FLIGHT = 4;
+const MAX_BATCH = 500;
+
+interface Waiting {
+  event: MessageAcceptedV1;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Publishes accepted messages, batching those that arrive while earlier publishes are in flight
+ * (no timer: an idle gateway publishes each message at once). Each caller is answered only when
+ * its own batch is durable (acks from all in-sync replicas), and a failed batch fails every caller
+ * in it, so batching never turns a 503 into a 200.
+ */
+@Injectable()
+export class AcceptedPublisher {
+  private readonly waiting: Waiting[] = [];
+  private inFlight = 0;
+
+  constructor(private readonly bus: MessageBus) {}
+
+  publish(event: MessageAcceptedV1): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ event, resolve, reject });
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, MAX_BATCH);
+      this.inFlight++;
+      this.bus
+        .publish(
+          Topics.messageAccepted,
+          batch.map((w) => ({ value: w.event })),
+        )
+        .then(
+          () => batch.forEach((w) => w.resolve()),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.drain();
+        });
+    }
+  }
+}
