@@ -58,6 +58,23 @@ describe('AccessTokenVerifier', () => {
     }
   });
 
+  it('verifies a token once and remembers it until it expires', async () => {
+    let lookups = 0;
+    const counting: JWTVerifyGetKey = (header, jws) => {
+      lookups++;
+      return keys(header, jws);
+    };
+    const localClock = new FixedClock(NOW_S * 1000);
+    const v = new AccessTokenVerifier(counting, { issuer: ISSUER, audience: AUDIENCE }, localClock);
+    const token = `Bearer ${await mint({}, { exp: NOW_S + 60 })}`;
+    await v.verify(token);
+    await v.verify(token);
+    expect(lookups).toBe(1);
+    localClock.advance(91_000);
+    await expect(v.verify(token)).rejects.toMatchObject({ code: ErrorCode.Unauthenticated });
+    expect(lookups).toBe(2);
+  });
+
   it('tolerates 30 s of clock skew on exp', async () => {
     await expect(verifier().verify(`Bearer ${await mint({}, { iat: NOW_S - 300, exp: NOW_S - 25 })}`)).resolves.toMatchObject({ projectId: 'p1' });
   });

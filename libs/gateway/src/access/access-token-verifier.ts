@@ -18,14 +18,22 @@ export interface AccessTokenExpectations {
 }
 
 const CLOCK_SKEW_SECONDS = 30;
+/** Verified tokens remembered at once; app servers reuse one token for its whole lifetime. */
+const CACHE_MAX_ENTRIES = 10_000;
 
 /**
  * Verifies auth's access tokens offline: RS256 only, signature against auth's JWKS (the key getter
  * caches it and refetches on an unknown `kid`), `iss`, `aud`, `exp` with a small skew, and the
  * `project_id` and `scope` claims. A bad token is `unauthenticated`; a key set that cannot be
  * fetched is `unavailable`, because the token may well be valid.
+ *
+ * A verified token is remembered (keyed by its full text, signature included) until it expires, so
+ * that the RSA verification runs once per token rather than once per request; revocation is checked
+ * per request elsewhere, from the registry view.
  */
 export class AccessTokenVerifier {
+  private readonly verified = new Map<string, { principal: AccessPrincipal; expiresAtMs: number }>();
+
   constructor(
     private readonly keys: JWTVerifyGetKey,
     private readonly expected: AccessTokenExpectations,
@@ -34,6 +42,11 @@ export class AccessTokenVerifier {
 
   async verify(authorization: string | undefined): Promise<AccessPrincipal> {
     const token = bearerToken(authorization);
+    const known = this.verified.get(token);
+    if (known) {
+      if (this.clock.now() < known.expiresAtMs) return known.principal;
+      this.verified.delete(token);
+    }
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, (header, jws) => this.resolveKey(header, jws), {
@@ -54,7 +67,15 @@ export class AccessTokenVerifier {
     if (typeof scope !== 'string') throw unauthenticated('the access token carries no scope');
     const keyId = payload['client_key_id'];
     if (keyId !== undefined && (typeof keyId !== 'string' || keyId === '')) throw unauthenticated('the access token carries an invalid client_key_id');
-    return { projectId, clientId: payload.sub ?? '', keyId: keyId ?? null, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    const principal: AccessPrincipal = { projectId, clientId: payload.sub ?? '', keyId: keyId ?? null, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    this.remember(token, principal, payload.exp! * 1000 + CLOCK_SKEW_SECONDS * 1000);
+    return principal;
+  }
+
+  private remember(token: string, principal: AccessPrincipal, expiresAtMs: number): void {
+    // Oldest first (insertion order): a full cache drops the earliest remembered token.
+    if (this.verified.size >= CACHE_MAX_ENTRIES) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { principal, expiresAtMs });
   }
 
   private async resolveKey(header: JWTHeaderParameters, jws: FlattenedJWSInput) {

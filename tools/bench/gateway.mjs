@@ -1,0 +1,212 @@
+// Gateway benchmark: accepted sends per second and latency percentiles through the real gateway
+// (JWT verification against a JWKS, per-IP and per-project token buckets in Redis, durable publish
+// to a Kafka-protocol broker with acks=-1) next to a bare Fastify handler that parses the same JSON
+// and answers an id: the ceiling of this machine in the same run.
+//
+//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3]
+//
+// Needs Redis on 127.0.0.1:6379 (or REDIS_URL) and kcat (librdkafka's mock broker) or KAFKA_BROKERS.
+// One file, three roles (BENCH_ROLE): the orchestrator (default, also the load client), `bare` and
+// `gateway` (servers in their own processes, so that the client's CPU is not theirs).
+import { fork, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { Agent, request } from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const require = createRequire(import.meta.url);
+const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
+const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
+const ISSUER = 'https://bench/auth/public';
+const AUDIENCE = 'borealis-push';
+const PROJECT = 'bench-project';
+const BODY = JSON.stringify({
+  target: `r1_${'x'.repeat(45)}`,
+  type: 'device',
+  ttl: '1h',
+  notification: { title: 'Breaking news', message: 'A short message body of the length most pushes have, about a hundred characters.', data: { articleId: 'a-18734' } },
+});
+
+function ready(info) {
+  process.send({ ready: true, ...info });
+}
+
+async function runBare() {
+  const { default: Fastify } = await import('fastify');
+  const { randomUUID } = await import('node:crypto');
+  const app = Fastify({ bodyLimit: 64 * 1024 });
+  app.post('/push/public/api/v1/projects/:projectId/messages', async () => ({ id: randomUUID() }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  ready({ port: app.server.address().port });
+}
+
+async function runGateway() {
+  require('reflect-metadata');
+  const { Test } = require('@nestjs/testing');
+  const { default: Redis } = await import('ioredis');
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
+  const { GatewayModule } = dist('gateway');
+  const { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisRateLimiter } = dist('keyvalue');
+  const { InProcessMessageBus, KafkaMessageBus } = dist('messaging');
+  const { configureHttpApp, createFastifyAdapter, PlatformModule } = dist('platform');
+  const { SystemClock } = dist('util');
+
+  const pair = await generateKeyPair('RS256');
+  const keySet = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] });
+  const jwks = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(keySet));
+  await new Promise((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ project_id: PROJECT, scope: 'message:update project:read' })
+    .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject('bench-client')
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(pair.privateKey);
+
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  // BENCH_PARTS=memory-bus,memory-limiter swaps a part for its in-memory driver: to see what costs what.
+  const parts = (process.env.BENCH_PARTS ?? '').split(',');
+  const bus = parts.includes('memory-bus') ? new InProcessMessageBus() : new KafkaMessageBus({
+    brokers: process.env.KAFKA_BROKERS.split(','),
+    clientId: 'bench-gateway',
+    topicCreation: 'auto',
+    partitions: 4,
+    replicationFactor: 1,
+    sessionTimeoutMs: 6000,
+    heartbeatIntervalMs: 1000,
+    maxWaitTimeMs: 100,
+    requestTimeoutMs: 5000,
+  });
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      PlatformModule.register({ bus, presence: new MemoryPresenceStore(), rateLimiter: parts.includes('memory-limiter') ? new MemoryRateLimiter() : new RedisRateLimiter(redis), replayGuard: new MemoryReplayGuard(), clock: new SystemClock() }),
+      GatewayModule.register({
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        jwksUrl: `http://127.0.0.1:${jwks.address().port}/jwks.json`,
+        // High enough never to refuse: the bench measures the cost of the check, not refusals.
+        rateLimit: { perSecond: 1e7, burst: 1e7 },
+        ipRateLimit: { perSecond: 1e7, burst: 1e7 },
+        pushCoreUrl: 'http://127.0.0.1:9',
+        consumerGroupPrefix: `bench.${process.pid}`,
+      }),
+    ],
+  }).compile();
+  const app = moduleRef.createNestApplication(createFastifyAdapter(), { logger: false, bodyParser: false });
+  configureHttpApp(app);
+  await app.listen(0, '127.0.0.1');
+  ready({ port: app.getHttpServer().address().port, token });
+}
+
+function startServer(role, env) {
+  const child = fork(import.meta.filename, [], { env: { ...process.env, ...env, BENCH_ROLE: role, LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, ...m }));
+    child.once('exit', (code) => reject(new Error(`${role} exited (${code})`)));
+  });
+}
+
+/** Closed-loop load: `connections` keep-alive connections, each sending the next request on an answer. */
+async function load(port, token, seconds, connections) {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const latencies = [];
+  const statuses = new Map();
+  let stop = false;
+  const one = () =>
+    new Promise((resolve) => {
+      const started = process.hrtime.bigint();
+      const req = request({ host: '127.0.0.1', port, path: `/push/public/api/v1/projects/${PROJECT}/messages`, method: 'POST', headers, agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          if (res.statusCode === 200) latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+          resolve();
+        });
+      });
+      req.on('error', () => resolve());
+      req.end(BODY);
+    });
+  const worker = async () => {
+    while (!stop) await one();
+  };
+  // Warm-up: JIT, the JWKS fetch, topic creation, connections.
+  const warmUntil = Date.now() + 1500;
+  await Promise.all(Array.from({ length: connections }, async () => { while (Date.now() < warmUntil) await one(); }));
+  latencies.length = 0;
+  statuses.clear();
+  const begun = Date.now();
+  const workers = Array.from({ length: connections }, worker);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  stop = true;
+  await Promise.all(workers);
+  const elapsed = (Date.now() - begun) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  return { perSecond: latencies.length / elapsed, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
+}
+
+function startBroker() {
+  if (process.env.KAFKA_BROKERS) return Promise.resolve({ brokers: process.env.KAFKA_BROKERS, child: null });
+  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.on('error', reject);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      seen += chunk;
+      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) ?? /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
+      if (m) resolve({ brokers: m[1], child });
+    });
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n, d = 1) => n.toFixed(d);
+
+async function orchestrate() {
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } } });
+  const seconds = Number(values.seconds);
+  const connections = Number(values.connections);
+  const runs = Number(values.runs);
+  const broker = await startBroker();
+  const bare = await startServer('bare', {});
+  const gateway = await startServer('gateway', { KAFKA_BROKERS: broker.brokers });
+  const results = { bare: [], gateway: [] };
+  try {
+    for (let run = 1; run <= runs; run++) {
+      // Alternate so that drift in the machine's load does not favour one side.
+      for (const [name, server] of run % 2 ? [['bare', bare], ['gateway', gateway]] : [['gateway', gateway], ['bare', bare]]) {
+        const r = await load(server.port, server.token, seconds, connections);
+        results[name].push(r);
+        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}\n`);
+      }
+    }
+  } finally {
+    bare.child.kill();
+    gateway.child.kill();
+    broker.child?.kill();
+  }
+  const summary = (name) => {
+    const rs = results[name];
+    return { perSecond: median(rs.map((r) => r.perSecond)), p50: median(rs.map((r) => r.p50)), p95: median(rs.map((r) => r.p95)), p99: median(rs.map((r) => r.p99)) };
+  };
+  const b = summary('bare');
+  const g = summary('gateway');
+  process.stdout.write(`\nmedians of ${runs} runs, ${connections} connections, ${seconds} s each\n`);
+  process.stdout.write(`| | accepted/s | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n`);
+  process.stdout.write(`| bare Fastify | ${fmt(b.perSecond, 0)} | ${fmt(b.p50, 2)} | ${fmt(b.p95, 2)} | ${fmt(b.p99, 2)} |\n`);
+  process.stdout.write(`| gateway | ${fmt(g.perSecond, 0)} | ${fmt(g.p50, 2)} | ${fmt(g.p95, 2)} | ${fmt(g.p99, 2)} |\n`);
+  process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}\n`);
+}
+
+const roles = { bare: runBare, gateway: runGateway, orchestrator: orchestrate };
+roles[ROLE]().catch((err) => {
+  process.stderr.write(`${ROLE}: ${err.stack ?? err}\n`);
+  process.exit(1);
+});
