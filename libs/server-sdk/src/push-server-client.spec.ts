@@ -130,6 +130,28 @@ describe('PushServerClient', () => {
     ]);
   });
 
+  it('sends group targets with an Idempotency-Key, (un)subscribes topics and reads statistics', async () => {
+    const stats = { projectId: 'proj-1', from: '2026-01-01', to: '2026-01-02', days: [] };
+    const server = fakeServer((call) => {
+      if (call.url.includes('/topics/')) return Response.json({ requestId: 'q1' }, { status: 202 });
+      if (call.url.includes('/stats')) return Response.json(stats);
+      return Response.json({ id: 'm1' });
+    });
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await client.sendMessage({ target: 'news', type: 'topic', notification: { title: 'T', message: 'M' }, idempotencyKey: 'k-1' });
+    await expect(client.setTopicSubscription('reg 1', 'news', true)).resolves.toEqual({ requestId: 'q1' });
+    await expect(client.setTopicSubscription('reg 1', 'news', false)).resolves.toEqual({ requestId: 'q1' });
+    await expect(client.getStats({ from: '2026-01-01', to: '2026-01-02' })).resolves.toEqual(stats);
+    const calls = server.apiCalls();
+    expect(calls[0]!.headers['idempotency-key']).toBe('k-1');
+    expect(calls[0]!.body).toMatchObject({ type: 'topic', target: 'news' });
+    expect(calls.slice(1).map((c) => `${c.method} ${c.url}`)).toEqual([
+      'POST https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%201/topics/news',
+      'DELETE https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%201/topics/news',
+      'GET https://push.example/push/public/api/v1/projects/proj-1/stats?from=2026-01-01&to=2026-01-02',
+    ]);
+  });
+
   it('turns problem+json into a PushApiError with status, code, title, detail and Retry-After', async () => {
     const server = fakeServer(() => problem(429, 'rate_limited', 'slow down', { 'retry-after': '7' }));
     const client = new PushServerClient(settings, { fetch: server.fetchFn });

@@ -1,5 +1,5 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { MessageStatusV1, type Priority, type TargetType } from '@borealis/contracts';
+import { MessageStatusV1, ProjectStatsV1, type Priority, type TargetType } from '@borealis/contracts';
 import { randomToken, SystemClock, type Clock } from '@borealis/util';
 import { z } from 'zod';
 import type { ProjectSettings } from './project-settings';
@@ -22,6 +22,8 @@ export interface SendMessageInput {
   notification: { title: string; message: string; data?: Record<string, unknown> };
   priority?: Priority;
   collapseKey?: string;
+  /** Sent as the Idempotency-Key header: a retry with the same key and body sends once. */
+  idempotencyKey?: string;
 }
 
 /** The Aurora project description. */
@@ -37,6 +39,7 @@ export type ProjectInfo = z.infer<typeof ProjectInfo>;
 
 const TokenResponse = z.looseObject({ access_token: z.string().min(1), expires_in: z.number().positive() });
 const SendResponse = z.looseObject({ id: z.string().min(1) });
+const SubscriptionResponse = z.looseObject({ requestId: z.string().min(1) });
 
 const ASSERTION_LIFETIME_SECONDS = 60;
 /** Tokens are renewed this long before they expire, so none expires in flight. */
@@ -84,8 +87,21 @@ export class PushServerClient {
       priority: input.priority,
       collapse_key: input.collapseKey,
     };
-    const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body);
+    const headers: Record<string, string> = input.idempotencyKey === undefined ? {} : { 'idempotency-key': input.idempotencyKey };
+    const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body, headers);
     return { id: parseResponse(SendResponse, response).id };
+  }
+
+  /** (Un)subscribes one of the project's registrations to a topic; applied by the server shortly after. */
+  async setTopicSubscription(registrationId: string, topic: string, subscribed: boolean): Promise<{ requestId: string }> {
+    const response = await this.call(subscribed ? 'POST' : 'DELETE', ['projects', this.settings.projectId, 'registrations', registrationId, 'topics', topic]);
+    return { requestId: parseResponse(SubscriptionResponse, response).requestId };
+  }
+
+  /** Per-day counters; days are UTC `YYYY-MM-DD`, both inclusive (the server's defaults when absent). */
+  async getStats(range: { from?: string; to?: string } = {}): Promise<ProjectStatsV1> {
+    const query = new URLSearchParams(Object.entries(range).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+    return parseResponse(ProjectStatsV1, await this.call('GET', ['projects', this.settings.projectId, 'stats'], undefined, {}, query));
   }
 
   async getProject(): Promise<ProjectInfo> {
@@ -131,8 +147,8 @@ export class PushServerClient {
   }
 
   /** An API call; a 401 (token revoked, keys rotated) is retried once with a fresh token. */
-  private async call(method: 'GET' | 'POST', path: string[], body?: unknown): Promise<{ status: number; json: unknown }> {
-    const url = joinUrl(this.settings.apiUrl, path);
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string[], body?: unknown, headers: Record<string, string> = {}, query = ''): Promise<{ status: number; json: unknown }> {
+    const url = joinUrl(this.settings.apiUrl, path) + (query ? `?${query}` : '');
     for (let attempt = 0; ; attempt++) {
       const token = await this.getAccessToken();
       try {
@@ -142,6 +158,7 @@ export class PushServerClient {
             authorization: `Bearer ${token}`,
             accept: 'application/json',
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+            ...headers,
           },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
