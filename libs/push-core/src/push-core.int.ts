@@ -14,7 +14,7 @@ import {
 } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
-import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
+import { configureHttpApp, createFastifyAdapter, Metrics, PlatformModule } from '@borealis/platform';
 import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
 import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from './index';
@@ -306,6 +306,32 @@ describe('messages and deliveries', () => {
     await receipt('not_held', device, 't-1', [message.messageId]);
     await receipt('sent', device, 't-1', [message.messageId]);
     expect(await deliveryRows(message.messageId)).toEqual([{ registration_id: registrationId, state: 'delivered' }]);
+  });
+
+  it('counts state changes in the Prometheus metrics once, after they committed', async () => {
+    const metrics = app.get(Metrics);
+    const count = async (state: string) => (await metrics.deliveries.get()).values.find((v) => v.labels['state'] === state)?.value ?? 0;
+    const latencyCount = async () => (await metrics.deliveryLatency.get()).values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    const before = { sent: await count('sent'), delivered: await count('delivered'), latency: await latencyCount() };
+
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const message = accepted(p1, { type: 'device', value: registrationId });
+    await send(message);
+    await receipt('sent', device, 't-1', [message.messageId]);
+    await receipt('delivered', device, 't-1', [message.messageId]);
+    // A redelivered receipt changes no row, so it counts nothing.
+    await receipt('delivered', device, 't-1', [message.messageId]);
+
+    expect(await count('sent')).toBe(before.sent + 1);
+    expect(await count('delivered')).toBe(before.delivered + 1);
+    expect(await latencyCount()).toBe(before.latency + 1);
+    // The pending gauge is read from the Push DB on each scrape: one more for an offline device.
+    await send(accepted(p1, { type: 'device', value: await register(newDevice(), a1) }));
+    const openRows = await dataSource.query('SELECT count(*)::int AS n FROM deliveries WHERE state IN ($1, $2)', ['pending', 'sent']);
+    expect(openRows[0].n).toBeGreaterThan(0);
+    expect(await metrics.render()).toMatch(new RegExp(`^borealis_push_deliveries_pending(\\{[^}]*\\})? ${openRows[0].n}$`, 'm'));
   });
 
   it('keeps a message for an offline device pending and sends it, in order, when the device connects', async () => {

@@ -24,6 +24,7 @@ import { MessageStatusController } from './status/message-status.controller';
 import { ProjectStatsController } from './stats/project-stats.controller';
 import { ProjectStatsQuery } from './stats/project-stats.query';
 import { MessageStatusQuery } from './status/message-status.query';
+import { PushCoreMetrics } from './push-core.metrics';
 
 /**
  * push-core: owns the Push DB (registrations, messages, deliveries, statistics) and learns everything else
@@ -73,6 +74,7 @@ export class PushCoreModule {
         MessageStatusQuery,
         ProjectStatsQuery,
         PushCoreConsumers,
+        PushCoreMetrics,
       ],
       exports: [MessageStatusQuery, ProjectStatsQuery],
     };

@@ -1,10 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import type { DeliveryReceiptV1, DeliveryState } from '@borealis/contracts';
+import { Metrics } from '@borealis/platform';
 import { Clock } from '@borealis/util';
 import { Delivery } from '../domain/delivery-state';
 import { receiptRounds } from '../domain/receipt-rounds';
 import { groupBy } from '../group-by';
-import { DeliveryRepository } from '../persistence/delivery.repository';
+import { DeliveryRepository, type MovedRow } from '../persistence/delivery.repository';
 import { PushDb } from '../persistence/push-db';
 import { perRow, StatsRepository } from '../persistence/stats.repository';
 import { DeliveryRouter } from './delivery-router';
@@ -29,7 +30,14 @@ export class DeliveryReceipts {
     private readonly stats: StatsRepository,
     private readonly router: DeliveryRouter,
     private readonly clock: Clock,
+    @Optional() private readonly metrics?: Metrics,
   ) {}
+
+  /** Acceptance by the gateway to the device's acknowledgement, as push-core learns it. */
+  private observeLatency(moved: readonly MovedRow[], nowMs: number): void {
+    if (!this.metrics) return;
+    for (const row of moved) this.metrics.deliveryLatency.observe(Math.max(0, nowMs - row.accepted_at_ms) / 1000);
+  }
 
   async handle(batch: readonly DeliveryReceiptV1[]): Promise<void> {
     const nowMs = this.clock.now();
@@ -37,7 +45,12 @@ export class DeliveryReceipts {
       for (const round of receiptRounds(batch)) {
         for (const [status, moves] of groupBy(round, (m) => m.status)) {
           const moved = await this.deliveries.transition(sql, moves, TARGET_STATE[status as DeliveryReceiptV1['status']], nowMs);
-          if (status === 'delivered') await this.stats.bump(sql, perRow(moved, 'delivered', nowMs));
+          if (status === 'delivered') {
+            await this.stats.bump(sql, perRow(moved, 'delivered', nowMs));
+            sql.afterCommit(() => this.observeLatency(moved, nowMs));
+          } else if (status === 'sent' && moved.length > 0) {
+            sql.afterCommit(() => this.metrics?.deliveries.inc({ state: 'sent' }, moved.length));
+          }
         }
       }
     });

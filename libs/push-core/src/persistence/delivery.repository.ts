@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { DeliveryState, TargetType } from '@borealis/contracts';
-import { Delivery, statesThatCanBecome } from '../domain/delivery-state';
+import { Delivery, OPEN_STATES, statesThatCanBecome } from '../domain/delivery-state';
 import type { Sql } from './push-db';
 
 /** A delivery with what the transport needs to hand it to the device. */
@@ -47,6 +47,10 @@ export interface RecipientOfMessage {
 /** A row a state change touched, for the project counters. */
 export interface ChangedRow {
   project_id: string;
+}
+
+export interface MovedRow extends ChangedRow {
+  accepted_at_ms: number;
 }
 
 export interface RecipientRow {
@@ -235,15 +239,21 @@ export class DeliveryRepository {
    * lifecycle allows (never out of a terminal state); a pair names only its own device's
    * deliveries. Each pair at most once per call. Returns the rows moved.
    */
-  async transition(sql: Sql, pairs: readonly { deviceId: string; messageId: string }[], to: DeliveryState, nowMs: number): Promise<ChangedRow[]> {
+  async transition(sql: Sql, pairs: readonly { deviceId: string; messageId: string }[], to: DeliveryState, nowMs: number): Promise<MovedRow[]> {
     if (pairs.length === 0) return [];
     return sql(
       `UPDATE deliveries d SET state = $3, updated_at_ms = $5
          FROM unnest($1::text[], $2::text[]) AS p(device_id, message_id)
         WHERE d.device_id = p.device_id AND d.message_id = p.message_id AND d.state = ANY($4)
-        RETURNING d.project_id`,
+        RETURNING d.project_id, d.accepted_at_ms::float8 AS accepted_at_ms`,
       [pairs.map((p) => p.deviceId), pairs.map((p) => p.messageId), to, statesThatCanBecome(to), nowMs],
     );
+  }
+
+  /** Deliveries not in a terminal state yet (the pending-deliveries gauge). */
+  async countOpen(sql: Sql): Promise<number> {
+    const [row] = await sql<{ n: number }>(`SELECT count(*)::float8 AS n FROM deliveries WHERE state = ANY($1)`, [OPEN_STATES]);
+    return row?.n ?? 0;
   }
 
   /** Records the expiry of these devices' deliveries whose TTL has passed. */

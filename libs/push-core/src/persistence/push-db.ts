@@ -5,8 +5,14 @@ import { DataSource, type QueryRunner } from 'typeorm';
 /** The name of push-core's TypeORM connection (several services may share one process). */
 export const PUSH_CORE_CONNECTION = 'push-core';
 
-/** Runs one parameterized statement and returns its rows (also for UPDATE/DELETE ... RETURNING). */
-export type Sql = <T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>;
+/**
+ * Runs one parameterized statement and returns its rows (also for UPDATE/DELETE ... RETURNING).
+ * Inside a transaction `afterCommit` queues work for once the transaction committed (metrics that
+ * must not count a rolled-back or retried attempt); outside one it runs the work at once.
+ */
+export type Sql = (<T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>) & {
+  afterCommit(work: () => void): void;
+};
 
 /**
  * The Push DB. Repositories take an `Sql` so that a use case decides what runs in one transaction.
@@ -18,14 +24,17 @@ export class PushDb {
   constructor(@InjectDataSource(PUSH_CORE_CONNECTION) private readonly dataSource: DataSource) {}
 
   /** One statement, outside any transaction. */
-  readonly sql: Sql = async (text, params) => {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      return await rows(runner)(text, params);
-    } finally {
-      await runner.release();
-    }
-  };
+  readonly sql: Sql = Object.assign(
+    async <T>(text: string, params?: readonly unknown[]): Promise<T[]> => {
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        return await rows(runner)<T>(text, params);
+      } finally {
+        await runner.release();
+      }
+    },
+    { afterCommit: (work: () => void) => work() },
+  );
 
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     const runner = this.dataSource.createQueryRunner();
@@ -58,8 +67,10 @@ export interface Session {
 async function inTransaction<T>(runner: QueryRunner, work: (sql: Sql) => Promise<T>): Promise<T> {
   try {
     await runner.startTransaction();
-    const result = await work(rows(runner));
+    const committed: (() => void)[] = [];
+    const result = await work(rows(runner, (done) => committed.push(done)));
     await runner.commitTransaction();
+    for (const done of committed) done();
     return result;
   } catch (err) {
     if (runner.isTransactionActive) await runner.rollbackTransaction();
@@ -67,9 +78,10 @@ async function inTransaction<T>(runner: QueryRunner, work: (sql: Sql) => Promise
   }
 }
 
-function rows(runner: QueryRunner): Sql {
-  return async <T>(text: string, params?: readonly unknown[]) => {
+function rows(runner: QueryRunner, afterCommit: (work: () => void) => void = (work) => work()): Sql {
+  const sql = async <T>(text: string, params?: readonly unknown[]) => {
     const result = await runner.query(text, params ? [...params] : undefined, true);
     return (result.records ?? []) as T[];
   };
+  return Object.assign(sql, { afterCommit });
 }

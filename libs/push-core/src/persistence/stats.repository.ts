@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { Metrics } from '@borealis/platform';
 import { utcDay, type StatCounter, type StatIncrement } from '../domain/stats';
 import type { Sql } from './push-db';
 
@@ -18,7 +19,10 @@ const COUNTERS: readonly StatCounter[] = ['accepted', 'delivered', 'expired', 'f
  */
 @Injectable()
 export class StatsRepository {
+  constructor(@Optional() private readonly metrics?: Metrics) {}
+
   async bump(sql: Sql, increments: readonly StatIncrement[]): Promise<void> {
+    this.countInMetrics(sql, increments);
     const rows = new Map<string, { projectId: string; day: string; counts: Record<StatCounter, number> }>();
     for (const { projectId, counter, atMs, n = 1 } of increments) {
       if (n === 0) continue;
@@ -39,6 +43,18 @@ export class StatsRepository {
          expired = s.expired + EXCLUDED.expired, failed = s.failed + EXCLUDED.failed`,
       [sorted.map((r) => r.projectId), sorted.map((r) => r.day), ...COUNTERS.map((c) => sorted.map((r) => r.counts[c]))],
     );
+  }
+
+  /** The same state changes as Prometheus counters, once the transaction that made them committed. */
+  private countInMetrics(sql: Sql, increments: readonly StatIncrement[]): void {
+    const metrics = this.metrics;
+    if (!metrics) return;
+    const byState = new Map<StatCounter, number>();
+    for (const { counter, n = 1 } of increments) if (counter !== 'accepted' && n > 0) byState.set(counter, (byState.get(counter) ?? 0) + n);
+    if (byState.size === 0) return;
+    sql.afterCommit(() => {
+      for (const [state, n] of byState) metrics.deliveries.inc({ state }, n);
+    });
   }
 
   async days(sql: Sql, projectId: string, from: string, to: string): Promise<DayCounts[]> {
