@@ -22,6 +22,11 @@ async function main(): Promise<void> {
         adminToken: c.BOREALIS_ADMIN_TOKEN,
         publicApiUrl: `${c.BOREALIS_PUBLIC_URL}/push/public/api/v1/`,
         pushPublicAddress: c.BOREALIS_DEVICE_URL,
+        tokenRateLimits: {
+          perIp: { burst: c.TOKEN_RATE_LIMIT_IP_BURST, perSecond: c.TOKEN_RATE_LIMIT_IP_PER_SECOND },
+          perClient: { burst: c.TOKEN_RATE_LIMIT_CLIENT_BURST, perSecond: c.TOKEN_RATE_LIMIT_CLIENT_PER_SECOND },
+        },
+        sessionTtlSeconds: c.SESSION_TTL_SECONDS,
       }),
     ],
   });

@@ -59,6 +59,11 @@ export const AuthConfig = z.object({
   BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
   AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
+  TOKEN_RATE_LIMIT_IP_BURST: positiveInt(300),
+  TOKEN_RATE_LIMIT_IP_PER_SECOND: positiveInt(20),
+  TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
+  TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
+  SESSION_TTL_SECONDS: positiveInt(12 * 3600),
 });
 export type AuthConfig = z.infer<typeof AuthConfig>;
 
