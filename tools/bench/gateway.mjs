@@ -30,7 +30,24 @@ const BODY = JSON.stringify({
 });
 
 function ready(info) {
+  // The orchestrator asks for the server's CPU time around each measurement: CPU per request does
+  // not depend on what else the shared machine runs, unlike requests per second.
+  process.on('message', (m) => {
+    if (m === 'cpu') process.send({ cpu: process.cpuUsage() });
+  });
   process.send({ ready: true, ...info });
+}
+
+function cpuOf(child) {
+  return new Promise((resolve) => {
+    const onMessage = (m) => {
+      if (!m.cpu) return;
+      child.off('message', onMessage);
+      resolve(m.cpu.user + m.cpu.system);
+    };
+    child.on('message', onMessage);
+    child.send('cpu');
+  });
 }
 
 async function runBare() {
@@ -67,7 +84,8 @@ async function runGateway() {
     .setExpirationTime(now + 3600)
     .sign(pair.privateKey);
 
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  // The options of the platform's Redis client (distributedDrivers).
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 2, enableOfflineQueue: true, enableAutoPipelining: true });
   // BENCH_PARTS=memory-bus,memory-limiter swaps a part for its in-memory driver: to see what costs what.
   const parts = (process.env.BENCH_PARTS ?? '').split(',');
   const bus = parts.includes('memory-bus') ? new InProcessMessageBus() : new KafkaMessageBus({
@@ -99,11 +117,15 @@ async function runGateway() {
   const app = moduleRef.createNestApplication(createFastifyAdapter(), { logger: false, bodyParser: false });
   configureHttpApp(app);
   await app.listen(0, '127.0.0.1');
+  // A clean exit on the orchestrator's kill, so that --cpu-prof can write its profile.
+  process.once('SIGTERM', () => process.exit(0));
   ready({ port: app.getHttpServer().address().port, token });
 }
 
 function startServer(role, env) {
-  const child = fork(import.meta.filename, [], { env: { ...process.env, ...env, BENCH_ROLE: role, LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // BENCH_PROFILE=<dir>: the gateway writes a V8 CPU profile there when the bench ends.
+  const execArgv = role === 'gateway' && process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
+  const child = fork(import.meta.filename, [], { execArgv, env: { ...process.env, ...env, BENCH_ROLE: role, LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, ...m }));
     child.once('exit', (code) => reject(new Error(`${role} exited (${code})`)));
@@ -111,7 +133,7 @@ function startServer(role, env) {
 }
 
 /** Closed-loop load: `connections` keep-alive connections, each sending the next request on an answer. */
-async function load(port, token, seconds, connections) {
+async function load({ port, token, child }, seconds, connections) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const latencies = [];
@@ -139,16 +161,19 @@ async function load(port, token, seconds, connections) {
   await Promise.all(Array.from({ length: connections }, async () => { while (Date.now() < warmUntil) await one(); }));
   latencies.length = 0;
   statuses.clear();
+  const cpuBefore = await cpuOf(child);
   const begun = Date.now();
   const workers = Array.from({ length: connections }, worker);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   stop = true;
   await Promise.all(workers);
   const elapsed = (Date.now() - begun) / 1000;
+  const answered = [...statuses.values()].reduce((a, b) => a + b, 0);
+  const cpuUsPerRequest = ((await cpuOf(child)) - cpuBefore) / answered;
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { perSecond: latencies.length / elapsed, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
+  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
 }
 
 function startBroker() {
@@ -182,9 +207,9 @@ async function orchestrate() {
     for (let run = 1; run <= runs; run++) {
       // Alternate so that drift in the machine's load does not favour one side.
       for (const [name, server] of run % 2 ? [['bare', bare], ['gateway', gateway]] : [['gateway', gateway], ['bare', bare]]) {
-        const r = await load(server.port, server.token, seconds, connections);
+        const r = await load(server, seconds, connections);
         results[name].push(r);
-        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}\n`);
+        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}\n`);
       }
     }
   } finally {
@@ -194,14 +219,14 @@ async function orchestrate() {
   }
   const summary = (name) => {
     const rs = results[name];
-    return { perSecond: median(rs.map((r) => r.perSecond)), p50: median(rs.map((r) => r.p50)), p95: median(rs.map((r) => r.p95)), p99: median(rs.map((r) => r.p99)) };
+    return { perSecond: median(rs.map((r) => r.perSecond)), cpu: median(rs.map((r) => r.cpuUsPerRequest)), p50: median(rs.map((r) => r.p50)), p95: median(rs.map((r) => r.p95)), p99: median(rs.map((r) => r.p99)) };
   };
   const b = summary('bare');
   const g = summary('gateway');
   process.stdout.write(`\nmedians of ${runs} runs, ${connections} connections, ${seconds} s each\n`);
-  process.stdout.write(`| | accepted/s | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- |\n`);
-  process.stdout.write(`| bare Fastify | ${fmt(b.perSecond, 0)} | ${fmt(b.p50, 2)} | ${fmt(b.p95, 2)} | ${fmt(b.p99, 2)} |\n`);
-  process.stdout.write(`| gateway | ${fmt(g.perSecond, 0)} | ${fmt(g.p50, 2)} | ${fmt(g.p95, 2)} | ${fmt(g.p99, 2)} |\n`);
+  process.stdout.write(`| | accepted/s | server CPU µs/request | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |\n`);
+  process.stdout.write(`| bare Fastify | ${fmt(b.perSecond, 0)} | ${fmt(b.cpu, 0)} | ${fmt(b.p50, 2)} | ${fmt(b.p95, 2)} | ${fmt(b.p99, 2)} |\n`);
+  process.stdout.write(`| gateway | ${fmt(g.perSecond, 0)} | ${fmt(g.cpu, 0)} | ${fmt(g.p50, 2)} | ${fmt(g.p95, 2)} | ${fmt(g.p99, 2)} |\n`);
   process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}\n`);
 }
 

@@ -1,11 +1,10 @@
-import { Inject, Injectable, Module, type DynamicModule, type MiddlewareConsumer, type NestModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { Clock } from '@borealis/util';
 import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
 import { AccessGuard } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
 import { GATEWAY_OPTIONS, type BucketLimit, type GatewayModuleOptions } from './gateway-options';
-import { DefaultJsonContentType } from './http/public-api-http';
 import { PublicApiSetup } from './http/public-api-setup';
 import { IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore } from './idempotency/idempotency-store';
 import { ApiDocsController } from './openapi/api-docs.controller';
@@ -35,7 +34,7 @@ class GatewayRedisLifecycle implements OnApplicationShutdown {
  * the platform, and `MessageStatusReader` and `ProjectStatsReader` too unless `pushCoreUrl` is given.
  */
 @Module({})
-export class GatewayModule implements NestModule {
+export class GatewayModule {
   static register(options: GatewayModuleOptions): DynamicModule {
     checkLimit('rate limit', options.rateLimit);
     if (options.ipRateLimit) checkLimit('IP rate limit', options.ipRateLimit);
@@ -52,7 +51,7 @@ export class GatewayModule implements NestModule {
         provide: REDIS,
         useFactory: () => {
           if (!options.redisUrl) return null;
-          const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+          const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true, enableAutoPipelining: true });
           // Errors surface on the commands (as 503); the client reconnects by itself.
           redis.on('error', () => undefined);
           return redis;
@@ -79,10 +78,6 @@ export class GatewayModule implements NestModule {
       );
     }
     return { module: GatewayModule, controllers: [PushApiController, ApiDocsController], providers };
-  }
-
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(DefaultJsonContentType).forRoutes(PushApiController);
   }
 }
 

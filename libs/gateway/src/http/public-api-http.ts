@@ -1,7 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { NestMiddleware } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import { ERROR_TYPE_BASE } from '@borealis/platform';
 import type { FastifyInstance } from 'fastify';
@@ -10,14 +9,18 @@ export const PUBLIC_API_PREFIX = '/push/public/api/v1';
 
 /**
  * Aurora clients that send a JSON body with only an `Accept` header (no Content-Type) are read as
- * JSON rather than refused with 415: the push API accepts nothing else.
+ * JSON rather than refused with 415: the push API accepts nothing else. A Fastify hook rather than
+ * a Nest middleware: middleware matching costs more than the rest of the check on every request.
  */
-export class DefaultJsonContentType implements NestMiddleware {
-  use(req: IncomingMessage, _res: ServerResponse, next: () => void): void {
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-    if (hasBody && req.headers['content-type'] === undefined) req.headers['content-type'] = 'application/json';
-    next();
-  }
+export function defaultJsonContentType(fastify: FastifyInstance): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    const headers = request.raw.headers;
+    if (headers['content-type'] === undefined && request.url.startsWith(PUBLIC_API_PREFIX)) {
+      const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
+      if (hasBody) headers['content-type'] = 'application/json';
+    }
+    done();
+  });
 }
 
 /**

@@ -1,13 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { Topics, type MessageAcceptedV1 } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { Correlation, MessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
 
-/** Publishes in flight at once; further messages wait and leave together in the next batch. */
-const MAX_IN_FLIGHT = 4;
+/**
+ * Publishes in flight at once; further messages wait and leave together in the next batch. One:
+ * under load a produce request costs far more CPU than a record in it, so the fewer and fuller the
+ * batches the more the gateway accepts (4 in flight made batches of 1 to 3 and cost a third more
+ * CPU per message).
+ */
+const MAX_IN_FLIGHT = 1;
 const MAX_BATCH = 500;
 
 interface Waiting {
-  event: MessageAcceptedV1;
+  record: PublishRecord<MessageAcceptedV1>;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -27,7 +32,9 @@ export class AcceptedPublisher {
 
   publish(event: MessageAcceptedV1): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ event, resolve, reject });
+      // The caller's request id, taken now: the batch leaves in whichever request's context drains it.
+      const requestId = Correlation.requestId();
+      this.waiting.push({ record: { value: event, ...(requestId ? { headers: { [REQUEST_ID_HEADER]: requestId } } : {}) }, resolve, reject });
       this.drain();
     });
   }
@@ -39,7 +46,7 @@ export class AcceptedPublisher {
       this.bus
         .publish(
           Topics.messageAccepted,
-          batch.map((w) => ({ value: w.event })),
+          batch.map((w) => w.record),
         )
         .then(
           () => batch.forEach((w) => w.resolve()),
