@@ -4,9 +4,8 @@ import { Correlation, MessageBus, REQUEST_ID_HEADER, type PublishRecord } from '
 
 /**
  * Publishes in flight at once; further messages wait and leave together in the next batch. One:
- * under load a produce request costs far more CPU than a record in it, so the fewer and fuller the
- * batches the more the gateway accepts (4 in flight made batches of 1 to 3 and cost a third more
- * CPU per message).
+ * a produce request costs far more CPU than a record in it, so the fewer and fuller the batches,
+ * the more the gateway accepts.
  */
 const MAX_IN_FLIGHT = 1;
 const MAX_BATCH = 500;
@@ -18,8 +17,10 @@ interface Waiting {
 }
 
 /**
- * Publishes accepted messages, batching those that arrive while earlier publishes are in flight
- * (no timer: an idle gateway publishes each message at once). Each caller is answered only when
+ * Publishes accepted messages in batches: those that reach it in the same event-loop turn (under
+ * load, the requests whose Redis answers arrived together) and those that arrive while a publish is
+ * in flight. No timer: the batch leaves at the end of the turn, so an idle gateway publishes each
+ * message at once. Each caller is answered only when
  * its own batch is durable (acks from all in-sync replicas), and a failed batch fails every caller
  * in it, so batching never turns a 503 into a 200.
  */
@@ -27,6 +28,7 @@ interface Waiting {
 export class AcceptedPublisher {
   private readonly waiting: Waiting[] = [];
   private inFlight = 0;
+  private scheduled = false;
 
   constructor(private readonly bus: MessageBus) {}
 
@@ -35,7 +37,13 @@ export class AcceptedPublisher {
       // The caller's request id, taken now: the batch leaves in whichever request's context drains it.
       const requestId = Correlation.requestId();
       this.waiting.push({ record: { value: event, ...(requestId ? { headers: { [REQUEST_ID_HEADER]: requestId } } : {}) }, resolve, reject });
-      this.drain();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.drain();
+        });
+      }
     });
   }
 

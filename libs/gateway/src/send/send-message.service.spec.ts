@@ -232,19 +232,22 @@ describe('AcceptedPublisher', () => {
   }
   const event = (n: number) => ({ messageId: `m${n}`, projectId: 'p', target: { type: 'device' as const, value: 'r' }, notification: { title: '', message: '', data: null }, ttlSeconds: 1, priority: 'normal' as const, collapseKey: null, acceptedAtMs: 0, expiresAtMs: 1 });
 
-  it('batches what arrives while publishes are in flight, and answers each caller with its own batch', async () => {
+  it('batches what arrives in one event-loop turn and while a publish is in flight', async () => {
     const bus = new SlowBus();
     const publisher = new AcceptedPublisher(bus);
-    await Promise.all(Array.from({ length: 20 }, (_, i) => publisher.publish(event(i))));
-    // The first leaves at once; the rest, arriving while it is in flight, together.
-    expect(bus.batches).toEqual([1, 19]);
+    const first = Array.from({ length: 5 }, (_, i) => publisher.publish(event(i)));
+    // Once the first batch is in flight, in a later turn:
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = Array.from({ length: 15 }, (_, i) => publisher.publish(event(5 + i)));
+    await Promise.all([...first, ...second]);
+    expect(bus.batches).toEqual([5, 15]);
   });
 
   it('publishes each message with the request id of its own request, not of the one that drained the batch', async () => {
     const bus = new SlowBus();
     const publisher = new AcceptedPublisher(bus);
     await Promise.all([1, 2, 3].map((n) => Correlation.run(`req-${n}`, () => publisher.publish(event(n)))));
-    expect(bus.batches).toEqual([1, 2]);
+    expect(bus.batches).toEqual([3]);
     expect(bus.headers).toEqual([1, 2, 3].map((n) => ({ [REQUEST_ID_HEADER]: `req-${n}` })));
   });
 
@@ -253,6 +256,8 @@ describe('AcceptedPublisher', () => {
     bus.failNext = true;
     const publisher = new AcceptedPublisher(bus);
     const results = await Promise.allSettled([publisher.publish(event(1)), publisher.publish(event(2))]);
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await expect(publisher.publish(event(3))).resolves.toBeUndefined();
+    expect(bus.batches).toEqual([2, 1]);
   });
 });
