@@ -8,6 +8,8 @@
 // stand-in Kafka consumers of their inbox topics (see docs/benchmarks.md for what that leaves out).
 //
 //   npm run bench -- fanout [--recipients 100000] [--transports 4] [--runs 3]
+//                           [--dist DIR] (another compiled tree, e.g. a copy of dist/ as a baseline)
+//                           [--cpu-prof DIR] (push-core writes a V8 CPU profile there on exit)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -21,7 +23,13 @@ import pg from 'pg';
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { recipients: { type: 'string', default: '100000' }, transports: { type: 'string', default: '4' }, runs: { type: 'string', default: '3' } },
+  options: {
+    recipients: { type: 'string', default: '100000' },
+    transports: { type: 'string', default: '4' },
+    runs: { type: 'string', default: '3' },
+    dist: { type: 'string', default: path.join(ROOT, 'dist') },
+    'cpu-prof': { type: 'string' },
+  },
 });
 const N = Number(values.recipients);
 const TRANSPORTS = Number(values.transports);
@@ -90,7 +98,8 @@ async function main() {
   dbUrl.pathname = `/${dbName}`;
 
   const port = await freePort();
-  const core = spawn(process.execPath, [path.join(ROOT, 'apps/cli/bin/borealis.js'), 'serve', '--service', 'push-core'], {
+  const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : [];
+  const core = spawn(process.execPath, [...profile, path.join(path.resolve(values.dist), 'apps/cli/src/main.js'), 'serve', '--service', 'push-core'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -106,7 +115,14 @@ async function main() {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  cleanups.push(() => core.kill('SIGKILL'));
+  // Stopped before the broker and the database go away (SIGTERM lets a CPU profile be written).
+  cleanups.unshift(async () => {
+    const exited = new Promise((resolve) => core.once('exit', resolve));
+    core.kill('SIGTERM');
+    const timer = setTimeout(() => core.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  });
   await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 90_000, 'push-core ready');
   log(`push-core ready (pid ${core.pid})`);
 

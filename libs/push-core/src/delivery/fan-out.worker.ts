@@ -117,7 +117,11 @@ export class FanOutWorker implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async route(message: GroupMessageContent, pending: readonly RecipientOfMessage[], last: string): Promise<void> {
-    const outbound = pending.map((p): OutboundDelivery => ({ ...p, title: message.title, message: message.body, data: message.data, expiresAtMs: message.expiresAtMs }));
+    // Explicit fields: spreading 5,000 rows per chunk showed up in the CPU profile.
+    const { title, body, data, expiresAtMs } = message;
+    const outbound = pending.map(
+      (p): OutboundDelivery => ({ messageId: p.messageId, deviceId: p.deviceId, applicationId: p.applicationId, registrationId: p.registrationId, title, message: body, data, expiresAtMs }),
+    );
     const routed = await this.router.routeByPresence(outbound);
     if (isNowOrNever(message)) {
       const sent = new Set(routed.map((d) => d.registrationId));

@@ -71,6 +71,15 @@ interface OutboundRow {
   expires_at_ms: string;
 }
 
+/**
+ * A fan-out chunk can be recomputed from its message (durable since the gateway's 200, stored by
+ * the consumer with a synchronous commit) and the job's cursor, so its commit need not wait for
+ * the WAL flush. Safe because WAL is flushed in order: the job's cursor only advances past a chunk
+ * in a later, synchronous commit, which flushes the chunk too; a crash before that redoes the
+ * chunk from the cursor. `SET LOCAL` ends with the transaction.
+ */
+const FAN_OUT_CHUNK_COMMITS_ASYNCHRONOUSLY = `SET LOCAL synchronous_commit = off`;
+
 const OUTBOUND_SELECT = `
   SELECT d.message_id, d.device_id, d.application_id, d.registration_id, m.title, m.body, m.data, d.expires_at_ms
     FROM deliveries d JOIN messages m ON m.id = d.message_id`;
@@ -130,7 +139,8 @@ export class DeliveryRepository {
    * Creates the deliveries of the next `limit` recipients of a group message after `cursor` (in
    * registration id order). Returns the deliveries of that chunk that are pending, including those
    * an earlier, interrupted attempt created, so that a resumed fan-out routes them too, and the
-   * last registration id of the chunk (null when there are no recipients after `cursor`).
+   * last registration id of the chunk (null when there are no recipients after `cursor`). The
+   * chunk commits asynchronously (see `FAN_OUT_CHUNK_COMMITS_ASYNCHRONOUSLY`).
    */
   async fanOutChunk(sql: Sql, message: GroupMessage, cursor: string, limit: number, nowMs: number): Promise<{ last: string | null; pending: RecipientOfMessage[] }> {
     const recipients =
@@ -143,6 +153,7 @@ export class DeliveryRepository {
              JOIN registry_applications a ON a.id = r.application_id AND a.project_id = r.project_id AND a.is_active
             WHERE t.project_id = $2 AND t.topic = $3 AND t.registration_id > $4
             ORDER BY t.registration_id LIMIT $5`;
+    await sql(FAN_OUT_CHUNK_COMMITS_ASYNCHRONOUSLY);
     const rows = await sql<{ last: string | null; registration_id: string | null; device_id: string; application_id: string }>(
       `WITH r AS (${recipients}),
        ins AS (
@@ -158,9 +169,10 @@ export class DeliveryRepository {
       [message.id, message.projectId, message.targetValue, cursor, limit, Delivery.pending, message.acceptedAtMs, message.expiresAtMs, nowMs, message.collapseKey],
     );
     const last = rows[0]?.last ?? null;
-    const pending = rows
-      .filter((r) => r.registration_id !== null)
-      .map((r) => ({ messageId: message.id, registrationId: r.registration_id!, deviceId: r.device_id, applicationId: r.application_id }));
+    const pending: RecipientOfMessage[] = [];
+    for (const r of rows) {
+      if (r.registration_id !== null) pending.push({ messageId: message.id, registrationId: r.registration_id, deviceId: r.device_id, applicationId: r.application_id });
+    }
     return { last, pending };
   }
 
@@ -280,11 +292,18 @@ export class DeliveryRepository {
     );
   }
 
-  /** A registration that goes away fails its deliveries that have not reached the device. */
+  /**
+   * A registration that goes away fails its deliveries that have not reached the device. They are
+   * found through the registration's device (a device holds few), which spares `deliveries` an
+   * index by registration that every fan-out row would pay for.
+   */
   async failOpenOfRegistrations(sql: Sql, registrationIds: readonly string[], nowMs: number): Promise<ChangedRow[]> {
     if (registrationIds.length === 0) return [];
     return sql(
-      `UPDATE deliveries SET state = $2, updated_at_ms = $4 WHERE registration_id = ANY($1) AND state = ANY($3) RETURNING project_id`,
+      `UPDATE deliveries d SET state = $2, updated_at_ms = $4
+         FROM registrations r
+        WHERE r.id = ANY($1) AND d.device_id = r.device_id AND d.registration_id = r.id AND d.state = ANY($3)
+        RETURNING d.project_id`,
       [registrationIds, Delivery.failed, statesThatCanBecome(Delivery.failed), nowMs],
     );
   }
