@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { Limits } from '@borealis/contracts';
 import { Correlation, REQUEST_ID_HEADER } from '@borealis/messaging';
 import { createLogger, PinoLoggerService } from './logging';
-import { Metrics } from './metrics';
+import { labelChildren, Metrics } from './metrics';
 import { ProblemDetailsFilter } from './problem-details.filter';
 
 /** The Nest logger of a service: JSON lines on stdout through pino, level from LOG_LEVEL. */
@@ -63,11 +63,13 @@ function instrument(fastify: FastifyInstance, metrics: Metrics | undefined): voi
   });
   fastify.addHook('preHandler', enter);
   if (!metrics) return;
+  const requests = labelChildren(metrics.httpRequests);
+  const durations = labelChildren(metrics.httpRequestDuration);
   fastify.addHook('onResponse', (req, reply, done) => {
     // The route pattern, never the raw URL: ids in paths would make a series per request.
     const route = req.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    metrics.httpRequestDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    requests(req.method, route, String(reply.statusCode)).inc();
+    durations(req.method, route).observe(reply.elapsedTime / 1000);
     done();
   });
 }

@@ -1,4 +1,4 @@
-import { Metrics, MetricNames } from './metrics';
+import { labelChildren, Metrics, MetricNames } from './metrics';
 
 describe('Metrics', () => {
   it('exports every named metric with the service label and runs collectors before a scrape', async () => {
@@ -28,6 +28,19 @@ describe('Metrics', () => {
     expect(text).toContain(`${MetricNames.busConsumed}{topic="t",group="g",outcome="ok",service="push-core"} 2`);
     expect(text).toContain(`${MetricNames.busDeadLetters}{topic="t",group="g",service="push-core"} 1`);
     expect(text).toContain(`${MetricNames.busConsumerLag}{topic="t",group="g",partition="4",service="push-core"} 12`);
+  });
+
+  it('hands out one child per distinct label values, recording under those labels', async () => {
+    const metrics = new Metrics({ service: 'gateway', processMetrics: false });
+    const requests = labelChildren(metrics.httpRequests);
+    expect(requests('POST', '/a', '200')).toBe(requests('POST', '/a', '200'));
+    expect(requests('POST', '/a', '200')).not.toBe(requests('POST', '/a', '429'));
+    requests('POST', '/a', '200').inc();
+    requests('POST', '/a', '200').inc();
+    requests('POST', '/a', '429').inc();
+    const text = await metrics.render();
+    expect(text).toContain(`${MetricNames.httpRequests}{method="POST",route="/a",status="200",service="gateway"} 2`);
+    expect(text).toContain(`${MetricNames.httpRequests}{method="POST",route="/a",status="429",service="gateway"} 1`);
   });
 
   it('names every metric borealis_* in snake case', () => {

@@ -35,6 +35,23 @@ export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];
 
 export type Collector = () => void | Promise<void>;
 
+/**
+ * The children of a labelled metric, made once per distinct label values (given in the order of
+ * its label names) rather than per call. Only for labels with few values: codes, routes, methods.
+ */
+export function labelChildren<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
+  const children = new Map<string, C>();
+  return (...values) => {
+    const key = values.join('\n');
+    let child = children.get(key);
+    if (child === undefined) {
+      child = metric.labels(...values);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const DELIVERY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
 

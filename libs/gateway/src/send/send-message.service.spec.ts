@@ -1,6 +1,7 @@
 import { DomainError, ErrorCode, Limits, Topics, type MessageAcceptedV1, type TopicDef } from '@borealis/contracts';
 import { MemoryRateLimiter, RateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
 import { Correlation, InProcessMessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
+import { Metrics, MetricNames } from '@borealis/platform';
 import { deferred, FixedClock, isUuid } from '@borealis/util';
 import type { GatewayModuleOptions } from '../gateway-options';
 import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
@@ -52,19 +53,34 @@ class BrokenStore extends IdempotencyStore {
   }
 }
 
-async function setup(bus = new InProcessMessageBus(), store?: IdempotencyStore) {
+async function setup(bus = new InProcessMessageBus(), store?: IdempotencyStore, metrics?: Metrics) {
   const clock = new FixedClock(1_700_000_000_000);
   await bus.start();
   const accepted: MessageAcceptedV1[] = [];
   await bus.subscribe({ topic: Topics.messageAccepted, group: 'test', handler: async (messages) => void accepted.push(...messages.map((m) => m.value)) });
   const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, options);
-  const service = new SendMessageService(new AcceptedPublisher(bus), limits, store ?? new MemoryIdempotencyStore(clock), clock, options);
+  const service = new SendMessageService(new AcceptedPublisher(bus), limits, store ?? new MemoryIdempotencyStore(clock), clock, options, metrics);
   const decisions: RateLimitDecision[] = [];
   const send = (projectId = 'p1', payload: unknown = body, key?: string) => service.send(projectId, payload, key, (o) => decisions.push(o.decision));
   return { bus, clock, accepted, decisions, send };
 }
 
 describe('SendMessageService', () => {
+  it('counts accepted messages by target type and refused sends by error code', async () => {
+    const metrics = new Metrics({ service: 'gateway', processMetrics: false });
+    const { send } = await setup(undefined, undefined, metrics);
+    await send();
+    await send('p1', { ...body, type: 'topic', target: 'news' });
+    await expect(send('p1', { ...body, ttl: 'forever' })).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
+    // The bucket (burst 2) is empty now.
+    await expect(send()).rejects.toMatchObject({ code: ErrorCode.RateLimited });
+    const text = await metrics.render();
+    expect(text).toContain(`${MetricNames.messagesAccepted}{type="device",service="gateway"} 1`);
+    expect(text).toContain(`${MetricNames.messagesAccepted}{type="topic",service="gateway"} 1`);
+    expect(text).toContain(`${MetricNames.messagesRejected}{code="invalid_argument",service="gateway"} 1`);
+    expect(text).toContain(`${MetricNames.messagesRejected}{code="rate_limited",service="gateway"} 1`);
+  });
+
   it('publishes a MessageAcceptedV1 with the request and its expiry, and returns its id', async () => {
     const { accepted, clock, send } = await setup();
     const { id, replayed } = await send();

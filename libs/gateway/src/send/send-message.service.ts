@@ -1,6 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DomainError, ErrorCode, type MessageAcceptedV1 } from '@borealis/contracts';
+import { labelChildren, Metrics } from '@borealis/platform';
 import { Clock, uuidv7 } from '@borealis/util';
 import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
 import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
@@ -27,6 +28,8 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 export class SendMessageService {
   private readonly logger = new Logger(SendMessageService.name);
   private readonly idempotencyTtlSeconds: number;
+  private readonly acceptedOfType: ((type: string) => { inc(): void }) | undefined;
+  private readonly rejectedWithCode: ((code: string) => { inc(): void }) | undefined;
 
   constructor(
     private readonly publisher: AcceptedPublisher,
@@ -34,12 +37,24 @@ export class SendMessageService {
     private readonly idempotency: IdempotencyStore,
     private readonly clock: Clock,
     @Inject(GATEWAY_OPTIONS) options: GatewayModuleOptions,
+    @Optional() metrics?: Metrics,
   ) {
     this.idempotencyTtlSeconds = options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS;
+    this.acceptedOfType = metrics && labelChildren(metrics.messagesAccepted);
+    this.rejectedWithCode = metrics && labelChildren(metrics.messagesRejected);
   }
 
   /** `onRateLimit` sees the project limiter's decision, refused or not (for the RateLimit headers). */
   async send(projectId: string, body: unknown, idempotencyKey: string | undefined, onRateLimit: (outcome: LimitOutcome) => void): Promise<SendResult> {
+    try {
+      return await this.trySend(projectId, body, idempotencyKey, onRateLimit);
+    } catch (err) {
+      if (err instanceof DomainError) this.rejectedWithCode?.(err.code).inc();
+      throw err;
+    }
+  }
+
+  private async trySend(projectId: string, body: unknown, idempotencyKey: string | undefined, onRateLimit: (outcome: LimitOutcome) => void): Promise<SendResult> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new DomainError(ErrorCode.InvalidArgument, 'Idempotency-Key must be 1 to 255 visible ASCII characters', {
         fields: { 'Idempotency-Key': 'must be 1 to 255 visible ASCII characters' },
@@ -93,6 +108,7 @@ export class SendMessageService {
       this.logger.warn({ msg: 'message not durable', projectId, messageId: event.messageId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the message could not be made durable; retry', { retryAfterSeconds: 1 });
     }
+    this.acceptedOfType?.(request.target.type).inc();
     return event.messageId;
   }
 }
