@@ -2,7 +2,7 @@ import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutd
 import { Clock } from '@borealis/util';
 import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
-import { AccessGuard } from './access/access.guard';
+import { AccessGuard, RequestAuthorizer } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
 import { GATEWAY_OPTIONS, type BucketLimit, type GatewayModuleOptions } from './gateway-options';
 import { PublicApiSetup } from './http/public-api-setup';
@@ -13,6 +13,7 @@ import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
 import { AcceptedPublisher } from './send/accepted-publisher';
 import { SendMessageService } from './send/send-message.service';
+import { SendRoute } from './send/send-route';
 import { HttpProjectStatsReader, ProjectStatsReader } from './stats/project-stats-reader';
 import { HttpMessageStatusReader, MessageStatusReader } from './status/message-status-reader';
 import { TopicSubscriptionService } from './subscriptions/topic-subscription.service';
@@ -63,11 +64,13 @@ export class GatewayModule {
         inject: [REDIS, Clock],
         useFactory: (redis: Redis | null, clock: Clock) => (redis ? new RedisIdempotencyStore(redis) : new MemoryIdempotencyStore(clock)),
       },
+      RequestAuthorizer,
       AccessGuard,
       RequestLimits,
       ProjectRegistryView,
       AcceptedPublisher,
       SendMessageService,
+      SendRoute,
       TopicSubscriptionService,
       PublicApiSetup,
     ];

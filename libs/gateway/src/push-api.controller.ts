@@ -1,44 +1,24 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { DomainError, ErrorCode, type MessageStatusV1, type ProjectStatsV1 } from '@borealis/contracts';
 import { Clock, isUuid } from '@borealis/util';
-import type { FastifyReply } from 'fastify';
 import { AccessGuard, RequiredScope } from './access/access.guard';
-import { IdempotencyKeyReusedFilter } from './idempotency/idempotency-key-reused';
-import { setRateLimitHeaders } from './rate-limit/rate-limit-headers';
 import { ProjectRegistryView, type ProjectInfo } from './registry/project-registry.view';
-import { SendMessageService } from './send/send-message.service';
 import { ProjectStatsReader } from './stats/project-stats-reader';
 import { parseStatsRange } from './stats/stats-range';
 import { MessageStatusReader } from './status/message-status-reader';
 import { TopicSubscriptionService } from './subscriptions/topic-subscription.service';
 
-/** The Aurora-compatible application-server API (docs/api.md). */
+/** The Aurora-compatible application-server API (docs/api.md); sending is `SendRoute`. */
 @Controller('push/public/api/v1/projects/:projectId')
 @UseGuards(AccessGuard)
-@UseFilters(IdempotencyKeyReusedFilter)
 export class PushApiController {
   constructor(
-    private readonly sender: SendMessageService,
     private readonly registry: ProjectRegistryView,
     private readonly statuses: MessageStatusReader,
     private readonly stats: ProjectStatsReader,
     private readonly subscriptions: TopicSubscriptionService,
     private readonly clock: Clock,
   ) {}
-
-  @Post('messages')
-  @HttpCode(200)
-  @RequiredScope('message:update')
-  async send(
-    @Param('projectId') projectId: string,
-    @Body() body: unknown,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<{ id: string }> {
-    const { id, replayed } = await this.sender.send(projectId, body, idempotencyKey, (outcome) => setRateLimitHeaders(reply, outcome));
-    if (replayed) reply.header('Idempotent-Replayed', 'true');
-    return { id };
-  }
 
   @Get()
   @RequiredScope('project:read')

@@ -15,24 +15,21 @@ const REALM = 'Bearer realm="borealis"';
 const WRITE_SCOPE = 'message:update';
 
 /**
- * Authorizes a request to `/projects/:projectId/...`, cheapest check first: the client IP's rate
- * limit (429), a valid access token (401 otherwise, with an RFC 6750 challenge) whose key auth has
- * not revoked, the route's scope and the token's project equal to the path's (403), and, for
- * writes, an active project (403).
+ * Authorizes a request to `/projects/:projectId/...` for a scope, cheapest check first: the client
+ * IP's rate limit (429), a valid access token (401 otherwise, with an RFC 6750 challenge) whose key
+ * auth has not revoked, the scope and the token's project equal to the path's (403), and, for
+ * writes, an active project (403). Used by the guard of the controller's routes and by the send
+ * route, which is a plain Fastify route.
  */
 @Injectable()
-export class AccessGuard implements CanActivate {
+export class RequestAuthorizer {
   constructor(
     private readonly verifier: AccessTokenVerifier,
     private readonly registry: ProjectRegistryView,
     private readonly limits: RequestLimits,
-    private readonly reflector: Reflector,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<FastifyRequest<{ Params: { projectId?: string } }>>();
-    const reply = http.getResponse<FastifyReply>();
+  async authorize(request: FastifyRequest, reply: FastifyReply, scope: string): Promise<void> {
     await this.limits.takeIp(request.ip, (outcome) => {
       if (!outcome.decision.allowed) setRateLimitHeaders(reply, outcome);
     });
@@ -53,16 +50,30 @@ export class AccessGuard implements CanActivate {
       throw challenge(err);
     }
 
-    const scope = this.reflector.get(RequiredScope, context.getHandler());
-    if (!scope) throw new Error(`${context.getClass().name}.${context.getHandler().name} uses AccessGuard without @RequiredScope`);
     if (!principal.scopes.has(scope)) {
       reply.header('WWW-Authenticate', `${REALM}, error="insufficient_scope", scope="${scope}"`);
       throw new DomainError(ErrorCode.PermissionDenied, `the access token lacks the scope ${scope}`);
     }
-    if (principal.projectId !== request.params.projectId) {
+    if (principal.projectId !== (request.params as { projectId?: string }).projectId) {
       throw new DomainError(ErrorCode.PermissionDenied, 'the access token belongs to another project');
     }
     if (scope === WRITE_SCOPE) this.registry.assertActive(principal.projectId);
+  }
+}
+
+/** The controller's routes: `RequestAuthorizer` for the route's `@RequiredScope`. */
+@Injectable()
+export class AccessGuard implements CanActivate {
+  constructor(
+    private readonly authorizer: RequestAuthorizer,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const scope = this.reflector.get(RequiredScope, context.getHandler());
+    if (!scope) throw new Error(`${context.getClass().name}.${context.getHandler().name} uses AccessGuard without @RequiredScope`);
+    const http = context.switchToHttp();
+    await this.authorizer.authorize(http.getRequest<FastifyRequest>(), http.getResponse<FastifyReply>(), scope);
     return true;
   }
 }

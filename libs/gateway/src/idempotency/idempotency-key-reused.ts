@@ -1,4 +1,3 @@
-import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import { ERROR_TYPE_BASE } from '@borealis/platform';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -15,22 +14,16 @@ export class IdempotencyKeyReusedError extends DomainError {
  * answers a reused key with 422, while every other `conflict` is a 409. Same problem+json shape as
  * the platform's mapper.
  */
-@Catch(IdempotencyKeyReusedError)
-export class IdempotencyKeyReusedFilter implements ExceptionFilter {
-  catch(error: IdempotencyKeyReusedError, host: ArgumentsHost): void {
-    const http = host.switchToHttp();
-    const reply = http.getResponse<FastifyReply>();
-    const request = http.getRequest<FastifyRequest>();
-    void reply
-      .status(422)
-      .header('content-type', 'application/problem+json')
-      .send({
-        type: ERROR_TYPE_BASE + error.code,
-        title: 'Idempotency-Key reused',
-        status: 422,
-        detail: error.message,
-        code: error.code,
-        instance: request.url.split('?')[0],
-      });
-  }
+export function answerIdempotencyKeyReused(request: FastifyRequest, reply: FastifyReply, error: IdempotencyKeyReusedError): FastifyReply {
+  return reply
+    .status(422)
+    .header('content-type', 'application/problem+json')
+    .send({
+      type: ERROR_TYPE_BASE + error.code,
+      title: 'Idempotency-Key reused',
+      status: 422,
+      detail: error.message,
+      code: error.code,
+      instance: request.url.split('?')[0],
+    });
 }

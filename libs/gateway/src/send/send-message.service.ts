@@ -49,9 +49,14 @@ export class SendMessageService {
     try {
       return await this.trySend(projectId, body, idempotencyKey, onRateLimit);
     } catch (err) {
-      if (err instanceof DomainError) this.rejectedWithCode?.(err.code).inc();
+      this.countRefusal(err);
       throw err;
     }
+  }
+
+  /** Counts a refused send (authorization refusals happen before `send`). */
+  countRefusal(err: unknown): void {
+    if (err instanceof DomainError) this.rejectedWithCode?.(err.code).inc();
   }
 
   private async trySend(projectId: string, body: unknown, idempotencyKey: string | undefined, onRateLimit: (outcome: LimitOutcome) => void): Promise<SendResult> {

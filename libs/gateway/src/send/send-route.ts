@@ -1,0 +1,57 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RequestAuthorizer } from '../access/access.guard';
+import { PUBLIC_API_PREFIX } from '../http/public-api-http';
+import { answerIdempotencyKeyReused, IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
+import { setRateLimitHeaders } from '../rate-limit/rate-limit-headers';
+import { SendMessageService } from './send-message.service';
+
+type SendRequest = FastifyRequest<{ Params: { projectId: string } }>;
+
+/** The answer is serialized by a function compiled from this schema, not by JSON.stringify. */
+const SENT = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'], additionalProperties: false } as const;
+
+/**
+ * `POST /projects/{project_id}/messages` (docs/api.md), the hot path, as a plain Fastify route
+ * rather than a controller method: Nest's per-request machinery (execution context, guard and
+ * interceptor chains, parameter pipes, response controller) cost more CPU than the send itself.
+ * The same authorization as the controller's guard, the same validation, answers and errors: a
+ * thrown error reaches the platform's exception filter through Nest's Fastify error handler.
+ */
+@Injectable()
+export class SendRoute implements OnModuleInit {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly authorizer: RequestAuthorizer,
+    private readonly sender: SendMessageService,
+  ) {}
+
+  onModuleInit(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (!adapter) return;
+    adapter
+      .getInstance<FastifyInstance>()
+      .post(`${PUBLIC_API_PREFIX}/projects/:projectId/messages`, { schema: { response: { 200: SENT } } }, (request: SendRequest, reply) => this.send(request, reply));
+  }
+
+  private async send(request: SendRequest, reply: FastifyReply): Promise<{ id: string } | FastifyReply> {
+    try {
+      await this.authorizer.authorize(request, reply, 'message:update');
+    } catch (err) {
+      this.sender.countRefusal(err);
+      throw err;
+    }
+    const key = request.headers['idempotency-key'];
+    try {
+      const { id, replayed } = await this.sender.send(request.params.projectId, request.body, typeof key === 'string' ? key : undefined, (outcome) =>
+        setRateLimitHeaders(reply, outcome),
+      );
+      if (replayed) void reply.header('Idempotent-Replayed', 'true');
+      return { id };
+    } catch (err) {
+      if (err instanceof IdempotencyKeyReusedError) return answerIdempotencyKeyReused(request, reply, err);
+      throw err;
+    }
+  }
+}
