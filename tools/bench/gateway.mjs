@@ -3,7 +3,7 @@
 // to a Kafka-protocol broker with acks=-1) next to a bare Fastify handler that parses the same JSON
 // and answers an id: the ceiling of this machine in the same run.
 //
-//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3]
+//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3] [--warmup 3]
 //
 // Needs Redis on 127.0.0.1:6379 (or REDIS_URL) and kcat (librdkafka's mock broker) or KAFKA_BROKERS.
 // One file, three roles (BENCH_ROLE): the orchestrator (default, also the load client), `bare` and
@@ -29,11 +29,13 @@ const BODY = JSON.stringify({
   notification: { title: 'Breaking news', message: 'A short message body of the length most pushes have, about a hundred characters.', data: { articleId: 'a-18734' } },
 });
 
+const publishes = { requests: 0, records: 0 };
+
 function ready(info) {
   // The orchestrator asks for the server's CPU time around each measurement: CPU per request does
   // not depend on what else the shared machine runs, unlike requests per second.
   process.on('message', (m) => {
-    if (m === 'cpu') process.send({ cpu: process.cpuUsage() });
+    if (m === 'cpu') process.send({ cpu: process.cpuUsage(), publishes });
   });
   process.send({ ready: true, ...info });
 }
@@ -43,7 +45,7 @@ function cpuOf(child) {
     const onMessage = (m) => {
       if (!m.cpu) return;
       child.off('message', onMessage);
-      resolve(m.cpu.user + m.cpu.system);
+      resolve({ cpuUs: m.cpu.user + m.cpu.system, ...m.publishes });
     };
     child.on('message', onMessage);
     child.send('cpu');
@@ -99,6 +101,13 @@ async function runGateway() {
     maxWaitTimeMs: 100,
     requestTimeoutMs: 5000,
   });
+  // Counted to report the records per produce request (the publisher batches).
+  const publish = bus.publish.bind(bus);
+  bus.publish = (topic, records) => {
+    publishes.requests++;
+    publishes.records += records.length;
+    return publish(topic, records);
+  };
   const moduleRef = await Test.createTestingModule({
     imports: [
       PlatformModule.register({ bus, presence: new MemoryPresenceStore(), rateLimiter: parts.includes('memory-limiter') ? new MemoryRateLimiter() : new RedisRateLimiter(redis), replayGuard: new MemoryReplayGuard(), clock: new SystemClock() }),
@@ -125,6 +134,7 @@ async function runGateway() {
 function startServer(role, env) {
   // BENCH_PROFILE=<dir>: the gateway writes a V8 CPU profile there when the bench ends.
   const execArgv = role === 'gateway' && process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
+  if (process.env.BENCH_NODE_ARGS) execArgv.push(...process.env.BENCH_NODE_ARGS.split(' '));
   const child = fork(import.meta.filename, [], { execArgv, env: { ...process.env, ...env, BENCH_ROLE: role, LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, ...m }));
@@ -133,7 +143,7 @@ function startServer(role, env) {
 }
 
 /** Closed-loop load: `connections` keep-alive connections, each sending the next request on an answer. */
-async function load({ port, token, child }, seconds, connections) {
+async function load({ port, token, child }, seconds, connections, warmupSeconds) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const latencies = [];
@@ -156,12 +166,13 @@ async function load({ port, token, child }, seconds, connections) {
   const worker = async () => {
     while (!stop) await one();
   };
-  // Warm-up: JIT, the JWKS fetch, topic creation, connections.
-  const warmUntil = Date.now() + 1500;
+  // Warm-up: JIT (the gateway's path is long: 1.5 s left it a third slower in the first run than in
+  // the third), the JWKS fetch, topic creation, connections.
+  const warmUntil = Date.now() + warmupSeconds * 1000;
   await Promise.all(Array.from({ length: connections }, async () => { while (Date.now() < warmUntil) await one(); }));
   latencies.length = 0;
   statuses.clear();
-  const cpuBefore = await cpuOf(child);
+  const before = await cpuOf(child);
   const begun = Date.now();
   const workers = Array.from({ length: connections }, worker);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
@@ -169,11 +180,13 @@ async function load({ port, token, child }, seconds, connections) {
   await Promise.all(workers);
   const elapsed = (Date.now() - begun) / 1000;
   const answered = [...statuses.values()].reduce((a, b) => a + b, 0);
-  const cpuUsPerRequest = ((await cpuOf(child)) - cpuBefore) / answered;
+  const after = await cpuOf(child);
+  const cpuUsPerRequest = (after.cpuUs - before.cpuUs) / answered;
+  const recordsPerPublish = (after.records - before.records) / (after.requests - before.requests);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
+  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, recordsPerPublish, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
 }
 
 function startBroker() {
@@ -195,7 +208,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, d = 1) => n.toFixed(d);
 
 async function orchestrate() {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' }, warmup: { type: 'string', default: '3' } } });
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const runs = Number(values.runs);
@@ -207,9 +220,9 @@ async function orchestrate() {
     for (let run = 1; run <= runs; run++) {
       // Alternate so that drift in the machine's load does not favour one side.
       for (const [name, server] of run % 2 ? [['bare', bare], ['gateway', gateway]] : [['gateway', gateway], ['bare', bare]]) {
-        const r = await load(server, seconds, connections);
+        const r = await load(server, seconds, connections, Number(values.warmup));
         results[name].push(r);
-        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}\n`);
+        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${r.recordsPerPublish > 0 ? `  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
       }
     }
   } finally {
