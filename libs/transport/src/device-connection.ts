@@ -3,6 +3,7 @@ import type { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { DeviceErrorCode, DeviceProtocol, FrameError, FrameSplitter, MAX_FRAME_BYTES, encodeFrame, encodeFramePrefixed, type DeliveryV1, type Frame, type FrameInit } from '@borealis/contracts';
 import type { DeviceSession, SessionEffect, Step } from './device-session';
+import { encodeNotification } from './frames';
 import type { TransportStats } from './transport-stats';
 
 export type WireKind = 'tcp' | 'tls' | 'ws';
@@ -46,6 +47,8 @@ export abstract class DeviceConnection {
   protected abstract get unsentBytes(): number;
   abstract get writable(): boolean;
   protected abstract writeFrames(frames: FrameInit[]): void;
+  /** One encoded frame, framed for this wire already. */
+  protected abstract writeBytes(bytes: Buffer): void;
   protected abstract endWire(): void;
   abstract destroy(): void;
 
@@ -62,9 +65,10 @@ export abstract class DeviceConnection {
 
   /** Writes a Notification if this connection can take it; false means the device is not held here. */
   deliver(delivery: DeliveryV1): boolean {
-    if (!this.writable) return false;
-    const step = this.session.deliver(delivery);
-    return step !== null && this.write(step.send);
+    if (!this.writable || !this.session.deliver(delivery)) return false;
+    this.host.stats.notificationOut();
+    this.writeBytes(encodeNotification(delivery, this.wire !== 'ws'));
+    return this.checkBackpressure();
   }
 
   /** Called when the connection's timer wheel slot fires; returns when it next needs a tick. */
@@ -128,13 +132,15 @@ export abstract class DeviceConnection {
     if (!this.writable) return false;
     for (const frame of frames) this.host.stats.frameOut(frame);
     this.writeFrames(frames);
-    if (this.unsentBytes > this.host.maxUnsentBytes) {
-      this.host.stats.slowReaderDrops++;
-      this.host.logger.warn({ msg: 'device does not read its socket; closing', deviceId: this.session.deviceId });
-      this.destroy();
-      return false;
-    }
-    return true;
+    return this.checkBackpressure();
+  }
+
+  private checkBackpressure(): boolean {
+    if (this.unsentBytes <= this.host.maxUnsentBytes) return true;
+    this.host.stats.slowReaderDrops++;
+    this.host.logger.warn({ msg: 'device does not read its socket; closing', deviceId: this.session.deviceId });
+    this.destroy();
+    return false;
   }
 
   private end(): void {
@@ -188,6 +194,10 @@ export class StreamConnection extends DeviceConnection {
     this.socket.write(frames.length === 1 ? encodeFramePrefixed(frames[0]!) : Buffer.concat(frames.map(encodeFramePrefixed)));
   }
 
+  protected writeBytes(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
   protected endWire(): void {
     this.socket.end();
   }
@@ -238,6 +248,10 @@ export class WebSocketConnection extends DeviceConnection {
 
   protected writeFrames(frames: FrameInit[]): void {
     for (const frame of frames) this.socket.send(encodeFrame(frame), { binary: true });
+  }
+
+  protected writeBytes(bytes: Buffer): void {
+    this.socket.send(bytes, { binary: true });
   }
 
   protected endWire(): void {

@@ -343,29 +343,14 @@ describe('DeviceSession: registration requests', () => {
 });
 
 describe('DeviceSession: delivery and acks', () => {
-  it('turns a delivery into a Notification frame', () => {
-    const { session, deviceId } = openSession();
-    const step = session.deliver(delivery(deviceId, { data: '{"a":1}' }))!;
-    expect(wire(step.send[0]!).notification).toMatchObject({
-      messageId: 'm-1',
-      applicationId: 'app-1',
-      registrationId: 'reg-1',
-      title: 'Hi',
-      message: 'There',
-      data: '{"a":1}',
-      sentAtMs: T0,
-      expiresAtMs: T0 + 60_000,
-    });
-    expect(wire(session.deliver(delivery(deviceId))!.send[0]!).notification?.data).toBe('');
-  });
-
-  it('does not take deliveries before Hello, after close or for another device', () => {
+  it('takes deliveries for its own device while open only', () => {
     const pending = newSession();
-    expect(pending.deliver(delivery('x'))).toBeNull();
+    expect(pending.deliver(delivery('x'))).toBe(false);
     const { session, deviceId } = openSession();
-    expect(session.deliver(delivery('someone-else'))).toBeNull();
+    expect(session.deliver(delivery(deviceId))).toBe(true);
+    expect(session.deliver(delivery('someone-else'))).toBe(false);
     session.goAway(0, 'bye');
-    expect(session.deliver(delivery(deviceId))).toBeNull();
+    expect(session.deliver(delivery(deviceId))).toBe(false);
   });
 
   it('turns an Ack into one delivered receipt with distinct ids', () => {
@@ -420,7 +405,7 @@ describe('DeviceSession: leaving', () => {
     ]);
     expect(wire(session.onFrame(wire({ ping: { nonce: 3 } }), T0).send[0]!).pong?.nonce).toBe(3);
     expect(session.onFrame(wire({ register: { requestId: 2, applicationId: 'a' } }), T0)).toEqual({ send: [], effects: [] });
-    expect(session.deliver(delivery(deviceId))).toBeNull();
+    expect(session.deliver(delivery(deviceId))).toBe(false);
     expect(session.nextDeadline()).toBe(Infinity);
     expect(session.onClosed().effects).toEqual([{ type: 'released', deviceId }]);
   });

@@ -10,7 +10,7 @@ import {
   type RegistrationReplyV1,
 } from '@borealis/contracts';
 import type { CredentialAuthority } from './credentials';
-import { errorFrame, notificationFrame, replyFrame, requestTimeoutFrame } from './frames';
+import { errorFrame, replyFrame, requestTimeoutFrame } from './frames';
 import type { TransportSettings } from './transport-options';
 
 /** What the socket adapter must do besides writing frames. */
@@ -219,10 +219,12 @@ export class DeviceSession {
     return send.length === 0 && effects.length === 0 ? NOTHING : { send, effects };
   }
 
-  /** A Notification to write, or null when this session cannot take it (the device is not held here). */
-  deliver(delivery: DeliveryV1): Step | null {
-    if (this.phase !== 'open' || delivery.deviceId !== this.id) return null;
-    return { send: [notificationFrame(delivery)], effects: [] };
+  /**
+   * Whether this session takes the delivery (the adapter then writes its Notification frame): only
+   * an open session of the addressed device does. A boolean, not a Step: this is the hot path.
+   */
+  deliver(delivery: DeliveryV1): boolean {
+    return this.phase === 'open' && delivery.deviceId === this.id;
   }
 
   /**

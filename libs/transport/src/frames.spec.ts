@@ -1,5 +1,5 @@
-import { DeviceErrorCode, ErrorCode, type RegistrationReplyV1 } from '@borealis/contracts';
-import { deviceErrorCodeFor, replyFrame, requestTimeoutFrame } from './frames';
+import { DeviceErrorCode, ErrorCode, decodeFrame, encodeFrame, encodeFramePrefixed, type DeliveryV1, type RegistrationReplyV1 } from '@borealis/contracts';
+import { deviceErrorCodeFor, encodeNotification, notificationFrame, replyFrame, requestTimeoutFrame } from './frames';
 
 const ok: RegistrationReplyV1 = {
   kind: 'registration.reply',
@@ -48,5 +48,32 @@ describe('request mapping', () => {
 
   it('a timeout answers UNAVAILABLE for the request', () => {
     expect(requestTimeoutFrame(8)).toEqual({ error: { code: DeviceErrorCode.UNAVAILABLE, message: expect.any(String), requestId: 8 } });
+  });
+});
+
+describe('encodeNotification', () => {
+  const delivery = (overrides: Partial<DeliveryV1> = {}): DeliveryV1 => ({
+    kind: 'deliver',
+    messageId: '01936f5e-7c1a-7b3e-9a4f-000000000001',
+    deviceId: 'd',
+    applicationId: 'ru.example.app',
+    registrationId: 'r'.repeat(48),
+    title: 'Привет ✓',
+    message: 'x'.repeat(300),
+    data: '{"k":[1,2]}',
+    sentAtMs: 1_767_225_600_123,
+    expiresAtMs: 1_767_229_200_456,
+    ...overrides,
+  });
+
+  it.each([
+    ['a typical delivery', delivery()],
+    ['no data', delivery({ data: null })],
+    ['a long message (multi-byte lengths)', delivery({ message: 'ё'.repeat(2048), title: 'т'.repeat(512) })],
+    ['empty strings and zero times', delivery({ title: '', message: '', sentAtMs: 0 })],
+  ])('writes exactly what the generated encoder writes: %s', (_, d) => {
+    expect(encodeNotification(d, true).equals(encodeFramePrefixed(notificationFrame(d)))).toBe(true);
+    expect(encodeNotification(d, false).equals(Buffer.from(encodeFrame(notificationFrame(d))))).toBe(true);
+    expect(decodeFrame(encodeNotification(d, false)).notification?.message).toBe(d.message);
   });
 });

@@ -42,6 +42,59 @@ export function requestTimeoutFrame(requestId: number): FrameInit {
   return errorFrame(DeviceErrorCode.UNAVAILABLE, 'the registry did not answer in time; retry later', requestId);
 }
 
+/**
+ * The Notification frame of a delivery, encoded by hand straight into one buffer: the byte-for-byte
+ * output of the generated encoder (fields in order, defaults left out), without its writer and
+ * the intermediate objects. Deliveries are the transport's hot path: a broadcast writes one per
+ * device, and allocation there is what the garbage collector pays for later.
+ */
+export function encodeNotification(delivery: DeliveryV1, lengthPrefix: boolean): Buffer {
+  const data = delivery.data ?? '';
+  const strings = [delivery.messageId, delivery.applicationId, delivery.registrationId, delivery.title, delivery.message, data];
+  // proto3: fields at their default ('' and 0) are not written.
+  let body = (!Object.is(delivery.sentAtMs, 0) ? 9 : 0) + (!Object.is(delivery.expiresAtMs, 0) ? 9 : 0);
+  const lengths = [0, 0, 0, 0, 0, 0];
+  for (let i = 0; i < 6; i++) {
+    const length = Buffer.byteLength(strings[i]!, 'utf8');
+    lengths[i] = length;
+    if (length > 0) body += 1 + varintSize(length) + length;
+  }
+  const frame = 1 + varintSize(body) + body;
+  const out = Buffer.allocUnsafe((lengthPrefix ? varintSize(frame) : 0) + frame);
+  let at = lengthPrefix ? writeVarint(out, 0, frame) : 0;
+  out[at++] = 0x42; // Frame.notification: field 8, length-delimited
+  at = writeVarint(out, at, body);
+  for (let i = 0; i < 6; i++) {
+    if (lengths[i] === 0) continue;
+    out[at++] = ((i + 1) << 3) | 2;
+    at = writeVarint(out, at, lengths[i]!);
+    at += out.write(strings[i]!, at, 'utf8');
+  }
+  if (!Object.is(delivery.sentAtMs, 0)) {
+    out[at++] = 0x39; // sent_at_ms: field 7, 64-bit
+    at = out.writeDoubleLE(delivery.sentAtMs, at);
+  }
+  if (!Object.is(delivery.expiresAtMs, 0)) {
+    out[at++] = 0x41; // expires_at_ms: field 8, 64-bit
+    out.writeDoubleLE(delivery.expiresAtMs, at);
+  }
+  return out;
+}
+
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[at++] = n;
+  return at;
+}
+
+/** The Notification frame of a delivery as a message (what encodeNotification writes). */
 export function notificationFrame(delivery: DeliveryV1): FrameInit {
   return {
     notification: {

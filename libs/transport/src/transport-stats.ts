@@ -65,6 +65,12 @@ export class TransportStats {
     }
   }
 
+  /** A Notification written (the delivery hot path counts without building a frame object). */
+  notificationOut(): void {
+    this.framesOut.notification = (this.framesOut.notification ?? 0) + 1;
+    this.deliveries++;
+  }
+
   snapshot(gauges: { connectionsOpen: number; devicesHeld: number }): TransportStatsSnapshot {
     return {
       ...gauges,

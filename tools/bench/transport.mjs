@@ -1,0 +1,532 @@
+// Transport benchmark: idle connections, memory per connection, broadcast and targeted delivery
+// throughput per CPU core, reconnect time after a drain, and bytes on the wire, for the Borealis
+// transport and, measured in the same run, a bare `net` server with 4-byte length framing.
+//
+//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3]
+//
+// One file, four roles (BENCH_ROLE): the orchestrator (default), `bare` (the baseline server),
+// `borealis` (a transport instance: the real DeviceServer with in-process bus and presence, so
+// that nothing but the transport is measured), and `client` (a share of the devices, raw protocol,
+// from its own loopback source address). Servers run with --expose-gc; memory is RSS after a full
+// GC before and after the devices connect. Throughput is deliveries per CPU-second of the server
+// process (process.cpuUsage), which other load on the machine does not inflate the way wall time is.
+import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createConnection, createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const require = createRequire(import.meta.url);
+const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
+const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
+const HEARTBEAT_MS = 60_000;
+
+/** A typical notification: the ids and sizes of a real one (uuidv7 message id, 48-character registrationId). */
+function sampleNotification(deviceId, n) {
+  return {
+    kind: 'deliver',
+    messageId: `01936f5e-7c1a-7b3e-9a4f-${String(n).padStart(12, '0')}`,
+    deviceId,
+    applicationId: 'ru.example.newsreader',
+    registrationId: `r1_${'x'.repeat(45)}`,
+    title: 'Breaking news',
+    message: 'A short message body of the length most pushes have, about a hundred characters of text here.',
+    data: '{"articleId":"a-18734","section":"world"}',
+    sentAtMs: 1_767_225_600_123,
+    expiresAtMs: Date.now() + 3_600_000,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role: bare baseline server. Length-prefixed frames (4 bytes), a one-frame handshake, broadcast.
+// ---------------------------------------------------------------------------------------------
+function runBare() {
+  const conns = new Set();
+  let payload = Buffer.alloc(0);
+  let cpuAtStart = null;
+  const server = createServer((socket) => {
+    const conn = { socket, pending: null };
+    conns.add(conn);
+    socket.on('data', (chunk) => {
+      let buf = conn.pending ? Buffer.concat([conn.pending, chunk]) : chunk;
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (buf.length < 4 + len) break;
+        buf = buf.subarray(4 + len);
+        // Any client frame is its hello: answer with a 24-byte "welcome".
+        const welcome = Buffer.alloc(28);
+        welcome.writeUInt32BE(24, 0);
+        socket.write(welcome);
+      }
+      conn.pending = buf.length > 0 ? Buffer.from(buf) : null;
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => conns.delete(conn));
+  });
+  server.listen(0, '127.0.0.1', () => process.send({ type: 'listening', port: server.address().port }));
+  process.on('message', (msg) => {
+    if (msg.cmd === 'rss') return reply({ rss: settledRss(), count: conns.size });
+    if (msg.cmd === 'count') return reply({ count: conns.size });
+    if (msg.cmd === 'setPayload') {
+      payload = Buffer.alloc(4 + msg.bytes);
+      payload.writeUInt32BE(msg.bytes, 0);
+      return reply({});
+    }
+    if (msg.cmd === 'broadcast') {
+      cpuAtStart = process.cpuUsage();
+      const t0 = performance.now();
+      for (const conn of conns) conn.socket.write(payload);
+      return reply({ deliveries: conns.size, loopMs: performance.now() - t0 });
+    }
+    if (msg.cmd === 'cpu') return reply({ cpuMs: cpuMs(process.cpuUsage(cpuAtStart)) });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role: a Borealis transport instance (DeviceServer + InboxConsumer, in-process bus and presence).
+// ---------------------------------------------------------------------------------------------
+async function runBorealis() {
+  require('reflect-metadata');
+  const { NestFactory } = require('@nestjs/core');
+  const { Module } = require('@nestjs/common');
+  const { TransportModule, DeviceServer } = dist('transport');
+  const { MessageBus, InProcessMessageBus } = dist('messaging');
+  const { PresenceStore, MemoryPresenceStore } = dist('keyvalue');
+  const { Clock, SystemClock } = dist('util');
+  const { transportInboxTopic } = dist('contracts');
+  const instanceId = process.env.INSTANCE_ID;
+  const bus = new InProcessMessageBus({ maxAttempts: 1 });
+  const platform = {
+    module: class BenchPlatform {},
+    global: true,
+    providers: [
+      { provide: MessageBus, useValue: bus },
+      { provide: PresenceStore, useValue: new MemoryPresenceStore() },
+      { provide: Clock, useValue: new SystemClock() },
+    ],
+    exports: [MessageBus, PresenceStore, Clock],
+  };
+  class BenchRoot {}
+  Module({
+    imports: [
+      platform,
+      TransportModule.register({
+        instanceId,
+        host: '127.0.0.1',
+        port: 0,
+        credentialSecret: 'bench-credential-secret-0123456789abcdef',
+        heartbeatIntervalMs: HEARTBEAT_MS,
+        registrationTimeoutMs: 10_000,
+        acceptRatePerSecond: Number(process.env.ACCEPT_RATE),
+        acceptBurst: Number(process.env.ACCEPT_RATE),
+        goAwaySpreadMs: 2000,
+        drainGraceMs: 30_000,
+      }),
+    ],
+  })(BenchRoot);
+  const app = await NestFactory.createApplicationContext(BenchRoot, { logger: ['error'] });
+  await app.init();
+  await bus.start();
+  const server = app.get(DeviceServer);
+  const inbox = transportInboxTopic(instanceId);
+  let cpuAtStart = null;
+  let seq = 0;
+  process.send({ type: 'listening', port: server.address().port });
+  process.on('message', async (msg) => {
+    if (msg.cmd === 'rss') return reply({ rss: settledRss(), count: server.heldDevices() });
+    if (msg.cmd === 'count') return reply({ count: server.heldDevices() });
+    if (msg.cmd === 'stats') return reply({ stats: server.statsSnapshot() });
+    if (msg.cmd === 'cpu') return reply({ cpuMs: cpuMs(process.cpuUsage(cpuAtStart)) });
+    if (msg.cmd === 'broadcast') {
+      // The delivery path alone: encode the Notification, write it (what the bare server does).
+      const deliveries = msg.ids.map((id) => sampleNotification(id, ++seq));
+      cpuAtStart = process.cpuUsage();
+      const t0 = performance.now();
+      let written = 0;
+      for (const d of deliveries) if (server.deliver(d)) written++;
+      return reply({ deliveries: written, loopMs: performance.now() - t0 });
+    }
+    if (msg.cmd === 'rawBroadcast') {
+      // Experiment: the same bytes written straight to the sockets, bypassing the session.
+      const { encodeFramePrefixed } = dist('contracts');
+      const frames = msg.ids.map((id) => { const d = sampleNotification(id, ++seq); return encodeFramePrefixed({ notification: { ...d, data: d.data } }); });
+      const conns = [...server['connections']];
+      cpuAtStart = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < conns.length; i++) conns[i]['socket'].write(frames[i]);
+      return reply({ deliveries: conns.length, loopMs: performance.now() - t0 });
+    }
+    if (msg.cmd === 'broadcastInbox' || msg.cmd === 'targetedInbox') {
+      // The whole inbox path: serialized records, validated, delivered, receipts published; in
+      // batches of 500 (broadcast, as a Kafka batch arrives) or one record per batch (targeted).
+      const records = msg.ids.map((id) => ({ value: sampleNotification(id, ++seq) }));
+      const batch = msg.cmd === 'broadcastInbox' ? 500 : 1;
+      cpuAtStart = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < records.length; i += batch) await bus.publish(inbox, records.slice(i, i + batch));
+      return reply({ deliveries: records.length, loopMs: performance.now() - t0 });
+    }
+    if (msg.cmd === 'exit') process.exit(0);
+    if (msg.cmd === 'drain') {
+      const t0 = performance.now();
+      await server.stop();
+      return reply({ drainMs: performance.now() - t0 });
+    }
+  });
+}
+
+function reply(body) {
+  process.send({ type: 'reply', ...body });
+}
+
+function cpuMs(usage) {
+  return (usage.user + usage.system) / 1000;
+}
+
+function settledRss() {
+  for (let i = 0; i < 3; i++) globalThis.gc();
+  return process.memoryUsage().rss;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role: client process. COUNT devices from LOCAL_ADDRESS, raw protocol, counting what arrives.
+// ---------------------------------------------------------------------------------------------
+function runClient() {
+  const kind = process.env.SERVER_KIND;
+  const count = Number(process.env.COUNT);
+  const rate = Number(process.env.RATE);
+  const localAddress = process.env.LOCAL_ADDRESS;
+  const state = { welcomed: 0, notifications: 0, goAways: 0, reconnected: 0, errors: 0, ids: [] };
+  const devices = [];
+  const contracts = kind === 'borealis' ? dist('contracts') : null;
+  let portB = 0;
+
+  const open = (device, port) => {
+    const socket = createConnection({ host: '127.0.0.1', port, localAddress });
+    device.socket = socket;
+    device.welcomed = false;
+    socket.setNoDelay(true);
+    if (kind === 'bare') {
+      socket.on('connect', () => socket.write(Buffer.from([0, 0, 0, 5, 104, 101, 108, 108, 111])));
+      let pending = null;
+      socket.on('data', (chunk) => {
+        let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+        while (buf.length >= 4) {
+          const len = buf.readUInt32BE(0);
+          if (buf.length < 4 + len) break;
+          buf = buf.subarray(4 + len);
+          if (!device.welcomed) {
+            device.welcomed = true;
+            state.welcomed++;
+          } else state.notifications++;
+        }
+        pending = buf.length > 0 ? Buffer.from(buf) : null;
+      });
+    } else {
+      const splitter = new contracts.FrameSplitter();
+      socket.on('connect', () =>
+        socket.write(contracts.encodeFramePrefixed({ hello: { protocolVersion: contracts.PROTOCOL_VERSION, credentials: device.credentials } })),
+      );
+      socket.on('data', (chunk) => {
+        for (const body of splitter.push(chunk)) {
+          const frame = contracts.decodeFrame(body);
+          if (frame.welcome) {
+            if (frame.welcome.credentials) {
+              device.credentials = { deviceId: frame.welcome.credentials.deviceId, secret: frame.welcome.credentials.secret };
+              state.ids.push(device.credentials.deviceId);
+            }
+            device.welcomed = true;
+            if (device.moving) state.reconnected++;
+            else state.welcomed++;
+          } else if (frame.notification) {
+            state.notifications++;
+          } else if (frame.goAway) {
+            // Drained: move to B (the stand-in for a load balancer). Busy (admission control): come back later.
+            const drained = /shutting down/.test(frame.goAway.reason);
+            if (drained) {
+              state.goAways++;
+              device.moving = true;
+            }
+            socket.end();
+            setTimeout(() => open(device, drained || device.moving ? portB : port), frame.goAway.reconnectDelayMs);
+          }
+        }
+      });
+    }
+    socket.on('error', () => state.errors++);
+  };
+
+  process.on('message', (msg) => {
+    if (msg.cmd === 'connect') {
+      portB = msg.portB ?? 0;
+      let next = 0;
+      const perTick = Math.max(1, Math.round(rate / 100));
+      const timer = setInterval(() => {
+        for (let i = 0; i < perTick && next < count; i++, next++) {
+          const device = { socket: null, credentials: null, moving: false, welcomed: false };
+          devices.push(device);
+          open(device, msg.port);
+        }
+        if (next >= count) clearInterval(timer);
+      }, 10);
+    }
+    if (msg.cmd === 'ids') {
+      process.send({ type: 'ids', ids: state.ids });
+      state.ids = [];
+    }
+    if (msg.cmd === 'exit') {
+      for (const device of devices) device.socket?.destroy();
+      process.exit(0);
+    }
+  });
+  // Devices ping once per heartbeat interval, spread over it.
+  if (kind === 'borealis') {
+    let cursor = 0;
+    setInterval(() => {
+      const share = Math.ceil(devices.length / (HEARTBEAT_MS / 1000));
+      for (let i = 0; i < share && devices.length > 0; i++, cursor = (cursor + 1) % devices.length) {
+        const { socket, welcomed } = devices[cursor];
+        if (welcomed && socket?.writable) socket.write(contracts.encodeFramePrefixed({ ping: { nonce: cursor } }));
+      }
+    }, 1000).unref();
+  }
+  setInterval(() => process.send({ type: 'progress', welcomed: state.welcomed, notifications: state.notifications, goAways: state.goAways, reconnected: state.reconnected, errors: state.errors }), 100);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrator.
+// ---------------------------------------------------------------------------------------------
+function startChild(env, execArgv = []) {
+  const child = fork(new URL(import.meta.url).pathname, [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const replies = [];
+  const waiters = [];
+  child.progress = null;
+  child.on('message', (msg) => {
+    if (msg.type === 'progress') child.progress = msg;
+    else if (msg.type === 'listening') child.port = msg.port;
+    if (msg.type === 'reply' || msg.type === 'ids') {
+      const waiter = waiters.shift();
+      if (waiter) waiter(msg);
+      else replies.push(msg);
+    }
+  });
+  child.ask = (cmd) => {
+    child.send(cmd);
+    return new Promise((resolve) => (replies.length > 0 ? resolve(replies.shift()) : waiters.push(resolve)));
+  };
+  child.listening = () => until(() => child.port, 60_000, 'server listening');
+  return child;
+}
+
+async function until(probe, timeoutMs, what) {
+  const start = Date.now();
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sum = (clients, key) => clients.reduce((n, c) => n + (c.progress?.[key] ?? 0), 0);
+
+function startClients(kind, devices, processes, rate, firstAddress) {
+  const clients = [];
+  for (let i = 0; i < processes; i++) {
+    const share = Math.floor(devices / processes) + (i < devices % processes ? 1 : 0);
+    clients.push(startChild({ BENCH_ROLE: 'client', SERVER_KIND: kind, COUNT: String(share), RATE: String(Math.ceil(rate / processes)), LOCAL_ADDRESS: `127.0.0.${firstAddress + i}` }));
+  }
+  return clients;
+}
+
+async function broadcastRound(server, clients, command, ids, expectedTotal) {
+  const result = await server.ask(ids ? { cmd: command, ids } : { cmd: command });
+  await until(() => sum(clients, 'notifications') >= expectedTotal, 120_000, `${command} delivered`);
+  const { cpuMs: cpu } = await server.ask({ cmd: 'cpu' });
+  if (process.env.BENCH_VERBOSE) process.stderr.write(`  ${command}: ${result.deliveries} deliveries, loop ${result.loopMs.toFixed(1)} ms, cpu ${cpu.toFixed(1)} ms\n`);
+  return { perCoreSecond: result.deliveries / (cpu / 1000), cpuMs: cpu, loopMs: result.loopMs };
+}
+
+/**
+ * One run: the bare server and Borealis instance A hold the same number of idle devices at the
+ * same time (each from its own client processes), so that their broadcast rounds alternate and
+ * see the same background load; then Borealis' inbox paths, and a drain of A onto B.
+ */
+async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const bare = startChild({ BENCH_ROLE: 'bare' }, ['--expose-gc']);
+  const a = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-a', ACCEPT_RATE: String(acceptRate) }, ['--expose-gc', ...profile]);
+  const b = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-b', ACCEPT_RATE: String(acceptRate) }, ['--expose-gc']);
+  await Promise.all([bare.listening(), a.listening(), b.listening()]);
+  const idleBare = await bare.ask({ cmd: 'rss' });
+  const idleA = await a.ask({ cmd: 'rss' });
+
+  const bareClients = startClients('bare', devices, processes, 10_000, 2);
+  for (const c of bareClients) c.send({ cmd: 'connect', port: bare.port });
+  await until(() => sum(bareClients, 'welcomed') >= devices, 120_000, 'bare devices welcomed');
+  // Filling at 80 % of the accept rate: the initial fill is not what is measured.
+  const clients = startClients('borealis', devices, processes, acceptRate * 0.8, 2 + processes);
+  for (const c of clients) c.send({ cmd: 'connect', port: a.port, portB: b.port });
+  await until(async () => (await a.ask({ cmd: 'count' })).count >= devices, 180_000, 'borealis devices held');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const fullBare = await bare.ask({ cmd: 'rss' });
+  const full = await a.ask({ cmd: 'rss' });
+  const ids = [];
+  for (const c of clients) ids.push(...(await c.ask({ cmd: 'ids' })).ids);
+
+  await bare.ask({ cmd: 'setPayload', bytes: payloadBytes });
+  let expected = 0;
+  let expectedBare = 0;
+  const direct = [];
+  const bareRounds = [];
+  // Round 0 warms up the JIT on both sides and is not counted.
+  for (let r = 0; r <= rounds; r++) {
+    const bareRound = await broadcastRound(bare, bareClients, 'broadcast', null, (expectedBare += devices));
+    const round = await broadcastRound(a, clients, 'broadcast', ids, (expected += ids.length));
+    if (r > 0) {
+      bareRounds.push(bareRound);
+      direct.push(round);
+    }
+    if (process.env.BENCH_RAW) await broadcastRound(a, clients, 'rawBroadcast', ids, (expected += ids.length));
+  }
+  for (const c of bareClients) c.send({ cmd: 'exit' });
+  bare.kill();
+  const inbox = [];
+  for (let r = 0; r < rounds; r++) inbox.push(await broadcastRound(a, clients, 'broadcastInbox', ids, (expected += ids.length)));
+  const targetedIds = Array.from({ length: Math.min(20_000, ids.length) }, () => ids[Math.floor(Math.random() * ids.length)]);
+  const targeted = [];
+  for (let r = 0; r < Math.max(1, Math.floor(rounds / 2)); r++) targeted.push(await broadcastRound(a, clients, 'targetedInbox', targetedIds, (expected += targetedIds.length)));
+
+  // Drain A: every device gets GoAway with a spread delay and reconnects to B with its credentials.
+  const t0 = performance.now();
+  const drained = a.ask({ cmd: 'drain' });
+  await until(async () => (await b.ask({ cmd: 'count' })).count >= devices, 120_000, 'devices moved to B').catch(async (err) => {
+    const progress = clients.map((c) => c.progress);
+    throw new Error(`${err.message}: clients ${JSON.stringify(progress)}, B ${JSON.stringify((await b.ask({ cmd: 'stats' })).stats)}`);
+  });
+  const reconnectMs = performance.now() - t0;
+  const { drainMs } = await drained;
+  const statsB = (await b.ask({ cmd: 'stats' })).stats;
+  for (const c of clients) c.send({ cmd: 'exit' });
+  // A normal exit, so that a CPU profile (BENCH_PROFILE) is written.
+  a.send({ cmd: 'exit' });
+  b.kill();
+  return {
+    bare: { rssPerConnection: (fullBare.rss - idleBare.rss) / devices, idleRss: idleBare.rss, broadcastPerCoreSecond: median(bareRounds.map((x) => x.perCoreSecond)) },
+    borealis: {
+      rssPerConnection: (full.rss - idleA.rss) / devices,
+      idleRss: idleA.rss,
+      fullRss: full.rss,
+      broadcastPerCoreSecond: median(direct.map((x) => x.perCoreSecond)),
+      broadcastInboxPerCoreSecond: median(inbox.map((x) => x.perCoreSecond)),
+      targetedInboxPerCoreSecond: median(targeted.map((x) => x.perCoreSecond)),
+      reconnectMs,
+      drainMs,
+      rejectedDuringReconnect: statsB.connectionsRejected,
+    },
+    broadcastRatio: median(direct.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
+  };
+}
+
+/** Bytes on the wire for one notification (with its share of a batched Ack) and for an hour of heartbeats. */
+function wireBytes() {
+  const { encodeFrame, encodeFramePrefixed } = dist('contracts');
+  const n = sampleNotification('d'.repeat(22), 1);
+  const notification = { messageId: n.messageId, applicationId: n.applicationId, registrationId: n.registrationId, title: n.title, message: n.message, data: n.data, sentAtMs: n.sentAtMs, expiresAtMs: n.expiresAtMs };
+  // RFC 6455 framing: 2 header bytes up to 125 payload bytes, 4 up to 65535; client frames add a 4-byte mask.
+  const ws = (text, fromClient) => {
+    const len = Buffer.byteLength(text);
+    return len + (len <= 125 ? 2 : 4) + (fromClient ? 4 : 0);
+  };
+  const ackBatch = 100;
+  const ids = Array.from({ length: ackBatch }, (_, i) => sampleNotification('d', i).messageId);
+  const binary = {
+    notification: encodeFramePrefixed({ notification }).length,
+    ackPerMessage: encodeFramePrefixed({ ack: { messageIds: ids } }).length / ackBatch,
+    ping: encodeFramePrefixed({ ping: { nonce: 1000 } }).length,
+    pong: encodeFramePrefixed({ pong: { nonce: 1000 } }).length,
+  };
+  const json = {
+    notification: ws(JSON.stringify({ type: 'notification', ...notification }), false),
+    ackPerMessage: ws(JSON.stringify({ type: 'ack', messageIds: ids }), true) / ackBatch,
+    ping: ws(JSON.stringify({ type: 'ping', nonce: 1000 }), true),
+    pong: ws(JSON.stringify({ type: 'pong', nonce: 1000 }), false),
+  };
+  const perHour = 3600_000 / 30_000;
+  // Each exchange is 3 TCP segments (ping, pong, delayed ACK) of 52 header bytes (IPv4, TCP, timestamps) either way.
+  const tcpPerExchange = 3 * 52;
+  const summarize = (x) => ({
+    ...x,
+    perNotification: x.notification + x.ackPerMessage,
+    heartbeatHourPayload: perHour * (x.ping + x.pong),
+    heartbeatHourWithTcp: perHour * (x.ping + x.pong + tcpPerExchange),
+  });
+  return { binary: summarize(binary), jsonWebSocket: summarize(json), heartbeatsPerHour: perHour, notificationBodyBytes: encodeFrame({ notification }).length };
+}
+
+async function orchestrate() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      devices: { type: 'string', default: '15000' },
+      clients: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
+      runs: { type: 'string', default: '3' },
+      'accept-rate': { type: 'string', default: '5000' },
+    },
+  });
+  const devices = Number(values.devices);
+  const processes = Number(values.clients);
+  const rounds = Number(values.rounds);
+  const runs = Number(values.runs);
+  const acceptRate = Number(values['accept-rate']);
+  const log = (line) => process.stderr.write(`[transport-bench] ${line}\n`);
+  const bytes = wireBytes();
+  log(`${devices} devices from ${processes} client processes, ${rounds} broadcast rounds, ${runs} runs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const results = [];
+  for (let run = 1; run <= runs; run++) {
+    // The bare server sends a body of the same size, so both write the same bytes per delivery (give or take the prefix).
+    const result = await benchRun(devices, processes, rounds, acceptRate, bytes.notificationBodyBytes);
+    log(`run ${run}: ${JSON.stringify(result)}`);
+    results.push(result);
+  }
+  const m = (pick) => median(results.map(pick));
+  const kb = (x) => Number((x / 1024).toFixed(2));
+  const summary = {
+    devices,
+    runs,
+    loadAverageAfter: os.loadavg(),
+    bare: { rssPerConnectionKB: kb(m((r) => r.bare.rssPerConnection)), broadcastPerCoreSecond: Math.round(m((r) => r.bare.broadcastPerCoreSecond)) },
+    borealis: {
+      rssPerConnectionKB: kb(m((r) => r.borealis.rssPerConnection)),
+      idleRssMB: Math.round(m((r) => r.borealis.idleRss) / 1048576),
+      broadcastPerCoreSecond: Math.round(m((r) => r.borealis.broadcastPerCoreSecond)),
+      broadcastInboxPerCoreSecond: Math.round(m((r) => r.borealis.broadcastInboxPerCoreSecond)),
+      targetedInboxPerCoreSecond: Math.round(m((r) => r.borealis.targetedInboxPerCoreSecond)),
+      reconnectAfterDrainMs: Math.round(m((r) => r.borealis.reconnectMs)),
+      rejectedDuringReconnect: m((r) => r.borealis.rejectedDuringReconnect),
+    },
+    ratios: {
+      rssVsBare: Number((m((r) => r.borealis.rssPerConnection / r.bare.rssPerConnection)).toFixed(2)),
+      // Median over runs of the median ratio of alternating rounds.
+      broadcastVsBare: Number(m((r) => r.broadcastRatio).toFixed(2)),
+    },
+    bytes,
+  };
+  summary.extrapolation500k = {
+    processRssGB: Number(((summary.borealis.idleRssMB * 1048576 + 500_000 * m((r) => r.borealis.rssPerConnection)) / 1024 ** 3).toFixed(2)),
+    kernelGB: Number(((500_000 * 4.8 * 1024) / 1024 ** 3).toFixed(2)),
+  };
+  process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+}
+
+if (ROLE === 'bare') runBare();
+else if (ROLE === 'borealis') await runBorealis();
+else if (ROLE === 'client') runClient();
+else await orchestrate();
