@@ -1,7 +1,7 @@
 import { Logger, type INestApplication, type Type, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Limits } from '@borealis/contracts';
@@ -52,16 +52,15 @@ export function createFastifyAdapter(): FastifyAdapter {
 }
 
 /**
- * Request id and HTTP metrics. The id is entered into the async context twice: on request, and
- * again before the handler, because body parsing runs in the socket's context, not the request's.
+ * Request id and HTTP metrics. The id is entered into the async context once, on request: Fastify
+ * runs the body parser's callback in the context it was started from (an AsyncResource), so the
+ * handler still sees it.
  */
 function instrument(fastify: FastifyInstance, metrics: Metrics | undefined): void {
-  const enter = (req: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => Correlation.run(req.id, done);
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, req.id);
-    enter(req, reply, done);
+    Correlation.run(req.id, done);
   });
-  fastify.addHook('preHandler', enter);
   if (!metrics) return;
   const requests = labelChildren(metrics.httpRequests);
   const durations = labelChildren(metrics.httpRequestDuration);
