@@ -23,14 +23,14 @@ const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index
 const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
 const HEARTBEAT_MS = 60_000;
 
-/** A typical notification: the ids and sizes of a real one (uuidv7 message id, 48-character registrationId). */
+/** A typical notification: the ids and sizes of a real one (uuidv7 message id, 48-character registrationId per device). */
 function sampleNotification(deviceId, n) {
   return {
     kind: 'deliver',
     messageId: `01936f5e-7c1a-7b3e-9a4f-${String(n).padStart(12, '0')}`,
     deviceId,
     applicationId: 'ru.example.newsreader',
-    registrationId: `r1_${'x'.repeat(45)}`,
+    registrationId: `r1_${deviceId}`.padEnd(48, 'x'),
     title: 'Breaking news',
     message: 'A short message body of the length most pushes have, about a hundred characters of text here.',
     data: '{"articleId":"a-18734","section":"world"}',
@@ -140,8 +140,10 @@ async function runBorealis() {
     if (msg.cmd === 'stats') return reply({ stats: server.statsSnapshot() });
     if (msg.cmd === 'cpu') return reply({ cpuMs: cpuMs(process.cpuUsage(cpuAtStart)) });
     if (msg.cmd === 'broadcast') {
-      // The delivery path alone: encode the Notification, write it (what the bare server does).
-      const deliveries = msg.ids.map((id) => sampleNotification(id, ++seq));
+      // The delivery path alone: encode the Notification, write it (what the bare server does). A
+      // broadcast is one message (one message id) to every device, each with its registrationId.
+      const n = ++seq;
+      const deliveries = msg.ids.map((id) => sampleNotification(id, n));
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
       let written = 0;
@@ -161,8 +163,10 @@ async function runBorealis() {
     if (msg.cmd === 'broadcastInbox' || msg.cmd === 'targetedInbox') {
       // The whole inbox path: serialized records, validated, delivered, receipts published; in
       // batches of 500 (broadcast, as a Kafka batch arrives) or one record per batch (targeted).
-      const records = msg.ids.map((id) => ({ value: sampleNotification(id, ++seq) }));
-      const batch = msg.cmd === 'broadcastInbox' ? 500 : 1;
+      const n = ++seq;
+      const broadcast = msg.cmd === 'broadcastInbox';
+      const records = msg.ids.map((id) => ({ value: sampleNotification(id, broadcast ? n : ++seq) }));
+      const batch = broadcast ? 500 : 1;
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < records.length; i += batch) await bus.publish(inbox, records.slice(i, i + batch));
@@ -198,8 +202,9 @@ function runClient() {
   const count = Number(process.env.COUNT);
   const rate = Number(process.env.RATE);
   const localAddress = process.env.LOCAL_ADDRESS;
-  const state = { welcomed: 0, notifications: 0, goAways: 0, reconnected: 0, errors: 0, ids: [] };
+  const state = { welcomed: 0, notifications: 0, goAways: 0, reconnected: 0, errors: 0, retries: 0, ids: [] };
   const devices = [];
+  let stopping = false;
   const contracts = kind === 'borealis' ? dist('contracts') : null;
   let portB = 0;
 
@@ -249,6 +254,7 @@ function runClient() {
               state.goAways++;
               device.moving = true;
             }
+            device.socket = null;
             socket.end();
             setTimeout(() => open(device, drained || device.moving ? portB : port), frame.goAway.reconnectDelayMs);
           }
@@ -256,6 +262,14 @@ function runClient() {
       });
     }
     socket.on('error', () => state.errors++);
+    // A connection closed before its welcome (a full accept backlog, a Hello that came too late on
+    // an overloaded machine) tries again after a second, as the SDK's backoff would.
+    socket.on('close', () => {
+      if (device.socket === socket && !device.welcomed && !stopping) {
+        state.retries++;
+        setTimeout(() => open(device, port), 1000);
+      }
+    });
   };
 
   process.on('message', (msg) => {
@@ -277,6 +291,7 @@ function runClient() {
       state.ids = [];
     }
     if (msg.cmd === 'exit') {
+      stopping = true;
       for (const device of devices) device.socket?.destroy();
       process.exit(0);
     }
@@ -292,7 +307,7 @@ function runClient() {
       }
     }, 1000).unref();
   }
-  setInterval(() => process.send({ type: 'progress', welcomed: state.welcomed, notifications: state.notifications, goAways: state.goAways, reconnected: state.reconnected, errors: state.errors }), 100);
+  setInterval(() => process.send({ type: 'progress', welcomed: state.welcomed, notifications: state.notifications, goAways: state.goAways, reconnected: state.reconnected, errors: state.errors, retries: state.retries }), 100);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,9 +382,9 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
   const idleBare = await bare.ask({ cmd: 'rss' });
   const idleA = await a.ask({ cmd: 'rss' });
 
-  const bareClients = startClients('bare', devices, processes, 10_000, 2);
+  const bareClients = startClients('bare', devices, processes, acceptRate * 0.8, 2);
   for (const c of bareClients) c.send({ cmd: 'connect', port: bare.port });
-  await until(() => sum(bareClients, 'welcomed') >= devices, 120_000, 'bare devices welcomed');
+  await until(() => sum(bareClients, 'welcomed') >= devices, 180_000, 'bare devices welcomed');
   // Filling at 80 % of the accept rate: the initial fill is not what is measured.
   const clients = startClients('borealis', devices, processes, acceptRate * 0.8, 2 + processes);
   for (const c of clients) c.send({ cmd: 'connect', port: a.port, portB: b.port });
@@ -429,6 +444,8 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
       reconnectMs,
       drainMs,
       rejectedDuringReconnect: statsB.connectionsRejected,
+      reconnectErrorsAtB: statsB.errors,
+      clientRetries: sum(clients, 'retries'),
     },
     broadcastRatio: median(direct.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
   };
@@ -526,6 +543,8 @@ async function orchestrate() {
   process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
 }
 
+// A child whose orchestrator is gone has nothing left to do.
+if (ROLE !== 'orchestrator') process.on('disconnect', () => process.exit(0));
 if (ROLE === 'bare') runBare();
 else if (ROLE === 'borealis') await runBorealis();
 else if (ROLE === 'client') runClient();

@@ -339,10 +339,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 }
 
+/** Accept backlog: a reconnect storm arrives faster than one event loop turn accepts (the kernel caps it at net.core.somaxconn). */
+const LISTEN_BACKLOG = 8192;
+
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port }, () => {
+    server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -76,4 +76,10 @@ describe('encodeNotification', () => {
     expect(encodeNotification(d, false).equals(Buffer.from(encodeFrame(notificationFrame(d))))).toBe(true);
     expect(decodeFrame(encodeNotification(d, false)).notification?.message).toBe(d.message);
   });
+
+  it('reuses the encoded message for the next recipient and notices any other change', () => {
+    const first = delivery({ registrationId: 'reg-a' });
+    const cases = [first, delivery({ registrationId: 'reg-b' }), delivery({ registrationId: '' }), delivery({ registrationId: 'reg-b', title: 'other' }), delivery({ registrationId: 'reg-b', expiresAtMs: 1 })];
+    for (const d of cases) expect(encodeNotification(d, true).equals(encodeFramePrefixed(notificationFrame(d)))).toBe(true);
+  });
 });

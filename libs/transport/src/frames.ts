@@ -45,39 +45,77 @@ export function requestTimeoutFrame(requestId: number): FrameInit {
 /**
  * The Notification frame of a delivery, encoded by hand straight into one buffer: the byte-for-byte
  * output of the generated encoder (fields in order, defaults left out), without its writer and
- * the intermediate objects. Deliveries are the transport's hot path: a broadcast writes one per
- * device, and allocation there is what the garbage collector pays for later.
+ * the intermediate objects. Deliveries are the transport's hot path: a group push writes the same
+ * message to every recipient device, with only the registrationId changing, so the fields around
+ * it are encoded once per message and copied.
  */
 export function encodeNotification(delivery: DeliveryV1, lengthPrefix: boolean): Buffer {
-  const data = delivery.data ?? '';
-  const strings = [delivery.messageId, delivery.applicationId, delivery.registrationId, delivery.title, delivery.message, data];
-  // proto3: fields at their default ('' and 0) are not written.
-  let body = (!Object.is(delivery.sentAtMs, 0) ? 9 : 0) + (!Object.is(delivery.expiresAtMs, 0) ? 9 : 0);
-  const lengths = [0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < 6; i++) {
-    const length = Buffer.byteLength(strings[i]!, 'utf8');
-    lengths[i] = length;
-    if (length > 0) body += 1 + varintSize(length) + length;
-  }
+  const parts = messageParts(delivery);
+  const registrationLength = Buffer.byteLength(delivery.registrationId, 'utf8');
+  const body = parts.head.length + (registrationLength > 0 ? 1 + varintSize(registrationLength) + registrationLength : 0) + parts.tail.length;
   const frame = 1 + varintSize(body) + body;
   const out = Buffer.allocUnsafe((lengthPrefix ? varintSize(frame) : 0) + frame);
   let at = lengthPrefix ? writeVarint(out, 0, frame) : 0;
   out[at++] = 0x42; // Frame.notification: field 8, length-delimited
   at = writeVarint(out, at, body);
-  for (let i = 0; i < 6; i++) {
-    if (lengths[i] === 0) continue;
-    out[at++] = ((i + 1) << 3) | 2;
+  at += parts.head.copy(out, at);
+  if (registrationLength > 0) {
+    out[at++] = 0x1a; // registration_id: field 3, length-delimited
+    at = writeVarint(out, at, registrationLength);
+    at += out.write(delivery.registrationId, at, 'utf8');
+  }
+  parts.tail.copy(out, at);
+  return out;
+}
+
+interface MessageParts {
+  delivery: DeliveryV1;
+  /** Fields 1 and 2 (message id, application id). */
+  head: Buffer;
+  /** Fields 4 to 8 (title, message, data, times). */
+  tail: Buffer;
+}
+
+let lastParts: MessageParts | null = null;
+
+/** The encoded fields of a message other than the registrationId; the last message's are reused. */
+function messageParts(d: DeliveryV1): MessageParts {
+  const last = lastParts?.delivery;
+  if (
+    last &&
+    last.messageId === d.messageId &&
+    last.applicationId === d.applicationId &&
+    last.title === d.title &&
+    last.message === d.message &&
+    last.data === d.data &&
+    Object.is(last.sentAtMs, d.sentAtMs) &&
+    Object.is(last.expiresAtMs, d.expiresAtMs)
+  ) {
+    return lastParts!;
+  }
+  lastParts = { delivery: d, head: stringFields([d.messageId, d.applicationId], 1, []), tail: stringFields([d.title, d.message, d.data ?? ''], 4, [d.sentAtMs, d.expiresAtMs]) };
+  return lastParts;
+}
+
+/** Length-delimited string fields numbered from `firstField`, then 64-bit doubles numbered on (proto3: defaults left out). */
+function stringFields(strings: string[], firstField: number, doubles: number[]): Buffer {
+  let size = 0;
+  const lengths = strings.map((value) => Buffer.byteLength(value, 'utf8'));
+  for (const length of lengths) if (length > 0) size += 1 + varintSize(length) + length;
+  for (const value of doubles) if (!Object.is(value, 0)) size += 9;
+  const out = Buffer.alloc(size);
+  let at = 0;
+  strings.forEach((value, i) => {
+    if (lengths[i] === 0) return;
+    out[at++] = ((firstField + i) << 3) | 2;
     at = writeVarint(out, at, lengths[i]!);
-    at += out.write(strings[i]!, at, 'utf8');
-  }
-  if (!Object.is(delivery.sentAtMs, 0)) {
-    out[at++] = 0x39; // sent_at_ms: field 7, 64-bit
-    at = out.writeDoubleLE(delivery.sentAtMs, at);
-  }
-  if (!Object.is(delivery.expiresAtMs, 0)) {
-    out[at++] = 0x41; // expires_at_ms: field 8, 64-bit
-    out.writeDoubleLE(delivery.expiresAtMs, at);
-  }
+    at += out.write(value, at, 'utf8');
+  });
+  doubles.forEach((value, i) => {
+    if (Object.is(value, 0)) return;
+    out[at++] = ((firstField + strings.length + i) << 3) | 1;
+    at = out.writeDoubleLE(value, at);
+  });
   return out;
 }
 
