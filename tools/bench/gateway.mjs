@@ -3,7 +3,7 @@
 // to a Kafka-protocol broker with acks=-1) next to a bare Fastify handler that parses the same JSON
 // and answers an id: the ceiling of this machine in the same run.
 //
-//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3] [--warmup 3]
+//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3] [--warmup 3] [--dist dir]
 //
 // Needs Redis on 127.0.0.1:6379 (or REDIS_URL) and kcat (librdkafka's mock broker) or KAFKA_BROKERS.
 // One file, three roles (BENCH_ROLE): the orchestrator (default, also the load client), `bare` and
@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const require = createRequire(import.meta.url);
-const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
+// BENCH_DIST (set from --dist): another build of the libraries, e.g. of an older commit, to compare.
+const dist = (lib) => require(path.join(process.env.BENCH_DIST ?? path.join(ROOT, 'dist'), 'libs', lib, 'src', 'index.js'));
 const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
 const ISSUER = 'https://bench/auth/public';
 const AUDIENCE = 'borealis-push';
@@ -208,15 +209,17 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, d = 1) => n.toFixed(d);
 
 async function orchestrate() {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' }, warmup: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' }, warmup: { type: 'string', default: '3' }, dist: { type: 'string' } } });
+  if (values.dist) process.env.BENCH_DIST = path.resolve(values.dist);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const runs = Number(values.runs);
   const broker = await startBroker();
-  const bare = await startServer('bare', {});
-  const gateway = await startServer('gateway', { KAFKA_BROKERS: broker.brokers });
+  let bare, gateway;
   const results = { bare: [], gateway: [] };
   try {
+    bare = await startServer('bare', {});
+    gateway = await startServer('gateway', { KAFKA_BROKERS: broker.brokers });
     for (let run = 1; run <= runs; run++) {
       // Alternate so that drift in the machine's load does not favour one side.
       for (const [name, server] of run % 2 ? [['bare', bare], ['gateway', gateway]] : [['gateway', gateway], ['bare', bare]]) {
@@ -226,8 +229,9 @@ async function orchestrate() {
       }
     }
   } finally {
-    bare.child.kill();
-    gateway.child.kill();
+    // Also when a server failed to start: nothing of the bench outlives it.
+    bare?.child.kill();
+    gateway?.child.kill();
     broker.child?.kill();
   }
   const summary = (name) => {
