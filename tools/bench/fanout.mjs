@@ -1,7 +1,9 @@
 // Fan-out benchmark: one `application` message to N registrations (half online, spread over
 // several transport instances; half offline). Measures the time from publishing the accepted
 // message until every online device's delivery is on its transport's inbox (consumed there) and
-// every offline device has a pending row; recipients per second; peak RSS of push-core.
+// every offline device has a pending row; recipients per second; CPU time of push-core and of the
+// PostgreSQL backends serving it per run (steadier than elapsed time on a shared machine); peak
+// RSS of push-core.
 //
 // push-core runs as its own process (distributed mode) on the Kafka-protocol test broker (kcat
 // mock), PostgreSQL and Redis. Registrations and presence are seeded directly; the transports are
@@ -10,7 +12,7 @@
 //   npm run bench -- fanout [--recipients 100000] [--transports 4] [--runs 3]
 //                           [--dist DIR] (another compiled tree, e.g. a copy of dist/ as a baseline)
 //                           [--cpu-prof DIR] (push-core writes a V8 CPU profile there on exit)
-//                           [--core-flags="--flag ..."] (Node flags for push-core, to compare settings)
+//                           [--core-flags="--flag ..."] (push-core's Node flags; default as its Dockerfile)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -30,7 +32,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     dist: { type: 'string', default: path.join(ROOT, 'dist') },
     'cpu-prof': { type: 'string' },
-    'core-flags': { type: 'string', default: '' },
+    // As apps/push-core/Dockerfile starts it.
+    'core-flags': { type: 'string', default: '--max-semi-space-size=64' },
   },
 });
 const N = Number(values.recipients);
@@ -79,6 +82,17 @@ async function until(probe, timeoutMs, what) {
 function peakRssMb(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+/** CPU time (user + system) a process has used, in ms (Linux clock ticks of 10 ms). */
+function cpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0; // gone meanwhile
+  }
 }
 
 function median(xs) {
@@ -191,6 +205,10 @@ async function main() {
       acceptedAtMs,
       expiresAtMs: acceptedAtMs + 3600_000,
     };
+    // CPU is less at the mercy of other work on the machine than elapsed time: push-core's, and
+    // that of the PostgreSQL backends serving it (its pool; not this script's own connection).
+    const backends = async () => (await db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid);
+    const cpuBefore = { core: cpuMs(core.pid), pg: new Map((await backends()).map((pid) => [pid, cpuMs(pid)])) };
     const t0 = performance.now();
     await producer.send({ topic: 'borealis.push.message.accepted.v1', acks: -1, messages: [{ key: `${projectId}:application:${applicationId}`, value: JSON.stringify(value) }] });
     let onlineMs = null;
@@ -215,7 +233,17 @@ async function main() {
     const { rows: stored } = await db.query(`SELECT count(*)::int AS n FROM deliveries WHERE message_id = $1 AND state = 'pending'`, [messageId]);
     if (stored[0].n !== N) throw new Error(`run ${run}: ${stored[0].n} pending deliveries stored, expected ${N}`);
     const totalMs = Math.max(onlineMs, storedMs);
-    const result = { run, recipients: N, onlineMs: Math.round(onlineMs), allStoredMs: Math.round(storedMs), totalMs: Math.round(totalMs), recipientsPerSecond: Math.round(N / (totalMs / 1000)) };
+    const pgCpuMs = (await backends()).reduce((sum, pid) => sum + cpuMs(pid) - (cpuBefore.pg.get(pid) ?? 0), 0);
+    const result = {
+      run,
+      recipients: N,
+      onlineMs: Math.round(onlineMs),
+      allStoredMs: Math.round(storedMs),
+      totalMs: Math.round(totalMs),
+      recipientsPerSecond: Math.round(N / (totalMs / 1000)),
+      pushCoreCpuMs: cpuMs(core.pid) - cpuBefore.core,
+      postgresCpuMs: pgCpuMs,
+    };
     log(JSON.stringify(result));
     results.push(result);
   }
@@ -228,6 +256,8 @@ async function main() {
     medianTotalMs: median(results.map((r) => r.totalMs)),
     medianOnlineMs: median(results.map((r) => r.onlineMs)),
     medianRecipientsPerSecond: median(results.map((r) => r.recipientsPerSecond)),
+    medianPushCoreCpuMs: median(results.map((r) => r.pushCoreCpuMs)),
+    medianPostgresCpuMs: median(results.map((r) => r.postgresCpuMs)),
     pushCorePeakRssMb: Math.round(peakRssMb(core.pid)),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadavg: os.loadavg().map((l) => l.toFixed(2)) },
   };
