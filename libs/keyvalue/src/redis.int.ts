@@ -48,3 +48,19 @@ describe('Redis adapters against the real Redis', () => {
     expect(await guard.firstUse(`jti2-${run}`, 60)).toBe(true);
   });
 });
+
+describe('Redis scripts after SCRIPT FLUSH', () => {
+  it('load themselves again when Redis forgot them', async () => {
+    const redis = new Redis(requireRedis(), { maxRetriesPerRequest: 1 });
+    try {
+      const limiter = new RedisRateLimiter(redis);
+      const key = `flush-${randomToken(6)}`;
+      expect((await limiter.take(key, 2, 1)).allowed).toBe(true);
+      await redis.script('FLUSH');
+      expect((await limiter.take(key, 2, 1)).allowed).toBe(true);
+      expect((await limiter.take(key, 2, 1)).allowed).toBe(false);
+    } finally {
+      await redis.quit();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type Redis from 'ioredis';
 import { PresenceStore, RateLimiter, ReplayGuard, type RateLimitDecision } from './ports';
 
@@ -37,6 +38,30 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(at))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
 return {allowed, tostring(tokens)}`;
 
+/**
+ * A Lua script sent by its SHA1 (EVALSHA): the hot path does not ship and hash the whole script
+ * on every call. After a Redis restart or SCRIPT FLUSH the first call loads it again.
+ */
+class LuaScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const removeIfOwner = new LuaScript(REMOVE_IF_OWNER);
+const takeTokens = new LuaScript(TAKE_TOKENS);
+
 export class RedisPresenceStore extends PresenceStore {
   constructor(private readonly redis: Redis) {
     super();
@@ -57,7 +82,7 @@ export class RedisPresenceStore extends PresenceStore {
   }
 
   async removeIfOwner(deviceId: string, instanceId: string): Promise<boolean> {
-    const deleted = (await this.redis.eval(REMOVE_IF_OWNER, 1, PRESENCE_PREFIX + deviceId, instanceId)) as number;
+    const deleted = (await removeIfOwner.run(this.redis, [PRESENCE_PREFIX + deviceId], [instanceId])) as number;
     return deleted === 1;
   }
 }
@@ -71,7 +96,7 @@ export class RedisRateLimiter extends RateLimiter {
   }
 
   async take(key: string, capacity: number, refillPerSecond: number, cost = 1): Promise<RateLimitDecision> {
-    const [allowed, tokensText] = (await this.redis.eval(TAKE_TOKENS, 1, `borealis:ratelimit:${key}`, capacity, refillPerSecond, cost, this.now())) as [number, string];
+    const [allowed, tokensText] = (await takeTokens.run(this.redis, [`borealis:ratelimit:${key}`], [capacity, refillPerSecond, cost, this.now()])) as [number, string];
     const tokens = Number(tokensText);
     return {
       allowed: allowed === 1,
