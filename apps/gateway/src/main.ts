@@ -1,12 +1,11 @@
 import 'reflect-metadata';
 import { GatewayModule } from '@borealis/gateway';
-import { announceReady, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp } from '@borealis/platform';
+import { announceReady, distributedDrivers, exitOnStartupFailure, GatewayConfig, PlatformModule, serveHttp } from '@borealis/platform';
 import { loadConfig } from '@borealis/util';
-import { GatewayAppConfig } from './config';
 
 /** The gateway alone (distributed mode). Configuration: environment, see .env.sample. */
 async function main(): Promise<void> {
-  const c = loadConfig(GatewayAppConfig);
+  const c = loadConfig(GatewayConfig);
   const { httpUrl } = await serveHttp({
     service: 'gateway',
     host: c.HTTP_HOST,

@@ -75,8 +75,12 @@ export const GatewayConfig = z.object({
   AUTH_JWKS_URL: url,
   AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
   PUSH_CORE_URL: url.transform((v) => v.replace(/\/+$/, '')),
-  RATE_LIMIT_PER_SECOND: positiveInt(10000),
+  // A project quota may be fractional: 1 message a minute is 0.0167 per second.
+  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10000),
   RATE_LIMIT_BURST: positiveInt(20000),
+  RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),
+  RATE_LIMIT_IP_BURST: positiveInt(2000),
+  IDEMPOTENCY_TTL_SECONDS: positiveInt(86400),
 });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 

@@ -26,7 +26,7 @@ export function randomToken(bytes = 16, prefix = ''): string {
 
 // Random bytes drawn 4 KiB at a time: one system call per 400 ids on the send path, not per id.
 const POOL_SIZE = 4096;
-let pool = Buffer.alloc(0);
+let pool: Buffer = Buffer.alloc(0);
 let poolOffset = 0;
 
 /** Fills `into` from `from` to its end with cryptographically random bytes. */
