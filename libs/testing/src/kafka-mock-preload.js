@@ -4,9 +4,11 @@
 //
 // It patches kafkajs 2.2.4 at runtime around two bugs of the Kafka-protocol test broker (the
 // librdkafka mock cluster that kcat starts), so that several members can share a consumer group:
-// - the mock's metadata names a controller id that is none of its brokers, so every admin call
-//   fails with "Controller broker ... not found": fall back to the lowest broker id, as a
-//   single-controller cluster would have it;
+// - the mock's metadata names a controller id (0) that is none of its brokers, so everything that
+//   asks the controller fails with "Broker 0 not found": fall back to the lowest broker id, as a
+//   single-controller cluster would have it. Then the idempotent producer's InitProducerId works
+//   (checked by hand); the mock still answers CreateTopics, DeleteTopics and CreatePartitions with
+//   "unsupported version", so tests keep relying on auto-created topics;
 // - the mock rejects a follower's SyncGroup when the leader's SyncGroup arrives before the
 //   followers' JoinGroups have settled, and kafkajs then stops consuming without a word: the
 //   group leader waits LEADER_SYNC_DELAY_MS before its SyncGroup.
