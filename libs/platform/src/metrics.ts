@@ -29,6 +29,12 @@ export const MetricNames = {
   deliveryLatency: 'borealis_push_delivery_latency_seconds',
   deviceConnections: 'borealis_transport_connections',
   devicesHeld: 'borealis_transport_devices',
+  transportConnectionEvents: 'borealis_transport_connection_events_total',
+  transportFrames: 'borealis_transport_frames_total',
+  transportDeliveries: 'borealis_transport_deliveries_total',
+  transportAcks: 'borealis_transport_acks_total',
+  transportSlowReaderDrops: 'borealis_transport_slow_reader_drops_total',
+  transportErrors: 'borealis_transport_errors_total',
 } as const;
 
 export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];
@@ -85,6 +91,12 @@ export class Metrics {
   readonly deliveryLatency = new Histogram({ name: MetricNames.deliveryLatency, help: 'Time from acceptance by the gateway to the device acknowledgement, in seconds', buckets: DELIVERY_BUCKETS, registers: [this.registry] });
   readonly deviceConnections = new Gauge({ name: MetricNames.deviceConnections, help: 'Open device connections on this transport instance, by protocol (tcp, ws)', labelNames: ['protocol'] as const, registers: [this.registry] });
   readonly devicesHeld = new Gauge({ name: MetricNames.devicesHeld, help: 'Authenticated devices held by this transport instance', registers: [this.registry] });
+  readonly transportConnectionEvents = new Counter({ name: MetricNames.transportConnectionEvents, help: 'Device connections accepted, rejected (admission control, draining) and closed, by event', labelNames: ['event'] as const, registers: [this.registry] });
+  readonly transportFrames = new Counter({ name: MetricNames.transportFrames, help: 'Device protocol frames, by direction (in, out) and frame kind', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
+  readonly transportDeliveries = new Counter({ name: MetricNames.transportDeliveries, help: 'Deliveries handled by this transport, by outcome (written, not_held, expired)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly transportAcks = new Counter({ name: MetricNames.transportAcks, help: 'Message ids acknowledged by devices', registers: [this.registry] });
+  readonly transportSlowReaderDrops = new Counter({ name: MetricNames.transportSlowReaderDrops, help: 'Connections cut because the device did not read its socket', registers: [this.registry] });
+  readonly transportErrors = new Counter({ name: MetricNames.transportErrors, help: 'Error frames sent to devices by code, and handler faults (code internal_failure)', labelNames: ['code'] as const, registers: [this.registry] });
 
   /** `service` becomes a label on every series, so one dashboard can tell the services apart. */
   constructor(options: { service: string; processMetrics?: boolean }) {

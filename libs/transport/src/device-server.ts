@@ -12,6 +12,7 @@ import { Clock, randomToken, sleep } from '@borealis/util';
 import { CredentialAuthority } from './credentials';
 import { StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionEffect, type SessionPorts } from './device-session';
+import { CounterExport } from './stats-export';
 import { TimerWheel } from './timer-wheel';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
 import { AdmissionBucket, TransportStats, type TransportStatsSnapshot } from './transport-stats';
@@ -99,10 +100,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       this.webSocketHttp = http;
     }
     readiness?.add({ name: 'device-server', ready: () => this.isListening() });
-    metrics?.registerCollector(() => {
-      for (const [protocol, open] of Object.entries(this.stats.connectionsByWire)) metrics.deviceConnections.set({ protocol }, open);
-      metrics.devicesHeld.set(this.devices.size);
-    });
+    if (metrics) {
+      const exported = new CounterExport(metrics);
+      metrics.registerCollector(() => {
+        for (const [protocol, open] of Object.entries(this.stats.connectionsByWire)) metrics.deviceConnections.set({ protocol }, open);
+        metrics.devicesHeld.set(this.devices.size);
+        exported.update(this.statsSnapshot());
+      });
+    }
   }
 
   async onApplicationBootstrap(): Promise<void> {

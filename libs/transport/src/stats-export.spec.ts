@@ -1,0 +1,41 @@
+import { Metrics } from '@borealis/platform';
+import { CounterExport } from './stats-export';
+import type { TransportStatsSnapshot } from './transport-stats';
+
+function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSnapshot {
+  return {
+    connectionsOpen: 0,
+    connectionsByWire: { tcp: 0, tls: 0, ws: 0 },
+    devicesHeld: 0,
+    connectionsAccepted: 0,
+    connectionsRejected: 0,
+    connectionsClosed: 0,
+    framesIn: {},
+    framesOut: {},
+    deliveries: 0,
+    deliveriesNotHeld: 0,
+    deliveriesExpired: 0,
+    acks: 0,
+    slowReaderDrops: 0,
+    errors: {},
+    internalFailures: 0,
+    ...over,
+  };
+}
+
+describe('CounterExport', () => {
+  it('adds what grew since the last scrape to the Prometheus counters, once', async () => {
+    const metrics = new Metrics({ service: 'transport', processMetrics: false });
+    const exported = new CounterExport(metrics);
+    exported.update(snapshot({ connectionsAccepted: 3, framesIn: { hello: 3, ack: 2 }, deliveries: 5, acks: 4, errors: { MALFORMED_FRAME: 1 } }));
+    exported.update(snapshot({ connectionsAccepted: 5, framesIn: { hello: 5, ack: 2 }, deliveries: 9, acks: 4, errors: { MALFORMED_FRAME: 1 }, internalFailures: 1 }));
+    const text = await metrics.render();
+    expect(text).toMatch(/borealis_transport_connection_events_total\{[^}]*event="accepted"[^}]*\} 5/);
+    expect(text).toMatch(/borealis_transport_frames_total\{[^}]*direction="in",kind="hello"[^}]*\} 5/);
+    expect(text).toMatch(/borealis_transport_frames_total\{[^}]*direction="in",kind="ack"[^}]*\} 2/);
+    expect(text).toMatch(/borealis_transport_deliveries_total\{[^}]*outcome="written"[^}]*\} 9/);
+    expect(text).toMatch(/borealis_transport_acks_total\{[^}]*\} 4/);
+    expect(text).toMatch(/borealis_transport_errors_total\{[^}]*code="MALFORMED_FRAME"[^}]*\} 1/);
+    expect(text).toMatch(/borealis_transport_errors_total\{[^}]*code="internal_failure"[^}]*\} 1/);
+  });
+});

@@ -1,0 +1,35 @@
+import type { Metrics } from '@borealis/platform';
+import type { TransportStatsSnapshot } from './transport-stats';
+
+/**
+ * Carries the transport's own counters (plain numbers bumped on the hot path) into Prometheus
+ * counters at scrape time, by adding what grew since the previous scrape. The hot path never
+ * touches prom-client.
+ */
+export class CounterExport {
+  private readonly seen = new Map<string, number>();
+
+  constructor(private readonly metrics: Metrics) {}
+
+  update(s: TransportStatsSnapshot): void {
+    const m = this.metrics;
+    this.add('conn:accepted', s.connectionsAccepted, (n) => m.transportConnectionEvents.inc({ event: 'accepted' }, n));
+    this.add('conn:rejected', s.connectionsRejected, (n) => m.transportConnectionEvents.inc({ event: 'rejected' }, n));
+    this.add('conn:closed', s.connectionsClosed, (n) => m.transportConnectionEvents.inc({ event: 'closed' }, n));
+    for (const [kind, count] of Object.entries(s.framesIn)) this.add(`in:${kind}`, count ?? 0, (n) => m.transportFrames.inc({ direction: 'in', kind }, n));
+    for (const [kind, count] of Object.entries(s.framesOut)) this.add(`out:${kind}`, count ?? 0, (n) => m.transportFrames.inc({ direction: 'out', kind }, n));
+    this.add('deliveries:written', s.deliveries, (n) => m.transportDeliveries.inc({ outcome: 'written' }, n));
+    this.add('deliveries:not_held', s.deliveriesNotHeld, (n) => m.transportDeliveries.inc({ outcome: 'not_held' }, n));
+    this.add('deliveries:expired', s.deliveriesExpired, (n) => m.transportDeliveries.inc({ outcome: 'expired' }, n));
+    this.add('acks', s.acks, (n) => m.transportAcks.inc(n));
+    this.add('slow', s.slowReaderDrops, (n) => m.transportSlowReaderDrops.inc(n));
+    for (const [code, count] of Object.entries(s.errors)) this.add(`error:${code}`, count ?? 0, (n) => m.transportErrors.inc({ code }, n));
+    this.add('error:internal_failure', s.internalFailures, (n) => m.transportErrors.inc({ code: 'internal_failure' }, n));
+  }
+
+  private add(key: string, total: number, inc: (delta: number) => void): void {
+    const delta = total - (this.seen.get(key) ?? 0);
+    if (delta > 0) inc(delta);
+    this.seen.set(key, total);
+  }
+}
