@@ -90,6 +90,10 @@ export const PushCoreConfig = z.object({
   ...migrateOnly,
   DATABASE_URL: databaseUrl,
   REDIS_URL: redisUrl,
+  PUSH_FANOUT_CHUNK_SIZE: positiveInt(5000).pipe(z.number().max(50_000)),
+  PUSH_SWEEP_INTERVAL_MS: positiveInt(30_000),
+  PUSH_RETENTION_HOURS: positiveInt(7 * 24),
+  PUSH_STALE_REGISTRATION_DAYS: positiveInt(270),
 });
 export type PushCoreConfig = z.infer<typeof PushCoreConfig>;
 

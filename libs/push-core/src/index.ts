@@ -1,5 +1,4 @@
 export { PushCoreModule } from './push-core.module';
-export { PushCoreTuningConfig } from './push-core.options';
 export type { PushCoreModuleOptions, PushCoreTuning } from './push-core.options';
 export { ProjectStatsQuery } from './stats/project-stats.query';
 export { MessageStatusQuery } from './status/message-status.query';

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 export interface PushCoreModuleOptions {
   /** The Push DB (PostgreSQL), owned by push-core alone. */
   databaseUrl: string;
@@ -41,22 +39,3 @@ export function tuningOf(options: PushCoreModuleOptions): PushCoreTuning {
     staleRegistrationMs: options.staleRegistrationMs ?? DEFAULT_TUNING.staleRegistrationMs,
   };
 }
-
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-
-/** push-core's own environment variables (distributed mode), on top of the platform's. */
-export const PushCoreTuningConfig = z
-  .object({
-    PUSH_FANOUT_CHUNK_SIZE: positiveInt(DEFAULT_TUNING.fanOutChunkSize).pipe(z.number().max(50_000)),
-    PUSH_SWEEP_INTERVAL_MS: positiveInt(DEFAULT_TUNING.sweepIntervalMs),
-    PUSH_RETENTION_HOURS: positiveInt(DEFAULT_TUNING.retentionMs / 3600_000),
-    PUSH_STALE_REGISTRATION_DAYS: positiveInt(DEFAULT_TUNING.staleRegistrationMs / DAY_MS),
-  })
-  .transform(
-    (c): PushCoreTuning => ({
-      fanOutChunkSize: c.PUSH_FANOUT_CHUNK_SIZE,
-      sweepIntervalMs: c.PUSH_SWEEP_INTERVAL_MS,
-      retentionMs: c.PUSH_RETENTION_HOURS * 3600_000,
-      staleRegistrationMs: c.PUSH_STALE_REGISTRATION_DAYS * DAY_MS,
-    }),
-  );
