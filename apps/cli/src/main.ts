@@ -15,6 +15,8 @@ const USAGE = `usage: borealis <command> [options]
   admin quickstart --out DIR [--server URL] [--token TOKEN] [--name NAME]
       Creates a tenant, project, service account key and application; writes
       DIR/push_notification_system.yaml and prints {"project_id","application_id"}.
+  admin tenant|project|key|app|member|invite|audit|rotate-signing-key ...
+      Operator and CI management of the registry; \`borealis admin help\` lists every operation.
   device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE]
       A simulated device (URL: tcp://, tls://, ws://HOST:PORT/device, wss://): prints JSON lines
       for registrationId, notifications and readiness.
