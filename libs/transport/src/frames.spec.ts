@@ -77,9 +77,20 @@ describe('encodeNotification', () => {
     expect(decodeFrame(encodeNotification(d, false)).notification?.message).toBe(d.message);
   });
 
-  it('reuses the encoded message for the next recipient and notices any other change', () => {
+  it('reuses the encoded message for the next recipient and notices any other change (length, non-ASCII, framing)', () => {
     const first = delivery({ registrationId: 'reg-a' });
-    const cases = [first, delivery({ registrationId: 'reg-b' }), delivery({ registrationId: '' }), delivery({ registrationId: 'reg-b', title: 'other' }), delivery({ registrationId: 'reg-b', expiresAtMs: 1 })];
+    const cases = [
+      first,
+      delivery({ registrationId: 'reg-b' }),
+      delivery({ registrationId: 'reg-ё' }),
+      delivery({ registrationId: 'reg-c' }),
+      delivery({ registrationId: 'regё-' }),
+      delivery({ registrationId: 'reg-long' }),
+      delivery({ registrationId: '' }),
+      delivery({ registrationId: 'reg-b', title: 'other' }),
+      delivery({ registrationId: 'reg-b', expiresAtMs: 1 }),
+    ];
     for (const d of cases) expect(encodeNotification(d, true).equals(encodeFramePrefixed(notificationFrame(d)))).toBe(true);
+    for (const d of cases) expect(encodeNotification(d, false).equals(Buffer.from(encodeFrame(notificationFrame(d))))).toBe(true);
   });
 });

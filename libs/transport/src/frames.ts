@@ -43,46 +43,48 @@ export function requestTimeoutFrame(requestId: number): FrameInit {
 }
 
 /**
- * The Notification frame of a delivery, encoded by hand straight into one buffer: the byte-for-byte
- * output of the generated encoder (fields in order, defaults left out), without its writer and
- * the intermediate objects. Deliveries are the transport's hot path: a group push writes the same
- * message to every recipient device, with only the registrationId changing, so the fields around
- * it are encoded once per message and copied.
+ * The Notification frame of a delivery, encoded by hand: the byte-for-byte output of the generated
+ * encoder (fields in order, defaults left out), without its writer and intermediate objects.
+ * Deliveries are the transport's hot path: a group push writes the same message to every recipient
+ * device with only the registrationId changing, so the whole frame is encoded once per message and
+ * registrationId length, and each delivery is one copy of it with the recipient's registrationId
+ * written over its place.
  */
 export function encodeNotification(delivery: DeliveryV1, lengthPrefix: boolean): Buffer {
-  const parts = messageParts(delivery);
-  const registrationLength = Buffer.byteLength(delivery.registrationId, 'utf8');
-  const body = parts.head.length + (registrationLength > 0 ? 1 + varintSize(registrationLength) + registrationLength : 0) + parts.tail.length;
-  const frame = 1 + varintSize(body) + body;
-  const out = Buffer.allocUnsafe((lengthPrefix ? varintSize(frame) : 0) + frame);
-  let at = lengthPrefix ? writeVarint(out, 0, frame) : 0;
-  out[at++] = 0x42; // Frame.notification: field 8, length-delimited
-  at = writeVarint(out, at, body);
-  at += parts.head.copy(out, at);
-  if (registrationLength > 0) {
-    out[at++] = 0x1a; // registration_id: field 3, length-delimited
-    at = writeVarint(out, at, registrationLength);
-    at += out.write(delivery.registrationId, at, 'utf8');
+  const template = frameTemplate(delivery, lengthPrefix);
+  if (template === null) return encodeWhole(delivery, lengthPrefix);
+  const out = Buffer.allocUnsafe(template.bytes.length);
+  out.set(template.bytes);
+  const id = delivery.registrationId;
+  // The registrationId is ASCII in practice: written in place by a loop that bails out otherwise.
+  for (let i = 0, at = template.registrationAt; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c >= 0x80) return encodeWhole(delivery, lengthPrefix);
+    out[at + i] = c;
   }
-  parts.tail.copy(out, at);
   return out;
 }
 
-interface MessageParts {
+interface FrameTemplate {
   delivery: DeliveryV1;
-  /** Fields 1 and 2 (message id, application id). */
-  head: Buffer;
-  /** Fields 4 to 8 (title, message, data, times). */
-  tail: Buffer;
+  lengthPrefix: boolean;
+  /** The frame with the registrationId's bytes left to fill in. */
+  bytes: Buffer;
+  registrationAt: number;
 }
 
-let lastParts: MessageParts | null = null;
+let lastTemplate: FrameTemplate | null = null;
 
-/** The encoded fields of a message other than the registrationId; the last message's are reused. */
-function messageParts(d: DeliveryV1): MessageParts {
-  const last = lastParts?.delivery;
+/**
+ * The last message's frame template when only the registrationId's value changed (not its length);
+ * null when the registrationId is not ASCII (its bytes do not follow from its length).
+ */
+function frameTemplate(d: DeliveryV1, lengthPrefix: boolean): FrameTemplate | null {
+  const last = lastTemplate?.delivery;
   if (
     last &&
+    lastTemplate!.lengthPrefix === lengthPrefix &&
+    last.registrationId.length === d.registrationId.length &&
     last.messageId === d.messageId &&
     last.applicationId === d.applicationId &&
     last.title === d.title &&
@@ -91,10 +93,35 @@ function messageParts(d: DeliveryV1): MessageParts {
     Object.is(last.sentAtMs, d.sentAtMs) &&
     Object.is(last.expiresAtMs, d.expiresAtMs)
   ) {
-    return lastParts!;
+    return lastTemplate!;
   }
-  lastParts = { delivery: d, head: stringFields([d.messageId, d.applicationId], 1, []), tail: stringFields([d.title, d.message, d.data ?? ''], 4, [d.sentAtMs, d.expiresAtMs]) };
-  return lastParts;
+  if (Buffer.byteLength(d.registrationId, 'utf8') !== d.registrationId.length) return null;
+  const bytes = encodeWhole(d, lengthPrefix);
+  // The registrationId field is the one whose bytes sit right before the encoded fields 4 to 8.
+  const tail = stringFields([d.title, d.message, d.data ?? ''], 4, [d.sentAtMs, d.expiresAtMs]).length;
+  lastTemplate = { delivery: d, lengthPrefix, bytes, registrationAt: bytes.length - tail - d.registrationId.length };
+  return lastTemplate;
+}
+
+/** The frame encoded field by field. */
+function encodeWhole(delivery: DeliveryV1, lengthPrefix: boolean): Buffer {
+  const head = stringFields([delivery.messageId, delivery.applicationId], 1, []);
+  const tail = stringFields([delivery.title, delivery.message, delivery.data ?? ''], 4, [delivery.sentAtMs, delivery.expiresAtMs]);
+  const registrationLength = Buffer.byteLength(delivery.registrationId, 'utf8');
+  const body = head.length + (registrationLength > 0 ? 1 + varintSize(registrationLength) + registrationLength : 0) + tail.length;
+  const frame = 1 + varintSize(body) + body;
+  const out = Buffer.allocUnsafe((lengthPrefix ? varintSize(frame) : 0) + frame);
+  let at = lengthPrefix ? writeVarint(out, 0, frame) : 0;
+  out[at++] = 0x42; // Frame.notification: field 8, length-delimited
+  at = writeVarint(out, at, body);
+  at += head.copy(out, at);
+  if (registrationLength > 0) {
+    out[at++] = 0x1a; // registration_id: field 3, length-delimited
+    at = writeVarint(out, at, registrationLength);
+    at += out.write(delivery.registrationId, at, 'utf8');
+  }
+  tail.copy(out, at);
+  return out;
 }
 
 /** Length-delimited string fields numbered from `firstField`, then 64-bit doubles numbered on (proto3: defaults left out). */
