@@ -2,7 +2,7 @@
 // throughput per CPU core, reconnect time after a drain, and bytes on the wire, for the Borealis
 // transport and, measured in the same run, a bare `net` server with 4-byte length framing.
 //
-//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3]
+//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3] [--dist dir]
 //
 // One file, four roles (BENCH_ROLE): the orchestrator (default), `bare` (the baseline server),
 // `borealis` (a transport instance: the real DeviceServer with in-process bus and presence, so
@@ -19,7 +19,9 @@ import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const require = createRequire(import.meta.url);
+// BENCH_DIST (set from --dist): another build of the libraries for the transport instances, e.g. of an older commit, to compare.
 const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
+const serverDist = (lib) => require(path.join(process.env.BENCH_DIST ?? path.join(ROOT, 'dist'), 'libs', lib, 'src', 'index.js'));
 const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
 const HEARTBEAT_MS = 60_000;
 
@@ -91,11 +93,11 @@ async function runBorealis() {
   require('reflect-metadata');
   const { NestFactory } = require('@nestjs/core');
   const { Module } = require('@nestjs/common');
-  const { TransportModule, DeviceServer } = dist('transport');
-  const { MessageBus, InProcessMessageBus } = dist('messaging');
-  const { PresenceStore, MemoryPresenceStore } = dist('keyvalue');
-  const { Clock, SystemClock } = dist('util');
-  const { transportInboxTopic } = dist('contracts');
+  const { TransportModule, DeviceServer } = serverDist('transport');
+  const { MessageBus, InProcessMessageBus } = serverDist('messaging');
+  const { PresenceStore, MemoryPresenceStore } = serverDist('keyvalue');
+  const { Clock, SystemClock } = serverDist('util');
+  const { transportInboxTopic } = serverDist('contracts');
   const instanceId = process.env.INSTANCE_ID;
   const bus = new InProcessMessageBus({ maxAttempts: 1 });
   const platform = {
@@ -152,7 +154,7 @@ async function runBorealis() {
     }
     if (msg.cmd === 'rawBroadcast') {
       // Experiment: the same bytes written straight to the sockets, bypassing the session.
-      const { encodeFramePrefixed } = dist('contracts');
+      const { encodeFramePrefixed } = serverDist('contracts');
       const frames = msg.ids.map((id) => { const d = sampleNotification(id, ++seq); return encodeFramePrefixed({ notification: { ...d, data: d.data } }); });
       const conns = [...server['connections']];
       cpuAtStart = process.cpuUsage();
@@ -496,6 +498,7 @@ async function orchestrate() {
       rounds: { type: 'string', default: '5' },
       runs: { type: 'string', default: '3' },
       'accept-rate': { type: 'string', default: '5000' },
+      dist: { type: 'string' },
     },
   });
   const devices = Number(values.devices);
@@ -503,6 +506,7 @@ async function orchestrate() {
   const rounds = Number(values.rounds);
   const runs = Number(values.runs);
   const acceptRate = Number(values['accept-rate']);
+  if (values.dist) process.env.BENCH_DIST = path.resolve(values.dist);
   const log = (line) => process.stderr.write(`[transport-bench] ${line}\n`);
   const bytes = wireBytes();
   log(`${devices} devices from ${processes} client processes, ${rounds} broadcast rounds, ${runs} runs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
