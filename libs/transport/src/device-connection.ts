@@ -3,7 +3,7 @@ import type { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { DeviceErrorCode, DeviceProtocol, FrameError, FrameSplitter, MAX_FRAME_BYTES, encodeFrame, encodeFramePrefixed, type DeliveryV1, type Frame, type FrameInit } from '@borealis/contracts';
 import type { DeviceSession, SessionEffect, Step } from './device-session';
-import { encodeNotification } from './frames';
+import { encodeNotification, notificationRetained, sharedNotification } from './frames';
 import type { TransportStats } from './transport-stats';
 
 export type WireKind = 'tcp' | 'tls' | 'ws';
@@ -47,8 +47,7 @@ export abstract class DeviceConnection {
   protected abstract get unsentBytes(): number;
   abstract get writable(): boolean;
   protected abstract writeFrames(frames: FrameInit[]): void;
-  /** One encoded frame, framed for this wire already. */
-  protected abstract writeBytes(bytes: Buffer): void;
+  protected abstract writeNotification(delivery: DeliveryV1): void;
   protected abstract endWire(): void;
   abstract destroy(): void;
 
@@ -67,7 +66,7 @@ export abstract class DeviceConnection {
   deliver(delivery: DeliveryV1): boolean {
     if (!this.writable || !this.session.deliver(delivery)) return false;
     this.host.stats.notificationOut();
-    this.writeBytes(encodeNotification(delivery, this.wire !== 'ws'));
+    this.writeNotification(delivery);
     return this.checkBackpressure();
   }
 
@@ -194,8 +193,15 @@ export class StreamConnection extends DeviceConnection {
     this.socket.write(frames.length === 1 ? encodeFramePrefixed(frames[0]!) : Buffer.concat(frames.map(encodeFramePrefixed)));
   }
 
-  protected writeBytes(bytes: Buffer): void {
+  protected writeNotification(delivery: DeliveryV1): void {
+    if (this.wire === 'tls') {
+      this.socket.write(encodeNotification(delivery, true));
+      return;
+    }
+    // Plain TCP: the shared frame buffer; a write that completed at once (nothing left queued) holds no reference to it.
+    const bytes = sharedNotification(delivery);
     this.socket.write(bytes);
+    if (this.socket.writableLength > 0) notificationRetained(bytes);
   }
 
   protected endWire(): void {
@@ -250,8 +256,8 @@ export class WebSocketConnection extends DeviceConnection {
     for (const frame of frames) this.socket.send(encodeFrame(frame), { binary: true });
   }
 
-  protected writeBytes(bytes: Buffer): void {
-    this.socket.send(bytes, { binary: true });
+  protected writeNotification(delivery: DeliveryV1): void {
+    this.socket.send(encodeNotification(delivery, false), { binary: true });
   }
 
   protected endWire(): void {

@@ -1,5 +1,5 @@
 import { DeviceErrorCode, ErrorCode, decodeFrame, encodeFrame, encodeFramePrefixed, type DeliveryV1, type RegistrationReplyV1 } from '@borealis/contracts';
-import { deviceErrorCodeFor, encodeNotification, notificationFrame, replyFrame, requestTimeoutFrame } from './frames';
+import { deviceErrorCodeFor, encodeNotification, notificationFrame, notificationRetained, replyFrame, requestTimeoutFrame, sharedNotification } from './frames';
 
 const ok: RegistrationReplyV1 = {
   kind: 'registration.reply',
@@ -92,5 +92,24 @@ describe('encodeNotification', () => {
     ];
     for (const d of cases) expect(encodeNotification(d, true).equals(encodeFramePrefixed(notificationFrame(d)))).toBe(true);
     for (const d of cases) expect(encodeNotification(d, false).equals(Buffer.from(encodeFrame(notificationFrame(d))))).toBe(true);
+  });
+
+  it('sharedNotification writes each recipient into one buffer, and a retained buffer keeps its bytes', () => {
+    const expected = (d: DeliveryV1) => encodeFramePrefixed(notificationFrame(d));
+    const a = delivery({ registrationId: 'reg-a' });
+    const b = delivery({ registrationId: 'reg-b' });
+    const first = sharedNotification(a);
+    expect(first.equals(expected(a))).toBe(true);
+    const second = sharedNotification(b);
+    expect(second).toBe(first);
+    expect(second.equals(expected(b))).toBe(true);
+    notificationRetained(second);
+    const third = sharedNotification(a);
+    expect(third).not.toBe(second);
+    expect(third.equals(expected(a))).toBe(true);
+    expect(second.equals(expected(b))).toBe(true);
+    const nonAscii = delivery({ registrationId: 'reg-ё' });
+    expect(sharedNotification(nonAscii).equals(expected(nonAscii))).toBe(true);
+    expect(sharedNotification(b).equals(expected(b))).toBe(true);
   });
 });

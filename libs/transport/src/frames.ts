@@ -55,14 +55,34 @@ export function encodeNotification(delivery: DeliveryV1, lengthPrefix: boolean):
   if (template === null) return encodeWhole(delivery, lengthPrefix);
   const out = Buffer.allocUnsafe(template.bytes.length);
   out.set(template.bytes);
-  const id = delivery.registrationId;
-  // The registrationId is ASCII in practice: written in place by a loop that bails out otherwise.
-  for (let i = 0, at = template.registrationAt; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (c >= 0x80) return encodeWhole(delivery, lengthPrefix);
+  return writeAscii(out, template.registrationAt, delivery.registrationId) ? out : encodeWhole(delivery, lengthPrefix);
+}
+
+/**
+ * The length-prefixed Notification frame in the template buffer itself, valid until the next call:
+ * no buffer per delivery, as a server writing one buffer to every socket. A writer whose socket
+ * kept the buffer (the write did not complete at once) calls `notificationRetained`, so that the
+ * next delivery does not overwrite bytes still queued.
+ */
+export function sharedNotification(delivery: DeliveryV1): Buffer {
+  const template = frameTemplate(delivery, true);
+  if (template === null || !writeAscii(template.bytes, template.registrationAt, delivery.registrationId)) return encodeWhole(delivery, true);
+  return template.bytes;
+}
+
+/** The buffer from `sharedNotification` is still queued on a socket: later deliveries use a copy. */
+export function notificationRetained(bytes: Buffer): void {
+  if (lastTemplate?.bytes === bytes) lastTemplate.bytes = Buffer.from(bytes);
+}
+
+/** The registrationId is ASCII in practice: written in place by a loop that gives up otherwise (the caller encodes the whole frame). */
+function writeAscii(out: Buffer, at: number, value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return false;
     out[at + i] = c;
   }
-  return out;
+  return true;
 }
 
 interface FrameTemplate {

@@ -42,7 +42,7 @@ class RawDevice {
   readonly closed: Promise<void>;
 
   private constructor(
-    private readonly out: { send(bytes: Uint8Array, framed: boolean): void; raw(bytes: Buffer): void; close(): void; pause(): void },
+    private readonly out: { send(bytes: Uint8Array, framed: boolean): void; raw(bytes: Buffer): void; close(): void; pause(): void; resume(): void },
     subscribe: (onBytes: (chunk: Buffer) => void, onClose: () => void) => void,
     framed: boolean,
   ) {
@@ -74,6 +74,7 @@ class RawDevice {
           raw: (bytes) => ws.send(bytes, { binary: false }),
           close: () => ws.close(),
           pause: () => ws.pause(),
+          resume: () => ws.resume(),
         },
         (onBytes, onClose) => {
           ws.on('message', (data: Buffer) => onBytes(data));
@@ -96,6 +97,7 @@ class RawDevice {
         raw: (bytes) => socket.write(bytes),
         close: () => socket.end(),
         pause: () => socket.pause(),
+        resume: () => socket.resume(),
       },
       (onBytes, onClose) => {
         socket.on('data', onBytes);
@@ -116,6 +118,10 @@ class RawDevice {
 
   pause(): void {
     this.out.pause();
+  }
+
+  resume(): void {
+    this.out.resume();
   }
 
   async next<K extends FrameKind>(kind: K): Promise<NonNullable<Frame[K]>> {
@@ -344,6 +350,38 @@ describe('protection', () => {
       expect(h.server.statsSnapshot().slowReaderDrops).toBe(1);
       expect(h.server.heldDevices()).toBe(0);
       expect(h.server.statsSnapshot().deliveriesNotHeld).toBeGreaterThan(0);
+    } finally {
+      await shutdown(h);
+    }
+  });
+
+  it('a group push to a device whose frames queue and to one that reads gives each its own registrationId', async () => {
+    // TCP writes share one frame buffer while the kernel takes each write at once; a queued write must keep its bytes.
+    const h = await boot({ maxUnsentBytes: 64 * 1024 * 1024 });
+    try {
+      const slow = await h.open('tcp');
+      const slowId = (await slow.hello()).deviceId!;
+      const fast = await h.open('tcp');
+      const fastId = (await fast.hello()).deviceId!;
+      slow.pause();
+      const slowSocket = (h.server['devices'] as unknown as Map<string, { socket: Socket }>).get(slowId)!.socket;
+      const big = 'x'.repeat(4000);
+      let filler = 0;
+      while (slowSocket.writableLength === 0 && filler < 20_000) {
+        for (let i = 0; i < 100; i++) h.server.deliver(delivery(slowId, `filler-${filler++}`, { message: big }));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(slowSocket.writableLength).toBeGreaterThan(0);
+      const group = delivery('', 'group-1');
+      for (let i = 10; i < 30; i++) {
+        expect(h.server.deliver({ ...group, deviceId: slowId, registrationId: `reg-slow-${i}` })).toBe(true);
+        expect(h.server.deliver({ ...group, deviceId: fastId, registrationId: `reg-fast-${i}` })).toBe(true);
+      }
+      slow.resume();
+      const received = (device: RawDevice) => device.frames.filter((f) => f.notification?.messageId === 'group-1').map((f) => f.notification!.registrationId);
+      const expected = (who: string) => Array.from({ length: 20 }, (_, i) => `reg-${who}-${i + 10}`);
+      await expectEventually(() => expect(received(slow)).toEqual(expected('slow')));
+      await expectEventually(() => expect(received(fast)).toEqual(expected('fast')));
     } finally {
       await shutdown(h);
     }
