@@ -26,7 +26,7 @@ const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
 const HEARTBEAT_MS = 60_000;
 
 /** A typical notification: the ids and sizes of a real one (uuidv7 message id, 48-character registrationId per device). */
-function sampleNotification(deviceId, n) {
+function sampleNotification(deviceId, n, expiresAtMs = Date.now() + 3_600_000) {
   return {
     kind: 'deliver',
     messageId: `01936f5e-7c1a-7b3e-9a4f-${String(n).padStart(12, '0')}`,
@@ -37,7 +37,7 @@ function sampleNotification(deviceId, n) {
     message: 'A short message body of the length most pushes have, about a hundred characters of text here.',
     data: '{"articleId":"a-18734","section":"world"}',
     sentAtMs: 1_767_225_600_123,
-    expiresAtMs: Date.now() + 3_600_000,
+    expiresAtMs,
   };
 }
 
@@ -146,7 +146,8 @@ async function runBorealis() {
       // The delivery path alone: encode the Notification, write it (what the bare server does). A
       // broadcast is one message (one message id) to every device, each with its registrationId.
       const n = ++seq;
-      const deliveries = msg.ids.map((id) => sampleNotification(id, n));
+      const expiresAtMs = Date.now() + 3_600_000;
+      const deliveries = msg.ids.map((id) => sampleNotification(id, n, expiresAtMs));
       settle();
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
@@ -169,7 +170,8 @@ async function runBorealis() {
       // batches of 500 (broadcast, as a Kafka batch arrives) or one record per batch (targeted).
       const n = ++seq;
       const broadcast = msg.cmd === 'broadcastInbox';
-      const records = msg.ids.map((id) => ({ value: sampleNotification(id, broadcast ? n : ++seq) }));
+      const expiresAtMs = Date.now() + 3_600_000;
+      const records = msg.ids.map((id) => ({ value: sampleNotification(id, broadcast ? n : ++seq, expiresAtMs) }));
       const batch = broadcast ? 500 : 1;
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
