@@ -77,7 +77,6 @@ function runBare() {
       return reply({});
     }
     if (msg.cmd === 'broadcast') {
-      settle();
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
       for (const conn of conns) conn.socket.write(payload);
@@ -148,7 +147,6 @@ async function runBorealis() {
       const n = ++seq;
       const expiresAtMs = Date.now() + 3_600_000;
       const deliveries = msg.ids.map((id) => sampleNotification(id, n, expiresAtMs));
-      settle();
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
       let written = 0;
@@ -193,15 +191,6 @@ function reply(body) {
 
 function cpuMs(usage) {
   return (usage.user + usage.system) / 1000;
-}
-
-/**
- * A full GC before a measured broadcast, in both servers: the garbage of the command itself (its
- * IPC message, the deliveries it builds) is not charged to the round, and live harness objects move
- * out of the young generation, so the round's scavenges copy only what the server under test made.
- */
-function settle() {
-  globalThis.gc();
 }
 
 function settledRss() {
