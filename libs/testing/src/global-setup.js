@@ -2,7 +2,7 @@
 // tests available, or records why they are not, without failing the run (unit tests need none).
 //
 // - Kafka: KAFKA_BROKERS as given; else librdkafka's mock cluster through `kcat` (a real
-//   Kafka-protocol broker on loopback, see docs in /work/shared/TOOLCHAIN.md); else
+//   Kafka-protocol broker on loopback, `apt-get install -y kcat`; see docs/topics.md); else
 //   BOREALIS_TEST_KAFKA_MISSING explains what to install.
 // - PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres) and
 //   Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379) are probed with a short timeout;
