@@ -7,7 +7,7 @@ const common = {
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', { ...swc, exclude: [], sourceMaps: 'inline', module: { type: 'commonjs' } }] },
   transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
   moduleNameMapper: { '^@borealis/(.*)$': '<rootDir>/libs/$1/src/index.ts' },
-  modulePathIgnorePatterns: ['<rootDir>/dist/'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
 };
 
 module.exports = {

@@ -23,14 +23,58 @@ describe('InProcessMessageBus', () => {
     await bus.subscribe({
       topic: Topics.deviceEvents,
       group: 'g',
-      handler: async ([m]) => {
-        if (m!.value.atMs === 1) await new Promise((r) => setTimeout(r, 30));
-        seen.push(m!.value.atMs);
+      handler: async (ms) => {
+        for (const m of ms) {
+          if (m.value.atMs === 1) await new Promise((r) => setTimeout(r, 30));
+          seen.push(m.value.atMs);
+        }
       },
     });
     await bus.start();
-    await Promise.all([bus.publish(Topics.deviceEvents, [{ value: event('same', 1) }]), bus.publish(Topics.deviceEvents, [{ value: event('same', 2) }])]);
+    const first = bus.publish(Topics.deviceEvents, [{ value: event('same', 1) }]);
+    await new Promise((r) => setTimeout(r, 5));
+    await Promise.all([first, bus.publish(Topics.deviceEvents, [{ value: event('same', 2) }])]);
     expect(seen).toEqual([1, 2]);
+  });
+
+  it('hands the records published while a batch runs to the next handler call, and resolves each publish after its own batch', async () => {
+    const bus = new InProcessMessageBus();
+    const batches: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'g',
+      handler: async (ms) => {
+        batches.push(ms.map((m) => m.value.atMs));
+        if (ms[0]!.value.atMs === 1) await gate;
+      },
+    });
+    await bus.start();
+    let firstDone = false;
+    const first = bus.publish(Topics.deviceEvents, [{ value: event('same', 1) }]).then(() => (firstDone = true));
+    await new Promise((r) => setTimeout(r, 5));
+    const later = [2, 3, 4].map((n) => bus.publish(Topics.deviceEvents, [{ value: event('same', n) }]));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(firstDone).toBe(false);
+    expect(batches).toEqual([[1]]);
+    release();
+    await Promise.all([first, ...later]);
+    expect(batches).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it('rejects only the publishes whose batch gave up', async () => {
+    const bus = new InProcessMessageBus({ retryBaseMs: 1, maxAttempts: 2 });
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'g',
+      handler: async (ms) => {
+        if (ms.some((m) => m.value.atMs === 1)) throw new Error('down');
+      },
+    });
+    await bus.start();
+    await expect(bus.publish(Topics.deviceEvents, [{ value: event('same', 1) }])).rejects.toThrow('down');
+    await expect(bus.publish(Topics.deviceEvents, [{ value: event('same', 2) }])).resolves.toBeUndefined();
   });
 
   it('retries a failing handler, then succeeds', async () => {
@@ -85,17 +129,21 @@ describe('InProcessMessageBus publishing from handlers', () => {
     await bus.subscribe({
       topic: Topics.deviceEvents,
       group: 'transport',
-      handler: async ([m]) => {
-        if (m!.value.atMs < 3) await bus.publish(Topics.deliveryReceipts, [{ value: { status: 'sent', deviceId: m!.value.deviceId, instanceId: 'i', messageIds: [String(m!.value.atMs)], atMs: m!.value.atMs } }]);
-        done.push(`event ${m!.value.atMs}`);
+      handler: async (ms) => {
+        for (const m of ms) {
+          if (m.value.atMs < 3) await bus.publish(Topics.deliveryReceipts, [{ value: { status: 'sent', deviceId: m.value.deviceId, instanceId: 'i', messageIds: [String(m.value.atMs)], atMs: m.value.atMs } }]);
+          done.push(`event ${m.value.atMs}`);
+        }
       },
     });
     await bus.subscribe({
       topic: Topics.deliveryReceipts,
       group: 'core',
-      handler: async ([m]) => {
-        await bus.publish(Topics.deviceEvents, [{ value: event(m!.value.deviceId, m!.value.atMs + 1) }]);
-        done.push(`receipt ${m!.value.atMs}`);
+      handler: async (ms) => {
+        for (const m of ms) {
+          await bus.publish(Topics.deviceEvents, [{ value: event(m.value.deviceId, m.value.atMs + 1) }]);
+          done.push(`receipt ${m.value.atMs}`);
+        }
       },
     });
     await bus.start();

@@ -8,11 +8,24 @@ import { MessageBus, type PublishRecord, type Subscription } from './message-bus
 import { NO_BUS_OBSERVER, type BusObserver } from './observer';
 
 const PARTITIONS = 8;
+/** The most records one handler call receives; a Kafka fetch hands over batches of this order too. */
+const MAX_BATCH = 500;
+
+interface Pending {
+  raw: RawRecord;
+  settle(err?: unknown): void;
+}
+
+interface PartitionQueue {
+  waiting: Pending[];
+  /** The running drain loop, or null when the partition is idle. */
+  running: Promise<void> | null;
+}
 
 interface Group {
   subscription: Subscription<unknown>;
-  /** One promise chain per partition: per-key order, as on Kafka. */
-  tails: Promise<unknown>[];
+  /** Per partition: records wait here while the previous batch runs (per-key order, as on Kafka). */
+  partitions: PartitionQueue[];
 }
 
 /**
@@ -22,6 +35,12 @@ interface Group {
  * an app server has then been stored by push-core. A handler that keeps failing makes `publish`
  * reject, so the caller answers 503 instead of acknowledging. Bad input is dead-lettered (kept in
  * memory and logged).
+ *
+ * Records are handled in batches, as a Kafka consumer receives them: a partition runs one handler
+ * call at a time, and the records published while it runs (up to MAX_BATCH) form its next call. So
+ * under load one database transaction stores many messages, and when quiet a record is handled on
+ * the next turn of the event loop. Each publish still resolves only when its own records' batches
+ * have been handled (and rejects if one of them gave up).
  *
  * A publish made from inside a handler is queued but not awaited. Awaiting it could deadlock: the
  * topics form cycles (inbox → receipts → inbox), and each partition runs one handler at a time, so
@@ -46,18 +65,16 @@ export class InProcessMessageBus extends MessageBus {
   }
 
   async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
-    if (this.stopping) throw new Error('message bus is stopping');
+    // While stopping, handlers may still publish: their records are part of what stop() drains.
+    if (this.stopping && !this.insideHandler.getStore()) throw new Error('message bus is stopping');
     const groups = this.groups.get(topic.name) ?? [];
-    const work: Promise<unknown>[] = [];
+    const work: Promise<void>[] = [];
     for (const record of records) {
       const key = record.key ?? topic.key(record.value);
       const partition = partitionOf(key);
       const raw: RawRecord = { topic: topic.name, partition, offset: String(this.offsets++), key, headers: Correlation.headers(record.headers), value: JSON.stringify(record.value) };
       for (const group of groups) {
-        const run = group.tails[partition]!.then(() => this.insideHandler.run(true, () => this.dispatch(group.subscription, raw)));
-        // The chain continues whatever this record's outcome; the caller sees the outcome.
-        group.tails[partition] = run.catch(() => undefined);
-        work.push(run);
+        work.push(new Promise<void>((resolve, reject) => this.enqueue(group, partition, { raw, settle: (err) => (err === undefined ? resolve() : reject(err)) })));
       }
     }
     this.observer.published(topic.name, records.length);
@@ -68,12 +85,34 @@ export class InProcessMessageBus extends MessageBus {
     await Promise.all(work);
   }
 
+  private enqueue(group: Group, partition: number, pending: Pending): void {
+    const queue = group.partitions[partition]!;
+    queue.waiting.push(pending);
+    if (queue.running) return;
+    // Start on the next turn of the event loop, so that the records published in this one (e.g. by
+    // the HTTP requests parsed in the same I/O phase) go into one batch.
+    queue.running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain(group, queue));
+  }
+
+  private async drain(group: Group, queue: PartitionQueue): Promise<void> {
+    while (queue.waiting.length > 0) {
+      const batch = queue.waiting.splice(0, MAX_BATCH);
+      try {
+        await this.insideHandler.run(true, () => this.dispatch(group.subscription, batch.map((p) => p.raw)));
+        for (const p of batch) p.settle();
+      } catch (err) {
+        for (const p of batch) p.settle(err ?? new Error('handler failed'));
+      }
+    }
+    queue.running = null;
+  }
+
   async subscribe<T>(subscription: Subscription<T>): Promise<void> {
     const list = this.groups.get(subscription.topic.name) ?? [];
     if (list.some((g) => g.subscription.group === subscription.group)) {
       throw new Error(`group ${subscription.group} already subscribed to ${subscription.topic.name}`);
     }
-    list.push({ subscription: subscription as Subscription<unknown>, tails: Array.from({ length: PARTITIONS }, () => Promise.resolve()) });
+    list.push({ subscription: subscription as Subscription<unknown>, partitions: Array.from({ length: PARTITIONS }, () => ({ waiting: [], running: null })) });
     this.groups.set(subscription.topic.name, list);
   }
 
@@ -84,14 +123,11 @@ export class InProcessMessageBus extends MessageBus {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    // Handlers may still queue records for each other: wait until every chain is quiet.
-    const currentTails = () => [...this.groups.values()].flat().flatMap((g) => g.tails);
-    let tails = currentTails();
+    // Handlers may still queue records for each other: wait until every partition is idle.
     for (;;) {
-      await Promise.all(tails);
-      const now = currentTails();
-      if (now.every((tail, i) => tail === tails[i])) break;
-      tails = now;
+      const running = [...this.groups.values()].flat().flatMap((g) => g.partitions.map((p) => p.running).filter((r) => r !== null));
+      if (running.length === 0) break;
+      await Promise.all(running);
     }
     this.started = false;
   }
@@ -100,15 +136,15 @@ export class InProcessMessageBus extends MessageBus {
     return this.started && !this.stopping;
   }
 
-  private async dispatch(subscription: Subscription<unknown>, raw: RawRecord): Promise<void> {
-    const { messages, rejected } = decodeRecords(subscription.topic, [raw]);
-    const { group, topic } = { group: subscription.group, topic: raw.topic };
+  private async dispatch(subscription: Subscription<unknown>, raws: RawRecord[]): Promise<void> {
+    const { messages, rejected } = decodeRecords(subscription.topic, raws);
+    const { group, topic } = { group: subscription.group, topic: subscription.topic.name };
     const dead = [...rejected];
     const started = performance.now();
     let outcome: 'ok' | 'failed' = 'failed';
     try {
       dead.push(
-        ...(await Correlation.run(raw.headers[REQUEST_ID_HEADER], () =>
+        ...(await Correlation.run(Correlation.ofBatch(messages), () =>
           runHandler(subscription.handler, messages, {
             maxAttempts: this.options.maxAttempts ?? 5,
             delay: (attempt) => backoffDelay(attempt, this.options.retryBaseMs ?? 50, 2000),
