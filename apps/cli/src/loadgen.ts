@@ -20,6 +20,16 @@ interface Plan {
   ratePerSecond: number;
   durationSeconds: number;
   ca: string | undefined;
+  /** Print every registration and every notification received (benchmarks join them with their sends). */
+  receipts: boolean;
+}
+
+/** What a worker saw since its last report, when --receipts is on. */
+interface WorkerEvents {
+  /** [applicationId, registrationId] */
+  registrations: [string, string][];
+  /** [messageId, registrationId, receivedAtMs]: the wall clock in milliseconds with a fraction. */
+  receipts: [string, string, number][];
 }
 
 interface WorkerReport {
@@ -30,6 +40,7 @@ interface WorkerReport {
   registrationErrors: number;
   notifications: number;
   reconnects: number;
+  events?: WorkerEvents;
 }
 
 /**
@@ -48,12 +59,16 @@ export async function loadgenCommand(args: string[]): Promise<void> {
   const startedAt = Date.now();
   for (let i = 0; i < plan.processes; i++) {
     const child = fork(process.argv[1]!, ['loadgen', ...args], { env: { ...process.env, [WORKER_ENV]: String(i) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    child.on('message', (report: WorkerReport) => reports.set(report.worker, report));
+    child.on('message', ({ events, ...report }: WorkerReport) => {
+      reports.set(report.worker, report);
+      if (events?.registrations.length) printJson({ event: 'registrations', worker: report.worker, items: events.registrations });
+      if (events?.receipts.length) printJson({ event: 'receipts', worker: report.worker, items: events.receipts });
+    });
     children.push(child);
   }
-  const total = (): Omit<WorkerReport, 'worker'> & { elapsedMs: number } => {
+  const total = (): Omit<WorkerReport, 'worker' | 'events'> & { elapsedMs: number } => {
     const all = [...reports.values()];
-    const sum = (key: keyof WorkerReport) => all.reduce((n, r) => n + r[key], 0);
+    const sum = (key: Exclude<keyof WorkerReport, 'events'>) => all.reduce((n, r) => n + r[key], 0);
     return {
       elapsedMs: Date.now() - startedAt,
       devices: sum('devices'),
@@ -92,6 +107,7 @@ function parsePlan(args: string[]): Plan {
       rate: { type: 'string' },
       duration: { type: 'string' },
       ca: { type: 'string' },
+      receipts: { type: 'boolean' },
     },
     strict: true,
   });
@@ -124,6 +140,7 @@ function parsePlan(args: string[]): Plan {
     ratePerSecond: int(values.rate, '--rate', 1000),
     durationSeconds: int(values.duration, '--duration', 0),
     ca: values.ca,
+    receipts: values.receipts ?? false,
   };
 }
 
@@ -134,8 +151,13 @@ async function runWorker(plan: Plan, worker: number): Promise<void> {
   const ca = plan.ca !== undefined ? readFileSync(plan.ca) : undefined;
   const report: WorkerReport = { worker, devices: 0, ready: 0, registered: 0, registrationErrors: 0, notifications: 0, reconnects: 0 };
   const daemons: PushDaemon[] = [];
-  const send = () => process.send?.(report);
-  const timer = setInterval(send, 1000);
+  const events: WorkerEvents = { registrations: [], receipts: [] };
+  const send = () => {
+    if (!plan.receipts) return process.send?.(report);
+    process.send?.({ ...report, events: { registrations: events.registrations.splice(0), receipts: events.receipts.splice(0) } });
+  };
+  // With receipts, report often: the parent prints them as they come.
+  const timer = setInterval(send, plan.receipts ? 100 : 1000);
   let stopping = false;
   process.once('SIGTERM', () => {
     stopping = true;
@@ -160,8 +182,19 @@ async function runWorker(plan: Plan, worker: number): Promise<void> {
     daemon.on('reconnecting', () => report.reconnects++);
     for (let a = 0; a < plan.appsPerDevice; a++) {
       const client = daemon.createClient({ applicationId: plan.apps[(index + a) % plan.apps.length]!, inactivityTimeoutMs: 2 ** 31 - 1 });
-      client.on('notifications', (pushes) => (report.notifications += pushes.length));
-      void client.registrate().then((id) => (id ? report.registered++ : report.registrationErrors++));
+      let registrationId = '';
+      client.on('registrationId', (id) => (registrationId = id));
+      client.on('notifications', (pushes) => {
+        report.notifications += pushes.length;
+        if (!plan.receipts) return;
+        const at = performance.timeOrigin + performance.now();
+        for (const push of pushes) events.receipts.push([push.id, registrationId, at]);
+      });
+      void client.registrate().then((id) => {
+        if (!id) return void report.registrationErrors++;
+        report.registered++;
+        if (plan.receipts) events.registrations.push([client.applicationId, id]);
+      });
     }
     await daemon.start();
     if (intervalMs >= 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));

@@ -21,8 +21,9 @@ const USAGE = `usage: borealis <command> [options]
       A simulated device (URL: tcp://, tls://, ws://HOST:PORT/device, wss://): prints JSON lines
       for registrationId, notifications and readiness.
   loadgen --devices N --server URL [--apps M --app ID ...] [--processes P]
-          [--source-addresses 127.0.0.1,127.0.0.2] [--rate PER_SECOND] [--duration SECONDS]
-      Many simulated devices from several processes and source addresses; prints progress.
+          [--source-addresses 127.0.0.1,127.0.0.2] [--rate PER_SECOND] [--duration SECONDS] [--receipts]
+      Many simulated devices from several processes and source addresses; prints progress
+      (with --receipts also every registration and every notification received, with its time).
   send --settings FILE --target REGISTRATION_ID [--title T] [--message M] [--data JSON] [--ttl 1h]
       Sends a push as an app server would; prints {"id": ...}.
   status --settings FILE MESSAGE_ID

@@ -141,6 +141,8 @@ export const StandaloneConfig = z.object({
   BOREALIS_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RATE_LIMIT_PER_SECOND: positiveInt(10000),
   RATE_LIMIT_BURST: positiveInt(20000),
+  RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),
+  RATE_LIMIT_IP_BURST: positiveInt(2000),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
   HEARTBEAT_INTERVAL_MS: positiveInt(30000),
   BOREALIS_DEVICE_WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),

@@ -54,6 +54,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           jwksUrl: `http://${host}:${c.BOREALIS_HTTP_PORT}/auth/public/.well-known/jwks.json`,
           audience: 'borealis-push',
           rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
+          ipRateLimit: { perSecond: c.RATE_LIMIT_IP_PER_SECOND, burst: c.RATE_LIMIT_IP_BURST },
         }),
         TransportModule.register({
           instanceId: STANDALONE_INSTANCE_ID,
