@@ -11,6 +11,7 @@
 import { fork, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -143,8 +144,41 @@ function startServer(role, env) {
   });
 }
 
+/**
+ * CPU time (µs) of the helper processes the gateway's path makes work on the same machine: the
+ * Redis server and the Kafka mock broker (Linux /proc; a remote or unknown process counts as 0).
+ */
+function helperCpu(pids) {
+  const of = (pid) => {
+    if (!pid) return 0;
+    try {
+      // Fields after the command name: state is 3rd, utime 14th and stime 15th of the whole line.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  return { redisUs: of(pids.redis), brokerUs: of(pids.broker) };
+}
+
+async function redisPid() {
+  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  if (!['127.0.0.1', 'localhost'].includes(url.hostname)) return null;
+  const { default: Redis } = await import('ioredis');
+  const redis = new Redis(url.href, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    return Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || null;
+  } catch {
+    return null;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Closed-loop load: `connections` keep-alive connections, each sending the next request on an answer. */
-async function load({ port, token, child }, seconds, connections, warmupSeconds) {
+async function load({ port, token, child }, seconds, connections, warmupSeconds, pids) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY), ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const latencies = [];
@@ -174,6 +208,7 @@ async function load({ port, token, child }, seconds, connections, warmupSeconds)
   latencies.length = 0;
   statuses.clear();
   const before = await cpuOf(child);
+  const helpersBefore = helperCpu(pids);
   const begun = Date.now();
   const workers = Array.from({ length: connections }, worker);
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
@@ -182,12 +217,15 @@ async function load({ port, token, child }, seconds, connections, warmupSeconds)
   const elapsed = (Date.now() - begun) / 1000;
   const answered = [...statuses.values()].reduce((a, b) => a + b, 0);
   const after = await cpuOf(child);
+  const helpersAfter = helperCpu(pids);
   const cpuUsPerRequest = (after.cpuUs - before.cpuUs) / answered;
+  const redisUsPerRequest = (helpersAfter.redisUs - helpersBefore.redisUs) / answered;
+  const brokerUsPerRequest = (helpersAfter.brokerUs - helpersBefore.brokerUs) / answered;
   const recordsPerPublish = (after.records - before.records) / (after.requests - before.requests);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, recordsPerPublish, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
+  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, redisUsPerRequest, brokerUsPerRequest, recordsPerPublish, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
 }
 
 function startBroker() {
@@ -215,6 +253,7 @@ async function orchestrate() {
   const connections = Number(values.connections);
   const runs = Number(values.runs);
   const broker = await startBroker();
+  const pids = { redis: await redisPid(), broker: broker.child?.pid };
   let bare, gateway;
   const results = { bare: [], gateway: [] };
   try {
@@ -223,9 +262,9 @@ async function orchestrate() {
     for (let run = 1; run <= runs; run++) {
       // Alternate so that drift in the machine's load does not favour one side.
       for (const [name, server] of run % 2 ? [['bare', bare], ['gateway', gateway]] : [['gateway', gateway], ['bare', bare]]) {
-        const r = await load(server, seconds, connections, Number(values.warmup));
+        const r = await load(server, seconds, connections, Number(values.warmup), pids);
         results[name].push(r);
-        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${r.recordsPerPublish > 0 ? `  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
+        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${name === 'gateway' ? `  redis ${fmt(r.redisUsPerRequest, 0)} µs/req  broker ${fmt(r.brokerUsPerRequest, 0)} µs/req  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
       }
     }
   } finally {
@@ -236,7 +275,7 @@ async function orchestrate() {
   }
   const summary = (name) => {
     const rs = results[name];
-    return { perSecond: median(rs.map((r) => r.perSecond)), cpu: median(rs.map((r) => r.cpuUsPerRequest)), p50: median(rs.map((r) => r.p50)), p95: median(rs.map((r) => r.p95)), p99: median(rs.map((r) => r.p99)) };
+    return { perSecond: median(rs.map((r) => r.perSecond)), cpu: median(rs.map((r) => r.cpuUsPerRequest)), helpers: median(rs.map((r) => r.redisUsPerRequest + r.brokerUsPerRequest)), p50: median(rs.map((r) => r.p50)), p95: median(rs.map((r) => r.p95)), p99: median(rs.map((r) => r.p99)) };
   };
   const b = summary('bare');
   const g = summary('gateway');
@@ -244,6 +283,7 @@ async function orchestrate() {
   process.stdout.write(`| | accepted/s | server CPU µs/request | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |\n`);
   process.stdout.write(`| bare Fastify | ${fmt(b.perSecond, 0)} | ${fmt(b.cpu, 0)} | ${fmt(b.p50, 2)} | ${fmt(b.p95, 2)} | ${fmt(b.p99, 2)} |\n`);
   process.stdout.write(`| gateway | ${fmt(g.perSecond, 0)} | ${fmt(g.cpu, 0)} | ${fmt(g.p50, 2)} | ${fmt(g.p95, 2)} | ${fmt(g.p99, 2)} |\n`);
+  process.stdout.write(`gateway: Redis server and broker CPU ${fmt(g.helpers, 0)} µs/request on top of its own\n`);
   process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}\n`);
 }
 

@@ -41,6 +41,25 @@ describe('Redis adapters against the real Redis', () => {
     expect((await limiter.take(key, 5, 1)).allowed).toBe(false);
   });
 
+  it('rate limiter: takes asked for together are decided in one call, in order, exactly as one by one', async () => {
+    const limiter = new RedisRateLimiter(redis, () => 2_000_000);
+    const evalsha = jest.spyOn(redis, 'evalsha');
+    try {
+      const a = `a-${run}`;
+      const b = `b-${run}`;
+      // Interleaved takes on two buckets in one event-loop turn: 5 on a bucket of 3, 2 (cost 2) on a bucket of 3.
+      const decisions = await Promise.all([limiter.take(a, 3, 1), limiter.take(b, 3, 1, 2), limiter.take(a, 3, 1), limiter.take(a, 3, 1), limiter.take(b, 3, 1, 2), limiter.take(a, 3, 1), limiter.take(a, 3, 1)]);
+      expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, false, false, false]);
+      expect(decisions.map((d) => d.remaining)).toEqual([2, 1, 1, 0, 1, 0, 0]);
+      expect(decisions[4]).toMatchObject({ retryAfterSeconds: 1, limit: 3 });
+      // The bucket state is stored: the next take, in a later turn, is refused too.
+      expect((await limiter.take(a, 3, 1)).allowed).toBe(false);
+      expect(evalsha).toHaveBeenCalledTimes(2);
+    } finally {
+      evalsha.mockRestore();
+    }
+  });
+
   it('replay guard: the first use wins, a replay is refused', async () => {
     const guard = new RedisReplayGuard(redis);
     expect(await guard.firstUse(`jti-${run}`, 60)).toBe(true);
