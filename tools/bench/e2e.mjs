@@ -1,0 +1,798 @@
+// End-to-end benchmark: what app servers and devices feel. Starts the system (standalone: one
+// process with embedded PostgreSQL; distributed: auth, gateway, push-core and transport as their own
+// processes on the Kafka-protocol test broker, PostgreSQL and Redis), connects N simulated devices
+// through the load generator (`borealis loadgen --receipts`), and sends pushes through the real
+// HTTP API with a real access token at a fixed offered rate (open model: send i leaves at
+// t0 + i/rate whatever the answers do, and its latency counts from that moment, so a slow server
+// is not hidden by a client that waits). For every message it records the time from the POST's
+// scheduled start to the device's receipt, then waits until the Push DB counts every one as
+// delivered (acknowledged by the device) through the stats API. It counts what the app saw: a
+// message accepted and never received is lost, one received twice by the app is a duplicate;
+// either fails the run.
+//
+//   npm run build && npm run bench -- e2e [options]
+//     --mode standalone|distributed|both   (default standalone)
+//     --devices 1000[,5000,15000]          connected devices (a list: one system per value: the cost curve)
+//     --regs-per-app 10[,1000]             registrations per application (devices / this = applications)
+//     --rates 1000,2000                    offered pushes per second, each run for --seconds
+//     --sweep                              instead of --rates: raise the rate until p99 >= --p99-ms or
+//                                          something is lost or refused, then narrow it down
+//     --seconds 10                         length of each offered-rate run
+//     --type device|application            target of each push (application: fan-out to its registrations)
+//     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit
+//     --smoke                              tiny sizes for CI (timings printed, never asserted)
+//     --json                               also print the results as one JSON line (for tests)
+//
+// Needs kcat (or KAFKA_BROKERS), PostgreSQL (TEST_DATABASE_URL, default the local server) and Redis
+// (TEST_REDIS_URL) for the distributed mode; the standalone mode needs nothing else.
+import { fork, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const CLI = path.join(ROOT, 'apps', 'cli', 'bin', 'borealis.js');
+const require = createRequire(import.meta.url);
+const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
+const CLK_TCK = 100;
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrator
+
+function options() {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      mode: { type: 'string', default: 'standalone' },
+      devices: { type: 'string', default: '1000' },
+      'regs-per-app': { type: 'string', default: '10' },
+      rates: { type: 'string', default: '1000' },
+      sweep: { type: 'boolean', default: false },
+      'sweep-start': { type: 'string', default: '500' },
+      'p99-ms': { type: 'string', default: '100' },
+      seconds: { type: 'string', default: '10' },
+      type: { type: 'string', default: 'device' },
+      'cpu-prof': { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const list = (s) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
+  const o = {
+    modes: values.mode === 'both' ? ['standalone', 'distributed'] : [values.mode],
+    devices: list(values.devices),
+    regsPerApp: list(values['regs-per-app']),
+    rates: list(values.rates),
+    sweep: values.sweep,
+    sweepStart: Number(values['sweep-start']),
+    p99Ms: Number(values['p99-ms']),
+    seconds: Number(values.seconds),
+    type: values.type,
+    cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
+    json: values.json,
+  };
+  if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, sweep: false });
+  for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
+  if (!['device', 'application'].includes(o.type)) throw new Error('--type must be device or application');
+  return o;
+}
+
+const cleanups = [];
+const log = (line) => process.stderr.write(`[e2e] ${line}\n`);
+
+async function main() {
+  const o = options();
+  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const results = [];
+  log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  try {
+    for (const mode of o.modes) {
+      for (const devices of o.devices) {
+        for (const regsPerApp of o.regsPerApp) {
+          const system = await startSystem(mode, o);
+          let fleet = null;
+          try {
+            fleet = await connectDevices(system, devices, Math.min(regsPerApp, devices));
+            const idle = system.monitor.snapshot();
+            const runs = o.sweep ? await sweep(system, fleet, o) : [];
+            if (!o.sweep) for (const rate of o.rates) runs.push(await runAtRate(system, fleet, rate, o));
+            for (const run of runs) results.push({ mode, devices, regsPerApp, type: o.type, idleRss: idle, ...run });
+          } finally {
+            await fleet?.loadgen.stop();
+            await system.stop();
+          }
+        }
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+  printTable(results);
+  if (o.json) process.stdout.write(JSON.stringify({ event: 'results', results }) + '\n');
+  const bad = results.filter((r) => r.lost > 0 || r.duplicates > 0 || r.misrouted > 0);
+  if (bad.length > 0) {
+    log(`FAILED: ${bad.length} run(s) lost, duplicated or misrouted messages`);
+    process.exitCode = 1;
+  }
+}
+
+async function cleanup() {
+  while (cleanups.length) {
+    try {
+      await cleanups.pop()();
+    } catch (err) {
+      log(`cleanup: ${err.message}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Systems
+
+function spawnJson(args, env, name) {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail = [];
+  const listeners = new Set();
+  const onLine = (line) => {
+    let parsed = null;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      // a log line
+    }
+    if (parsed === null || typeof parsed !== 'object') {
+      tail.push(line);
+      if (tail.length > 50) tail.shift();
+      return;
+    }
+    for (const l of listeners) l(parsed);
+  };
+  createInterface({ input: child.stdout }).on('line', onLine);
+  createInterface({ input: child.stderr }).on('line', onLine);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    child,
+    name,
+    on: (listener) => listeners.add(listener),
+    waitFor(predicate, timeoutMs, what) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error(`${name}: no ${what} within ${timeoutMs} ms\n${tail.join('\n')}`)), timeoutMs);
+        const listener = (l) => predicate(l) && done(null, l);
+        const onExit = (code) => done(new Error(`${name} exited (${code}) before ${what}\n${tail.join('\n')}`));
+        const done = (err, value) => {
+          clearTimeout(timer);
+          listeners.delete(listener);
+          child.off('exit', onExit);
+          err ? reject(err) : resolve(value);
+        };
+        listeners.add(listener);
+        child.once('exit', onExit);
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    tail: () => tail.join('\n'),
+  };
+}
+
+function nodeFlags(o, name) {
+  if (!o.cpuProf) return {};
+  mkdirSync(o.cpuProf, { recursive: true });
+  return { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProf} --cpu-prof-name=${name}-${Date.now()}.cpuprofile` };
+}
+
+async function startSystem(mode, o) {
+  return mode === 'standalone' ? startStandalone(o) : startDistributed(o);
+}
+
+async function startStandalone(o) {
+  const { freePort } = dist('testing');
+  const work = mkdtempSync(path.join(os.tmpdir(), 'borealis-bench-e2e-'));
+  // As root, the embedded PostgreSQL runs as `postgres`, which must be able to enter the directory.
+  chmodSync(work, 0o755);
+  const [httpPort, devicePort] = [await freePort(), await freePort()];
+  const env = {
+    BOREALIS_DATA_DIR: path.join(work, 'data'),
+    BOREALIS_HTTP_PORT: String(httpPort),
+    BOREALIS_DEVICE_PORT: String(devicePort),
+    BOREALIS_PRINT_READY_JSON: 'true',
+    LOG_LEVEL: 'warn',
+    // The benchmark measures the pipeline, not the quotas.
+    RATE_LIMIT_PER_SECOND: '1000000',
+    RATE_LIMIT_BURST: '1000000',
+    RATE_LIMIT_IP_PER_SECOND: '1000000',
+    RATE_LIMIT_IP_BURST: '1000000',
+    ...nodeFlags(o, 'standalone'),
+  };
+  const server = spawnJson(['serve'], env, 'standalone');
+  const started = performance.now();
+  await server.waitFor((l) => l.event === 'ready', 120_000, 'ready');
+  log(`standalone ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const monitor = new ProcessMonitor([
+    { name: 'borealis (all services)', pids: () => [server.child.pid] },
+    { name: 'postgres (embedded)', pids: (procs) => descendants(procs, server.child.pid), pss: true },
+  ]);
+  return {
+    mode: 'standalone',
+    httpUrl,
+    authUrl: httpUrl,
+    deviceUrls: [`tcp://127.0.0.1:${devicePort}`],
+    adminEnv: { BOREALIS_DATA_DIR: env.BOREALIS_DATA_DIR },
+    adminServer: httpUrl,
+    monitor,
+    work,
+    async stop() {
+      monitor.stop();
+      await server.stop();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startDistributed(o) {
+  const { createTestDatabase, freePort } = dist('testing');
+  const { randomToken } = dist('util');
+  const kafka = await kafkaBrokers();
+  const redis = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+  const work = mkdtempSync(path.join(os.tmpdir(), 'borealis-bench-e2e-'));
+  const [authDb, coreDb] = [await createTestDatabase('bench_auth'), await createTestDatabase('bench_core')];
+  const ports = { auth: await freePort(), gateway: await freePort(), core: await freePort(), transportHttp: await freePort(), device: await freePort() };
+  const adminToken = randomToken(32);
+  const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
+  const common = {
+    KAFKA_BROKERS: kafka,
+    KAFKA_TOPIC_CREATION: 'auto',
+    // The test broker's group joins are slow with the production session timeout.
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+    REDIS_URL: redis,
+    HTTP_HOST: '127.0.0.1',
+    // Settings files point the push API at the gateway; the benchmark sends token requests to auth.
+    BOREALIS_PUBLIC_URL: gatewayUrl,
+    LOG_LEVEL: 'warn',
+  };
+  const tag = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+  const services = [
+    ['auth', { HTTP_PORT: String(ports.auth), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${ports.device}` }],
+    [
+      'gateway',
+      {
+        HTTP_PORT: String(ports.gateway),
+        AUTH_JWKS_URL: `http://127.0.0.1:${ports.auth}/auth/public/.well-known/jwks.json`,
+        PUSH_CORE_URL: `http://127.0.0.1:${ports.core}`,
+        RATE_LIMIT_PER_SECOND: '1000000',
+        RATE_LIMIT_BURST: '1000000',
+        RATE_LIMIT_IP_PER_SECOND: '1000000',
+        RATE_LIMIT_IP_BURST: '1000000',
+      },
+    ],
+    ['push-core', { HTTP_PORT: String(ports.core), DATABASE_URL: coreDb.url }],
+    [
+      'transport',
+      { HTTP_PORT: String(ports.transportHttp), TRANSPORT_INSTANCE_ID: `bench-${tag}`, DEVICE_HOST: '127.0.0.1', DEVICE_PORT: String(ports.device), DEVICE_CREDENTIAL_SECRET: adminToken },
+    ],
+  ];
+  const started = performance.now();
+  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...nodeFlags(o, service) }, service));
+  try {
+    await Promise.all(procs.map((p) => p.waitFor((l) => l.event === 'ready', 120_000, 'ready')));
+    for (const port of [ports.auth, ports.gateway, ports.core, ports.transportHttp]) await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000);
+  } catch (err) {
+    await Promise.all(procs.map((p) => p.stop()));
+    await Promise.all([authDb.drop(), coreDb.drop()]);
+    throw err;
+  }
+  log(`distributed ready in ${((performance.now() - started) / 1000).toFixed(1)} s (Kafka ${kafka})`);
+  const dbNames = [authDb.name, coreDb.name];
+  const monitor = new ProcessMonitor([
+    ...procs.map((p) => ({ name: p.name, pids: () => [p.child.pid] })),
+    // Only the backends serving this installation's databases (the server's own processes are shared).
+    { name: 'postgres (its backends)', pids: (all) => all.filter((p) => p.comm === 'postgres' && dbNames.some((d) => cmdline(p.pid).includes(d))).map((p) => p.pid), pss: true },
+    { name: 'redis-server (shared)', pids: (all) => all.filter((p) => p.comm === 'redis-server').map((p) => p.pid) },
+    { name: 'kafka broker (kcat mock)', pids: (all) => all.filter((p) => p.comm === 'kcat').map((p) => p.pid) },
+  ]);
+  return {
+    mode: 'distributed',
+    httpUrl: gatewayUrl,
+    authUrl: `http://127.0.0.1:${ports.auth}`,
+    deviceUrls: [`tcp://127.0.0.1:${ports.device}`],
+    adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken },
+    adminServer: `http://127.0.0.1:${ports.auth}`,
+    monitor,
+    work,
+    async stop() {
+      monitor.stop();
+      await Promise.all(procs.map((p) => p.stop()));
+      await Promise.all([authDb.drop(), coreDb.drop()]);
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+let brokerPromise = null;
+function kafkaBrokers() {
+  if (process.env.KAFKA_BROKERS) return Promise.resolve(process.env.KAFKA_BROKERS);
+  brokerPromise ??= new Promise((resolve, reject) => {
+    const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    cleanups.push(() => child.kill());
+    let seen = '';
+    child.on('error', (err) => reject(new Error(`cannot start kcat (apt-get install -y kcat), or set KAFKA_BROKERS: ${err.message}`)));
+    child.stderr.on('data', (chunk) => {
+      seen += chunk;
+      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) || /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', () => reject(new Error(`kcat exited: ${seen}`)));
+  });
+  return brokerPromise;
+}
+
+async function waitReady(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Project, applications, devices
+
+async function connectDevices(system, devices, regsPerApp) {
+  const { loadProjectSettings, PushServerClient } = dist('server-sdk');
+  const out = path.join(system.work, 'project');
+  const quick = await runCli(['admin', 'quickstart', '--out', out, '--server', system.adminServer, '--name', 'bench'], system.adminEnv);
+  const token = system.adminEnv.BOREALIS_ADMIN_TOKEN ?? JSON.parse(readFileSync(path.join(system.adminEnv.BOREALIS_DATA_DIR, 'secrets.json'), 'utf8')).adminToken;
+  const appCount = Math.ceil(devices / regsPerApp);
+  const apps = [quick.application_id];
+  while (apps.length < appCount) {
+    const batch = Array.from({ length: Math.min(50, appCount - apps.length) }, (_, i) => adminCall(system.adminServer, token, 'POST', `/projects/${quick.project_id}/applications`, { name: `bench-${apps.length + i}` }));
+    apps.push(...(await Promise.all(batch)).map((a) => a.id));
+  }
+  const settings = loadProjectSettings(quick.settings);
+  // Token requests go to auth, pushes to the gateway (standalone: both the one HTTP port).
+  const route = (url) => {
+    const u = new URL(String(url));
+    const base = new URL(u.pathname.startsWith('/auth/') ? system.authUrl : system.httpUrl);
+    u.protocol = base.protocol;
+    u.host = base.host;
+    return u.toString();
+  };
+  const client = new PushServerClient(settings, { fetch: (url, init) => fetch(route(url), init) });
+
+  const processes = Math.max(1, Math.min(4, Math.ceil(devices / 5000)));
+  const loadgen = spawnJson(
+    ['loadgen', '--devices', String(devices), '--processes', String(processes), '--rate', '3000', '--receipts', ...system.deviceUrls.flatMap((u) => ['--server', u]), '--apps', '1', ...apps.flatMap((a) => ['--app', a])],
+    {},
+    'loadgen',
+  );
+  cleanups.push(() => loadgen.stop());
+  const registrations = new Map(); // registrationId -> applicationId
+  const byApp = new Map(); // applicationId -> registrationIds
+  const receipts = new Receipts();
+  loadgen.on((l) => {
+    if (process.env.BENCH_DEBUG && l.event !== 'receipts') log(`loadgen: ${JSON.stringify(l).slice(0, 200)}`);
+    if (l.event === 'registrations') {
+      for (const [app, reg] of l.items) {
+        registrations.set(reg, app);
+        if (!byApp.has(app)) byApp.set(app, []);
+        byApp.get(app).push(reg);
+      }
+    } else if (l.event === 'receipts') {
+      receipts.add(l.items);
+    }
+  });
+  const started = performance.now();
+  await loadgen.waitFor((l) => l.event === 'progress' && l.registered + l.registrationErrors >= devices, 300_000, `${devices} registrations`);
+  // The last registrations line may trail the progress line by one report.
+  while (registrations.size < devices) await new Promise((r) => setTimeout(r, 100));
+  log(`${devices} devices connected and registered (${apps.length} applications × ${regsPerApp}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  system.monitor.add({ name: 'load generator (devices)', pids: (all) => [loadgen.child.pid, ...descendants(all, loadgen.child.pid)] });
+  const accessToken = await client.getAccessToken();
+  return { client, projectId: quick.project_id, apps, registrations: [...registrations.keys()], byApp, receipts, accessToken, loadgen };
+}
+
+async function adminCall(server, token, method, p, body) {
+  const res = await fetch(`${server}/auth/admin/v1${p}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+function runCli(args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`borealis ${args.join(' ')} exited ${code}: ${err}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()));
+    });
+  });
+}
+
+/** Every notification the devices printed: message id → [registrationId, receivedAtMs][]. */
+class Receipts {
+  constructor() {
+    this.byMessage = new Map();
+    this.count = 0;
+  }
+  add(items) {
+    for (const [id, reg, at] of items) {
+      let list = this.byMessage.get(id);
+      if (!list) this.byMessage.set(id, (list = []));
+      list.push([reg, at]);
+      this.count++;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One offered rate
+
+async function sweep(system, fleet, o) {
+  const runs = [];
+  const passes = (r) => r.lost === 0 && r.duplicates === 0 && r.errors === 0 && r.accepted >= r.sent * 0.999 && r.p99 < o.p99Ms && r.lateStarts < 0.01;
+  let good = 0;
+  let bad = Infinity;
+  let rate = o.sweepStart;
+  while (rate < bad && runs.length < 12) {
+    const run = await runAtRate(system, fleet, rate, o);
+    runs.push(run);
+    if (passes(run)) good = Math.max(good, rate);
+    else bad = Math.min(bad, rate);
+    if (bad === Infinity) rate = Math.round(rate * 1.5);
+    else if (bad / Math.max(good, 1) > 1.15) rate = Math.round(good === 0 ? bad / 2 : (good + bad) / 2);
+    else break;
+  }
+  for (const r of runs) r.sustained = passes(r);
+  log(`highest rate sustained with p99 < ${o.p99Ms} ms: ${good || 'none'}/s`);
+  return runs;
+}
+
+async function runAtRate(system, fleet, rate, o) {
+  const { client, projectId, receipts } = fleet;
+  const total = Math.max(1, Math.round(rate * o.seconds));
+  const targets = o.type === 'device' ? fleet.registrations : fleet.apps;
+  const deliveredBefore = await deliveredCount(client);
+  system.monitor.begin();
+  const ownCpu0 = process.cpuUsage();
+  log(`offering ${rate}/s for ${o.seconds} s (${total} pushes to ${o.type} targets), load average ${os.loadavg()[0].toFixed(2)}`);
+  const { sent, driver } = await drive({ url: `${system.httpUrl}/push/public/api/v1/projects/${projectId}/messages`, token: fleet.accessToken, rate, total, targets, type: o.type });
+  const sendEnd = performance.timeOrigin + performance.now();
+  // Join: every accepted message with its receipts.
+  const accepted = sent.filter((s) => s.status === 200);
+  const expected = (s) => (o.type === 'device' ? [s.target] : fleet.byApp.get(s.target));
+  const expectedDeliveries = accepted.reduce((n, s) => n + expected(s).length, 0);
+  const deadline = Date.now() + 60_000 + o.seconds * 1000;
+  const received = () => accepted.reduce((n, s) => n + Math.min(expected(s).length, new Set((receipts.byMessage.get(s.id) ?? []).map((r) => r[0])).size), 0);
+  while (received() < expectedDeliveries && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  const allReceived = performance.timeOrigin + performance.now();
+  // "Delivered" in the Push DB: every receipt acknowledged and counted.
+  let delivered = await deliveredCount(client);
+  while (delivered - deliveredBefore < expectedDeliveries && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    delivered = await deliveredCount(client);
+  }
+  const dbDone = performance.timeOrigin + performance.now();
+  await new Promise((r) => setTimeout(r, 300)); // stray duplicates arriving late still count
+  const usage = system.monitor.end();
+  const ownCpu = process.cpuUsage(ownCpu0);
+
+  const latencies = [];
+  let lost = 0;
+  let duplicates = 0;
+  let misrouted = 0;
+  let lastReceipt = 0;
+  for (const s of accepted) {
+    const want = new Set(expected(s));
+    const got = receipts.byMessage.get(s.id) ?? [];
+    const seen = new Set();
+    for (const [reg, at] of got) {
+      if (!want.has(reg)) misrouted++;
+      else if (seen.has(reg)) duplicates++;
+      else {
+        seen.add(reg);
+        latencies.push(at - s.scheduledAt);
+        lastReceipt = Math.max(lastReceipt, at);
+      }
+    }
+    lost += want.size - seen.size;
+    receipts.byMessage.delete(s.id);
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] : NaN);
+  const t0 = sent.length ? sent[0].scheduledAt : sendEnd;
+  const errors = sent.length - accepted.length;
+  const statuses = {};
+  for (const s of sent) if (s.status !== 200) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
+  const result = {
+    offered: rate,
+    sent: sent.length,
+    accepted: accepted.length,
+    errors,
+    statuses,
+    acceptedPerSecond: accepted.length / ((sendEnd - t0) / 1000),
+    deliveredPerSecond: latencies.length / ((Math.max(lastReceipt, t0 + 1) - t0) / 1000),
+    deliveries: latencies.length,
+    lost,
+    duplicates,
+    misrouted,
+    dbDelivered: delivered - deliveredBefore,
+    dbLagMs: Math.max(0, dbDone - allReceived),
+    p50: pct(50),
+    p95: pct(95),
+    p99: pct(99),
+    max: latencies.length ? latencies[latencies.length - 1] : NaN,
+    postP99: percentile(accepted.map((s) => s.answeredAt - s.scheduledAt), 99),
+    lateStarts: sent.filter((s) => s.startedAt - s.scheduledAt > 10).length / Math.max(1, sent.length),
+    processes: [
+      ...usage,
+      { name: 'app server (HTTP sender)', cpuSeconds: driver.cpuSeconds, peakRssMb: driver.peakRssMb },
+      { name: 'benchmark bookkeeping', cpuSeconds: (ownCpu.user + ownCpu.system) / 1e6, peakRssMb: process.resourceUsage().maxRSS / 1024 },
+    ],
+  };
+  log(
+    `  accepted ${result.accepted}/${result.sent} (${fmt(result.acceptedPerSecond)}/s), delivered ${result.deliveries} (${fmt(result.deliveredPerSecond)}/s), ` +
+      `p50 ${ms(result.p50)} p95 ${ms(result.p95)} p99 ${ms(result.p99)} max ${ms(result.max)} ms, lost ${lost}, duplicates ${duplicates}, errors ${errors} ${JSON.stringify(statuses)}, Push DB delivered ${result.dbDelivered}`,
+  );
+  // Let the system go quiet before the next rate.
+  await new Promise((r) => setTimeout(r, 1000));
+  return result;
+}
+
+async function deliveredCount(client) {
+  const stats = await client.getStats();
+  return stats.days.reduce((n, d) => n + d.delivered, 0);
+}
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Runs the sender in its own process (its CPU is the app server's, not the benchmark's bookkeeping). */
+function drive(plan) {
+  return new Promise((resolve, reject) => {
+    const child = fork(import.meta.filename, [], { env: { ...process.env, BENCH_ROLE: 'driver' }, serialization: 'advanced' });
+    child.on('message', (m) => {
+      if (m.sent) resolve(m);
+    });
+    child.on('exit', (code) => code !== 0 && reject(new Error(`driver exited ${code}`)));
+    child.send(plan);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver (its own process): open-model sender
+
+function runDriver() {
+  process.once('message', async (plan) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 512 });
+    const url = new URL(plan.url);
+    const interval = 1000 / plan.rate;
+    const sent = new Array(plan.total);
+    let next = 0;
+    let done = 0;
+    const now = () => performance.timeOrigin + performance.now();
+    const t0 = now() + 50;
+    const finished = new Promise((resolve) => {
+      const send = (i) => {
+        const target = plan.targets[i % plan.targets.length];
+        const body = JSON.stringify({
+          target,
+          type: plan.type,
+          ttl: '1h',
+          notification: { title: 'Benchmark', message: 'A short message body of the length most pushes have, about a hundred characters.', data: { seq: i } },
+        });
+        const entry = { i, target, scheduledAt: t0 + i * interval, startedAt: now(), answeredAt: 0, status: 0, id: '' };
+        sent[i] = entry;
+        const req = request(
+          { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${plan.token}` } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => (text += c));
+            res.on('end', () => {
+              entry.answeredAt = now();
+              entry.status = res.statusCode;
+              if (res.statusCode === 200) entry.id = JSON.parse(text).id;
+              if (++done === plan.total) resolve();
+            });
+          },
+        );
+        req.on('error', () => {
+          entry.answeredAt = now();
+          entry.status = -1;
+          if (++done === plan.total) resolve();
+        });
+        req.end(body);
+      };
+      const tick = () => {
+        const t = now();
+        while (next < plan.total && t0 + next * interval <= t) send(next++);
+        if (next < plan.total) setTimeout(tick, Math.max(0, Math.min(5, t0 + next * interval - now())));
+      };
+      setTimeout(tick, 50);
+    });
+    await finished;
+    const cpu = process.cpuUsage();
+    const driver = { cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: process.resourceUsage().maxRSS / 1024 };
+    process.send({ sent, driver }, () => process.exit(0));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU and memory per process, from /proc
+
+function readProcs() {
+  const out = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const f = stat.slice(close + 2).split(' ');
+      out.push({ pid: Number(name), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), rssPages: Number(f[21]) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function descendants(procs, root) {
+  const children = new Map();
+  for (const p of procs) {
+    if (!children.has(p.ppid)) children.set(p.ppid, []);
+    children.get(p.ppid).push(p.pid);
+  }
+  const out = [];
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length) {
+    const pid = stack.pop();
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+const cmdlines = new Map();
+function cmdline(pid) {
+  if (!cmdlines.has(pid)) {
+    try {
+      cmdlines.set(pid, readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    } catch {
+      cmdlines.set(pid, '');
+    }
+  }
+  return cmdlines.get(pid);
+}
+
+function pssKb(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples groups of processes: CPU seconds between begin() and end(), peak memory meanwhile. */
+class ProcessMonitor {
+  constructor(groups) {
+    this.groups = groups.map((g) => ({ ...g, base: new Map(), last: new Map(), peakKb: 0 }));
+    this.timer = null;
+    this.page = 4;
+  }
+  add(group) {
+    this.groups.push({ ...group, base: new Map(), last: new Map(), peakKb: 0 });
+  }
+  sample(first = false) {
+    const procs = readProcs();
+    for (const g of this.groups) {
+      const pids = new Set(g.pids(procs));
+      let kb = 0;
+      for (const p of procs) {
+        if (!pids.has(p.pid)) continue;
+        if (first || !g.base.has(p.pid)) g.base.set(p.pid, first ? p.ticks : 0);
+        g.last.set(p.pid, p.ticks);
+        kb += g.pss ? pssKb(p.pid) : p.rssPages * this.page;
+      }
+      g.peakKb = Math.max(g.peakKb, kb);
+      g.nowKb = kb;
+    }
+  }
+  snapshot() {
+    this.sample(true);
+    return Object.fromEntries(this.groups.map((g) => [g.name, g.nowKb / 1024]));
+  }
+  begin() {
+    for (const g of this.groups) {
+      g.base.clear();
+      g.last.clear();
+      g.peakKb = 0;
+    }
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(), 250);
+  }
+  end() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.sample();
+    const out = this.groups.map((g) => {
+      let ticks = 0;
+      for (const [pid, last] of g.last) ticks += last - (g.base.get(pid) ?? 0);
+      return { name: g.name, cpuSeconds: ticks / CLK_TCK, peakRssMb: g.peakKb / 1024 };
+    });
+    return out;
+  }
+  stop() {
+    clearInterval(this.timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const ms = (n) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+
+function printTable(results) {
+  const lines = [];
+  lines.push('');
+  lines.push('| mode | devices | regs/app | offered/s | accepted/s | delivered/s | p50 ms | p95 ms | p99 ms | max ms | errors | lost | dup | p99 < 100 ms |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    lines.push(
+      `| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${fmt(r.acceptedPerSecond)} | ${fmt(r.deliveredPerSecond)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.errors} | ${r.lost} | ${r.duplicates} | ${r.p99 < 100 && r.lost === 0 ? 'yes' : 'no'} |`,
+    );
+  }
+  lines.push('');
+  lines.push('| mode | devices | regs/app | offered/s | process | CPU s | CPU µs/push | peak RSS MB |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    for (const p of r.processes) {
+      lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${p.name} | ${p.cpuSeconds.toFixed(2)} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.accepted))} | ${fmt(p.peakRssMb)} |`);
+    }
+  }
+  lines.push('');
+  lines.push('| mode | devices | regs/app | process | RSS MB with the devices connected, before traffic |');
+  lines.push('| --- | --- | --- | --- | --- |');
+  const seen = new Set();
+  for (const r of results) {
+    const key = `${r.mode}/${r.devices}/${r.regsPerApp}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    for (const [name, mb] of Object.entries(r.idleRss)) lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${name} | ${fmt(mb)} |`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+if (process.env.BENCH_ROLE === 'driver') {
+  runDriver();
+} else {
+  main().catch((err) => {
+    process.stderr.write(`[e2e] failed: ${err.stack ?? err}\n`);
+    process.exitCode = 1;
+  });
+}
