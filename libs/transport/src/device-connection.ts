@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { DeviceErrorCode, DeviceProtocol, FrameError, FrameSplitter, MAX_FRAME_BYTES, encodeFrame, encodeFramePrefixed, type DeliveryV1, type Frame, type FrameInit } from '@borealis/contracts';
@@ -24,25 +25,38 @@ export interface ConnectionHost {
   readonly closeGraceMs: number;
 }
 
+/** Connection state: open, ending (the peer has the close grace to finish; since when is in `closingSinceMs`) or closed. */
+const OPEN = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+type ConnectionState = typeof OPEN | typeof CLOSING | typeof CLOSED;
+
+/** Never a due slot: the wake slot of a closed connection (a small integer, so that the field stays unboxed). */
+export const NO_WAKE_SLOT = 0x3fffffff;
+
 /**
  * The socket adapter of one device session: turns the wire's messages into frames, feeds the
  * session, writes the frames it answers and hands its effects to the host. It holds no protocol
  * rules. Subclasses speak one wire each: a byte stream with varint framing (TCP, TLS) or WebSocket.
- * Kept small on purpose: one instance lives per connected device.
+ *
+ * Kept small on purpose: one instance lives per connected device. The socket's listeners are
+ * shared functions (the socket points back at its connection), fields hold small integers or
+ * objects (a double field costs V8 a separate box per object), and what only some connections need
+ * (a partial frame, a closing time) is created when they need it.
  */
 export abstract class DeviceConnection {
   /** Timer wheel slot of this connection's current entry (older entries are stale). */
   wakeSlot = 0;
-  private closingSinceMs = -1;
-  private isClosed = false;
-  private closedWaiters: (() => void)[] | null = null;
+  private state: ConnectionState = OPEN;
+  /** When the connection started closing; null while open (set on few connections at a time, so not a number field on all). */
+  private closingSinceMs: number | null = null;
 
   constructor(
     readonly session: DeviceSession,
     protected readonly host: ConnectionHost,
   ) {}
 
-  abstract readonly wire: WireKind;
+  abstract get wire(): WireKind;
   /** Bytes written but not yet taken by the kernel. */
   protected abstract get unsentBytes(): number;
   abstract get writable(): boolean;
@@ -51,15 +65,13 @@ export abstract class DeviceConnection {
   protected abstract endWire(): void;
   abstract destroy(): void;
 
-  /** Resolves when the connection has closed. */
-  get closed(): Promise<void> {
-    if (this.isClosed) return Promise.resolve();
-    return new Promise((resolve) => (this.closedWaiters ??= []).push(resolve));
+  get isClosed(): boolean {
+    return this.state === CLOSED;
   }
 
   apply(step: Step): void {
     this.run(step);
-    if (!this.isClosed) this.host.wake(this, this.nextDeadline());
+    if (this.state !== CLOSED) this.host.wake(this, this.nextDeadline());
   }
 
   /** Writes a Notification if this connection can take it; false means the device is not held here. */
@@ -72,13 +84,18 @@ export abstract class DeviceConnection {
 
   /** Called when the connection's timer wheel slot fires; returns when it next needs a tick. */
   tick(nowMs: number): number {
-    if (this.isClosed) return Infinity;
-    if (this.closingSinceMs >= 0) {
-      if (nowMs - this.closingSinceMs < this.host.closeGraceMs) return this.closingSinceMs + this.host.closeGraceMs;
+    if (this.state === CLOSED) return Infinity;
+    if (this.state === CLOSING) {
+      const until = this.closingSinceMs! + this.host.closeGraceMs;
+      if (nowMs < until) return until;
       this.destroy();
       return Infinity;
     }
-    this.guard(() => this.run(this.session.onTick(nowMs)));
+    try {
+      this.run(this.session.onTick(nowMs));
+    } catch (err) {
+      this.failed(err);
+    }
     return this.isClosed ? Infinity : this.nextDeadline();
   }
 
@@ -104,14 +121,21 @@ export abstract class DeviceConnection {
   }
 
   protected onClose(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
+    this.closingSinceMs = null;
     this.host.stats.connectionsClosed++;
     this.host.stats.connectionsByWire[this.wire]--;
     this.host.closed(this);
-    for (const resolve of this.closedWaiters ?? []) resolve();
-    this.closedWaiters = null;
-    this.guard(() => this.apply(this.session.onClosed()));
+    try {
+      this.apply(this.session.onClosed());
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  protected onSocketError(err: Error): void {
+    this.host.logger.debug({ msg: 'device socket error', wire: this.wire, deviceId: this.session.deviceId, error: err.message });
   }
 
   private run(step: Step): void {
@@ -124,7 +148,7 @@ export abstract class DeviceConnection {
   }
 
   private nextDeadline(): number {
-    return this.closingSinceMs >= 0 ? this.closingSinceMs + this.host.closeGraceMs : this.session.nextDeadline();
+    return this.state === CLOSING ? this.closingSinceMs! + this.host.closeGraceMs : this.session.nextDeadline();
   }
 
   private write(frames: FrameInit[]): boolean {
@@ -143,42 +167,72 @@ export abstract class DeviceConnection {
   }
 
   private end(): void {
-    if (this.closingSinceMs >= 0) return;
-    this.closingSinceMs = this.host.now();
+    if (this.state !== OPEN) return;
+    this.startClosing();
     this.endWire();
   }
 
   /** GoAway: the device closes when it has acknowledged what it got; cut it after the grace. */
   private linger(): void {
-    if (this.closingSinceMs < 0) this.closingSinceMs = this.host.now();
+    if (this.state === OPEN) this.startClosing();
+  }
+
+  private startClosing(): void {
+    this.state = CLOSING;
+    this.closingSinceMs = this.host.now();
   }
 
   /** No input may crash the process: a bug met on one connection costs that connection only. */
-  protected guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.host.stats.internalFailures++;
-      this.host.logger.error({ msg: 'device connection handler failed', deviceId: this.session.deviceId, error: (err as Error).stack ?? String(err) });
-      this.destroy();
-    }
+  protected failed(err: unknown): void {
+    this.host.stats.internalFailures++;
+    this.host.logger.error({ msg: 'device connection handler failed', deviceId: this.session.deviceId, error: (err as Error).stack ?? String(err) });
+    this.destroy();
   }
 }
 
+/** A socket's back reference to its connection, read by the listeners that every socket shares. */
+const CONNECTION = Symbol('deviceConnection');
+type StreamSocket = Socket & { [CONNECTION]?: StreamConnection };
+type MessageSocket = WebSocket & { [CONNECTION]?: WebSocketConnection };
+
+/**
+ * The splitter of every stream connection that has no partial frame: almost every read carries
+ * whole frames, so a connection owns a splitter only while a frame is incomplete (it takes the
+ * spare, and a new spare is made).
+ */
+let spareSplitter = new FrameSplitter(MAX_FRAME_BYTES);
+
 /** TCP or TLS: a byte stream, each frame a varint length prefix and its body. */
 export class StreamConnection extends DeviceConnection {
-  private readonly splitter = new FrameSplitter(MAX_FRAME_BYTES);
+  /** Only while a frame is incomplete. */
+  private splitter: FrameSplitter | null = null;
 
   constructor(
     private readonly socket: Socket,
-    readonly wire: 'tcp' | 'tls',
     session: DeviceSession,
     host: ConnectionHost,
   ) {
     super(session, host);
-    socket.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
-    socket.on('error', (err) => host.logger.debug({ msg: 'device socket error', deviceId: session.deviceId, error: err.message }));
-    socket.on('close', () => this.onClose());
+    (socket as StreamSocket)[CONNECTION] = this;
+    socket.on('data', StreamConnection.onSocketData);
+    socket.on('error', StreamConnection.onSocketError);
+    socket.on('close', StreamConnection.onSocketClose);
+  }
+
+  private static onSocketData(this: StreamSocket, chunk: Buffer): void {
+    this[CONNECTION]?.onData(chunk);
+  }
+
+  private static onSocketError(this: StreamSocket, err: Error): void {
+    this[CONNECTION]?.onSocketError(err);
+  }
+
+  private static onSocketClose(this: StreamSocket): void {
+    this[CONNECTION]?.onClose();
+  }
+
+  get wire(): 'tcp' | 'tls' {
+    return (this.socket as TLSSocket).encrypted === true ? 'tls' : 'tcp';
   }
 
   protected get unsentBytes(): number {
@@ -194,7 +248,7 @@ export class StreamConnection extends DeviceConnection {
   }
 
   protected writeNotification(delivery: DeliveryV1): void {
-    if (this.wire === 'tls') {
+    if ((this.socket as TLSSocket).encrypted === true) {
       this.socket.write(encodeNotification(delivery, true));
       return;
     }
@@ -213,35 +267,61 @@ export class StreamConnection extends DeviceConnection {
   }
 
   private onData(chunk: Buffer): void {
-    if (!this.session.acceptsInput) return;
-    let bodies: Buffer[];
     try {
-      bodies = this.splitter.push(chunk);
-    } catch (err) {
-      if (!(err instanceof FrameError)) throw err;
-      this.onFrameError(err);
-      return;
-    }
-    for (const body of bodies) {
       if (!this.session.acceptsInput) return;
-      this.onBody(body);
+      const splitter = this.splitter ?? spareSplitter;
+      let bodies: Buffer[];
+      try {
+        bodies = splitter.push(chunk);
+      } catch (err) {
+        // The splitter throws before it keeps anything: the spare stays empty.
+        if (!(err instanceof FrameError)) throw err;
+        this.onFrameError(err);
+        return;
+      }
+      if (splitter.bufferedBytes === 0) this.splitter = null;
+      else if (splitter === spareSplitter) {
+        this.splitter = splitter;
+        spareSplitter = new FrameSplitter(MAX_FRAME_BYTES);
+      }
+      for (const body of bodies) {
+        if (!this.session.acceptsInput) return;
+        this.onBody(body);
+      }
+    } catch (err) {
+      this.failed(err);
     }
   }
 }
 
 /** WebSocket (path /device): one binary message is one frame. */
 export class WebSocketConnection extends DeviceConnection {
-  readonly wire = 'ws';
-
   constructor(
     private readonly socket: WebSocket,
     session: DeviceSession,
     host: ConnectionHost,
   ) {
     super(session, host);
-    socket.on('message', (data: Buffer, isBinary: boolean) => this.guard(() => this.onMessage(data, isBinary)));
-    socket.on('error', (err) => host.logger.debug({ msg: 'device websocket error', deviceId: session.deviceId, error: err.message }));
-    socket.on('close', () => this.onClose());
+    (socket as MessageSocket)[CONNECTION] = this;
+    socket.on('message', WebSocketConnection.onSocketMessage);
+    socket.on('error', WebSocketConnection.onSocketError);
+    socket.on('close', WebSocketConnection.onSocketClose);
+  }
+
+  private static onSocketMessage(this: MessageSocket, data: Buffer, isBinary: boolean): void {
+    this[CONNECTION]?.onMessage(data, isBinary);
+  }
+
+  private static onSocketError(this: MessageSocket, err: Error): void {
+    this[CONNECTION]?.onSocketError(err);
+  }
+
+  private static onSocketClose(this: MessageSocket): void {
+    this[CONNECTION]?.onClose();
+  }
+
+  get wire(): 'ws' {
+    return 'ws';
   }
 
   protected get unsentBytes(): number {
@@ -269,11 +349,15 @@ export class WebSocketConnection extends DeviceConnection {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
-    if (!this.session.acceptsInput) return;
-    if (!isBinary) return this.onFrameError(new FrameError(DeviceErrorCode.MALFORMED_FRAME, 'frames are binary WebSocket messages'));
-    if (data.length > MAX_FRAME_BYTES) {
-      return this.onFrameError(new FrameError(DeviceErrorCode.FRAME_TOO_LARGE, `frame of ${data.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`));
+    try {
+      if (!this.session.acceptsInput) return;
+      if (!isBinary) return this.onFrameError(new FrameError(DeviceErrorCode.MALFORMED_FRAME, 'frames are binary WebSocket messages'));
+      if (data.length > MAX_FRAME_BYTES) {
+        return this.onFrameError(new FrameError(DeviceErrorCode.FRAME_TOO_LARGE, `frame of ${data.length} bytes exceeds the limit of ${MAX_FRAME_BYTES}`));
+      }
+      this.onBody(data);
+    } catch (err) {
+      this.failed(err);
     }
-    this.onBody(data);
   }
 }

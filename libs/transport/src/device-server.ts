@@ -10,8 +10,8 @@ import { MessageBus } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
 import { Clock, randomToken, sleep } from '@borealis/util';
 import { CredentialAuthority } from './credentials';
-import { StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
-import { DeviceSession, type SessionEffect, type SessionPorts } from './device-session';
+import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
+import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
 import { CounterExport } from './stats-export';
 import { TimerWheel } from './timer-wheel';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
@@ -45,12 +45,18 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private readonly tcp: Server;
   private readonly tls: Server | null = null;
   private readonly webSocketHttp: HttpServer | null = null;
-  private readonly connections = new Set<DeviceConnection>();
-  /** The live, authenticated connection of every device held by this instance. */
+  /**
+   * Every open connection is in exactly one registry: `devices` (the live, authenticated
+   * connection of every device held by this instance) or `unrouted` (before Hello, or replaced by
+   * a newer connection of its device). One entry per connection, not one in each.
+   */
   private readonly devices = new Map<string, DeviceConnection>();
+  private readonly unrouted = new Set<DeviceConnection>();
+  /** Resolves the drain's wait once no connection is left open. */
+  private allClosed: (() => void) | null = null;
   /** Effects of one device run in order, across its connections: a late disconnect never overtakes a reconnect. */
   private readonly chains = new Map<string, Promise<void>>();
-  private readonly sessionPorts: SessionPorts;
+  private readonly sessionContext: SessionContext;
   private readonly wheel: TimerWheel<DeviceConnection>;
   private readonly admission: AdmissionBucket;
   private wheelTimer: NodeJS.Timeout | null = null;
@@ -68,18 +74,18 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   ) {
     this.maxUnsentBytes = settings.maxUnsentBytes;
     this.closeGraceMs = settings.drainGraceMs;
-    this.sessionPorts = { credentials, newCorrelationId: () => randomToken(16) };
+    this.sessionContext = { settings, epochMs: clock.now(), credentials, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.admit()) this.adopt(new StreamConnection(socket, 'tcp', this.newSession(), this));
+      if (this.admit()) this.adopt(new StreamConnection(socket, this.newSession(), this));
       else this.sendAway(socket, 'tcp');
     });
     const { tls, webSocket } = settings;
     if (tls) {
       const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        this.adopt(new StreamConnection(socket, 'tls', this.newSession(), this));
+        this.adopt(new StreamConnection(socket, this.newSession(), this));
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
@@ -149,7 +155,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   statsSnapshot(): TransportStatsSnapshot {
-    return this.stats.snapshot({ connectionsOpen: this.connections.size, devicesHeld: this.devices.size });
+    return this.stats.snapshot({ connectionsOpen: this.openConnections(), devicesHeld: this.devices.size });
   }
 
   /** Writes the Notification to the device's connection; false when this instance does not hold the device. */
@@ -175,7 +181,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   wake(connection: DeviceConnection, atMs: number): void {
-    if (Math.floor(atMs / this.wheel.slotMs) < connection.wakeSlot) connection.wakeSlot = this.wheel.schedule(connection, atMs);
+    if (this.wheel.slotOf(atMs) < connection.wakeSlot) connection.wakeSlot = this.wheel.schedule(connection, atMs);
   }
 
   perform(connection: DeviceConnection, effect: Exclude<SessionEffect, { type: 'close' | 'linger' }>): void {
@@ -184,7 +190,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       case 'authenticated': {
         const previous = this.devices.get(effect.deviceId);
         this.devices.set(effect.deviceId, connection);
-        if (previous && previous !== connection) previous.apply(previous.session.replaced());
+        this.unrouted.delete(connection);
+        if (previous && previous !== connection) {
+          this.unrouted.add(previous);
+          previous.apply(previous.session.replaced());
+        }
         this.enqueue(effect.deviceId, () => this.announce(connection, effect.deviceId));
         return;
       }
@@ -221,17 +231,22 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   closed(connection: DeviceConnection): void {
-    this.connections.delete(connection);
     const deviceId = connection.session.deviceId;
     if (deviceId !== null && this.devices.get(deviceId) === connection) this.devices.delete(deviceId);
+    else this.unrouted.delete(connection);
+    if (this.allClosed && this.openConnections() === 0) this.allClosed();
+  }
+
+  private openConnections(): number {
+    return this.devices.size + this.unrouted.size;
   }
 
   private newSession(): DeviceSession {
-    return new DeviceSession(this.settings, this.sessionPorts, this.clock.now());
+    return new DeviceSession(this.sessionContext, this.clock.now());
   }
 
   private admit(): boolean {
-    if (!this.draining && this.connections.size < this.settings.maxConnections && this.admission.tryTake(this.clock.now())) return true;
+    if (!this.draining && this.openConnections() < this.settings.maxConnections && this.admission.tryTake(this.clock.now())) return true;
     this.stats.connectionsRejected++;
     return false;
   }
@@ -239,8 +254,10 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private adopt(connection: DeviceConnection): void {
     this.stats.connectionsAccepted++;
     this.stats.connectionsByWire[connection.wire]++;
-    this.connections.add(connection);
+    this.unrouted.add(connection);
     connection.wakeSlot = this.wheel.schedule(connection, connection.session.nextDeadline());
+    // A TLS handshake admitted before the drain began and completed after it.
+    if (this.draining) connection.apply(connection.session.goAway(this.spreadDelay(), 'server shutting down'));
   }
 
   /** Over the accept rate (or draining): come back later, at a spread delay, without a session. */
@@ -262,7 +279,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       // An entry older than the connection's current one: it was rescheduled earlier meanwhile.
       if (slot < connection.wakeSlot) return;
       const next = connection.tick(now);
-      connection.wakeSlot = next === Infinity ? Number.MAX_SAFE_INTEGER : this.wheel.schedule(connection, next);
+      connection.wakeSlot = next === Infinity ? NO_WAKE_SLOT : this.wheel.schedule(connection, next);
     });
   }
 
@@ -308,7 +325,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
    */
   private spreadDelay(): number {
     const { goAwaySpreadMs, acceptRatePerSecond } = this.settings;
-    const spread = Math.max(goAwaySpreadMs, Math.ceil((this.connections.size * 1000) / acceptRatePerSecond));
+    const spread = Math.max(goAwaySpreadMs, Math.ceil((this.openConnections() * 1000) / acceptRatePerSecond));
     return Math.floor(Math.random() * (spread + 1));
   }
 
@@ -322,14 +339,16 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     const closing = [this.tcp, this.tls, this.webSocketHttp].map(
       (server) => new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve())),
     );
-    const connections = [...this.connections];
+    const connections = [...this.devices.values(), ...this.unrouted];
     this.logger.log({ msg: 'draining device connections', connections: connections.length });
+    const allClosed = new Promise<void>((resolve) => (this.allClosed = resolve));
+    if (this.openConnections() === 0) this.allClosed!();
     for (const connection of connections) connection.apply(connection.session.goAway(this.spreadDelay(), 'server shutting down'));
-    const allClosed = Promise.all(connections.map((c) => c.closed));
     const grace = new AbortController();
     await Promise.race([allClosed, sleep(this.settings.drainGraceMs, grace.signal)]);
     grace.abort();
-    for (const connection of connections) connection.destroy();
+    // Those still open after the grace, including any whose TLS handshake completed after the drain began.
+    for (const connection of [...this.devices.values(), ...this.unrouted]) connection.destroy();
     await allClosed;
     if (this.wheelTimer) clearInterval(this.wheelTimer);
     // Presence removals and disconnect events of the closed connections.

@@ -32,7 +32,7 @@ function wire(frame: FrameInit): Frame {
 
 function newSession(): DeviceSession {
   let n = 0;
-  return new DeviceSession(settings, { credentials: authority, newCorrelationId: () => `corr-${++n}` }, T0);
+  return new DeviceSession({ settings, epochMs: T0 - 5000, credentials: authority, newCorrelationId: () => `corr-${++n}` }, T0);
 }
 
 function openSession(credentials?: { deviceId: string; secret: string }): { session: DeviceSession; deviceId: string; step: Step } {
@@ -142,7 +142,7 @@ describe('DeviceSession: Hello', () => {
     expect(negotiateVersion(1, 5, { min: 1, max: 3 })).toBe(3);
     expect(negotiateVersion(4, 5, { min: 1, max: 3 })).toBeNull();
     expect(negotiateVersion(0, 0, { min: 1, max: 3 })).toBeNull();
-    const narrow = new DeviceSession(settings, { credentials: authority, newCorrelationId: () => 'c', versions: { min: 2, max: 3 } }, T0);
+    const narrow = new DeviceSession({ settings, epochMs: T0, credentials: authority, newCorrelationId: () => 'c', versions: { min: 2, max: 3 } }, T0);
     expectErrorAndClose(narrow.onFrame(wire({ hello: { protocolVersion: 1 } }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
   });
 
@@ -221,6 +221,21 @@ describe('DeviceSession: frames a device must not send', () => {
     expect(session.nextDeadline()).toBe(T0 + 100 + settings.requestTimeoutMs);
     session.onClosed();
     expect(session.nextDeadline()).toBe(Infinity);
+  });
+
+  it('counts the same deadlines whatever epoch its times are kept from (small integers near it, large numbers far from it)', () => {
+    for (const epochMs of [T0, T0 - 1000, T0 + 1000, T0 - 40 * DAY, 0]) {
+      const session = new DeviceSession({ settings, epochMs, credentials: authority, newCorrelationId: () => 'c' }, T0);
+      expect(session.nextDeadline()).toBe(T0 + settings.helloTimeoutMs);
+      session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION } }), T0 + 7);
+      expect(session.nextDeadline()).toBe(T0 + 7 + settings.presenceRefreshMs);
+      expect(session.onTick(T0 + 7 + settings.presenceRefreshMs - 1).effects).toEqual([]);
+      expect(session.onTick(T0 + 7 + settings.presenceRefreshMs).effects).toEqual([{ type: 'refreshPresence', deviceId: session.deviceId }]);
+      session.onFrame(wire({ ping: { nonce: 1 } }), T0 + 1500);
+      expect(session.nextDeadline()).toBe(T0 + 7 + 2 * settings.presenceRefreshMs);
+      expect(session.onTick(T0 + 1500 + settings.idleTimeoutMs - 1).effects).not.toContainEqual(expect.objectContaining({ type: 'close' }));
+      expect(session.onTick(T0 + 1500 + settings.idleTimeoutMs).effects).toEqual([{ type: 'close', reason: 'idle timeout' }]);
+    }
   });
 });
 

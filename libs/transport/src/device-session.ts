@@ -37,7 +37,18 @@ export type SessionSettings = Pick<
   'instanceId' | 'heartbeatIntervalMs' | 'idleTimeoutMs' | 'helloTimeoutMs' | 'requestTimeoutMs' | 'presenceRefreshMs' | 'maxPendingRequests'
 >;
 
-export interface SessionPorts {
+/**
+ * What every session of a server shares (one object, so that a session holds one reference to it):
+ * settings, the credential authority, and the epoch its times count from.
+ */
+export interface SessionContext {
+  settings: SessionSettings;
+  /**
+   * Sessions keep their times as milliseconds since this (the server's start): small integers,
+   * which V8 stores in the session itself, where an epoch time is a separate 16-byte number. Past
+   * about 24 days since it they are stored as such numbers again (the same results, more memory).
+   */
+  epochMs: number;
   credentials: Pick<CredentialAuthority, 'issue' | 'verify'>;
   /** The protocol versions this server speaks, lowest and highest. */
   versions?: { min: number; max: number };
@@ -74,17 +85,22 @@ export class DeviceSession {
   private id: string | null = null;
   /** False once a newer connection of the same device took over the route. */
   private holdsRoute = false;
-  private lastActivityMs: number;
-  private lastPresenceMs = 0;
+  /** The last frame from the device; before Hello, when the connection opened (the Hello deadline counts from it). */
+  private lastActivityAt: number;
+  /** When presence was last set (or refreshed). Both times: ms since `context.epochMs`. */
+  private lastPresenceAt = 0;
   /** Created on the first request: most connections never make one, and an empty Map costs memory. */
   private pending: Map<number, PendingRequest> | null = null;
 
   constructor(
-    private readonly settings: SessionSettings,
-    private readonly ports: SessionPorts,
-    private readonly openedAtMs: number,
+    private readonly context: SessionContext,
+    openedAtMs: number,
   ) {
-    this.lastActivityMs = openedAtMs;
+    this.lastActivityAt = sinceEpoch(openedAtMs, context.epochMs);
+  }
+
+  private get settings(): SessionSettings {
+    return this.context.settings;
   }
 
   get deviceId(): string | null {
@@ -108,9 +124,10 @@ export class DeviceSession {
   nextDeadline(): number {
     switch (this.phase) {
       case 'awaitingHello':
-        return this.openedAtMs + this.settings.helloTimeoutMs;
+        // Any frame before Hello ends this phase, so lastActivityAt is still the opening time.
+        return this.context.epochMs + this.lastActivityAt + this.settings.helloTimeoutMs;
       case 'open': {
-        let next = Math.min(this.lastActivityMs + this.settings.idleTimeoutMs, this.lastPresenceMs + this.settings.presenceRefreshMs);
+        let next = this.context.epochMs + Math.min(this.lastActivityAt + this.settings.idleTimeoutMs, this.lastPresenceAt + this.settings.presenceRefreshMs);
         if (this.pending) for (const request of this.pending.values()) next = Math.min(next, request.deadlineMs);
         return next;
       }
@@ -121,7 +138,7 @@ export class DeviceSession {
 
   onFrame(frame: Frame, nowMs: number): Step {
     if (!this.acceptsInput) return NOTHING;
-    this.lastActivityMs = nowMs;
+    this.lastActivityAt = sinceEpoch(nowMs, this.context.epochMs);
     const kind = frame.kind;
     if (kind === undefined) return this.fail(DeviceErrorCode.UNKNOWN_FRAME, 'frame carries no known kind');
     if (this.phase === 'draining') {
@@ -195,13 +212,14 @@ export class DeviceSession {
   }
 
   onTick(nowMs: number): Step {
+    const now = sinceEpoch(nowMs, this.context.epochMs);
     if (this.phase === 'awaitingHello') {
-      if (nowMs - this.openedAtMs >= this.settings.helloTimeoutMs) return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, 'no Hello received in time');
+      if (now - this.lastActivityAt >= this.settings.helloTimeoutMs) return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, 'no Hello received in time');
       return NOTHING;
     }
     if (this.phase !== 'open') return NOTHING;
     // A silent peer is most likely gone (no FIN on a dead network): nothing to tell it.
-    if (nowMs - this.lastActivityMs >= this.settings.idleTimeoutMs) return this.close('idle timeout');
+    if (now - this.lastActivityAt >= this.settings.idleTimeoutMs) return this.close('idle timeout');
     const send: FrameInit[] = [];
     if (this.pending) {
       for (const [requestId, request] of this.pending) {
@@ -212,8 +230,8 @@ export class DeviceSession {
       }
     }
     const effects: SessionEffect[] = [];
-    if (nowMs - this.lastPresenceMs >= this.settings.presenceRefreshMs) {
-      this.lastPresenceMs = nowMs;
+    if (now - this.lastPresenceAt >= this.settings.presenceRefreshMs) {
+      this.lastPresenceAt = now;
       effects.push({ type: 'refreshPresence', deviceId: this.id! });
     }
     return send.length === 0 && effects.length === 0 ? NOTHING : { send, effects };
@@ -260,27 +278,27 @@ export class DeviceSession {
   }
 
   private hello(hello: NonNullable<Frame['hello']>, nowMs: number): Step {
-    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.ports.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION });
+    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.context.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION });
     if (version === null) {
-      const { min, max } = this.ports.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+      const { min, max } = this.context.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
       return this.fail(DeviceErrorCode.UNSUPPORTED_VERSION, `protocol version ${hello.protocolVersion ?? 0} is not supported; this server speaks ${min === max ? min : `${min} to ${max}`}`);
     }
     let issued: { deviceId: string; secret: string } | null = null;
     if (hello.credentials) {
       const deviceId = hello.credentials.deviceId ?? '';
       const secret = hello.credentials.secret ?? '';
-      const check = deviceId && secret ? this.ports.credentials.verify(deviceId, secret, nowMs) : 'invalid';
+      const check = deviceId && secret ? this.context.credentials.verify(deviceId, secret, nowMs) : 'invalid';
       if (check === 'invalid') return this.fail(DeviceErrorCode.UNAUTHENTICATED, 'device credentials are not valid');
       // Near the end of their lifetime, or signed with a retired key: hand out fresh ones.
-      if (check === 'renew') issued = this.ports.credentials.issue(nowMs, deviceId);
+      if (check === 'renew') issued = this.context.credentials.issue(nowMs, deviceId);
       this.id = deviceId;
     } else {
-      issued = this.ports.credentials.issue(nowMs);
+      issued = this.context.credentials.issue(nowMs);
       this.id = issued.deviceId;
     }
     this.phase = 'open';
     this.holdsRoute = true;
-    this.lastPresenceMs = nowMs;
+    this.lastPresenceAt = sinceEpoch(nowMs, this.context.epochMs);
     return {
       send: [
         {
@@ -311,7 +329,7 @@ export class DeviceSession {
       return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'registration_id and at least one topic are required', requestId);
     }
     const parsed = RegistrationRequestedV1.safeParse({
-      correlationId: this.ports.newCorrelationId(),
+      correlationId: this.context.newCorrelationId(),
       replyTo: this.settings.instanceId,
       deviceId: this.id,
       op,
@@ -347,7 +365,7 @@ export class DeviceSession {
   /** A fresh secret for the same device id; the old one stays valid until it expires. */
   private rotate(requestId: number, nowMs: number): Step {
     if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
-    const credentials = this.ports.credentials.issue(nowMs, this.id!);
+    const credentials = this.context.credentials.issue(nowMs, this.id!);
     return { send: [{ credentialsRotated: { requestId, credentials } }], effects: [] };
   }
 
@@ -385,6 +403,16 @@ export function negotiateVersion(deviceMin: number, deviceMax: number, server: {
   const low = Math.max(deviceMin === 0 ? deviceMax : Math.min(deviceMin, deviceMax), server.min);
   const high = Math.min(deviceMax, server.max);
   return high >= low && high > 0 ? high : null;
+}
+
+/**
+ * Milliseconds since the epoch, as a small integer where it is one: arithmetic on epoch times
+ * yields V8 heap numbers even when the result is integral, and one stored in a field makes V8 box
+ * that field in every session (16 bytes each).
+ */
+function sinceEpoch(nowMs: number, epochMs: number): number {
+  const t = nowMs - epochMs;
+  return t === (t | 0) ? t | 0 : t;
 }
 
 function assertNever(value: never): never {

@@ -329,6 +329,35 @@ describe('transport over TCP', () => {
     await healthy.close();
   });
 
+  it('reassembles frames split across reads per connection, with partial frames of several devices interleaved', async () => {
+    const devices = [await h.open(), await h.open()];
+    const hellos = devices.map(() => encodeFramePrefixed({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: null, clientName: 'split-test' } }));
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 30));
+    for (const device of devices) device.socket.setNoDelay(true);
+    // The first part of each Hello, one device after the other, then the rest of each.
+    for (const [i, device] of devices.entries()) {
+      device.socket.write(hellos[i]!.subarray(0, 5));
+      await pause();
+    }
+    for (const [i, device] of devices.entries()) {
+      device.socket.write(hellos[i]!.subarray(5));
+      await pause();
+    }
+    const ids = [];
+    for (const device of devices) ids.push((await device.next('welcome')).deviceId);
+    expect(new Set(ids).size).toBe(2);
+    // A whole frame and the start of the next in one read, the rest in another.
+    const pings = Buffer.concat([encodeFramePrefixed({ ping: { nonce: 1 } }), encodeFramePrefixed({ ping: { nonce: 2 } })]);
+    devices[0]!.socket.write(pings.subarray(0, pings.length - 2));
+    await pause();
+    devices[1]!.send({ ping: { nonce: 3 } });
+    expect((await devices[0]!.next('pong')).nonce).toBe(1);
+    expect((await devices[1]!.next('pong')).nonce).toBe(3);
+    devices[0]!.socket.write(pings.subarray(pings.length - 2));
+    expect((await devices[0]!.next('pong')).nonce).toBe(2);
+    for (const device of devices) await device.close();
+  });
+
   it('answers an oversize length prefix with FRAME_TOO_LARGE and closes', async () => {
     const device = await h.open();
     // Only the prefix: the server must refuse before the body arrives.
@@ -388,15 +417,23 @@ describe('transport liveness and shutdown', () => {
     const a = await h.open();
     const idA = (await a.hello()).deviceId!;
     const b = await h.open();
-    await b.hello();
+    const { credentials } = await b.hello();
+    // A connection replaced by a newer one of the same device (still lingering), and one that has not sent Hello yet.
+    const replacement = await h.open();
+    await replacement.hello({ deviceId: credentials!.deviceId!, secret: credentials!.secret! });
+    expect((await b.next('goAway')).reason).toMatch(/replaced/);
+    const silent = await h.open();
+    await expectEventually(() => expect(h.server.statsSnapshot().connectionsOpen).toBeGreaterThanOrEqual(4));
     const { port } = h.server.address();
     await h.server.stop();
-    for (const device of [a, b]) {
+    for (const device of [a, replacement, silent]) {
       const goAway = await device.next('goAway');
       expect(goAway.reconnectDelayMs).toBeGreaterThanOrEqual(0);
       expect(goAway.reconnectDelayMs).toBeLessThanOrEqual(GOAWAY_SPREAD_MS);
       await device.closed;
     }
+    await b.closed;
+    expect(h.server.statsSnapshot().connectionsOpen).toBe(0);
     expect((await h.presence.lookup([idA])).has(idA)).toBe(false);
     expect(h.server.isListening()).toBe(false);
     await expect(RawDevice.open(port)).rejects.toThrow();
