@@ -1,0 +1,359 @@
+/**
+ * The few Kafka protocol messages the producer needs, encoded into one pre-sized buffer each:
+ * Metadata v1 and Produce v3 with a RecordBatch v2 (magic 2, CRC32C, zigzag varints), no
+ * compression, no transactions. kafkajs builds the same bytes through an encoder object and a
+ * zero-filled 512-byte buffer per record and per header, 64-bit `Long` arithmetic for every
+ * varlong and the key hash, and copies each level into the next; that was its cost per record.
+ * Reference: https://kafka.apache.org/protocol and the RecordBatch format in the Kafka docs.
+ */
+
+export const ApiKey = { Produce: 0, Metadata: 3 } as const;
+
+/** A record as the producer sends it: strings, encoded once into the request buffer. */
+export interface WireRecord {
+  key: string;
+  value: string;
+  headers: Record<string, string>;
+}
+
+// ---- CRC32C (Castagnoli), table driven, as the RecordBatch checksum requires.
+
+const CRC32C_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+export function crc32c(buf: Uint8Array, start = 0, end = buf.length): number {
+  let crc = -1;
+  for (let i = start; i < end; i++) crc = CRC32C_TABLE[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+// ---- murmur2 as Kafka's Java client (and kafkajs's default partitioner) computes it, in 32-bit ints.
+
+export function murmur2(data: Uint8Array): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const length4 = length >>> 2;
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k = data[i4]! | (data[i4 + 1]! << 8) | (data[i4 + 2]! << 16) | (data[i4 + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const tail = length & ~3;
+  switch (length & 3) {
+    case 3:
+      h ^= data[tail + 2]! << 16;
+    // falls through
+    case 2:
+      h ^= data[tail + 1]! << 8;
+    // falls through
+    case 1:
+      h ^= data[tail]!;
+      h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** The partition Kafka's default partitioner picks for a key (the same as kafkajs's). */
+export function partitionForKey(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
+}
+
+// ---- Writing.
+
+/** Bytes of a zigzag varint (values within ±2^30, as lengths and counts are). */
+function varIntSize(value: number): number {
+  let v = ((value << 1) ^ (value >> 31)) >>> 0;
+  let bytes = 1;
+  while (v >= 0x80) {
+    v >>>= 7;
+    bytes++;
+  }
+  return bytes;
+}
+
+/** A cursor over one buffer allocated at its final size. */
+class Writer {
+  readonly buf: Buffer;
+  pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  int8(v: number): this {
+    this.buf[this.pos++] = v & 0xff;
+    return this;
+  }
+
+  int16(v: number): this {
+    this.pos = this.buf.writeInt16BE(v, this.pos);
+    return this;
+  }
+
+  int32(v: number): this {
+    this.pos = this.buf.writeInt32BE(v, this.pos);
+    return this;
+  }
+
+  /** An int64 from a JS number that is a safe integer (timestamps, -1). */
+  int64(v: number): this {
+    const high = Math.floor(v / 0x1_0000_0000);
+    this.buf.writeInt32BE(high, this.pos);
+    this.buf.writeUInt32BE(v - high * 0x1_0000_0000, this.pos + 4);
+    this.pos += 8;
+    return this;
+  }
+
+  varInt(value: number): this {
+    let v = ((value << 1) ^ (value >> 31)) >>> 0;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+    return this;
+  }
+
+  /** A protocol string: int16 length, then UTF-8 (`null`: length -1). */
+  string(s: string | null, byteLength = s === null ? 0 : Buffer.byteLength(s)): this {
+    if (s === null) return this.int16(-1);
+    this.int16(byteLength);
+    this.pos += this.buf.write(s, this.pos, byteLength, 'utf8');
+    return this;
+  }
+
+  /** Record bytes: varint length, then UTF-8. */
+  varBytes(s: string, byteLength: number): this {
+    this.varInt(byteLength);
+    this.pos += this.buf.write(s, this.pos, byteLength, 'utf8');
+    return this;
+  }
+}
+
+export function stringSize(s: string | null): number {
+  return 2 + (s === null ? 0 : Buffer.byteLength(s));
+}
+
+/** The request header (v1) and the size prefix, for a body of `bodySize` bytes. */
+export function requestHeader(apiKey: number, apiVersion: number, correlationId: number, clientId: string, bodySize: number): Buffer {
+  const clientIdSize = Buffer.byteLength(clientId);
+  const size = 2 + 2 + 4 + 2 + clientIdSize;
+  return new Writer(4 + size).int32(size + bodySize).int16(apiKey).int16(apiVersion).int32(correlationId).string(clientId, clientIdSize).buf;
+}
+
+/** Metadata v1 for these topics (brokers only when empty). */
+export function metadataRequest(topics: readonly string[]): Buffer {
+  const w = new Writer(4 + topics.reduce((n, t) => n + stringSize(t), 0)).int32(topics.length);
+  for (const t of topics) w.string(t);
+  return w.buf;
+}
+
+const RECORD_BATCH_OVERHEAD = 61;
+
+interface SizedRecord {
+  record: WireRecord;
+  keySize: number;
+  valueSize: number;
+  headers: [name: string, nameSize: number, value: string, valueSize: number][];
+  bodySize: number;
+}
+
+function sizeRecord(record: WireRecord, offsetDelta: number): SizedRecord {
+  const keySize = Buffer.byteLength(record.key);
+  const valueSize = Buffer.byteLength(record.value);
+  const headers: SizedRecord['headers'] = [];
+  let headersSize = 0;
+  for (const name in record.headers) {
+    const value = record.headers[name]!;
+    const nameSize = Buffer.byteLength(name);
+    const hvSize = Buffer.byteLength(value);
+    headers.push([name, nameSize, value, hvSize]);
+    headersSize += varIntSize(nameSize) + nameSize + varIntSize(hvSize) + hvSize;
+  }
+  // attributes, timestamp delta (always 0: one timestamp per batch), offset delta, key, value, headers
+  const bodySize = 1 + 1 + varIntSize(offsetDelta) + varIntSize(keySize) + keySize + varIntSize(valueSize) + valueSize + varIntSize(headers.length) + headersSize;
+  return { record, keySize, valueSize, headers, bodySize };
+}
+
+/** The RecordBatch v2 of these records, written at `w`'s position (size prefix included). */
+function writeRecordBatch(w: Writer, sized: SizedRecord[], batchSize: number, timestampMs: number): void {
+  w.int32(batchSize);
+  const start = w.pos;
+  w.int64(0) // base offset: the broker assigns offsets
+    .int32(batchSize - 12) // batch length: what follows this field
+    .int32(-1) // partition leader epoch (set by the broker)
+    .int8(2); // magic
+  const crcAt = w.pos;
+  w.int32(0) // CRC32C of everything after it, filled in below
+    .int16(0) // attributes: no compression, create time, not transactional
+    .int32(sized.length - 1) // last offset delta
+    .int64(timestampMs) // first timestamp
+    .int64(timestampMs) // max timestamp
+    .int64(-1) // producer id: not idempotent
+    .int16(-1) // producer epoch
+    .int32(-1) // base sequence
+    .int32(sized.length);
+  sized.forEach((r, offsetDelta) => {
+    w.varInt(r.bodySize).int8(0).varInt(0).varInt(offsetDelta).varBytes(r.record.key, r.keySize).varBytes(r.record.value, r.valueSize).varInt(r.headers.length);
+    for (const [name, nameSize, value, valueSize] of r.headers) w.varBytes(name, nameSize).varBytes(value, valueSize);
+  });
+  w.buf.writeUInt32BE(crc32c(w.buf, crcAt + 4, start + batchSize), crcAt);
+}
+
+/**
+ * The body of a Produce v3 request for one topic: records per partition, each partition's records
+ * in one RecordBatch. `acks` -1 waits for all in-sync replicas; `timeoutMs` is the broker's wait.
+ */
+export function produceRequest(topic: string, byPartition: ReadonlyMap<number, readonly WireRecord[]>, acks: number, timeoutMs: number, timestampMs = Date.now()): Buffer {
+  const partitions: { partition: number; sized: SizedRecord[]; batchSize: number }[] = [];
+  let size = 2 + 2 + 4 + 4 + stringSize(topic) + 4; // transactional id (null), acks, timeout, topics, topic, partitions
+  for (const [partition, records] of byPartition) {
+    const sized = records.map((r, i) => sizeRecord(r, i));
+    const batchSize = RECORD_BATCH_OVERHEAD + sized.reduce((n, r) => n + varIntSize(r.bodySize) + r.bodySize, 0);
+    partitions.push({ partition, sized, batchSize });
+    size += 4 + 4 + batchSize;
+  }
+  const w = new Writer(size).string(null).int16(acks).int32(timeoutMs).int32(1).string(topic).int32(partitions.length);
+  for (const { partition, sized, batchSize } of partitions) {
+    w.int32(partition);
+    writeRecordBatch(w, sized, batchSize, timestampMs);
+  }
+  if (w.pos !== size) throw new Error(`produce request encoded to ${w.pos} bytes, sized ${size}`);
+  return w.buf;
+}
+
+// ---- Reading.
+
+class Reader {
+  pos = 0;
+
+  constructor(private readonly buf: Buffer) {}
+
+  int8(): number {
+    return this.buf.readInt8(this.pos++);
+  }
+
+  int16(): number {
+    const v = this.buf.readInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+
+  int32(): number {
+    const v = this.buf.readInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  skip(bytes: number): void {
+    this.pos += bytes;
+  }
+
+  string(): string | null {
+    const length = this.int16();
+    if (length < 0) return null;
+    const s = this.buf.toString('utf8', this.pos, this.pos + length);
+    this.pos += length;
+    return s;
+  }
+
+  array<T>(item: () => T): T[] {
+    const n = this.int32();
+    const out: T[] = [];
+    for (let i = 0; i < n; i++) out.push(item());
+    return out;
+  }
+}
+
+export interface BrokerAddress {
+  nodeId: number;
+  host: string;
+  port: number;
+}
+
+export interface TopicMetadata {
+  errorCode: number;
+  name: string;
+  partitions: { errorCode: number; partition: number; leader: number }[];
+}
+
+export function decodeMetadata(body: Buffer): { brokers: BrokerAddress[]; topics: TopicMetadata[] } {
+  const r = new Reader(body);
+  const brokers = r.array(() => {
+    const nodeId = r.int32();
+    const host = r.string() ?? '';
+    const port = r.int32();
+    r.string(); // rack
+    return { nodeId, host, port };
+  });
+  r.int32(); // controller id
+  const topics = r.array(() => {
+    const errorCode = r.int16();
+    const name = r.string() ?? '';
+    r.int8(); // is internal
+    const partitions = r.array(() => {
+      const partitionError = r.int16();
+      const partition = r.int32();
+      const leader = r.int32();
+      r.array(() => r.int32()); // replicas
+      r.array(() => r.int32()); // in-sync replicas
+      return { errorCode: partitionError, partition, leader };
+    });
+    return { errorCode, name, partitions };
+  });
+  return { brokers, topics };
+}
+
+/** Produce v3 response: the error code per partition (0: written and acknowledged as asked). */
+export function decodeProduceResponse(body: Buffer): { topic: string; partition: number; errorCode: number }[] {
+  const r = new Reader(body);
+  const out: { topic: string; partition: number; errorCode: number }[] = [];
+  r.array(() => {
+    const topic = r.string() ?? '';
+    r.array(() => {
+      const partition = r.int32();
+      const errorCode = r.int16();
+      r.skip(16); // base offset, log append time
+      out.push({ topic, partition, errorCode });
+    });
+  });
+  return out;
+}
+
+/** Errors after which the same request may succeed once metadata is refreshed. */
+const RETRIABLE = new Set([
+  3, // UNKNOWN_TOPIC_OR_PARTITION (being created)
+  5, // LEADER_NOT_AVAILABLE
+  6, // NOT_LEADER_OR_FOLLOWER
+  13, // NETWORK_EXCEPTION
+  14, // COORDINATOR_LOAD_IN_PROGRESS
+  19, // NOT_ENOUGH_REPLICAS
+  20, // NOT_ENOUGH_REPLICAS_AFTER_APPEND
+]);
+
+export class KafkaProtocolError extends Error {
+  readonly retriable: boolean;
+
+  constructor(
+    readonly code: number,
+    where: string,
+  ) {
+    super(`Kafka error ${code} from ${where}`);
+    this.name = 'KafkaProtocolError';
+    this.retriable = RETRIABLE.has(code);
+  }
+}
