@@ -19,6 +19,8 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs}/**/*.int.ts'],
+      // Real services, RSA key generation and scrypt: 5 s is too tight on a busy 2-core machine.
+      testTimeout: 20_000,
     },
     {
       ...common,

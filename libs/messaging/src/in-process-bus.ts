@@ -38,8 +38,8 @@ interface Group {
  *
  * Records are handled in batches, as a Kafka consumer receives them: a partition runs one handler
  * call at a time, and the records published while it runs (up to MAX_BATCH) form its next call. So
- * under load one database transaction stores many messages, and when quiet a record is handled on
- * the next turn of the event loop. Each publish still resolves only when its own records' batches
+ * under load one database transaction stores many messages, and when quiet a record is handled at
+ * once. Each publish still resolves only when its own records' batches
  * have been handled (and rejects if one of them gave up).
  *
  * A publish made from inside a handler is queued but not awaited. Awaiting it could deadlock: the
@@ -89,9 +89,9 @@ export class InProcessMessageBus extends MessageBus {
     const queue = group.partitions[partition]!;
     queue.waiting.push(pending);
     if (queue.running) return;
-    // Start on the next turn of the event loop, so that the records published in this one (e.g. by
-    // the HTTP requests parsed in the same I/O phase) go into one batch.
-    queue.running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain(group, queue));
+    // Start once the caller's synchronous work is done (the rest of its records join this batch);
+    // what is published while the batch runs forms the next one.
+    queue.running = Promise.resolve().then(() => this.drain(group, queue));
   }
 
   private async drain(group: Group, queue: PartitionQueue): Promise<void> {

@@ -19,6 +19,8 @@ import { createTestDatabase, expectEventually, type TestDatabase } from '@boreal
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
 import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from './index';
 import { Sweeper } from './maintenance/sweeper';
+import { PushDb } from './persistence/push-db';
+import { StatsRepository } from './persistence/stats.repository';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3600_000;
@@ -590,6 +592,26 @@ describe('receipts in batches, sweeper, statistics', () => {
     const bad = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p3}/stats?from=2026-02-30&to=${day2}` });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('adds up counts made by many concurrent transactions, which do not queue on one counter row', async () => {
+    const p4 = `p4-${randomToken(4)}`;
+    const db = app.get(PushDb);
+    const repository = app.get(StatsRepository);
+    const day = new Date(T0).toISOString().slice(0, 10);
+    await Promise.all(
+      Array.from({ length: 24 }, () =>
+        db.transaction(async (sql) => {
+          // Two bumps in one transaction land on the same row (no lock-order deadlock with another).
+          await repository.bump(sql, [{ projectId: p4, counter: 'accepted', atMs: T0 }]);
+          await repository.bump(sql, [{ projectId: p4, counter: 'delivered', atMs: T0 }]);
+        }),
+      ),
+    );
+    expect(await stats.getStats(p4, day, day)).toMatchObject({ days: [{ date: day, accepted: 24, delivered: 24, expired: 0, failed: 0 }] });
+    const rows = await dataSource.query(`SELECT accepted, delivered FROM project_daily_stats WHERE project_id = $1`, [p4]);
+    expect(rows.length).toBeGreaterThan(1);
+    for (const row of rows) expect(row.accepted).toBe(row.delivered);
   });
 
   it('unregisters stale registrations and purges what retention no longer keeps', async () => {

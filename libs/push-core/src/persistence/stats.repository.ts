@@ -12,6 +12,11 @@ export interface DayCounts {
 }
 
 const COUNTERS: readonly StatCounter[] = ['accepted', 'delivered', 'expired', 'failed'];
+/**
+ * Rows per (project, day). One row would serialize every transaction that counts something on its
+ * lock until that transaction commits; each transaction bumps one shard, readers add them up.
+ */
+export const STAT_SHARDS = 16;
 
 /**
  * Per-project daily counters. Callers bump them in the transaction that changes the state they
@@ -19,7 +24,16 @@ const COUNTERS: readonly StatCounter[] = ['accepted', 'delivered', 'expired', 'f
  */
 @Injectable()
 export class StatsRepository {
+  /** The shard of each open transaction: one per transaction, so two bumps in it cannot deadlock with another's. */
+  private readonly shards = new WeakMap<Sql, number>();
+
   constructor(@Optional() private readonly metrics?: Metrics) {}
+
+  private shardOf(sql: Sql): number {
+    let shard = this.shards.get(sql);
+    if (shard === undefined) this.shards.set(sql, (shard = Math.floor(Math.random() * STAT_SHARDS)));
+    return shard;
+  }
 
   async bump(sql: Sql, increments: readonly StatIncrement[]): Promise<void> {
     this.countInMetrics(sql, increments);
@@ -36,12 +50,12 @@ export class StatsRepository {
     // Sorted, so that concurrent transactions lock the counter rows in the same order.
     const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
     await sql(
-      `INSERT INTO project_daily_stats AS s (project_id, day, accepted, delivered, expired, failed)
-       SELECT * FROM unnest($1::text[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-       ON CONFLICT (project_id, day) DO UPDATE SET
+      `INSERT INTO project_daily_stats AS s (project_id, day, accepted, delivered, expired, failed, shard)
+       SELECT *, $7::smallint FROM unnest($1::text[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+       ON CONFLICT (project_id, day, shard) DO UPDATE SET
          accepted = s.accepted + EXCLUDED.accepted, delivered = s.delivered + EXCLUDED.delivered,
          expired = s.expired + EXCLUDED.expired, failed = s.failed + EXCLUDED.failed`,
-      [sorted.map((r) => r.projectId), sorted.map((r) => r.day), ...COUNTERS.map((c) => sorted.map((r) => r.counts[c]))],
+      [sorted.map((r) => r.projectId), sorted.map((r) => r.day), ...COUNTERS.map((c) => sorted.map((r) => r.counts[c])), this.shardOf(sql)],
     );
   }
 
@@ -59,8 +73,8 @@ export class StatsRepository {
 
   async days(sql: Sql, projectId: string, from: string, to: string): Promise<DayCounts[]> {
     const rows = await sql<{ day: string; accepted: string; delivered: string; expired: string; failed: string }>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS day, accepted, delivered, expired, failed
-         FROM project_daily_stats WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day`,
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(accepted) AS accepted, sum(delivered) AS delivered, sum(expired) AS expired, sum(failed) AS failed
+         FROM project_daily_stats WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY day ORDER BY day`,
       [projectId, from, to],
     );
     return rows.map((r) => ({ date: r.day, accepted: Number(r.accepted), delivered: Number(r.delivered), expired: Number(r.expired), failed: Number(r.failed) }));
