@@ -280,8 +280,11 @@ export class KafkaProducer {
   private async metadata(topics: string[]): Promise<ReturnType<typeof decodeMetadata>> {
     for (let attempt = 0; ; attempt++) {
       try {
-        this.metadataConnection ??= this.openAny();
-        const connection = await this.metadataConnection;
+        let connection = this.metadataConnection && (await this.metadataConnection.catch(() => null));
+        if (!connection || connection.closed) {
+          this.metadataConnection = this.openAny();
+          connection = await this.metadataConnection;
+        }
         const meta = decodeMetadata(await connection.request(ApiKey.Metadata, METADATA_VERSION, metadataRequest(topics), this.options.requestTimeoutMs));
         for (const b of meta.brokers) {
           const known = this.brokers.get(b.nodeId);

@@ -16,21 +16,39 @@ export interface WireRecord {
   headers: Record<string, string>;
 }
 
-// ---- CRC32C (Castagnoli), table driven, as the RecordBatch checksum requires.
+// ---- CRC32C (Castagnoli), as the RecordBatch checksum requires: slicing by 8 (eight tables, eight
+// bytes a step), about five times faster than a byte at a time; produce requests are kilobytes.
 
-const CRC32C_TABLE = (() => {
-  const table = new Int32Array(256);
+const CRC32C_TABLES = (() => {
+  const t = new Int32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    table[n] = c;
+    t[n] = c;
   }
-  return table;
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) t[k * 256 + n] = t[t[(k - 1) * 256 + n]! & 0xff]! ^ (t[(k - 1) * 256 + n]! >>> 8);
+  }
+  return t;
 })();
 
 export function crc32c(buf: Uint8Array, start = 0, end = buf.length): number {
+  const t = CRC32C_TABLES;
   let crc = -1;
-  for (let i = start; i < end; i++) crc = CRC32C_TABLE[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    const lo = crc ^ (buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24));
+    crc =
+      t[1792 + (lo & 0xff)]! ^
+      t[1536 + ((lo >>> 8) & 0xff)]! ^
+      t[1280 + ((lo >>> 16) & 0xff)]! ^
+      t[1024 + (lo >>> 24)]! ^
+      t[768 + buf[i + 4]!]! ^
+      t[512 + buf[i + 5]!]! ^
+      t[256 + buf[i + 6]!]! ^
+      t[buf[i + 7]!]!;
+  }
+  for (; i < end; i++) crc = t[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ -1) >>> 0;
 }
 
@@ -49,17 +67,14 @@ export function murmur2(data: Uint8Array): number {
     k = Math.imul(k, m);
     h = Math.imul(h, m) ^ k;
   }
+  // The last 1 to 3 bytes (Java's switch with fall-through).
   const tail = length & ~3;
-  switch (length & 3) {
-    case 3:
-      h ^= data[tail + 2]! << 16;
-    // falls through
-    case 2:
-      h ^= data[tail + 1]! << 8;
-    // falls through
-    case 1:
-      h ^= data[tail]!;
-      h = Math.imul(h, m);
+  const rest = length & 3;
+  if (rest > 0) {
+    if (rest === 3) h ^= data[tail + 2]! << 16;
+    if (rest >= 2) h ^= data[tail + 1]! << 8;
+    h ^= data[tail]!;
+    h = Math.imul(h, m);
   }
   h ^= h >>> 13;
   h = Math.imul(h, m);
