@@ -20,6 +20,8 @@
 //     --seconds 10                         length of each offered-rate run
 //     --type device|application            target of each push (application: fan-out to its registrations)
 //     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit
+//     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
+//                                          for before/after); devices and tools always run from this one
 //     --smoke                              tiny sizes for CI (timings printed, never asserted)
 //     --json                               also print the results as one JSON line (for tests)
 //
@@ -57,6 +59,7 @@ function options() {
       seconds: { type: 'string', default: '10' },
       type: { type: 'string', default: 'device' },
       'cpu-prof': { type: 'string' },
+      dist: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -74,6 +77,7 @@ function options() {
     seconds: Number(values.seconds),
     type: values.type,
     cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
+    serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
     json: values.json,
   };
   if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, sweep: false });
@@ -134,8 +138,8 @@ async function cleanup() {
 // ---------------------------------------------------------------------------------------------
 // Systems
 
-function spawnJson(args, env, name) {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnJson(args, env, name, nodeArgs = [], cli = CLI) {
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = [];
   const listeners = new Set();
   const onLine = (line) => {
@@ -186,9 +190,9 @@ function spawnJson(args, env, name) {
 }
 
 function nodeFlags(o, name) {
-  if (!o.cpuProf) return {};
+  if (!o.cpuProf) return [];
   mkdirSync(o.cpuProf, { recursive: true });
-  return { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProf} --cpu-prof-name=${name}-${Date.now()}.cpuprofile` };
+  return ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
 }
 
 async function startSystem(mode, o) {
@@ -212,9 +216,8 @@ async function startStandalone(o) {
     RATE_LIMIT_BURST: '1000000',
     RATE_LIMIT_IP_PER_SECOND: '1000000',
     RATE_LIMIT_IP_BURST: '1000000',
-    ...nodeFlags(o, 'standalone'),
   };
-  const server = spawnJson(['serve'], env, 'standalone');
+  const server = spawnJson(['serve'], env, 'standalone', nodeFlags(o, 'standalone'), o.serverCli);
   const started = performance.now();
   await server.waitFor((l) => l.event === 'ready', 120_000, 'ready');
   log(`standalone ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -229,6 +232,7 @@ async function startStandalone(o) {
     authUrl: httpUrl,
     deviceUrls: [`tcp://127.0.0.1:${devicePort}`],
     adminEnv: { BOREALIS_DATA_DIR: env.BOREALIS_DATA_DIR },
+    metricsUrls: [`${httpUrl}/metrics`],
     adminServer: httpUrl,
     monitor,
     work,
@@ -284,7 +288,7 @@ async function startDistributed(o) {
     ],
   ];
   const started = performance.now();
-  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...nodeFlags(o, service) }, service));
+  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env }, service, nodeFlags(o, service), o.serverCli));
   try {
     await Promise.all(procs.map((p) => p.waitFor((l) => l.event === 'ready', 120_000, 'ready')));
     for (const port of [ports.auth, ports.gateway, ports.core, ports.transportHttp]) await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000);
@@ -308,6 +312,7 @@ async function startDistributed(o) {
     authUrl: `http://127.0.0.1:${ports.auth}`,
     deviceUrls: [`tcp://127.0.0.1:${ports.device}`],
     adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken },
+    metricsUrls: [ports.gateway, ports.core, ports.transportHttp].map((port) => `http://127.0.0.1:${port}/metrics`),
     adminServer: `http://127.0.0.1:${ports.auth}`,
     monitor,
     work,
@@ -472,6 +477,7 @@ async function runAtRate(system, fleet, rate, o) {
   const total = Math.max(1, Math.round(rate * o.seconds));
   const targets = o.type === 'device' ? fleet.registrations : fleet.apps;
   const deliveredBefore = await deliveredCount(client);
+  const handlersBefore = await busHandlers(system);
   system.monitor.begin();
   const ownCpu0 = process.cpuUsage();
   log(`offering ${rate}/s for ${o.seconds} s (${total} pushes to ${o.type} targets), load average ${os.loadavg()[0].toFixed(2)}`);
@@ -494,6 +500,7 @@ async function runAtRate(system, fleet, rate, o) {
   const dbDone = performance.timeOrigin + performance.now();
   await new Promise((r) => setTimeout(r, 300)); // stray duplicates arriving late still count
   const usage = system.monitor.end();
+  const handlers = diffHandlers(await busHandlers(system), handlersBefore);
   const ownCpu = process.cpuUsage(ownCpu0);
 
   const latencies = [];
@@ -541,6 +548,7 @@ async function runAtRate(system, fleet, rate, o) {
     p95: pct(95),
     p99: pct(99),
     max: latencies.length ? latencies[latencies.length - 1] : NaN,
+    handlers,
     postP99: percentile(accepted.map((s) => s.answeredAt - s.scheduledAt), 99),
     lateStarts: sent.filter((s) => s.startedAt - s.scheduledAt > 10).length / Math.max(1, sent.length),
     processes: [
@@ -556,6 +564,36 @@ async function runAtRate(system, fleet, rate, o) {
   // Let the system go quiet before the next rate.
   await new Promise((r) => setTimeout(r, 1000));
   return result;
+}
+
+/** Per topic and consumer group: records handled, handler calls (batches), seconds spent in them. */
+async function busHandlers(system) {
+  const out = new Map();
+  const entry = (labels) => {
+    const key = `${labels.topic} → ${labels.group}`;
+    if (!out.has(key)) out.set(key, { records: 0, batches: 0, seconds: 0 });
+    return out.get(key);
+  };
+  for (const url of system.metricsUrls) {
+    const text = await (await fetch(url)).text();
+    for (const m of text.matchAll(/^(borealis_bus_handler_duration_seconds_sum|borealis_bus_handler_duration_seconds_count|borealis_bus_consumed_records_total)\{([^}]*)\} (\S+)$/gm)) {
+      const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+      if (m[1].endsWith('_sum')) entry(labels).seconds += Number(m[3]);
+      else if (m[1].endsWith('_count')) entry(labels).batches += Number(m[3]);
+      else if (labels.outcome === 'ok') entry(labels).records += Number(m[3]);
+    }
+  }
+  return out;
+}
+
+function diffHandlers(after, before) {
+  const out = [];
+  for (const [key, a] of after) {
+    const b = before.get(key) ?? { records: 0, batches: 0, seconds: 0 };
+    const d = { handler: key, records: a.records - b.records, batches: a.batches - b.batches, seconds: a.seconds - b.seconds };
+    if (d.batches > 0) out.push(d);
+  }
+  return out.sort((x, y) => y.seconds - x.seconds);
 }
 
 async function deliveredCount(client) {
@@ -774,6 +812,12 @@ function printTable(results) {
     for (const p of r.processes) {
       lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${p.name} | ${p.cpuSeconds.toFixed(2)} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.accepted))} | ${fmt(p.peakRssMb)} |`);
     }
+  }
+  lines.push('');
+  lines.push('| mode | devices | offered/s | topic → consumer group | records | handler calls | records/call | handler busy s |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    for (const h of r.handlers) lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${h.handler} | ${fmt(h.records)} | ${fmt(h.batches)} | ${(h.records / h.batches).toFixed(1)} | ${h.seconds.toFixed(2)} |`);
   }
   lines.push('');
   lines.push('| mode | devices | regs/app | process | RSS MB with the devices connected, before traffic |');
