@@ -24,7 +24,7 @@
 // Quick check: `npm run bench -- fanout --recipients 2000 --transports 2 --runs 1`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,6 +58,8 @@ const ONLINE = Math.floor(N / 2);
 const OFFLINE = N - ONLINE;
 /** This machine caps a process at 20,000 open files: at most 15,000 devices per transport and per load generator. */
 const MAX_DEVICES_PER_PROCESS = 15_000;
+/** How long the processes' idle CPU use is measured before each run. */
+const IDLE_MS = 3000;
 const PG = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const CLI = path.join(path.resolve(values.dist), 'apps/cli/src/main.js');
@@ -93,7 +95,15 @@ function freePort() {
 async function until(probe, timeoutMs, what, intervalMs = 10) {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    if (await probe().catch(() => false)) return;
+    // A probe's failure is "not yet" (a service still starting), unless it says it is final.
+    if (
+      await probe().catch((err) => {
+        if (err.final) throw err;
+        return false;
+      })
+    ) {
+      return;
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -137,8 +147,10 @@ function median(xs) {
 }
 
 /** A `borealis` CLI process (the compiled tree), stopped with SIGTERM before the broker and the database go away. */
-function startCli(args, env, { nodeFlags = [], stdout = 'ignore' } = {}) {
-  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
+function startCli(args, env, { nodeFlags = [], stdout } = {}) {
+  // BENCH_LOG_DIR: each service's log lines (stdout) to a file there, to see why a run failed.
+  const logFile = process.env.BENCH_LOG_DIR ? openSync(path.join(process.env.BENCH_LOG_DIR, `${args[2] ?? args[0]}-${env.TRANSPORT_INSTANCE_ID ?? process.pid}-${Date.now()}.log`), 'w') : 'ignore';
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', stdout ?? logFile, 'inherit'] });
   cleanups.unshift(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -185,6 +197,9 @@ async function startRealDevices(common, applicationId, db) {
       DEVICE_PORT: String(devicePort),
       DEVICE_CREDENTIAL_SECRET: secret,
       HEARTBEAT_INTERVAL_MS: values['heartbeat-ms'],
+      // As long as the device SDK waits for an answer (30 s): a backlog of registrations on a
+      // busy machine is answered late rather than refused at 10 s.
+      REGISTRATION_TIMEOUT_MS: '30000',
     });
     transports.push({ proc, httpPort, devicePort, instanceId });
   }
@@ -218,6 +233,13 @@ async function startRealDevices(common, applicationId, db) {
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         log(`devices: ${total('ready')} ready, ${total('registered')} registered, ${total('registrationErrors')} registration errors of ${ONLINE}`);
+      }
+      // A device whose registrate() failed does not retry: the run cannot complete.
+      if (total('registrationErrors') > 0) {
+        throw Object.assign(
+          new Error(`${total('registrationErrors')} registrations failed (${total('registered')} registered): push-core answers registrations more slowly than devices connect; lower --rate (see docs/benchmarks.md)`),
+          { final: true },
+        );
       }
       return total('registered') >= ONLINE;
     },
@@ -296,7 +318,7 @@ async function main() {
   const flags = values['core-flags'].split(' ').filter(Boolean);
   const core = startCli(['serve', '--service', 'push-core'], { ...common, DATABASE_URL: dbUrl.toString(), HTTP_PORT: String(port) }, { nodeFlags: [...flags, ...profile] });
   await ready(port, 'push-core ready');
-  log(`push-core ready (pid ${core.pid})`);
+  log(`push-core ready (pid ${core.pid}, http://127.0.0.1:${port})`);
 
   const db = new pg.Client({ connectionString: dbUrl.toString() });
   await db.connect();
@@ -347,7 +369,18 @@ async function main() {
     const backends = async () => (await db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid);
     const transportPids = real ? real.transports.map((t) => t.proc.pid) : [];
     const loadgenPids = real ? real.loadgens.flatMap((g) => withChildren(g.proc.pid)) : [];
+    const cpuSample = () => ({
+      pushCore: cpuMs(core.pid),
+      kafkaMock: cpuMs(broker.pid),
+      transports: sumCpu(transportPids),
+      loadgens: sumCpu(loadgenPids),
+    });
     const countersBefore = real ? await Promise.all(real.transports.map((t) => transportCounters(t.httpPort))) : [];
+    // What the processes use while idle (Kafka polling, heartbeats, presence refresh), measured
+    // for IDLE_MS before the run, so that the cost of the fan-out itself can be told apart.
+    const idleFrom = { at: performance.now(), ...cpuSample() };
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const idleTo = { at: performance.now(), ...cpuSample() };
     const cpuBefore = {
       core: cpuMs(core.pid),
       pg: new Map((await backends()).map((pid) => [pid, cpuMs(pid)])),
@@ -415,6 +448,15 @@ async function main() {
     if ((byState.pending ?? 0) !== expectedPending) throw new Error(`run ${run}: ${byState.pending ?? 0} pending deliveries, expected ${expectedPending} (${JSON.stringify(byState)})`);
     const pgCpuMs = (await backends()).reduce((sum, pid) => sum + cpuMs(pid) - (cpuBefore.pg.get(pid) ?? 0), 0);
     const benchCpu = process.cpuUsage(cpuBefore.bench);
+    const windowMs = performance.now() - t0;
+    const idleRate = (key) => (idleTo[key] - idleFrom[key]) / (idleTo.at - idleFrom.at);
+    const rawCpu = {
+      pushCore: cpuMs(core.pid) - cpuBefore.core,
+      kafkaMock: cpuMs(broker.pid) - cpuBefore.broker,
+      transports: sumCpu(transportPids) - cpuBefore.transports,
+      loadgens: sumCpu(loadgenPids) - cpuBefore.loadgens,
+    };
+    const cpuMsOf = (key) => rawCpu[key];
     const result = {
       run,
       recipients: N,
@@ -425,12 +467,17 @@ async function main() {
       recipientsPerSecond: Math.round(N / (totalMs / 1000)),
       states: byState,
       cpuMs: {
-        pushCore: cpuMs(core.pid) - cpuBefore.core,
+        pushCore: rawCpu.pushCore,
         postgres: pgCpuMs,
-        kafkaMock: cpuMs(broker.pid) - cpuBefore.broker,
-        ...(real ? { transports: sumCpu(transportPids) - cpuBefore.transports, loadgens: sumCpu(loadgenPids) - cpuBefore.loadgens } : {}),
+        kafkaMock: rawCpu.kafkaMock,
+        ...(real ? { transports: rawCpu.transports, loadgens: rawCpu.loadgens } : {}),
         bench: Math.round((benchCpu.user + benchCpu.system) / 1000),
       },
+      // The same, less what the processes used while idle for as long (not for PostgreSQL, whose idle backends use nothing).
+      cpuAboveIdleMs: Object.fromEntries(
+        ['pushCore', 'kafkaMock', ...(real ? ['transports', 'loadgens'] : [])].map((key) => [key, Math.max(0, Math.round(cpuMsOf(key) - idleRate(key) * windowMs))]),
+      ),
+      cpuWindowMs: Math.round(windowMs),
       loadavg: os.loadavg()[0].toFixed(2),
     };
     log(JSON.stringify(result));
@@ -454,6 +501,8 @@ async function main() {
     // Per run, from publishing until the last step measured (with real devices: the receipts applied).
     medianCpuMsPer100k: Object.fromEntries(cpuKeys.map((k) => [k, per100k(m((r) => r.cpuMs[k]))])),
     medianCpuMsPer100kTotal: per100k(m((r) => cpuKeys.reduce((n, k) => n + r.cpuMs[k], 0))),
+    medianCpuAboveIdleMsPer100k: Object.fromEntries(Object.keys(results[0].cpuAboveIdleMs).map((k) => [k, per100k(m((r) => r.cpuAboveIdleMs[k]))])),
+    medianCpuWindowMs: m((r) => r.cpuWindowMs),
     pushCorePeakRssMb: Math.round(peakRssMb(core.pid)),
     ...(real
       ? {
@@ -466,12 +515,25 @@ async function main() {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
+let stopping = null;
+/** Stops everything started here (also on Ctrl-C), then exits. */
+function shutdown() {
+  stopping ??= (async () => {
+    for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => undefined);
+    process.exit();
+  })();
+  return stopping;
+}
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    process.exitCode = 130;
+    void shutdown();
+  });
+}
+
 main()
   .catch((err) => {
     process.stderr.write(`[fanout] failed: ${err.stack ?? err}\n`);
     process.exitCode = 1;
   })
-  .finally(async () => {
-    for (const cleanup of cleanups) await Promise.resolve(cleanup()).catch(() => undefined);
-    process.exit();
-  });
+  .finally(shutdown);
