@@ -3,7 +3,7 @@
 // to a Kafka-protocol broker with acks=-1) next to a bare Fastify handler that parses the same JSON
 // and answers an id: the ceiling of this machine in the same run.
 //
-//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3] [--warmup 3] [--dist dir]
+//   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3] [--warmup 3] [--dist dir] [--compare dir]
 //
 // Needs Redis on 127.0.0.1:6379 (or REDIS_URL) and kcat (librdkafka's mock broker) or KAFKA_BROKERS.
 // One file, three roles (BENCH_ROLE): the orchestrator (default, also the load client), `bare` and
@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const require = createRequire(import.meta.url);
-// BENCH_DIST (set from --dist): another build of the libraries, e.g. of an older commit, to compare.
+// BENCH_DIST (set from --dist, or --compare for a second gateway): another build of the libraries,
+// e.g. of an older commit, to compare.
 const dist = (lib) => require(path.join(process.env.BENCH_DIST ?? path.join(ROOT, 'dist'), 'libs', lib, 'src', 'index.js'));
 const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
 const ISSUER = 'https://bench/auth/public';
@@ -247,30 +248,33 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, d = 1) => n.toFixed(d);
 
 async function orchestrate() {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' }, warmup: { type: 'string', default: '3' }, dist: { type: 'string' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, runs: { type: 'string', default: '3' }, warmup: { type: 'string', default: '3' }, dist: { type: 'string' }, compare: { type: 'string' } } });
   if (values.dist) process.env.BENCH_DIST = path.resolve(values.dist);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const runs = Number(values.runs);
   const broker = await startBroker();
   const pids = { redis: await redisPid(), broker: broker.child?.pid };
-  let bare, gateway;
-  const results = { bare: [], gateway: [] };
+  // --compare dir: a second gateway from another build ("other"), measured in the same rounds, so
+  // that a before/after comparison sees the same machine load.
+  const servers = [];
+  const results = { bare: [], gateway: [], other: [] };
   try {
-    bare = await startServer('bare', {});
-    gateway = await startServer('gateway', { KAFKA_BROKERS: broker.brokers });
+    servers.push(['bare', await startServer('bare', {})]);
+    servers.push(['gateway', await startServer('gateway', { KAFKA_BROKERS: broker.brokers })]);
+    if (values.compare) servers.push(['other', await startServer('gateway', { KAFKA_BROKERS: broker.brokers, BENCH_DIST: path.resolve(values.compare) })]);
     for (let run = 1; run <= runs; run++) {
-      // Alternate so that drift in the machine's load does not favour one side.
-      for (const [name, server] of run % 2 ? [['bare', bare], ['gateway', gateway]] : [['gateway', gateway], ['bare', bare]]) {
+      // Rotate the order so that drift in the machine's load does not favour one side.
+      const order = servers.map((_, i) => servers[(i + run - 1) % servers.length]);
+      for (const [name, server] of order) {
         const r = await load(server, seconds, connections, Number(values.warmup), pids);
         results[name].push(r);
-        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${name === 'gateway' ? `  redis ${fmt(r.redisUsPerRequest, 0)} µs/req  broker ${fmt(r.brokerUsPerRequest, 0)} µs/req  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
+        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${name !== 'bare' ? `  redis ${fmt(r.redisUsPerRequest, 0)} µs/req  broker ${fmt(r.brokerUsPerRequest, 0)} µs/req  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
       }
     }
   } finally {
     // Also when a server failed to start: nothing of the bench outlives it.
-    bare?.child.kill();
-    gateway?.child.kill();
+    for (const [, server] of servers) server.child.kill();
     broker.child?.kill();
   }
   const summary = (name) => {
@@ -283,8 +287,10 @@ async function orchestrate() {
   process.stdout.write(`| | accepted/s | server CPU µs/request | p50 ms | p95 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |\n`);
   process.stdout.write(`| bare Fastify | ${fmt(b.perSecond, 0)} | ${fmt(b.cpu, 0)} | ${fmt(b.p50, 2)} | ${fmt(b.p95, 2)} | ${fmt(b.p99, 2)} |\n`);
   process.stdout.write(`| gateway | ${fmt(g.perSecond, 0)} | ${fmt(g.cpu, 0)} | ${fmt(g.p50, 2)} | ${fmt(g.p95, 2)} | ${fmt(g.p99, 2)} |\n`);
-  process.stdout.write(`gateway: Redis server and broker CPU ${fmt(g.helpers, 0)} µs/request on top of its own\n`);
-  process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}\n`);
+  const o = values.compare ? summary('other') : null;
+  if (o) process.stdout.write(`| gateway (--compare ${values.compare}) | ${fmt(o.perSecond, 0)} | ${fmt(o.cpu, 0)} | ${fmt(o.p50, 2)} | ${fmt(o.p95, 2)} | ${fmt(o.p99, 2)} |\n`);
+  process.stdout.write(`gateway: Redis server and broker CPU ${fmt(g.helpers, 0)} µs/request on top of its own${o ? ` (other build: ${fmt(o.helpers, 0)})` : ''}\n`);
+  process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}${o ? `, other build/bare: ${fmt(o.perSecond / b.perSecond, 2)}` : ''}\n`);
 }
 
 const roles = { bare: runBare, gateway: runGateway, orchestrator: orchestrate };
