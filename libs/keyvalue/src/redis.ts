@@ -125,7 +125,8 @@ const MAX_TAKES_PER_CALL = 1000;
  * decides them in arrival order: the same decisions as one call per take, because the script runs
  * atomically, but one command for ioredis to encode and parse and for Redis to run instead of one
  * per take. An idle caller waits for the end of the current turn only. A failed call fails every
- * take in it.
+ * take in it. One script call touches several bucket keys: they must live on one Redis (the
+ * platform's single REDIS_URL; a Redis Cluster would need the keys in one hash slot).
  */
 export class RedisRateLimiter extends RateLimiter {
   private pending: PendingTake[] = [];
