@@ -83,13 +83,12 @@ async function startBroker() {
   });
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/** `count` distinct free ports (held open together, so that no two are the same). */
+async function freePorts(count) {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise((resolve) => { const server = createServer().listen(0, '127.0.0.1', () => resolve(server)); })));
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 async function until(probe, timeoutMs, what, intervalMs = 10) {
@@ -177,6 +176,24 @@ async function transportCounters(port) {
   };
 }
 
+/** push-core's consumers since it started: records, handler calls (batches) and handler seconds per topic. */
+async function consumerStats(port) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const stats = {};
+  const add = (re, key) => {
+    for (const m of text.matchAll(re)) {
+      const topic = m[1].replace(/^borealis\./, '');
+      stats[topic] ??= { records: 0, batches: 0, handlerSeconds: 0 };
+      stats[topic][key] += Number(m[2]);
+    }
+  };
+  add(/^borealis_bus_consumed_records_total\{[^}]*topic="([^"]+)"[^}]*\} ([\d.e+]+)/gm, 'records');
+  add(/^borealis_bus_handler_duration_seconds_count\{[^}]*topic="([^"]+)"[^}]*\} ([\d.e+]+)/gm, 'batches');
+  add(/^borealis_bus_handler_duration_seconds_sum\{[^}]*topic="([^"]+)"[^}]*\} ([\d.e+]+)/gm, 'handlerSeconds');
+  for (const s of Object.values(stats)) s.handlerSeconds = Number(s.handlerSeconds.toFixed(1));
+  return stats;
+}
+
 /**
  * Real transports and real devices: TRANSPORTS transport processes, and per transport one
  * `borealis loadgen` whose SDK devices connect to it, `registrate()` for the application (through
@@ -186,8 +203,9 @@ async function startRealDevices(common, applicationId, db) {
   const secret = randomBytes(24).toString('hex');
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const transports = [];
+  const ports = await freePorts(2 * TRANSPORTS);
   for (let i = 0; i < TRANSPORTS; i++) {
-    const [httpPort, devicePort] = [await freePort(), await freePort()];
+    const [httpPort, devicePort] = [ports[2 * i], ports[2 * i + 1]];
     const instanceId = `bench-t${i}-${tag}`;
     const proc = startCli(['serve', '--service', 'transport'], {
       ...common,
@@ -313,7 +331,7 @@ async function main() {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
 
-  const port = await freePort();
+  const [port] = await freePorts(1);
   const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(values['cpu-prof'])] : [];
   const flags = values['core-flags'].split(' ').filter(Boolean);
   const core = startCli(['serve', '--service', 'push-core'], { ...common, DATABASE_URL: dbUrl.toString(), HTTP_PORT: String(port) }, { nodeFlags: [...flags, ...profile] });
@@ -421,8 +439,8 @@ async function main() {
       },
       300_000,
       `run ${run}`,
-      // Scraping four transports' /metrics costs each a few ms of CPU: not every 10 ms.
-      real ? 50 : 10,
+      // A transport's /metrics costs it a few ms of CPU (more on a busy machine): four every 200 ms.
+      real ? 200 : 10,
     );
     const totalMs = Math.max(onlineMs, storedMs);
     let loadgenSeenMs = null;
@@ -504,6 +522,8 @@ async function main() {
     medianCpuAboveIdleMsPer100k: Object.fromEntries(Object.keys(results[0].cpuAboveIdleMs).map((k) => [k, per100k(m((r) => r.cpuAboveIdleMs[k]))])),
     medianCpuWindowMs: m((r) => r.cpuWindowMs),
     pushCorePeakRssMb: Math.round(peakRssMb(core.pid)),
+    // Records per handler call show how the broker batches (the kcat mock: one produce request per fetch and partition).
+    pushCoreConsumers: await consumerStats(port).catch(() => null),
     ...(real
       ? {
           transportPeakRssMb: real.transports.map((t) => Math.round(peakRssMb(t.proc.pid))),
