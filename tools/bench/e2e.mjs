@@ -22,6 +22,10 @@
 //     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit
 //     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
 //                                          for before/after); devices and tools always run from this one
+//     --kafka-max-wait-ms 20               distributed: consumers' fetch wait (the test broker answers a fetch
+//                                          only when this expires, even if records arrived meanwhile; a
+//                                          real broker answers at once, so the default 100 would only
+//                                          measure the mock)
 //     --smoke                              tiny sizes for CI (timings printed, never asserted)
 //     --json                               also print the results as one JSON line (for tests)
 //
@@ -60,6 +64,7 @@ function options() {
       type: { type: 'string', default: 'device' },
       'cpu-prof': { type: 'string' },
       dist: { type: 'string' },
+      'kafka-max-wait-ms': { type: 'string', default: '20' },
       smoke: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -77,6 +82,7 @@ function options() {
     seconds: Number(values.seconds),
     type: values.type,
     cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
+    kafkaMaxWaitMs: values['kafka-max-wait-ms'],
     serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
     json: values.json,
   };
@@ -260,6 +266,7 @@ async function startDistributed(o) {
     // The test broker's group joins are slow with the production session timeout.
     KAFKA_SESSION_TIMEOUT_MS: '6000',
     KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
+    KAFKA_MAX_WAIT_MS: o.kafkaMaxWaitMs,
     REDIS_URL: redis,
     HTTP_HOST: '127.0.0.1',
     // Settings files point the push API at the gateway; the benchmark sends token requests to auth.
