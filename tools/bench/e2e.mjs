@@ -494,15 +494,24 @@ async function runAtRate(system, fleet, rate, o) {
   const accepted = sent.filter((s) => s.status === 200);
   const expected = (s) => (o.type === 'device' ? [s.target] : fleet.byApp.get(s.target));
   const expectedDeliveries = accepted.reduce((n, s) => n + expected(s).length, 0);
-  const deadline = Date.now() + 60_000 + o.seconds * 1000;
+  // Wait as long as receipts keep coming (an overloaded run drains slowly); give up after 30 s
+  // without any: what has not arrived then counts as lost.
+  let deadline = Date.now() + 30_000;
+  let lastCount = receipts.count;
   const received = () => accepted.reduce((n, s) => n + Math.min(expected(s).length, new Set((receipts.byMessage.get(s.id) ?? []).map((r) => r[0])).size), 0);
-  while (received() < expectedDeliveries && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while (received() < expectedDeliveries && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (receipts.count !== lastCount) [lastCount, deadline] = [receipts.count, Date.now() + 30_000];
+  }
+  deadline = Date.now() + 30_000;
   const allReceived = performance.timeOrigin + performance.now();
   // "Delivered" in the Push DB: every receipt acknowledged and counted.
   let delivered = await deliveredCount(client);
   while (delivered - deliveredBefore < expectedDeliveries && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
-    delivered = await deliveredCount(client);
+    const now = await deliveredCount(client);
+    if (now !== delivered) deadline = Date.now() + 30_000;
+    delivered = now;
   }
   const dbDone = performance.timeOrigin + performance.now();
   await new Promise((r) => setTimeout(r, 300)); // stray duplicates arriving late still count
