@@ -15,7 +15,8 @@
 //
 //   npm run build && npm run bench -- fanout [--recipients 100000] [--transports 4] [--runs 3]
 //                           [--stand-in] (push-core alone, stand-in transports)
-//                           [--rate 1000] (devices connected per second and load generator)
+//                           [--rate 15] (devices connected per second by each load generator: registrations
+//                           through the Kafka mock drain at only 20-300/s, see docs/benchmarks.md)
 //                           [--heartbeat-ms 30000] (the transports' heartbeat interval)
 //                           [--dist DIR] (another compiled tree, e.g. a copy of dist/ as a baseline)
 //                           [--cpu-prof DIR] (push-core writes a V8 CPU profile there on exit)
@@ -42,7 +43,7 @@ const { values } = parseArgs({
     transports: { type: 'string', default: '4' },
     runs: { type: 'string', default: '3' },
     'stand-in': { type: 'boolean', default: false },
-    rate: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '15' },
     'heartbeat-ms': { type: 'string', default: '30000' },
     dist: { type: 'string', default: path.join(ROOT, 'dist') },
     'cpu-prof': { type: 'string' },
