@@ -5,10 +5,12 @@
 //   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3] [--dist dir]
 //
 // One file, four roles (BENCH_ROLE): the orchestrator (default), `bare` (the baseline server),
-// `borealis` (a transport instance: the real DeviceServer with in-process bus and presence, so
-// that nothing but the transport is measured), and `client` (a share of the devices, raw protocol,
-// from its own loopback source address). Servers run with --expose-gc; memory is RSS after a full
-// GC before and after the devices connect. Throughput is deliveries per CPU-second of the server
+// `borealis` (a transport instance: the real DeviceServer with an in-process bus and a presence
+// stand-in that keeps nothing, as Redis holds presence in a deployment, so that nothing but the
+// transport is measured), and `client` (a share of the devices, raw protocol, from its own loopback
+// source address). Servers run with --expose-gc; memory is measured after a full GC before and
+// after the devices connect: RSS, RSS without V8's young generation, and the JS heap in use
+// (BENCH_HEAP_SNAPSHOT=dir writes heap snapshots at both points, to diff by constructor). Throughput is deliveries per CPU-second of the server
 // process (process.cpuUsage), which other load on the machine does not inflate the way wall time is.
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -69,7 +71,7 @@ function runBare() {
   });
   server.listen(0, '127.0.0.1', () => process.send({ type: 'listening', port: server.address().port }));
   process.on('message', (msg) => {
-    if (msg.cmd === 'rss') return reply({ rss: settledRss(), count: conns.size });
+    if (msg.cmd === 'rss') return reply({ ...settledMemory(msg.label), count: conns.size });
     if (msg.cmd === 'count') return reply({ count: conns.size });
     if (msg.cmd === 'setPayload') {
       payload = Buffer.alloc(4 + msg.bytes);
@@ -96,6 +98,21 @@ async function runBorealis() {
   const { TransportModule, DeviceServer } = serverDist('transport');
   const { MessageBus, InProcessMessageBus } = serverDist('messaging');
   const { PresenceStore, MemoryPresenceStore } = serverDist('keyvalue');
+  // Presence lives in Redis in a deployment, not in the transport's process: by default a stand-in
+  // that keeps nothing (BENCH_PRESENCE=memory: the standalone mode's in-process store, ~110 bytes a device).
+  class RemotePresenceStandIn extends PresenceStore {
+    writes = 0;
+    async set() {
+      this.writes++;
+    }
+    async lookup() {
+      return new Map();
+    }
+    async removeIfOwner() {
+      this.writes++;
+      return true;
+    }
+  }
   const { Clock, SystemClock } = serverDist('util');
   const { transportInboxTopic } = serverDist('contracts');
   const instanceId = process.env.INSTANCE_ID;
@@ -105,7 +122,7 @@ async function runBorealis() {
     global: true,
     providers: [
       { provide: MessageBus, useValue: bus },
-      { provide: PresenceStore, useValue: new MemoryPresenceStore() },
+      { provide: PresenceStore, useValue: process.env.BENCH_PRESENCE === 'memory' ? new MemoryPresenceStore() : new RemotePresenceStandIn() },
       { provide: Clock, useValue: new SystemClock() },
     ],
     exports: [MessageBus, PresenceStore, Clock],
@@ -137,10 +154,14 @@ async function runBorealis() {
   let seq = 0;
   process.send({ type: 'listening', port: server.address().port });
   process.on('message', async (msg) => {
-    if (msg.cmd === 'rss') return reply({ rss: settledRss(), count: server.heldDevices() });
+    if (msg.cmd === 'rss') return reply({ ...settledMemory(msg.label), count: server.heldDevices() });
     if (msg.cmd === 'count') return reply({ count: server.heldDevices() });
     if (msg.cmd === 'stats') return reply({ stats: server.statsSnapshot() });
     if (msg.cmd === 'cpu') return reply({ cpuMs: cpuMs(process.cpuUsage(cpuAtStart)) });
+    if (msg.cmd === 'markCpu') {
+      cpuAtStart = process.cpuUsage();
+      return reply({});
+    }
     if (msg.cmd === 'broadcast') {
       // The delivery path alone: encode the Notification, write it (what the bare server does). A
       // broadcast is one message (one message id) to every device, each with its registrationId.
@@ -193,9 +214,13 @@ function cpuMs(usage) {
   return (usage.user + usage.system) / 1000;
 }
 
-function settledRss() {
+/** Memory after a full GC; with BENCH_HEAP_SNAPSHOT=dir also a heap snapshot there (to diff before/after the devices connect). */
+function settledMemory(label) {
   for (let i = 0; i < 3; i++) globalThis.gc();
-  return process.memoryUsage().rss;
+  if (process.env.BENCH_HEAP_SNAPSHOT && label) require('node:v8').writeHeapSnapshot(path.join(process.env.BENCH_HEAP_SNAPSHOT, `${ROLE}-${process.env.INSTANCE_ID ?? 'bare'}-${label}.heapsnapshot`));
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  const spaces = Object.fromEntries(require('node:v8').getHeapSpaceStatistics().map((x) => [x.space_name, x.physical_space_size]));
+  return { rss, heapTotal, heapUsed, external, arrayBuffers, spaces };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,6 +448,8 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
   for (let r = 0; r < Math.max(1, Math.floor(rounds / 2)); r++) targeted.push(await broadcastRound(a, clients, 'targetedInbox', targetedIds, (expected += targetedIds.length)));
 
   // Drain A: every device gets GoAway with a spread delay and reconnects to B with its credentials.
+  // B's CPU for taking the devices back: what the reconnect costs the server, which the starved clients' wall time does not show.
+  await b.ask({ cmd: 'markCpu' });
   const t0 = performance.now();
   const drained = a.ask({ cmd: 'drain' });
   await until(async () => (await b.ask({ cmd: 'count' })).count >= devices, 120_000, 'devices moved to B').catch(async (err) => {
@@ -430,6 +457,7 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
     throw new Error(`${err.message}: clients ${JSON.stringify(progress)}, B ${JSON.stringify((await b.ask({ cmd: 'stats' })).stats)}`);
   });
   const reconnectMs = performance.now() - t0;
+  const { cpuMs: reconnectCpuMs } = await b.ask({ cmd: 'cpu' });
   const { drainMs } = await drained;
   const statsB = (await b.ask({ cmd: 'stats' })).stats;
   for (const c of clients) c.send({ cmd: 'exit' });
@@ -437,21 +465,38 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
   a.send({ cmd: 'exit' });
   b.kill();
   return {
-    bare: { rssPerConnection: (fullBare.rss - idleBare.rss) / devices, idleRss: idleBare.rss, broadcastPerCoreSecond: median(bareRounds.map((x) => x.perCoreSecond)) },
+    bare: { ...perConnection(idleBare, fullBare, devices), idleRss: idleBare.rss, broadcastPerCoreSecond: median(bareRounds.map((x) => x.perCoreSecond)) },
     borealis: {
-      rssPerConnection: (full.rss - idleA.rss) / devices,
+      ...perConnection(idleA, full, devices),
       idleRss: idleA.rss,
+      youngGenerationMax: Math.max(idleA.spaces.new_space, full.spaces.new_space),
       fullRss: full.rss,
       broadcastPerCoreSecond: median(direct.map((x) => x.perCoreSecond)),
       broadcastInboxPerCoreSecond: median(inbox.map((x) => x.perCoreSecond)),
       targetedInboxPerCoreSecond: median(targeted.map((x) => x.perCoreSecond)),
       reconnectMs,
+      reconnectsPerCoreSecondAtB: devices / (reconnectCpuMs / 1000),
       drainMs,
       rejectedDuringReconnect: statsB.connectionsRejected,
       reconnectErrorsAtB: statsB.errors,
       clientRetries: sum(clients, 'retries'),
     },
     broadcastRatio: median(direct.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
+  };
+}
+
+/**
+ * Memory per connection between two settled measurements: RSS as measured; RSS without the young
+ * generation (V8's new space, whose committed size follows the recent allocation rate, not the
+ * connections: it moved by up to 25 MB between two measurements of the same server here, 1.7 KB
+ * "per connection" at 15,000, and shrinks again when the process idles); the JS heap in use.
+ */
+function perConnection(idle, full, devices) {
+  const young = full.spaces.new_space - idle.spaces.new_space;
+  return {
+    rssPerConnection: (full.rss - idle.rss) / devices,
+    rssWithoutYoungPerConnection: (full.rss - idle.rss - young) / devices,
+    heapPerConnection: (full.heapUsed - idle.heapUsed) / devices,
   };
 }
 
@@ -525,25 +570,39 @@ async function orchestrate() {
     devices,
     runs,
     loadAverageAfter: os.loadavg(),
-    bare: { rssPerConnectionKB: kb(m((r) => r.bare.rssPerConnection)), broadcastPerCoreSecond: Math.round(m((r) => r.bare.broadcastPerCoreSecond)) },
+    bare: {
+      rssPerConnectionKB: kb(m((r) => r.bare.rssPerConnection)),
+      rssWithoutYoungPerConnectionKB: kb(m((r) => r.bare.rssWithoutYoungPerConnection)),
+      heapPerConnectionKB: kb(m((r) => r.bare.heapPerConnection)),
+      broadcastPerCoreSecond: Math.round(m((r) => r.bare.broadcastPerCoreSecond)),
+    },
     borealis: {
       rssPerConnectionKB: kb(m((r) => r.borealis.rssPerConnection)),
+      rssWithoutYoungPerConnectionKB: kb(m((r) => r.borealis.rssWithoutYoungPerConnection)),
+      heapPerConnectionKB: kb(m((r) => r.borealis.heapPerConnection)),
+      youngGenerationMaxMB: Math.round(m((r) => r.borealis.youngGenerationMax) / 1048576),
       idleRssMB: Math.round(m((r) => r.borealis.idleRss) / 1048576),
       broadcastPerCoreSecond: Math.round(m((r) => r.borealis.broadcastPerCoreSecond)),
       broadcastInboxPerCoreSecond: Math.round(m((r) => r.borealis.broadcastInboxPerCoreSecond)),
       targetedInboxPerCoreSecond: Math.round(m((r) => r.borealis.targetedInboxPerCoreSecond)),
       reconnectAfterDrainMs: Math.round(m((r) => r.borealis.reconnectMs)),
+      // With clients that act at once: the spread, or the time B's one core needs, whichever is longer.
+      reconnectsPerCoreSecondAtB: Math.round(m((r) => r.borealis.reconnectsPerCoreSecondAtB)),
       rejectedDuringReconnect: m((r) => r.borealis.rejectedDuringReconnect),
     },
     ratios: {
       rssVsBare: Number((m((r) => r.borealis.rssPerConnection / r.bare.rssPerConnection)).toFixed(2)),
+      rssWithoutYoungVsBare: Number((m((r) => r.borealis.rssWithoutYoungPerConnection / r.bare.rssWithoutYoungPerConnection)).toFixed(2)),
+      heapVsBare: Number((m((r) => r.borealis.heapPerConnection / r.bare.heapPerConnection)).toFixed(2)),
       // Median over runs of the median ratio of alternating rounds.
       broadcastVsBare: Number(m((r) => r.broadcastRatio).toFixed(2)),
     },
     bytes,
   };
+  // At rest, plus the per-connection cost without the young generation, plus the young generation at
+  // its largest (V8's default limit: two 16 MB semi-spaces; what it reached here is youngGenerationMaxMB).
   summary.extrapolation500k = {
-    processRssGB: Number(((summary.borealis.idleRssMB * 1048576 + 500_000 * m((r) => r.borealis.rssPerConnection)) / 1024 ** 3).toFixed(2)),
+    processRssGB: Number(((summary.borealis.idleRssMB * 1048576 + 500_000 * m((r) => r.borealis.rssWithoutYoungPerConnection) + 32 * 1048576) / 1024 ** 3).toFixed(2)),
     kernelGB: Number(((500_000 * 4.8 * 1024) / 1024 ** 3).toFixed(2)),
   };
   process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
