@@ -290,7 +290,12 @@ async function orchestrate() {
   const o = values.compare ? summary('other') : null;
   if (o) process.stdout.write(`| gateway (--compare ${values.compare}) | ${fmt(o.perSecond, 0)} | ${fmt(o.cpu, 0)} | ${fmt(o.p50, 2)} | ${fmt(o.p95, 2)} | ${fmt(o.p99, 2)} |\n`);
   process.stdout.write(`gateway: Redis server and broker CPU ${fmt(g.helpers, 0)} µs/request on top of its own${o ? ` (other build: ${fmt(o.helpers, 0)})` : ''}\n`);
-  process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}${o ? `, other build/bare: ${fmt(o.perSecond / b.perSecond, 2)}` : ''}\n`);
+  process.stdout.write(`ratio gateway/bare: ${fmt(g.perSecond / b.perSecond, 2)}${o ? `, other build/bare: ${fmt(o.perSecond / b.perSecond, 2)}` : ''} (of the medians)\n`);
+  // Each round measures bare and gateway back to back, so their ratio within a round sees the same
+  // machine load; its median is less sensitive to load drift between rounds than the ratio of medians.
+  const perRound = (name) => results[name].map((r, i) => r.perSecond / results.bare[i].perSecond);
+  const rounds = (name) => `${fmt(median(perRound(name)), 2)} (rounds: ${perRound(name).map((x) => fmt(x, 2)).join(' ')})`;
+  process.stdout.write(`ratio gateway/bare per round, median: ${rounds('gateway')}${o ? `; other build: ${rounds('other')}` : ''}\n`);
 }
 
 const roles = { bare: runBare, gateway: runGateway, orchestrator: orchestrate };
