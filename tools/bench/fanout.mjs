@@ -480,7 +480,15 @@ async function main() {
       run,
       recipients: N,
       onlineMs: Math.round(onlineMs),
-      ...(real ? { writtenMs: Math.round(writtenMs), loadgenSeenMs: Math.round(loadgenSeenMs), receiptsAppliedMs: Math.round(deliveredMs) } : {}),
+      ...(real
+        ? {
+            writtenMs: Math.round(writtenMs),
+            loadgenSeenMs: Math.round(loadgenSeenMs),
+            receiptsAppliedMs: Math.round(deliveredMs),
+            // Notifications the devices handed to the app so far, against one per online device and run.
+            loadgenNotifications: { counted: real.total('notifications'), expected: expectedNotifications },
+          }
+        : {}),
       allStoredMs: Math.round(storedMs),
       totalMs: Math.round(totalMs),
       recipientsPerSecond: Math.round(N / (totalMs / 1000)),
