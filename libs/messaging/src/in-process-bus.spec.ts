@@ -63,6 +63,27 @@ describe('InProcessMessageBus', () => {
     expect(batches).toEqual([[1], [2, 3, 4]]);
   });
 
+  it('with several partitions, a slow handler holds up only its own partition', async () => {
+    const bus = new InProcessMessageBus({ partitions: 8 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: 'g',
+      handler: async (ms) => {
+        if (ms.some((m) => m.value.deviceId === 'a')) await gate;
+      },
+    });
+    await bus.start();
+    let slowDone = false;
+    // Keys 'a' and 'b' hash to different partitions of 8.
+    const slow = bus.publish(Topics.deviceEvents, [{ value: event('a') }]).then(() => (slowDone = true));
+    await bus.publish(Topics.deviceEvents, [{ value: event('b') }]);
+    expect(slowDone).toBe(false);
+    release();
+    await slow;
+  });
+
   it('rejects only the publishes whose batch gave up', async () => {
     const bus = new InProcessMessageBus({ retryBaseMs: 1, maxAttempts: 2 });
     await bus.subscribe({

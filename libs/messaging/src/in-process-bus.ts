@@ -7,7 +7,13 @@ import { decodeRecords, runHandler, type DeadLetter, type RawRecord } from './di
 import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
 import { NO_BUS_OBSERVER, type BusObserver } from './observer';
 
-const PARTITIONS = 8;
+/**
+ * Virtual partitions per topic. One by default: in one process more partitions do not add CPU, only
+ * more and smaller batches, so more transactions for the same records (measured in the end-to-end
+ * benchmark: 8 partitions cost push-core 600 µs and PostgreSQL 280 µs of CPU per push, 1 partition
+ * 385 and 90; docs/benchmarks.md, "End to end").
+ */
+const DEFAULT_PARTITIONS = 1;
 /** The most records one handler call receives; a Kafka fetch hands over batches of this order too. */
 const MAX_BATCH = 500;
 
@@ -59,9 +65,12 @@ export class InProcessMessageBus extends MessageBus {
 
   private readonly observer: BusObserver;
 
-  constructor(private readonly options: { maxAttempts?: number; retryBaseMs?: number; observer?: BusObserver } = {}) {
+  private readonly partitionCount: number;
+
+  constructor(private readonly options: { maxAttempts?: number; retryBaseMs?: number; observer?: BusObserver; partitions?: number } = {}) {
     super();
     this.observer = options.observer ?? NO_BUS_OBSERVER;
+    this.partitionCount = options.partitions ?? DEFAULT_PARTITIONS;
   }
 
   async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
@@ -71,7 +80,7 @@ export class InProcessMessageBus extends MessageBus {
     const work: Promise<void>[] = [];
     for (const record of records) {
       const key = record.key ?? topic.key(record.value);
-      const partition = partitionOf(key);
+      const partition = partitionOf(key, this.partitionCount);
       const raw: RawRecord = { topic: topic.name, partition, offset: String(this.offsets++), key, headers: Correlation.headers(record.headers), value: JSON.stringify(record.value) };
       for (const group of groups) {
         work.push(new Promise<void>((resolve, reject) => this.enqueue(group, partition, { raw, settle: (err) => (err === undefined ? resolve() : reject(err)) })));
@@ -112,7 +121,7 @@ export class InProcessMessageBus extends MessageBus {
     if (list.some((g) => g.subscription.group === subscription.group)) {
       throw new Error(`group ${subscription.group} already subscribed to ${subscription.topic.name}`);
     }
-    list.push({ subscription: subscription as Subscription<unknown>, partitions: Array.from({ length: PARTITIONS }, () => ({ waiting: [], running: null })) });
+    list.push({ subscription: subscription as Subscription<unknown>, partitions: Array.from({ length: this.partitionCount }, () => ({ waiting: [], running: null })) });
     this.groups.set(subscription.topic.name, list);
   }
 
@@ -178,8 +187,8 @@ export class InProcessMessageBus extends MessageBus {
   }
 }
 
-function partitionOf(key: string): number {
+function partitionOf(key: string, partitions: number): number {
   let h = 0;
   for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0;
-  return (h >>> 0) % PARTITIONS;
+  return (h >>> 0) % partitions;
 }
