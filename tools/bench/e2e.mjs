@@ -18,6 +18,9 @@
 //     --sweep                              instead of --rates: raise the rate until p99 >= --p99-ms or
 //                                          something is lost or refused, then narrow it down
 //     --seconds 10                         length of each offered-rate run
+//     --warmup 2                           seconds sent at the same rate before each run: checked for loss
+//                                          and duplicates, left out of latency and rates (new sender
+//                                          connections, JIT)
 //     --type device|application            target of each push (application: fan-out to its registrations)
 //     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit
 //     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
@@ -61,6 +64,7 @@ function options() {
       'sweep-start': { type: 'string', default: '500' },
       'p99-ms': { type: 'string', default: '100' },
       seconds: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
       type: { type: 'string', default: 'device' },
       'cpu-prof': { type: 'string' },
       dist: { type: 'string' },
@@ -80,13 +84,14 @@ function options() {
     sweepStart: Number(values['sweep-start']),
     p99Ms: Number(values['p99-ms']),
     seconds: Number(values.seconds),
+    warmup: Number(values.warmup),
     type: values.type,
     cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
     kafkaMaxWaitMs: values['kafka-max-wait-ms'],
     serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
     json: values.json,
   };
-  if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, sweep: false });
+  if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, warmup: 0, sweep: false });
   for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
   if (!['device', 'application'].includes(o.type)) throw new Error('--type must be device or application');
   return o;
@@ -109,6 +114,11 @@ async function main() {
           try {
             fleet = await connectDevices(system, devices, Math.min(regsPerApp, devices));
             const idle = system.monitor.snapshot();
+            if (o.warmup > 0) {
+              // A freshly started system compiles its hot paths on the first pushes: not measured.
+              log('warming the system up (3 s at 300/s, not recorded)');
+              await runAtRate(system, fleet, 300, { ...o, seconds: 3, warmup: 0 });
+            }
             const runs = o.sweep ? await sweep(system, fleet, o) : [];
             if (!o.sweep) for (const rate of o.rates) runs.push(await runAtRate(system, fleet, rate, o));
             for (const run of runs) results.push({ mode, devices, regsPerApp, type: o.type, idleRss: idle, ...run });
@@ -481,13 +491,14 @@ async function sweep(system, fleet, o) {
 
 async function runAtRate(system, fleet, rate, o) {
   const { client, projectId, receipts } = fleet;
-  const total = Math.max(1, Math.round(rate * o.seconds));
+  const total = Math.max(1, Math.round(rate * (o.seconds + o.warmup)));
+  const warmupCount = Math.round(rate * o.warmup);
   const targets = o.type === 'device' ? fleet.registrations : fleet.apps;
   const deliveredBefore = await deliveredCount(client);
   const handlersBefore = await busHandlers(system);
   system.monitor.begin();
   const ownCpu0 = process.cpuUsage();
-  log(`offering ${rate}/s for ${o.seconds} s (${total} pushes to ${o.type} targets), load average ${os.loadavg()[0].toFixed(2)}`);
+  log(`offering ${rate}/s for ${o.warmup} + ${o.seconds} s (${total} pushes to ${o.type} targets), load average ${os.loadavg()[0].toFixed(2)}`);
   const { sent, driver } = await drive({ url: `${system.httpUrl}/push/public/api/v1/projects/${projectId}/messages`, token: fleet.accessToken, rate, total, targets, type: o.type });
   const sendEnd = performance.timeOrigin + performance.now();
   // Join: every accepted message with its receipts.
@@ -519,7 +530,15 @@ async function runAtRate(system, fleet, rate, o) {
   const handlers = diffHandlers(await busHandlers(system), handlersBefore);
   const ownCpu = process.cpuUsage(ownCpu0);
 
+  const worstPerSecond = [];
+  for (const s of accepted) {
+    const got = receipts.byMessage.get(s.id);
+    if (!got) continue;
+    const second = Math.floor((s.scheduledAt - sent[0].scheduledAt) / 1000);
+    worstPerSecond[second] = Math.max(worstPerSecond[second] ?? 0, ...got.map(([, at]) => at - s.scheduledAt));
+  }
   const latencies = [];
+  let firstReceipts = 0;
   let lost = 0;
   let duplicates = 0;
   let misrouted = 0;
@@ -533,7 +552,8 @@ async function runAtRate(system, fleet, rate, o) {
       else if (seen.has(reg)) duplicates++;
       else {
         seen.add(reg);
-        latencies.push(at - s.scheduledAt);
+        firstReceipts++;
+        if (s.i >= warmupCount) latencies.push(at - s.scheduledAt);
         lastReceipt = Math.max(lastReceipt, at);
       }
     }
@@ -553,8 +573,8 @@ async function runAtRate(system, fleet, rate, o) {
     errors,
     statuses,
     acceptedPerSecond: accepted.length / ((sendEnd - t0) / 1000),
-    deliveredPerSecond: latencies.length / ((Math.max(lastReceipt, t0 + 1) - t0) / 1000),
-    deliveries: latencies.length,
+    deliveredPerSecond: firstReceipts / ((Math.max(lastReceipt, t0 + 1) - t0) / 1000),
+    deliveries: firstReceipts,
     lost,
     duplicates,
     misrouted,
@@ -565,6 +585,7 @@ async function runAtRate(system, fleet, rate, o) {
     p99: pct(99),
     max: latencies.length ? latencies[latencies.length - 1] : NaN,
     handlers,
+    worstPerSecond: Array.from(worstPerSecond, (v) => Math.round(v ?? 0)),
     postP99: percentile(accepted.map((s) => s.answeredAt - s.scheduledAt), 99),
     lateStarts: sent.filter((s) => s.startedAt - s.scheduledAt > 10).length / Math.max(1, sent.length),
     processes: [
@@ -577,6 +598,7 @@ async function runAtRate(system, fleet, rate, o) {
     `  accepted ${result.accepted}/${result.sent} (${fmt(result.acceptedPerSecond)}/s), delivered ${result.deliveries} (${fmt(result.deliveredPerSecond)}/s), ` +
       `p50 ${ms(result.p50)} p95 ${ms(result.p95)} p99 ${ms(result.p99)} max ${ms(result.max)} ms, lost ${lost}, duplicates ${duplicates}, errors ${errors} ${JSON.stringify(statuses)}, Push DB delivered ${result.dbDelivered}`,
   );
+  log(`  worst latency per second of sending (ms): ${result.worstPerSecond.join(' ')}`);
   // Let the system go quiet before the next rate.
   await new Promise((r) => setTimeout(r, 1000));
   return result;
