@@ -50,6 +50,27 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
     expect(first.headers['x-request-id']).toBe('r1');
   });
 
+  it('sends the records published to a topic in one turn as one request, which consumers get as one batch', async () => {
+    bus = newBus('bus-test-coalesce');
+    const batches: string[][] = [];
+    const device = `coalesced-${run}`;
+    await bus.subscribe({
+      topic: Topics.deviceEvents,
+      group: `test.${run}.coalesce`,
+      handler: async (ms) => {
+        const mine = ms.filter((m) => m.value.deviceId === device).map((m) => String(m.value.atMs));
+        if (mine.length > 0) batches.push(mine);
+      },
+    });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+    // Five publishers in the same turn (e.g. five devices' acknowledgements read in one I/O phase).
+    await Promise.all([1, 2, 3, 4, 5].map((atMs) => bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected' as const, deviceId: device, instanceId: 't-0', atMs } }])));
+    await expectEventually(() => expect(batches.flat()).toEqual(['1', '2', '3', '4', '5']), { timeoutMs: 20_000 });
+    // The test broker hands a consumer one producer request per partition and fetch: one batch here.
+    expect(batches).toHaveLength(1);
+  });
+
   it('dead-letters malformed records and bad input, retries the rest, and commits past them', async () => {
     bus = newBus('bus-test-2');
     const handled: string[] = [];
