@@ -220,11 +220,15 @@ async function startStandalone(o) {
   const work = mkdtempSync(path.join(os.tmpdir(), 'borealis-bench-e2e-'));
   // As root, the embedded PostgreSQL runs as `postgres`, which must be able to enter the directory.
   chmodSync(work, 0o755);
-  const [httpPort, devicePort] = [await freePort(), await freePort()];
+  // All three chosen here (distinct), so that the embedded PostgreSQL cannot take one of the others.
+  const ports = new Set();
+  while (ports.size < 3) ports.add(await freePort());
+  const [httpPort, devicePort, pgPort] = [...ports];
   const env = {
     BOREALIS_DATA_DIR: path.join(work, 'data'),
     BOREALIS_HTTP_PORT: String(httpPort),
     BOREALIS_DEVICE_PORT: String(devicePort),
+    BOREALIS_PG_PORT: String(pgPort),
     BOREALIS_PRINT_READY_JSON: 'true',
     LOG_LEVEL: 'warn',
     // The benchmark measures the pipeline, not the quotas.
@@ -421,7 +425,10 @@ async function connectDevices(system, devices, regsPerApp) {
     }
   });
   const started = performance.now();
-  await loadgen.waitFor((l) => l.event === 'progress' && l.registered + l.registrationErrors >= devices, 300_000, `${devices} registrations`);
+  const done = await loadgen.waitFor((l) => l.event === 'progress' && l.registered + l.registrationErrors >= devices, 600_000, `${devices} registrations`);
+  if (done.registrationErrors > 0) {
+    throw new Error(`${done.registrationErrors} of ${devices} devices could not register (the SDK's request timeout): the system is too slow at this size; see the server's log`);
+  }
   // The last registrations line may trail the progress line by one report.
   while (registrations.size < devices) await new Promise((r) => setTimeout(r, 100));
   log(`${devices} devices connected and registered (${apps.length} applications × ${regsPerApp}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
