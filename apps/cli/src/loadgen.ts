@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { PushDaemon } from '@borealis/device-sdk';
+import { PushDaemon, type PushClient } from '@borealis/device-sdk';
 import { printJson, UsageError } from './usage';
 
 /** This machine caps a process at 20,000 open files: stay well below it per worker. */
@@ -190,13 +190,26 @@ async function runWorker(plan: Plan, worker: number): Promise<void> {
         const at = performance.timeOrigin + performance.now();
         for (const push of pushes) events.receipts.push([push.id, registrationId, at]);
       });
-      void client.registrate().then((id) => {
-        if (!id) return void report.registrationErrors++;
+      void registrateWithRetries(client, () => stopping).then((id) => {
+        if (!id) {
+          report.registrationErrors++;
+          process.stderr.write(`loadgen: ${client.applicationId}: registration failed: ${client.error ?? ''} ${client.errorMessage}\n`);
+          return;
+        }
         report.registered++;
         if (plan.receipts) events.registrations.push([client.applicationId, id]);
       });
     }
     await daemon.start();
     if (intervalMs >= 1) await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** As an app would on `registrationError`: try again a few times with growing pauses, then give up. */
+async function registrateWithRetries(client: PushClient, stopping: () => boolean, attempts = 4): Promise<string | null> {
+  for (let attempt = 1; ; attempt++) {
+    const id = await client.registrate();
+    if (id || attempt >= attempts || stopping()) return id;
+    await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
   }
 }

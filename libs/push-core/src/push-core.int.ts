@@ -18,6 +18,7 @@ import { configureHttpApp, createFastifyAdapter, Metrics, PlatformModule } from 
 import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
 import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from './index';
+import { needsAnalyze, PlannerStatistics } from './maintenance/planner-statistics';
 import { Sweeper } from './maintenance/sweeper';
 import { PushDb } from './persistence/push-db';
 import { StatsRepository } from './persistence/stats.repository';
@@ -612,6 +613,27 @@ describe('receipts in batches, sweeper, statistics', () => {
     const rows = await dataSource.query(`SELECT accepted, delivered FROM project_daily_stats WHERE project_id = $1`, [p4]);
     expect(rows.length).toBeGreaterThan(1);
     for (const row of rows) expect(row.accepted).toBe(row.delivered);
+  });
+
+  it('analyzes the tables a delivery is joined with as soon as they grew, not a minute later', async () => {
+    expect(needsAnalyze(1000, 100)).toBe(false);
+    expect(needsAnalyze(1000, 200)).toBe(true);
+    const lastAnalyze = async () =>
+      (await dataSource.query(`SELECT coalesce(last_analyze, 'epoch')::text AS at FROM pg_stat_user_tables WHERE relname = 'registry_applications'`))[0].at as string;
+    const before = await lastAnalyze();
+    const tag = randomToken(4);
+    await dataSource.query(
+      `INSERT INTO registry_applications (id, project_id, is_active, updated_at_ms) SELECT 'bulk-' || $1 || '-' || g, 'bulk-project', true, 1 FROM generate_series(1, 500) g`,
+      [tag],
+    );
+    // The statistics collector reports the inserts shortly after they committed.
+    await expectEventually(
+      async () => {
+        await app.get(PlannerStatistics).check();
+        expect(await lastAnalyze()).not.toBe(before);
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
   });
 
   it('unregisters stale registrations and purges what retention no longer keeps', async () => {

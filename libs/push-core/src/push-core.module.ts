@@ -5,6 +5,7 @@ import { DeliveryRouter } from './delivery/delivery-router';
 import { DeviceEvents } from './delivery/device-events.service';
 import { FanOutWorker } from './delivery/fan-out.worker';
 import { MessageIngest } from './delivery/message-ingest.service';
+import { PlannerStatistics } from './maintenance/planner-statistics';
 import { Sweeper } from './maintenance/sweeper';
 import { DeliveryRepository } from './persistence/delivery.repository';
 import { FanOutJobRepository } from './persistence/fanout-job.repository';
@@ -67,6 +68,7 @@ export class PushCoreModule {
         DeliveryRouter,
         FanOutWorker,
         Sweeper,
+        PlannerStatistics,
         RegistryView,
         Registrations,
         TopicSubscriptions,
