@@ -22,6 +22,7 @@
 //                                          and duplicates, left out of latency and rates (new sender
 //                                          connections, JIT)
 //     --type device|application            target of each push (application: fan-out to its registrations)
+//     --connect-rate 1000                  devices connecting (and registering) per second before the runs
 //     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit
 //     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
 //                                          for before/after); devices and tools always run from this one
@@ -66,6 +67,7 @@ function options() {
       seconds: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
       type: { type: 'string', default: 'device' },
+      'connect-rate': { type: 'string', default: '1000' },
       'cpu-prof': { type: 'string' },
       dist: { type: 'string' },
       'kafka-max-wait-ms': { type: 'string', default: '20' },
@@ -86,6 +88,7 @@ function options() {
     seconds: Number(values.seconds),
     warmup: Number(values.warmup),
     type: values.type,
+    connectRate: values['connect-rate'],
     cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
     kafkaMaxWaitMs: values['kafka-max-wait-ms'],
     serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
@@ -104,6 +107,7 @@ async function main() {
   const o = options();
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const results = [];
+  const failedSetups = [];
   log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
     for (const mode of o.modes) {
@@ -112,7 +116,14 @@ async function main() {
           const system = await startSystem(mode, o);
           let fleet = null;
           try {
-            fleet = await connectDevices(system, devices, Math.min(regsPerApp, devices));
+            try {
+              fleet = await connectDevices(system, devices, Math.min(regsPerApp, devices), o.connectRate);
+            } catch (err) {
+              // This size could not be set up; say why and go on with the others.
+              log(`${mode}, ${devices} devices, ${regsPerApp} per application: ${err.message.split('\n')[0]}`);
+              failedSetups.push(`${mode}/${devices}/${regsPerApp}`);
+              continue;
+            }
             const idle = system.monitor.snapshot();
             if (o.warmup > 0) {
               // A freshly started system compiles its hot paths on the first pushes: not measured.
@@ -135,6 +146,10 @@ async function main() {
   printTable(results);
   if (o.json) process.stdout.write(JSON.stringify({ event: 'results', results }) + '\n');
   const bad = results.filter((r) => r.lost > 0 || r.duplicates > 0 || r.misrouted > 0);
+  if (failedSetups.length > 0) {
+    log(`FAILED: could not set up ${failedSetups.join(', ')}`);
+    process.exitCode = 1;
+  }
   if (bad.length > 0) {
     log(`FAILED: ${bad.length} run(s) lost, duplicated or misrouted messages`);
     process.exitCode = 1;
@@ -380,7 +395,7 @@ async function waitReady(url, timeoutMs) {
 // ---------------------------------------------------------------------------------------------
 // Project, applications, devices
 
-async function connectDevices(system, devices, regsPerApp) {
+async function connectDevices(system, devices, regsPerApp, connectRate) {
   const { loadProjectSettings, PushServerClient } = dist('server-sdk');
   const out = path.join(system.work, 'project');
   const quick = await runCli(['admin', 'quickstart', '--out', out, '--server', system.adminServer, '--name', 'bench'], system.adminEnv);
@@ -404,7 +419,7 @@ async function connectDevices(system, devices, regsPerApp) {
 
   const processes = Math.max(1, Math.min(4, Math.ceil(devices / 5000)));
   const loadgen = spawnJson(
-    ['loadgen', '--devices', String(devices), '--processes', String(processes), '--rate', '3000', '--receipts', ...system.deviceUrls.flatMap((u) => ['--server', u]), '--apps', '1', ...apps.flatMap((a) => ['--app', a])],
+    ['loadgen', '--devices', String(devices), '--processes', String(processes), '--rate', connectRate, '--receipts', ...system.deviceUrls.flatMap((u) => ['--server', u]), '--apps', '1', ...apps.flatMap((a) => ['--app', a])],
     {},
     'loadgen',
   );
