@@ -42,7 +42,7 @@ class RawDevice {
   readonly closed: Promise<void>;
 
   private constructor(
-    private readonly out: { send(bytes: Uint8Array, framed: boolean): void; raw(bytes: Buffer): void; close(): void; pause(): void; resume(): void },
+    private readonly out: { send(bytes: Uint8Array, framed: boolean): void; raw(bytes: Buffer): void; close(): void; destroy(): void; pause(): void; resume(): void },
     subscribe: (onBytes: (chunk: Buffer) => void, onClose: () => void) => void,
     framed: boolean,
   ) {
@@ -73,6 +73,7 @@ class RawDevice {
           send: (bytes) => ws.send(bytes, { binary: true }),
           raw: (bytes) => ws.send(bytes, { binary: false }),
           close: () => ws.close(),
+          destroy: () => ws.terminate(),
           pause: () => ws.pause(),
           resume: () => ws.resume(),
         },
@@ -96,6 +97,7 @@ class RawDevice {
         send: (bytes) => socket.write(lengthPrefixed(bytes)),
         raw: (bytes) => socket.write(bytes),
         close: () => socket.end(),
+        destroy: () => socket.destroy(),
         pause: () => socket.pause(),
         resume: () => socket.resume(),
       },
@@ -144,6 +146,11 @@ class RawDevice {
     this.out.close();
     return this.closed;
   }
+
+  /** Without waiting for the server: a paused socket never reads the server's FIN, so `end` alone would stay open. */
+  destroy(): void {
+    this.out.destroy();
+  }
 }
 
 interface Harness {
@@ -166,7 +173,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const device of opened) device.close();
+  for (const device of opened) device.destroy();
   rmSync(work, { recursive: true, force: true });
 });
 
