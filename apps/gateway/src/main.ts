@@ -1,11 +1,15 @@
 import 'reflect-metadata';
 import { GatewayModule } from '@borealis/gateway';
 import { announceReady, distributedDrivers, exitOnStartupFailure, GatewayConfig, PlatformModule, serveHttp } from '@borealis/platform';
+import { Correlation } from '@borealis/messaging';
 import { loadConfig } from '@borealis/util';
 
 /** The gateway alone (distributed mode). Configuration: environment, see .env.sample. */
 async function main(): Promise<void> {
   const c = loadConfig(GatewayConfig);
+  // Request ids travel explicitly on the gateway's hot path; no AsyncLocalStorage and so no promise
+  // hook on every promise (see Correlation).
+  Correlation.setImplicit(false);
   const { httpUrl } = await serveHttp({
     service: 'gateway',
     host: c.HTTP_HOST,

@@ -30,6 +30,23 @@ describe('request id propagation through the bus', () => {
   });
 });
 
+describe('request ids passed explicitly only (Correlation.setImplicit(false))', () => {
+  afterEach(() => Correlation.setImplicit(true));
+
+  it('neither enters nor reads a context, and a record keeps the id its publisher set', async () => {
+    Correlation.setImplicit(false);
+    expect(Correlation.run('req-1', () => Correlation.requestId())).toBeUndefined();
+    expect(Correlation.run('req-1', () => Correlation.headers(undefined))).toEqual({});
+    const bus = new InProcessMessageBus();
+    const seen: (string | undefined)[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'g', handler: async ([m]) => void seen.push(m!.headers[REQUEST_ID_HEADER]) });
+    await bus.start();
+    await bus.publish(Topics.deviceEvents, [{ value: event('a'), headers: { [REQUEST_ID_HEADER]: 'req-2' } }]);
+    await Correlation.run('req-3', () => bus.publish(Topics.deviceEvents, [{ value: event('b') }]));
+    expect(seen).toEqual(['req-2', undefined]);
+  });
+});
+
 describe('bus observer', () => {
   it('is told of publishes, handled batches, retries and dead letters', async () => {
     const calls: string[] = [];

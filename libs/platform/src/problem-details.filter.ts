@@ -73,7 +73,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const errorId = randomUUID();
       body['errorId'] = errorId;
       body['detail'] = `internal error; quote error id ${errorId}`;
-      this.logger.error({ msg: 'unhandled error', errorId, method: request.method, url: body['instance'], error: describe(exception) });
+      this.logger.error({ msg: 'unhandled error', errorId, requestId: request.id, method: request.method, url: body['instance'], error: describe(exception) });
     }
     if (error.details.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.details.retryAfterSeconds));
     if (error.code === ErrorCode.Unauthenticated && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer');

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Topics, type MessageAcceptedV1 } from '@borealis/contracts';
-import { Correlation, MessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
+import { MessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
 
 /**
  * Publishes in flight at once; further messages wait and leave together in the next batch. One:
@@ -32,10 +32,9 @@ export class AcceptedPublisher {
 
   constructor(private readonly bus: MessageBus) {}
 
-  publish(event: MessageAcceptedV1): Promise<void> {
+  /** `requestId` goes into the record's headers (each record its own request's id, whichever request's turn drains the batch). */
+  publish(event: MessageAcceptedV1, requestId?: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      // The caller's request id, taken now: the batch leaves in whichever request's context drains it.
-      const requestId = Correlation.requestId();
       this.waiting.push({ record: { value: event, ...(requestId ? { headers: { [REQUEST_ID_HEADER]: requestId } } : {}) }, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
