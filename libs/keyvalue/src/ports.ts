@@ -20,9 +20,33 @@ export interface RateLimitDecision {
   limit: number;
 }
 
+/** One take from a bucket (the arguments of `RateLimiter.take`). */
+export interface BucketTake {
+  key: string;
+  capacity: number;
+  refillPerSecond: number;
+  cost?: number;
+}
+
 /** A token bucket per key: `capacity` tokens, refilled at `refillPerSecond`. */
 export abstract class RateLimiter {
   abstract take(key: string, capacity: number, refillPerSecond: number, cost?: number): Promise<RateLimitDecision>;
+
+  /**
+   * Takes from several buckets in order, each only if every take before it was allowed: the
+   * decisions of the takes made, ending with the first refusal (a refused take leaves the buckets
+   * after it untouched). The same decisions as calling `take` one after the other; a shared
+   * limiter makes them in one round trip.
+   */
+  async takeChain(takes: readonly BucketTake[]): Promise<RateLimitDecision[]> {
+    const decisions: RateLimitDecision[] = [];
+    for (const t of takes) {
+      const decision = await this.take(t.key, t.capacity, t.refillPerSecond, t.cost);
+      decisions.push(decision);
+      if (!decision.allowed) break;
+    }
+    return decisions;
+  }
 }
 
 /** Remembers one-time values (assertion `jti`) until they expire. */

@@ -60,6 +60,31 @@ describe('Redis adapters against the real Redis', () => {
     }
   });
 
+  it('rate limiter: chains ride in the same call; a take after a refusal is not made', async () => {
+    const limiter = new RedisRateLimiter(redis, () => 3_000_000);
+    const evalsha = jest.spyOn(redis, 'evalsha');
+    try {
+      const ip = `ip-${run}`;
+      const project = `chain-project-${run}`;
+      const chain = () => [
+        { key: ip, capacity: 2, refillPerSecond: 1 },
+        { key: project, capacity: 10, refillPerSecond: 1 },
+      ];
+      // One turn: three chains and a single take on the project bucket, in that order.
+      const [first, second, third, single] = await Promise.all([limiter.takeChain(chain()), limiter.takeChain(chain()), limiter.takeChain(chain()), limiter.take(project, 10, 1)]);
+      expect(evalsha).toHaveBeenCalledTimes(1);
+      expect(first!.map((d) => [d.allowed, d.remaining])).toEqual([[true, 1], [true, 9]]);
+      expect(second!.map((d) => [d.allowed, d.remaining])).toEqual([[true, 0], [true, 8]]);
+      // The IP bucket is empty: the project bucket is not touched for the third.
+      expect(third!.map((d) => [d.allowed, d.remaining])).toEqual([[false, 0]]);
+      expect(third![0]).toMatchObject({ retryAfterSeconds: 1, limit: 2 });
+      expect(single).toMatchObject({ allowed: true, remaining: 7 });
+      expect(await limiter.takeChain([])).toEqual([]);
+    } finally {
+      evalsha.mockRestore();
+    }
+  });
+
   it('replay guard: the first use wins, a replay is refused', async () => {
     const guard = new RedisReplayGuard(redis);
     expect(await guard.firstUse(`jti-${run}`, 60)).toBe(true);
