@@ -71,7 +71,10 @@ async function runGateway() {
   const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
   const { GatewayModule } = dist('gateway');
   const { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisRateLimiter } = dist('keyvalue');
-  const { InProcessMessageBus, KafkaMessageBus } = dist('messaging');
+  const { Correlation, InProcessMessageBus, KafkaMessageBus } = dist('messaging');
+  // As apps/gateway's main: request ids passed explicitly, no AsyncLocalStorage (a build from
+  // before Correlation.setImplicit keeps it on).
+  Correlation.setImplicit?.(false);
   const { configureHttpApp, createFastifyAdapter, PlatformModule } = dist('platform');
   const { SystemClock } = dist('util');
 

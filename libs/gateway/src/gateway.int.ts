@@ -266,6 +266,20 @@ describe('gateway public API', () => {
     expect(result.response.headers.get('ratelimit-limit')).toBe(String(BURST));
   });
 
+  it('with one token reused (the fast path: both limits in one round trip) admits exactly the burst, with RateLimit headers', async () => {
+    const projectId = newProject();
+    const auth = `Bearer ${await token(projectId)}`;
+    const before = accepted.filter((m) => m.projectId === projectId).length;
+    const results = await Promise.all(Array.from({ length: BURST + 2 }, () => send(projectId, { auth })));
+    const ok = results.filter((r) => r.response.status === 200);
+    expect(ok).toHaveLength(BURST);
+    for (const r of results.filter((r) => r.response.status !== 200)) expectProblem(r, 429, 'rate_limited');
+    expect(ok.map((r) => r.response.headers.get('ratelimit-limit'))).toEqual(Array(BURST).fill(String(BURST)));
+    expect(accepted.filter((m) => m.projectId === projectId).length - before).toBe(BURST);
+    // The same token on another project's path is still refused, not let through by the cache.
+    expectProblem(await send(newProject(), { auth }), 403, 'permission_denied');
+  });
+
   it('answers 503 with Retry-After, not 200, when the message cannot be made durable', async () => {
     const result = await send(brokenProject);
     expectProblem(result, 503, 'unavailable');

@@ -40,6 +40,13 @@ export class AccessTokenVerifier {
     private readonly clock: Clock,
   ) {}
 
+  /** The principal of a token verified before and not expired yet; undefined otherwise (no error). */
+  remembered(authorization: string | undefined): AccessPrincipal | undefined {
+    if (!authorization) return undefined;
+    const known = this.verified.get(authorization.slice(7).trim());
+    return known && authorization.startsWith('Bearer ') && this.clock.now() < known.expiresAtMs ? known.principal : undefined;
+  }
+
   async verify(authorization: string | undefined): Promise<AccessPrincipal> {
     const token = bearerToken(authorization);
     const known = this.verified.get(token);

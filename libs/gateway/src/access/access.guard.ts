@@ -59,6 +59,24 @@ export class RequestAuthorizer {
     }
     if (scope === WRITE_SCOPE) this.registry.assertActive(principal.projectId);
   }
+
+  /**
+   * Whether `authorize` would pass everything but the IP's rate limit, known without waiting: the
+   * token was verified before (and has not expired), its key is valid, its scope and project fit
+   * and the project is active. No side effects. The send route then takes the IP's and the
+   * project's limits in one round trip; when this is false, `authorize` answers as usual.
+   */
+  passesWithoutIpLimit(request: FastifyRequest, scope: string): boolean {
+    const principal = this.verifier.remembered(request.headers.authorization);
+    if (!principal || !principal.scopes.has(scope) || principal.projectId !== (request.params as { projectId?: string }).projectId) return false;
+    try {
+      this.registry.assertKeyValid(principal);
+      if (scope === WRITE_SCOPE) this.registry.assertActive(principal.projectId);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 /** The controller's routes: `RequestAuthorizer` for the route's `@RequiredScope`. */

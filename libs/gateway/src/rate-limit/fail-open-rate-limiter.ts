@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { RateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
+import { RateLimiter, type BucketTake, type RateLimitDecision } from '@borealis/keyvalue';
 import type { Clock } from '@borealis/util';
 
 export interface FailOpenOptions {
@@ -38,10 +38,24 @@ export class FailOpenRateLimiter extends RateLimiter {
     try {
       return await withTimeout(this.shared.take(key, capacity, refillPerSecond, cost), this.options.timeoutMs);
     } catch (err) {
-      this.localUntilMs = this.clock.now() + this.options.probeAfterMs;
-      this.logger.warn({ msg: 'shared rate limiter failed; limiting in this process', probeAfterMs: this.options.probeAfterMs, error: String(err) });
+      this.fellBack(err);
       return this.local.take(key, capacity, refillPerSecond, cost);
     }
+  }
+
+  override async takeChain(takes: readonly BucketTake[]): Promise<RateLimitDecision[]> {
+    if (this.degraded) return this.local.takeChain(takes);
+    try {
+      return await withTimeout(this.shared.takeChain(takes), this.options.timeoutMs);
+    } catch (err) {
+      this.fellBack(err);
+      return this.local.takeChain(takes);
+    }
+  }
+
+  private fellBack(err: unknown): void {
+    this.localUntilMs = this.clock.now() + this.options.probeAfterMs;
+    this.logger.warn({ msg: 'shared rate limiter failed; limiting in this process', probeAfterMs: this.options.probeAfterMs, error: String(err) });
   }
 }
 

@@ -30,17 +30,38 @@ export class RequestLimits {
     this.ipLimit = options.ipRateLimit ?? DEFAULT_IP_RATE_LIMIT;
   }
 
+  /**
+   * `takeIp` and then, if the IP was allowed, `takeProject`, in one round trip to the shared
+   * limiter: the same decisions, callbacks and errors as the two calls one after the other.
+   */
+  async takeIpThenProject(ip: string, projectId: string, onIpOutcome: (outcome: LimitOutcome) => void, onProjectOutcome: (outcome: LimitOutcome) => void): Promise<void> {
+    const project = this.options.rateLimit;
+    const [ipDecision, projectDecision] = await this.limiter.takeChain([
+      { key: `ip:${ip}`, capacity: this.ipLimit.burst, refillPerSecond: this.ipLimit.perSecond },
+      { key: `project:${projectId}`, capacity: project.burst, refillPerSecond: project.perSecond },
+    ]);
+    this.decided(ipDecision!, this.ipLimit, onIpOutcome, () => `too many requests from ${ip}`);
+    this.decided(projectDecision!, project, onProjectOutcome, () => this.quotaExceeded(projectId));
+  }
+
   takeIp(ip: string, onOutcome: (outcome: LimitOutcome) => void): Promise<void> {
     return this.take(`ip:${ip}`, this.ipLimit, onOutcome, () => `too many requests from ${ip}`);
   }
 
   takeProject(projectId: string, onOutcome: (outcome: LimitOutcome) => void): Promise<void> {
+    return this.take(`project:${projectId}`, this.options.rateLimit, onOutcome, () => this.quotaExceeded(projectId));
+  }
+
+  private quotaExceeded(projectId: string): string {
     const { perSecond, burst } = this.options.rateLimit;
-    return this.take(`project:${projectId}`, this.options.rateLimit, onOutcome, () => `project ${projectId} exceeds its quota of ${perSecond} messages per second (burst ${burst})`);
+    return `project ${projectId} exceeds its quota of ${perSecond} messages per second (burst ${burst})`;
   }
 
   private async take(key: string, policy: BucketLimit, onOutcome: (outcome: LimitOutcome) => void, refusal: () => string): Promise<void> {
-    const decision = await this.limiter.take(key, policy.burst, policy.perSecond);
+    this.decided(await this.limiter.take(key, policy.burst, policy.perSecond), policy, onOutcome, refusal);
+  }
+
+  private decided(decision: RateLimitDecision, policy: BucketLimit, onOutcome: (outcome: LimitOutcome) => void, refusal: () => string): void {
     onOutcome({ decision, policy });
     if (!decision.allowed) throw new DomainError(ErrorCode.RateLimited, refusal(), { retryAfterSeconds: decision.retryAfterSeconds });
   }

@@ -1,6 +1,6 @@
 import { DomainError, ErrorCode, Limits, Topics, type MessageAcceptedV1, type TopicDef } from '@borealis/contracts';
 import { MemoryRateLimiter, RateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
-import { Correlation, InProcessMessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
+import { InProcessMessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
 import { Metrics, MetricNames } from '@borealis/platform';
 import { deferred, FixedClock, isUuid } from '@borealis/util';
 import type { GatewayModuleOptions } from '../gateway-options';
@@ -61,7 +61,7 @@ async function setup(bus = new InProcessMessageBus(), store?: IdempotencyStore, 
   const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, options);
   const service = new SendMessageService(new AcceptedPublisher(bus), limits, store ?? new MemoryIdempotencyStore(clock), clock, options, metrics);
   const decisions: RateLimitDecision[] = [];
-  const send = (projectId = 'p1', payload: unknown = body, key?: string) => service.send(projectId, payload, key, (o) => decisions.push(o.decision));
+  const send = (projectId = 'p1', payload: unknown = body, key?: string) => service.send(projectId, payload, { idempotencyKey: key, onRateLimit: (o) => decisions.push(o.decision) });
   return { bus, clock, accepted, decisions, send };
 }
 
@@ -132,6 +132,50 @@ describe('SendMessageService', () => {
     expect(accepted).toHaveLength(2);
     clock.advance(1000);
     await expect(send()).resolves.toHaveProperty('id');
+  });
+
+  describe("sendPreauthorized (the send route's fast path)", () => {
+    async function fastSetup() {
+      const clock = new FixedClock(1_700_000_000_000);
+      const bus = new InProcessMessageBus();
+      await bus.start();
+      const published: PublishRecord<MessageAcceptedV1>[] = [];
+      await bus.subscribe({ topic: Topics.messageAccepted, group: 'test', handler: async (messages) => void published.push(...messages.map((m) => ({ value: m.value, headers: m.headers }))) });
+      const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, { ...options, rateLimit: { perSecond: 1, burst: 5 }, ipRateLimit: { perSecond: 1, burst: 2 } });
+      const service = new SendMessageService(new AcceptedPublisher(bus), limits, new MemoryIdempotencyStore(clock), clock, options);
+      const ip: RateLimitDecision[] = [];
+      const project: RateLimitDecision[] = [];
+      const context = (requestId: string) => ({ requestId, onIpOutcome: (o: { decision: RateLimitDecision }) => ip.push(o.decision), onRateLimit: (o: { decision: RateLimitDecision }) => project.push(o.decision) });
+      return { service, limits, published, ip, project, context };
+    }
+
+    it('takes the IP and then the project limit, and publishes with the request id', async () => {
+      const { service, published, ip, project, context } = await fastSetup();
+      const { id } = await service.sendPreauthorized('p1', body, '10.0.0.1', context('req-1'))!;
+      expect(published.map((r) => [r.value.messageId, r.headers?.[REQUEST_ID_HEADER]])).toEqual([[id, 'req-1']]);
+      expect(ip.map((d) => [d.allowed, d.remaining])).toEqual([[true, 1]]);
+      expect(project.map((d) => [d.allowed, d.remaining])).toEqual([[true, 4]]);
+    });
+
+    it("answers an IP over its limit with the IP's refusal and leaves the project's quota alone", async () => {
+      const { service, limits, ip, project, context } = await fastSetup();
+      await service.sendPreauthorized('p1', body, '10.0.0.1', context('a'));
+      await service.sendPreauthorized('p1', body, '10.0.0.1', context('b'));
+      const err = await service.sendPreauthorized('p1', body, '10.0.0.1', context('c'))!.catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: ErrorCode.RateLimited, message: 'too many requests from 10.0.0.1', details: { retryAfterSeconds: 1 } });
+      expect(ip.map((d) => d.allowed)).toEqual([true, true, false]);
+      expect(project.map((d) => d.remaining)).toEqual([4, 3]);
+      // The project bucket still holds 3: the refused request took nothing from it.
+      const left: RateLimitDecision[] = [];
+      await limits.takeProject('p1', (o) => left.push(o.decision));
+      expect(left[0]!.remaining).toBe(2);
+    });
+
+    it('takes nothing for an invalid body: the caller goes the usual way', async () => {
+      const { service, ip, project, published, context } = await fastSetup();
+      expect(service.sendPreauthorized('p1', { ...body, ttl: 'forever' }, '10.0.0.1', context('a'))).toBeUndefined();
+      expect([ip, project, published]).toEqual([[], [], []]);
+    });
   });
 
   it('keeps one bucket per project', async () => {
@@ -262,7 +306,7 @@ describe('AcceptedPublisher', () => {
   it('publishes each message with the request id of its own request, not of the one that drained the batch', async () => {
     const bus = new SlowBus();
     const publisher = new AcceptedPublisher(bus);
-    await Promise.all([1, 2, 3].map((n) => Correlation.run(`req-${n}`, () => publisher.publish(event(n)))));
+    await Promise.all([1, 2, 3].map((n) => publisher.publish(event(n), `req-${n}`)));
     expect(bus.batches).toEqual([3]);
     expect(bus.headers).toEqual([1, 2, 3].map((n) => ({ [REQUEST_ID_HEADER]: `req-${n}` })));
   });

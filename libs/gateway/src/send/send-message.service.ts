@@ -10,11 +10,24 @@ import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
 import { AcceptedPublisher } from './accepted-publisher';
 import { parseSendRequest, type SendRequest } from './send-request';
 
+/** What a send needs to know of its HTTP request. */
+export interface SendContext {
+  idempotencyKey?: string | undefined;
+  /** Carried in the published record's headers and in log lines (passed explicitly: see `Correlation`). */
+  requestId?: string | undefined;
+  /** Sees the project limiter's decision, refused or not (for the RateLimit headers). */
+  onRateLimit: (outcome: LimitOutcome) => void;
+  /** Sees the IP limiter's decision on the fast path (`sendPreauthorized`). */
+  onIpOutcome?: (outcome: LimitOutcome) => void;
+}
+
 export interface SendResult {
   id: string;
   /** True when an Idempotency-Key retry was answered from the first request's result. */
   replayed: boolean;
 }
+
+const ignore = (): void => undefined;
 
 /** Idempotency-Key values: 1 to 255 visible ASCII characters (no spaces or control characters). */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -44,14 +57,41 @@ export class SendMessageService {
     this.rejectedWithCode = metrics && labelChildren(metrics.messagesRejected);
   }
 
-  /** `onRateLimit` sees the project limiter's decision, refused or not (for the RateLimit headers). */
-  async send(projectId: string, body: unknown, idempotencyKey: string | undefined, onRateLimit: (outcome: LimitOutcome) => void): Promise<SendResult> {
+  /**
+   * Sends for a request that passed authorization. `onRateLimit` sees the project limiter's
+   * decision, refused or not (for the RateLimit headers).
+   */
+  async send(projectId: string, body: unknown, request: SendContext): Promise<SendResult> {
     try {
-      return await this.trySend(projectId, body, idempotencyKey, onRateLimit);
+      return await this.trySend(projectId, body, request);
     } catch (err) {
       this.countRefusal(err);
       throw err;
     }
+  }
+
+  /**
+   * The send route's fast path, for a request that passed every authorization check except the
+   * client IP's rate limit (see `RequestAuthorizer.passesWithoutIpLimit`) and carries no
+   * Idempotency-Key: the IP's and the project's limits in one round trip, then the publish.
+   * Undefined, with nothing taken, when the body is invalid: the caller then goes the usual way,
+   * which takes the IP's limit before it reports the body (the same answer either way).
+   */
+  sendPreauthorized(projectId: string, body: unknown, ip: string, request: SendContext): Promise<SendResult> | undefined {
+    let parsed: SendRequest;
+    try {
+      parsed = parseSendRequest(body);
+    } catch {
+      return undefined;
+    }
+    const take = () => this.limits.takeIpThenProject(ip, projectId, request.onIpOutcome ?? ignore, request.onRateLimit);
+    return this.accept(projectId, parsed, take, request.requestId).then(
+      (id) => ({ id, replayed: false }),
+      (err: unknown) => {
+        this.countRefusal(err);
+        throw err;
+      },
+    );
   }
 
   /** Counts a refused send (authorization refusals happen before `send`). */
@@ -59,20 +99,21 @@ export class SendMessageService {
     if (err instanceof DomainError) this.rejectedWithCode?.(err.code).inc();
   }
 
-  private async trySend(projectId: string, body: unknown, idempotencyKey: string | undefined, onRateLimit: (outcome: LimitOutcome) => void): Promise<SendResult> {
+  private async trySend(projectId: string, body: unknown, { idempotencyKey, requestId, onRateLimit }: SendContext): Promise<SendResult> {
+    const take = () => this.limits.takeProject(projectId, onRateLimit);
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new DomainError(ErrorCode.InvalidArgument, 'Idempotency-Key must be 1 to 255 visible ASCII characters', {
         fields: { 'Idempotency-Key': 'must be 1 to 255 visible ASCII characters' },
       });
     }
     const request = parseSendRequest(body);
-    if (idempotencyKey === undefined) return { id: await this.accept(projectId, request, onRateLimit), replayed: false };
+    if (idempotencyKey === undefined) return { id: await this.accept(projectId, request, take, requestId), replayed: false };
 
     // Keys are per project: two projects may well pick the same one.
     const key = `${projectId}/${idempotencyKey}`;
     const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('base64url');
     const known = await this.idempotency.claim(key, fingerprint, this.idempotencyTtlSeconds).catch((err: unknown) => {
-      this.logger.warn({ msg: 'idempotency store failed', projectId, error: String(err) });
+      this.logger.warn({ msg: 'idempotency store failed', requestId, projectId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'Idempotency-Key records are unavailable now; retry', { retryAfterSeconds: 1 });
     });
     if (known.state !== 'new' && known.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(idempotencyKey);
@@ -83,22 +124,23 @@ export class SendMessageService {
 
     let id: string;
     try {
-      id = await this.accept(projectId, request, onRateLimit);
+      id = await this.accept(projectId, request, take, requestId);
     } catch (err) {
       await this.idempotency.release(key, fingerprint).catch((releaseErr: unknown) => {
-        this.logger.warn({ msg: 'idempotency claim not released; it expires by itself', projectId, error: String(releaseErr) });
+        this.logger.warn({ msg: 'idempotency claim not released; it expires by itself', requestId, projectId, error: String(releaseErr) });
       });
       throw err;
     }
     await this.idempotency.complete(key, fingerprint, id, this.idempotencyTtlSeconds).catch((err: unknown) => {
       // The message is durable; only a retry of this request could now send it twice.
-      this.logger.warn({ msg: 'idempotency record not stored', projectId, messageId: id, error: String(err) });
+      this.logger.warn({ msg: 'idempotency record not stored', requestId, projectId, messageId: id, error: String(err) });
     });
     return { id, replayed: false };
   }
 
-  private async accept(projectId: string, request: SendRequest, onRateLimit: (outcome: LimitOutcome) => void): Promise<string> {
-    await this.limits.takeProject(projectId, onRateLimit);
+  /** `takeLimits` takes the project's quota (and, on the fast path, the IP's limit before it). */
+  private async accept(projectId: string, request: SendRequest, takeLimits: () => Promise<void>, requestId: string | undefined): Promise<string> {
+    await takeLimits();
     const acceptedAtMs = this.clock.now();
     const event: MessageAcceptedV1 = {
       messageId: uuidv7(acceptedAtMs),
@@ -108,9 +150,9 @@ export class SendMessageService {
       expiresAtMs: acceptedAtMs + request.ttlSeconds * 1000,
     };
     try {
-      await this.publisher.publish(event);
+      await this.publisher.publish(event, requestId);
     } catch (err) {
-      this.logger.warn({ msg: 'message not durable', projectId, messageId: event.messageId, error: String(err) });
+      this.logger.warn({ msg: 'message not durable', requestId, projectId, messageId: event.messageId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the message could not be made durable; retry', { retryAfterSeconds: 1 });
     }
     this.acceptedOfType?.(request.target.type).inc();
