@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type Redis from 'ioredis';
+import { Command, type Redis } from 'ioredis';
 import { PresenceStore, RateLimiter, ReplayGuard, type BucketTake, type RateLimitDecision } from './ports';
 
 const PRESENCE_PREFIX = 'borealis:presence:';
@@ -82,7 +82,9 @@ class LuaScript {
 
   async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+      // Sent as it is, not through ioredis's auto-pipelining (a Pipeline object per event-loop
+      // turn and per command): the callers already send one call per turn.
+      return await redis.sendCommand(new Command('evalsha', [this.sha, keys.length, ...keys, ...args], { replyEncoding: 'utf8' }));
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return redis.eval(this.source, keys.length, ...keys, ...args);
