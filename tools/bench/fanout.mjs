@@ -15,9 +15,12 @@
 //
 //   npm run build && npm run bench -- fanout [--recipients 100000] [--transports 4] [--runs 3]
 //                           [--stand-in] (push-core alone, stand-in transports)
-//                           [--rate 15] (devices connected per second by each load generator: registrations
-//                           through the Kafka mock drain at only 20-300/s, see docs/benchmarks.md)
-//                           [--heartbeat-ms 30000] (the transports' heartbeat interval)
+//                           [--rate 15] (devices connected per second by each load generator: on the Kafka
+//                           mock push-core answers about 50-110 registrations/s in all, fewer the more devices
+//                           are connected; connecting faster builds a backlog whose answers come after the
+//                           SDK's 30 s timeout, and the run stops. See docs/benchmarks.md)
+//                           [--heartbeat-ms 30000] (the transports' heartbeat interval, which is also their
+//                           presence refresh: the idle work per connected device)
 //                           [--dist DIR] (another compiled tree, e.g. a copy of dist/ as a baseline)
 //                           [--cpu-prof DIR] (push-core writes a V8 CPU profile there on exit)
 //                           [--core-flags="--flag ..."] (push-core's Node flags; default as its Dockerfile)
@@ -253,10 +256,10 @@ async function startRealDevices(common, applicationId, db) {
         lastLog = Date.now();
         log(`devices: ${total('ready')} ready, ${total('registered')} registered, ${total('registrationErrors')} registration errors of ${ONLINE}`);
       }
-      // A device whose registrate() failed does not retry: the run cannot complete.
+      // A device whose registrate() failed (the load generator tries 4 times): the run cannot complete.
       if (total('registrationErrors') > 0) {
         throw Object.assign(
-          new Error(`${total('registrationErrors')} registrations failed (${total('registered')} registered): push-core answers registrations more slowly than devices connect; lower --rate (see docs/benchmarks.md)`),
+          new Error(`${total('registrationErrors')} registrations failed (${total('registered')} registered): push-core answers registrations more slowly than devices connect; lower --rate, or raise --heartbeat-ms (less idle work per connected device) (see docs/benchmarks.md)`),
           { final: true },
         );
       }
