@@ -32,8 +32,35 @@ const kafka = {
   KAFKA_REQUEST_TIMEOUT_MS: positiveInt(5000),
 };
 
+/**
+ * Whose `X-Forwarded-For` to believe for the client's address (per-IP rate limits, logs): `false`,
+ * the default, takes the connection's peer as the client; a hop count (`1`: one proxy in front,
+ * such as the ingress) takes the address that many proxies back; a comma-separated list of proxy
+ * addresses or CIDRs believes only those. `true` (believe every hop) is refused: any client could
+ * then name its own address and escape its per-IP limits.
+ */
+export type TrustProxy = false | number | string;
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((raw, ctx): TrustProxy => {
+    const v = raw.trim();
+    if (v === '' || v === 'false' || v === '0') return false;
+    if (/^\d+$/.test(v)) return Number(v);
+    if (v === 'true') {
+      ctx.addIssue({ code: 'custom', message: 'TRUST_PROXY=true would let any client choose its own address; give the number of proxies in front (e.g. 1) or their addresses/CIDRs' });
+      return z.NEVER;
+    }
+    if (!v.split(',').every((part) => /^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(part.trim()))) {
+      ctx.addIssue({ code: 'custom', message: 'TRUST_PROXY must be false, a number of proxies, or comma-separated proxy addresses/CIDRs' });
+      return z.NEVER;
+    }
+    return v;
+  });
+
 const http = {
   HTTP_HOST: z.string().default('0.0.0.0'),
+  TRUST_PROXY: trustProxy,
   HTTP_PORT: port(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(120_000).default(0),
@@ -150,6 +177,7 @@ export const StandaloneConfig = z.object({
   BOREALIS_DEVICE_TLS_CERT_FILE: z.string().min(1).optional(),
   BOREALIS_DEVICE_TLS_KEY_FILE: z.string().min(1).optional(),
   BOREALIS_PRINT_READY_JSON: bool(false),
+  TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 export type StandaloneConfig = z.infer<typeof StandaloneConfig>;

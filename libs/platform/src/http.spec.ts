@@ -1,7 +1,9 @@
-import { Body, Controller, Post } from '@nestjs/common';
+import { Body, Controller, Get, Post, Req } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
+import type { FastifyRequest } from 'fastify';
 import { Correlation } from '@borealis/messaging';
+import { StandaloneConfig, TransportConfig, type TrustProxy } from './config';
 import { configureHttpApp, createFastifyAdapter } from './http';
 
 @Controller('echo')
@@ -33,5 +35,64 @@ describe('HTTP app', () => {
     );
     expect(answers.map((a) => a.headers['x-request-id'])).toEqual(['req-1', 'req-2', 'req-3']);
     expect(answers.map((a) => a.json())).toEqual([1, 2, 3].map((n) => ({ n, requestId: `req-${n}` })));
+  });
+});
+
+@Controller('ip')
+class IpController {
+  @Get()
+  ip(@Req() request: FastifyRequest): { ip: string } {
+    return { ip: request.ip };
+  }
+}
+
+describe('the client address (TRUST_PROXY)', () => {
+  async function appWith(trustProxy?: TrustProxy): Promise<NestFastifyApplication> {
+    const moduleRef = await Test.createTestingModule({ controllers: [IpController] }).compile();
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(trustProxy === undefined ? {} : { trustProxy }), { logger: false, bodyParser: false });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    return app;
+  }
+  const ipSeen = async (app: NestFastifyApplication, remoteAddress: string, forwardedFor: string) =>
+    (await app.inject({ method: 'GET', url: '/ip', remoteAddress, headers: { 'x-forwarded-for': forwardedFor } })).json<{ ip: string }>().ip;
+
+  it('by default is the connection peer: a client cannot pick its own with X-Forwarded-For', async () => {
+    const app = await appWith();
+    try {
+      expect(await ipSeen(app, '198.51.100.7', '203.0.113.1')).toBe('198.51.100.7');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('behind one proxy (1) is the address the proxy appended, whatever the client wrote before it', async () => {
+    const app = await appWith(1);
+    try {
+      expect(await ipSeen(app, '10.0.0.5', '203.0.113.1, 198.51.100.7')).toBe('198.51.100.7');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with a list of proxies believes only those', async () => {
+    const app = await appWith('10.0.0.0/8');
+    try {
+      expect(await ipSeen(app, '10.0.0.5', '198.51.100.7')).toBe('198.51.100.7');
+      expect(await ipSeen(app, '192.0.2.9', '198.51.100.7')).toBe('192.0.2.9');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('is configured by TRUST_PROXY, which refuses "true"', () => {
+    const parse = (TRUST_PROXY?: string) => TransportConfig.shape.TRUST_PROXY.parse(TRUST_PROXY);
+    expect(parse()).toBe(false);
+    expect(parse('false')).toBe(false);
+    expect(parse('1')).toBe(1);
+    expect(parse('10.0.0.0/8, 192.168.1.1')).toBe('10.0.0.0/8, 192.168.1.1');
+    expect(() => parse('true')).toThrow(/any client choose its own address/);
+    expect(() => parse('anything')).toThrow(/TRUST_PROXY must be/);
+    expect(StandaloneConfig.shape.TRUST_PROXY.parse('2')).toBe(2);
   });
 });

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Limits } from '@borealis/contracts';
 import { Correlation, REQUEST_ID_HEADER } from '@borealis/messaging';
+import type { TrustProxy } from './config';
 import { createLogger, PinoLoggerService } from './logging';
 import { labelChildren, Metrics } from './metrics';
 import { ProblemDetailsFilter } from './problem-details.filter';
@@ -34,11 +35,12 @@ export function requestIdOf(req: IncomingMessage): string {
  * are parsed into plain objects, and every request gets an id (`x-request-id`, kept if the caller
  * sent a sane one).
  */
-export function createFastifyAdapter(): FastifyAdapter {
+/** `trustProxy`: see `TRUST_PROXY` (config.ts); by default the connection's peer is the client. */
+export function createFastifyAdapter(options: { trustProxy?: TrustProxy } = {}): FastifyAdapter {
   const adapter = new FastifyAdapter({
     bodyLimit: Limits.bodyMaxBytes,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 256 },
-    trustProxy: true,
+    trustProxy: options.trustProxy ?? false,
     genReqId: requestIdOf,
   });
   const fastify = adapter.getInstance();
@@ -86,8 +88,8 @@ export function configureHttpApp(app: INestApplication): void {
   instrument(app.getHttpAdapter().getInstance() as FastifyInstance, metrics);
 }
 
-export async function createHttpApp(module: Type | DynamicModule, service = 'borealis'): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, createFastifyAdapter(), {
+export async function createHttpApp(module: Type | DynamicModule, service = 'borealis', trustProxy: TrustProxy = false): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(module, createFastifyAdapter({ trustProxy }), {
     logger: jsonLogger(service),
     bufferLogs: true,
     // Fastify parses JSON itself; Nest's parser registration would clash with ours for forms.

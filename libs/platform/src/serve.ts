@@ -3,6 +3,7 @@ import { Logger, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, maskConfig } from '@borealis/util';
+import type { TrustProxy } from './config';
 import { createHttpApp, useJsonLogs } from './http';
 import { Metrics } from './metrics';
 
@@ -19,7 +20,7 @@ export async function serveHttp(options: { service: string; host: string; port: 
   useJsonLogs(options.service);
   new Logger('Config').log({ msg: 'configuration', config: maskConfig(options.config) });
   if (options.config['MIGRATE_ONLY'] === true) return migrateAndExit(options.service, options.imports);
-  const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports }, options.service);
+  const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports }, options.service, trustProxyOf(options.config));
   app.get(Metrics).setService(options.service);
   await app.listen(options.port, options.host);
   return { app, httpUrl: `http://${displayHost(options.host)}:${(app.getHttpServer().address() as AddressInfo).port}` };
@@ -34,6 +35,12 @@ async function migrateAndExit(service: string, imports: DynamicModule[]): Promis
   await app.close();
   process.stdout.write(JSON.stringify({ event: 'migrated', service }) + '\n');
   process.exit(0);
+}
+
+/** The validated TRUST_PROXY of a service's configuration (config.ts); absent means false. */
+function trustProxyOf(config: Record<string, unknown>): TrustProxy {
+  const value = config['TRUST_PROXY'];
+  return typeof value === 'number' || typeof value === 'string' ? value : false;
 }
 
 export function displayHost(host: string): string {
