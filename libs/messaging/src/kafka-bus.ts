@@ -60,6 +60,8 @@ export class KafkaMessageBus extends MessageBus {
   private readonly producer: KafkaProducer;
   private readonly consuming: Consuming[] = [];
   private readonly ensured = new Map<string, Promise<void>>();
+  /** Consumers stop() disconnected: kafkajs must not restart them after a crash. */
+  private readonly stopped = new WeakSet<Consumer>();
   private readonly outgoing = new Map<string, OutgoingBatch>();
   private admin: Admin | null = null;
   private started = false;
@@ -144,7 +146,13 @@ export class KafkaMessageBus extends MessageBus {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.allSettled(this.consuming.map((c) => c.consumer?.disconnect()));
+    await Promise.allSettled(
+      this.consuming.map((c) => {
+        if (!c.consumer) return undefined;
+        this.stopped.add(c.consumer);
+        return c.consumer.disconnect();
+      }),
+    );
     this.producer.disconnect();
     await Promise.allSettled([this.admin?.disconnect()]);
     this.started = false;
@@ -164,6 +172,11 @@ export class KafkaMessageBus extends MessageBus {
       heartbeatInterval: this.options.heartbeatIntervalMs,
       maxWaitTimeInMs: this.options.maxWaitTimeMs,
       allowAutoTopicCreation: this.options.topicCreation === 'auto',
+      // kafkajs restarts a crashed consumer a moment later unless restartOnFailure says no, and
+      // disconnect() cancels only a restart already scheduled: a disconnect during a restart's
+      // connect (say, the broker is gone) was followed by its crash and yet another restart,
+      // every second for as long as the process lived. retries: kafkajs's default for consumers.
+      retry: { retries: 5, restartOnFailure: async () => !this.stopped.has(consumer) },
     });
     entry.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => (entry.joined = true));
