@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
 import { expectEventually, requireKafka } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
@@ -156,5 +158,71 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
     });
     await expect(bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: 'd', instanceId: 't', atMs: 1 } }])).rejects.toThrow();
     expect(bus.isReady()).toBe(false);
+  });
+});
+
+/** A Kafka-protocol broker of this test's own (librdkafka's mock through kcat), so that it can be killed. */
+function startOwnBroker(): Promise<{ brokers: string; child: ChildProcess }> {
+  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.on('error', reject);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      seen += chunk;
+      const match = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) ?? /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
+      if (match) resolve({ brokers: match[1]!, child });
+    });
+  });
+}
+
+describe('KafkaMessageBus when its broker is gone', () => {
+  let broker: ChildProcess | undefined;
+  let standIn: Server | undefined;
+  afterAll(async () => {
+    if (broker && broker.exitCode === null) broker.kill('SIGKILL');
+    await new Promise((resolve) => (standIn ? standIn.close(resolve) : resolve(undefined)));
+  });
+
+  it('stop() ends its consumers for good: no restart after a crash that comes later', async () => {
+    requireKafka();
+    const own = await startOwnBroker();
+    broker = own.child;
+    const bus = new KafkaMessageBus({
+      brokers: [own.brokers],
+      clientId: 'bus-test-gone',
+      topicCreation: 'auto',
+      partitions: 1,
+      replicationFactor: -1,
+      sessionTimeoutMs: 4000,
+      heartbeatIntervalMs: 1000,
+      maxWaitTimeMs: 50,
+      requestTimeoutMs: 1000,
+    });
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'test.gone', handler: async () => undefined });
+    await bus.start();
+    try {
+      await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+      const exited = new Promise((resolve) => own.child.once('exit', resolve));
+      own.child.kill('SIGKILL');
+      await exited;
+      // The broker's port now refuses every connection on accept and counts the attempts: the
+      // consumer crashes and kafkajs restarts it, again and again while the bus runs.
+      let attempts = 0;
+      standIn = createServer((socket) => {
+        attempts++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => standIn!.listen(Number(own.brokers.split(':')[1]), '127.0.0.1', resolve));
+      await expectEventually(() => expect(attempts).toBeGreaterThan(1), { timeoutMs: 20_000 });
+    } finally {
+      await bus.stop();
+    }
+    // A restart under way when stop() came fails once more; after that, nothing tries again.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    let later = 0;
+    standIn!.on('connection', () => later++);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(later).toBe(0);
   });
 });
