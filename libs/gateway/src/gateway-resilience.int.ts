@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -7,7 +7,7 @@ import { Topics } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisRateLimiter, type RateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus, KafkaMessageBus, type MessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
-import { expectEventually, freePort } from '@borealis/testing';
+import { expectEventually, freePort, startOwnKafkaBroker } from '@borealis/testing';
 import { SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -89,21 +89,6 @@ describe('gateway when Redis is unreachable', () => {
   });
 });
 
-/** A Kafka-protocol broker of this test's own (librdkafka's mock through kcat), so that it can be killed. */
-function startOwnBroker(): Promise<{ brokers: string; child: ChildProcess }> {
-  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.on('error', reject);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      seen += chunk;
-      const match = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) ?? /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (match) resolve({ brokers: match[1]!, child });
-    });
-  });
-}
-
 describe('gateway when the Kafka broker goes down', () => {
   let broker: ChildProcess | undefined;
   afterAll(() => {
@@ -111,7 +96,7 @@ describe('gateway when the Kafka broker goes down', () => {
   });
 
   it('answers 503 with Retry-After, never 200, and the message is not reported accepted', async () => {
-    const own = await startOwnBroker();
+    const own = await startOwnKafkaBroker();
     broker = own.child;
     const bus = new KafkaMessageBus({
       brokers: [own.brokers],

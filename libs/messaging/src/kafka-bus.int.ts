@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
-import { expectEventually, requireKafka } from '@borealis/testing';
+import { expectEventually, requireKafka, startOwnKafkaBroker } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Correlation } from './context';
@@ -161,21 +161,6 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
   });
 });
 
-/** A Kafka-protocol broker of this test's own (librdkafka's mock through kcat), so that it can be killed. */
-function startOwnBroker(): Promise<{ brokers: string; child: ChildProcess }> {
-  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.on('error', reject);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      seen += chunk;
-      const match = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) ?? /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (match) resolve({ brokers: match[1]!, child });
-    });
-  });
-}
-
 describe('KafkaMessageBus when its broker is gone', () => {
   let broker: ChildProcess | undefined;
   let standIn: Server | undefined;
@@ -186,7 +171,7 @@ describe('KafkaMessageBus when its broker is gone', () => {
 
   it('stop() ends its consumers for good: no restart after a crash that comes later', async () => {
     requireKafka();
-    const own = await startOwnBroker();
+    const own = await startOwnKafkaBroker();
     broker = own.child;
     const bus = new KafkaMessageBus({
       brokers: [own.brokers],

@@ -10,3 +10,4 @@ export {
 } from './services';
 export type { EventuallyOptions, TestDatabase } from './services';
 export { CLI, JsonLineProcess, REPO_ROOT, runCli, startCli } from './processes';
+export { startOwnKafkaBroker } from './own-broker';
