@@ -144,6 +144,29 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
     expect(lags.length).toBeGreaterThan(0);
   });
 
+  it('a stop() that comes while start() is still making topics leaves no consumer running', async () => {
+    const stoppedEarly = newBus('bus-test-early-stop');
+    const seen: string[] = [];
+    const group = `test.${run}.early-stop`;
+    await stoppedEarly.subscribe({ topic: Topics.deviceEvents, group, handler: async (ms) => void seen.push(...ms.map((m) => m.value.deviceId)) });
+    // The stop arrives while the consumer's topic is being made (slow with topicCreation admin).
+    const internals = stoppedEarly as unknown as { ensureTopic: (topic: unknown) => Promise<void> };
+    const ensureTopic = internals.ensureTopic.bind(stoppedEarly);
+    internals.ensureTopic = async (topic) => {
+      await stoppedEarly.stop();
+      return ensureTopic(topic);
+    };
+    await stoppedEarly.start();
+    expect(stoppedEarly.isReady()).toBe(false);
+    // A record for that group: nobody may consume it now.
+    bus = newBus('bus-test-early-stop-publisher');
+    await bus.start();
+    const device = `early-stop-${run}`;
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: device, instanceId: 't', atMs: 1 } }]);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(seen).not.toContain(device);
+  });
+
   it('fails publish (instead of pretending) when no broker answers', async () => {
     bus = new KafkaMessageBus({
       brokers: ['127.0.0.1:1'],

@@ -139,8 +139,18 @@ export class KafkaMessageBus extends MessageBus {
 
   async start(): Promise<void> {
     this.stopping = false;
-    await this.producer.connect();
-    await Promise.all(this.consuming.map((c) => this.startConsumer(c)));
+    try {
+      await this.producer.connect();
+      await Promise.all(this.consuming.map((c) => this.startConsumer(c)));
+    } catch (err) {
+      // A stop() that came meanwhile closed what this start was connecting: not a failure.
+      if (!this.stopping) throw err;
+    }
+    // A stop() that came while this start was waiting wins: nothing is left running.
+    if (this.stopping) {
+      this.producer.disconnect();
+      return;
+    }
     this.started = true;
   }
 
@@ -165,6 +175,8 @@ export class KafkaMessageBus extends MessageBus {
   private async startConsumer(entry: Consuming): Promise<void> {
     const { subscription } = entry;
     await this.ensureTopic(subscription.topic);
+    // stop() may have come while the topic was made; it could not see a consumer not yet created.
+    if (this.stopping) return;
     const consumer = this.kafka.consumer({
       groupId: subscription.group,
       sessionTimeout: this.options.sessionTimeoutMs,
@@ -186,6 +198,11 @@ export class KafkaMessageBus extends MessageBus {
     });
     await consumer.connect();
     await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? true });
+    // A stop() during the connect disconnected this consumer already; it must not run after it.
+    if (this.stopping) {
+      await consumer.disconnect().catch(() => undefined);
+      return;
+    }
     await consumer.run({
       // One partition at a time (kafkajs's default) made a consumer's throughput one batch per
       // round trip of its handler, whose own publishes wait for acks: in the end-to-end benchmark
