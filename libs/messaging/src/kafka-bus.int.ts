@@ -11,18 +11,19 @@ import type { BusObserver } from './observer';
 
 jest.setTimeout(60_000);
 
-function newBus(clientId: string, observer?: BusObserver): KafkaMessageBus {
+/** A bus on the shared test broker, or on `brokers` (with a short request timeout) when given. */
+function newBus(clientId: string, observer?: BusObserver, brokers?: string): KafkaMessageBus {
   return new KafkaMessageBus({
     ...(observer ? { observer } : {}),
-    brokers: [requireKafka()],
+    brokers: [brokers ?? requireKafka()],
     clientId,
     topicCreation: 'auto',
-    partitions: 4,
+    partitions: brokers ? 1 : 4,
     replicationFactor: -1,
     sessionTimeoutMs: 4000,
     heartbeatIntervalMs: 1000,
     maxWaitTimeMs: 50,
-    requestTimeoutMs: 5000,
+    requestTimeoutMs: brokers ? 1000 : 5000,
   });
 }
 
@@ -168,17 +169,7 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
   });
 
   it('fails publish (instead of pretending) when no broker answers', async () => {
-    bus = new KafkaMessageBus({
-      brokers: ['127.0.0.1:1'],
-      clientId: 'nobody',
-      topicCreation: 'auto',
-      partitions: 1,
-      replicationFactor: -1,
-      sessionTimeoutMs: 4000,
-      heartbeatIntervalMs: 1000,
-      maxWaitTimeMs: 50,
-      requestTimeoutMs: 1000,
-    });
+    bus = newBus('nobody', undefined, '127.0.0.1:1');
     await expect(bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: 'd', instanceId: 't', atMs: 1 } }])).rejects.toThrow();
     expect(bus.isReady()).toBe(false);
   });
@@ -196,17 +187,7 @@ describe('KafkaMessageBus when its broker is gone', () => {
     requireKafka();
     const own = await startOwnKafkaBroker();
     broker = own.child;
-    const bus = new KafkaMessageBus({
-      brokers: [own.brokers],
-      clientId: 'bus-test-gone',
-      topicCreation: 'auto',
-      partitions: 1,
-      replicationFactor: -1,
-      sessionTimeoutMs: 4000,
-      heartbeatIntervalMs: 1000,
-      maxWaitTimeMs: 50,
-      requestTimeoutMs: 1000,
-    });
+    const bus = newBus('bus-test-gone', undefined, own.brokers);
     await bus.subscribe({ topic: Topics.deviceEvents, group: 'test.gone', handler: async () => undefined });
     await bus.start();
     try {

@@ -42,9 +42,9 @@ export class AccessTokenVerifier {
 
   /** The principal of a token verified before and not expired yet; undefined otherwise (no error). */
   remembered(authorization: string | undefined): AccessPrincipal | undefined {
-    if (!authorization) return undefined;
+    if (!authorization?.startsWith('Bearer ')) return undefined;
     const known = this.verified.get(authorization.slice(7).trim());
-    return known && authorization.startsWith('Bearer ') && this.clock.now() < known.expiresAtMs ? known.principal : undefined;
+    return known && this.clock.now() < known.expiresAtMs ? known.principal : undefined;
   }
 
   async verify(authorization: string | undefined): Promise<AccessPrincipal> {
