@@ -33,6 +33,7 @@ async function main(): Promise<void> {
         maxUnsentBytes: c.DEVICE_MAX_UNSENT_BYTES,
         goAwaySpreadMs: c.DEVICE_GOAWAY_SPREAD_MS,
         drainGraceMs: c.DEVICE_DRAIN_GRACE_MS,
+        sentReceiptHoldMs: c.DEVICE_SENT_RECEIPT_HOLD_MS,
       }),
     ],
   });

@@ -154,6 +154,7 @@ export const TransportConfig = z.object({
   DEVICE_MAX_UNSENT_BYTES: positiveInt(256 * 1024),
   DEVICE_GOAWAY_SPREAD_MS: positiveInt(5000),
   DEVICE_DRAIN_GRACE_MS: positiveInt(2000),
+  DEVICE_SENT_RECEIPT_HOLD_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
 });
 export type TransportConfig = z.infer<typeof TransportConfig>;
 

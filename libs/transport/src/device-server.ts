@@ -12,6 +12,7 @@ import { Clock, randomToken, sleep } from '@borealis/util';
 import { CredentialAuthority } from './credentials';
 import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
+import { SentReceipts } from './sent-receipts';
 import { CounterExport } from './stats-export';
 import { TimerWheel } from './timer-wheel';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
@@ -40,6 +41,8 @@ export interface DeviceAddresses {
 export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly logger = new Logger('DeviceServer');
   readonly stats = new TransportStats();
+  /** `sent` receipts of written deliveries, held for the devices' Acks. */
+  readonly sentReceipts: SentReceipts;
   readonly maxUnsentBytes: number;
   readonly closeGraceMs: number;
   private readonly tcp: Server;
@@ -77,6 +80,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     this.sessionContext = { settings, epochMs: clock.now(), credentials, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
+    this.sentReceipts = new SentReceipts(settings.instanceId, settings.sentReceiptHoldMs, clock, (records) =>
+      this.bus.publish(Topics.deliveryReceipts, records).catch((err: unknown) => {
+        this.logger.warn({ msg: 'sent receipts not published (the deliveries stay open)', receipts: records.length, error: err instanceof Error ? err.message : String(err) });
+      }),
+    );
     this.tcp = createServer({ noDelay: true }, (socket) => {
       if (this.admit()) this.adopt(new StreamConnection(socket, this.newSession(), this));
       else this.sendAway(socket, 'tcp');
@@ -215,7 +223,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
         });
         return;
       case 'publishReceipt':
-        // Not fatal when it fails: the delivery stays `sent`, is redelivered later, and the device acks again.
+        if (effect.receipt.status === 'delivered') this.sentReceipts.acknowledged(effect.receipt.deviceId, effect.receipt.messageIds);
+        // Not fatal when it fails: the delivery stays open, is redelivered later, and the device acks again.
         this.enqueue(effect.receipt.deviceId, () =>
           this.bus.publish(Topics.deliveryReceipts, [{ value: effect.receipt }]).catch((err: unknown) => this.warn('delivery receipt not published', effect.receipt.deviceId, err)),
         );
@@ -351,6 +360,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     for (const connection of [...this.devices.values(), ...this.unrouted]) connection.destroy();
     await allClosed;
     if (this.wheelTimer) clearInterval(this.wheelTimer);
+    // What the devices did not acknowledge before they left.
+    await this.sentReceipts.flush();
     // Presence removals and disconnect events of the closed connections.
     while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
     // An HTTP server used for WebSocket upgrades keeps idle keep-alive sockets otherwise.

@@ -1,4 +1,4 @@
-import { receiptRecords } from './inbox-consumer';
+import { receiptRecords } from './sent-receipts';
 
 describe('receiptRecords', () => {
   it('groups outcomes by device and status, without duplicate ids', () => {

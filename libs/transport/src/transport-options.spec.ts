@@ -30,10 +30,18 @@ describe('resolveTransportSettings', () => {
       maxUnsentBytes: 256 * 1024,
       goAwaySpreadMs: 5000,
       drainGraceMs: 2000,
+      sentReceiptHoldMs: 1000,
       credentialMaxAgeMs: 365 * 86_400_000,
       tls: null,
       webSocket: null,
     });
+  });
+
+  it('takes a sent-receipt hold from 0 (publish at once) to 10 s, and refuses anything else', () => {
+    expect(resolveTransportSettings({ ...options, sentReceiptHoldMs: 0 }).sentReceiptHoldMs).toBe(0);
+    for (const bad of [-1, 1.5, 10_001]) {
+      expect(() => resolveTransportSettings({ ...options, sentReceiptHoldMs: bad })).toThrow('sentReceiptHoldMs must be an integer from 0 to 10000');
+    }
   });
 
   it('names an unreadable certificate and a secure WebSocket without TLS', () => {

@@ -36,6 +36,11 @@ export interface TransportModuleOptions {
   goAwaySpreadMs?: number;
   /** After GoAway, devices get this long to close before their sockets are cut. Default 2000 ms. */
   drainGraceMs?: number;
+  /**
+   * A written delivery's `sent` receipt waits this long for the device's Ack, and is not published
+   * when the Ack comes first (`delivered` follows any open state). 0 publishes it at once. Default 1000 ms.
+   */
+  sentReceiptHoldMs?: number;
 }
 
 /** The options with defaults applied and the timings derived from them. */
@@ -65,6 +70,7 @@ export interface TransportSettings {
   maxUnsentBytes: number;
   goAwaySpreadMs: number;
   drainGraceMs: number;
+  sentReceiptHoldMs: number;
 }
 
 export const TRANSPORT_SETTINGS = Symbol('TRANSPORT_SETTINGS');
@@ -72,6 +78,9 @@ export const TRANSPORT_SETTINGS = Symbol('TRANSPORT_SETTINGS');
 const MAX_PENDING_REQUESTS = 16;
 const MAX_HELLO_WAIT_MS = 10_000;
 const DAY_MS = 86_400_000;
+const DEFAULT_SENT_RECEIPT_HOLD_MS = 1000;
+/** Longer would keep the status API's `sent` from meaning "written, not yet acknowledged" for long. */
+const MAX_SENT_RECEIPT_HOLD_MS = 10_000;
 
 export function resolveTransportSettings(options: TransportModuleOptions): TransportSettings {
   const problems: string[] = [];
@@ -121,6 +130,10 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
   const maxUnsentBytes = positive('maxUnsentBytes', options.maxUnsentBytes, 256 * 1024);
   const goAwaySpreadMs = positive('goAwaySpreadMs', options.goAwaySpreadMs, 5000);
   const drainGraceMs = positive('drainGraceMs', options.drainGraceMs, 2000);
+  const sentReceiptHoldMs = options.sentReceiptHoldMs ?? DEFAULT_SENT_RECEIPT_HOLD_MS;
+  if (!Number.isInteger(sentReceiptHoldMs) || sentReceiptHoldMs < 0 || sentReceiptHoldMs > MAX_SENT_RECEIPT_HOLD_MS) {
+    problems.push(`sentReceiptHoldMs must be an integer from 0 to ${MAX_SENT_RECEIPT_HOLD_MS}`);
+  }
   if (problems.length > 0) throw new ConfigError(`invalid transport options:\n  ${problems.join('\n  ')}`);
 
   const idleTimeoutMs = Math.round(2.5 * options.heartbeatIntervalMs);
@@ -147,5 +160,6 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
     maxUnsentBytes,
     goAwaySpreadMs,
     drainGraceMs,
+    sentReceiptHoldMs,
   };
 }

@@ -245,6 +245,35 @@ describe('transport over TCP', () => {
     await device.close();
   });
 
+  it('reports only delivered for a notification acknowledged while its sent receipt is held, and sent for the one left unacknowledged', async () => {
+    // A hold long enough that a busy machine still acknowledges within it.
+    const held = await boot({ sentReceiptHoldMs: 1500 });
+    try {
+      const device = await held.open();
+      const deviceId = (await device.hello()).deviceId!;
+      await held.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-quick') }, { value: delivery(deviceId, 'msg-slow') }]);
+      expect((await device.next('notification')).messageId).toBe('msg-quick');
+      expect((await device.next('notification')).messageId).toBe('msg-slow');
+      device.send({ ack: { messageIds: ['msg-quick'] } });
+      await expectEventually(() => expect(held.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', deviceId, messageIds: ['msg-quick'] })));
+      expect(held.receipts.filter((r) => r.status === 'sent')).toEqual([]);
+      await expectEventually(() => expect(held.receipts).toContainEqual(expect.objectContaining({ status: 'sent', deviceId, messageIds: ['msg-slow'] })));
+      // The hold is over for both: the acknowledged one was never reported sent.
+      expect(held.receipts.filter((r) => r.status === 'sent').flatMap((r) => r.messageIds)).toEqual(['msg-slow']);
+      expect(held.server.sentReceipts.size).toBe(0);
+
+      // Shutting down publishes what is still held.
+      await held.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-last') }]);
+      expect((await device.next('notification')).messageId).toBe('msg-last');
+      expect(held.server.sentReceipts.size).toBe(1);
+      await held.server.stop();
+      expect(held.server.sentReceipts.size).toBe(0);
+      await expectEventually(() => expect(held.receipts).toContainEqual(expect.objectContaining({ status: 'sent', deviceId, messageIds: ['msg-last'] })));
+    } finally {
+      await shutdown(held);
+    }
+  });
+
   it('reports not_held for a device it does not hold, and drops expired deliveries', async () => {
     const device = await h.open();
     const deviceId = (await device.hello()).deviceId!;
