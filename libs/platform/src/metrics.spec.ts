@@ -1,4 +1,4 @@
-import { labelChildren, Metrics, MetricNames } from './metrics';
+import { labelChildren, Metrics, MetricNames, UNBOUNDED_DEFAULT_METRICS } from './metrics';
 
 describe('Metrics', () => {
   it('exports every named metric with the service label and runs collectors before a scrape', async () => {
@@ -41,6 +41,14 @@ describe('Metrics', () => {
     const text = await metrics.render();
     expect(text).toContain(`${MetricNames.httpRequests}{method="POST",route="/a",status="200",service="gateway"} 2`);
     expect(text).toContain(`${MetricNames.httpRequests}{method="POST",route="/a",status="429",service="gateway"} 1`);
+  });
+
+  it('exports the process metrics but none that walks every open handle or file descriptor on a scrape', async () => {
+    const text = await new Metrics({ service: 'transport' }).render();
+    expect(text).toContain('# TYPE process_cpu_seconds_total ');
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_p99_seconds ');
+    expect(text).toContain('# TYPE process_max_fds ');
+    for (const name of UNBOUNDED_DEFAULT_METRICS) expect(text).not.toContain(`# TYPE ${name} `);
   });
 
   it('names every metric borealis_* in snake case', () => {
