@@ -22,7 +22,8 @@
 //                           [--heartbeat-ms 30000] (the transports' heartbeat interval, which is also their
 //                           presence refresh: the idle work per connected device)
 //                           [--dist DIR] (another compiled tree, e.g. a copy of dist/ as a baseline)
-//                           [--cpu-prof DIR] (push-core writes a V8 CPU profile there on exit)
+//                           [--cpu-prof DIR] (push-core and the transports write V8 CPU profiles there on exit,
+//                           CPU.<date>.<time>.<pid>...; the pids are in the log)
 //                           [--core-flags="--flag ..."] (push-core's Node flags; default as its Dockerfile)
 //
 // Quick check: `npm run bench -- fanout --recipients 2000 --transports 2 --runs 1`.
@@ -203,7 +204,7 @@ async function consumerStats(port) {
  * `borealis loadgen` whose SDK devices connect to it, `registrate()` for the application (through
  * the transport to push-core over Kafka) and count the notifications they get.
  */
-async function startRealDevices(common, applicationId, db) {
+async function startRealDevices(common, applicationId, db, profile) {
   const secret = randomBytes(24).toString('hex');
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const transports = [];
@@ -222,7 +223,7 @@ async function startRealDevices(common, applicationId, db) {
       // As long as the device SDK waits for an answer (30 s): a backlog of registrations on a
       // busy machine is answered late rather than refused at 10 s.
       REGISTRATION_TIMEOUT_MS: '30000',
-    });
+    }, { nodeFlags: profile });
     transports.push({ proc, httpPort, devicePort, instanceId });
   }
   await Promise.all(transports.map((t, i) => ready(t.httpPort, `transport ${i} ready`)));
@@ -363,7 +364,7 @@ async function main() {
 
   const kafka = new Kafka({ clientId: 'bench', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
   const standIn = STAND_IN ? await startStandIns(kafka, { online: (i) => `bdev-${i}` }) : null;
-  const real = STAND_IN ? null : await startRealDevices(common, applicationId, db);
+  const real = STAND_IN ? null : await startRealDevices(common, applicationId, db, profile);
   if (real) await db.query('ANALYZE');
   const producer = kafka.producer();
   await producer.connect();
