@@ -291,7 +291,7 @@ async function startDistributed(o) {
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const common = {
     KAFKA_BROKERS: kafka,
-    KAFKA_TOPIC_CREATION: 'auto',
+    KAFKA_TOPIC_CREATION: 'admin',
     // The test broker's group joins are slow with the production session timeout.
     KAFKA_SESSION_TIMEOUT_MS: '6000',
     KAFKA_HEARTBEAT_INTERVAL_MS: '1000',

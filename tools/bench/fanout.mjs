@@ -328,7 +328,7 @@ async function main() {
   dbUrl.pathname = `/${dbName}`;
   const common = {
     KAFKA_BROKERS: broker.brokers,
-    KAFKA_TOPIC_CREATION: 'auto',
+    KAFKA_TOPIC_CREATION: 'admin',
     KAFKA_MAX_WAIT_MS: '50',
     KAFKA_SESSION_TIMEOUT_MS: '10000',
     REDIS_URL: REDIS,

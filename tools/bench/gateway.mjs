@@ -99,7 +99,7 @@ async function runGateway() {
   const bus = parts.includes('memory-bus') ? new InProcessMessageBus() : new KafkaMessageBus({
     brokers: process.env.KAFKA_BROKERS.split(','),
     clientId: 'bench-gateway',
-    topicCreation: 'auto',
+    topicCreation: 'admin',
     partitions: 4,
     replicationFactor: 1,
     sessionTimeoutMs: 6000,

@@ -31,8 +31,7 @@ describe('distributed mode, end to end', () => {
     const adminToken = randomToken(32);
     const common = {
       KAFKA_BROKERS: kafka,
-      // The test broker's admin API does not work; it creates topics on first use.
-      KAFKA_TOPIC_CREATION: 'auto',
+      KAFKA_TOPIC_CREATION: 'admin',
       KAFKA_SESSION_TIMEOUT_MS: '4000',
       KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
       KAFKA_MAX_WAIT_MS: '50',

@@ -70,7 +70,7 @@ describe('each service as its own process', () => {
     const [authPort, gatewayPort, corePort, transportPort, devicePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const common = {
       KAFKA_BROKERS: kafka,
-      KAFKA_TOPIC_CREATION: 'auto',
+      KAFKA_TOPIC_CREATION: 'admin',
       KAFKA_SESSION_TIMEOUT_MS: '4000',
       KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
       KAFKA_MAX_WAIT_MS: '50',

@@ -49,7 +49,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const adminToken = randomToken(32);
   const common = {
     KAFKA_BROKERS: kafka,
-    KAFKA_TOPIC_CREATION: 'auto',
+    KAFKA_TOPIC_CREATION: 'admin',
     KAFKA_SESSION_TIMEOUT_MS: '6000',
     KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
     KAFKA_MAX_WAIT_MS: '50',

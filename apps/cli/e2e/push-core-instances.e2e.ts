@@ -1,18 +1,13 @@
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { Topics } from '@borealis/contracts';
-import { expectEventually, REPO_ROOT, type JsonLineProcess } from '@borealis/testing';
+import { expectEventually, type JsonLineProcess } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { expectReceived, pushIds, startCluster, type Cluster } from './push-core-cluster';
 import { client, registrationIdOf, startDevice, type Project } from './support';
 
 jest.setTimeout(120_000);
 
-/**
- * Test only: lets two members share a consumer group on the Kafka test broker (see the file). It is
- * preloaded into the push-core processes of this test alone.
- */
-const KAFKA_MOCK_PRELOAD = join(REPO_ROOT, 'libs', 'testing', 'src', 'kafka-mock-preload.js');
 const MESSAGES_GROUP = 'borealis.push-core.messages';
 
 /** What one push-core process's /metrics says about its share of the accepted-messages topic. */
@@ -45,7 +40,7 @@ describe('two push-core instances, end to end', () => {
   let db: Client;
 
   beforeAll(async () => {
-    cluster = await startCluster({ transports: 2, pushCores: 2, coreEnv: { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --require ${KAFKA_MOCK_PRELOAD}`.trim() } });
+    cluster = await startCluster({ transports: 2, pushCores: 2 });
     project = await cluster.project('instances');
     for (let i = 0; i < 4; i++) devices.push(startDevice(cluster.transports[i % 2]!, project.applicationId, join(cluster.work, `device-${i}`)));
     registrations = await Promise.all(devices.map((d) => registrationIdOf(d)));

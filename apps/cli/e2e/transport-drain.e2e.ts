@@ -44,7 +44,7 @@ describe('transport: drain across instances, TLS and WebSocket, end to end', () 
     const adminToken = randomToken(32);
     const common = {
       KAFKA_BROKERS: kafka,
-      KAFKA_TOPIC_CREATION: 'auto',
+      KAFKA_TOPIC_CREATION: 'admin',
       KAFKA_SESSION_TIMEOUT_MS: '4000',
       KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
       KAFKA_MAX_WAIT_MS: '50',

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -7,7 +6,7 @@ import { Topics } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisRateLimiter, type RateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus, KafkaMessageBus, type MessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
-import { expectEventually, freePort, startOwnKafkaBroker } from '@borealis/testing';
+import { expectEventually, freePort, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
 import { SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
@@ -90,18 +89,17 @@ describe('gateway when Redis is unreachable', () => {
 });
 
 describe('gateway when the Kafka broker goes down', () => {
-  let broker: ChildProcess | undefined;
-  afterAll(() => {
-    if (broker && broker.exitCode === null) broker.kill('SIGKILL');
+  let own: OwnKafkaBroker | undefined;
+  afterAll(async () => {
+    await own?.close();
   });
 
   it('answers 503 with Retry-After, never 200, and the message is not reported accepted', async () => {
-    const own = await startOwnKafkaBroker();
-    broker = own.child;
+    own = await startOwnKafkaBroker();
     const bus = new KafkaMessageBus({
       brokers: [own.brokers],
       clientId: 'gateway-resilience-test',
-      topicCreation: 'auto',
+      topicCreation: 'admin',
       partitions: 1,
       replicationFactor: 1,
       sessionTimeoutMs: 6000,
@@ -112,9 +110,7 @@ describe('gateway when the Kafka broker goes down', () => {
     const { app, send } = await startGateway(bus, new MemoryRateLimiter(), 100);
     try {
       await expectEventually(async () => expect((await send('p-kafka')).status).toBe(200), { timeoutMs: 20_000, intervalMs: 200 });
-      const exited = new Promise((resolve) => own.child.once('exit', resolve));
-      own.child.kill('SIGKILL');
-      await exited;
+      await own.broker.kill();
       const refused = await send('p-kafka');
       expect(refused.status).toBe(503);
       expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);

@@ -1,7 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
-import { expectEventually, requireKafka, startOwnKafkaBroker } from '@borealis/testing';
+import { expectEventually, requireKafka, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Correlation } from './context';
@@ -17,9 +16,9 @@ function newBus(clientId: string, observer?: BusObserver, brokers?: string): Kaf
     ...(observer ? { observer } : {}),
     brokers: [brokers ?? requireKafka()],
     clientId,
-    topicCreation: 'auto',
+    topicCreation: 'admin',
     partitions: brokers ? 1 : 4,
-    replicationFactor: -1,
+    replicationFactor: 1,
     sessionTimeoutMs: 4000,
     heartbeatIntervalMs: 1000,
     maxWaitTimeMs: 50,
@@ -27,7 +26,7 @@ function newBus(clientId: string, observer?: BusObserver, brokers?: string): Kaf
   });
 }
 
-describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
+describe('KafkaMessageBus on the Kafka broker', () => {
   // Group names are unique per run: the broker lives as long as the test run.
   const run = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
   let bus: KafkaMessageBus;
@@ -70,7 +69,7 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
     // Five publishers in the same turn (e.g. five devices' acknowledgements read in one I/O phase).
     await Promise.all([1, 2, 3, 4, 5].map((atMs) => bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected' as const, deviceId: device, instanceId: 't-0', atMs } }])));
     await expectEventually(() => expect(batches.flat()).toEqual(['1', '2', '3', '4', '5']), { timeoutMs: 20_000 });
-    // The test broker hands a consumer one producer request per partition and fetch: one batch here.
+    // One produce request writes one record batch per partition; the consumer fetches it whole.
     expect(batches).toHaveLength(1);
   });
 
@@ -93,6 +92,7 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
     await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
 
     // A record no schema accepts, written by a raw producer.
+    // (The bus made the topic when it started; the broker creates none by itself.)
     const kafka = new Kafka({ brokers: [requireKafka()], clientId: 'raw', logLevel: logLevel.NOTHING });
     const raw = kafka.producer();
     await raw.connect();
@@ -176,25 +176,22 @@ describe('KafkaMessageBus on the Kafka-protocol test broker', () => {
 });
 
 describe('KafkaMessageBus when its broker is gone', () => {
-  let broker: ChildProcess | undefined;
+  let own: OwnKafkaBroker | undefined;
   let standIn: Server | undefined;
   afterAll(async () => {
-    if (broker && broker.exitCode === null) broker.kill('SIGKILL');
+    await own?.close();
     await new Promise((resolve) => (standIn ? standIn.close(resolve) : resolve(undefined)));
   });
 
   it('stop() ends its consumers for good: no restart after a crash that comes later', async () => {
     requireKafka();
-    const own = await startOwnKafkaBroker();
-    broker = own.child;
+    own = await startOwnKafkaBroker();
     const bus = newBus('bus-test-gone', undefined, own.brokers);
     await bus.subscribe({ topic: Topics.deviceEvents, group: 'test.gone', handler: async () => undefined });
     await bus.start();
     try {
       await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
-      const exited = new Promise((resolve) => own.child.once('exit', resolve));
-      own.child.kill('SIGKILL');
-      await exited;
+      await own.broker.kill();
       // The broker's port now refuses every connection on accept and counts the attempts: the
       // consumer crashes and kafkajs restarts it, again and again while the bus runs.
       let attempts = 0;
@@ -202,7 +199,7 @@ describe('KafkaMessageBus when its broker is gone', () => {
         attempts++;
         socket.destroy();
       });
-      await new Promise<void>((resolve) => standIn!.listen(Number(own.brokers.split(':')[1]), '127.0.0.1', resolve));
+      await new Promise<void>((resolve) => standIn!.listen(Number(own!.brokers.split(':')[1]), '127.0.0.1', resolve));
       await expectEventually(() => expect(attempts).toBeGreaterThan(1), { timeoutMs: 20_000 });
     } finally {
       await bus.stop();

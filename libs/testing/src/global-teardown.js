@@ -1,28 +1,26 @@
-// Jest globalTeardown (root jest.config.js): stops the Kafka mock cluster started by global-setup.js.
+// Jest globalTeardown (root jest.config.js): stops what global-setup.js started (the Kafka broker,
+// the embedded PostgreSQL) and removes their temporary folders.
 'use strict';
 
-const { STATE_KEY, killGroup } = require('./global-setup');
+const fs = require('node:fs');
+const { STATE_KEY } = require('./global-setup');
 
 module.exports = async function globalTeardown() {
   const state = globalThis[STATE_KEY];
-  if (!state || !state.kcat) return;
-  const child = state.kcat;
-  state.kcat = undefined;
-  if (state.killOnExit) process.removeListener('exit', state.killOnExit);
+  if (!state) return;
+  const { kafka, postgres } = state;
+  state.kafka = undefined;
+  state.postgres = undefined;
   if (state.brokers && process.env.KAFKA_BROKERS === state.brokers) {
     // Watch mode runs globalSetup again: let it start a fresh broker instead of reusing a dead one.
     delete process.env.KAFKA_BROKERS;
   }
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  killGroup(child);
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }, 2000);
-  await exited;
-  clearTimeout(timer);
+  if (postgres && process.env.TEST_DATABASE_URL === postgres.url) delete process.env.TEST_DATABASE_URL;
+  await Promise.all([
+    kafka &&
+      kafka.stop().then(() => {
+        if (!process.env.BOREALIS_KEEP_TEST_KAFKA) fs.rmSync(kafka.dir, { recursive: true, force: true });
+      }),
+    postgres && postgres.stop(),
+  ]);
 };

@@ -10,4 +10,6 @@ export {
 } from './services';
 export type { EventuallyOptions, TestDatabase } from './services';
 export { CLI, JsonLineProcess, REPO_ROOT, runCli, startCli } from './processes';
-export { startOwnKafkaBroker } from './own-broker';
+export { startOwnKafkaBroker, type OwnKafkaBroker } from './own-broker';
+export { startKafkaBroker, ensureKafkaJars, type KafkaBrokerHandle, type KafkaSaslSslListener, type KafkaSslListener } from './kafka-broker';
+export { kafkaSaslSsl, kafkaSsl } from './services';

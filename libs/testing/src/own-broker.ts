@@ -1,21 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startKafkaBroker, type KafkaBrokerHandle } from './kafka-broker';
 
 /**
- * A Kafka-protocol broker of the calling test's own (librdkafka's mock cluster through kcat), so
- * that the test can kill it: the shared broker of the Jest global setup must stay up for the
- * others. Resolves with its bootstrap address once kcat has printed it.
+ * A real Kafka broker of the calling test's own, so that the test can kill or restart it: the
+ * shared broker of the Jest global setup must stay up for the others. `restart()` starts the same
+ * broker again (same ports, data and credentials); `close()` stops it and removes its folder.
  */
-export function startOwnKafkaBroker(): Promise<{ brokers: string; child: ChildProcess }> {
-  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.on('error', (err) => reject(new Error(`kcat could not start a Kafka mock for this test (apt-get install -y kcat): ${err.message}`)));
-    child.on('exit', (code) => reject(new Error(`kcat exited (${code}) before announcing its mock broker: ${seen.trim()}`)));
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      seen += chunk;
-      const match = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) ?? /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (match) resolve({ brokers: match[1]!, child });
-    });
-  });
+export interface OwnKafkaBroker {
+  broker: KafkaBrokerHandle;
+  brokers: string;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startOwnKafkaBroker(serverProperties: Record<string, string> = {}): Promise<OwnKafkaBroker> {
+  const dir = mkdtempSync(join(tmpdir(), 'borealis-own-kafka-'));
+  const own: OwnKafkaBroker = {
+    broker: await startKafkaBroker({ dir, serverProperties, heapMb: 384 }),
+    get brokers() {
+      return own.broker.brokers;
+    },
+    async restart() {
+      await own.broker.stop();
+      own.broker = await startKafkaBroker({ dir, serverProperties, heapMb: 384 });
+    },
+    async close() {
+      await own.broker.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return own;
 }

@@ -4,7 +4,7 @@ import { Kafka, logLevel, type Consumer, type KafkaMessage, type Producer } from
 import { Client } from 'pg';
 import { createTestDatabase, expectEventually, freePort, requireKafka, requirePostgres } from './index';
 
-describe('Kafka-protocol test broker', () => {
+describe('Kafka test broker', () => {
   let kafka: Kafka;
   let producer: Producer | undefined;
   let consumer: Consumer | undefined;
@@ -19,12 +19,16 @@ describe('Kafka-protocol test broker', () => {
     consumer = producer = undefined;
   });
 
-  it('round-trips a message with key and headers through an auto-created topic and a consumer group', async () => {
+  it('round-trips a message with key and headers through a topic made by the admin API and a consumer group', async () => {
     const topic = `testing.roundtrip.${randomUUID()}`;
     const received: KafkaMessage[] = [];
     let crash: unknown;
 
-    // Subscribing before the topic exists works: the broker creates it on the metadata request.
+    // The broker creates no topic by itself (auto.create.topics.enable=false, as in production).
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.disconnect();
     consumer = kafka.consumer({ groupId: `testing-${randomUUID()}`, sessionTimeout: 6000, maxWaitTimeInMs: 100 });
     consumer.on(consumer.events.CRASH, (event) => {
       crash = event.payload.error;
@@ -37,7 +41,7 @@ describe('Kafka-protocol test broker', () => {
       },
     });
 
-    producer = kafka.producer({ allowAutoTopicCreation: true });
+    producer = kafka.producer({ allowAutoTopicCreation: false });
     await producer.connect();
     const [ack] = await producer.send({
       topic,

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Client } from 'pg';
+import type { KafkaSaslSslListener, KafkaSslListener } from './kafka-broker';
 
 export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -15,11 +16,28 @@ export function requireKafka(): string {
   if (!brokers) {
     throw new Error(
       'No Kafka-protocol broker for the tests: KAFKA_BROKERS is not set and the Jest globalSetup ' +
-        '(libs/testing/src/global-setup.js) did not run; run the tests through the root jest.config.js, ' +
-        'install kcat (apt-get install -y kcat) or set KAFKA_BROKERS',
+        '(libs/testing/src/global-setup.js) did not run; run the tests through the root jest.config.js ' +
+        '(it starts a real Kafka broker: Java 17+ and Maven needed) or set KAFKA_BROKERS',
     );
   }
   return brokers;
+}
+
+function listener<T>(variable: string, what: string): T {
+  requireKafka();
+  const json = process.env[variable];
+  if (!json) throw new Error(`No ${what} listener for the tests: ${variable} is not set (the test broker was given by KAFKA_BROKERS, not started by the Jest global setup)`);
+  return JSON.parse(json) as T;
+}
+
+/** The test broker's SASL_SSL listener: address, CA file, PLAIN and SCRAM credentials. */
+export function kafkaSaslSsl(): KafkaSaslSslListener {
+  return listener('BOREALIS_TEST_KAFKA_SASL_SSL', 'SASL_SSL');
+}
+
+/** The test broker's SSL listener, which requires a client certificate (mutual TLS). */
+export function kafkaSsl(): KafkaSslListener {
+  return listener('BOREALIS_TEST_KAFKA_SSL', 'SSL');
 }
 
 /** The URL of the test PostgreSQL server's maintenance database; throws if it is unreachable. */
