@@ -290,25 +290,45 @@ export class KafkaMessageBus extends MessageBus {
     return pending;
   }
 
+  /**
+   * Creates the topic unless it exists and waits until every partition has a leader. Several
+   * services start at once and create the same topics: "already exists" is success, and a topic
+   * just created (here or by another process) is unknown to the broker's metadata for a moment.
+   */
   private async createTopic<T>(topic: TopicDef<T>): Promise<void> {
     if (!this.admin) {
       this.admin = this.kafka.admin();
       await this.admin.connect();
     }
-    const existing = await this.admin.listTopics();
-    if (existing.includes(topic.name)) return;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: topic.name,
-          numPartitions: this.options.partitions,
-          replicationFactor: this.options.replicationFactor,
-          configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-        },
-      ],
-    });
-    this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
+    const admin = this.admin;
+    const existing = await admin.listTopics();
+    if (!existing.includes(topic.name)) {
+      const created = await admin.createTopics({
+        waitForLeaders: false,
+        topics: [
+          {
+            topic: topic.name,
+            numPartitions: this.options.partitions,
+            replicationFactor: this.options.replicationFactor,
+            configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+          },
+        ],
+      });
+      if (created) this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
+    }
+    const deadline = Date.now() + Math.max(10_000, this.options.requestTimeoutMs * 2);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic.name] });
+        const partitions = topics[0]?.partitions ?? [];
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+      } catch (err) {
+        if (!isTopicNotYetKnown(err)) throw err;
+      }
+      if (this.stopping) return;
+      if (Date.now() >= deadline) throw new Error(`topic ${topic.name} has no leader for every partition after ${attempt + 1} metadata requests`);
+      await sleep(Math.min(1000, 50 * 2 ** attempt));
+    }
   }
 
   private logKafka(entry: LogEntry): void {
@@ -317,6 +337,12 @@ export class KafkaMessageBus extends MessageBus {
     if (entry.level <= logLevel.ERROR) this.logger.error(line);
     else this.logger.warn(line);
   }
+}
+
+/** The broker's answer for a topic whose creation has not reached its metadata yet. */
+function isTopicNotYetKnown(err: unknown): boolean {
+  const type = (err as { type?: string } | null)?.type;
+  return type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
