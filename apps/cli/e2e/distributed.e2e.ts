@@ -10,7 +10,7 @@ jest.setTimeout(180_000);
 
 /**
  * Distributed mode: auth, gateway, push-core and transport as four OS processes, each started with
- * `borealis serve --service X` and only environment configuration, on the Kafka-protocol test
+ * `borealis serve --service X` and only environment configuration, on the real Kafka test
  * broker, the real PostgreSQL (a database per service) and Redis.
  */
 describe('distributed mode, end to end', () => {

@@ -9,7 +9,7 @@ jest.setTimeout(120_000);
 
 /**
  * Each service as its own OS process, configured only by environment variables, on the
- * Kafka-protocol test broker, the real PostgreSQL and Redis: liveness, readiness before and after
+ * real Kafka test broker, the real PostgreSQL and Redis: liveness, readiness before and after
  * its dependencies, metrics, JSON logs, draining on SIGTERM; and start-up refusal of bad
  * configuration with the variable named.
  */

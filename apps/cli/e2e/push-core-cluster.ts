@@ -10,7 +10,7 @@ import { http, quickstart, type Installation, type Project } from './support';
 /**
  * A distributed installation for push-core's end-to-end tests: auth, gateway, one or more
  * push-core processes and several transport instances, each its own OS process (as in
- * distributed.e2e.ts), on the Kafka-protocol test broker, PostgreSQL and Redis.
+ * distributed.e2e.ts), on the real Kafka test broker, PostgreSQL and Redis.
  */
 export interface Cluster {
   work: string;
