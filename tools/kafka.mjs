@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
 const ROOT = path.resolve(import.meta.dirname, '..');
-const { ensureKafkaJars, startKafkaBroker, kafkaVersion } = require(path.join(ROOT, 'libs', 'testing', 'src', 'kafka-broker.js'));
+const { ensureKafkaJars, startKafkaBroker } = require(path.join(ROOT, 'libs', 'testing', 'src', 'kafka-broker.js'));
 const log = (line) => process.stderr.write(`[kafka] ${line}\n`);
 
 const { values, positionals } = parseArgs({
@@ -25,8 +25,7 @@ const { values, positionals } = parseArgs({
 
 const command = positionals[0];
 if (command === 'fetch') {
-  const libs = ensureKafkaJars({ log });
-  log(`Kafka ${kafkaVersion()} jars in ${path.relative(ROOT, libs)}`);
+  ensureKafkaJars({ log });
 } else if (command === 'run') {
   const broker = await startKafkaBroker({ dir: path.resolve(values.dir), heapMb: Number(values['heap-mb']), log });
   process.stdout.write(
