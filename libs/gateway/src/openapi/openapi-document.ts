@@ -59,7 +59,8 @@ export const OPENAPI_DOCUMENT = {
           notification: {
             type: 'object',
             additionalProperties: false,
-            required: ['title', 'message'],
+            minProperties: 1,
+            description: 'Every field is optional, but at least one of title, message (not empty) or data must be given. A push with data only is silent: the device gets it with empty title and message and shows nothing.',
             properties: {
               title: { type: 'string', maxLength: Limits.titleMaxChars, description: 'Counted in Unicode code points' },
               message: { type: 'string', maxLength: Limits.messageMaxChars, description: 'Counted in Unicode code points' },

@@ -103,6 +103,18 @@ describe('parseSendRequest', () => {
     expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data } })).toEqual({ 'notification.data': 'must be a JSON object' });
   });
 
+  it('takes title, message and data as optional each (Aurora): any one makes a push, data alone a silent one', () => {
+    const only = (notification: Record<string, unknown>) => parseSendRequest({ ...valid(), notification }).notification;
+    expect(only({ title: 'Just a title' })).toEqual({ title: 'Just a title', message: '', data: null });
+    expect(only({ message: 'Just a message' })).toEqual({ title: '', message: 'Just a message', data: null });
+    expect(only({ data: { sync: true } })).toEqual({ title: '', message: '', data: '{"sync":true}' });
+    expect(only({ title: '', message: '', data: {} })).toEqual({ title: '', message: '', data: '{}' });
+  });
+
+  it.each([[{}], [{ title: '' }], [{ title: '', message: '' }]])('refuses a notification with nothing to deliver (%p), naming the rule', (notification) => {
+    expect(fieldsOf({ ...valid(), notification })).toEqual({ notification: 'needs at least one of title, message (not empty) or data' });
+  });
+
   it('refuses a malformed or too long ttl', () => {
     expect(Object.keys(fieldsOf({ ...valid(), ttl: '5 hours' }))).toEqual(['ttl']);
     expect(Object.keys(fieldsOf({ ...valid(), ttl: `${Limits.ttlMaxSeconds + 1}s` }))).toEqual(['ttl']);

@@ -75,8 +75,10 @@ function parseNotification(value: unknown, problems: Record<string, string>): Se
     return undefined;
   }
   for (const key of Object.keys(value)) if (!NOTIFICATION_FIELDS.has(key)) problems[`notification.${key}`] = 'is not a known field';
-  const title = boundedString(value['title'], 'notification.title', Limits.titleMaxChars, problems, { required: true, nonEmpty: false });
-  const message = boundedString(value['message'], 'notification.message', Limits.messageMaxChars, problems, { required: true, nonEmpty: false });
+  // Aurora documents title, message and data as optional each: any one makes a push (data alone
+  // is a silent push the app handles itself); none of them is nothing to deliver.
+  const title = boundedString(value['title'], 'notification.title', Limits.titleMaxChars, problems, { required: false, nonEmpty: false });
+  const message = boundedString(value['message'], 'notification.message', Limits.messageMaxChars, problems, { required: false, nonEmpty: false });
   let data: string | null = null;
   if (value['data'] !== undefined) {
     if (!isObject(value['data'])) problems['notification.data'] = 'must be a JSON object';
@@ -87,8 +89,13 @@ function parseNotification(value: unknown, problems: Record<string, string>): Se
       if (bytes > Limits.dataMaxBytes) problems['notification.data'] = `is ${bytes} bytes as JSON; the limit is ${Limits.dataMaxBytes}`;
     }
   }
-  if (title === undefined || message === undefined) return undefined;
-  return { title, message, data };
+  const fieldProblems = Object.keys(problems).some((k) => k.startsWith('notification.'));
+  if (fieldProblems) return undefined;
+  if (!title && !message && data === null) {
+    problems['notification'] = 'needs at least one of title, message (not empty) or data';
+    return undefined;
+  }
+  return { title: title ?? '', message: message ?? '', data };
 }
 
 function boundedString(
