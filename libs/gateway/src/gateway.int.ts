@@ -448,6 +448,8 @@ describe('gateway public API', () => {
       ['an unknown type', { ...message, type: 'everyone' }, { type: 'must be "device", "application" or "topic"' }],
       ['a JSON array', [message], { body: 'must be a JSON object' }],
       ['a bad ttl', { ...message, ttl: '1d' }, { ttl: 'must be a duration like "5h30m" (units h, m, s) of at most 28 days' }],
+      ['a whitespace-only target', { ...message, target: ' ' }, { target: 'must be a registrationId: 1 to 256 letters, digits or -_.~%' }],
+      ['an application target with a space', { ...message, type: 'application', target: 'app 1' }, { target: 'must be an applicationId: 1 to 256 letters, digits or -_.~%' }],
     ])('%s: 400 invalid_argument naming the fields', async (_name, body, errors) => {
       const result = await send(newProject(), { body: JSON.stringify(body) });
       expectProblem(result, 400, 'invalid_argument');
