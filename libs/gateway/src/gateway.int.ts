@@ -105,6 +105,7 @@ beforeAll(async () => {
         audience: AUDIENCE,
         jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
         rateLimit: { perSecond: 0.1, burst: BURST },
+        accessTokenTtlSeconds: 3600,
         redisUrl: requireRedis(),
         consumerGroupPrefix: 'test.gateway',
       }),
@@ -126,12 +127,14 @@ function newProject(): string {
   return `proj-${randomToken(6)}`;
 }
 
-function token(projectId: string, opts: { scope?: string; key?: CryptoKey; expiresInSeconds?: number; keyId?: string } = {}): Promise<string> {
+/** An access token as auth issues it; `keyId: null` leaves out client_key_id (auth never does). */
+function token(projectId: string, opts: { scope?: string; key?: CryptoKey; expiresInSeconds?: number; keyId?: string | null } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     project_id: projectId,
     scope: opts.scope ?? 'openid offline message:update project:read',
-    ...(opts.keyId ? { client_key_id: opts.keyId } : {}),
+    client_id: 'client-1',
+    ...(opts.keyId === null ? {} : { client_key_id: opts.keyId ?? `key-of-${projectId}` }),
   })
     .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'at+jwt' })
     .setIssuer(ISSUER)
@@ -218,11 +221,22 @@ describe('gateway public API', () => {
     ['a missing token', async () => null],
     ['a forged token', async (p: string) => `Bearer ${await token(p, { key: forgeryKey })}`],
     ['an expired token', async (p: string) => `Bearer ${await token(p, { expiresInSeconds: -60 })}`],
+    ['a validly signed token without client_key_id', async (p: string) => `Bearer ${await token(p, { keyId: null })}`],
+    ['a validly signed token that expires in ten years', async (p: string) => `Bearer ${await token(p, { expiresInSeconds: 10 * 365 * 86400 })}`],
   ])('answers 401 problem+json with a Bearer challenge for %s', async (_name, auth) => {
     const projectId = newProject();
     const result = await send(projectId, { auth: await auth(projectId) });
     expectProblem(result, 401, 'unauthenticated');
     expect(result.response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(accepted.some((m) => m.projectId === projectId)).toBe(false);
+  });
+
+  it('refuses a validly signed token auth would never issue (no client_key_id, ten years to live) without saying which check failed', async () => {
+    const projectId = newProject();
+    const result = await send(projectId, { auth: `Bearer ${await token(projectId, { keyId: null, expiresInSeconds: 10 * 365 * 86400 })}` });
+    expectProblem(result, 401, 'unauthenticated');
+    expect(result.body['detail']).toBe('the access token is not valid');
+    expect(result.response.headers.get('www-authenticate')).toBe('Bearer realm="borealis", error="invalid_token"');
     expect(accepted.some((m) => m.projectId === projectId)).toBe(false);
   });
 
