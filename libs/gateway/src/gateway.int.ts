@@ -451,6 +451,19 @@ describe('gateway public API', () => {
     expect((await fetch(`${baseUrl}${BASE}/docs/..%2Fpackage.json`)).status).toBe(404);
   });
 
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])(
+    'answers 404 problem+json, not cached, for docs/%s (a name every object inherits), and keeps serving the real files',
+    async (name) => {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const response = await fetch(`${baseUrl}${BASE}/docs/${name}`);
+        expectProblem({ response, body: (await response.json()) as Record<string, unknown> }, 404, 'not_found');
+        expect(response.headers.get('cache-control') ?? '').not.toMatch(/public|max-age/);
+      }
+      const css = await fetch(`${baseUrl}${BASE}/docs/swagger-ui.css`);
+      expect([css.status, css.headers.get('content-type'), css.headers.get('cache-control')]).toEqual([200, 'text/css; charset=utf-8', 'public, max-age=86400']);
+    },
+  );
+
   describe('hostile input: a precise problem+json each time, and the server keeps serving', () => {
     afterEach(async () => {
       const { response } = await send(newProject());
