@@ -347,4 +347,11 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'application/javascript; charset=utf-8']);
     expect((await app.inject({ method: 'GET', url: '/auth/admin/docs/static/..%2Fpackage.json' })).statusCode).toBe(404);
   });
+
+  it.each(['constructor', '__proto__', 'toString', 'nothing-here.js'])('answers 404 for docs/static/%s, and does not let anyone cache the answer', async (name) => {
+    const missing = await app.inject({ method: 'GET', url: `/auth/admin/docs/static/${name}` });
+    expect({ status: missing.statusCode, cache: missing.headers['cache-control'] ?? null }).toEqual({ status: 404, cache: expect.not.stringMatching(/public|max-age/) });
+    const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui.css' });
+    expect([asset.statusCode, asset.headers['cache-control']]).toEqual([200, 'public, max-age=86400']);
+  });
 });
