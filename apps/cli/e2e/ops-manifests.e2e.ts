@@ -126,6 +126,11 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('auth and the gateway agree on the access-token lifetime', () => {
+    const ttlOf = (name: string) => composeValue(compose.services[name]!.environment!['ACCESS_TOKEN_TTL_SECONDS']!);
+    expect({ gateway: ttlOf('gateway') }).toEqual({ gateway: ttlOf('auth') });
+  });
+
   it('hardens every Borealis container and orders start-up with health checks and depends_on conditions', () => {
     for (const [name, definition] of borealis) {
       expect({ name, user: definition.user }).toEqual({ name, user: expect.not.stringMatching(/^(root|0)(:|$)/) });
@@ -233,6 +238,9 @@ function checkInstallation(objects: K8sObject[]): void {
     expectPdbFor(objects, deployment);
     expectServiceFor(objects, name, deployment, HTTP_PORT);
   }
+  // auth issues tokens that live ACCESS_TOKEN_TTL_SECONDS and the gateway refuses longer-lived ones.
+  const ttlOf = (name: string) => containerEnvironment(podSpecOf(find('Deployment', name)!)!.containers[0]!, objects)['ACCESS_TOKEN_TTL_SECONDS'];
+  expect({ gateway: ttlOf('gateway') }).toEqual({ gateway: ttlOf('auth') });
   const transport = find('StatefulSet', 'transport')!;
   expect(transport).toBeDefined();
   expectPdbFor(objects, transport);

@@ -248,6 +248,17 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     expect(page.entries.length + rest.entries.length).toBe(entries.length);
   });
 
+  it('pages the audit log from any seq PostgreSQL can hold, and answers 400 naming `before` beyond it', async () => {
+    const all = await ok<{ entries: unknown[] }>('GET', `/tenants/${orgA}/audit-log`, alice.token);
+    const fromMax = await ok<{ entries: unknown[] }>('GET', `/tenants/${orgA}/audit-log?before=9223372036854775807`, alice.token);
+    expect(fromMax.entries).toHaveLength(all.entries.length);
+    for (const before of ['9223372036854775808', '9999999999999999999', '18446744073709551616', '-1', '1e3', 'abc', '']) {
+      const response = await api('GET', `/tenants/${orgA}/audit-log?before=${before}`, alice.token);
+      // This test's filter stands in for the platform's problem+json mapper: status, code and detail.
+      expect({ before, status: response.statusCode, body: response.json() as unknown }).toEqual({ before, status: 400, body: { code: 'invalid_argument', detail: 'invalid query: before' } });
+    }
+  });
+
   it('issues tokens for uploaded keys with client_key_id, and announces key creation, expiry and revocation', async () => {
     const project = (await ok<{ id: string }>('POST', `/tenants/${orgA}/projects`, alice.token, { name: 'Keys' })).id;
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -335,5 +346,12 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui-bundle.js' });
     expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'application/javascript; charset=utf-8']);
     expect((await app.inject({ method: 'GET', url: '/auth/admin/docs/static/..%2Fpackage.json' })).statusCode).toBe(404);
+  });
+
+  it.each(['constructor', '__proto__', 'toString', 'nothing-here.js'])('answers 404 for docs/static/%s, and does not let anyone cache the answer', async (name) => {
+    const missing = await app.inject({ method: 'GET', url: `/auth/admin/docs/static/${name}` });
+    expect({ status: missing.statusCode, cache: missing.headers['cache-control'] ?? null }).toEqual({ status: 404, cache: expect.not.stringMatching(/public|max-age/) });
+    const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui.css' });
+    expect([asset.statusCode, asset.headers['cache-control']]).toEqual([200, 'public, max-age=86400']);
   });
 });

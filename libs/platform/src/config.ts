@@ -66,6 +66,13 @@ const http = {
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(120_000).default(0),
 };
 
+/**
+ * Lifetime of auth's access tokens, read by auth (which issues them) and by the gateway (which
+ * refuses longer-lived ones): one variable, one default, one range, so the two cannot disagree
+ * unless a deployment sets them apart.
+ */
+const accessTokenTtlSeconds = z.coerce.number().int().min(60).max(86_400).default(3600);
+
 /** Services with a database: `true` runs the pending migrations and exits (the migrations job). */
 const migrateOnly = { MIGRATE_ONLY: bool(false) };
 
@@ -85,7 +92,7 @@ export const AuthConfig = z.object({
   BOREALIS_DEVICE_URL: z.string().regex(/^(tcp|tls|ws|wss):\/\//, 'BOREALIS_DEVICE_URL must be tcp://, tls://, ws:// or wss://'),
   BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
   AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
+  ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
   TOKEN_RATE_LIMIT_IP_BURST: positiveInt(300),
   TOKEN_RATE_LIMIT_IP_PER_SECOND: positiveInt(20),
   TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
@@ -101,6 +108,7 @@ export const GatewayConfig = z.object({
   BOREALIS_PUBLIC_URL: publicUrl,
   AUTH_JWKS_URL: url,
   AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
+  ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
   PUSH_CORE_URL: url.transform((v) => v.replace(/\/+$/, '')),
   // A project quota may be fractional: 1 message a minute is 0.0167 per second.
   RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10000),
@@ -171,7 +179,7 @@ export const StandaloneConfig = z.object({
   RATE_LIMIT_BURST: positiveInt(20000),
   RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),
   RATE_LIMIT_IP_BURST: positiveInt(2000),
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
+  ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
   HEARTBEAT_INTERVAL_MS: positiveInt(30000),
   BOREALIS_DEVICE_WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BOREALIS_DEVICE_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),

@@ -53,6 +53,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           // Read over loopback, as a separate gateway reads it from auth; cached after the first request.
           jwksUrl: `http://${host}:${c.BOREALIS_HTTP_PORT}/auth/public/.well-known/jwks.json`,
           audience: 'borealis-push',
+          accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
           rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
           ipRateLimit: { perSecond: c.RATE_LIMIT_IP_PER_SECOND, burst: c.RATE_LIMIT_IP_BURST },
         }),

@@ -67,6 +67,28 @@ describe('parseSendRequest', () => {
     expect(fieldsOf({ ...valid(), type: ['device'] })).toEqual({ type: 'must be "device", "application" or "topic"' });
   });
 
+  it.each([
+    ['whitespace only', ' '],
+    ['tabs and newlines', '\t\n'],
+    ['an id with a space in it', 'reg 1'],
+    ['an id with surrounding spaces', ' reg-1 '],
+    ['a control character', 'reg-1\u0000'],
+    ['a path', 'devices/reg-1'],
+    ['non-ASCII letters', 'régistration'],
+  ])('refuses a device or application target that cannot be an id: %s', (_name, target) => {
+    for (const type of ['device', 'application']) {
+      expect(fieldsOf({ ...valid(), type, target })).toEqual({ target: `must be ${type === 'device' ? 'a registrationId' : 'an applicationId'}: 1 to 256 letters, digits or -_.~%` });
+    }
+    expect(fieldsOf({ ...valid(), type: 'topic', target })).toEqual({ target: 'must be a topic name: 1 to 256 letters, digits or -_.~%' });
+  });
+
+  it('accepts every id Borealis issues as a target', () => {
+    for (const target of ['reg_3q2-7wEvQ_uZtSpcH2Ngxw', 'app_AAAAAAAAAAAAAAAAAAAAAA', 'r'.repeat(Limits.targetMaxChars)]) {
+      expect(parseSendRequest({ ...valid(), target }).target.value).toBe(target);
+      expect(parseSendRequest({ ...valid(), type: 'application', target }).target.value).toBe(target);
+    }
+  });
+
   it(`refuses data nested deeper than ${DATA_MAX_DEPTH} levels without exhausting the stack`, () => {
     const nest = (levels: number) => {
       let data: Record<string, unknown> = {};
