@@ -63,6 +63,7 @@ const http = {
   TRUST_PROXY: trustProxy,
   HTTP_PORT: port(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(120_000).default(0),
 };
 
@@ -188,6 +189,7 @@ export const StandaloneConfig = z.object({
   BOREALIS_PRINT_READY_JSON: bool(false),
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
 });
 export type StandaloneConfig = z.infer<typeof StandaloneConfig>;
 

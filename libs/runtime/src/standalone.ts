@@ -2,7 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AuthModule } from '@borealis/auth';
 import { GatewayModule, MessageStatusReader, ProjectStatsReader } from '@borealis/gateway';
-import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, type RunningApp } from '@borealis/platform';
+import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
 import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from '@borealis/push-core';
 import { DeviceServer, TransportModule } from '@borealis/transport';
 import { loadConfig } from '@borealis/util';
@@ -21,6 +21,8 @@ export const STANDALONE_INSTANCE_ID = 'standalone';
  */
 export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promise<RunningStandalone> {
   const c = loadConfig(StandaloneConfig, env);
+  // Before the embedded PostgreSQL starts: its lines go through the same logger as the rest.
+  useJsonLogs('standalone');
   const dataDir = resolve(c.BOREALIS_DATA_DIR);
   const secrets = await ensureStandaloneSecrets(dataDir);
   const pg = await startEmbeddedPostgres(dataDir, ['borealis_auth', 'borealis_push_core'], c.BOREALIS_PG_PORT);
