@@ -82,6 +82,6 @@ describe('pretty logs', () => {
     const logger = new PinoLoggerService(createLogger({ service: 'auth', level: 'info', destination: prettyDestination(false, (t) => out.push(t)) }));
     logger.log({ msg: 'token issued', clientId: 'c1', accessToken: 'eyJ.secret' }, 'TokenService');
     expect(out).toHaveLength(1);
-    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[auth\/TokenService\] token issued clientId=c1 accessToken=\*\*\*\n$/);
+    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[auth\/TokenService\] token issued clientId=c1 accessToken=\*\*\*\n$/);
   });
 });
