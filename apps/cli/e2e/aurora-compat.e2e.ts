@@ -144,6 +144,15 @@ describe('an app server written from the Aurora docs, against a standalone Borea
     }
   });
 
+  it('admin quickstart run twice with the same name reuses the tenant, makes a second project, and says so', async () => {
+    const first = await runCli(['admin', 'quickstart', '--out', join(work, 'twice-1'), '--server', httpUrl, '--name', 'twice'], adminEnv);
+    const second = await runCli(['admin', 'quickstart', '--out', join(work, 'twice-2'), '--server', httpUrl, '--name', 'twice'], adminEnv);
+    expect(first).toMatchObject({ tenant: { name: 'twice', reused: false }, project_name: 'twice' });
+    expect(second).toMatchObject({ tenant: { id: (first['tenant'] as { id: string }).id, reused: true }, project_name: 'twice-2' });
+    expect(second['project_id']).not.toBe(first['project_id']);
+    expect((await requestToken(loadSettings(String(second['settings'])))).status).toBe(200);
+  });
+
   it('is refused a token once its project is deactivated or its key revoked (borealis admin)', async () => {
     const created = await runCli(['admin', 'quickstart', '--out', join(work, 'refused'), '--server', httpUrl, '--name', 'refused'], adminEnv);
     const s = loadSettings(String(created['settings']));
