@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type SASLOptions, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry } from 'kafkajs';
 import { Topics, type DeadLetterV1, type TopicDef } from '@borealis/contracts';
 import { backoffDelay, sleep } from '@borealis/util';
 import { Correlation, REQUEST_ID_HEADER } from './context';
 import { decodeRecords, errorText, runHandler, type DeadLetter, type RawRecord } from './dispatch';
-import { KafkaProducer } from './kafka-producer';
+import { KafkaProducer, type KafkaTlsOptions } from './kafka-producer';
+import type { KafkaSaslOptions } from './kafka-sasl';
 import type { WireRecord } from './kafka-wire';
 import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
 import { NO_BUS_OBSERVER, type BusObserver } from './observer';
@@ -27,6 +28,14 @@ export interface KafkaBusOptions {
   maxWaitTimeMs: number;
   /** How long a publish may take before it fails (and the gateway answers 503). */
   requestTimeoutMs: number;
+  /** Idempotent producing (producer id and sequences): a retry never writes twice. Default true. */
+  idempotent?: boolean;
+  /** The largest produce request, the brokers' message.max.bytes; default 1048588. */
+  maxRequestBytes?: number;
+  /** TLS to the brokers (producer, consumers and admin alike). */
+  tls?: KafkaTlsOptions;
+  /** SASL authentication with the brokers (producer, consumers and admin alike). */
+  sasl?: KafkaSaslOptions;
   observer?: BusObserver;
 }
 
@@ -49,8 +58,9 @@ interface Consuming {
 
 /**
  * The distributed driver: kafkajs for consuming and topic administration, the lean
- * `KafkaProducer` for publishing (kafkajs's producer cost about 50 µs of CPU per record on the
- * gateway's hot path). Publishes wait for all in-sync replicas (acks -1). Each
+ * `KafkaProducer` for publishing (kafkajs's producer cost several times its CPU per record on the
+ * gateway's hot path: docs/adr/0004-own-kafka-producer.md). Publishes wait for all in-sync
+ * replicas (acks -1) and are idempotent by default. Each
  * subscription is its own consumer group member; offsets are committed only after the handler
  * succeeded (or the record was dead-lettered), so a crash replays rather than loses.
  */
@@ -79,22 +89,34 @@ export class KafkaMessageBus extends MessageBus {
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => this.logKafka(entry),
+      ...(options.tls ? { ssl: { ...options.tls } } : {}),
+      ...(options.sasl ? { sasl: kafkajsSasl(options.sasl) } : {}),
     });
     // The same retries as the consumers' client; records land in the partitions kafkajs's default
     // partitioner would choose for their keys. Topics the broker does not create by itself are
     // created through the admin client first (ensureTopic).
-    this.producer = new KafkaProducer({ brokers: options.brokers, clientId: options.clientId, requestTimeoutMs: options.requestTimeoutMs, retries: 2 });
+    this.producer = new KafkaProducer({
+      brokers: options.brokers,
+      clientId: options.clientId,
+      requestTimeoutMs: options.requestTimeoutMs,
+      retries: 2,
+      idempotent: options.idempotent ?? true,
+      ...(options.maxRequestBytes !== undefined ? { maxRequestBytes: options.maxRequestBytes } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.sasl ? { sasl: options.sasl } : {}),
+    });
   }
 
   async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
     if (records.length === 0) return;
     if (this.stopping) throw new Error('message bus is stopping');
     try {
+      const wire = records.map((r): WireRecord => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.headers(r.headers) }));
+      // A record too large for any request fails its own publish here, before it is coalesced
+      // with other publishers' records that would otherwise fail with it.
+      for (const record of wire) this.producer.checkRecordSize(topic.name, record);
       await this.ensureTopic(topic);
-      await this.enqueue(
-        topic.name,
-        records.map((r) => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.headers(r.headers) })),
-      );
+      await this.enqueue(topic.name, wire);
     } catch (err) {
       this.observer.publishFailed(topic.name, records.length);
       throw err;
@@ -106,8 +128,9 @@ export class KafkaMessageBus extends MessageBus {
    * The records published to one topic in one turn of the event loop (say, the acknowledgements of
    * many devices read in one I/O phase) leave in one produce request, up to MAX_COALESCED records:
    * one request and one record batch per partition instead of one each, for the broker and for the
-   * consumers, which then handle them as one batch. Every publisher of the request learns its
-   * outcome; the cost is one turn of the event loop.
+   * consumers, which then handle them as one batch. The producer splits them into requests under
+   * the byte limit. Every publisher of the flush learns its outcome; the cost is one turn of the
+   * event loop.
    */
   private enqueue(topic: string, records: WireRecord[]): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -125,7 +148,7 @@ export class KafkaMessageBus extends MessageBus {
 
   private flush(topic: string, batch: OutgoingBatch): void {
     if (this.outgoing.get(topic) === batch) this.outgoing.delete(topic);
-    this.producer.send(topic, batch.records, -1).then(
+    this.producer.send(topic, batch.records).then(
       () => batch.settle.forEach((settle) => settle()),
       (err: unknown) => batch.settle.forEach((settle) => settle(err ?? new Error('publish failed'))),
     );
@@ -316,6 +339,17 @@ export class KafkaMessageBus extends MessageBus {
     const line = { msg: `kafkajs: ${message}`, namespace: entry.namespace, ...rest };
     if (entry.level <= logLevel.ERROR) this.logger.error(line);
     else this.logger.warn(line);
+  }
+}
+
+function kafkajsSasl({ mechanism, username, password }: KafkaSaslOptions): SASLOptions {
+  switch (mechanism) {
+    case 'plain':
+      return { mechanism, username, password };
+    case 'scram-sha-256':
+      return { mechanism, username, password };
+    case 'scram-sha-512':
+      return { mechanism, username, password };
   }
 }
 
