@@ -15,8 +15,8 @@ export interface KafkaBusOptions {
   clientId: string;
   /**
    * `admin`: create missing topics through the admin API with the partitions and replication
-   * below (production). `auto`: rely on the broker's automatic topic creation (the test broker,
-   * whose admin API does not work).
+   * below (production and the tests). `auto`: rely on the broker's automatic topic creation (for
+   * clusters where Borealis may not use the admin API).
    */
   topicCreation: 'admin' | 'auto';
   partitions: number;
