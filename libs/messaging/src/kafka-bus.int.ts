@@ -195,6 +195,25 @@ describe('KafkaMessageBus on the Kafka broker', () => {
     expect(seen.some((d) => d.startsWith(`large-${run}`))).toBe(false);
   });
 
+  it('dead-letters a record near the size limit with its value cut, and moves past it', async () => {
+    bus = newBus('bus-test-big-letter', undefined, undefined, { maxRequestBytes: 16_384 });
+    const handled: string[] = [];
+    const group = `test.${run}.big-letter`;
+    await bus.subscribe({ topic: Topics.deviceEvents, group, handler: async (ms) => void handled.push(...ms.map((m) => m.value.deviceId)) });
+    const letters: DeadLetterV1[] = [];
+    await bus.subscribe({ topic: Topics.deadLetter, group: `${group}-reader`, handler: async (ms) => void letters.push(...ms.map((m) => m.value)) });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+    // 12 kB of quotes: not JSON, and twice as long once quoted into a letter.
+    const raw = new Kafka({ brokers: [requireKafka()], clientId: 'raw', logLevel: logLevel.NOTHING }).producer();
+    await raw.connect();
+    await raw.send({ topic: Topics.deviceEvents.name, messages: [{ key: `big-junk-${run}`, value: '"'.repeat(12_000) }] });
+    await raw.disconnect();
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: `after-big-${run}`, instanceId: 't', atMs: 1 } }]);
+    await expectEventually(() => expect(handled).toContain(`after-big-${run}`), { timeoutMs: 30_000 });
+    await expectEventually(() => expect(letters.filter((l) => l.consumerGroup === group).map((l) => l.reason)).toEqual([expect.stringMatching(/not JSON.*value cut to \d+ of 12000 bytes/)]), { timeoutMs: 30_000 });
+  });
+
   it('fails publish (instead of pretending) when no broker answers', async () => {
     bus = newBus('nobody', undefined, '127.0.0.1:1');
     await expect(bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: 'd', instanceId: 't', atMs: 1 } }])).rejects.toThrow();

@@ -292,12 +292,25 @@ export class KafkaMessageBus extends MessageBus {
       const requestId = record.headers[REQUEST_ID_HEADER];
       this.logger.warn({ msg: 'dead-lettered', topic: record.topic, partition: record.partition, offset: record.offset, group, requestId, reason });
       const value = typeof record.value === 'string' ? record.value : utf8OrBase64(record.value);
-      return {
-        value: { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() },
-        headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {},
-      };
+      const letter: DeadLetterV1 = { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() };
+      return { value: this.fitted(letter), headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {} };
     });
     await this.publish(Topics.deadLetter, records);
+  }
+
+  /**
+   * The letter with its value cut so that it fits in a produce request: a record near the size
+   * limit grows when it is quoted into a letter, and a letter the producer refuses would fail the
+   * batch again and again, blocking its partition for good.
+   */
+  private fitted(letter: DeadLetterV1): DeadLetterV1 {
+    // Room for the key (the original's) and the headers besides the JSON of the letter.
+    const limit = this.producer.maxRecordBytes(Topics.deadLetter.name) - 2 * Buffer.byteLength(letter.key ?? '') - 1024;
+    const size = Buffer.byteLength(JSON.stringify(letter));
+    if (size <= limit) return letter;
+    let value = letter.value;
+    while (value.length > 0 && Buffer.byteLength(JSON.stringify({ ...letter, value })) > limit) value = value.slice(0, Math.floor(value.length * 0.9));
+    return { ...letter, value, reason: `${letter.reason} (value cut to ${Buffer.byteLength(value)} of ${Buffer.byteLength(letter.value)} bytes to fit KAFKA_MAX_REQUEST_BYTES)` };
   }
 
   private ensureTopic<T>(topic: TopicDef<T>): Promise<void> {
