@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
+import { Topics, DomainError, ErrorCode, transportInboxTopic, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
 import { expectEventually, kafkaSaslSsl, kafkaSsl, requireKafka, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -212,6 +212,18 @@ describe('KafkaMessageBus on the Kafka broker', () => {
     await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: `after-big-${run}`, instanceId: 't', atMs: 1 } }]);
     await expectEventually(() => expect(handled).toContain(`after-big-${run}`), { timeoutMs: 30_000 });
     await expectEventually(() => expect(letters.filter((l) => l.consumerGroup === group && l.key === `big-junk-${run}`).map((l) => l.reason)).toEqual([expect.stringMatching(/not JSON.*value cut to \d+ of 12000 bytes/)]), { timeoutMs: 30_000 });
+  });
+
+  it('services starting together all create and subscribe to a topic none of them had (no start fails on the race)', async () => {
+    const topic = transportInboxTopic(`race-${run}`);
+    const buses = [1, 2, 3, 4].map((n) => newBus(`bus-test-race-${n}`));
+    try {
+      for (const [n, b] of buses.entries()) await b.subscribe({ topic, group: `test.${run}.race-${n}`, handler: async () => undefined });
+      await Promise.all(buses.map((b) => b.start()));
+      await expectEventually(() => expect(buses.map((b) => b.isReady())).toEqual([true, true, true, true]), { timeoutMs: 30_000 });
+    } finally {
+      await Promise.all(buses.map((b) => b.stop()));
+    }
   });
 
   it('fails publish (instead of pretending) when no broker answers', async () => {

@@ -74,6 +74,7 @@ export class KafkaMessageBus extends MessageBus {
   private readonly stopped = new WeakSet<Consumer>();
   private readonly outgoing = new Map<string, OutgoingBatch>();
   private admin: Admin | null = null;
+  private adminConnected: Promise<void> = Promise.resolve();
   private started = false;
   private stopping = false;
   private readonly observer: BusObserver;
@@ -328,23 +329,67 @@ export class KafkaMessageBus extends MessageBus {
 
   private async createTopic<T>(topic: TopicDef<T>): Promise<void> {
     if (!this.admin) {
-      this.admin = this.kafka.admin();
-      await this.admin.connect();
+      const created = this.kafka.admin();
+      this.admin = created;
+      // Topics are made concurrently: every one waits for the same connect; a failed one is retried.
+      this.adminConnected = created.connect().catch((err: unknown) => {
+        if (this.admin === created) this.admin = null;
+        throw err;
+      });
     }
-    const existing = await this.admin.listTopics();
-    if (existing.includes(topic.name)) return;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: topic.name,
-          numPartitions: this.options.partitions,
-          replicationFactor: this.options.replicationFactor,
-          configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-        },
-      ],
-    });
-    this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
+    const admin = this.admin;
+    await this.adminConnected;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const existing = await admin.listTopics();
+        if (existing.includes(topic.name)) {
+          // Maybe just made by another service starting beside this one: the consumers' subscribe
+          // fails on a topic whose partitions the broker's metadata does not list yet.
+          await this.waitForLeaders(admin, topic.name);
+          return;
+        }
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic: topic.name,
+              numPartitions: this.options.partitions,
+              replicationFactor: this.options.replicationFactor,
+              configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+            },
+          ],
+        });
+        // createTopics answers false, without waiting, when another service made it meanwhile.
+        await this.waitForLeaders(admin, topic.name);
+        this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
+        return;
+      } catch (err) {
+        // A topic just created (by this service or another one starting beside it) is unknown to
+        // the broker's metadata for a moment, and kafkajs's wait for its leaders fails on that.
+        const type = (err as { type?: string }).type;
+        if (attempt >= 5 || (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE' && type !== 'TOPIC_ALREADY_EXISTS')) throw err;
+        await sleep(backoffDelay(attempt, 100, 1000));
+      }
+    }
+  }
+
+  private async waitForLeaders(admin: Admin, topic: string): Promise<void> {
+    const deadline = Date.now() + 3 * this.options.requestTimeoutMs;
+    let last = 'no partitions listed';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        const partitions = topics.find((t) => t.name === topic)?.partitions ?? [];
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+        last = `${partitions.filter((p) => p.leader < 0).length} of ${partitions.length} partitions without a leader`;
+      } catch (err) {
+        const type = (err as { type?: string }).type;
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+        last = type;
+      }
+      if (Date.now() > deadline) throw new Error(`topic ${topic} not ready after ${attempt + 1} metadata requests: ${last}`);
+      await sleep(backoffDelay(attempt, 100, 1000));
+    }
   }
 
   private logKafka(entry: LogEntry): void {
