@@ -30,7 +30,47 @@ const kafka = {
   KAFKA_HEARTBEAT_INTERVAL_MS: positiveInt(3000),
   KAFKA_MAX_WAIT_MS: positiveInt(100),
   KAFKA_REQUEST_TIMEOUT_MS: positiveInt(5000),
+  KAFKA_IDEMPOTENT: bool(true),
+  // The brokers' message.max.bytes; a request above it is refused whole (MESSAGE_TOO_LARGE).
+  KAFKA_MAX_REQUEST_BYTES: z.coerce.number().int().min(4096, 'KAFKA_MAX_REQUEST_BYTES must be at least 4096').max(100 * 1024 * 1024).default(1_048_588),
+  KAFKA_SSL: bool(false),
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_CERT_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_KEY_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_REJECT_UNAUTHORIZED: bool(true),
+  KAFKA_SASL_MECHANISM: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional()),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
 };
+
+interface KafkaSecurityEnv {
+  KAFKA_SSL: boolean;
+  KAFKA_SSL_CA_FILE?: string | undefined;
+  KAFKA_SSL_CERT_FILE?: string | undefined;
+  KAFKA_SSL_KEY_FILE?: string | undefined;
+  KAFKA_SASL_MECHANISM?: string | undefined;
+  KAFKA_SASL_USERNAME?: string | undefined;
+  KAFKA_SASL_PASSWORD?: string | undefined;
+  KAFKA_SASL_PASSWORD_FILE?: string | undefined;
+}
+
+/** The Kafka TLS and SASL variables that only make sense together. */
+function kafkaSecurityRules(env: KafkaSecurityEnv, ctx: z.RefinementCtx): void {
+  const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+  if (!env.KAFKA_SSL) {
+    for (const v of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const) if (env[v]) issue(v, `${v} is set but KAFKA_SSL is not true`);
+  }
+  if (!!env.KAFKA_SSL_CERT_FILE !== !!env.KAFKA_SSL_KEY_FILE) {
+    issue(env.KAFKA_SSL_CERT_FILE ? 'KAFKA_SSL_KEY_FILE' : 'KAFKA_SSL_CERT_FILE', 'a client certificate needs both KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE');
+  }
+  if (env.KAFKA_SASL_MECHANISM) {
+    if (!env.KAFKA_SASL_USERNAME) issue('KAFKA_SASL_USERNAME', `KAFKA_SASL_USERNAME is required with KAFKA_SASL_MECHANISM=${env.KAFKA_SASL_MECHANISM}`);
+    if (!env.KAFKA_SASL_PASSWORD === !env.KAFKA_SASL_PASSWORD_FILE) issue('KAFKA_SASL_PASSWORD', 'give exactly one of KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE');
+  } else {
+    for (const v of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const) if (env[v]) issue(v, `${v} is set but KAFKA_SASL_MECHANISM is not (plain, scram-sha-256 or scram-sha-512)`);
+  }
+}
 
 /**
  * Whose `X-Forwarded-For` to believe for the client's address (per-IP rate limits, logs): `false`,
@@ -99,7 +139,7 @@ export const AuthConfig = z.object({
   TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
   TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
   SESSION_TTL_SECONDS: positiveInt(12 * 3600),
-});
+}).superRefine(kafkaSecurityRules);
 export type AuthConfig = z.infer<typeof AuthConfig>;
 
 export const GatewayConfig = z.object({
@@ -117,7 +157,7 @@ export const GatewayConfig = z.object({
   RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),
   RATE_LIMIT_IP_BURST: positiveInt(2000),
   IDEMPOTENCY_TTL_SECONDS: positiveInt(86400),
-});
+}).superRefine(kafkaSecurityRules);
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 
 export const PushCoreConfig = z.object({
@@ -130,7 +170,7 @@ export const PushCoreConfig = z.object({
   PUSH_SWEEP_INTERVAL_MS: positiveInt(30_000),
   PUSH_RETENTION_HOURS: positiveInt(7 * 24),
   PUSH_STALE_REGISTRATION_DAYS: positiveInt(270),
-});
+}).superRefine(kafkaSecurityRules);
 export type PushCoreConfig = z.infer<typeof PushCoreConfig>;
 
 export const TransportConfig = z.object({
@@ -164,7 +204,7 @@ export const TransportConfig = z.object({
   DEVICE_GOAWAY_SPREAD_MS: positiveInt(5000),
   DEVICE_DRAIN_GRACE_MS: positiveInt(2000),
   DEVICE_SENT_RECEIPT_HOLD_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
-});
+}).superRefine(kafkaSecurityRules);
 export type TransportConfig = z.infer<typeof TransportConfig>;
 
 export const StandaloneConfig = z.object({
