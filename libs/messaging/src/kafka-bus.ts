@@ -260,7 +260,16 @@ export class KafkaMessageBus extends MessageBus {
     }
     const last = batch.lastOffset();
     payload.resolveOffset(last);
-    await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    try {
+      await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    } catch (err) {
+      if (!lostGroupMembership(err)) throw err;
+      // The group moved on while this batch ran (session expired, rebalance): the partition's new
+      // owner consumes the batch again from the last commit. Thrown, kafkajs would take this for a
+      // non-retriable crash and never restart the consumer; returned, its next heartbeat rejoins.
+      this.logger.warn({ msg: 'batch handled but not committed: the group moved on meanwhile; it will be consumed again', group, topic: batch.topic, partition: batch.partition, error: errorText(err) });
+      return;
+    }
     this.observer.lag(batch.topic, group, batch.partition, Math.max(0, Number(batch.offsetLag())));
   }
 
@@ -343,6 +352,14 @@ export class KafkaMessageBus extends MessageBus {
 function isTopicNotYetKnown(err: unknown): boolean {
   const type = (err as { type?: string } | null)?.type;
   return type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
+}
+
+/** An offset commit refused because this member is no longer in the group's current generation. */
+function lostGroupMembership(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'UNKNOWN_MEMBER_ID' || e.type === 'ILLEGAL_GENERATION' || e.type === 'REBALANCE_IN_PROGRESS') return true;
+  }
+  return false;
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
