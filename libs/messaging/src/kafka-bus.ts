@@ -62,6 +62,8 @@ export class KafkaMessageBus extends MessageBus {
   private readonly ensured = new Map<string, Promise<void>>();
   /** Consumers stop() disconnected: kafkajs must not restart them after a crash. */
   private readonly stopped = new WeakSet<Consumer>();
+  /** Pending replacements of consumers kafkajs gave up on. */
+  private readonly replacing = new Set<NodeJS.Timeout>();
   private readonly outgoing = new Map<string, OutgoingBatch>();
   private admin: Admin | null = null;
   private started = false;
@@ -156,6 +158,8 @@ export class KafkaMessageBus extends MessageBus {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const timer of this.replacing) clearTimeout(timer);
+    this.replacing.clear();
     await Promise.allSettled(
       this.consuming.map((c) => {
         if (!c.consumer) return undefined;
@@ -195,6 +199,10 @@ export class KafkaMessageBus extends MessageBus {
     consumer.on(consumer.events.CRASH, (event) => {
       entry.joined = false;
       this.logger.error({ msg: 'consumer crashed', group: subscription.group, topic: subscription.topic.name, error: errorText(event.payload.error), restart: event.payload.restart });
+      // kafkajs restarts a consumer only after an error it deems retriable; after any other (no
+      // group coordinator yet while a broker starts, say) it leaves it stopped for good, and this
+      // service would never consume nor be ready again.
+      if (!event.payload.restart && !this.stopped.has(consumer)) this.replaceLater(entry, consumer, 0);
     });
     await consumer.connect();
     await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? true });
@@ -213,6 +221,28 @@ export class KafkaMessageBus extends MessageBus {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.consumeBatch(entry, payload),
     });
+  }
+
+  /** Starts a new consumer in place of one that crashed for good; again, with backoff, until one starts. */
+  private replaceLater(entry: Consuming, crashed: Consumer, attempt: number): void {
+    const timer = setTimeout(() => {
+      this.replacing.delete(timer);
+      if (this.stopping || entry.consumer !== crashed) return;
+      this.stopped.add(crashed);
+      void crashed
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => {
+          this.logger.warn({ msg: 'starting a new consumer in place of the crashed one', group: entry.subscription.group, topic: entry.subscription.topic.name, attempt });
+          return this.startConsumer(entry);
+        })
+        .catch((err: unknown) => {
+          this.logger.error({ msg: 'consumer not started; trying again', group: entry.subscription.group, error: errorText(err) });
+          if (entry.consumer) this.replaceLater(entry, entry.consumer, attempt + 1);
+        });
+    }, 500 + backoffDelay(attempt, 1000, 30_000));
+    timer.unref();
+    this.replacing.add(timer);
   }
 
   private async consumeBatch(entry: Consuming, payload: EachBatchPayload): Promise<void> {
