@@ -33,7 +33,7 @@ export class SendLoop {
     private readonly api: PushServerClient,
     private readonly targets: readonly string[],
     private readonly perSecond: number,
-    private readonly concurrency = 4,
+    private readonly concurrency = 8,
   ) {}
 
   start(): void {
