@@ -104,6 +104,8 @@ describe('distributed mode under faults, on a real Kafka broker', () => {
     kills++;
     await expectEventually(() => expect(sends.refusedByStatus(beforeDown)['503'] ?? 0).toBeGreaterThanOrEqual(10), { timeoutMs: 60_000, intervalMs: 100, message: 'no 503 while the broker is down' });
     const down = sends.outcomes.slice(beforeDown);
+    // A refusal the app server can act on: problem+json "unavailable", retry later.
+    expect(sends.outcomes.filter((o) => o.status === 503).every((o) => o.code === 'unavailable')).toBe(true);
     const acceptedWhileDown = down.filter((o) => o.status === 200 && o.atMs > down.find((d) => d.status === 503)!.atMs).length;
     mark('restart broker');
     await own!.restart();
