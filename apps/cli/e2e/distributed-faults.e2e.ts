@@ -24,6 +24,8 @@ describe('distributed mode under faults, on a real Kafka broker', () => {
   let loop: SendLoop | undefined;
   /** registrationId → device process. */
   const devices = new Map<string, JsonLineProcess>();
+  /** Every device process started, also those of a beforeAll that failed half way. */
+  const deviceProcesses: JsonLineProcess[] = [];
   let kills = 0;
 
   beforeAll(async () => {
@@ -44,13 +46,14 @@ describe('distributed mode under faults, on a real Kafka broker', () => {
       const servers = i % 2 === 0 ? [a, b] : [b, a];
       return startCli(['device', ...servers.flatMap((s) => ['--server', s]), '--app', project.applicationId, '--state', join(cluster!.work, `device-${i}`)], {}, `device-${i}`);
     });
+    deviceProcesses.push(...started);
     const ids = await Promise.all(started.map((d) => registrationIdOf(d)));
     ids.forEach((id, i) => devices.set(id, started[i]!));
   });
 
   afterAll(async () => {
     await loop?.stop();
-    await Promise.all([...devices.values()].map((d) => d.stop()));
+    await Promise.all(deviceProcesses.map((d) => d.stop()));
     await cluster?.close();
     await own?.close();
   });

@@ -22,6 +22,8 @@ describe('distributed mode scaling out and in, on the real broker', () => {
   let loop: SendLoop | undefined;
   /** registrationId → device process. */
   const devices = new Map<string, JsonLineProcess>();
+  /** Every device process started, also those of a beforeAll that failed half way. */
+  const deviceProcesses: JsonLineProcess[] = [];
   const drainedDevices: JsonLineProcess[] = [];
 
   beforeAll(async () => {
@@ -39,13 +41,14 @@ describe('distributed mode scaling out and in, on the real broker', () => {
     ];
     const started = lists.map((servers, i) => startCli(['device', ...servers.flatMap((s) => ['--server', s]), '--app', project.applicationId, '--state', join(cluster!.work, `device-${i}`)], {}, `device-${i}`));
     drainedDevices.push(started[0]!, started[1]!);
+    deviceProcesses.push(...started);
     const ids = await Promise.all(started.map((d) => registrationIdOf(d)));
     ids.forEach((id, i) => devices.set(id, started[i]!));
   });
 
   afterAll(async () => {
     await loop?.stop();
-    await Promise.all([...devices.values()].map((d) => d.stop()));
+    await Promise.all(deviceProcesses.map((d) => d.stop()));
     await cluster?.close();
   });
 
