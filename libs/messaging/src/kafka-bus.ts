@@ -72,6 +72,8 @@ export class KafkaMessageBus extends MessageBus {
   private readonly ensured = new Map<string, Promise<void>>();
   /** Consumers stop() disconnected: kafkajs must not restart them after a crash. */
   private readonly stopped = new WeakSet<Consumer>();
+  /** Pending replacements of consumers kafkajs gave up on. */
+  private readonly replacing = new Set<NodeJS.Timeout>();
   private readonly outgoing = new Map<string, OutgoingBatch>();
   private admin: Admin | null = null;
   private adminConnected: Promise<void> = Promise.resolve();
@@ -180,6 +182,8 @@ export class KafkaMessageBus extends MessageBus {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const timer of this.replacing) clearTimeout(timer);
+    this.replacing.clear();
     await Promise.allSettled(
       this.consuming.map((c) => {
         if (!c.consumer) return undefined;
@@ -219,6 +223,10 @@ export class KafkaMessageBus extends MessageBus {
     consumer.on(consumer.events.CRASH, (event) => {
       entry.joined = false;
       this.logger.error({ msg: 'consumer crashed', group: subscription.group, topic: subscription.topic.name, error: errorText(event.payload.error), restart: event.payload.restart });
+      // kafkajs restarts a consumer only after an error it deems retriable; after any other (no
+      // group coordinator yet while a broker starts, say) it leaves it stopped for good, and this
+      // service would never consume nor be ready again.
+      if (!event.payload.restart && !this.stopped.has(consumer)) this.replaceLater(entry, consumer, 0);
     });
     await consumer.connect();
     await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? true });
@@ -237,6 +245,28 @@ export class KafkaMessageBus extends MessageBus {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.consumeBatch(entry, payload),
     });
+  }
+
+  /** Starts a new consumer in place of one that crashed for good; again, with backoff, until one starts. */
+  private replaceLater(entry: Consuming, crashed: Consumer, attempt: number): void {
+    const timer = setTimeout(() => {
+      this.replacing.delete(timer);
+      if (this.stopping || entry.consumer !== crashed) return;
+      this.stopped.add(crashed);
+      void crashed
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => {
+          this.logger.warn({ msg: 'starting a new consumer in place of the crashed one', group: entry.subscription.group, topic: entry.subscription.topic.name, attempt });
+          return this.startConsumer(entry);
+        })
+        .catch((err: unknown) => {
+          this.logger.error({ msg: 'consumer not started; trying again', group: entry.subscription.group, error: errorText(err) });
+          if (entry.consumer) this.replaceLater(entry, entry.consumer, attempt + 1);
+        });
+    }, 500 + backoffDelay(attempt, 1000, 30_000));
+    timer.unref();
+    this.replacing.add(timer);
   }
 
   private async consumeBatch(entry: Consuming, payload: EachBatchPayload): Promise<void> {
@@ -284,7 +314,16 @@ export class KafkaMessageBus extends MessageBus {
     }
     const last = batch.lastOffset();
     payload.resolveOffset(last);
-    await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    try {
+      await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    } catch (err) {
+      if (!lostGroupMembership(err)) throw err;
+      // The group moved on while this batch ran (session expired, rebalance): the partition's new
+      // owner consumes the batch again from the last commit. Thrown, kafkajs would take this for a
+      // non-retriable crash and never restart the consumer; returned, its next heartbeat rejoins.
+      this.logger.warn({ msg: 'batch handled but not committed: the group moved on meanwhile; it will be consumed again', group, topic: batch.topic, partition: batch.partition, error: errorText(err) });
+      return;
+    }
     this.observer.lag(batch.topic, group, batch.partition, Math.max(0, Number(batch.offsetLag())));
   }
 
@@ -409,6 +448,14 @@ function kafkajsSasl({ mechanism, username, password }: KafkaSaslOptions): SASLO
     case 'scram-sha-512':
       return { mechanism, username, password };
   }
+}
+
+/** An offset commit refused because this member is no longer in the group's current generation. */
+function lostGroupMembership(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'UNKNOWN_MEMBER_ID' || e.type === 'ILLEGAL_GENERATION' || e.type === 'REBALANCE_IN_PROGRESS') return true;
+  }
+  return false;
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {

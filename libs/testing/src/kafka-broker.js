@@ -319,7 +319,11 @@ async function startKafkaBroker(options = {}) {
   const javaOpts = [`-Dlog4j2.configurationFile=${log4j}`, '-Djava.awt.headless=true'];
 
   if (!fs.existsSync(path.join(dir, 'data', 'meta.properties'))) {
-    const clusterId = crypto.randomBytes(16).toString('base64url').slice(0, 22);
+    // Base64url may begin with '-', which the storage tool's argument parser takes for an option
+    // (about one start in 64 failed); Kafka's own random ids avoid it the same way.
+    let clusterId;
+    do clusterId = crypto.randomBytes(16).toString('base64url').slice(0, 22);
+    while (clusterId.startsWith('-'));
     const format = run('java', [
       ...javaOpts,
       '-cp',

@@ -4,11 +4,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
+import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryReceiptV1, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
-import { Clock, randomToken, sleep } from '@borealis/util';
+import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
 import { CredentialAuthority } from './credentials';
 import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
@@ -20,6 +20,9 @@ import { AdmissionBucket, TransportStats, type TransportStatsSnapshot } from './
 
 /** The path of the WebSocket endpoint. */
 export const WEBSOCKET_PATH = '/device';
+/** Backoff of a receipt whose publish failed: short, since the broker is usually back within seconds. */
+const RECEIPT_RETRY_BASE_MS = 200;
+const RECEIPT_RETRY_CAP_MS = 2000;
 /** Slots of the timer wheel: with 1 s slots a horizon of about 17 minutes, beyond any connection deadline. */
 const WHEEL_SLOTS = 1024;
 
@@ -224,10 +227,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
         return;
       case 'publishReceipt':
         if (effect.receipt.status === 'delivered') this.sentReceipts.acknowledged(effect.receipt.deviceId, effect.receipt.messageIds);
-        // Not fatal when it fails: the delivery stays open, is redelivered later, and the device acks again.
-        this.enqueue(effect.receipt.deviceId, () =>
-          this.bus.publish(Topics.deliveryReceipts, [{ value: effect.receipt }]).catch((err: unknown) => this.warn('delivery receipt not published', effect.receipt.deviceId, err)),
-        );
+        this.enqueue(effect.receipt.deviceId, () => this.publishReceipt(effect.receipt));
         return;
       case 'released':
         this.enqueue(effect.deviceId, () => this.release(effect.deviceId));
@@ -301,6 +301,27 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     } catch (err) {
       this.warn('device could not be announced; sending it away', deviceId, err);
       if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(this.spreadDelay(), 'service temporarily unavailable'));
+    }
+  }
+
+  /**
+   * The device's Ack is the only news that it has the message: a receipt lost here leaves the
+   * delivery open, and push-core resends it only when the device reconnects, which a device that
+   * stays connected (through a Kafka outage, say) never does. So a failed publish is retried with
+   * backoff until Kafka takes it, in order with the device's other effects. Once the instance
+   * drains, it gives up: the device reconnects elsewhere and acknowledges the resent delivery there.
+   */
+  private async publishReceipt(receipt: DeliveryReceiptV1): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.bus.publish(Topics.deliveryReceipts, [{ value: receipt }]);
+        if (attempt > 0) this.logger.log({ msg: 'delivery receipt published after retries', deviceId: receipt.deviceId, attempts: attempt + 1 });
+        return;
+      } catch (err) {
+        if (this.draining) return this.warn('delivery receipt not published (the delivery stays open and is resent on reconnect)', receipt.deviceId, err);
+        if (attempt === 0) this.warn('delivery receipt not published; retrying', receipt.deviceId, err);
+        await sleep(RECEIPT_RETRY_BASE_MS + backoffDelay(attempt, RECEIPT_RETRY_BASE_MS, RECEIPT_RETRY_CAP_MS));
+      }
     }
   }
 
