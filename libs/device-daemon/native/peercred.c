@@ -4,7 +4,9 @@
  * no API for it, hence this N-API addon, built with gcc against Node's own headers
  * (tools/build-native.mjs).
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* struct ucred */
+#endif
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -49,7 +51,52 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* userOf(uid) -> { name, gid, home } or null when the system has no such user (deleted). */
+/* Builds { uid, gid, name, home } from a passwd entry. */
+static napi_value passwd_object(napi_env env, const struct passwd *pw) {
+  napi_value out, name, home;
+  if (napi_create_object(env, &out) != napi_ok || napi_create_string_utf8(env, pw->pw_name, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_string_utf8(env, pw->pw_dir, NAPI_AUTO_LENGTH, &home) != napi_ok ||
+      napi_set_named_property(env, out, "name", name) != napi_ok || napi_set_named_property(env, out, "home", home) != napi_ok ||
+      set_int(env, out, "uid", pw->pw_uid) || set_int(env, out, "gid", pw->pw_gid)) {
+    napi_throw_error(env, NULL, "passwd entry: out of memory");
+    return NULL;
+  }
+  return out;
+}
+
+/* Looks a user up by uid (name == NULL) or by name; null when the system has no such user. */
+static napi_value lookup_user(napi_env env, uid_t uid, const char *name) {
+  struct passwd pw, *found = NULL;
+  size_t size = 16384;
+  char *buf = NULL;
+  int rc;
+  for (;;) {
+    char *grown = realloc(buf, size);
+    if (!grown) {
+      free(buf);
+      napi_throw_error(env, NULL, "user lookup: out of memory");
+      return NULL;
+    }
+    buf = grown;
+    rc = name ? getpwnam_r(name, &pw, buf, size, &found) : getpwuid_r(uid, &pw, buf, size, &found);
+    if (rc != ERANGE || size >= (1u << 20)) break;
+    size *= 2;
+  }
+  napi_value out;
+  if (rc != 0 && rc != ENOENT && rc != ESRCH && rc != EBADF && rc != EPERM) {
+    free(buf);
+    return throw_errno(env, name ? "getpwnam_r" : "getpwuid_r", rc);
+  }
+  if (!found) {
+    napi_get_null(env, &out);
+  } else {
+    out = passwd_object(env, &pw);
+  }
+  free(buf);
+  return out;
+}
+
+/* userOf(uid) -> { uid, gid, name, home } or null when the system has no such user (deleted). */
 static napi_value user_of(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -59,43 +106,20 @@ static napi_value user_of(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "userOf(uid): uid must be a non-negative integer");
     return NULL;
   }
-  struct passwd pw, *found = NULL;
-  size_t size = 16384;
-  char *buf = NULL;
-  int rc;
-  for (;;) {
-    char *grown = realloc(buf, size);
-    if (!grown) {
-      free(buf);
-      napi_throw_error(env, NULL, "userOf: out of memory");
-      return NULL;
-    }
-    buf = grown;
-    rc = getpwuid_r((uid_t)uid, &pw, buf, size, &found);
-    if (rc != ERANGE || size >= (1u << 20)) break;
-    size *= 2;
-  }
-  napi_value out;
-  if (rc != 0 && rc != ENOENT && rc != ESRCH) {
-    free(buf);
-    return throw_errno(env, "getpwuid_r", rc);
-  }
-  if (!found) {
-    free(buf);
-    napi_get_null(env, &out);
-    return out;
-  }
-  napi_value name, home;
-  int bad = napi_create_object(env, &out) != napi_ok || napi_create_string_utf8(env, pw.pw_name, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-            napi_create_string_utf8(env, pw.pw_dir, NAPI_AUTO_LENGTH, &home) != napi_ok ||
-            napi_set_named_property(env, out, "name", name) != napi_ok || napi_set_named_property(env, out, "home", home) != napi_ok ||
-            set_int(env, out, "gid", pw.pw_gid);
-  free(buf);
-  if (bad) {
-    napi_throw_error(env, NULL, "userOf: out of memory");
+  return lookup_user(env, (uid_t)uid, NULL);
+}
+
+/* userNamed(name) -> { uid, gid, name, home } or null. */
+static napi_value user_named(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  char name[256];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok || len == 0 || len >= sizeof name - 1) {
+    napi_throw_type_error(env, NULL, "userNamed(name): name must be a string of 1 to 254 bytes");
     return NULL;
   }
-  return out;
+  return lookup_user(env, 0, name);
 }
 
 NAPI_MODULE_INIT() {
@@ -105,6 +129,9 @@ NAPI_MODULE_INIT() {
     return NULL;
   if (napi_create_function(env, "userOf", NAPI_AUTO_LENGTH, user_of, NULL, &fn) != napi_ok ||
       napi_set_named_property(env, exports, "userOf", fn) != napi_ok)
+    return NULL;
+  if (napi_create_function(env, "userNamed", NAPI_AUTO_LENGTH, user_named, NULL, &fn) != napi_ok ||
+      napi_set_named_property(env, exports, "userNamed", fn) != napi_ok)
     return NULL;
   return exports;
 }

@@ -166,6 +166,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   private held: HeldPushes;
 
   private saving: Promise<void> | null = null;
+  private dispatching: Promise<void> = Promise.resolve();
   private saveRequested = false;
 
   constructor(private readonly options: PushDaemonOptions) {
@@ -435,8 +436,21 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
       // device-to-server Error frame: the device just closes.)
       this.drop(conn, err instanceof FrameError ? err : new FrameError(DeviceErrorCode.INTERNAL, (err as Error).message));
     } finally {
-      this.dispatch(arrived);
+      if (arrived.size > 0) this.dispatchStored(arrived);
     }
+  }
+
+  /**
+   * With a state directory, the seen ids are stored before an app gets the pushes: a daemon killed
+   * right after handing a push over drops the server's redelivery instead of showing it twice.
+   * Batches stay in arrival order.
+   */
+  private dispatchStored(arrived: Map<string, Push[]>): void {
+    if (!this.store) return this.dispatch(arrived);
+    this.dispatching = this.dispatching
+      .then(() => this.persist())
+      .then(() => this.dispatch(arrived))
+      .catch((err: unknown) => this.publish('warning', err as Error));
   }
 
   private onFrame(conn: Connection, frame: Frame, arrived: Map<string, Push[]>): void {

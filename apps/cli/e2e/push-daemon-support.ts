@@ -1,0 +1,51 @@
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { join } from 'node:path';
+import { JsonLineProcess, REPO_ROOT, startCli } from '@borealis/testing';
+import { client, type Project } from './support';
+
+/** The TypeScript example app of @borealis/push-client, as built into dist/. */
+export const TS_APP = join(REPO_ROOT, 'dist', 'libs', 'push-client', 'examples', 'print-pushes.js');
+/** The C example app and library, built by tools/build-native.mjs. */
+export const NATIVE_DIR = join(REPO_ROOT, 'dist', 'native');
+export const C_APP = join(NATIVE_DIR, 'push-client-example');
+
+export function startPushDaemon(configFile: string, name = 'push-daemon'): JsonLineProcess {
+  return startCli(['push-daemon', '--config', configFile], {}, name);
+}
+
+export async function daemonListening(daemon: JsonLineProcess): Promise<void> {
+  await daemon.waitFor((l) => l['event'] === 'listening', 30_000, 'listening');
+}
+
+/** An app process on the daemon (the TS example unless `command` says otherwise), as `as` if given. */
+export function startApp(applicationId: string, socket: string, options: { name?: string; as?: { uid: number; gid: number }; command?: string[] } = {}): JsonLineProcess {
+  const [program, ...args] = options.command ?? [process.execPath, TS_APP];
+  const spawnOptions: SpawnOptions = {
+    cwd: '/',
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.as ? { uid: options.as.uid, gid: options.as.gid } : {}),
+  };
+  const child = spawn(program!, [...args, applicationId, socket], spawnOptions);
+  return new JsonLineProcess(child, options.name ?? `app ${applicationId}`);
+}
+
+/** The registrationId an app printed (the `after`-th line on). */
+export async function registered(app: JsonLineProcess, after = 0): Promise<string> {
+  const line = await app.waitFor((l) => l['event'] === 'registrationId' && app.lines.indexOf(l) >= after, 30_000, 'registrationId');
+  return String(line['registrationId']);
+}
+
+export async function send(project: Project, registrationId: string, title: string, ttl = '1h'): Promise<string> {
+  const { id } = await client(project).sendMessage({ target: registrationId, type: 'device', ttl, notification: { title, message: `message of ${title}`, data: { title } } });
+  return id;
+}
+
+/** Every push id an app printed so far, in order. */
+export function received(app: JsonLineProcess): string[] {
+  return app.lines.filter((l) => l['event'] === 'notifications').flatMap((l) => (l['pushList'] as { id: string }[]).map((p) => p.id));
+}
+
+export async function receives(app: JsonLineProcess, messageId: string, timeoutMs = 30_000): Promise<void> {
+  await app.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === messageId), timeoutMs, `push ${messageId}`);
+}
