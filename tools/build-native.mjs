@@ -1,8 +1,8 @@
 // Compiles the project's C code with the machine's gcc into dist/native/ (part of `npm run build`):
 // the push daemon's peer-credentials addon (N-API, against the headers of the Node running this
-// script; no node-gyp, nothing downloaded).
+// script; no node-gyp, nothing downloaded) and the C client library libpushclient with its example.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,3 +44,14 @@ mkdirSync(out, { recursive: true });
 const addon = join(root, 'libs/device-daemon/native/peercred.c');
 compile('borealis_peercred.node', [addon], ['-shared', `-I${nodeInclude}`, addon]);
 
+// libpushclient: one header, one shared library (soname with the IPC contract's major version),
+// and the example program linked against it (found beside it through its rpath).
+const clientDir = join(root, 'libs/push-client-c');
+const clientSources = ['src/pushclient.c', 'src/json.c'].map((f) => join(clientDir, f));
+const clientInputs = [...clientSources, join(clientDir, 'src/json.h'), join(clientDir, 'include/pushclient.h')];
+compile('libpushclient.so.1', clientInputs, ['-shared', '-fvisibility=hidden', `-I${join(clientDir, 'include')}`, '-Wl,-soname,libpushclient.so.1', ...clientSources]);
+// The name the linker looks for (-lpushclient), beside the one programs load (the soname).
+rmSync(join(out, 'libpushclient.so'), { force: true });
+symlinkSync('libpushclient.so.1', join(out, 'libpushclient.so'));
+const example = join(clientDir, 'examples/push-client-example.c');
+compile('push-client-example', [example, join(out, 'libpushclient.so.1'), join(clientDir, 'include/pushclient.h')], [`-I${join(clientDir, 'include')}`, example, `-L${out}`, '-lpushclient', '-Wl,-rpath,$ORIGIN']);

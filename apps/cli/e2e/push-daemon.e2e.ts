@@ -2,8 +2,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
-import { daemonListening, receives, received, registered, send, startApp, startPushDaemon } from './push-daemon-support';
-import { quickstart, type Project } from './support';
+import { C_APP, daemonListening, receives, received, registered, send, startApp, startPushDaemon } from './push-daemon-support';
+import { client, quickstart, type Project } from './support';
 
 jest.setTimeout(120_000);
 
@@ -93,6 +93,23 @@ describe('push daemon, end to end', () => {
     expect(received(appA2)).toEqual([whileADead, last]);
     expect(received(appB)).toEqual([toB, toB2, whileDaemonDead]);
     expect(received(appB2)).toEqual([]);
+    await Promise.all([appA2, appB, appB2, daemon].map((p) => p.stop()));
+  });
+
+  it('serves the C example app through libpushclient, with no memory errors under valgrind', async () => {
+    writeConfig();
+    const daemon = track(startPushDaemon(configFile, 'push-daemon (C app)'));
+    await daemonListening(daemon);
+    const valgrind = ['valgrind', '--quiet', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite,indirect', C_APP];
+    const app = track(startApp(b.applicationId, socket, { name: 'C app', command: valgrind }));
+    const registrationId = await registered(app);
+    const title = 'C "quoted" \\ Привет 🌍';
+    const { id } = await client(b).sendMessage({ target: registrationId, type: 'device', ttl: '1h', notification: { title, message: 'to C', data: { n: 1 } } });
+    await receives(app, id);
+    const pushList = app.lines.find((l) => l['event'] === 'notifications')!['pushList'];
+    expect(pushList).toEqual([{ id, applicationId: b.applicationId, title, message: 'to C', data: '{"n":1}', expiresAtMs: expect.any(Number) }]);
+    await app.stop();
+    expect({ code: app.child.exitCode, valgrind: app.text.join('\n') }).toEqual({ code: 0, valgrind: '' });
     await daemon.stop();
   });
 });
