@@ -1,5 +1,7 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { decodeFrame, encodeFramePrefixed, FrameSplitter, type Frame, type FrameInit } from '@borealis/contracts';
 import { JsonLineProcess, REPO_ROOT, startCli } from '@borealis/testing';
 import { client, type Project } from './support';
 
@@ -48,4 +50,74 @@ export function received(app: JsonLineProcess): string[] {
 
 export async function receives(app: JsonLineProcess, messageId: string, timeoutMs = 30_000): Promise<void> {
   await app.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === messageId), timeoutMs, `push ${messageId}`);
+}
+
+/** An OS user made for a test (useradd), removed by `remove()`. */
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  remove(): void;
+}
+
+export function createUser(name: string): TestUser {
+  if (process.getuid?.() !== 0) throw new Error('the multi-user tests create OS users and run apps as them: run them as root (as CI does)');
+  execFileSync('useradd', ['--no-create-home', '--user-group', '--shell', '/usr/sbin/nologin', name]);
+  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+  let removed = false;
+  return {
+    name,
+    uid,
+    gid,
+    remove() {
+      if (removed) return;
+      removed = true;
+      execFileSync('userdel', [name]);
+    },
+  };
+}
+
+/** A version 1 device, frame by frame: what an old client of the protocol does. */
+export class V1Device {
+  readonly frames: Frame[] = [];
+  private readonly socket: Socket;
+  private readonly splitter = new FrameSplitter();
+  private readonly waiters = new Set<() => void>();
+
+  constructor(deviceUrl: string) {
+    const { hostname, port } = new URL(deviceUrl.replace(/^tcp:/, 'http:'));
+    this.socket = connect(Number(port), hostname);
+    this.socket.on('data', (chunk: Buffer) => {
+      for (const body of this.splitter.push(chunk)) this.frames.push(decodeFrame(body));
+      for (const wake of this.waiters) wake();
+    });
+    this.socket.on('error', () => undefined);
+  }
+
+  send(frame: FrameInit): void {
+    this.socket.write(encodeFramePrefixed(frame));
+  }
+
+  next(predicate: (frame: Frame) => boolean, what: string, timeoutMs = 20_000): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.frames.find(predicate);
+        if (!found) return;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`version 1 device: no ${what}; frames: ${this.frames.map((f) => f.kind).join(',')}`));
+      }, timeoutMs);
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }

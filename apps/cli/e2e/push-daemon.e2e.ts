@@ -1,8 +1,8 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
-import { C_APP, daemonListening, receives, received, registered, send, startApp, startPushDaemon } from './push-daemon-support';
+import { expectEventually, freePort, startCli, type JsonLineProcess } from '@borealis/testing';
+import { C_APP, createUser, daemonListening, receives, received, registered, send, startApp, startPushDaemon, TS_APP, V1Device, type TestUser } from './push-daemon-support';
 import { client, quickstart, type Project } from './support';
 
 jest.setTimeout(120_000);
@@ -22,6 +22,29 @@ describe('push daemon, end to end', () => {
   let deviceUrl: string;
   let a: Project;
   let b: Project;
+  let c: Project;
+  const users: TestUser[] = [];
+  let alice: TestUser | undefined;
+
+  /** Made on first use (and removed after all): only the multi-user tests need root. */
+  function aliceUser(): TestUser {
+    alice ??= track2(createUser(`brl${process.pid}a`));
+    return alice;
+  }
+
+  function track2(user: TestUser): TestUser {
+    users.push(user);
+    return user;
+  }
+
+  /** The launcher's registry: project c's app is installed for alice only. */
+  function multiUserConfig(): Record<string, unknown> {
+    return {
+      userCheckIntervalSeconds: 1,
+      inactivityTimeoutSeconds: 3,
+      apps: [{ applicationId: c.applicationId, user: aliceUser().name, command: [process.execPath, TS_APP, c.applicationId, socket] }],
+    };
+  }
 
   function track<T extends JsonLineProcess>(proc: T): T {
     processes.push(proc);
@@ -39,11 +62,12 @@ describe('push daemon, end to end', () => {
     const ready = await server.waitFor((l) => l['event'] === 'ready', 60_000, 'ready');
     deviceUrl = String(ready['device']);
     const installation = { httpUrl: String(ready['http']), deviceUrl, adminEnv: { BOREALIS_DATA_DIR: dataDir } };
-    [a, b] = await Promise.all([quickstart(installation, join(work, 'project-a'), 'project-a'), quickstart(installation, join(work, 'project-b'), 'project-b')]);
+    [a, b, c] = await Promise.all(['a', 'b', 'c'].map((x) => quickstart(installation, join(work, `project-${x}`), `project-${x}`)));
   });
 
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+    for (const user of users) user.remove();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -111,5 +135,59 @@ describe('push daemon, end to end', () => {
     await app.stop();
     expect({ code: app.child.exitCode, valgrind: app.text.join('\n') }).toEqual({ code: 0, valgrind: '' });
     await daemon.stop();
+  });
+
+  it('two OS users: each gets only its own pushes, neither can use or read the other\'s app, a deleted user is unregistered; version 1 devices are still served', async () => {
+    const bob = track2(createUser(`brl${process.pid}b`));
+    const aliceUid = aliceUser().uid;
+    writeConfig(multiUserConfig());
+    const daemon = track(startPushDaemon(configFile, 'push-daemon (users)'));
+    await daemonListening(daemon);
+
+    // The same app for both users: two registrations, each push to its own user only.
+    const aliceApp = track(startApp(a.applicationId, socket, { name: 'alice: app A', as: aliceUser() }));
+    const bobApp = track(startApp(a.applicationId, socket, { name: 'bob: app A', as: bob }));
+    expect((await aliceApp.waitFor((l) => l['event'] === 'started'))['uid']).toBe(aliceUid);
+    const [regAlice, regBob] = await Promise.all([registered(aliceApp), registered(bobApp)]);
+    expect(regAlice).not.toBe(regBob);
+    const [toAlice, toBob] = await Promise.all([send(a, regAlice, 'for alice'), send(a, regBob, 'for bob')]);
+    await Promise.all([receives(aliceApp, toAlice), receives(bobApp, toBob)]);
+    expect(received(aliceApp)).toEqual([toAlice]);
+    expect(received(bobApp)).toEqual([toBob]);
+
+    // Bob may not use the app installed for alice: no registration, nothing of hers.
+    const bobAsC = track(startApp(c.applicationId, socket, { name: 'bob: app C', as: bob }));
+    const denied = await bobAsC.waitFor((l) => l['event'] === 'registrationError', 20_000, 'registrationError');
+    expect(denied).toMatchObject({ code: 'permission_denied', message: `user ${bob.uid} may not use ${c.applicationId}` });
+
+    // A device that speaks only version 1 registers and receives as before.
+    const v1 = new V1Device(deviceUrl);
+    try {
+      v1.send({ hello: { protocolVersion: 1, minProtocolVersion: 1, clientName: 'v1-device' } });
+      expect((await v1.next((f) => f.kind === 'welcome', 'Welcome')).welcome?.protocolVersion).toBe(1);
+      v1.send({ register: { requestId: 1, applicationId: a.applicationId } });
+      const registration = (await v1.next((f) => f.kind === 'registerResult', 'RegisterResult')).registerResult!;
+      expect(registration.registrationId).not.toBe('');
+      const toV1 = await send(a, registration.registrationId!, 'for a version 1 device');
+      const n = (await v1.next((f) => f.notification?.messageId === toV1, 'its push')).notification!;
+      expect(n).toMatchObject({ applicationId: a.applicationId, registrationId: registration.registrationId, title: 'for a version 1 device' });
+      v1.send({ ack: { messageIds: [toV1] } });
+    } finally {
+      v1.close();
+    }
+    expect(received(aliceApp)).toEqual([toAlice]);
+
+    // Deleting bob on the device removes his registrations at the server.
+    await Promise.all([bobApp.stop(), bobAsC.stop()]);
+    bob.remove();
+    await daemon.waitFor((l) => l['event'] === 'user_deleted' && l['user'] === String(bob.uid), 20_000, 'user_deleted');
+    await expectEventually(
+      async () => {
+        const id = await send(a, regBob, 'for a deleted user');
+        await expectEventually(async () => expect((await client(a).getMessageStatus(id)).state).toBe('failed'), { timeoutMs: 5000, intervalMs: 200 });
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+    await Promise.all([aliceApp.stop(), daemon.stop()]);
   });
 });
