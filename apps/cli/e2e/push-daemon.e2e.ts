@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectEventually, freePort, startCli, type JsonLineProcess } from '@borealis/testing';
@@ -25,6 +25,7 @@ describe('push daemon, end to end', () => {
   let c: Project;
   const users: TestUser[] = [];
   let alice: TestUser | undefined;
+  const launchLog = join(work, 'launched-apps.log');
 
   /** Made on first use (and removed after all): only the multi-user tests need root. */
   function aliceUser(): TestUser {
@@ -42,8 +43,17 @@ describe('push daemon, end to end', () => {
     return {
       userCheckIntervalSeconds: 1,
       inactivityTimeoutSeconds: 3,
+      launchLogFile: launchLog,
       apps: [{ applicationId: c.applicationId, user: aliceUser().name, command: [process.execPath, TS_APP, c.applicationId, socket] }],
     };
+  }
+
+  function launchedLines(): Record<string, unknown>[] {
+    if (!existsSync(launchLog)) return [];
+    return readFileSync(launchLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
   function track<T extends JsonLineProcess>(proc: T): T {
@@ -189,5 +199,40 @@ describe('push daemon, end to end', () => {
       { timeoutMs: 20_000, intervalMs: 500 },
     );
     await Promise.all([aliceApp.stop(), daemon.stop()]);
+  });
+
+  it('launches an installed app that is not running for its push, as its user; holds a push for an app it cannot launch until its TTL', async () => {
+    const user = aliceUser();
+    writeConfig(multiUserConfig());
+    const daemon = track(startPushDaemon(configFile, 'push-daemon (launcher)'));
+    await daemonListening(daemon);
+
+    // Alice's app C ran once and registered; it is not running now.
+    const once = track(startApp(c.applicationId, socket, { name: 'alice: app C', as: user }));
+    const regC = await registered(once);
+    await once.stop();
+    const toC = await send(c, regC, 'wake up');
+    const launched = await daemon.waitFor((l) => l['event'] === 'launched' && l['applicationId'] === c.applicationId, 30_000, 'launched');
+    expect(launched['user']).toBe(String(user.uid));
+    // The launched app set its applicationId, got what was held, and quits when told it is inactive.
+    await expectEventually(() => expect(launchedLines().some((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[])[0]?.id === toC)).toBe(true), { timeoutMs: 30_000, intervalMs: 200 });
+    expect(launchedLines().find((l) => l['event'] === 'started')).toMatchObject({ applicationId: c.applicationId, launched: true, uid: user.uid });
+    const exited = await daemon.waitFor((l) => l['event'] === 'launched_exited' && l['applicationId'] === c.applicationId, 30_000, 'launched app exited');
+    expect(exited['code']).toBe(0);
+    expect(launchedLines().some((l) => l['event'] === 'clientInactive')).toBe(true);
+
+    // App A is not installed for alice: its pushes wait for it, each until its own TTL.
+    const appA = track(startApp(a.applicationId, socket, { name: 'alice: app A', as: user }));
+    const regA = await registered(appA);
+    await appA.stop();
+    const shortLived = await send(a, regA, 'gone before the app runs', '2s');
+    const longLived = await send(a, regA, 'still there', '1h');
+    await daemon.waitFor((l) => l['event'] === 'launch_skipped' && l['applicationId'] === a.applicationId, 30_000, 'launch_skipped');
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const later = track(startApp(a.applicationId, socket, { name: 'alice: app A (later)', as: user }));
+    await receives(later, longLived);
+    expect(received(later)).toEqual([longLived]);
+    expect(received(later)).not.toContain(shortLived);
+    await Promise.all([later.stop(), daemon.stop()]);
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 
 /** An installed app: what to run, as whom, when a push arrives for it while it is not connected. */
 export interface InstalledApp {
@@ -68,7 +68,8 @@ export class AppLauncher {
       child = spawn(app.command[0]!, app.command.slice(1), {
         uid: app.uid,
         gid: app.gid,
-        cwd: app.home,
+        // A system user may have no home directory.
+        cwd: existsSync(app.home) ? app.home : '/',
         detached: true,
         stdio: ['ignore', out, out],
         env: {
