@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeIpcFrame, IpcFrameReader, parseIpcBody } from '@borealis/push-client';
+import { encodeIpcFrame, IpcFrameReader, MAX_DAEMON_FRAME_BYTES, parseIpcBody } from '@borealis/push-client';
 import { JsonLineProcess, REPO_ROOT } from '@borealis/testing';
 
 const EXAMPLE = join(REPO_ROOT, 'dist', 'native', 'push-client-example');
@@ -117,7 +117,7 @@ describe('libpushclient (the C example under valgrind, against a stand-in daemon
       // A frame above the limit: the library drops the connection and comes back, telling the
       // daemon its application id again.
       const oversize = Buffer.alloc(4);
-      oversize.writeUInt32BE(64 * 1024 + 1);
+      oversize.writeUInt32BE(MAX_DAEMON_FRAME_BYTES + 1);
       daemon.send(0, oversize);
       await app.waitFor((l) => l['event'] === 'pushSystemReadinessChanged' && l['ready'] === false, 20_000, 'not ready');
       expect(await daemon.request(1, 'setApplicationId')).toMatchObject({ applicationId: 'app.c-example' });

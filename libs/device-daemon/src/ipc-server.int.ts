@@ -4,14 +4,14 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PushDaemon } from '@borealis/device-sdk';
-import { encodeIpcFrame, IpcFrameReader, MAX_IPC_FRAME_BYTES, parseIpcBody, PushClient, type Push } from '@borealis/push-client';
+import { encodeIpcFrame, IpcFrameReader, MAX_DAEMON_FRAME_BYTES, MAX_IPC_FRAME_BYTES, parseIpcBody, PushClient, type Push } from '@borealis/push-client';
 import { DaemonIpcServer, type IpcServerOptions } from './ipc-server';
 
 /** A raw connection to the daemon's socket: frames in, parsed messages out. */
 class RawApp {
   readonly messages: Record<string, unknown>[] = [];
   closed = false;
-  private readonly reader = new IpcFrameReader();
+  private readonly reader = new IpcFrameReader(MAX_DAEMON_FRAME_BYTES);
   private readonly waiters = new Set<() => void>();
   readonly socket: Socket;
 
@@ -70,9 +70,9 @@ describe('DaemonIpcServer (a real Unix socket and the kernel peer credentials)',
   const apps: RawApp[] = [];
   const clients: PushClient[] = [];
 
-  async function start(options: Partial<IpcServerOptions> = {}, held: Record<string, unknown> = {}): Promise<void> {
+  async function start(options: Partial<IpcServerOptions> = {}, held: Record<string, unknown> = {}, message = 'm'): Promise<void> {
     const stateDir = join(dir, `state-${++n}`);
-    const push = (id: string, applicationId: string) => ({ id, applicationId, title: `t ${id}`, message: 'm', data: '', sentAtMs: Date.now(), expiresAtMs: Date.now() + 3_600_000 });
+    const push = (id: string, applicationId: string) => ({ id, applicationId, title: `t ${id}`, message, data: '', sentAtMs: Date.now(), expiresAtMs: Date.now() + 3_600_000 });
     const state = { version: 1, credentials: null, registrations: {}, seenMessageIds: [], held: Object.fromEntries(Object.entries(held).map(([key, ids]) => [key, (ids as string[]).map((id) => push(id, key.split('\u0000').at(-1)!))])) };
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(join(stateDir, 'push-daemon.json'), JSON.stringify(state));
@@ -143,7 +143,9 @@ describe('DaemonIpcServer (a real Unix socket and the kernel peer credentials)',
   });
 
   it('bounds the connections of one user and the requests in flight of one connection', async () => {
-    await start({ maxConnectionsPerUser: 2, maxRequestsInFlight: 1 });
+    await start({ maxConnectionsPerUser: 2, maxRequestsInFlight: 1, maxUnsentBytes: 64 * 1024 });
+    const logs: Record<string, unknown>[] = [];
+    server.on('log', (entry) => logs.push(entry));
     const first = app();
     const second = app();
     await Promise.all([first.next((m) => m['event'] === 'hello'), second.next((m) => m['event'] === 'hello')]);
@@ -158,12 +160,29 @@ describe('DaemonIpcServer (a real Unix socket and the kernel peer credentials)',
     first.send({ id: 3, op: 'registrate' });
     expect(await first.reply(3)).toEqual({ reply: 3, ok: false, error: { code: 'busy', message: 'at most 1 requests in flight per connection' } });
 
-    second.socket.destroy();
-    await second.untilClosed();
-    // The daemon learns of the close a moment after the app does.
+    // An app that sends but does not read: its answers pile up until the daemon cuts it off.
+    second.socket.pause();
+    const junk = encodeIpcFrame([1]);
+    second.socket.write(Buffer.concat(Array.from({ length: 20_000 }, () => junk)));
     while (server.connectionCount > 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    second.socket.resume();
+    await second.untilClosed();
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'ipc_cut', uid, reason: 'the app does not read' }));
     const again = app();
     expect(await again.next((m) => m['event'] === 'hello')).toMatchObject({ uid });
+  });
+
+  it('hands over a long list of held pushes in frames of at most MAX_DAEMON_FRAME_BYTES', async () => {
+    // Control characters take six bytes each in JSON: the worst case for a push's size.
+    const ids = Array.from({ length: 300 }, (_, i) => `m${i}`);
+    await start({}, { [`${uid}\u0000app.big`]: ids }, '\u0001'.repeat(2048));
+    const raw = app();
+    raw.send({ id: 1, op: 'setApplicationId', applicationId: 'app.big' });
+    // In order: once the last one is there, all are.
+    await raw.next((m) => m['event'] === 'notifications' && (m['pushList'] as { id: string }[]).some((p) => p.id === ids.at(-1)), 10_000);
+    const got = raw.messages.filter((m) => m['event'] === 'notifications').flatMap((m) => (m['pushList'] as { id: string }[]).map((p) => p.id));
+    expect(got).toEqual(ids);
+    expect(raw.messages.filter((m) => m['event'] === 'notifications').length).toBeGreaterThan(1);
   });
 
   it("hands over the pushes held for this user's app only, and refuses an app the user may not use", async () => {

@@ -3,7 +3,7 @@ import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { AppEndpoint, Push, PushDaemon, PushError } from '@borealis/device-sdk';
-import { encodeIpcFrame, IPC_VERSION, IpcFrameError, IpcFrameReader, parseIpcBody, type IpcError, type IpcFromDaemon, type IpcPush } from '@borealis/push-client';
+import { encodeIpcFrame, IPC_VERSION, IpcFrameError, IpcFrameReader, MAX_DAEMON_FRAME_BYTES, parseIpcBody, type IpcError, type IpcFromDaemon, type IpcPush } from '@borealis/push-client';
 import { peerCredentialsOf, type PeerCredentials } from './native';
 
 export interface IpcServerOptions {
@@ -23,7 +23,10 @@ export interface IpcServerOptions {
   maxConnections?: number;
   /** Requests of one connection waiting for an answer. Default 8. */
   maxRequestsInFlight?: number;
-  /** Bytes queued for an app that does not read before it is cut off. Default 1 MiB. */
+  /**
+   * An app whose unread output is above this when more is to be sent is cut off (it does not
+   * read). Default 16 MiB: room for a whole handover of held pushes at once.
+   */
   maxUnsentBytes?: number;
   /** The kernel's word on a socket's peer; the native addon by default (a port for tests). */
   peerCredentials?: (socket: Socket) => PeerCredentials;
@@ -35,6 +38,8 @@ export interface IpcServerEvents {
 }
 
 const APPLICATION_ID = /^[\x21-\x7e]{1,128}$/;
+/** Room for the pushes of one frame, under MAX_DAEMON_FRAME_BYTES with the envelope. */
+const PUSH_BATCH_BYTES = MAX_DAEMON_FRAME_BYTES - 1024;
 const OPS = new Set(['setApplicationId', 'registrate', 'unregister']);
 
 /**
@@ -142,7 +147,20 @@ class AppConnection implements AppEndpoint {
 
   deliver(pushes: Push[]): void {
     this.touch();
-    this.send({ event: 'notifications', pushList: pushes.map(toIpcPush) });
+    // A long list (pushes held for an app that was not running) goes in as many frames as needed.
+    let batch: IpcPush[] = [];
+    let size = 0;
+    for (const push of pushes.map(toIpcPush)) {
+      const bytes = Buffer.byteLength(JSON.stringify(push)) + 1;
+      if (batch.length > 0 && size + bytes > PUSH_BATCH_BYTES) {
+        this.send({ event: 'notifications', pushList: batch });
+        batch = [];
+        size = 0;
+      }
+      batch.push(push);
+      size += bytes;
+    }
+    if (batch.length > 0) this.send({ event: 'notifications', pushList: batch });
   }
 
   registrationChanged(registrationId: string): void {
@@ -157,8 +175,10 @@ class AppConnection implements AppEndpoint {
     this.send({ event: 'readiness', ready });
   }
 
+  /** Closes the connection; an app that does not close its side is cut after a short grace. */
   end(): void {
     this.socket.end();
+    setTimeout(() => this.socket.destroy(), 500).unref();
   }
 
   // ---- input ----
@@ -268,12 +288,14 @@ class AppConnection implements AppEndpoint {
 
   private send(message: IpcFromDaemon): void {
     if (this.closed) return;
-    this.socket.write(encodeIpcFrame(message));
     // An app that does not read must not make the daemon buffer without end.
-    if (this.socket.writableLength > (this.options.maxUnsentBytes ?? 1 << 20)) {
+    if (this.socket.writableLength > (this.options.maxUnsentBytes ?? 16 << 20)) {
       this.log({ event: 'ipc_cut', uid: this.peer.uid, pid: this.peer.pid, reason: 'the app does not read' });
+      this.closed = true;
       this.socket.destroy();
+      return;
     }
+    this.socket.write(encodeIpcFrame(message, MAX_DAEMON_FRAME_BYTES));
   }
 
   /** Activity restarts the idle countdown; clientInactive fires once per idle spell. */

@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FRAME_BYTES (64 * 1024)
+/* What the daemon may send (MAX_DAEMON_FRAME_BYTES in libs/push-client/src/ipc.ts). */
+#define MAX_FRAME_BYTES (512 * 1024)
 #define DEFAULT_SOCKET "/run/borealis-push/daemon.sock"
 #define MAX_APPLICATION_ID 128
 #define MIN_RECONNECT_MS 200

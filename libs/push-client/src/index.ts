@@ -2,6 +2,7 @@ export { PushClient, PushError, type Push, type PushClientEvents, type PushClien
 export {
   DEFAULT_SOCKET_PATH,
   IPC_VERSION,
+  MAX_DAEMON_FRAME_BYTES,
   MAX_IPC_FRAME_BYTES,
   SOCKET_ENV,
   IpcFrameError,

@@ -7,8 +7,14 @@
 
 /** Version of this contract, sent by the daemon in its `hello` event. */
 export const IPC_VERSION = 1;
-/** Largest frame body either side accepts; a larger length closes the connection. */
+/** Largest frame body the daemon accepts from an app; a larger length closes the connection. */
 export const MAX_IPC_FRAME_BYTES = 64 * 1024;
+/**
+ * Largest frame body the daemon sends. One push (at most a 64 KiB device-protocol frame) can grow
+ * up to six times in JSON (control characters become \u00XX), so a frame from the daemon may be
+ * larger than one to it; the daemon splits a batch of pushes over several frames below this.
+ */
+export const MAX_DAEMON_FRAME_BYTES = 512 * 1024;
 export const DEFAULT_SOCKET_PATH = '/run/borealis-push/daemon.sock';
 /** Environment variable that overrides the socket path, for clients and the daemon. */
 export const SOCKET_ENV = 'BOREALIS_PUSH_SOCKET';
@@ -64,9 +70,9 @@ export class IpcFrameError extends Error {
   }
 }
 
-export function encodeIpcFrame(message: object): Buffer {
+export function encodeIpcFrame(message: object, maxBytes = MAX_IPC_FRAME_BYTES): Buffer {
   const body = Buffer.from(JSON.stringify(message), 'utf8');
-  if (body.length > MAX_IPC_FRAME_BYTES) throw new IpcFrameError('frame_too_large', `message of ${body.length} bytes exceeds ${MAX_IPC_FRAME_BYTES}`);
+  if (body.length > maxBytes) throw new IpcFrameError('frame_too_large', `message of ${body.length} bytes exceeds ${maxBytes}`);
   const frame = Buffer.allocUnsafe(4 + body.length);
   frame.writeUInt32BE(body.length, 0);
   body.copy(frame, 4);

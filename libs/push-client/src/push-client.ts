@@ -4,6 +4,7 @@ import {
   DEFAULT_SOCKET_PATH,
   encodeIpcFrame,
   IpcFrameReader,
+  MAX_DAEMON_FRAME_BYTES,
   parseIpcBody,
   SOCKET_ENV,
   type IpcError,
@@ -82,7 +83,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
   private readonly baseDelayMs: number;
   private socket: Socket | null = null;
   private connected = false;
-  private reader = new IpcFrameReader();
+  private reader = new IpcFrameReader(MAX_DAEMON_FRAME_BYTES);
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -165,7 +166,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
 
   private connect(): void {
     this.reconnectTimer = null;
-    this.reader = new IpcFrameReader();
+    this.reader = new IpcFrameReader(MAX_DAEMON_FRAME_BYTES);
     const socket = connect(this.socketPath);
     this.socket = socket;
     socket.on('connect', () => {
