@@ -31,7 +31,9 @@ export async function pushDaemonCommand(args: string[]): Promise<void> {
     ...fromFile,
     ...(values.server?.length ? { server: values.server } : {}),
     ...(values.state !== undefined ? { stateDir: values.state } : {}),
-    ...(values.socket !== undefined ? { socket: values.socket } : process.env['BOREALIS_PUSH_SOCKET'] && fromFile['socket'] === undefined ? { socket: process.env['BOREALIS_PUSH_SOCKET'] } : {}),
+    // The flag, else the file, else the variable the client libraries also read.
+    ...(values.socket !== undefined ? { socket: values.socket } : {}),
+    ...(values.socket === undefined && fromFile['socket'] === undefined && process.env['BOREALIS_PUSH_SOCKET'] ? { socket: process.env['BOREALIS_PUSH_SOCKET'] } : {}),
     ...(values.ca !== undefined ? { ca: values.ca } : {}),
   };
   if (merged.server === undefined) throw new UsageError('--server (or "server" in --config) is required');
