@@ -73,7 +73,8 @@ export function createUser(name: string): TestUser {
     remove() {
       if (removed) return;
       removed = true;
-      execFileSync('userdel', [name]);
+      // --force: an app the daemon launched as this user may still be quitting.
+      execFileSync('userdel', ['--force', name]);
     },
   };
 }
