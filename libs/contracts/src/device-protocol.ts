@@ -8,7 +8,10 @@ export type FrameKind = NonNullable<Frame['kind']>;
 export const DeviceErrorCode = borealis.device.v1.ErrorCode;
 export type DeviceErrorCode = borealis.device.v1.ErrorCode;
 
-export const PROTOCOL_VERSION = 1;
+/** The highest device protocol version; 2 added the device's local user to Register. */
+export const PROTOCOL_VERSION = 2;
+/** The lowest version this code still speaks: version 1 devices are served as single-user devices. */
+export const MIN_PROTOCOL_VERSION = 1;
 /** Largest encoded frame either side accepts; larger frames are refused with FRAME_TOO_LARGE. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 

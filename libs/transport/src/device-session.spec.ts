@@ -273,7 +273,7 @@ describe('DeviceSession: registration requests', () => {
     expect(step.effects).toEqual([
       {
         type: 'publishRegistration',
-        request: { correlationId: 'corr-1', replyTo: 'transport-0', deviceId, op: 'register', applicationId: 'app-1', registrationId: '', topics: [], atMs: T0 + 5 },
+        request: { correlationId: 'corr-1', replyTo: 'transport-0', deviceId, op: 'register', applicationId: 'app-1', registrationId: '', deviceUser: '', topics: [], atMs: T0 + 5 },
       },
     ]);
     expect(session.pendingRequests).toBe(1);
@@ -283,6 +283,23 @@ describe('DeviceSession: registration requests', () => {
     expect(session.pendingRequests).toBe(0);
     // A redelivered reply finds nothing waiting.
     expect(session.onReply(reply({ deviceId }))).toEqual({ send: [], effects: [] });
+  });
+
+  it('version 2 carries the device user of a registration; a version 1 device has none, whatever it sends', () => {
+    const v2 = openSession().session;
+    v2.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1', deviceUser: '1001' } }), T0);
+    const v1 = newSession();
+    expect(wire(v1.onFrame(wire({ hello: { protocolVersion: 1 } }), T0).send[0]!).welcome?.protocolVersion).toBe(1);
+    const step = v1.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1', deviceUser: '1001' } }), T0);
+    expect(step.effects).toEqual([{ type: 'publishRegistration', request: expect.objectContaining({ deviceUser: '' }) }]);
+    const bad = v2.onFrame(wire({ register: { requestId: 2, applicationId: 'app-1', deviceUser: 'a/b' } }), T0);
+    expect(wire(bad.send[0]!).error).toMatchObject({ code: DeviceErrorCode.INVALID_ARGUMENT, requestId: 2 });
+  });
+
+  it('a version 2 device gets version 2; the server still speaks version 1', () => {
+    const step = newSession().onFrame(wire({ hello: { protocolVersion: 2, minProtocolVersion: 1 } }), T0);
+    expect(wire(step.send[0]!).welcome?.protocolVersion).toBe(2);
+    expect(wire(newSession().onFrame(wire({ hello: { protocolVersion: 1, minProtocolVersion: 1 } }), T0).send[0]!).welcome?.protocolVersion).toBe(1);
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import {
   DeviceErrorCode,
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   RegistrationRequestedV1,
   type DeliveryReceiptV1,
@@ -83,6 +84,8 @@ const NOTHING: Step = Object.freeze({ send: [], effects: [] }) as Step;
 export class DeviceSession {
   private phase: Phase = 'awaitingHello';
   private id: string | null = null;
+  /** Negotiated in Hello; version 1 devices have no local users. */
+  private version = 1;
   /** False once a newer connection of the same device took over the route. */
   private holdsRoute = false;
   /** The last frame from the device; before Hello, when the connection opened (the Hello deadline counts from it). */
@@ -153,7 +156,8 @@ export class DeviceSession {
     switch (kind) {
       case 'register': {
         const r = frame.register ?? {};
-        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs);
+        // A version 1 device knows nothing of users, whatever unknown field bytes it sent.
+        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs, this.version >= 2 ? (r.deviceUser ?? '') : '');
       }
       case 'unregister': {
         const r = frame.unregister ?? {};
@@ -278,9 +282,9 @@ export class DeviceSession {
   }
 
   private hello(hello: NonNullable<Frame['hello']>, nowMs: number): Step {
-    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.context.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION });
+    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.context.versions ?? { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION });
     if (version === null) {
-      const { min, max } = this.context.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+      const { min, max } = this.context.versions ?? { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
       return this.fail(DeviceErrorCode.UNSUPPORTED_VERSION, `protocol version ${hello.protocolVersion ?? 0} is not supported; this server speaks ${min === max ? min : `${min} to ${max}`}`);
     }
     let issued: { deviceId: string; secret: string } | null = null;
@@ -296,6 +300,7 @@ export class DeviceSession {
       issued = this.context.credentials.issue(nowMs);
       this.id = issued.deviceId;
     }
+    this.version = version;
     this.phase = 'open';
     this.holdsRoute = true;
     this.lastPresenceAt = sinceEpoch(nowMs, this.context.epochMs);
@@ -314,7 +319,7 @@ export class DeviceSession {
     };
   }
 
-  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number): Step {
+  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number, deviceUser = ''): Step {
     // request_id 0 is reserved for errors about the connection itself.
     if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
     this.pending ??= new Map();
@@ -335,6 +340,7 @@ export class DeviceSession {
       op,
       applicationId,
       registrationId,
+      deviceUser,
       topics,
       atMs: nowMs,
     });
