@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import Redis from 'ioredis';
 import { tmpdir } from 'node:os';
@@ -66,7 +67,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const pushCore = corePorts.map((port, i) => start('push-core', coreEnv(port), `push-core-${i}`));
   const tag = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
   const started = [
-    start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${transportPorts[0]!.device}` }),
+    start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${transportPorts[0]!.device}` }),
     start('gateway', {
       HTTP_PORT: String(gatewayPort),
       AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/auth/public/.well-known/jwks.json`,
@@ -93,7 +94,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   await Promise.all(started.map((p) => p.waitFor((l) => l['event'] === 'ready', 60_000, 'ready')));
   await Promise.all([authPort, gatewayPort, ...corePorts, ...transportPorts.map((p) => p.http)].map(ready));
 
-  const installation: Installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${transportPorts[0]!.device}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken } };
+  const installation: Installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${transportPorts[0]!.device}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } };
   return {
     work,
     installation,
