@@ -198,8 +198,16 @@ describe('standalone: the embedded PostgreSQL is closed to other local users', (
     try {
       const [httpPort, devicePort] = ports!;
       const proc = startCli(['serve'], { BOREALIS_HTTP_PORT: String(httpPort), BOREALIS_DEVICE_PORT: String(devicePort), BOREALIS_DATA_DIR: dataDir }, 'server');
-      expect(await proc.exited).not.toBe(0);
-      expect(proc.tail(200)).toMatch(/cannot decrypt access-token signing key .*signingKeyEncryptionKey in a standalone installation's secrets.json/);
+      try {
+        const outcome = await proc.waitFor((l) => l['event'] === 'ready', 90_000, 'ready').then(
+          () => 'ready',
+          () => (proc.child.exitCode !== null ? `exited ${proc.child.exitCode}` : 'neither ready nor exited'),
+        );
+        expect(outcome).toBe('exited 1');
+        expect(proc.tail(200)).toMatch(/cannot decrypt access-token signing key .*signingKeyEncryptionKey in a standalone installation's secrets.json/);
+      } finally {
+        await proc.stop();
+      }
     } finally {
       writeFileSync(file, original);
     }
