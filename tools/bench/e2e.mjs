@@ -35,6 +35,7 @@
 //
 // Needs kcat (or KAFKA_BROKERS), PostgreSQL (TEST_DATABASE_URL, default the local server) and Redis
 // (TEST_REDIS_URL) for the distributed mode; the standalone mode needs nothing else.
+import { randomBytes } from 'node:crypto';
 import { fork, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -235,15 +236,14 @@ async function startStandalone(o) {
   const work = mkdtempSync(path.join(os.tmpdir(), 'borealis-bench-e2e-'));
   // As root, the embedded PostgreSQL runs as `postgres`, which must be able to enter the directory.
   chmodSync(work, 0o755);
-  // All three chosen here (distinct), so that the embedded PostgreSQL cannot take one of the others.
+  // Both chosen here (distinct).
   const ports = new Set();
-  while (ports.size < 3) ports.add(await freePort());
-  const [httpPort, devicePort, pgPort] = [...ports];
+  while (ports.size < 2) ports.add(await freePort());
+  const [httpPort, devicePort] = [...ports];
   const env = {
     BOREALIS_DATA_DIR: path.join(work, 'data'),
     BOREALIS_HTTP_PORT: String(httpPort),
     BOREALIS_DEVICE_PORT: String(devicePort),
-    BOREALIS_PG_PORT: String(pgPort),
     BOREALIS_PRINT_READY_JSON: 'true',
     LOG_LEVEL: 'warn',
     // The benchmark measures the pipeline, not the quotas.
@@ -304,7 +304,7 @@ async function startDistributed(o) {
   };
   const tag = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
   const services = [
-    ['auth', { HTTP_PORT: String(ports.auth), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${ports.device}` }],
+    ['auth', { HTTP_PORT: String(ports.auth), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${ports.device}` }],
     [
       'gateway',
       {
@@ -347,7 +347,7 @@ async function startDistributed(o) {
     httpUrl: gatewayUrl,
     authUrl: `http://127.0.0.1:${ports.auth}`,
     deviceUrls: [`tcp://127.0.0.1:${ports.device}`],
-    adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken },
+    adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
     metricsUrls: [ports.gateway, ports.core, ports.transportHttp].map((port) => `http://127.0.0.1:${port}/metrics`),
     adminServer: `http://127.0.0.1:${ports.auth}`,
     monitor,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { AuthModule } from '@borealis/auth';
-import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp } from '@borealis/platform';
+import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp, signingKeyEncryptionKey } from '@borealis/platform';
 import { loadConfig } from '@borealis/util';
 
 /** The auth service alone (distributed mode). Configuration: environment, see .env.sample. */
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
         audiences: [c.AUTH_AUDIENCE],
         accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
         adminToken: c.BOREALIS_ADMIN_TOKEN,
+        signingKeyEncryptionKey: signingKeyEncryptionKey(c),
         publicApiUrl: `${c.BOREALIS_PUBLIC_URL}/push/public/api/v1/`,
         pushPublicAddress: c.BOREALIS_DEVICE_URL,
         tokenRateLimits: {

@@ -302,7 +302,7 @@ function checkEnvironment(where: string, service: Service, container: Container,
   expect({ where, issues: parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }).toEqual({ where, issues: [] });
   if (!job) expect({ where, migrateOnly: env['MIGRATE_ONLY'] }).not.toEqual({ where, migrateOnly: 'true' });
   // Secrets come from Secrets, never from a ConfigMap or a literal.
-  for (const variable of ['DATABASE_URL', 'REDIS_URL', 'BOREALIS_ADMIN_TOKEN', 'DEVICE_CREDENTIAL_SECRET', 'DEVICE_CREDENTIAL_PREVIOUS_SECRETS', 'KAFKA_SASL_PASSWORD'].filter((v) => v in env)) {
+  for (const variable of ['DATABASE_URL', 'REDIS_URL', 'BOREALIS_ADMIN_TOKEN', 'SIGNING_KEY_ENCRYPTION_KEY', 'DEVICE_CREDENTIAL_SECRET', 'DEVICE_CREDENTIAL_PREVIOUS_SECRETS', 'KAFKA_SASL_PASSWORD'].filter((v) => v in env)) {
     expect({ where, variable, fromSecret: !!container.env?.find((e) => e.name === variable)?.valueFrom?.secretKeyRef }).toEqual({ where, variable, fromSecret: true });
   }
   const port = container.ports?.find((p) => p.name === 'http');

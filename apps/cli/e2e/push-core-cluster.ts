@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import Redis from 'ioredis';
 import { tmpdir } from 'node:os';
@@ -8,16 +9,9 @@ import { startIngress } from './ingress';
 import { http, quickstart, type Installation, type Project } from './support';
 
 /**
-<<<<<<< HEAD
  * A distributed installation for push-core's end-to-end tests: auth, gateway, one or more
  * push-core processes and several transport instances, each its own OS process (as in
  * distributed.e2e.ts), on the real Kafka test broker, PostgreSQL and Redis.
-=======
- * A distributed installation for the end-to-end tests: auth, gateway, one or more push-core
- * processes and several transport instances, each its own OS process (as in distributed.e2e.ts),
- * on a real Kafka broker, PostgreSQL and Redis. Every service can be killed and started again on
- * the same ports with the same configuration.
->>>>>>> wt-faults
  */
 export interface Cluster {
   work: string;
@@ -137,7 +131,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     };
     const coreEnv = { DATABASE_URL: coreDb.url, PUSH_SWEEP_INTERVAL_MS: '1000', ...options.coreEnv };
     const cores = corePorts.map((port, i) => define(`push-core-${i}`, 'push-core', port, coreEnv));
-    define('auth', 'auth', authPort, { DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${transportPorts[0]!.device}` });
+    define('auth', 'auth', authPort, { DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${transportPorts[0]!.device}` });
     define('gateway', 'gateway', gatewayPort, {
       AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/auth/public/.well-known/jwks.json`,
       PUSH_CORE_URL: `http://127.0.0.1:${corePorts[0]}`,

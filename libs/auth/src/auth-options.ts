@@ -10,6 +10,8 @@ export interface AuthModuleOptions {
   accessTokenTtlSeconds: number;
   /** Operator bearer token for the admin API (at least 32 characters). */
   adminToken: string;
+  /** AES-256 key (32 bytes) that seals the access-token signing keys in the database. */
+  signingKeyEncryptionKey: Buffer;
   /** `api_url` written into project settings files, e.g. http://127.0.0.1:8080/push/public/api/v1/ */
   publicApiUrl: string;
   /** Device address written into project settings files, e.g. tcp://127.0.0.1:5228 */
@@ -60,6 +62,7 @@ export function checkAuthOptions(options: AuthModuleOptions): void {
     problems.push('accessTokenTtlSeconds must be an integer between 60 and 86400');
   }
   if (options.adminToken.length < 32) problems.push('adminToken must be at least 32 characters');
+  if (options.signingKeyEncryptionKey.length !== 32) problems.push('signingKeyEncryptionKey must be 32 bytes (AES-256)');
   for (const [name, bucket] of Object.entries(options.tokenRateLimits ?? {})) {
     if (!(bucket.burst >= 1 && bucket.perSecond > 0)) problems.push(`tokenRateLimits.${name} needs burst >= 1 and perSecond > 0`);
   }

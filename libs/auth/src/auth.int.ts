@@ -2,7 +2,7 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, importPKCS8, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { Client } from 'pg';
 import { DomainError, OAuthError, Topics, type RegistryEventV1, type TopicDef } from '@borealis/contracts';
@@ -143,6 +143,7 @@ describe('AuthModule against PostgreSQL', () => {
       audiences: ['borealis-push'],
       accessTokenTtlSeconds: 3600,
       adminToken: ADMIN_TOKEN,
+      signingKeyEncryptionKey: randomBytes(32),
       publicApiUrl: 'http://127.0.0.1:8080/push/public/api/v1/',
       pushPublicAddress: 'tcp://127.0.0.1:5228',
     };

@@ -2,7 +2,7 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { createPrivateKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import { DomainError, OAuthError, Topics, type RegistryEventV1 } from '@borealis/contracts';
 import { MemoryRateLimiter, MemoryReplayGuard, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
@@ -108,6 +108,7 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
       audiences: ['borealis-push'],
       accessTokenTtlSeconds: 3600,
       adminToken: ADMIN_TOKEN,
+      signingKeyEncryptionKey: randomBytes(32),
       publicApiUrl: 'http://127.0.0.1:8080/push/public/api/v1/',
       pushPublicAddress: 'tcp://127.0.0.1:5228',
       tokenRateLimits: { perIp: { burst: 200, perSecond: 0.01 }, perClient: { burst: 5, perSecond: 0.01 } },

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isValidInstanceId } from '@borealis/contracts';
 
@@ -123,24 +124,65 @@ const redisUrl = z.string({ message: 'REDIS_URL is required' }).regex(/^rediss?:
 /** Where the public API is reached (`https://push.example.com`): issuer, token URL and api_url derive from it. */
 const publicUrl = url.transform((v) => v.replace(/\/+$/, ''));
 
-export const AuthConfig = z.object({
-  ...kafka,
-  ...http,
-  ...migrateOnly,
-  DATABASE_URL: databaseUrl,
-  REDIS_URL: redisUrl,
-  BOREALIS_PUBLIC_URL: publicUrl,
-  BOREALIS_DEVICE_URL: z.string().regex(/^(tcp|tls|ws|wss):\/\//, 'BOREALIS_DEVICE_URL must be tcp://, tls://, ws:// or wss://'),
-  BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
-  AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
-  ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
-  TOKEN_RATE_LIMIT_IP_BURST: positiveInt(300),
-  TOKEN_RATE_LIMIT_IP_PER_SECOND: positiveInt(20),
-  TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
-  TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
-  SESSION_TTL_SECONDS: positiveInt(12 * 3600),
-}).superRefine(kafkaSecurityRules);
+const AES_KEY_HINT = 'must be 32 random bytes in base64, 44 characters (openssl rand -base64 32)';
+
+/** An AES-256 key given as base64 (`openssl rand -base64 32`), or null when the text is not one. */
+export function parseAes256Key(text: string): Buffer | null {
+  const trimmed = text.trim();
+  return /^[A-Za-z0-9+/]{43}=$/.test(trimmed) ? Buffer.from(trimmed, 'base64') : null;
+}
+
+export const AuthConfig = z
+  .object({
+    ...kafka,
+    ...http,
+    ...migrateOnly,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    BOREALIS_PUBLIC_URL: publicUrl,
+    BOREALIS_DEVICE_URL: z.string().regex(/^(tcp|tls|ws|wss):\/\//, 'BOREALIS_DEVICE_URL must be tcp://, tls://, ws:// or wss://'),
+    BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
+    AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
+    ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
+    TOKEN_RATE_LIMIT_IP_BURST: positiveInt(300),
+    TOKEN_RATE_LIMIT_IP_PER_SECOND: positiveInt(20),
+    TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
+    TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
+    SESSION_TTL_SECONDS: positiveInt(12 * 3600),
+    // The key that seals the access-token signing keys in the database: the value, or a file holding it (a mounted secret).
+    SIGNING_KEY_ENCRYPTION_KEY: z
+      .string()
+      .optional()
+      .refine((v) => v === undefined || parseAes256Key(v) !== null, `SIGNING_KEY_ENCRYPTION_KEY ${AES_KEY_HINT}`),
+    SIGNING_KEY_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+  })
+  .superRefine(kafkaSecurityRules)
+  .superRefine((c, ctx) => {
+    const given = [c.SIGNING_KEY_ENCRYPTION_KEY, c.SIGNING_KEY_ENCRYPTION_KEY_FILE].filter((v) => v !== undefined).length;
+    if (given !== 1) {
+      const message = `set exactly one of SIGNING_KEY_ENCRYPTION_KEY and SIGNING_KEY_ENCRYPTION_KEY_FILE: the key that encrypts the access-token signing keys at rest (${AES_KEY_HINT.replace('must be ', '')})`;
+      ctx.addIssue({ code: 'custom', path: ['SIGNING_KEY_ENCRYPTION_KEY'], message });
+      return;
+    }
+    if (c.SIGNING_KEY_ENCRYPTION_KEY_FILE === undefined) return;
+    const problem = (() => {
+      try {
+        return parseAes256Key(readFileSync(c.SIGNING_KEY_ENCRYPTION_KEY_FILE, 'utf8')) ? null : `the file ${AES_KEY_HINT}`;
+      } catch (err) {
+        return `cannot read ${c.SIGNING_KEY_ENCRYPTION_KEY_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+      }
+    })();
+    if (problem) ctx.addIssue({ code: 'custom', path: ['SIGNING_KEY_ENCRYPTION_KEY_FILE'], message: problem });
+  });
 export type AuthConfig = z.infer<typeof AuthConfig>;
+
+/** auth's signing-key encryption key from a validated configuration (the value, or the file's content). */
+export function signingKeyEncryptionKey(c: AuthConfig): Buffer {
+  const text = c.SIGNING_KEY_ENCRYPTION_KEY ?? readFileSync(c.SIGNING_KEY_ENCRYPTION_KEY_FILE ?? '', 'utf8');
+  const key = parseAes256Key(text);
+  if (!key) throw new Error(`SIGNING_KEY_ENCRYPTION_KEY ${AES_KEY_HINT}`);
+  return key;
+}
 
 export const GatewayConfig = z.object({
   ...kafka,
@@ -215,7 +257,6 @@ export const StandaloneConfig = z.object({
   /** Public base URL written into settings files; defaults to http://BOREALIS_HOST:BOREALIS_HTTP_PORT. */
   BOREALIS_PUBLIC_URL: publicUrl.optional(),
   BOREALIS_DEVICE_URL: z.string().optional(),
-  BOREALIS_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RATE_LIMIT_PER_SECOND: positiveInt(10000),
   RATE_LIMIT_BURST: positiveInt(20000),
   RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),

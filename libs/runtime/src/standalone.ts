@@ -25,7 +25,12 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
   useJsonLogs('standalone');
   const dataDir = resolve(c.BOREALIS_DATA_DIR);
   const secrets = await ensureStandaloneSecrets(dataDir);
-  const pg = await startEmbeddedPostgres(dataDir, ['borealis_auth', 'borealis_push_core'], c.BOREALIS_PG_PORT);
+  const pg = await startEmbeddedPostgres({
+    dataDir,
+    databases: ['borealis_auth', 'borealis_push_core'],
+    superuserPassword: secrets.postgresPassword,
+    servicePassword: secrets.databasePassword,
+  });
   const host = displayHost(c.BOREALIS_HOST);
   const publicUrl = c.BOREALIS_PUBLIC_URL ?? `http://${host}:${c.BOREALIS_HTTP_PORT}`;
   const deviceUrl = c.BOREALIS_DEVICE_URL ?? `tcp://${host}:${c.BOREALIS_DEVICE_PORT}`;
@@ -45,6 +50,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           audiences: ['borealis-push'],
           accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
           adminToken: secrets.adminToken,
+          signingKeyEncryptionKey: Buffer.from(secrets.signingKeyEncryptionKey, 'base64'),
           publicApiUrl: `${publicUrl}/push/public/api/v1/`,
           pushPublicAddress: deviceUrl,
         }),
