@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url);
 
 /**
  * Starts a broker in a temporary folder (removed by stop()) and resolves once it also has a group
- * coordinator; with KAFKA_BROKERS set, returns that address instead (`pid` null: its CPU is not
+ * coordinator; with KAFKA_BROKERS set, waits for that one's coordinator and returns its address (`pid` null: its CPU is not
  * the run's to count, and `stop` leaves it alone).
  *
  * @param {{ heapMb?: number, serverProperties?: Record<string, string>, jvmFlags?: string[], log?: (line: string) => void }} options
@@ -21,6 +21,8 @@ const require = createRequire(import.meta.url);
 export async function startBenchBroker({ heapMb = 512, serverProperties = {}, jvmFlags = [], log = () => undefined } = {}) {
   if (process.env.KAFKA_BROKERS) {
     if (jvmFlags.length > 0 || Object.keys(serverProperties).length > 0) throw new Error('broker settings need a broker of the benchmark\'s own: unset KAFKA_BROKERS');
+    // A broker started just before (as by the Jest global setup) may have no coordinator yet either.
+    await waitForGroupCoordinator(process.env.KAFKA_BROKERS.split(',')[0]);
     return { brokers: process.env.KAFKA_BROKERS, pid: null, version: 'given by KAFKA_BROKERS', stop: async () => undefined };
   }
   const { startKafkaBroker } = require(path.join(ROOT, 'libs', 'testing', 'src', 'kafka-broker.js'));
