@@ -374,7 +374,7 @@ async function startDistributed(o, variantEnv) {
     { name: 'postgres (its backends)', pids: (all) => all.filter((p) => p.comm === 'postgres' && dbNames.some((d) => cmdline(p.pid).includes(d))).map((p) => p.pid), pss: true },
     { name: 'redis-server (shared)', pids: (all) => all.filter((p) => p.comm === 'redis-server').map((p) => p.pid) },
     // The JVM's own pid (not its watchdog shell); none when KAFKA_BROKERS named another broker.
-    ...(broker.pid ? [{ name: `kafka broker (JVM, ${o.brokerHeapMb} MB heap)`, pids: () => [broker.pid] }] : []),
+    ...(broker.pid ? [{ name: `kafka broker (JVM, ${o.brokerHeapMb} MB heap)`, pids: () => [broker.pid], threads: true }] : []),
   ]);
   return {
     mode: 'distributed',
@@ -823,6 +823,29 @@ function pssKb(pid) {
   }
 }
 
+/** CPU ticks of each thread of a process, by thread id, with the thread's name. */
+function threadTicks(pid) {
+  const out = new Map();
+  if (!pid) return out;
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      out.set(tid, { name: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
 /** Samples groups of processes: CPU seconds between begin() and end(), peak memory meanwhile. */
 class ProcessMonitor {
   constructor(groups) {
@@ -857,6 +880,7 @@ class ProcessMonitor {
       g.base.clear();
       g.last.clear();
       g.peakKb = 0;
+      if (g.threads) g.threadBase = threadTicks(g.pids([])[0]);
     }
     this.sample(true);
     this.timer = setInterval(() => this.sample(), 250);
@@ -868,7 +892,17 @@ class ProcessMonitor {
     const out = this.groups.map((g) => {
       let ticks = 0;
       for (const [pid, last] of g.last) ticks += last - (g.base.get(pid) ?? 0);
-      return { name: g.name, cpuSeconds: ticks / CLK_TCK, peakRssMb: g.peakKb / 1024 };
+      const result = { name: g.name, cpuSeconds: ticks / CLK_TCK, peakRssMb: g.peakKb / 1024 };
+      if (g.threads) {
+        // CPU per kind of thread (the JVM names its threads: network, request handlers, JIT, GC, ...).
+        const byKind = new Map();
+        for (const [tid, t] of threadTicks(g.pids([])[0])) {
+          const kind = t.name.replace(/\d+/g, '#');
+          byKind.set(kind, (byKind.get(kind) ?? 0) + t.ticks - (g.threadBase.get(tid)?.ticks ?? 0));
+        }
+        result.threads = [...byKind].map(([kind, t]) => ({ kind, cpuSeconds: t / CLK_TCK })).filter((t) => t.cpuSeconds > 0).sort((a, b) => b.cpuSeconds - a.cpuSeconds);
+      }
+      return result;
     });
     return out;
   }
@@ -908,6 +942,18 @@ function printTable(results, o) {
     for (const h of r.handlers) lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${h.handler} | ${fmt(h.records)} | ${fmt(h.batches)} | ${(h.records / h.batches).toFixed(1)} | ${h.seconds.toFixed(2)} |`);
   }
   lines.push('');
+  const withThreads = results.filter((r) => r.processes.some((p) => p.threads));
+  if (withThreads.length > 0) {
+    lines.push('| mode | devices | offered/s | process | threads (Linux names, digits as #): CPU µs/push, the largest first |');
+    lines.push('| --- | --- | --- | --- | --- |');
+    for (const r of withThreads) {
+      for (const p of r.processes.filter((x) => x.threads)) {
+        const top = p.threads.slice(0, 8).map((t) => `${t.kind} ${fmt((t.cpuSeconds * 1e6) / Math.max(1, r.accepted))}`);
+        lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${p.name} | ${top.join('; ')} |`);
+      }
+    }
+    lines.push('');
+  }
   lines.push('| mode | devices | regs/app | process | RSS MB with the devices connected, before traffic |');
   lines.push('| --- | --- | --- | --- | --- |');
   const seen = new Set();
