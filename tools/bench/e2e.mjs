@@ -372,6 +372,7 @@ async function startDistributed(o, variantEnv) {
     await Promise.all(procs.map((p) => p.stop()));
     await Promise.all([authDb.drop(), coreDb.drop()]);
     await broker.stop();
+    rmSync(work, { recursive: true, force: true });
     throw err;
   }
   log(`distributed ready in ${((performance.now() - started) / 1000).toFixed(1)} s (Kafka ${broker.version} at ${kafka})`);
