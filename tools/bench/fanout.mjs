@@ -287,7 +287,8 @@ async function startStandIns(kafka, registrationIds) {
   const received = new Map();
   const consumers = await Promise.all(
     instances.map(async (instanceId) => {
-      const consumer = kafka.consumer({ groupId: `bench.${instanceId}`, maxWaitTimeInMs: 20, sessionTimeout: 10000 });
+      // As the services' consumers (KAFKA_MAX_WAIT_MS and KAFKA_SESSION_TIMEOUT_MS defaults).
+      const consumer = kafka.consumer({ groupId: `bench.${instanceId}`, maxWaitTimeInMs: 100, sessionTimeout: 30000 });
       const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve));
       await consumer.connect();
       await consumer.subscribe({ topic: `borealis.transport.inbox.${instanceId}.v1`, fromBeginning: true });
