@@ -284,6 +284,12 @@ async function startStandIns(kafka, registrationIds) {
   const pipeline = redis.pipeline();
   for (let i = 0; i < ONLINE; i++) pipeline.set(`borealis:presence:${registrationIds.online(i)}`, instances[i % TRANSPORTS], 'EX', 3600);
   await pipeline.exec();
+  // A real broker creates no topic on first use (auto-creation is off, as in production): the inboxes
+  // the transports would create, with the services' default partition count.
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: instances.map((instanceId) => ({ topic: `borealis.transport.inbox.${instanceId}.v1`, numPartitions: 12, replicationFactor: 1 })) });
+  await admin.disconnect();
   const received = new Map();
   const consumers = await Promise.all(
     instances.map(async (instanceId) => {
