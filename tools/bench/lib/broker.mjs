@@ -1,6 +1,6 @@
 // The benchmarks' Kafka broker: a real Apache Kafka broker of the run's own
 // (libs/testing/src/kafka-broker.js), or the one KAFKA_BROKERS names.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,8 +47,9 @@ export async function startBenchBroker({ heapMb = 512, serverProperties = {}, jv
   try {
     await waitForGroupCoordinator(broker.brokers);
   } catch (err) {
-    await stop();
-    throw err;
+    const why = broker.running ? '' : ` (the broker exited; ${path.join(dir, 'broker.out')}: ${tail(path.join(dir, 'broker.out'))})`;
+    await broker.stop();
+    throw new Error(`${err.message}${why}`);
   }
   log(`Kafka ${broker.version} broker (pid ${broker.pid}) with a group coordinator in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return { brokers: broker.brokers, pid: broker.pid, version: broker.version, stop };
@@ -76,6 +77,14 @@ async function waitForGroupCoordinator(brokers, timeoutMs = 60_000) {
     }
   } finally {
     await admin.disconnect();
+  }
+}
+
+function tail(file) {
+  try {
+    return readFileSync(file, 'utf8').slice(-2000);
+  } catch {
+    return '(none)';
   }
 }
 
