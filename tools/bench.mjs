@@ -6,7 +6,8 @@ import path from 'node:path';
 
 const dir = path.join(import.meta.dirname, 'bench');
 const [name, ...args] = process.argv.slice(2);
-const available = existsSync(dir) ? readdirSync(dir).map((f) => f.replace(/\.(mjs|js)$/, '')) : [];
+// Helpers shared by the benchmarks live in bench/lib/, so only files count.
+const available = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name.replace(/\.(mjs|js)$/, '')) : [];
 const file = ['mjs', 'js'].map((ext) => path.join(dir, `${name}.${ext}`)).find((f) => existsSync(f));
 if (!name || !file) {
   process.stderr.write(`usage: npm run bench -- <name> [args]; benchmarks: ${available.join(', ') || '(none)'}\n`);

@@ -1,8 +1,8 @@
 // End-to-end benchmark: what app servers and devices feel. Starts the system (standalone: one
 // process with embedded PostgreSQL; distributed: auth, gateway, push-core and transport as their own
-// processes on the Kafka-protocol test broker, PostgreSQL and Redis), connects N simulated devices
-// through the load generator (`borealis loadgen --receipts`), and sends pushes through the real
-// HTTP API with a real access token at a fixed offered rate (open model: send i leaves at
+// processes on a real Apache Kafka broker started here, PostgreSQL and Redis), connects N simulated
+// devices through the load generator (`borealis loadgen --receipts`), and sends pushes through the
+// real HTTP API with a real access token at a fixed offered rate (open model: send i leaves at
 // t0 + i/rate whatever the answers do, and its latency counts from that moment, so a slow server
 // is not hidden by a client that waits). For every message it records the time from the POST's
 // scheduled start to the device's receipt, then waits until the Push DB counts every one as
@@ -11,30 +11,41 @@
 // either fails the run.
 //
 //   npm run build && npm run bench -- e2e [options]
-//     --mode standalone|distributed|both   (default standalone)
+//     --mode standalone|distributed|both   (default standalone; both: standalone, then distributed, in
+//                                          this run, and the ratio of their rates)
+//     --variant 'label:KEY=V,KEY=V'        (repeatable) one more distributed system with these service
+//                                          variables, measured after the plain one (before/after a setting);
+//                                          `broker.<property>=V` sets the broker's server.properties and
+//                                          `broker.jvm=-XX:... -XX:...` adds JVM flags to its start
 //     --devices 1000[,5000,15000]          connected devices (a list: one system per value: the cost curve)
 //     --regs-per-app 10[,1000]             registrations per application (devices / this = applications)
 //     --rates 1000,2000                    offered pushes per second, each run for --seconds
+//     --repeat 1                           with --rates: run the list this many times in each system
+//                                          (interleaved) and report medians per rate; with --sweep: the
+//                                          highest rate sustained this many times in all (medians)
 //     --sweep                              instead of --rates: raise the rate until p99 >= --p99-ms or
 //                                          something is lost or refused, then narrow it down
 //     --seconds 10                         length of each offered-rate run
 //     --warmup 2                           seconds sent at the same rate before each run: checked for loss
 //                                          and duplicates, left out of latency and rates (new sender
 //                                          connections, JIT)
+//     --system-warmup S                    seconds at 300/s once per system before any run, not recorded
+//                                          (default 3 standalone, 30 distributed: the broker's JIT)
 //     --type device|application            target of each push (application: fan-out to its registrations)
 //     --connect-rate 1000                  devices connecting (and registering) per second before the runs
-//     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit
+//     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit, and the
+//                                          Kafka broker a JFR recording (`jfr print --events ExecutionSample`)
 //     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
 //                                          for before/after); devices and tools always run from this one
-//     --kafka-max-wait-ms 20               distributed: consumers' fetch wait (the test broker answers a fetch
-//                                          only when this expires, even if records arrived meanwhile; a
-//                                          real broker answers at once, so the default 100 would only
-//                                          measure the mock)
+//     --broker-heap-mb 512                 distributed: the Kafka broker's JVM heap
 //     --smoke                              tiny sizes for CI (timings printed, never asserted)
 //     --json                               also print the results as one JSON line (for tests)
 //
-// Needs kcat (or KAFKA_BROKERS), PostgreSQL (TEST_DATABASE_URL, default the local server) and Redis
-// (TEST_REDIS_URL) for the distributed mode; the standalone mode needs nothing else.
+// Distributed mode starts one Kafka broker per system (libs/testing/src/kafka-broker.js: Java 17+,
+// jars from Maven, cached in .cache/), so that every system starts on empty topics and the broker's
+// CPU is that system's alone; KAFKA_BROKERS names an existing broker instead (its CPU is then not
+// measured). It also needs PostgreSQL (TEST_DATABASE_URL, default the local server) and Redis
+// (TEST_REDIS_URL); the standalone mode needs nothing else.
 import { randomBytes } from 'node:crypto';
 import { fork, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -44,6 +55,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { jfrFlag, startBenchBroker } from './lib/broker.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = path.join(ROOT, 'apps', 'cli', 'bin', 'borealis.js');
@@ -67,11 +79,14 @@ function options() {
       'p99-ms': { type: 'string', default: '100' },
       seconds: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
+      'system-warmup': { type: 'string' },
       type: { type: 'string', default: 'device' },
       'connect-rate': { type: 'string', default: '1000' },
       'cpu-prof': { type: 'string' },
       dist: { type: 'string' },
-      'kafka-max-wait-ms': { type: 'string', default: '20' },
+      'broker-heap-mb': { type: 'string', default: '512' },
+      variant: { type: 'string', multiple: true, default: [] },
+      repeat: { type: 'string', default: '1' },
       smoke: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -79,7 +94,7 @@ function options() {
   });
   const list = (s) => s.split(',').map((x) => Number(x.trim())).filter((n) => Number.isFinite(n) && n > 0);
   const o = {
-    modes: values.mode === 'both' ? ['standalone', 'distributed'] : [values.mode],
+    modes: values.mode === 'both' ? ['standalone', 'distributed'] : values.mode.split(',').map((m) => m.trim()),
     devices: list(values.devices),
     regsPerApp: list(values['regs-per-app']),
     rates: list(values.rates),
@@ -88,17 +103,35 @@ function options() {
     p99Ms: Number(values['p99-ms']),
     seconds: Number(values.seconds),
     warmup: Number(values.warmup),
+    systemWarmup: values['system-warmup'] === undefined ? undefined : Number(values['system-warmup']),
     type: values.type,
     connectRate: values['connect-rate'],
     cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
-    kafkaMaxWaitMs: values['kafka-max-wait-ms'],
+    brokerHeapMb: Number(values['broker-heap-mb']),
+    variants: values.variant.map(parseVariant),
+    repeat: Math.max(1, Number(values.repeat)),
     serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
     json: values.json,
   };
   if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, warmup: 0, sweep: false });
   for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
+  // The systems to measure, in order: each mode, then each variant of the distributed one.
+  o.systems = [...o.modes.map((mode) => ({ mode, label: mode, env: {} })), ...o.variants.map((v) => ({ mode: 'distributed', label: `distributed, ${v.label}`, env: v.env }))];
   if (!['device', 'application'].includes(o.type)) throw new Error('--type must be device or application');
   return o;
+}
+
+/** `label:KEY=V,KEY=V` (or just `KEY=V,...`, labelled by itself). */
+function parseVariant(text) {
+  const colon = text.indexOf(':');
+  const [label, assignments] = colon > 0 && !text.slice(0, colon).includes('=') ? [text.slice(0, colon), text.slice(colon + 1)] : [text, text];
+  const env = {};
+  for (const pair of assignments.split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--variant ${text}: expected KEY=VALUE, got ${pair}`);
+    env[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return { label, env };
 }
 
 const cleanups = [];
@@ -111,29 +144,33 @@ async function main() {
   const failedSetups = [];
   log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
-    for (const mode of o.modes) {
+    for (const { mode, label, env } of o.systems) {
       for (const devices of o.devices) {
         for (const regsPerApp of o.regsPerApp) {
-          const system = await startSystem(mode, o);
+          const system = await startSystem(mode, o, env);
           let fleet = null;
           try {
             try {
               fleet = await connectDevices(system, devices, Math.min(regsPerApp, devices), o.connectRate);
             } catch (err) {
               // This size could not be set up; say why and go on with the others.
-              log(`${mode}, ${devices} devices, ${regsPerApp} per application: ${err.message.split('\n')[0]}`);
-              failedSetups.push(`${mode}/${devices}/${regsPerApp}`);
+              log(`${label}, ${devices} devices, ${regsPerApp} per application: ${err.message.split('\n')[0]}`);
+              failedSetups.push(`${label}/${devices}/${regsPerApp}`);
               continue;
             }
             const idle = system.monitor.snapshot();
-            if (o.warmup > 0) {
+            const warmSeconds = o.systemWarmup ?? (mode === 'distributed' ? 30 : 3);
+            if (o.warmup > 0 && warmSeconds > 0) {
               // A freshly started system compiles its hot paths on the first pushes: not measured.
-              log('warming the system up (3 s at 300/s, not recorded)');
-              await runAtRate(system, fleet, 300, { ...o, seconds: 3, warmup: 0 });
+              // The broker's JVM takes longest: its C2 compiler threads used 250-480 µs of CPU per
+              // push over the first minute of traffic and still 80 µs after two, a cost a broker in
+              // service has long paid; V8 settles within seconds.
+              log(`warming the system up (${warmSeconds} s at 300/s, not recorded)`);
+              await runAtRate(system, fleet, 300, { ...o, seconds: warmSeconds, warmup: 0 });
             }
             const runs = o.sweep ? await sweep(system, fleet, o) : [];
-            if (!o.sweep) for (const rate of o.rates) runs.push(await runAtRate(system, fleet, rate, o));
-            for (const run of runs) results.push({ mode, devices, regsPerApp, type: o.type, idleRss: idle, ...run });
+            if (!o.sweep) for (let round = 0; round < o.repeat; round++) for (const rate of o.rates) runs.push(await runAtRate(system, fleet, rate, o));
+            for (const run of runs) results.push({ mode, label, ...(label !== mode ? { variant: env } : {}), devices, regsPerApp, type: o.type, idleRss: idle, ...run });
           } finally {
             await fleet?.loadgen.stop();
             await system.stop();
@@ -144,8 +181,9 @@ async function main() {
   } finally {
     await cleanup();
   }
-  printTable(results);
-  if (o.json) process.stdout.write(JSON.stringify({ event: 'results', results }) + '\n');
+  printTable(results, o);
+  const comparison = printComparison(results, o);
+  if (o.json) process.stdout.write(JSON.stringify({ event: 'results', results, comparison }) + '\n');
   const bad = results.filter((r) => r.lost > 0 || r.duplicates > 0 || r.misrouted > 0);
   if (failedSetups.length > 0) {
     log(`FAILED: could not set up ${failedSetups.join(', ')}`);
@@ -227,8 +265,8 @@ function nodeFlags(o, name) {
   return ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
 }
 
-async function startSystem(mode, o) {
-  return mode === 'standalone' ? startStandalone(o) : startDistributed(o);
+async function startSystem(mode, o, env) {
+  return mode === 'standalone' ? startStandalone(o) : startDistributed(o, env);
 }
 
 async function startStandalone(o) {
@@ -279,10 +317,13 @@ async function startStandalone(o) {
   };
 }
 
-async function startDistributed(o) {
+async function startDistributed(o, variantEnv) {
   const { createTestDatabase, freePort } = dist('testing');
   const { randomToken } = dist('util');
-  const kafka = await kafkaBrokers();
+  const brokerSettings = Object.fromEntries(Object.entries(variantEnv).filter(([k]) => k.startsWith('broker.')).map(([k, v]) => [k.slice('broker.'.length), v]));
+  variantEnv = Object.fromEntries(Object.entries(variantEnv).filter(([k]) => !k.startsWith('broker.')));
+  const broker = await startBroker(o, brokerSettings);
+  const kafka = broker.brokers;
   const redis = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
   const work = mkdtempSync(path.join(os.tmpdir(), 'borealis-bench-e2e-'));
   const [authDb, coreDb] = [await createTestDatabase('bench_auth'), await createTestDatabase('bench_core')];
@@ -292,10 +333,8 @@ async function startDistributed(o) {
   const common = {
     KAFKA_BROKERS: kafka,
     KAFKA_TOPIC_CREATION: 'admin',
-    // The test broker's group joins are slow with the production session timeout.
-    KAFKA_SESSION_TIMEOUT_MS: '6000',
-    KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
-    KAFKA_MAX_WAIT_MS: o.kafkaMaxWaitMs,
+    // Otherwise the services' production defaults (12 partitions, 100 ms fetch wait, 30 s session):
+    // a real broker answers a fetch as soon as a record arrives, so the wait only paces idle polls.
     REDIS_URL: redis,
     HTTP_HOST: '127.0.0.1',
     // Settings files point the push API at the gateway; the benchmark sends token requests to auth.
@@ -324,23 +363,28 @@ async function startDistributed(o) {
     ],
   ];
   const started = performance.now();
-  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env }, service, nodeFlags(o, service), o.serverCli));
+  if (Object.keys(variantEnv).length > 0) log(`distributed with ${Object.entries(variantEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  if (Object.keys(brokerSettings).length > 0) log(`broker with ${Object.entries(brokerSettings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...variantEnv }, service, nodeFlags(o, service), o.serverCli));
   try {
     await Promise.all(procs.map((p) => p.waitFor((l) => l.event === 'ready', 120_000, 'ready')));
     for (const port of [ports.auth, ports.gateway, ports.core, ports.transportHttp]) await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000);
   } catch (err) {
     await Promise.all(procs.map((p) => p.stop()));
     await Promise.all([authDb.drop(), coreDb.drop()]);
+    await broker.stop();
+    rmSync(work, { recursive: true, force: true });
     throw err;
   }
-  log(`distributed ready in ${((performance.now() - started) / 1000).toFixed(1)} s (Kafka ${kafka})`);
+  log(`distributed ready in ${((performance.now() - started) / 1000).toFixed(1)} s (Kafka ${broker.version} at ${kafka})`);
   const dbNames = [authDb.name, coreDb.name];
   const monitor = new ProcessMonitor([
     ...procs.map((p) => ({ name: p.name, pids: () => [p.child.pid] })),
     // Only the backends serving this installation's databases (the server's own processes are shared).
     { name: 'postgres (its backends)', pids: (all) => all.filter((p) => p.comm === 'postgres' && dbNames.some((d) => cmdline(p.pid).includes(d))).map((p) => p.pid), pss: true },
     { name: 'redis-server (shared)', pids: (all) => all.filter((p) => p.comm === 'redis-server').map((p) => p.pid) },
-    { name: 'kafka broker (kcat mock)', pids: (all) => all.filter((p) => p.comm === 'kcat').map((p) => p.pid) },
+    // The JVM's own pid (not its watchdog shell); none when KAFKA_BROKERS named another broker.
+    ...(broker.pid ? [{ name: `kafka broker (JVM, ${o.brokerHeapMb} MB heap)`, pids: () => [broker.pid], threads: true }] : []),
   ]);
   return {
     mode: 'distributed',
@@ -356,38 +400,32 @@ async function startDistributed(o) {
       monitor.stop();
       await Promise.all(procs.map((p) => p.stop()));
       await Promise.all([authDb.drop(), coreDb.drop()]);
+      await broker.stop();
       rmSync(work, { recursive: true, force: true });
     },
   };
 }
 
-let brokerPromise = null;
-function kafkaBrokers() {
-  if (process.env.KAFKA_BROKERS) return Promise.resolve(process.env.KAFKA_BROKERS);
-  brokerPromise ??= new Promise((resolve, reject) => {
-    const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    cleanups.push(() => child.kill());
-    let seen = '';
-    child.on('error', (err) => reject(new Error(`cannot start kcat (apt-get install -y kcat), or set KAFKA_BROKERS: ${err.message}`)));
-    child.stderr.on('data', (chunk) => {
-      seen += chunk;
-      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) || /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', () => reject(new Error(`kcat exited: ${seen}`)));
-  });
-  return brokerPromise;
+/** A real Kafka broker of the system's own (stopped with it), or the one KAFKA_BROKERS names. */
+async function startBroker(o, { jvm, ...serverProperties } = {}) {
+  const jvmFlags = [...(jvm ? jvm.split(' ').filter(Boolean) : []), ...(o.cpuProf && !process.env.KAFKA_BROKERS ? [jfrFlag(o.cpuProf)] : [])];
+  const broker = await startBenchBroker({ heapMb: o.brokerHeapMb, serverProperties, jvmFlags, log });
+  cleanups.push(broker.stop);
+  return broker;
 }
 
 async function waitReady(url, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
   for (;;) {
     try {
-      if ((await fetch(url)).status === 200) return;
+      const res = await fetch(url);
+      if (res.status === 200) return;
+      last = `${res.status} ${(await res.text()).slice(0, 500)}`;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms (last: ${last})`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -502,13 +540,26 @@ async function sweep(system, fleet, o) {
     runs.push(run);
     if (passes(run)) good = Math.max(good, rate);
     else bad = Math.min(bad, rate);
+    if (!passes(run)) log(`  not sustained: ${whyNot(run, o).join(', ')}`);
     if (bad === Infinity) rate = Math.round(rate * 1.5);
     else if (bad / Math.max(good, 1) > 1.15) rate = Math.round(good === 0 ? bad / 2 : (good + bad) / 2);
     else break;
   }
-  for (const r of runs) r.sustained = passes(r);
   log(`highest rate sustained with p99 < ${o.p99Ms} ms: ${good || 'none'}/s`);
+  // --repeat N: that rate N - 1 more times, so that its figures are medians (the machine is noisy).
+  for (let i = 1; good > 0 && i < o.repeat; i++) runs.push(await runAtRate(system, fleet, good, o));
+  for (const r of runs) r.sustained = passes(r);
   return runs;
+}
+
+/** Why a run does not count as sustained (the sweep's conditions). */
+function whyNot(r, o) {
+  const why = [];
+  if (r.p99 >= o.p99Ms) why.push(`p99 ${ms(r.p99)} ms`);
+  if (r.lost || r.duplicates) why.push(`${r.lost} lost, ${r.duplicates} duplicates`);
+  if (r.errors || r.accepted < r.sent * 0.999) why.push(`${r.sent - r.accepted} not accepted`);
+  if (r.lateStarts >= 0.01) why.push(`the sender started ${(r.lateStarts * 100).toFixed(1)} % of the sends over 10 ms late (the machine is short of CPU)`);
+  return why;
 }
 
 async function runAtRate(system, fleet, rate, o) {
@@ -795,6 +846,29 @@ function pssKb(pid) {
   }
 }
 
+/** CPU ticks of each thread of a process, by thread id, with the thread's name. */
+function threadTicks(pid) {
+  const out = new Map();
+  if (!pid) return out;
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const f = stat.slice(close + 2).split(' ');
+      out.set(tid, { name: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
 /** Samples groups of processes: CPU seconds between begin() and end(), peak memory meanwhile. */
 class ProcessMonitor {
   constructor(groups) {
@@ -829,6 +903,7 @@ class ProcessMonitor {
       g.base.clear();
       g.last.clear();
       g.peakKb = 0;
+      if (g.threads) g.threadBase = threadTicks(g.pids([])[0]);
     }
     this.sample(true);
     this.timer = setInterval(() => this.sample(), 250);
@@ -840,7 +915,17 @@ class ProcessMonitor {
     const out = this.groups.map((g) => {
       let ticks = 0;
       for (const [pid, last] of g.last) ticks += last - (g.base.get(pid) ?? 0);
-      return { name: g.name, cpuSeconds: ticks / CLK_TCK, peakRssMb: g.peakKb / 1024 };
+      const result = { name: g.name, cpuSeconds: ticks / CLK_TCK, peakRssMb: g.peakKb / 1024 };
+      if (g.threads) {
+        // CPU per kind of thread (the JVM names its threads: network, request handlers, JIT, GC, ...).
+        const byKind = new Map();
+        for (const [tid, t] of threadTicks(g.pids([])[0])) {
+          const kind = t.name.replace(/\d+/g, '#');
+          byKind.set(kind, (byKind.get(kind) ?? 0) + t.ticks - (g.threadBase.get(tid)?.ticks ?? 0));
+        }
+        result.threads = [...byKind].map(([kind, t]) => ({ kind, cpuSeconds: t / CLK_TCK })).filter((t) => t.cpuSeconds > 0).sort((a, b) => b.cpuSeconds - a.cpuSeconds);
+      }
+      return result;
     });
     return out;
   }
@@ -855,14 +940,14 @@ class ProcessMonitor {
 const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const ms = (n) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 
-function printTable(results) {
+function printTable(results, o) {
   const lines = [];
   lines.push('');
-  lines.push('| mode | devices | regs/app | offered/s | accepted/s | delivered/s | p50 ms | p95 ms | p99 ms | max ms | errors | lost | dup | p99 < 100 ms |');
+  lines.push(`| mode | devices | regs/app | offered/s | accepted/s | delivered/s | p50 ms | p95 ms | p99 ms | max ms | errors | lost | dup | p99 < ${o.p99Ms} ms |`);
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     lines.push(
-      `| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${fmt(r.acceptedPerSecond)} | ${fmt(r.deliveredPerSecond)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.errors} | ${r.lost} | ${r.duplicates} | ${r.p99 < 100 && r.lost === 0 ? 'yes' : 'no'} |`,
+      `| ${r.label} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${fmt(r.acceptedPerSecond)} | ${fmt(r.deliveredPerSecond)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.errors} | ${r.lost} | ${r.duplicates} | ${r.p99 < o.p99Ms && r.lost === 0 ? 'yes' : 'no'} |`,
     );
   }
   lines.push('');
@@ -870,26 +955,132 @@ function printTable(results) {
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     for (const p of r.processes) {
-      lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${p.name} | ${p.cpuSeconds.toFixed(2)} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.accepted))} | ${fmt(p.peakRssMb)} |`);
+      lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${p.name} | ${p.cpuSeconds.toFixed(2)} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.accepted))} | ${fmt(p.peakRssMb)} |`);
     }
   }
   lines.push('');
   lines.push('| mode | devices | offered/s | topic → consumer group | records | handler calls | records/call | handler busy s |');
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
-    for (const h of r.handlers) lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${h.handler} | ${fmt(h.records)} | ${fmt(h.batches)} | ${(h.records / h.batches).toFixed(1)} | ${h.seconds.toFixed(2)} |`);
+    for (const h of r.handlers) lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${h.handler} | ${fmt(h.records)} | ${fmt(h.batches)} | ${(h.records / h.batches).toFixed(1)} | ${h.seconds.toFixed(2)} |`);
   }
   lines.push('');
+  const withThreads = results.filter((r) => r.processes.some((p) => p.threads));
+  if (withThreads.length > 0) {
+    lines.push('| mode | devices | offered/s | process | threads (Linux names, digits as #): CPU µs/push, the largest first |');
+    lines.push('| --- | --- | --- | --- | --- |');
+    for (const r of withThreads) {
+      for (const p of r.processes.filter((x) => x.threads)) {
+        const top = p.threads.slice(0, 8).map((t) => `${t.kind} ${fmt((t.cpuSeconds * 1e6) / Math.max(1, r.accepted))}`);
+        lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${p.name} | ${top.join('; ')} |`);
+      }
+    }
+    lines.push('');
+  }
   lines.push('| mode | devices | regs/app | process | RSS MB with the devices connected, before traffic |');
   lines.push('| --- | --- | --- | --- | --- |');
   const seen = new Set();
   for (const r of results) {
-    const key = `${r.mode}/${r.devices}/${r.regsPerApp}`;
+    const key = `${r.label}/${r.devices}/${r.regsPerApp}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    for (const [name, mb] of Object.entries(r.idleRss)) lines.push(`| ${r.mode} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${name} | ${fmt(mb)} |`);
+    for (const [name, mb] of Object.entries(r.idleRss)) lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${name} | ${fmt(mb)} |`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Each system's headline: with --sweep its run at the highest rate sustained (p99 under --p99-ms,
+ * nothing lost or refused), with --rates the medians per rate over --repeat; then every other
+ * system's rate as a ratio of standalone's (and a variant's of plain distributed's), measured in
+ * this same run because the machine's speed drifts by ±25 % between runs.
+ */
+function printComparison(results, o) {
+  const groups = new Map();
+  for (const r of results) {
+    const key = `${r.label}/${r.devices}/${r.regsPerApp}`;
+    if (!groups.has(key)) groups.set(key, { label: r.label, mode: r.mode, devices: r.devices, regsPerApp: r.regsPerApp, runs: [] });
+    groups.get(key).runs.push(r);
+  }
+  const summarize = (runs) => {
+    const names = [...new Set(runs.flatMap((r) => r.processes.map((p) => p.name)))];
+    const proc = (r, name) => r.processes.find((p) => p.name === name);
+    return {
+      offered: runs[0].offered,
+      runs: runs.length,
+      acceptedPerSecond: median(runs.map((r) => r.acceptedPerSecond)),
+      deliveredPerSecond: median(runs.map((r) => r.deliveredPerSecond)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      p99s: runs.map((r) => r.p99),
+      lost: runs.reduce((n, r) => n + r.lost, 0),
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+      processes: names.map((name) => ({
+        name,
+        cpuMicrosPerPush: median(runs.map((r) => ((proc(r, name)?.cpuSeconds ?? NaN) * 1e6) / Math.max(1, r.accepted))),
+        peakRssMb: Math.max(...runs.map((r) => proc(r, name)?.peakRssMb ?? 0)),
+      })),
+    };
+  };
+  const out = [];
+  for (const g of groups.values()) {
+    if (o.sweep) {
+      const best = g.runs.filter((r) => r.sustained).sort((a, b) => b.offered - a.offered)[0];
+      const atBest = best ? g.runs.filter((r) => r.offered === best.offered) : [];
+      const headline = best ? { ...summarize(atBest), sustainedRuns: atBest.filter((r) => r.sustained).length } : null;
+      out.push({ ...g, runs: undefined, basis: `highest rate sustained (p99 < ${o.p99Ms} ms, nothing lost)`, headline: [headline] });
+    } else {
+      const rates = [...new Set(g.runs.map((r) => r.offered))];
+      out.push({ ...g, runs: undefined, basis: o.repeat > 1 ? `medians of ${o.repeat} runs per rate` : 'one run per rate', headline: rates.map((rate) => summarize(g.runs.filter((r) => r.offered === rate))) });
+    }
+  }
+  const lines = ['', `Headline per system (${o.sweep ? `the sweep's highest rate with p99 < ${o.p99Ms} ms and nothing lost${o.repeat > 1 ? `, medians of it and ${o.repeat - 1} more runs at that rate` : ''}` : out[0]?.basis ?? ''}):`, ''];
+  lines.push('| mode | devices | offered/s | accepted/s | delivered/s | p50 ms | p99 ms | lost | all processes µs/push | CPU µs/push and peak RSS MB per process |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const s of out) {
+    for (const h of s.headline) {
+      if (!h) {
+        lines.push(`| ${s.label} | ${fmt(s.devices)} | none sustained | | | | | | | |`);
+        continue;
+      }
+      const total = h.processes.reduce((n, p) => n + (Number.isFinite(p.cpuMicrosPerPush) ? p.cpuMicrosPerPush : 0), 0);
+      const per = h.processes.map((p) => `${p.name} ${fmt(p.cpuMicrosPerPush)} µs, ${fmt(p.peakRssMb)} MB`).join('; ');
+      const sustained = h.sustainedRuns !== undefined && h.runs > 1 ? ` (sustained in ${h.sustainedRuns} of ${h.runs} runs)` : '';
+      lines.push(`| ${s.label} | ${fmt(s.devices)} | ${fmt(h.offered)}${sustained} | ${fmt(h.acceptedPerSecond)} | ${fmt(h.deliveredPerSecond)} | ${ms(h.p50)} | ${ms(h.p99)}${h.runs > 1 ? ` (${h.p99s.map(ms).join(', ')})` : ''} | ${h.lost} | ${fmt(total)} | ${per} |`);
+    }
+  }
+  const ratios = [];
+  const baselineOf = (s) => out.find((b) => b !== s && b.devices === s.devices && b.regsPerApp === s.regsPerApp && b.label === (s.label === 'distributed' ? 'standalone' : s.mode === 'distributed' ? 'distributed' : null));
+  for (const s of out) {
+    const base = baselineOf(s);
+    if (!base) continue;
+    if (o.sweep) {
+      const [a, b] = [s.headline[0], base.headline[0]];
+      const ratio = a && b ? a.offered / b.offered : NaN;
+      ratios.push({ system: s.label, baseline: base.label, devices: s.devices, ratio, rate: a?.offered ?? 0, baselineRate: b?.offered ?? 0, p99: a?.p99 ?? NaN, baselineP99: b?.p99 ?? NaN });
+      lines.push(
+        '',
+        `${s.label} ÷ ${base.label} (${fmt(s.devices)} devices), highest rate with p99 < ${o.p99Ms} ms and nothing lost: ${fmt(a?.offered ?? 0)}/s ÷ ${fmt(b?.offered ?? 0)}/s = ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}` +
+          ` (delivered ${fmt(a?.deliveredPerSecond)}/s vs ${fmt(b?.deliveredPerSecond)}/s, p99 ${ms(a?.p99)} vs ${ms(b?.p99)} ms${s.mode === 'distributed' && base.label === 'standalone' ? '; target ≥ 0.5' : ''})`,
+      );
+    } else {
+      for (const a of s.headline) {
+        const b = base.headline.find((h) => h.offered === a.offered);
+        if (!b) continue;
+        const ratio = a.deliveredPerSecond / b.deliveredPerSecond;
+        ratios.push({ system: s.label, baseline: base.label, devices: s.devices, offered: a.offered, ratio, p99: a.p99, baselineP99: b.p99 });
+        lines.push('', `${s.label} ÷ ${base.label} at ${fmt(a.offered)}/s offered (${fmt(s.devices)} devices): delivered ${fmt(a.deliveredPerSecond)}/s ÷ ${fmt(b.deliveredPerSecond)}/s = ${ratio.toFixed(2)}, p99 ${ms(a.p99)} vs ${ms(b.p99)} ms`);
+      }
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return { systems: out, ratios };
 }
 
 if (process.env.BENCH_ROLE === 'driver') {

@@ -3,11 +3,12 @@
 // publishing the accepted message until every online device has it (acknowledged it to its
 // transport) and every offline registration has a pending row; recipients per second; CPU time
 // per run of every process involved (push-core, its PostgreSQL backends, the transports, the
-// devices' load generators, the Kafka mock), which is steadier than elapsed time on a shared
-// machine; peak RSS of push-core.
+// devices' load generators, the Kafka broker), which is steadier than elapsed time on a shared
+// machine; peak RSS of push-core, the transports, the load generators and the broker.
 //
-// Everything runs as its own OS process on the Kafka-protocol test broker (kcat mock), PostgreSQL
-// and Redis: push-core and the transports (`borealis serve --service ...`, distributed mode), and
+// Everything runs as its own OS process on a real Apache Kafka broker started here
+// (libs/testing/src/kafka-broker.js; KAFKA_BROKERS names another one instead, whose CPU is then
+// not counted), PostgreSQL and Redis: push-core and the transports (`borealis serve --service ...`, distributed mode), and
 // one `borealis loadgen` per transport whose simulated SDK devices connect and `registrate()`
 // through the real protocol. The offline half is seeded directly in the Push DB (registrations
 // of devices that are not connected). `--stand-in` keeps the older push-core-only mode: all
@@ -15,16 +16,17 @@
 //
 //   npm run build && npm run bench -- fanout [--recipients 100000] [--transports 4] [--runs 3]
 //                           [--stand-in] (push-core alone, stand-in transports)
-//                           [--rate 15] (devices connected per second by each load generator: on the Kafka
-//                           mock push-core answers about 50-110 registrations/s in all, fewer the more devices
-//                           are connected; connecting faster builds a backlog whose answers come after the
-//                           SDK's 30 s timeout, and the run stops. See docs/benchmarks.md)
+//                           [--rate 15] (devices connected per second by each load generator: each one
+//                           registers through push-core; connecting faster than push-core answers builds a
+//                           backlog whose answers come after the SDK's 30 s timeout, and the run stops.
+//                           See docs/benchmarks.md)
 //                           [--heartbeat-ms 30000] (the transports' heartbeat interval, which is also their
 //                           presence refresh: the idle work per connected device)
 //                           [--dist DIR] (another compiled tree, e.g. a copy of dist/ as a baseline)
 //                           [--cpu-prof DIR] (push-core and the transports write V8 CPU profiles there on exit,
 //                           CPU.<date>.<time>.<pid>...; the pids are in the log)
 //                           [--core-flags="--flag ..."] (push-core's Node flags; default as its Dockerfile)
+//                           [--broker-heap-mb 512] (the Kafka broker's JVM heap)
 //
 // Quick check: `npm run bench -- fanout --recipients 2000 --transports 2 --runs 1`.
 import { spawn } from 'node:child_process';
@@ -38,6 +40,7 @@ import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { startBenchBroker } from './lib/broker.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const { values } = parseArgs({
@@ -53,6 +56,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     // As apps/push-core/Dockerfile starts it.
     'core-flags': { type: 'string', default: '--max-semi-space-size=64' },
+    'broker-heap-mb': { type: 'string', default: '512' },
   },
 });
 const N = Number(values.recipients);
@@ -74,18 +78,11 @@ function log(line) {
   process.stderr.write(`[fanout] ${line}\n`);
 }
 
+/** A real Kafka broker of this run's own (stopped last), or the one KAFKA_BROKERS names. */
 async function startBroker() {
-  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  cleanups.push(() => child.kill());
-  let seen = '';
-  return new Promise((resolve, reject) => {
-    child.stderr.on('data', (chunk) => {
-      seen += chunk;
-      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) || /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (m) resolve({ brokers: m[1], pid: child.pid });
-    });
-    child.on('exit', () => reject(new Error(`kcat exited: ${seen}`)));
-  });
+  const broker = await startBenchBroker({ heapMb: Number(values['broker-heap-mb']), log });
+  cleanups.push(broker.stop);
+  return broker;
 }
 
 /** `count` distinct free ports (held open together, so that no two are the same). */
@@ -287,10 +284,17 @@ async function startStandIns(kafka, registrationIds) {
   const pipeline = redis.pipeline();
   for (let i = 0; i < ONLINE; i++) pipeline.set(`borealis:presence:${registrationIds.online(i)}`, instances[i % TRANSPORTS], 'EX', 3600);
   await pipeline.exec();
+  // A real broker creates no topic on first use (auto-creation is off, as in production): the inboxes
+  // the transports would create, with the services' default partition count.
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: instances.map((instanceId) => ({ topic: `borealis.transport.inbox.${instanceId}.v1`, numPartitions: 12, replicationFactor: 1 })) });
+  await admin.disconnect();
   const received = new Map();
   const consumers = await Promise.all(
     instances.map(async (instanceId) => {
-      const consumer = kafka.consumer({ groupId: `bench.${instanceId}`, maxWaitTimeInMs: 20, sessionTimeout: 10000 });
+      // As the services' consumers (KAFKA_MAX_WAIT_MS and KAFKA_SESSION_TIMEOUT_MS defaults).
+      const consumer = kafka.consumer({ groupId: `bench.${instanceId}`, maxWaitTimeInMs: 100, sessionTimeout: 30000 });
       const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve));
       await consumer.connect();
       await consumer.subscribe({ topic: `borealis.transport.inbox.${instanceId}.v1`, fromBeginning: true });
@@ -329,8 +333,8 @@ async function main() {
   const common = {
     KAFKA_BROKERS: broker.brokers,
     KAFKA_TOPIC_CREATION: 'admin',
-    KAFKA_MAX_WAIT_MS: '50',
-    KAFKA_SESSION_TIMEOUT_MS: '10000',
+    // Otherwise the services' production defaults: a real broker answers a fetch as soon as records
+    // arrive, so the fetch wait (100 ms) only paces idle polls.
     REDIS_URL: REDIS,
     HTTP_HOST: '127.0.0.1',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
@@ -388,13 +392,13 @@ async function main() {
     };
     // CPU is less at the mercy of other work on the machine than elapsed time: push-core's, that
     // of the PostgreSQL backends serving it (its pool; not this script's own connection), of the
-    // Kafka mock, and of the transports and load generators.
+    // Kafka broker, and of the transports and load generators.
     const backends = async () => (await db.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid);
     const transportPids = real ? real.transports.map((t) => t.proc.pid) : [];
     const loadgenPids = real ? real.loadgens.flatMap((g) => withChildren(g.proc.pid)) : [];
     const cpuSample = () => ({
       pushCore: cpuMs(core.pid),
-      kafkaMock: cpuMs(broker.pid),
+      broker: cpuMs(broker.pid),
       transports: sumCpu(transportPids),
       loadgens: sumCpu(loadgenPids),
     });
@@ -475,7 +479,7 @@ async function main() {
     const idleRate = (key) => (idleTo[key] - idleFrom[key]) / (idleTo.at - idleFrom.at);
     const rawCpu = {
       pushCore: cpuMs(core.pid) - cpuBefore.core,
-      kafkaMock: cpuMs(broker.pid) - cpuBefore.broker,
+      broker: cpuMs(broker.pid) - cpuBefore.broker,
       transports: sumCpu(transportPids) - cpuBefore.transports,
       loadgens: sumCpu(loadgenPids) - cpuBefore.loadgens,
     };
@@ -500,13 +504,13 @@ async function main() {
       cpuMs: {
         pushCore: rawCpu.pushCore,
         postgres: pgCpuMs,
-        kafkaMock: rawCpu.kafkaMock,
+        broker: rawCpu.broker,
         ...(real ? { transports: rawCpu.transports, loadgens: rawCpu.loadgens } : {}),
         bench: Math.round((benchCpu.user + benchCpu.system) / 1000),
       },
       // The same, less what the processes used while idle for as long (not for PostgreSQL, whose idle backends use nothing).
       cpuAboveIdleMs: Object.fromEntries(
-        ['pushCore', 'kafkaMock', ...(real ? ['transports', 'loadgens'] : [])].map((key) => [key, Math.max(0, Math.round(cpuMsOf(key) - idleRate(key) * windowMs))]),
+        ['pushCore', 'broker', ...(real ? ['transports', 'loadgens'] : [])].map((key) => [key, Math.max(0, Math.round(cpuMsOf(key) - idleRate(key) * windowMs))]),
       ),
       cpuWindowMs: Math.round(windowMs),
       loadavg: os.loadavg()[0].toFixed(2),
@@ -535,7 +539,8 @@ async function main() {
     medianCpuAboveIdleMsPer100k: Object.fromEntries(Object.keys(results[0].cpuAboveIdleMs).map((k) => [k, per100k(m((r) => r.cpuAboveIdleMs[k]))])),
     medianCpuWindowMs: m((r) => r.cpuWindowMs),
     pushCorePeakRssMb: Math.round(peakRssMb(core.pid)),
-    // Records per handler call show how the broker batches (the kcat mock: one produce request per fetch and partition).
+    ...(broker.pid ? { brokerPeakRssMb: Math.round(peakRssMb(broker.pid)) } : {}),
+    // Records per handler call show how the records reached push-core's consumers in batches.
     pushCoreConsumers: await consumerStats(port).catch(() => null),
     ...(real
       ? {

@@ -1,20 +1,22 @@
 // Gateway benchmark: accepted sends per second and latency percentiles through the real gateway
 // (JWT verification against a JWKS, per-IP and per-project token buckets in Redis, durable publish
-// to a Kafka-protocol broker with acks=-1) next to a bare Fastify handler that parses the same JSON
+// to a real Apache Kafka broker with acks=-1) next to a bare Fastify handler that parses the same JSON
 // and answers an id: the ceiling of this machine in the same run.
 //
 //   npm run build && npm run bench -- gateway [--seconds 5] [--connections 32] [--runs 3] [--warmup 3] [--dist dir] [--compare dir]
 //
-// Needs Redis on 127.0.0.1:6379 (or REDIS_URL) and kcat (librdkafka's mock broker) or KAFKA_BROKERS.
+// Needs Redis on 127.0.0.1:6379 (or REDIS_URL); starts a Kafka broker of its own (Java 17+, jars from
+// Maven, cached in .cache/) unless KAFKA_BROKERS names one.
 // One file, three roles (BENCH_ROLE): the orchestrator (default, also the load client), `bare` and
 // `gateway` (servers in their own processes, so that the client's CPU is not theirs).
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { startBenchBroker } from './lib/broker.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const require = createRequire(import.meta.url);
@@ -151,7 +153,7 @@ function startServer(role, env) {
 
 /**
  * CPU time (µs) of the helper processes the gateway's path makes work on the same machine: the
- * Redis server and the Kafka mock broker (Linux /proc; a remote or unknown process counts as 0).
+ * Redis server and the Kafka broker's JVM (Linux /proc; a remote or unknown process counts as 0).
  */
 function helperCpu(pids) {
   const of = (pid) => {
@@ -233,21 +235,6 @@ async function load({ port, token, child }, seconds, connections, warmupSeconds,
   return { perSecond: latencies.length / elapsed, cpuUsPerRequest, redisUsPerRequest, brokerUsPerRequest, recordsPerPublish, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
 }
 
-function startBroker() {
-  if (process.env.KAFKA_BROKERS) return Promise.resolve({ brokers: process.env.KAFKA_BROKERS, child: null });
-  const child = spawn('kcat', ['-b', 'unused:1', '-X', 'test.mock.num.brokers=1', '-C', '-t', 'KEEPALIVE', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.on('error', reject);
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      seen += chunk;
-      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(seen) ?? /replaced with (127\.0\.0\.1:\d+)/.exec(seen);
-      if (m) resolve({ brokers: m[1], child });
-    });
-  });
-}
-
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n, d = 1) => n.toFixed(d);
 
@@ -257,8 +244,8 @@ async function orchestrate() {
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
   const runs = Number(values.runs);
-  const broker = await startBroker();
-  const pids = { redis: await redisPid(), broker: broker.child?.pid };
+  const broker = await startBenchBroker({ log: (line) => process.stderr.write(`[gateway] ${line}\n`) });
+  const pids = { redis: await redisPid(), broker: broker.pid };
   // --compare dir: a second gateway from another build ("other"), measured in the same rounds, so
   // that a before/after comparison sees the same machine load.
   const servers = [];
@@ -279,7 +266,8 @@ async function orchestrate() {
   } finally {
     // Also when a server failed to start: nothing of the bench outlives it.
     for (const [, server] of servers) server.child.kill();
-    broker.child?.kill();
+    await Promise.all(servers.map(([, server]) => new Promise((resolve) => (server.child.exitCode !== null || server.child.signalCode !== null ? resolve() : server.child.once('exit', resolve)))));
+    await broker.stop();
   }
   const summary = (name) => {
     const rs = results[name];
