@@ -98,6 +98,13 @@ export const AuthConfig = z.object({
   TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
   TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
   SESSION_TTL_SECONDS: positiveInt(12 * 3600),
+  // Console logins and sign-ups (docs/auth.md): per source address, and password hashing bounds.
+  LOGIN_RATE_LIMIT_IP_BURST: positiveInt(30),
+  LOGIN_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(0.5),
+  SIGNUP_RATE_LIMIT_IP_BURST: positiveInt(5),
+  SIGNUP_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1 / 60),
+  PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().positive().optional(),
+  PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).default(32),
 });
 export type AuthConfig = z.infer<typeof AuthConfig>;
 
