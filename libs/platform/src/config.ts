@@ -168,8 +168,8 @@ export const TransportConfig = z.object({
   DEVICE_ACCEPT_SOURCE_RATE: z.coerce.number().positive().optional(),
   DEVICE_ACCEPT_SOURCE_BURST: z.coerce.number().int().positive().optional(),
   // Per-connection frame budgets (docs/protocol.md, Limits): whole frames per second, at most 1000.
-  DEVICE_ACK_RATE: positiveInt(50).pipe(z.number().max(1000)),
-  DEVICE_ACK_BURST: positiveInt(200),
+  DEVICE_ACK_RATE: positiveInt(500).pipe(z.number().max(1000)),
+  DEVICE_ACK_BURST: positiveInt(4000).pipe(z.number().min(1000, 'DEVICE_ACK_BURST must be at least 1000 (the ids of one Ack)')),
   DEVICE_PING_RATE: positiveInt(2).pipe(z.number().max(1000)),
   DEVICE_PING_BURST: positiveInt(20),
   DEVICE_REQUEST_RATE: positiveInt(5).pipe(z.number().max(1000)),
