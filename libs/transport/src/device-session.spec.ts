@@ -414,6 +414,23 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     expect(other.session.onFrame(wire({ ack: { messageIds: ['m-1'] } }), T0)).toEqual({ send: [], effects: [] });
   });
 
+  it('counts Acks the same whether one notification is outstanding or several', () => {
+    const { session, deviceId } = openSession();
+    const write = (messageId: string) => session.deliver({ ...delivery(deviceId), messageId });
+    write('a');
+    expect(session.onFrame(wire({ ack: { messageIds: ['x'] } }), T0)).toEqual({ send: [], effects: [] });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['x', 'a', 'a'] } }), T0))).toEqual([['a']]);
+    expect(session.onFrame(wire({ ack: { messageIds: ['a'] } }), T0)).toEqual({ send: [], effects: [] });
+    write('b');
+    write('b');
+    write('c');
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['b'] } }), T0))).toEqual([['b']]);
+    write('d');
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['d', 'c', 'b'] } }), T0))).toEqual([['d', 'c']]);
+    write('e');
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['e'] } }), T0))).toEqual([['e']]);
+  });
+
   it('remembers at most MAX_UNACKED unacknowledged notifications, forgetting the oldest', () => {
     const { session, deviceId } = openSession();
     for (let i = 0; i <= MAX_UNACKED; i++) session.deliver({ ...delivery(deviceId), messageId: `m-${i}` });

@@ -99,8 +99,11 @@ export class DeviceSession {
   private pending: Map<number, PendingRequest> | null = null;
   /**
    * Message ids written on this connection and not yet acknowledged: an Ack counts for these only,
-   * so a device cannot turn made-up ids into receipt work for push-core. Null while empty.
+   * so a device cannot turn made-up ids into receipt work for push-core. Usually one is
+   * outstanding (a push, its Ack, the next push): it sits in `unackedOne`, which costs no
+   * allocation per delivery; a Set holds them from the second on, and is dropped once empty.
    */
+  private unackedOne: string | null = null;
   private unacked: Set<string> | null = null;
   /**
    * Per-connection frame budgets as GCRA, the one-number form of a token bucket: when the next
@@ -269,7 +272,17 @@ export class DeviceSession {
    */
   deliver(delivery: DeliveryV1): boolean {
     if (this.phase !== 'open' || delivery.deviceId !== this.id) return false;
-    const unacked = (this.unacked ??= new Set());
+    const id = delivery.messageId;
+    if (this.unacked === null) {
+      if (this.unackedOne === null || this.unackedOne === id) {
+        this.unackedOne = id;
+        return true;
+      }
+      // add(), not the constructor's iterable: no iterator on this path.
+      this.unacked = new Set<string>().add(this.unackedOne);
+      this.unackedOne = null;
+    }
+    const unacked = this.unacked;
     if (unacked.size >= MAX_UNACKED) {
       // Insertion order: the first is the oldest. Only a device that does not acknowledge gets here.
       for (const oldest of unacked) {
@@ -277,7 +290,7 @@ export class DeviceSession {
         break;
       }
     }
-    unacked.add(delivery.messageId);
+    unacked.add(id);
     return true;
   }
 
@@ -308,6 +321,7 @@ export class DeviceSession {
     if (this.phase === 'closed') return NOTHING;
     this.phase = 'closed';
     this.pending = null;
+    this.unackedOne = null;
     this.unacked = null;
     if (!this.holdsRoute || this.id === null) return NOTHING;
     this.holdsRoute = false;
@@ -396,11 +410,17 @@ export class DeviceSession {
     }
     // Only ids written here and not yet acknowledged; a repeated id is found once.
     const unacked = this.unacked;
-    if (unacked === null) return NOTHING;
     let known: string[] | null = null;
-    for (const id of messageIds) if (unacked.delete(id)) (known ??= []).push(id);
-    if (unacked.size === 0) this.unacked = null;
-    if (known === null) return NOTHING;
+    if (unacked === null) {
+      const one = this.unackedOne;
+      if (one === null || !messageIds.includes(one)) return NOTHING;
+      this.unackedOne = null;
+      known = [one];
+    } else {
+      for (const id of messageIds) if (unacked.delete(id)) (known ??= []).push(id);
+      if (unacked.size === 0) this.unacked = null;
+      if (known === null) return NOTHING;
+    }
     const receipt: DeliveryReceiptV1 = { status: 'delivered', deviceId: this.id!, instanceId: this.settings.instanceId, messageIds: known, atMs: nowMs };
     return { send: [], effects: [{ type: 'publishReceipt', receipt }] };
   }
