@@ -28,6 +28,12 @@ async function main(): Promise<void> {
           perClient: { burst: c.TOKEN_RATE_LIMIT_CLIENT_BURST, perSecond: c.TOKEN_RATE_LIMIT_CLIENT_PER_SECOND },
         },
         sessionTtlSeconds: c.SESSION_TTL_SECONDS,
+        accountLimits: {
+          loginPerIp: { burst: c.LOGIN_RATE_LIMIT_IP_BURST, perSecond: c.LOGIN_RATE_LIMIT_IP_PER_SECOND },
+          signUpPerIp: { burst: c.SIGNUP_RATE_LIMIT_IP_BURST, perSecond: c.SIGNUP_RATE_LIMIT_IP_PER_SECOND },
+          ...(c.PASSWORD_HASH_CONCURRENCY !== undefined ? { hashConcurrency: c.PASSWORD_HASH_CONCURRENCY } : {}),
+          hashQueue: c.PASSWORD_HASH_QUEUE,
+        },
       }),
     ],
   });

@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AccessGuard } from './access/access.guard';
 import { AccountsService } from './accounts/accounts.service';
+import { PasswordHasher } from './accounts/password-hasher';
 import { AccountsController } from './admin/accounts.controller';
 import { DocsController } from './admin/docs.controller';
 import { ManagementDocs } from './admin/management-docs';
@@ -66,6 +67,7 @@ export class AuthModule {
         { provide: SigningKeyStore, useClass: TypeOrmSigningKeyStore },
         SigningKeys,
         TokenRateLimits,
+        PasswordHasher,
         ClientAssertionVerifier,
         TokenService,
         RegistryOutboxRelay,

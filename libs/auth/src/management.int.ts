@@ -112,6 +112,8 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
       publicApiUrl: 'http://127.0.0.1:8080/push/public/api/v1/',
       pushPublicAddress: 'tcp://127.0.0.1:5228',
       tokenRateLimits: { perIp: { burst: 200, perSecond: 0.01 }, perClient: { burst: 5, perSecond: 0.01 } },
+      // Every account here signs up from the one test address (login-flood.int.ts tests the limit).
+      accountLimits: { signUpPerIp: { burst: 50, perSecond: 1 } },
     };
     bus = new InProcessMessageBus();
     await bus.subscribe({ topic: Topics.registry, group: 'test', handler: async (messages) => void events.push(...messages.map((m) => m.value)) });

@@ -59,6 +59,8 @@ const FROM_DEVICE_CODE: Record<DeviceErrorCode, PushErrorCode> = {
   [DeviceErrorCode.UNAVAILABLE]: 'unavailable',
   [DeviceErrorCode.INTERNAL]: 'internal',
   [DeviceErrorCode.UNKNOWN_FRAME]: 'protocol',
+  // The server closes the connection; the daemon reconnects with backoff, which slows it down.
+  [DeviceErrorCode.RATE_LIMITED]: 'unavailable',
 };
 
 /** Maps a device protocol `Error` frame to the app-facing error. Unknown codes count as internal. */

@@ -149,6 +149,13 @@ export const AuthConfig = z
     TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
     TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
     SESSION_TTL_SECONDS: positiveInt(12 * 3600),
+    // Console logins and sign-ups (docs/auth.md): per source address, and password hashing bounds.
+    LOGIN_RATE_LIMIT_IP_BURST: positiveInt(30),
+    LOGIN_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(0.5),
+    SIGNUP_RATE_LIMIT_IP_BURST: positiveInt(5),
+    SIGNUP_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1 / 60),
+    PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().positive().optional(),
+    PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).default(32),
     // The key that seals the access-token signing keys in the database: the value, or a file holding it (a mounted secret).
     SIGNING_KEY_ENCRYPTION_KEY: z
       .string()
@@ -241,6 +248,15 @@ export const TransportConfig = z.object({
   DEVICE_WS_TLS: bool(false),
   DEVICE_ACCEPT_RATE: positiveInt(2000),
   DEVICE_ACCEPT_BURST: z.coerce.number().int().positive().optional(),
+  DEVICE_ACCEPT_SOURCE_RATE: z.coerce.number().positive().optional(),
+  DEVICE_ACCEPT_SOURCE_BURST: z.coerce.number().int().positive().optional(),
+  // Per-connection frame budgets (docs/protocol.md, Limits): whole frames per second, at most 1000.
+  DEVICE_ACK_RATE: positiveInt(500).pipe(z.number().max(1000)),
+  DEVICE_ACK_BURST: positiveInt(4000).pipe(z.number().min(1000, 'DEVICE_ACK_BURST must be at least 1000 (the ids of one Ack)')),
+  DEVICE_PING_RATE: positiveInt(2).pipe(z.number().max(1000)),
+  DEVICE_PING_BURST: positiveInt(20),
+  DEVICE_REQUEST_RATE: positiveInt(5).pipe(z.number().max(1000)),
+  DEVICE_REQUEST_BURST: positiveInt(100),
   DEVICE_MAX_CONNECTIONS: positiveInt(1_000_000),
   DEVICE_MAX_UNSENT_BYTES: positiveInt(256 * 1024),
   DEVICE_GOAWAY_SPREAD_MS: positiveInt(5000),

@@ -9,6 +9,8 @@ import { PresenceStore } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
 import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
+import type { IncomingMessage } from 'node:http';
+import { SourceShares, sourceOf } from './admission';
 import { CredentialAuthority } from './credentials';
 import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
@@ -65,6 +67,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private readonly sessionContext: SessionContext;
   private readonly wheel: TimerWheel<DeviceConnection>;
   private readonly admission: AdmissionBucket;
+  /** Each source's share of the accept bucket, taken before it. */
+  private readonly sourceShares: SourceShares;
   private wheelTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private stopping: Promise<void> | null = null;
@@ -83,13 +87,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     this.sessionContext = { settings, epochMs: clock.now(), credentials, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
+    this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
     this.sentReceipts = new SentReceipts(settings.instanceId, settings.sentReceiptHoldMs, clock, (records) =>
       this.bus.publish(Topics.deliveryReceipts, records).catch((err: unknown) => {
         this.logger.warn({ msg: 'sent receipts not published (the deliveries stay open)', receipts: records.length, error: err instanceof Error ? err.message : String(err) });
       }),
     );
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.admit()) this.adopt(new StreamConnection(socket, this.newSession(), this));
+      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(), this));
       else this.sendAway(socket, 'tcp');
     });
     const { tls, webSocket } = settings;
@@ -100,7 +105,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
-        if (!this.admit()) socket.destroy();
+        if (!this.admit(socket.remoteAddress)) socket.destroy();
       });
       server.on('tlsClientError', (err) => this.logger.debug({ msg: 'TLS handshake failed', error: err.message }));
       this.tls = server;
@@ -109,8 +114,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       const http = webSocket.secure && tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : createHttpServer();
       // Twice the frame limit, so that a frame just over it is answered with FRAME_TOO_LARGE rather than cut.
       const wss = new WebSocketServer({ server: http, path: WEBSOCKET_PATH, maxPayload: 2 * MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
-      wss.on('connection', (socket: WebSocket) => {
-        if (this.admit()) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
+      wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+        if (this.admit(request.socket.remoteAddress)) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -254,8 +259,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return new DeviceSession(this.sessionContext, this.clock.now());
   }
 
-  private admit(): boolean {
-    if (!this.draining && this.openConnections() < this.settings.maxConnections && this.admission.tryTake(this.clock.now())) return true;
+  /** The source's share first: a source over it does not spend the accept bucket everyone shares. */
+  private admit(remoteAddress: string | undefined): boolean {
+    if (!this.draining && this.openConnections() < this.settings.maxConnections) {
+      const now = this.clock.now();
+      if (!this.sourceShares.tryTake(sourceOf(remoteAddress), now)) this.stats.connectionsOverSourceShare++;
+      else if (this.admission.tryTake(now)) return true;
+    }
     this.stats.connectionsRejected++;
     return false;
   }
@@ -277,8 +287,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       ws.send(encodeFrame(frame), { binary: true });
       ws.close(1013);
     } else {
-      (socket as Socket).on('error', () => undefined);
-      (socket as Socket).end(encodeFramePrefixed(frame));
+      const stream = socket as Socket;
+      stream.on('error', () => undefined);
+      stream.end(encodeFramePrefixed(frame));
+      // Read and drop whatever the peer sends, or its FIN is never seen and the socket stays half
+      // open; and cut a peer that does not close its side, or each such socket holds a descriptor
+      // that admission control does not count.
+      stream.resume();
+      stream.setTimeout(this.closeGraceMs, () => stream.destroy());
     }
   }
 
