@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createTestDatabase, expectEventually, freePort, requireKafka, requireRedis, startCli, type JsonLineProcess, type TestDatabase } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { startIngress } from './ingress';
-import { checkHostileInput, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(180_000);
 
@@ -99,5 +99,10 @@ describe('distributed mode, end to end', () => {
   it('answers hostile input with precise errors and keeps serving', async () => {
     const other = await quickstart(installation, join(work, 'project-b'), 'project-b');
     await checkHostileInput(installation, project, other);
+  });
+
+  it('cancels a pending message: a device connecting afterwards never gets it', async () => {
+    const other = await quickstart(installation, join(work, 'project-cancel-other'), 'project-cancel-other');
+    processes.push(await checkCancel(installation, project, other, join(work, 'device-cancel')));
   });
 });

@@ -156,3 +156,54 @@ function rawSession(deviceUrl: string, bytes: Buffer, until?: Frame['kind']): Pr
     });
   });
 }
+
+/**
+ * Cancel (issue 16, point 3), through the CLI: a push to an offline device is cancelled; the device
+ * then connects and never gets it, while a push sent after it arrives; the status and the daily
+ * counters say cancelled; cancelling again changes nothing; a delivered message is unaffected;
+ * another project can neither cancel nor see it. Returns the (running) device.
+ */
+export async function checkCancel(installation: Installation, project: Project, other: Project, stateDir: string): Promise<JsonLineProcess> {
+  const first = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const registrationId = await registrationIdOf(first);
+  await first.stop();
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', registrationId, '--title', 'to be cancelled', '--ttl', '1h']);
+  const messageId = String(sent['id']);
+
+  const api = `${installation.httpUrl}/push/public/api/v1/projects`;
+  const tokenB = await client(other).getAccessToken();
+  const asB = { method: 'DELETE', headers: { authorization: `Bearer ${tokenB}` } };
+  expect((await http(`${api}/${project.projectId}/messages/${messageId}`, asB)).status).toBe(403);
+  const foreign = await http(`${api}/${other.projectId}/messages/${messageId}`, asB);
+  expect(foreign.status).toBe(404);
+  expect(foreign.body['code']).toBe('not_found');
+  expect(JSON.stringify(foreign.body)).not.toContain(registrationId);
+  expect((await http(`${api}/${other.projectId}/messages/not-a-message-id`, asB)).status).toBe(404);
+  expect((await http(`${api}/${project.projectId}/messages/${messageId}`, { method: 'DELETE' })).status).toBe(401);
+
+  // Accepted is not necessarily stored yet (distributed): the cancel needs push-core to know it.
+  const cancelled = await expectEventually(() => runCli(['cancel', '--settings', project.settingsFile, messageId]), { timeoutMs: 10_000, intervalMs: 200 });
+  expect(cancelled).toMatchObject({ applied: true, id: messageId, state: 'cancelled', counts: { pending: 0, cancelled: 1 } });
+  expect(typeof cancelled['cancelledAt']).toBe('string');
+  const again = await runCli(['cancel', '--settings', project.settingsFile, messageId]);
+  expect(again).toMatchObject({ applied: true, state: 'cancelled', cancelledAt: cancelled['cancelledAt'], counts: { cancelled: 1 } });
+
+  const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  expect(await registrationIdOf(device)).toBe(registrationId);
+  const later = await sendAndReceive(project, device, registrationId, 'after the cancel');
+  await expectDelivered(project, later);
+  // The reconnect flush and the later push travel separately: give a stray delivery time to show.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const received = device.lines.flatMap((l) => (l['event'] === 'notifications' ? (l['pushList'] as { id: string }[]).map((p) => p.id) : []));
+  expect(received).toContain(later);
+  expect(received).not.toContain(messageId);
+
+  // Delivered recipients are unaffected.
+  const delivered = await runCli(['cancel', '--settings', project.settingsFile, later]);
+  expect(delivered).toMatchObject({ applied: true, state: 'delivered', cancelledAt: null, counts: { delivered: 1, cancelled: 0 } });
+
+  const today = new Date().toISOString().slice(0, 10);
+  const stats = await client(project).getStats({ from: today, to: today });
+  expect(stats.days[0]!.cancelled).toBeGreaterThanOrEqual(1);
+  return device;
+}

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { adminCommand } from './admin';
 import { deviceCommand } from './device';
 import { loadgenCommand } from './loadgen';
-import { sendCommand, statusCommand } from './send';
+import { cancelCommand, sendCommand, statusCommand } from './send';
 import { serveCommand } from './serve';
 import { UsageError } from './usage';
 
@@ -28,6 +28,8 @@ const USAGE = `usage: borealis <command> [options]
       Sends a push as an app server would; prints {"id": ...}.
   status --settings FILE MESSAGE_ID
       Prints the message status.
+  cancel --settings FILE MESSAGE_ID
+      Cancels a message: recipients not reached yet never get it; prints {"applied", ...status}.
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -45,6 +47,8 @@ async function main(argv: string[]): Promise<void> {
       return sendCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'cancel':
+      return cancelCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -45,3 +45,12 @@ export async function statusCommand(args: string[]): Promise<void> {
   const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
   printJson(await client.getMessageStatus(messageId));
 }
+
+export async function cancelCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, options: { settings: { type: 'string' } }, allowPositionals: true, strict: true });
+  const messageId = positionals[0];
+  if (!messageId) throw new UsageError('MESSAGE_ID is required');
+  const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
+  const { applied, status } = await client.cancelMessage(messageId);
+  printJson({ applied, ...status });
+}

@@ -68,8 +68,21 @@ export const RegistrationReplyV1 = z.object({
 });
 export type RegistrationReplyV1 = z.infer<typeof RegistrationReplyV1>;
 
+/**
+ * push-core → the transport holding a device: these messages were cancelled, so a delivery of them
+ * still waiting in this inbox (behind in the same batch, or published by a routing that raced the
+ * cancel) must not be written to the device.
+ */
+export const DeliveryCancelV1 = z.object({
+  kind: z.literal('cancel'),
+  deviceId: id,
+  messageIds: z.array(id).min(1).max(1000),
+  atMs: epochMs,
+});
+export type DeliveryCancelV1 = z.infer<typeof DeliveryCancelV1>;
+
 /** Everything addressed to one transport instance travels on its own inbox topic. */
-export const TransportInboxV1 = z.discriminatedUnion('kind', [DeliveryV1, RegistrationReplyV1]);
+export const TransportInboxV1 = z.discriminatedUnion('kind', [DeliveryV1, RegistrationReplyV1, DeliveryCancelV1]);
 export type TransportInboxV1 = z.infer<typeof TransportInboxV1>;
 
 /** transport → push-core: register (Aurora registrate), unregister, topic (un)subscribe. */
@@ -174,10 +187,10 @@ export const DeadLetterV1 = z.object({
 });
 export type DeadLetterV1 = z.infer<typeof DeadLetterV1>;
 
-export const DeliveryState = z.enum(['pending', 'sent', 'delivered', 'expired', 'failed']);
+export const DeliveryState = z.enum(['pending', 'sent', 'delivered', 'expired', 'failed', 'cancelled']);
 export type DeliveryState = z.infer<typeof DeliveryState>;
 
-export const MessageState = z.enum(['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed']);
+export const MessageState = z.enum(['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed', 'cancelled']);
 export type MessageState = z.infer<typeof MessageState>;
 
 /**
@@ -193,6 +206,8 @@ export const MessageStatusV1 = z.object({
   target: z.object({ type: TargetType, value: z.string() }),
   createdAt: z.string(),
   expiresAt: z.string(),
+  /** When an app server cancelled it (RFC 3339), else null. */
+  cancelledAt: z.string().nullable(),
   counts: z.record(DeliveryState, z.number().int().nonnegative()),
   recipients: z.array(
     z.object({
@@ -230,7 +245,20 @@ export const ProjectStatsV1 = z.object({
       delivered: z.number().int().nonnegative(),
       expired: z.number().int().nonnegative(),
       failed: z.number().int().nonnegative(),
+      cancelled: z.number().int().nonnegative(),
     }),
   ),
 });
 export type ProjectStatsV1 = z.infer<typeof ProjectStatsV1>;
+
+/**
+ * gateway → push-core: an app server cancels a message. push-core cancels the message's open
+ * deliveries if the message belongs to `projectId`; idempotent.
+ */
+export const MessageCancelRequestedV1 = z.object({
+  requestId: id,
+  projectId: id,
+  messageId: id,
+  atMs: epochMs,
+});
+export type MessageCancelRequestedV1 = z.infer<typeof MessageCancelRequestedV1>;

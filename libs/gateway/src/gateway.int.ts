@@ -4,7 +4,7 @@ import { Global, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { connect } from 'node:net';
-import { Topics, type MessageAcceptedV1, type MessageStatusV1, type ProjectStatsV1, type TopicSubscriptionRequestedV1 } from '@borealis/contracts';
+import { Topics, type MessageAcceptedV1, type MessageCancelRequestedV1, type MessageStatusV1, type ProjectStatsV1, type TopicSubscriptionRequestedV1 } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryReplayGuard, RedisRateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
@@ -27,19 +27,40 @@ const knownStatus: MessageStatusV1 = {
   target: { type: 'device', value: 'reg-1' },
   createdAt: '2026-01-01T00:00:00.000Z',
   expiresAt: '2026-01-02T00:00:00.000Z',
-  counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0 },
+  cancelledAt: null,
+  counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0, cancelled: 0 },
   recipients: [{ registrationId: 'reg-1', state: 'delivered', updatedAt: '2026-01-01T00:00:01.000Z' }],
 };
 
+/** A pending message whose cancel the stub push-core applies, and one it never gets to. */
+const pendingId = '018f0000-0000-7000-8000-000000000002';
+const stuckId = '018f0000-0000-7000-8000-000000000003';
+/** Messages the stub push-core has applied a cancel to, by project. */
+const cancelledIn = new Set<string>();
+const cancelRequests: MessageCancelRequestedV1[] = [];
+
 class StubStatusReader extends MessageStatusReader {
   async getStatus(projectId: string, messageId: string): Promise<MessageStatusV1 | null> {
-    return messageId === knownStatus.id ? { ...knownStatus, projectId } : null;
+    if (messageId === knownStatus.id) return { ...knownStatus, projectId };
+    if (messageId !== pendingId && messageId !== stuckId) return null;
+    // Only the project that sent it knows it: the pending messages belong to projects named "owner-*".
+    if (!projectId.startsWith('owner-')) return null;
+    const cancelled = cancelledIn.has(`${projectId}/${messageId}`);
+    return {
+      ...knownStatus,
+      id: messageId,
+      projectId,
+      state: cancelled ? 'cancelled' : 'stored',
+      cancelledAt: cancelled ? '2026-01-01T00:00:02.000Z' : null,
+      counts: { ...knownStatus.counts, delivered: 0, pending: cancelled ? 0 : 1, cancelled: cancelled ? 1 : 0 },
+      recipients: [{ registrationId: 'reg-1', state: cancelled ? 'cancelled' : 'pending', updatedAt: '2026-01-01T00:00:01.000Z' }],
+    };
   }
 }
 
 class StubStatsReader extends ProjectStatsReader {
   async getStats(projectId: string, from: string, to: string): Promise<ProjectStatsV1> {
-    return { projectId, from, to, days: [{ date: from, accepted: 4, delivered: 3, expired: 1, failed: 0 }] };
+    return { projectId, from, to, days: [{ date: from, accepted: 4, delivered: 3, expired: 1, failed: 0, cancelled: 0 }] };
   }
 }
 
@@ -84,6 +105,19 @@ beforeAll(async () => {
       for (const { value } of messages) {
         if (value.projectId === brokenProject) throw new Error('store unavailable');
         accepted.push(value);
+      }
+    },
+  });
+
+  // The stub push-core applies cancels of `pendingId` only.
+  await bus.subscribe({
+    topic: Topics.messageCancelRequested,
+    group: 'test.capture',
+    handler: async (messages) => {
+      for (const { value } of messages) {
+        if (value.projectId.startsWith('owner-broken')) throw new Error('store unavailable');
+        cancelRequests.push(value);
+        if (value.messageId === pendingId) cancelledIn.add(`${value.projectId}/${value.messageId}`);
       }
     },
   });
@@ -172,6 +206,11 @@ function rawHttp(bytes: string): Promise<string> {
 
 async function registry(...events: unknown[]) {
   await bus.publish(Topics.registry, events.map((value) => ({ value: value as never })));
+}
+
+async function call(method: string, path: string, auth: string | null) {
+  const response = await fetch(baseUrl + BASE + path, { method, headers: auth ? { authorization: auth } : {} });
+  return { response, body: (await response.json()) as Record<string, unknown> };
 }
 
 async function get(path: string, auth: string) {
@@ -345,6 +384,50 @@ describe('gateway public API', () => {
     expectProblem(await get(`/projects/${projectId}/messages/not-an-id`, auth), 404, 'not_found');
   });
 
+  it('cancels a message: 200 with the cancelled status once push-core applied it, idempotent', async () => {
+    const projectId = `owner-${randomToken(6)}`;
+    const auth = `Bearer ${await token(projectId)}`;
+    const first = await call('DELETE', `/projects/${projectId}/messages/${pendingId}`, auth);
+    expect(first.response.status).toBe(200);
+    expect(first.body).toMatchObject({ id: pendingId, projectId, state: 'cancelled', counts: { pending: 0, cancelled: 1 } });
+    expect(cancelRequests.filter((r) => r.projectId === projectId)).toEqual([
+      { requestId: expect.any(String), projectId, messageId: pendingId, atMs: expect.any(Number) },
+    ]);
+    // Again: the same answer, and nothing left to publish.
+    const again = await call('DELETE', `/projects/${projectId}/messages/${pendingId}`, auth);
+    expect(again.response.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(cancelRequests.filter((r) => r.projectId === projectId)).toHaveLength(1);
+    // A delivered message: nothing to cancel, its status unchanged.
+    const delivered = await call('DELETE', `/projects/${projectId}/messages/${knownStatus.id}`, auth);
+    expect(delivered.response.status).toBe(200);
+    expect(delivered.body).toMatchObject({ state: 'delivered', cancelledAt: null });
+  });
+
+  it('answers 202 when the cancel is durable but push-core has not applied it within a few seconds', async () => {
+    const projectId = `owner-${randomToken(6)}`;
+    const { response, body } = await call('DELETE', `/projects/${projectId}/messages/${stuckId}`, `Bearer ${await token(projectId)}`);
+    expect(response.status).toBe(202);
+    expect(body).toMatchObject({ id: stuckId, state: 'stored' });
+    expect(cancelRequests.filter((r) => r.projectId === projectId)).toHaveLength(1);
+  });
+
+  it('cancel: 404 for another project’s message or an id that is none, 403 without message:update or with another project’s token, 503 when not durable', async () => {
+    const owner = `owner-${randomToken(6)}`;
+    const stranger = newProject();
+    const strangerAuth = `Bearer ${await token(stranger)}`;
+    expectProblem(await call('DELETE', `/projects/${stranger}/messages/${pendingId}`, strangerAuth), 404, 'not_found');
+    expectProblem(await call('DELETE', `/projects/${stranger}/messages/not-a-message-id`, strangerAuth), 404, 'not_found');
+    expectProblem(await call('DELETE', `/projects/${owner}/messages/${pendingId}`, strangerAuth), 403, 'permission_denied');
+    expectProblem(await call('DELETE', `/projects/${owner}/messages/${pendingId}`, `Bearer ${await token(owner, { scope: 'project:read' })}`), 403, 'permission_denied');
+    expectProblem(await call('DELETE', `/projects/${owner}/messages/${pendingId}`, null), 401, 'unauthenticated');
+    expect(cancelRequests.filter((r) => r.projectId === owner || r.projectId === stranger)).toEqual([]);
+    const broken = `owner-broken-${randomToken(6)}`;
+    const unavailable = await call('DELETE', `/projects/${broken}/messages/${pendingId}`, `Bearer ${await token(broken)}`);
+    expectProblem(unavailable, 503, 'unavailable');
+    expect(unavailable.response.headers.get('retry-after')).toBe('1');
+  });
+
   it('delivers to groups: application and topic targets are published as given', async () => {
     const projectId = newProject();
     const toApp = await send(projectId, { body: JSON.stringify({ ...message, type: 'application', target: 'app_42' }) });
@@ -430,7 +513,7 @@ describe('gateway public API', () => {
     const auth = `Bearer ${await token(projectId)}`;
     const { response, body } = await get(`/projects/${projectId}/stats?from=2026-01-01&to=2026-01-31`, auth);
     expect(response.status).toBe(200);
-    expect(body).toEqual({ projectId, from: '2026-01-01', to: '2026-01-31', days: [{ date: '2026-01-01', accepted: 4, delivered: 3, expired: 1, failed: 0 }] });
+    expect(body).toEqual({ projectId, from: '2026-01-01', to: '2026-01-31', days: [{ date: '2026-01-01', accepted: 4, delivered: 3, expired: 1, failed: 0, cancelled: 0 }] });
     const bad = await get(`/projects/${projectId}/stats?from=2026-02-01&to=2026-01-01`, auth);
     expectProblem(bad, 400, 'invalid_argument');
     expect(bad.body['errors']).toEqual({ from: 'must not be after to' });

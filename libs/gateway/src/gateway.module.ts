@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
 import { AccessGuard, RequestAuthorizer } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
+import { MessageCancelService } from './cancel/message-cancel.service';
 import { GATEWAY_OPTIONS, type BucketLimit, type GatewayModuleOptions } from './gateway-options';
 import { PublicApiSetup } from './http/public-api-setup';
 import { IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore } from './idempotency/idempotency-store';
@@ -75,6 +76,7 @@ export class GatewayModule {
       SendMessageService,
       SendRoute,
       TopicSubscriptionService,
+      MessageCancelService,
       PublicApiSetup,
     ];
     if (options.pushCoreUrl) {

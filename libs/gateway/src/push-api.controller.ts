@@ -1,7 +1,9 @@
-import { Controller, Delete, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { DomainError, ErrorCode, type MessageStatusV1, type ProjectStatsV1 } from '@borealis/contracts';
 import { Clock, isUuid } from '@borealis/util';
+import type { FastifyReply } from 'fastify';
 import { AccessGuard, RequiredScope } from './access/access.guard';
+import { MessageCancelService } from './cancel/message-cancel.service';
 import { ProjectRegistryView, type ProjectInfo } from './registry/project-registry.view';
 import { ProjectStatsReader } from './stats/project-stats-reader';
 import { parseStatsRange } from './stats/stats-range';
@@ -17,6 +19,7 @@ export class PushApiController {
     private readonly statuses: MessageStatusReader,
     private readonly stats: ProjectStatsReader,
     private readonly subscriptions: TopicSubscriptionService,
+    private readonly cancels: MessageCancelService,
     private readonly clock: Clock,
   ) {}
 
@@ -32,6 +35,19 @@ export class PushApiController {
     // Message ids are UUIDs minted here; anything else cannot exist, so push-core is not asked.
     const status = isUuid(messageId) ? await this.statuses.getStatus(projectId, messageId) : null;
     if (!status) throw new DomainError(ErrorCode.NotFound, `message ${messageId} not found in project ${projectId}`);
+    return status;
+  }
+
+  /** 200 once push-core applied the cancel, 202 when it is durable but not applied within a few seconds. */
+  @Delete('messages/:messageId')
+  @RequiredScope('message:update')
+  async cancelMessage(
+    @Param('projectId') projectId: string,
+    @Param('messageId') messageId: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MessageStatusV1> {
+    const { applied, status } = await this.cancels.cancel(projectId, messageId, reply.request.id);
+    if (!applied) void reply.status(202);
     return status;
   }
 

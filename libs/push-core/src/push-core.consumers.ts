@@ -3,6 +3,7 @@ import { Topics } from '@borealis/contracts';
 import { MessageBus } from '@borealis/messaging';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
 import { DeviceEvents } from './delivery/device-events.service';
+import { MessageCancellation } from './delivery/message-cancellation.service';
 import { MessageIngest } from './delivery/message-ingest.service';
 import { DEFAULT_CONSUMER_GROUP_PREFIX, PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
 import { Registrations } from './registration/registration.service';
@@ -21,6 +22,7 @@ export class PushCoreConsumers implements OnModuleInit {
     private readonly ingest: MessageIngest,
     private readonly deviceEvents: DeviceEvents,
     private readonly receipts: DeliveryReceipts,
+    private readonly cancellations: MessageCancellation,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -45,6 +47,11 @@ export class PushCoreConsumers implements OnModuleInit {
       topic: Topics.messageAccepted,
       group: group('messages'),
       handler: (batch) => this.ingest.handle(batch.map((m) => m.value)),
+    });
+    await this.bus.subscribe({
+      topic: Topics.messageCancelRequested,
+      group: group('cancellations'),
+      handler: (batch) => this.cancellations.handle(batch.map((m) => m.value)),
     });
     await this.bus.subscribe({
       topic: Topics.deviceEvents,

@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import {
   Topics,
   transportInboxTopic,
+  type DeliveryCancelV1,
   type DeliveryReceiptV1,
   type DeliveryV1,
   type MessageAcceptedV1,
@@ -301,7 +302,8 @@ describe('messages and deliveries', () => {
       target: { type: 'device', value: registrationId },
       createdAt: new Date(T0).toISOString(),
       expiresAt: new Date(message.expiresAtMs).toISOString(),
-      counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0 },
+      cancelledAt: null,
+      counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0, cancelled: 0 },
       recipients: [{ registrationId, state: 'delivered', updatedAt: new Date(T0 + 2000).toISOString() }],
     });
 
@@ -583,8 +585,8 @@ describe('receipts in batches, sweeper, statistics', () => {
       from: day1,
       to: day2,
       days: [
-        { date: day1, accepted: 3, delivered: 1, expired: 0, failed: 1 },
-        { date: day2, accepted: 0, delivered: 0, expired: 1, failed: 0 },
+        { date: day1, accepted: 3, delivered: 1, expired: 0, failed: 1, cancelled: 0 },
+        { date: day2, accepted: 0, delivered: 0, expired: 1, failed: 0, cancelled: 0 },
       ],
     });
     const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p3}/stats?from=${day1}&to=${day2}` });
@@ -654,6 +656,94 @@ describe('receipts in batches, sweeper, statistics', () => {
     }
     const [{ n: left }] = await dataSource.query('SELECT count(*)::int AS n FROM registrations WHERE id = $1', [registrationId]);
     expect(left).toBe(0);
+  });
+});
+
+describe('cancel (app servers)', () => {
+  async function cancel(projectId: string, messageId: string): Promise<void> {
+    await bus.publish(Topics.messageCancelRequested, [{ value: { requestId: uuidv7(), projectId, messageId, atMs: clock.now() } }]);
+  }
+
+  function cancels(instanceId: string): DeliveryCancelV1[] {
+    return inbox.get(instanceId)!.filter((m): m is DeliveryCancelV1 => m.kind === 'cancel');
+  }
+
+  it('cancels pending deliveries, which a device connecting afterwards never gets; delivered ones stay', async () => {
+    const p5 = `p5-${randomToken(4)}`;
+    const a5 = `a5-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p5, true, 1), application(a5, p5, true, 1)]);
+    const [online, offline] = [newDevice(), newDevice()];
+    const [rOnline, rOffline] = [await register(online, a5), await register(offline, a5)];
+    await presence.set(online, 't-1', 3600);
+
+    const messageId = await send(accepted(p5, { type: 'application', value: a5 }));
+    await fannedOut(messageId);
+    await receipt('delivered', online, 't-1', [messageId]);
+    clock.advance(1000);
+    await cancel(p5, messageId);
+
+    expect(await statuses.getStatus(p5, messageId)).toMatchObject({
+      state: 'cancelled',
+      cancelledAt: new Date(T0 + 1000).toISOString(),
+      counts: { delivered: 1, cancelled: 1, pending: 0 },
+    });
+    expect((await deliveryRows(messageId)).sort((a, b) => a.registration_id.localeCompare(b.registration_id))).toEqual(
+      [
+        { registration_id: rOnline, state: 'delivered' },
+        { registration_id: rOffline, state: 'cancelled' },
+      ].sort((a, b) => a.registration_id.localeCompare(b.registration_id)),
+    );
+    // The online device's transport learns nothing (its delivery was acknowledged); the offline one is not online.
+    expect(cancels('t-1')).toEqual([]);
+
+    inbox.get('t-2')!.length = 0;
+    await connect(offline, 't-2');
+    expect(deliveries('t-2')).toEqual([]);
+
+    // Idempotent, and counted once per recipient.
+    await cancel(p5, messageId);
+    const day = new Date(T0).toISOString().slice(0, 10);
+    expect((await stats.getStats(p5, day, day)).days[0]).toMatchObject({ accepted: 1, delivered: 1, cancelled: 1 });
+  });
+
+  it('tells the transport holding a device, so that a delivery still in its inbox is dropped', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+    expect(deliveries('t-1').map((d) => d.messageId)).toEqual([messageId]);
+    await receipt('sent', device, 't-1', [messageId]);
+
+    await cancel(p1, messageId);
+    expect(cancels('t-1')).toEqual([{ kind: 'cancel', deviceId: device, messageIds: [messageId], atMs: T0 }]);
+    expect(await deliveryRows(messageId)).toEqual([{ registration_id: registrationId, state: 'cancelled' }]);
+    // Terminal: a late ack or not_held changes nothing, and the reconnect flush skips it.
+    await receipt('not_held', device, 't-1', [messageId]);
+    await receipt('delivered', device, 't-1', [messageId]);
+    expect(await deliveryRows(messageId)).toEqual([{ registration_id: registrationId, state: 'cancelled' }]);
+  });
+
+  it('ignores a cancel from another project', async () => {
+    const registrationId = await register(newDevice(), a1);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+    await cancel(p2, messageId);
+    expect(await statuses.getStatus(p1, messageId)).toMatchObject({ state: 'stored', cancelledAt: null, counts: { pending: 1, cancelled: 0 } });
+  });
+
+  it('cancels a group message during its fan-out: no recipient is left pending, and it is not called failed', async () => {
+    const app = `acancel-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [application(app, p1, true, 1)]);
+    for (let i = 0; i < 5; i++) await register(newDevice(), app);
+    const message = accepted(p1, { type: 'application', value: app });
+    // The worker streams chunks of 2 in the background; the cancel lands before, during or after them.
+    await send(message);
+    await cancel(p1, message.messageId);
+    await fannedOut(message.messageId);
+    const status = await statuses.getStatus(p1, message.messageId);
+    expect(status).toMatchObject({ state: 'cancelled' });
+    expect(status!.counts.pending).toBe(0);
+    expect(status!.counts.failed).toBe(0);
+    expect((await deliveryRows(message.messageId)).filter((r) => r.state !== 'cancelled')).toEqual([]);
   });
 });
 

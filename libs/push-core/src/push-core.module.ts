@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
+import { MessageCancellation } from './delivery/message-cancellation.service';
 import { DeliveryRouter } from './delivery/delivery-router';
 import { DeviceEvents } from './delivery/device-events.service';
 import { FanOutWorker } from './delivery/fan-out.worker';
@@ -14,6 +15,7 @@ import { PushCoreSchema1767225600000 } from './persistence/migrations/1767225600
 import { FanOutStatsRetention1767312000000 } from './persistence/migrations/1767312000000-fanout-stats-retention';
 import { LeanDeliveries1767398400000 } from './persistence/migrations/1767398400000-lean-deliveries';
 import { ShardedDailyStats1767484800000 } from './persistence/migrations/1767484800000-sharded-daily-stats';
+import { MessageCancel1767571200000 } from './persistence/migrations/1767571200000-message-cancel';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
@@ -48,7 +50,7 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,
@@ -75,6 +77,7 @@ export class PushCoreModule {
         MessageIngest,
         DeviceEvents,
         DeliveryReceipts,
+        MessageCancellation,
         MessageStatusQuery,
         ProjectStatsQuery,
         PushCoreConsumers,

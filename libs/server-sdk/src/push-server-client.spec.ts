@@ -108,6 +108,30 @@ describe('PushServerClient', () => {
     expect(call!.body).toEqual({ target: 'reg-1', type: 'device', ttl: '5h', notification: { title: 'T', message: 'M', data: { a: 1 } }, collapse_key: 'c' });
   });
 
+  it('cancels a message: applied on 200, not yet on 202', async () => {
+    const status = {
+      id: 'm1',
+      projectId: 'proj-1',
+      state: 'cancelled',
+      target: { type: 'device', value: 'r' },
+      createdAt: 'a',
+      expiresAt: 'b',
+      cancelledAt: 'c',
+      counts: { pending: 0, sent: 0, delivered: 0, expired: 0, failed: 0, cancelled: 1 },
+      recipients: [],
+    };
+    let answer = 200;
+    const server = fakeServer(() => Response.json(status, { status: answer }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.cancelMessage('m1')).resolves.toEqual({ applied: true, status });
+    answer = 202;
+    await expect(client.cancelMessage('m1')).resolves.toEqual({ applied: false, status });
+    expect(server.apiCalls().map((c) => [c.method, c.url])).toEqual([
+      ['DELETE', 'https://push.example/push/public/api/v1/projects/proj-1/messages/m1'],
+      ['DELETE', 'https://push.example/push/public/api/v1/projects/proj-1/messages/m1'],
+    ]);
+  });
+
   it('reads the project and a message status', async () => {
     const project = { id: 'proj-1', name: 'Demo', isActive: true, serviceAccount: null, createdAt: 'a', updatedAt: 'b' };
     const status = {
@@ -117,7 +141,8 @@ describe('PushServerClient', () => {
       target: { type: 'device', value: 'r' },
       createdAt: 'a',
       expiresAt: 'b',
-      counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0 },
+      cancelledAt: null,
+      counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0, cancelled: 0 },
       recipients: [],
     };
     const server = fakeServer((call) => Response.json(call.url.endsWith('/projects/proj-1') ? project : status));

@@ -113,6 +113,16 @@ export class PushServerClient {
     return parseResponse(MessageStatusV1, await this.call('GET', ['projects', this.settings.projectId, 'messages', messageId]));
   }
 
+  /**
+   * Cancels a message: its recipients not reached yet are never sent it; delivered ones are
+   * unaffected. `applied` is false when the server made the cancel durable but push-core had not
+   * applied it yet when it answered (HTTP 202); it will be. Idempotent.
+   */
+  async cancelMessage(messageId: string): Promise<{ applied: boolean; status: MessageStatusV1 }> {
+    const response = await this.call('DELETE', ['projects', this.settings.projectId, 'messages', messageId]);
+    return { applied: response.status === 200, status: parseResponse(MessageStatusV1, response) };
+  }
+
   /** The RS256 client assertion (RFC 7523) that authenticates this app server to the token endpoint. */
   clientAssertion(): string {
     const iat = Math.floor(this.clock.now() / 1000);

@@ -1,4 +1,4 @@
-import { Limits } from '@borealis/contracts';
+import { DeliveryState, Limits, MessageState } from '@borealis/contracts';
 import { DATA_MAX_DEPTH, TARGET_PATTERN } from '../send/send-request';
 import { STATS_MAX_DAYS } from '../stats/stats-range';
 
@@ -76,14 +76,18 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           id: { type: 'string' },
           projectId: { type: 'string' },
-          state: { type: 'string', enum: ['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed'] },
+          state: { type: 'string', enum: MessageState.options },
           target: { type: 'object', properties: { type: { type: 'string' }, value: { type: 'string' } } },
           createdAt: { type: 'string', format: 'date-time' },
           expiresAt: { type: 'string', format: 'date-time' },
-          counts: { type: 'object', additionalProperties: { type: 'integer' } },
+          cancelledAt: { type: ['string', 'null'], format: 'date-time', description: 'When an app server cancelled it' },
+          counts: { type: 'object', properties: Object.fromEntries(DeliveryState.options.map((s) => [s, { type: 'integer' }])) },
           recipients: {
             type: 'array',
-            items: { type: 'object', properties: { registrationId: { type: 'string' }, state: { type: 'string' }, updatedAt: { type: 'string', format: 'date-time' } } },
+            items: {
+              type: 'object',
+              properties: { registrationId: { type: 'string' }, state: { type: 'string', enum: DeliveryState.options }, updatedAt: { type: 'string', format: 'date-time' } },
+            },
           },
         },
       },
@@ -108,7 +112,14 @@ export const OPENAPI_DOCUMENT = {
             type: 'array',
             items: {
               type: 'object',
-              properties: { date: { type: 'string', format: 'date' }, accepted: { type: 'integer' }, delivered: { type: 'integer' }, expired: { type: 'integer' }, failed: { type: 'integer' } },
+              properties: {
+                date: { type: 'string', format: 'date' },
+                accepted: { type: 'integer' },
+                delivered: { type: 'integer' },
+                expired: { type: 'integer' },
+                failed: { type: 'integer' },
+                cancelled: { type: 'integer' },
+              },
             },
           },
         },
@@ -145,10 +156,21 @@ export const OPENAPI_DOCUMENT = {
         parameters: [projectId, { name: 'message_id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': json('The status', ref('MessageStatus')), ...errors, '404': problem('not_found') },
       },
+      delete: {
+        summary: 'Cancel a message: recipients not reached yet never get it; delivered ones are unaffected. Idempotent',
+        security: [{ bearer: ['message:update'] }],
+        parameters: [projectId, { name: 'message_id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': json('Applied: the status after the cancel (state cancelled, or unchanged when nothing was left to cancel)', ref('MessageStatus')),
+          '202': json('Durable but not applied yet (push-core busy): the status before it; it will apply', ref('MessageStatus')),
+          ...errors,
+          '404': problem('not_found: no such message in this project (yet: a message accepted a moment ago may not be stored)'),
+        },
+      },
     },
     '/projects/{project_id}/stats': {
       get: {
-        summary: 'Per-day counts of accepted, delivered, expired and failed messages (UTC days, both ends inclusive)',
+        summary: 'Per-day counts of accepted messages and of delivered, expired, failed and cancelled recipients (UTC days, both ends inclusive)',
         security: [{ bearer: ['project:read'] }],
         parameters: [
           projectId,

@@ -262,6 +262,16 @@ export class DeliveryRepository {
     );
   }
 
+  /** Cancels the open deliveries of a message of this project. Returns the rows it cancelled. */
+  async cancelOpen(sql: Sql, projectId: string, messageId: string, nowMs: number): Promise<(ChangedRow & { device_id: string; message_id: string })[]> {
+    return sql(
+      `UPDATE deliveries SET state = $3, updated_at_ms = $4
+        WHERE project_id = $1 AND message_id = $2 AND state = ANY($5)
+        RETURNING project_id, device_id, message_id`,
+      [projectId, messageId, Delivery.cancelled, nowMs, statesThatCanBecome(Delivery.cancelled)],
+    );
+  }
+
   /** Deliveries not in a terminal state yet (the pending-deliveries gauge). */
   async countOpen(sql: Sql): Promise<number> {
     const [row] = await sql<{ n: number }>(`SELECT count(*)::float8 AS n FROM deliveries WHERE state = ANY($1)`, [OPEN_STATES]);
