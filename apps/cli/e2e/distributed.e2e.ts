@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createTestDatabase, expectEventually, freePort, requireKafka, requireRedis, startCli, type JsonLineProcess, type TestDatabase } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { startIngress } from './ingress';
-import { checkCancel, checkHostileInput, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, checkListing, checkRegistrations, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(180_000);
 
@@ -104,5 +104,15 @@ describe('distributed mode, end to end', () => {
   it('cancels a pending message: a device connecting afterwards never gets it', async () => {
     const other = await quickstart(installation, join(work, 'project-cancel-other'), 'project-cancel-other');
     processes.push(await checkCancel(installation, project, other, join(work, 'device-cancel')));
+  });
+
+  it('shows, lists the topics of and deletes a registration, for its own project only', async () => {
+    const other = await quickstart(installation, join(work, 'project-registrations-other'), 'project-registrations-other');
+    processes.push(await checkRegistrations(installation, project, other, join(work, 'device-registrations')));
+  });
+
+  it('lists a project’s messages newest first, page by page, by state and since', async () => {
+    const other = await quickstart(installation, join(work, 'project-listing-other'), 'project-listing-other');
+    await checkListing(installation, project, other);
   });
 });

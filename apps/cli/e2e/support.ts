@@ -207,3 +207,97 @@ export async function checkCancel(installation: Installation, project: Project, 
   expect(stats.days[0]!.cancelled).toBeGreaterThanOrEqual(1);
   return device;
 }
+
+/**
+ * Registration management (issue 16, point 6), through the CLI and the SDK: show (application,
+ * online now, topics), its topics, delete (no further deliveries; the device gets a new id at its
+ * next registrate); another project gets 404 and learns nothing; a malformed id is a 400 naming
+ * it. Returns the (running) device.
+ */
+export async function checkRegistrations(installation: Installation, project: Project, other: Project, stateDir: string): Promise<JsonLineProcess> {
+  const first = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const registrationId = await registrationIdOf(first);
+  await client(project).setTopicSubscription(registrationId, 'e2e.news', true);
+  const shown = await expectEventually(
+    async () => {
+      const registration = await runCli(['registration', 'show', '--settings', project.settingsFile, registrationId]);
+      expect(registration).toMatchObject({ registrationId, projectId: project.projectId, applicationId: project.applicationId, online: true, unregisteredAt: null, topics: ['e2e.news'] });
+      return registration;
+    },
+    { timeoutMs: 15_000, intervalMs: 300 },
+  );
+  expect(Date.parse(String(shown['createdAt']))).toBeLessThanOrEqual(Date.parse(String(shown['lastSeenAt'])));
+  const topics = await runCli(['registration', 'topics', '--settings', project.settingsFile, registrationId]);
+  expect(topics).toMatchObject({ registrationId, topics: [{ topic: 'e2e.news', subscribedAt: expect.any(String) }] });
+
+  const api = `${installation.httpUrl}/push/public/api/v1/projects`;
+  const tokenB = await client(other).getAccessToken();
+  for (const [method, path] of [
+    ['GET', ''],
+    ['GET', '/topics'],
+    ['DELETE', ''],
+  ]) {
+    const foreign = await http(`${api}/${other.projectId}/registrations/${registrationId}${path}`, { method, headers: { authorization: `Bearer ${tokenB}` } });
+    expect(foreign.status).toBe(404);
+    expect(JSON.stringify(foreign.body)).not.toContain(project.applicationId);
+    expect((await http(`${api}/${project.projectId}/registrations/${registrationId}${path}`, { method, headers: { authorization: `Bearer ${tokenB}` } })).status).toBe(403);
+  }
+  const malformed = await http(`${api}/${other.projectId}/registrations/${'r'.repeat(200)}`, { headers: { authorization: `Bearer ${tokenB}` } });
+  expect(malformed.status).toBe(400);
+  expect(malformed.body['errors']).toEqual({ registrationId: expect.any(String) });
+
+  const deleted = await runCli(['registration', 'delete', '--settings', project.settingsFile, registrationId]);
+  expect(deleted).toMatchObject({ applied: true, registrationId, unregisteredAt: expect.any(String), online: false });
+  expect(await runCli(['registration', 'delete', '--settings', project.settingsFile, registrationId])).toMatchObject({ applied: true, unregisteredAt: deleted['unregisteredAt'] });
+
+  // No further deliveries: a push to it fails, and the device (still connected) gets nothing.
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', registrationId, '--title', 'after unregister']);
+  await expectEventually(async () => expect(await runCli(['status', '--settings', project.settingsFile, String(sent['id'])])).toMatchObject({ state: 'failed', recipients: [] }), {
+    timeoutMs: 15_000,
+    intervalMs: 300,
+  });
+  expect(first.lines.some((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === sent['id']))).toBe(false);
+  await first.stop();
+
+  // Its next registrate gets a new registration, which works.
+  const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const renewed = await registrationIdOf(device);
+  expect(renewed).not.toBe(registrationId);
+  await sendAndReceive(project, device, renewed, 'new registration');
+  return device;
+}
+
+/**
+ * Message listing (issue 16, point 7), through the SDK: a project's messages newest first, page by
+ * page with the cursor, filtered by state and since; another project sees none of them; hostile
+ * parameters get a 400 naming each.
+ */
+export async function checkListing(installation: Installation, project: Project, other: Project): Promise<void> {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push(String((await runCli(['send', '--settings', project.settingsFile, '--target', `nobody-${i}`, '--title', `listed ${i}`]))['id']));
+  const api = client(project);
+  const newestFirst = [...ids].reverse();
+  await expectEventually(async () => expect((await api.listMessages({ since, state: 'failed' })).messages.map((m) => m.id)).toEqual(newestFirst), { timeoutMs: 15_000, intervalMs: 300 });
+
+  const paged: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Awaited<ReturnType<typeof api.listMessages>> = await api.listMessages({ since, limit: 2, ...(cursor === null ? {} : { cursor }) });
+    paged.push(...page.messages.map((m) => m.id));
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  expect(paged.filter((id) => ids.includes(id))).toEqual(newestFirst);
+  expect((await api.listMessages({ since, state: 'delivered' })).messages.filter((m) => ids.includes(m.id))).toEqual([]);
+
+  const foreign = await client(other).listMessages({ limit: 100 });
+  expect(foreign.messages.filter((m) => ids.includes(m.id) || m.projectId !== other.projectId)).toEqual([]);
+
+  const url = `${installation.httpUrl}/push/public/api/v1/projects/${project.projectId}/messages`;
+  const auth = { headers: { authorization: `Bearer ${await api.getAccessToken()}` } };
+  const bad = await http(`${url}?state=lost&limit=101&cursor=abc&since=tomorrow`, auth);
+  expect(bad.status).toBe(400);
+  expect(bad.headers.get('content-type')).toContain('application/problem+json');
+  expect(Object.keys(bad.body['errors'] as object).sort()).toEqual(['cursor', 'limit', 'since', 'state']);
+  expect((await http(`${url}?limit=-5`, auth)).status).toBe(400);
+}

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { adminCommand } from './admin';
 import { deviceCommand } from './device';
 import { loadgenCommand } from './loadgen';
+import { registrationCommand } from './registration';
 import { cancelCommand, sendCommand, statusCommand } from './send';
 import { serveCommand } from './serve';
 import { UsageError } from './usage';
@@ -30,6 +31,9 @@ const USAGE = `usage: borealis <command> [options]
       Prints the message status.
   cancel --settings FILE MESSAGE_ID
       Cancels a message: recipients not reached yet never get it; prints {"applied", ...status}.
+  registration show|topics|delete --settings FILE REGISTRATION_ID
+      One of the project's registrations (application, created, last seen, online, topics), its
+      topics, or unregisters it (no further deliveries; the device learns at its next registrate).
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -49,6 +53,8 @@ async function main(argv: string[]): Promise<void> {
       return statusCommand(rest);
     case 'cancel':
       return cancelCommand(rest);
+    case 'registration':
+      return registrationCommand(rest);
     case undefined:
     case 'help':
     case '--help':

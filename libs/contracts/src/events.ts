@@ -262,3 +262,87 @@ export const MessageCancelRequestedV1 = z.object({
   atMs: epochMs,
 });
 export type MessageCancelRequestedV1 = z.infer<typeof MessageCancelRequestedV1>;
+
+/**
+ * A registration as its project's app server sees it (push-core → gateway,
+ * `GET .../registrations/{registration_id}`). Times are RFC 3339. `topics` lists the first
+ * `topics` by name (at most 100); `topicCount` counts them all. A registration that went away
+ * (unregistered by its device, by the app server, replaced or stale) keeps `unregisteredAt`
+ * until retention purges it.
+ */
+export const RegistrationInfoV1 = z.object({
+  registrationId: id,
+  projectId: id,
+  applicationId: id,
+  createdAt: z.string(),
+  lastSeenAt: z.string(),
+  unregisteredAt: z.string().nullable(),
+  /** Whether the device holding it is connected to a transport now. */
+  online: z.boolean(),
+  topicCount: z.number().int().nonnegative(),
+  topics: z.array(z.string()),
+});
+export type RegistrationInfoV1 = z.infer<typeof RegistrationInfoV1>;
+
+/** A registration's topic subscriptions, by name (`GET .../registrations/{registration_id}/topics`). */
+export const RegistrationTopicsV1 = z.object({
+  registrationId: id,
+  projectId: id,
+  topics: z.array(z.object({ topic: z.string(), subscribedAt: z.string() })),
+});
+export type RegistrationTopicsV1 = z.infer<typeof RegistrationTopicsV1>;
+
+/**
+ * gateway → push-core: an app server unregisters one of its registrations. push-core applies it
+ * only to a live registration of `projectId`; idempotent. Its open deliveries fail.
+ */
+export const RegistrationUnregisterRequestedV1 = z.object({
+  requestId: id,
+  projectId: id,
+  registrationId: id,
+  atMs: epochMs,
+});
+export type RegistrationUnregisterRequestedV1 = z.infer<typeof RegistrationUnregisterRequestedV1>;
+
+/** States a message listing can filter on: every aggregate state a stored message can have. */
+export const ListableMessageState = z.enum(['stored', 'sent', 'delivered', 'expired', 'failed', 'cancelled']);
+export type ListableMessageState = z.infer<typeof ListableMessageState>;
+
+/** One message in a listing: its status without the recipients (`GET .../messages/{id}` has them). */
+export const MessageSummaryV1 = MessageStatusV1.omit({ recipients: true });
+export type MessageSummaryV1 = z.infer<typeof MessageSummaryV1>;
+
+/**
+ * A page of a project's messages, newest first (`GET .../projects/{id}/messages`). `nextCursor`
+ * continues after the last message examined; null when there is nothing more. With a state
+ * filter a page may hold fewer messages than asked for, even none, while `nextCursor` is set.
+ */
+export const MessageListV1 = z.object({
+  projectId: id,
+  messages: z.array(MessageSummaryV1),
+  nextCursor: z.string().nullable(),
+});
+export type MessageListV1 = z.infer<typeof MessageListV1>;
+
+/** Where a message listing continues: after this message (acceptance time, then id, both descending). */
+export interface MessageListPosition {
+  acceptedAtMs: number;
+  messageId: string;
+}
+
+const CURSOR = /^(\d{1,15})\.([A-Za-z0-9-]{1,128})$/;
+
+/** Opaque to clients: base64url of `acceptedAtMs.messageId`. */
+export function encodeMessageCursor(position: MessageListPosition): string {
+  return Buffer.from(`${position.acceptedAtMs}.${position.messageId}`, 'utf8').toString('base64url');
+}
+
+/** Null for anything `encodeMessageCursor` did not make. */
+export function decodeMessageCursor(cursor: string): MessageListPosition | null {
+  if (cursor.length === 0 || cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) return null;
+  const position = { acceptedAtMs: Number(match[1]), messageId: match[2]! };
+  // base64url decoding forgives stray bits and padding: only the canonical text is a cursor.
+  return encodeMessageCursor(position) === cursor ? position : null;
+}

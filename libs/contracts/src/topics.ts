@@ -6,6 +6,7 @@ import {
   MessageAcceptedV1,
   MessageCancelRequestedV1,
   RegistrationRequestedV1,
+  RegistrationUnregisterRequestedV1,
   RegistryEventV1,
   TopicSubscriptionRequestedV1,
   TransportInboxV1,
@@ -57,6 +58,8 @@ export const Topics = {
   ),
   /** gateway → push-core. Key: registration. */
   topicSubscriptionRequested: topic('borealis.push.subscription.requested.v1', TopicSubscriptionRequestedV1, (m) => m.registrationId),
+  /** gateway → push-core. Key: registration. */
+  registrationUnregisterRequested: topic('borealis.push.registration.unregister.requested.v1', RegistrationUnregisterRequestedV1, (m) => m.registrationId),
   /** Any consumer → operators. Key: the original record's key. */
   deadLetter: topic('borealis.deadletter.v1', DeadLetterV1, (m) => m.key ?? m.topic),
 } as const;

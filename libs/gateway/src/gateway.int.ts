@@ -4,7 +4,19 @@ import { Global, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { connect } from 'node:net';
-import { Topics, type MessageAcceptedV1, type MessageCancelRequestedV1, type MessageStatusV1, type ProjectStatsV1, type TopicSubscriptionRequestedV1 } from '@borealis/contracts';
+import {
+  MessageSummaryV1,
+  Topics,
+  type MessageAcceptedV1,
+  type MessageCancelRequestedV1,
+  type MessageListV1,
+  type MessageStatusV1,
+  type ProjectStatsV1,
+  type RegistrationInfoV1,
+  type RegistrationTopicsV1,
+  type RegistrationUnregisterRequestedV1,
+  type TopicSubscriptionRequestedV1,
+} from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryReplayGuard, RedisRateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
@@ -12,7 +24,7 @@ import { requireRedis } from '@borealis/testing';
 import { isUuid, randomToken, SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { GatewayModule, MessageStatusReader, ProjectStatsReader } from './index';
+import { GatewayModule, MessageListReader, MessageStatusReader, ProjectStatsReader, RegistrationReader, type MessageListParams } from './index';
 import { RequestLimits } from './rate-limit/request-limits';
 
 const ISSUER = 'https://borealis.test/auth/public';
@@ -58,6 +70,44 @@ class StubStatusReader extends MessageStatusReader {
   }
 }
 
+/** Registrations the stub push-core has unregistered, by project. */
+const unregisteredIn = new Set<string>();
+const unregisterRequests: RegistrationUnregisterRequestedV1[] = [];
+
+/** One registration, `reg-owned`, in every project named "owner-*". */
+class StubRegistrationReader extends RegistrationReader {
+  async getRegistration(projectId: string, registrationId: string): Promise<RegistrationInfoV1 | null> {
+    if (registrationId !== 'reg-owned' || !projectId.startsWith('owner-')) return null;
+    const gone = unregisteredIn.has(projectId);
+    return {
+      registrationId,
+      projectId,
+      applicationId: 'app-1',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      lastSeenAt: '2026-01-01T00:00:01.000Z',
+      unregisteredAt: gone ? '2026-01-01T00:00:02.000Z' : null,
+      online: !gone,
+      topicCount: 1,
+      topics: ['news'],
+    };
+  }
+
+  async getTopics(projectId: string, registrationId: string): Promise<RegistrationTopicsV1 | null> {
+    const found = await this.getRegistration(projectId, registrationId);
+    return found && { registrationId, projectId, topics: [{ topic: 'news', subscribedAt: '2026-01-01T00:00:00.000Z' }] };
+  }
+}
+
+const listCalls: { projectId: string; params: MessageListParams }[] = [];
+
+/** Lists the known status (delivered) for every project; records what it was asked. */
+class StubListReader extends MessageListReader {
+  async list(projectId: string, params: MessageListParams): Promise<MessageListV1> {
+    listCalls.push({ projectId, params });
+    return { projectId, messages: [MessageSummaryV1.parse({ ...knownStatus, projectId })], nextCursor: null };
+  }
+}
+
 class StubStatsReader extends ProjectStatsReader {
   async getStats(projectId: string, from: string, to: string): Promise<ProjectStatsV1> {
     return { projectId, from, to, days: [{ date: from, accepted: 4, delivered: 3, expired: 1, failed: 0, cancelled: 0 }] };
@@ -69,8 +119,10 @@ class StubStatsReader extends ProjectStatsReader {
   providers: [
     { provide: MessageStatusReader, useClass: StubStatusReader },
     { provide: ProjectStatsReader, useClass: StubStatsReader },
+    { provide: RegistrationReader, useClass: StubRegistrationReader },
+    { provide: MessageListReader, useClass: StubListReader },
   ],
-  exports: [MessageStatusReader, ProjectStatsReader],
+  exports: [MessageStatusReader, ProjectStatsReader, RegistrationReader, MessageListReader],
 })
 class StatusStubModule {}
 
@@ -118,6 +170,17 @@ beforeAll(async () => {
         if (value.projectId.startsWith('owner-broken')) throw new Error('store unavailable');
         cancelRequests.push(value);
         if (value.messageId === pendingId) cancelledIn.add(`${value.projectId}/${value.messageId}`);
+      }
+    },
+  });
+
+  await bus.subscribe({
+    topic: Topics.registrationUnregisterRequested,
+    group: 'test.capture',
+    handler: async (messages) => {
+      for (const { value } of messages) {
+        unregisterRequests.push(value);
+        unregisteredIn.add(value.projectId);
       }
     },
   });
@@ -426,6 +489,69 @@ describe('gateway public API', () => {
     const unavailable = await call('DELETE', `/projects/${broken}/messages/${pendingId}`, `Bearer ${await token(broken)}`);
     expectProblem(unavailable, 503, 'unavailable');
     expect(unavailable.response.headers.get('retry-after')).toBe('1');
+  });
+
+  it('describes a registration and its topics, and unregisters it once (200, idempotent)', async () => {
+    const projectId = `owner-${randomToken(6)}`;
+    const auth = `Bearer ${await token(projectId)}`;
+    const shown = await get(`/projects/${projectId}/registrations/reg-owned`, auth);
+    expect(shown.response.status).toBe(200);
+    expect(shown.body).toMatchObject({ registrationId: 'reg-owned', projectId, applicationId: 'app-1', online: true, unregisteredAt: null, topics: ['news'] });
+    const topics = await get(`/projects/${projectId}/registrations/reg-owned/topics`, auth);
+    expect(topics.response.status).toBe(200);
+    expect(topics.body).toEqual({ registrationId: 'reg-owned', projectId, topics: [{ topic: 'news', subscribedAt: '2026-01-01T00:00:00.000Z' }] });
+
+    const removed = await call('DELETE', `/projects/${projectId}/registrations/reg-owned`, auth);
+    expect(removed.response.status).toBe(200);
+    expect(removed.body).toMatchObject({ registrationId: 'reg-owned', unregisteredAt: expect.any(String), online: false });
+    expect(unregisterRequests.filter((r) => r.projectId === projectId)).toEqual([
+      { requestId: expect.any(String), projectId, registrationId: 'reg-owned', atMs: expect.any(Number) },
+    ]);
+    const again = await call('DELETE', `/projects/${projectId}/registrations/reg-owned`, auth);
+    expect(again.response.status).toBe(200);
+    expect(unregisterRequests.filter((r) => r.projectId === projectId)).toHaveLength(1);
+  });
+
+  it('registrations: 404 for another project’s or an unknown one, 400 naming registrationId for a malformed id, 403 by scope and project', async () => {
+    const owner = `owner-${randomToken(6)}`;
+    const stranger = newProject();
+    const strangerAuth = `Bearer ${await token(stranger)}`;
+    for (const [method, path] of [
+      ['GET', ''],
+      ['GET', '/topics'],
+      ['DELETE', ''],
+    ] as const) {
+      const foreign = await call(method, `/projects/${stranger}/registrations/reg-owned${path}`, strangerAuth);
+      expectProblem(foreign, 404, 'not_found');
+      expect(JSON.stringify(foreign.body)).not.toContain('app-1');
+      expectProblem(await call(method, `/projects/${owner}/registrations/reg-owned${path}`, strangerAuth), 403, 'permission_denied');
+      const malformed = await call(method, `/projects/${stranger}/registrations/${'x'.repeat(129)}${path}`, strangerAuth);
+      expectProblem(malformed, 400, 'invalid_argument');
+      expect(malformed.body['errors']).toEqual({ registrationId: expect.any(String) });
+      const spaces = await call(method, `/projects/${stranger}/registrations/a%20b${path}`, strangerAuth);
+      expectProblem(spaces, 400, 'invalid_argument');
+    }
+    expectProblem(await call('DELETE', `/projects/${owner}/registrations/reg-owned`, `Bearer ${await token(owner, { scope: 'project:read' })}`), 403, 'permission_denied');
+    expectProblem(await call('GET', `/projects/${owner}/registrations/reg-owned`, `Bearer ${await token(owner, { scope: 'message:update' })}`), 403, 'permission_denied');
+    expect(unregisterRequests.filter((r) => r.projectId === owner || r.projectId === stranger)).toEqual([]);
+  });
+
+  it('lists messages: passes validated parameters on, 400 naming each bad one, 403 for another project', async () => {
+    const projectId = newProject();
+    const auth = `Bearer ${await token(projectId)}`;
+    const listed = await get(`/projects/${projectId}/messages?state=delivered&since=2026-01-01T00:00:00Z&limit=5`, auth);
+    expect(listed.response.status).toBe(200);
+    expect(listed.body).toMatchObject({ projectId, messages: [{ id: knownStatus.id, state: 'delivered' }], nextCursor: null });
+    expect(listCalls.filter((c) => c.projectId === projectId)).toEqual([{ projectId, params: { state: 'delivered', sinceMs: Date.UTC(2026, 0, 1), limit: 5, after: null } }]);
+
+    const bad = await get(`/projects/${projectId}/messages?state=lost&limit=1000&cursor=xyz&since=soon`, auth);
+    expectProblem(bad, 400, 'invalid_argument');
+    expect(Object.keys(bad.body['errors'] as object).sort()).toEqual(['cursor', 'limit', 'since', 'state']);
+    expectProblem(await get(`/projects/${projectId}/messages?limit=10&limit=20`, auth), 400, 'invalid_argument');
+    expectProblem(await get(`/projects/${projectId}/messages?limit=abc`, auth), 400, 'invalid_argument');
+    expectProblem(await get(`/projects/${newProject()}/messages`, auth), 403, 'permission_denied');
+    expectProblem(await get(`/projects/${projectId}/messages`, `Bearer ${await token(projectId, { scope: 'message:update' })}`), 403, 'permission_denied');
+    expect(listCalls.filter((c) => c.projectId === projectId)).toHaveLength(1);
   });
 
   it('delivers to groups: application and topic targets are published as given', async () => {

@@ -6,6 +6,7 @@ import { DeviceEvents } from './delivery/device-events.service';
 import { MessageCancellation } from './delivery/message-cancellation.service';
 import { MessageIngest } from './delivery/message-ingest.service';
 import { DEFAULT_CONSUMER_GROUP_PREFIX, PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
+import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
 import { Registrations } from './registration/registration.service';
 import { TopicSubscriptions } from './registration/topic-subscriptions.service';
 import { RegistryView } from './registry/registry-view.service';
@@ -23,6 +24,7 @@ export class PushCoreConsumers implements OnModuleInit {
     private readonly deviceEvents: DeviceEvents,
     private readonly receipts: DeliveryReceipts,
     private readonly cancellations: MessageCancellation,
+    private readonly unregistrations: AppServerUnregistrations,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -42,6 +44,11 @@ export class PushCoreConsumers implements OnModuleInit {
       topic: Topics.topicSubscriptionRequested,
       group: group('subscriptions'),
       handler: (batch) => this.subscriptions.handle(batch.map((m) => m.value)),
+    });
+    await this.bus.subscribe({
+      topic: Topics.registrationUnregisterRequested,
+      group: group('unregistrations'),
+      handler: (batch) => this.unregistrations.handle(batch.map((m) => m.value)),
     });
     await this.bus.subscribe({
       topic: Topics.messageAccepted,

@@ -3,8 +3,10 @@ import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import {
+  decodeMessageCursor,
   Topics,
   transportInboxTopic,
+  type MessageListV1,
   type DeliveryCancelV1,
   type DeliveryReceiptV1,
   type DeliveryV1,
@@ -18,7 +20,7 @@ import { InProcessMessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, Metrics, PlatformModule } from '@borealis/platform';
 import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
-import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from './index';
+import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from './index';
 import { needsAnalyze, PlannerStatistics } from './maintenance/planner-statistics';
 import { Sweeper } from './maintenance/sweeper';
 import { PushDb } from './persistence/push-db';
@@ -744,6 +746,123 @@ describe('cancel (app servers)', () => {
     expect(status!.counts.pending).toBe(0);
     expect(status!.counts.failed).toBe(0);
     expect((await deliveryRows(message.messageId)).filter((r) => r.state !== 'cancelled')).toEqual([]);
+  });
+});
+
+describe('registration management (app servers)', () => {
+  async function unregister(projectId: string, registrationId: string): Promise<void> {
+    await bus.publish(Topics.registrationUnregisterRequested, [{ value: { requestId: uuidv7(), projectId, registrationId, atMs: clock.now() } }]);
+  }
+
+  it('describes a registration of the project (application, times, online now, topics) and nothing of another project', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await request({ deviceId: device, op: 'subscribe', registrationId, topics: ['zeta', 'alpha'] });
+    const registrations = app.get(RegistrationQuery);
+    expect(await registrations.getRegistration(p1, registrationId)).toEqual({
+      registrationId,
+      projectId: p1,
+      applicationId: a1,
+      createdAt: new Date(T0).toISOString(),
+      lastSeenAt: new Date(T0).toISOString(),
+      unregisteredAt: null,
+      online: false,
+      topicCount: 2,
+      topics: ['alpha', 'zeta'],
+    });
+    await connect(device, 't-1');
+    expect(await registrations.getRegistration(p1, registrationId)).toMatchObject({ online: true });
+    expect(await registrations.getTopics(p1, registrationId)).toEqual({
+      registrationId,
+      projectId: p1,
+      topics: [
+        { topic: 'alpha', subscribedAt: new Date(T0).toISOString() },
+        { topic: 'zeta', subscribedAt: new Date(T0).toISOString() },
+      ],
+    });
+    expect(await registrations.getRegistration(p2, registrationId)).toBeNull();
+    expect(await registrations.getTopics(p2, registrationId)).toBeNull();
+
+    const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p1}/registrations/${registrationId}` });
+    expect(viaHttp.statusCode).toBe(200);
+    expect(viaHttp.json()).toMatchObject({ registrationId, online: true });
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p2}/registrations/${registrationId}` })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p2}/registrations/${registrationId}/topics` })).statusCode).toBe(404);
+  });
+
+  it('unregisters: no further deliveries, open ones fail, the transport drops a queued one; the device gets a new id at its next registrate', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+
+    await unregister(p2, registrationId);
+    expect(await app.get(RegistrationQuery).getRegistration(p1, registrationId)).toMatchObject({ unregisteredAt: null });
+
+    clock.advance(1000);
+    await unregister(p1, registrationId);
+    expect(await app.get(RegistrationQuery).getRegistration(p1, registrationId)).toMatchObject({ unregisteredAt: new Date(T0 + 1000).toISOString(), online: false });
+    expect(await deliveryRows(messageId)).toEqual([{ registration_id: registrationId, state: 'failed' }]);
+    expect(inbox.get('t-1')!.filter((m) => m.kind === 'cancel')).toEqual([{ kind: 'cancel', deviceId: device, messageIds: [messageId], atMs: T0 + 1000 }]);
+
+    const later = await send(accepted(p1, { type: 'device', value: registrationId }));
+    expect(await statuses.getStatus(p1, later)).toMatchObject({ state: 'failed', recipients: [] });
+    // Idempotent.
+    await unregister(p1, registrationId);
+    expect(await app.get(RegistrationQuery).getRegistration(p1, registrationId)).toMatchObject({ unregisteredAt: new Date(T0 + 1000).toISOString() });
+
+    const again = await request({ deviceId: device, op: 'register', applicationId: a1, registrationId });
+    expect(again).toMatchObject({ ok: true, isNew: true });
+    expect(again.registrationId).not.toBe(registrationId);
+  });
+});
+
+describe('message listing', () => {
+  it('lists a project’s messages newest first, a page at a time, by state and since, and nothing of another project', async () => {
+    const p6 = `p6-${randomToken(4)}`;
+    const a6 = `a6-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p6, true, 1), application(a6, p6, true, 1)]);
+    const device = newDevice();
+    const registrationId = await register(device, a6);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      clock.set(T0 + i * 1000);
+      ids.push(await send(accepted(p6, { type: 'device', value: registrationId })));
+    }
+    clock.set(T0 + 5000);
+    const failed = await send(accepted(p6, { type: 'device', value: 'nobody' }));
+    await receipt('delivered', device, 't-1', [ids[1]!]);
+    const newestFirst = [failed, ...[...ids].reverse()];
+    const listing = app.get(MessageListQuery);
+
+    const all = await listing.list(p6, { limit: 100 });
+    expect(all.messages.map((m) => m.id)).toEqual(newestFirst);
+    expect(all.nextCursor).toBeNull();
+    expect(all.messages[0]).toMatchObject({ state: 'failed', target: { type: 'device', value: 'nobody' } });
+    expect(all.messages.find((m) => m.id === ids[1])).toMatchObject({ state: 'delivered', counts: { delivered: 1 }, createdAt: new Date(T0 + 1000).toISOString() });
+
+    // Pages of two, following the cursor, give the same sequence once each.
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: MessageListV1 = await listing.list(p6, { limit: 2, after: cursor === null ? null : decodeMessageCursor(cursor) });
+      expect(page.messages.length).toBeLessThanOrEqual(2);
+      paged.push(...page.messages.map((m) => m.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(paged).toEqual(newestFirst);
+
+    expect((await listing.list(p6, { limit: 100, state: 'delivered' })).messages.map((m) => m.id)).toEqual([ids[1]]);
+    expect((await listing.list(p6, { limit: 2, state: 'stored' })).messages.map((m) => m.id)).toEqual([ids[4], ids[3]]);
+    expect((await listing.list(p6, { limit: 100, sinceMs: T0 + 3000 })).messages.map((m) => m.id)).toEqual([failed, ids[4], ids[3]]);
+    const foreign = await listing.list(p2, { limit: 100 });
+    expect(foreign.messages.filter((m) => newestFirst.includes(m.id) || m.projectId !== p2)).toEqual([]);
+
+    const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p6}/messages?limit=1&state=failed` });
+    expect(viaHttp.statusCode).toBe(200);
+    expect(viaHttp.json()).toMatchObject({ projectId: p6, messages: [{ id: failed }] });
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p6}/messages?limit=0` })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p6}/messages?limit=5&cursor=nope` })).statusCode).toBe(400);
   });
 });
 

@@ -16,18 +16,24 @@ import { FanOutStatsRetention1767312000000 } from './persistence/migrations/1767
 import { LeanDeliveries1767398400000 } from './persistence/migrations/1767398400000-lean-deliveries';
 import { ShardedDailyStats1767484800000 } from './persistence/migrations/1767484800000-sharded-daily-stats';
 import { MessageCancel1767571200000 } from './persistence/migrations/1767571200000-message-cancel';
+import { MessageListing1767657600000 } from './persistence/migrations/1767657600000-message-listing';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
 import { StatsRepository } from './persistence/stats.repository';
 import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
 import { PushCoreConsumers } from './push-core.consumers';
+import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
+import { RegistrationController } from './registration/registration.controller';
+import { RegistrationQuery } from './registration/registration.query';
 import { Registrations } from './registration/registration.service';
 import { TopicSubscriptions } from './registration/topic-subscriptions.service';
 import { RegistryView } from './registry/registry-view.service';
 import { MessageStatusController } from './status/message-status.controller';
 import { ProjectStatsController } from './stats/project-stats.controller';
 import { ProjectStatsQuery } from './stats/project-stats.query';
+import { MessageListController } from './status/message-list.controller';
+import { MessageListQuery } from './status/message-list.query';
 import { MessageStatusQuery } from './status/message-status.query';
 import { PushCoreMetrics } from './push-core.metrics';
 
@@ -50,14 +56,14 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,
           }),
         }),
       ],
-      controllers: options.exposeInternalApi ? [MessageStatusController, ProjectStatsController] : [],
+      controllers: options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
         PushDb,
@@ -74,16 +80,19 @@ export class PushCoreModule {
         RegistryView,
         Registrations,
         TopicSubscriptions,
+        AppServerUnregistrations,
+        RegistrationQuery,
         MessageIngest,
         DeviceEvents,
         DeliveryReceipts,
         MessageCancellation,
         MessageStatusQuery,
+        MessageListQuery,
         ProjectStatsQuery,
         PushCoreConsumers,
         PushCoreMetrics,
       ],
-      exports: [MessageStatusQuery, ProjectStatsQuery],
+      exports: [MessageStatusQuery, MessageListQuery, ProjectStatsQuery, RegistrationQuery],
     };
   }
 }

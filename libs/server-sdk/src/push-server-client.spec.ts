@@ -132,6 +132,43 @@ describe('PushServerClient', () => {
     ]);
   });
 
+  it('lists messages with the given filters and cursor', async () => {
+    const page = { projectId: 'proj-1', messages: [], nextCursor: null };
+    const server = fakeServer(() => Response.json(page));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.listMessages({ state: 'cancelled', since: '2026-01-01T00:00:00Z', limit: 5, cursor: 'abc' })).resolves.toEqual(page);
+    await expect(client.listMessages()).resolves.toEqual(page);
+    expect(server.apiCalls().map((c) => c.url)).toEqual([
+      'https://push.example/push/public/api/v1/projects/proj-1/messages?state=cancelled&since=2026-01-01T00%3A00%3A00Z&limit=5&cursor=abc',
+      'https://push.example/push/public/api/v1/projects/proj-1/messages',
+    ]);
+  });
+
+  it('shows, lists the topics of and deletes a registration', async () => {
+    const registration = {
+      registrationId: 'reg/1',
+      projectId: 'proj-1',
+      applicationId: 'app',
+      createdAt: 'a',
+      lastSeenAt: 'b',
+      unregisteredAt: null,
+      online: false,
+      topicCount: 0,
+      topics: [],
+    };
+    const topics = { registrationId: 'reg/1', projectId: 'proj-1', topics: [] };
+    const server = fakeServer((call) => Response.json(call.url.endsWith('/topics') ? topics : registration));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.getRegistration('reg/1')).resolves.toEqual(registration);
+    await expect(client.getRegistrationTopics('reg/1')).resolves.toEqual(topics);
+    await expect(client.deleteRegistration('reg/1')).resolves.toEqual({ applied: true, registration });
+    expect(server.apiCalls().map((c) => [c.method, c.url])).toEqual([
+      ['GET', 'https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%2F1'],
+      ['GET', 'https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%2F1/topics'],
+      ['DELETE', 'https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%2F1'],
+    ]);
+  });
+
   it('reads the project and a message status', async () => {
     const project = { id: 'proj-1', name: 'Demo', isActive: true, serviceAccount: null, createdAt: 'a', updatedAt: 'b' };
     const status = {

@@ -1,5 +1,5 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { MessageStatusV1, ProjectStatsV1, type Priority, type TargetType } from '@borealis/contracts';
+import { MessageListV1, MessageStatusV1, ProjectStatsV1, RegistrationInfoV1, RegistrationTopicsV1, type Priority, type TargetType } from '@borealis/contracts';
 import { randomToken, SystemClock, type Clock } from '@borealis/util';
 import { z } from 'zod';
 import type { ProjectSettings } from './project-settings';
@@ -121,6 +121,39 @@ export class PushServerClient {
   async cancelMessage(messageId: string): Promise<{ applied: boolean; status: MessageStatusV1 }> {
     const response = await this.call('DELETE', ['projects', this.settings.projectId, 'messages', messageId]);
     return { applied: response.status === 200, status: parseResponse(MessageStatusV1, response) };
+  }
+
+  /**
+   * A page of the project's messages, newest first. Pass the answer's `nextCursor` as `cursor` for
+   * the next page; it is null after the last. With `state`, a page may be short (even empty)
+   * while `nextCursor` is set. `since` is an RFC 3339 time; `limit` 1 to 100 (default 20).
+   */
+  async listMessages(options: { state?: MessageListV1['messages'][number]['state']; since?: string; limit?: number; cursor?: string } = {}): Promise<MessageListV1> {
+    const query = new URLSearchParams();
+    if (options.state !== undefined) query.set('state', options.state);
+    if (options.since !== undefined) query.set('since', options.since);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    return parseResponse(MessageListV1, await this.call('GET', ['projects', this.settings.projectId, 'messages'], undefined, {}, query.toString()));
+  }
+
+  /** One of the project's registrations: application, created, last seen, online now, topics. */
+  async getRegistration(registrationId: string): Promise<RegistrationInfoV1> {
+    return parseResponse(RegistrationInfoV1, await this.call('GET', ['projects', this.settings.projectId, 'registrations', registrationId]));
+  }
+
+  /** Every topic the registration is subscribed to, by name. */
+  async getRegistrationTopics(registrationId: string): Promise<RegistrationTopicsV1> {
+    return parseResponse(RegistrationTopicsV1, await this.call('GET', ['projects', this.settings.projectId, 'registrations', registrationId, 'topics']));
+  }
+
+  /**
+   * Unregisters one of the project's registrations: no further deliveries; its device learns at
+   * its next registrate(). `applied` false (HTTP 202): durable, not applied yet. Idempotent.
+   */
+  async deleteRegistration(registrationId: string): Promise<{ applied: boolean; registration: RegistrationInfoV1 }> {
+    const response = await this.call('DELETE', ['projects', this.settings.projectId, 'registrations', registrationId]);
+    return { applied: response.status === 200, registration: parseResponse(RegistrationInfoV1, response) };
   }
 
   /** The RS256 client assertion (RFC 7523) that authenticates this app server to the token endpoint. */

@@ -1,6 +1,7 @@
-import { DeliveryState, Limits, MessageState } from '@borealis/contracts';
+import { DeliveryState, Limits, ListableMessageState, MessageState } from '@borealis/contracts';
 import { DATA_MAX_DEPTH, TARGET_PATTERN } from '../send/send-request';
 import { STATS_MAX_DAYS } from '../stats/stats-range';
+import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../status/message-list-params';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
@@ -13,7 +14,7 @@ const errors = {
   '503': problem('unavailable: retry after Retry-After seconds'),
 };
 const projectId = { name: 'project_id', in: 'path', required: true, schema: { type: 'string' } };
-const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128 } };
+const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128, pattern: TARGET_PATTERN } };
 const topic = { name: 'topic', in: 'path', required: true, schema: { type: 'string', pattern: TARGET_PATTERN } };
 const subscription = (summary: string) => ({
   summary,
@@ -91,6 +92,36 @@ export const OPENAPI_DOCUMENT = {
           },
         },
       },
+      MessageList: {
+        type: 'object',
+        properties: {
+          projectId: { type: 'string' },
+          messages: { type: 'array', items: ref('MessageStatus'), description: 'Each a message status without `recipients`' },
+          nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null after the last' },
+        },
+      },
+      Registration: {
+        type: 'object',
+        properties: {
+          registrationId: { type: 'string' },
+          projectId: { type: 'string' },
+          applicationId: { type: 'string' },
+          createdAt: { type: 'string', format: 'date-time' },
+          lastSeenAt: { type: 'string', format: 'date-time', description: 'Its last registrate or connection' },
+          unregisteredAt: { type: ['string', 'null'], format: 'date-time', description: 'When it went away (by its device, the app server, replacement or staleness)' },
+          online: { type: 'boolean', description: 'Its device is connected now' },
+          topicCount: { type: 'integer' },
+          topics: { type: 'array', items: { type: 'string' }, description: 'The first 100 topics by name; see /topics for all' },
+        },
+      },
+      RegistrationTopics: {
+        type: 'object',
+        properties: {
+          registrationId: { type: 'string' },
+          projectId: { type: 'string' },
+          topics: { type: 'array', items: { type: 'object', properties: { topic: { type: 'string' }, subscribedAt: { type: 'string', format: 'date-time' } } } },
+        },
+      },
       Project: {
         type: 'object',
         properties: {
@@ -128,6 +159,18 @@ export const OPENAPI_DOCUMENT = {
   },
   paths: {
     '/projects/{project_id}/messages': {
+      get: {
+        summary: 'The project’s messages, newest first, a page at a time',
+        security: [{ bearer: ['project:read'] }],
+        parameters: [
+          projectId,
+          { name: 'state', in: 'query', schema: { type: 'string', enum: ListableMessageState.options }, description: 'Only messages whose aggregate state is this' },
+          { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Only messages accepted at or after this time (RFC 3339 with a zone)' },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_DEFAULT_LIMIT } },
+          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'The nextCursor of the previous page' },
+        ],
+        responses: { '200': json('A page; with a state filter it may be short, even empty, while nextCursor is set', ref('MessageList')), ...errors },
+      },
       post: {
         summary: 'Send a message to a device, every registration of an application, or a topic',
         security: [{ bearer: ['message:update'] }],
@@ -178,6 +221,33 @@ export const OPENAPI_DOCUMENT = {
           { name: 'to', in: 'query', schema: { type: 'string', format: 'date' }, description: `Today when absent; at most ${STATS_MAX_DAYS} days in all` },
         ],
         responses: { '200': json('The counters', ref('ProjectStats')), ...errors },
+      },
+    },
+    '/projects/{project_id}/registrations/{registration_id}': {
+      get: {
+        summary: 'One of the project’s registrations: application, created, last seen, online now, topics',
+        security: [{ bearer: ['project:read'] }],
+        parameters: [projectId, registrationId],
+        responses: { '200': json('The registration', ref('Registration')), ...errors, '404': problem('not_found: no such registration in this project') },
+      },
+      delete: {
+        summary: 'Unregister: no further deliveries (open ones fail); the device gets a new registrationId at its next registrate. Idempotent',
+        security: [{ bearer: ['message:update'] }],
+        parameters: [projectId, registrationId],
+        responses: {
+          '200': json('Applied (or gone already): the registration with unregisteredAt', ref('Registration')),
+          '202': json('Durable but not applied yet (push-core busy); it will apply', ref('Registration')),
+          ...errors,
+          '404': problem('not_found: no such registration in this project'),
+        },
+      },
+    },
+    '/projects/{project_id}/registrations/{registration_id}/topics': {
+      get: {
+        summary: 'Every topic the registration is subscribed to, by name',
+        security: [{ bearer: ['project:read'] }],
+        parameters: [projectId, registrationId],
+        responses: { '200': json('The topics', ref('RegistrationTopics')), ...errors, '404': problem('not_found: no such registration in this project') },
       },
     },
     '/projects/{project_id}/registrations/{registration_id}/topics/{topic}': {

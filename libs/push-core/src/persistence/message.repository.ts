@@ -158,6 +158,37 @@ export class MessageRepository {
     );
   }
 
+  /** Up to `limit` messages of this project, newest first, after `after` and not before `sinceMs`. */
+  async newestOf(sql: Sql, projectId: string, sinceMs: number, after: { acceptedAtMs: number; messageId: string } | null, limit: number): Promise<StoredMessage[]> {
+    const rows = await sql<{
+      id: string;
+      project_id: string;
+      target_type: TargetType;
+      target_value: string;
+      accepted_at_ms: string;
+      expires_at_ms: string;
+      outcome: MessageOutcome;
+      cancelled_at_ms: string | null;
+    }>(
+      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms
+         FROM messages
+        WHERE project_id = $1 AND accepted_at_ms >= $2 AND ($3::bigint IS NULL OR (accepted_at_ms, id) < ($3::bigint, $4::text))
+        ORDER BY accepted_at_ms DESC, id DESC
+        LIMIT $5`,
+      [projectId, sinceMs, after?.acceptedAtMs ?? null, after?.messageId ?? '', limit],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      projectId: row.project_id,
+      targetType: row.target_type,
+      targetValue: row.target_value,
+      acceptedAtMs: Number(row.accepted_at_ms),
+      expiresAtMs: Number(row.expires_at_ms),
+      outcome: row.outcome,
+      cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
+    }));
+  }
+
   /**
    * Marks a stored message of this project cancelled, if it still has something to cancel (a
    * fan-out in progress or an open delivery). Returns whether the message is cancelled now,

@@ -1,0 +1,24 @@
+import { Controller, Get, Param } from '@nestjs/common';
+import { DomainError, ErrorCode, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
+import { RegistrationQuery } from './registration.query';
+
+/** Cluster-internal: the gateway reads registrations here in distributed mode. Never exposed publicly. */
+@Controller('internal/v1/projects/:projectId/registrations')
+export class RegistrationController {
+  constructor(private readonly query: RegistrationQuery) {}
+
+  @Get(':registrationId')
+  async get(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string): Promise<RegistrationInfoV1> {
+    return orNotFound(await this.query.getRegistration(projectId, registrationId));
+  }
+
+  @Get(':registrationId/topics')
+  async topics(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string): Promise<RegistrationTopicsV1> {
+    return orNotFound(await this.query.getTopics(projectId, registrationId));
+  }
+}
+
+function orNotFound<T>(value: T | null): T {
+  if (value === null) throw new DomainError(ErrorCode.NotFound, 'no such registration in this project');
+  return value;
+}
