@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
-import { checkCancel, checkHostileInput, checkListing, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(120_000);
 
@@ -89,5 +89,10 @@ describe('standalone mode, end to end', () => {
   it('lists a project’s messages newest first, page by page, by state and since', async () => {
     const other = await quickstart(installation, join(work, 'project-listing-other'), 'project-listing-other');
     await checkListing(installation, project, other);
+  });
+
+  it('multicasts one notification to several registrations, reporting foreign and malformed ids per recipient', async () => {
+    const other = await quickstart(installation, join(work, 'project-multicast-other'), 'project-multicast-other');
+    devices.push(...(await checkMulticast(installation, project, other, work)));
   });
 });

@@ -301,3 +301,36 @@ export async function checkListing(installation: Installation, project: Project,
   expect(Object.keys(bad.body['errors'] as object).sort()).toEqual(['cursor', 'limit', 'since', 'state']);
   expect((await http(`${url}?limit=-5`, auth)).status).toBe(400);
 }
+
+/**
+ * Multicast (issue 16, point 2), through `borealis send` with a list: two devices of the project
+ * get the one message, a registration of another project and a malformed id are reported per
+ * recipient, and the status lists the two recipients delivered.
+ */
+export async function checkMulticast(installation: Installation, project: Project, other: Project, workDir: string): Promise<JsonLineProcess[]> {
+  const devices = [startDevice(installation.deviceUrl, project.applicationId, `${workDir}/multicast-1`), startDevice(installation.deviceUrl, project.applicationId, `${workDir}/multicast-2`)];
+  const foreignDevice = startDevice(installation.deviceUrl, other.applicationId, `${workDir}/multicast-foreign`);
+  const [r1, r2, foreign] = [await registrationIdOf(devices[0]!), await registrationIdOf(devices[1]!), await registrationIdOf(foreignDevice)];
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', [r1, r2, foreign, 'not valid!'].join(','), '--title', 'to many', '--ttl', '1h']);
+  expect(sent['recipients']).toEqual([
+    { registrationId: r1, status: 'accepted' },
+    { registrationId: r2, status: 'accepted' },
+    { registrationId: foreign, status: 'rejected', code: 'not_found', detail: expect.any(String) },
+    { registrationId: 'not valid!', status: 'rejected', code: 'invalid_argument', detail: expect.any(String) },
+  ]);
+  const id = String(sent['id']);
+  for (const device of devices) {
+    await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id), 30_000, `multicast ${id}`);
+  }
+  await expectEventually(
+    async () => {
+      const status = await client(project).getMessageStatus(id);
+      expect(status).toMatchObject({ state: 'delivered', target: { type: 'registrations', value: '2' }, counts: { delivered: 2 } });
+      expect(status.recipients.map((r) => r.registrationId).sort()).toEqual([r1, r2].sort());
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(foreignDevice.lines.some((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id))).toBe(false);
+  return [...devices, foreignDevice];
+}

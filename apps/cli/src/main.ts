@@ -25,8 +25,9 @@ const USAGE = `usage: borealis <command> [options]
           [--source-addresses 127.0.0.1,127.0.0.2] [--rate PER_SECOND] [--duration SECONDS] [--receipts]
       Many simulated devices from several processes and source addresses; prints progress
       (with --receipts also every registration and every notification received, with its time).
-  send --settings FILE --target REGISTRATION_ID [--title T] [--message M] [--data JSON] [--ttl 1h]
-      Sends a push as an app server would; prints {"id": ...}.
+  send --settings FILE --target REGISTRATION_ID[,REGISTRATION_ID...] [--title T] [--message M] [--data JSON] [--ttl 1h]
+      Sends a push as an app server would; prints {"id": ...}. Several ids (up to 1,000, comma
+      separated): one multicast; prints the id and each recipient's outcome.
   status --settings FILE MESSAGE_ID
       Prints the message status.
   cancel --settings FILE MESSAGE_ID

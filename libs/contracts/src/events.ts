@@ -8,7 +8,8 @@ import { z } from 'zod';
 const id = z.string().min(1).max(128);
 const epochMs = z.number().int().nonnegative();
 
-export const TargetType = z.enum(['device', 'application', 'topic']);
+/** `registrations`: a multicast to the listed registration ids (a Borealis extension). */
+export const TargetType = z.enum(['device', 'application', 'topic', 'registrations']);
 export type TargetType = z.infer<typeof TargetType>;
 
 export const Priority = z.enum(['high', 'normal']);
@@ -31,6 +32,11 @@ export const MessageAcceptedV1 = z.object({
   collapseKey: z.string().max(256).nullable(),
   acceptedAtMs: epochMs,
   expiresAtMs: epochMs,
+  /**
+   * For target type `registrations` (multicast): the recipients the gateway found live in the
+   * project; `target.value` is then how many there are. Absent for every other type.
+   */
+  registrationIds: z.array(id).min(1).max(1000).optional(),
 });
 export type MessageAcceptedV1 = z.infer<typeof MessageAcceptedV1>;
 

@@ -92,6 +92,12 @@ class StubRegistrationReader extends RegistrationReader {
     };
   }
 
+  async liveOf(projectId: string, registrationIds: readonly string[]): Promise<Set<string>> {
+    // Live in "owner-*" projects: reg-owned, and any id starting live-.
+    if (!projectId.startsWith('owner-')) return new Set();
+    return new Set(registrationIds.filter((id) => (id === 'reg-owned' && !unregisteredIn.has(projectId)) || id.startsWith('live-')));
+  }
+
   async getTopics(projectId: string, registrationId: string): Promise<RegistrationTopicsV1 | null> {
     const found = await this.getRegistration(projectId, registrationId);
     return found && { registrationId, projectId, topics: [{ topic: 'news', subscribedAt: '2026-01-01T00:00:00.000Z' }] };
@@ -552,6 +558,78 @@ describe('gateway public API', () => {
     expectProblem(await get(`/projects/${newProject()}/messages`, auth), 403, 'permission_denied');
     expectProblem(await get(`/projects/${projectId}/messages`, `Bearer ${await token(projectId, { scope: 'message:update' })}`), 403, 'permission_denied');
     expect(listCalls.filter((c) => c.projectId === projectId)).toHaveLength(1);
+  });
+
+  describe('multicast', () => {
+    const multicast = async (projectId: string, body: unknown, auth?: string) =>
+      send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: JSON.stringify(body), ...(auth ? { auth } : {}) });
+    const notification = { title: 'Hi', message: 'all of you' };
+
+    it('sends one message to the live registrations and reports every id on its own', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const { response, body } = await multicast(projectId, { registration_ids: ['live-a', 'live-b', 'live-a', 'a b', 'nobody', 'x'.repeat(129)], ttl: '1h', notification });
+      expect(response.status).toBe(200);
+      expect(body['recipients']).toEqual([
+        { registrationId: 'live-a', status: 'accepted' },
+        { registrationId: 'live-b', status: 'accepted' },
+        { registrationId: 'a b', status: 'rejected', code: 'invalid_argument', detail: expect.any(String) },
+        { registrationId: 'nobody', status: 'rejected', code: 'not_found', detail: expect.any(String) },
+        { registrationId: 'x'.repeat(129), status: 'rejected', code: 'invalid_argument', detail: expect.any(String) },
+      ]);
+      expect(accepted.filter((m) => m.projectId === projectId)).toEqual([
+        expect.objectContaining({ messageId: body['id'], target: { type: 'registrations', value: '2' }, registrationIds: ['live-a', 'live-b'], ttlSeconds: 3600 }),
+      ]);
+      // Two recipients took two of the three tokens of the burst.
+      expect(response.headers.get('ratelimit-remaining')).toBe('1');
+    });
+
+    it('takes the quota once per recipient: more recipients than tokens is a 429, and nothing is sent', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const tooMany = await multicast(projectId, { registration_ids: ['live-1', 'live-2', 'live-3', 'live-4'], notification });
+      expectProblem(tooMany, 429, 'rate_limited');
+      expect((await multicast(projectId, { registration_ids: ['live-1', 'live-2', 'live-3'], notification })).response.status).toBe(200);
+      expectProblem(await send(projectId), 429, 'rate_limited');
+      expect(accepted.filter((m) => m.projectId === projectId)).toHaveLength(1);
+    });
+
+    it('reports another project’s registrations as not found, sends nothing and takes no quota', async () => {
+      const stranger = newProject();
+      const { response, body } = await multicast(stranger, { registration_ids: ['reg-owned', 'live-a'], notification });
+      expect(response.status).toBe(200);
+      expect(body).toEqual({
+        id: null,
+        recipients: [
+          { registrationId: 'reg-owned', status: 'rejected', code: 'not_found', detail: 'no live registration with this id in this project' },
+          { registrationId: 'live-a', status: 'rejected', code: 'not_found', detail: 'no live registration with this id in this project' },
+        ],
+      });
+      expect(accepted.filter((m) => m.projectId === stranger)).toEqual([]);
+    });
+
+    it('hostile input: a 400 naming the field for wrong types, oversize or empty lists, send fields; 403 without the scope', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const cases: [unknown, string][] = [
+        [{ notification }, 'registration_ids'],
+        [{ registration_ids: 'live-a', notification }, 'registration_ids'],
+        [{ registration_ids: [], notification }, 'registration_ids'],
+        [{ registration_ids: Array.from({ length: 1001 }, (_, i) => `live-${i}`), notification }, 'registration_ids'],
+        [{ registration_ids: ['live-a', 7], notification }, 'registration_ids[1]'],
+        [{ registration_ids: ['live-a'], target: 'live-a', notification }, 'target'],
+        [{ registration_ids: ['live-a'] }, 'notification'],
+        [{ registration_ids: ['live-a'], notification: { title: 'x'.repeat(513) } }, 'notification.title'],
+        [{ registration_ids: ['live-a'], notification, ttl: '1d' }, 'ttl'],
+        [{ registration_ids: ['live-a'], notification, extra: true }, 'extra'],
+        [['live-a'], 'body'],
+      ];
+      for (const [body, field] of cases) {
+        const answer = await multicast(projectId, body);
+        expectProblem(answer, 400, 'invalid_argument');
+        expect(Object.keys(answer.body['errors'] as object)).toContain(field);
+      }
+      expectProblem(await send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: '{"registration_ids": [' }), 400, 'malformed_body');
+      expectProblem(await multicast(projectId, { registration_ids: ['live-a'], notification }, `Bearer ${await token(projectId, { scope: 'project:read' })}`), 403, 'permission_denied');
+      expect(accepted.filter((m) => m.projectId === projectId)).toEqual([]);
+    });
   });
 
   it('delivers to groups: application and topic targets are published as given', async () => {

@@ -15,6 +15,7 @@ import { PushApiController } from './push-api.controller';
 import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
 import { AcceptedPublisher } from './send/accepted-publisher';
+import { MulticastService } from './send/multicast.service';
 import { SendMessageService } from './send/send-message.service';
 import { SendRoute } from './send/send-route';
 import { HttpProjectStatsReader, ProjectStatsReader } from './stats/project-stats-reader';
@@ -79,6 +80,7 @@ export class GatewayModule {
       AcceptedPublisher,
       SendMessageService,
       SendRoute,
+      MulticastService,
       TopicSubscriptionService,
       MessageCancelService,
       RegistrationManagementService,

@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { DomainError, ErrorCode, type MessageListV1, type MessageStatusV1, type ProjectStatsV1, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
 import { Clock, isUuid } from '@borealis/util';
 import type { FastifyReply } from 'fastify';
@@ -6,6 +6,8 @@ import { AccessGuard, RequiredScope } from './access/access.guard';
 import { MessageCancelService } from './cancel/message-cancel.service';
 import { RegistrationManagementService } from './registrations/registration-management.service';
 import { ProjectRegistryView, type ProjectInfo } from './registry/project-registry.view';
+import { setRateLimitHeaders } from './rate-limit/rate-limit-headers';
+import { MulticastService, type MulticastResult } from './send/multicast.service';
 import { ProjectStatsReader } from './stats/project-stats-reader';
 import { parseStatsRange } from './stats/stats-range';
 import { parseMessageListParams } from './status/message-list-params';
@@ -25,6 +27,7 @@ export class PushApiController {
     private readonly subscriptions: TopicSubscriptionService,
     private readonly cancels: MessageCancelService,
     private readonly registrations: RegistrationManagementService,
+    private readonly multicast: MulticastService,
     private readonly clock: Clock,
   ) {}
 
@@ -32,6 +35,14 @@ export class PushApiController {
   @RequiredScope('project:read')
   getProject(@Param('projectId') projectId: string): ProjectInfo {
     return this.registry.describe(projectId);
+  }
+
+  /** One notification to up to 1,000 registrations (docs/api.md, "Multicast"); 200 when durable. */
+  @Post('messages/multicast')
+  @HttpCode(200)
+  @RequiredScope('message:update')
+  sendMulticast(@Param('projectId') projectId: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<MulticastResult> {
+    return this.multicast.send(projectId, body, (outcome) => setRateLimitHeaders(reply, outcome), reply.request.id);
   }
 
   /** Newest first, a page at a time (docs/api.md): `state`, `since`, `limit`, `cursor`. */

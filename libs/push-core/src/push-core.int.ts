@@ -817,6 +817,29 @@ describe('registration management (app servers)', () => {
   });
 });
 
+describe('multicast', () => {
+  it('creates one delivery per listed live registration of the project, routes them, and ignores foreign or unknown ids', async () => {
+    const [d1, d2, d3] = [newDevice(), newDevice(), newDevice()];
+    const [r1, r2] = [await register(d1, a1), await register(d2, a1)];
+    const foreign = await register(d3, a2);
+    await presence.set(d1, 't-1', 3600);
+    await presence.set(d3, 't-2', 3600);
+    const message: MessageAcceptedV1 = { ...accepted(p1, { type: 'registrations', value: '4' }), registrationIds: [r1, r2, foreign, 'no-such-registration', r1] };
+    await send(message);
+    expect((await deliveryRows(message.messageId)).map((r) => r.registration_id).sort()).toEqual([r1, r2].sort());
+    expect(deliveries('t-1').map((d) => [d.messageId, d.registrationId])).toEqual([[message.messageId, r1]]);
+    expect(deliveries('t-2')).toEqual([]);
+    expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'stored', target: { type: 'registrations', value: '4' }, counts: { pending: 2 } });
+    await connect(d2, 't-2');
+    expect(deliveries('t-2').map((d) => d.registrationId)).toEqual([r2]);
+
+    // None live in the project: the message fails as a whole, as a device message would.
+    const none: MessageAcceptedV1 = { ...accepted(p1, { type: 'registrations', value: '1' }), registrationIds: [foreign] };
+    await send(none);
+    expect(await statuses.getStatus(p1, none.messageId)).toMatchObject({ state: 'failed', recipients: [] });
+  });
+});
+
 describe('message listing', () => {
   it('lists a project’s messages newest first, a page at a time, by state and since, and nothing of another project', async () => {
     const p6 = `p6-${randomToken(4)}`;

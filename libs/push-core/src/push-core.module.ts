@@ -17,6 +17,7 @@ import { LeanDeliveries1767398400000 } from './persistence/migrations/1767398400
 import { ShardedDailyStats1767484800000 } from './persistence/migrations/1767484800000-sharded-daily-stats';
 import { MessageCancel1767571200000 } from './persistence/migrations/1767571200000-message-cancel';
 import { MessageListing1767657600000 } from './persistence/migrations/1767657600000-message-listing';
+import { Multicast1767744000000 } from './persistence/migrations/1767744000000-multicast';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
@@ -56,7 +57,7 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,

@@ -132,6 +132,16 @@ describe('PushServerClient', () => {
     ]);
   });
 
+  it('sends a multicast with registration_ids and reads each recipient', async () => {
+    const answer = { id: 'm1', recipients: [{ registrationId: 'r1', status: 'accepted' }, { registrationId: 'r2', status: 'rejected', code: 'not_found', detail: 'd' }] };
+    const server = fakeServer(() => Response.json(answer));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.sendMulticast({ registrationIds: ['r1', 'r2'], ttl: '1h', notification: { title: 'T' } })).resolves.toEqual(answer);
+    const [call] = server.apiCalls();
+    expect([call!.method, call!.url]).toEqual(['POST', 'https://push.example/push/public/api/v1/projects/proj-1/messages/multicast']);
+    expect(call!.body).toEqual({ registration_ids: ['r1', 'r2'], ttl: '1h', notification: { title: 'T' } });
+  });
+
   it('lists messages with the given filters and cursor', async () => {
     const page = { projectId: 'proj-1', messages: [], nextCursor: null };
     const server = fakeServer(() => Response.json(page));

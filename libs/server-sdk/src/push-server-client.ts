@@ -27,6 +27,24 @@ export interface SendMessageInput {
   idempotencyKey?: string;
 }
 
+export interface MulticastInput {
+  /** 1 to 1,000 registration ids of this project. */
+  registrationIds: string[];
+  ttl?: string;
+  notification: SendMessageInput['notification'];
+  priority?: Priority;
+  collapseKey?: string;
+}
+
+/** Each listed id's outcome: accepted, or rejected with `invalid_argument` or `not_found`. */
+export const MulticastResponse = z.looseObject({
+  id: z.string().min(1).nullable(),
+  recipients: z.array(
+    z.looseObject({ registrationId: z.string(), status: z.enum(['accepted', 'rejected']), code: z.string().optional(), detail: z.string().optional() }),
+  ),
+});
+export type MulticastResponse = z.infer<typeof MulticastResponse>;
+
 /** The Aurora project description. */
 export const ProjectInfo = z.looseObject({
   id: z.string(),
@@ -91,6 +109,15 @@ export class PushServerClient {
     const headers: Record<string, string> = input.idempotencyKey === undefined ? {} : { 'idempotency-key': input.idempotencyKey };
     const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body, headers);
     return { id: parseResponse(SendResponse, response).id };
+  }
+
+  /**
+   * One notification to up to 1,000 of the project's registrations: one message id (null when no
+   * id was accepted), and each id's outcome. Takes one unit of the project's quota per accepted id.
+   */
+  async sendMulticast(input: MulticastInput): Promise<MulticastResponse> {
+    const body = { registration_ids: input.registrationIds, ttl: input.ttl, notification: input.notification, priority: input.priority, collapse_key: input.collapseKey };
+    return parseResponse(MulticastResponse, await this.call('POST', ['projects', this.settings.projectId, 'messages', 'multicast'], body));
   }
 
   /** (Un)subscribes one of the project's registrations to a topic; applied by the server shortly after. */

@@ -1,6 +1,7 @@
 import { DeliveryState, Limits, ListableMessageState, MessageState } from '@borealis/contracts';
 import { DATA_MAX_DEPTH, TARGET_PATTERN } from '../send/send-request';
 import { STATS_MAX_DAYS } from '../stats/stats-range';
+import { MULTICAST_MAX_RECIPIENTS } from '../send/multicast.service';
 import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../status/message-list-params';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
@@ -70,6 +71,43 @@ export const OPENAPI_DOCUMENT = {
           },
           priority: { type: 'string', enum: ['high', 'normal'], default: 'normal' },
           collapse_key: { type: 'string', minLength: 1, maxLength: Limits.collapseKeyMaxChars, description: 'A newer pending message with the same key replaces the older one' },
+        },
+      },
+      MulticastRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['registration_ids', 'notification'],
+        properties: {
+          registration_ids: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MULTICAST_MAX_RECIPIENTS,
+            items: { type: 'string' },
+            description: 'Registration ids of this project; each judged on its own (malformed: invalid_argument, not a live registration of this project: not_found)',
+          },
+          ttl: { $ref: '#/components/schemas/SendRequest/properties/ttl' },
+          notification: { $ref: '#/components/schemas/SendRequest/properties/notification' },
+          priority: { $ref: '#/components/schemas/SendRequest/properties/priority' },
+          collapse_key: { $ref: '#/components/schemas/SendRequest/properties/collapse_key' },
+        },
+      },
+      MulticastResult: {
+        type: 'object',
+        properties: {
+          id: { type: ['string', 'null'], description: 'The message id; null when no id was accepted (nothing sent, no quota taken)' },
+          recipients: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['registrationId', 'status'],
+              properties: {
+                registrationId: { type: 'string' },
+                status: { type: 'string', enum: ['accepted', 'rejected'] },
+                code: { type: 'string', enum: ['invalid_argument', 'not_found'] },
+                detail: { type: 'string' },
+              },
+            },
+          },
         },
       },
       MessageStatus: {
@@ -186,6 +224,19 @@ export const OPENAPI_DOCUMENT = {
           '413': problem(`payload_too_large: the body exceeds ${Limits.bodyMaxBytes} bytes`),
           '415': problem('unsupported_media_type: send application/json'),
           '422': problem('conflict: the Idempotency-Key was used with a different body'),
+        },
+      },
+    },
+    '/projects/{project_id}/messages/multicast': {
+      post: {
+        summary: `One notification to up to ${MULTICAST_MAX_RECIPIENTS} registrations: one message id, an outcome per id (Borealis extension)`,
+        security: [{ bearer: ['message:update'] }],
+        parameters: [projectId],
+        requestBody: { required: true, content: { 'application/json': { schema: ref('MulticastRequest') } } },
+        responses: {
+          '200': json('Durable in Kafka (all in-sync replicas) for the accepted recipients; the project quota is taken once per accepted recipient', ref('MulticastResult')),
+          ...errors,
+          '413': problem(`payload_too_large: the body exceeds ${Limits.bodyMaxBytes} bytes`),
         },
       },
     },

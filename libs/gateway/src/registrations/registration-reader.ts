@@ -1,11 +1,15 @@
 import { DomainError, ErrorCode, RegistrationInfoV1, RegistrationTopicsV1 } from '@borealis/contracts';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** Reads registrations from push-core, which owns them. Null when the project has no such registration. */
 export abstract class RegistrationReader {
   abstract getRegistration(projectId: string, registrationId: string): Promise<RegistrationInfoV1 | null>;
   abstract getTopics(projectId: string, registrationId: string): Promise<RegistrationTopicsV1 | null>;
+  /** Which of these ids (at most 1,000) are live registrations of the project. */
+  abstract liveOf(projectId: string, registrationIds: readonly string[]): Promise<Set<string>>;
 }
+
+const LiveRegistrations = z.object({ registrationIds: z.array(z.string()) });
 
 const TIMEOUT_MS = 5000;
 
@@ -27,6 +31,27 @@ export class HttpRegistrationReader extends RegistrationReader {
 
   getTopics(projectId: string, registrationId: string): Promise<RegistrationTopicsV1 | null> {
     return this.read(RegistrationTopicsV1, projectId, registrationId, '/topics');
+  }
+
+  async liveOf(projectId: string, registrationIds: readonly string[]): Promise<Set<string>> {
+    const url = `${this.baseUrl}/internal/v1/projects/${encodeURIComponent(projectId)}/registrations/live`;
+    let response: Response;
+    try {
+      response = await this.fetchFn(url, {
+        method: 'POST',
+        headers: { accept: 'application/json', 'content-type': 'application/json' },
+        body: JSON.stringify({ registrationIds }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch {
+      throw unavailable('push-core unreachable');
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      if (response.status >= 500) throw unavailable(`push-core answered ${response.status}`);
+      throw new Error(`push-core answered ${response.status} to POST ${url}`);
+    }
+    return new Set(LiveRegistrations.parse(await response.json()).registrationIds);
   }
 
   private async read<T>(schema: z.ZodType<T>, projectId: string, registrationId: string, suffix: string): Promise<T | null> {

@@ -29,7 +29,7 @@ export interface DeviceTargetMessage {
 export interface GroupMessage {
   id: string;
   projectId: string;
-  targetType: Exclude<TargetType, 'device'>;
+  targetType: Exclude<TargetType, 'device' | 'registrations'>;
   targetValue: string;
   collapseKey: string | null;
   acceptedAtMs: number;

@@ -97,6 +97,13 @@ export class RegistrationRepository {
     );
   }
 
+  /** Which of these ids are live registrations of this project. */
+  async liveInProject(sql: Sql, projectId: string, registrationIds: readonly string[]): Promise<string[]> {
+    if (registrationIds.length === 0) return [];
+    const rows = await sql<{ id: string }>(`SELECT id FROM registrations WHERE id = ANY($1) AND project_id = $2 AND unregistered_at_ms IS NULL`, [registrationIds, projectId]);
+    return rows.map((r) => r.id);
+  }
+
   /** The registration's topics by name, at most `limit` of them, and how many it holds in all. */
   async topicsOf(sql: Sql, registrationId: string, limit: number): Promise<{ total: number; topics: { topic: string; createdAtMs: number }[] }> {
     const rows = await sql<{ topic: string; created_at_ms: string; total: number }>(

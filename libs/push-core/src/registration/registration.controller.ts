@@ -1,4 +1,4 @@
-import { Controller, Get, Param } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { DomainError, ErrorCode, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
 import { RegistrationQuery } from './registration.query';
 
@@ -10,6 +10,17 @@ export class RegistrationController {
   @Get(':registrationId')
   async get(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string): Promise<RegistrationInfoV1> {
     return orNotFound(await this.query.getRegistration(projectId, registrationId));
+  }
+
+  /** Which of `registrationIds` (at most 1,000) are live registrations of the project. */
+  @Post('live')
+  @HttpCode(200)
+  async live(@Param('projectId') projectId: string, @Body() body: unknown): Promise<{ registrationIds: string[] }> {
+    const ids = (body as { registrationIds?: unknown } | null)?.registrationIds;
+    if (!Array.isArray(ids) || ids.length > 1000 || !ids.every((id): id is string => typeof id === 'string')) {
+      throw new DomainError(ErrorCode.InvalidArgument, 'registrationIds must be an array of at most 1000 strings');
+    }
+    return { registrationIds: [...(await this.query.liveOf(projectId, ids))] };
   }
 
   @Get(':registrationId/topics')

@@ -43,6 +43,11 @@ export class RegistrationQuery {
     };
   }
 
+  /** Which of these ids are live registrations of this project (a multicast's recipients). */
+  async liveOf(projectId: string, registrationIds: readonly string[]): Promise<Set<string>> {
+    return new Set(await this.registrations.liveInProject(this.db.sql, projectId, registrationIds));
+  }
+
   async getTopics(projectId: string, registrationId: string): Promise<RegistrationTopicsV1 | null> {
     const found = await this.registrations.findInProject(this.db.sql, projectId, registrationId);
     if (!found) return null;
