@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createTestDatabase, expectEventually, freePort, requireKafka, requireRedis, startCli, type JsonLineProcess, type TestDatabase } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { startIngress } from './ingress';
-import { checkHostileInput, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkRegistrations, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(180_000);
 
@@ -64,8 +64,20 @@ describe('distributed mode, end to end', () => {
     ];
     await Promise.all(started.map((p) => p.waitFor((l) => l['event'] === 'ready', 60_000, 'ready')));
     // Ready to serve traffic once every consumer group has joined.
-    for (const port of [authPort, gatewayPort, corePort, transportPort]) {
-      await expectEventually(async () => expect((await http(`http://127.0.0.1:${port}/readyz`)).status).toBe(200), { timeoutMs: 60_000, intervalMs: 250 });
+    for (const [service, port] of [
+      ['auth', authPort],
+      ['gateway', gatewayPort],
+      ['push-core', corePort],
+      ['transport', transportPort],
+    ] as const) {
+      await expectEventually(
+        async () => {
+          const answer = await http(`http://127.0.0.1:${port}/readyz`);
+          // The answer names the check that is not ready: keep it in the failure message.
+          if (answer.status !== 200) throw new Error(`${service}'s /readyz answered ${answer.status} ${JSON.stringify(answer.body)}`);
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
     }
     installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${devicePort}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } };
     project = await quickstart(installation, join(work, 'project-a'), 'project-a');
@@ -100,5 +112,25 @@ describe('distributed mode, end to end', () => {
   it('answers hostile input with precise errors and keeps serving', async () => {
     const other = await quickstart(installation, join(work, 'project-b'), 'project-b');
     await checkHostileInput(installation, project, other);
+  });
+
+  it('cancels a pending message: a device connecting afterwards never gets it', async () => {
+    const other = await quickstart(installation, join(work, 'project-cancel-other'), 'project-cancel-other');
+    processes.push(await checkCancel(installation, project, other, join(work, 'device-cancel')));
+  });
+
+  it('shows, lists the topics of and deletes a registration, for its own project only', async () => {
+    const other = await quickstart(installation, join(work, 'project-registrations-other'), 'project-registrations-other');
+    processes.push(await checkRegistrations(installation, project, other, join(work, 'device-registrations')));
+  });
+
+  it('lists a project’s messages newest first, page by page, by state and since', async () => {
+    const other = await quickstart(installation, join(work, 'project-listing-other'), 'project-listing-other');
+    await checkListing(installation, project, other);
+  });
+
+  it('multicasts one notification to several registrations, reporting foreign and malformed ids per recipient', async () => {
+    const other = await quickstart(installation, join(work, 'project-multicast-other'), 'project-multicast-other');
+    processes.push(...(await checkMulticast(installation, project, other, work)));
   });
 });

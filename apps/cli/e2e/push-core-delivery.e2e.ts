@@ -119,8 +119,8 @@ describe('push-core delivery, end to end', () => {
       async () => {
         // Messages: moving 1, late 2, collapsing 2; delivered one each; expired: the TTL-1s message
         // and the collapsed one. The group project: one message, three recipients.
-        expect(await statsOf(project, today)).toEqual([{ date: today, accepted: 5, delivered: 3, expired: 2, failed: 0 }]);
-        expect(await statsOf(groupProject, today)).toEqual([{ date: today, accepted: 1, delivered: 3, expired: 0, failed: 0 }]);
+        expect(await statsOf(project, today)).toEqual([{ date: today, accepted: 5, delivered: 3, expired: 2, failed: 0, cancelled: 0 }]);
+        expect(await statsOf(groupProject, today)).toEqual([{ date: today, accepted: 1, delivered: 3, expired: 0, failed: 0, cancelled: 0 }]);
       },
       { timeoutMs: 20_000, intervalMs: 300 },
     );

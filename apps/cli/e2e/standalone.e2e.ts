@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
-import { checkHostileInput, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(120_000);
 
@@ -74,5 +74,25 @@ describe('standalone mode, end to end', () => {
     devices.push(device);
     const messageId = await sendAndReceive(project, device, await registrationIdOf(device), 'still serving');
     await expectDelivered(project, messageId);
+  });
+
+  it('cancels a pending message: a device connecting afterwards never gets it', async () => {
+    const other = await quickstart(installation, join(work, 'project-cancel-other'), 'project-cancel-other');
+    devices.push(await checkCancel(installation, project, other, join(work, 'device-cancel')));
+  });
+
+  it('shows, lists the topics of and deletes a registration, for its own project only', async () => {
+    const other = await quickstart(installation, join(work, 'project-registrations-other'), 'project-registrations-other');
+    devices.push(await checkRegistrations(installation, project, other, join(work, 'device-registrations')));
+  });
+
+  it('lists a project’s messages newest first, page by page, by state and since', async () => {
+    const other = await quickstart(installation, join(work, 'project-listing-other'), 'project-listing-other');
+    await checkListing(installation, project, other);
+  });
+
+  it('multicasts one notification to several registrations, reporting foreign and malformed ids per recipient', async () => {
+    const other = await quickstart(installation, join(work, 'project-multicast-other'), 'project-multicast-other');
+    devices.push(...(await checkMulticast(installation, project, other, work)));
   });
 });

@@ -156,3 +156,181 @@ function rawSession(deviceUrl: string, bytes: Buffer, until?: Frame['kind']): Pr
     });
   });
 }
+
+/**
+ * Cancel (issue 16, point 3), through the CLI: a push to an offline device is cancelled; the device
+ * then connects and never gets it, while a push sent after it arrives; the status and the daily
+ * counters say cancelled; cancelling again changes nothing; a delivered message is unaffected;
+ * another project can neither cancel nor see it. Returns the (running) device.
+ */
+export async function checkCancel(installation: Installation, project: Project, other: Project, stateDir: string): Promise<JsonLineProcess> {
+  const first = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const registrationId = await registrationIdOf(first);
+  await first.stop();
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', registrationId, '--title', 'to be cancelled', '--ttl', '1h']);
+  const messageId = String(sent['id']);
+
+  const api = `${installation.httpUrl}/push/public/api/v1/projects`;
+  const tokenB = await client(other).getAccessToken();
+  const asB = { method: 'DELETE', headers: { authorization: `Bearer ${tokenB}` } };
+  expect((await http(`${api}/${project.projectId}/messages/${messageId}`, asB)).status).toBe(403);
+  const foreign = await http(`${api}/${other.projectId}/messages/${messageId}`, asB);
+  expect(foreign.status).toBe(404);
+  expect(foreign.body['code']).toBe('not_found');
+  expect(JSON.stringify(foreign.body)).not.toContain(registrationId);
+  expect((await http(`${api}/${other.projectId}/messages/not-a-message-id`, asB)).status).toBe(404);
+  expect((await http(`${api}/${project.projectId}/messages/${messageId}`, { method: 'DELETE' })).status).toBe(401);
+
+  // Accepted is not necessarily stored yet (distributed): the cancel needs push-core to know it.
+  const cancelled = await expectEventually(() => runCli(['cancel', '--settings', project.settingsFile, messageId]), { timeoutMs: 10_000, intervalMs: 200 });
+  expect(cancelled).toMatchObject({ applied: true, id: messageId, state: 'cancelled', counts: { pending: 0, cancelled: 1 } });
+  expect(typeof cancelled['cancelledAt']).toBe('string');
+  const again = await runCli(['cancel', '--settings', project.settingsFile, messageId]);
+  expect(again).toMatchObject({ applied: true, state: 'cancelled', cancelledAt: cancelled['cancelledAt'], counts: { cancelled: 1 } });
+
+  const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  expect(await registrationIdOf(device)).toBe(registrationId);
+  const later = await sendAndReceive(project, device, registrationId, 'after the cancel');
+  await expectDelivered(project, later);
+  // The reconnect flush and the later push travel separately: give a stray delivery time to show.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const received = device.lines.flatMap((l) => (l['event'] === 'notifications' ? (l['pushList'] as { id: string }[]).map((p) => p.id) : []));
+  expect(received).toContain(later);
+  expect(received).not.toContain(messageId);
+
+  // Delivered recipients are unaffected.
+  const delivered = await runCli(['cancel', '--settings', project.settingsFile, later]);
+  expect(delivered).toMatchObject({ applied: true, state: 'delivered', cancelledAt: null, counts: { delivered: 1, cancelled: 0 } });
+
+  const today = new Date().toISOString().slice(0, 10);
+  const stats = await client(project).getStats({ from: today, to: today });
+  expect(stats.days[0]!.cancelled).toBeGreaterThanOrEqual(1);
+  return device;
+}
+
+/**
+ * Registration management (issue 16, point 6), through the CLI and the SDK: show (application,
+ * online now, topics), its topics, delete (no further deliveries; the device gets a new id at its
+ * next registrate); another project gets 404 and learns nothing; a malformed id is a 400 naming
+ * it. Returns the (running) device.
+ */
+export async function checkRegistrations(installation: Installation, project: Project, other: Project, stateDir: string): Promise<JsonLineProcess> {
+  const first = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const registrationId = await registrationIdOf(first);
+  await client(project).setTopicSubscription(registrationId, 'e2e.news', true);
+  const shown = await expectEventually(
+    async () => {
+      const registration = await runCli(['registration', 'show', '--settings', project.settingsFile, registrationId]);
+      expect(registration).toMatchObject({ registrationId, projectId: project.projectId, applicationId: project.applicationId, online: true, unregisteredAt: null, topics: ['e2e.news'] });
+      return registration;
+    },
+    { timeoutMs: 15_000, intervalMs: 300 },
+  );
+  expect(Date.parse(String(shown['createdAt']))).toBeLessThanOrEqual(Date.parse(String(shown['lastSeenAt'])));
+  const topics = await runCli(['registration', 'topics', '--settings', project.settingsFile, registrationId]);
+  expect(topics).toMatchObject({ registrationId, topics: [{ topic: 'e2e.news', subscribedAt: expect.any(String) }] });
+
+  const api = `${installation.httpUrl}/push/public/api/v1/projects`;
+  const tokenB = await client(other).getAccessToken();
+  for (const [method, path] of [
+    ['GET', ''],
+    ['GET', '/topics'],
+    ['DELETE', ''],
+  ]) {
+    const foreign = await http(`${api}/${other.projectId}/registrations/${registrationId}${path}`, { method, headers: { authorization: `Bearer ${tokenB}` } });
+    expect(foreign.status).toBe(404);
+    expect(JSON.stringify(foreign.body)).not.toContain(project.applicationId);
+    expect((await http(`${api}/${project.projectId}/registrations/${registrationId}${path}`, { method, headers: { authorization: `Bearer ${tokenB}` } })).status).toBe(403);
+  }
+  const malformed = await http(`${api}/${other.projectId}/registrations/${'r'.repeat(200)}`, { headers: { authorization: `Bearer ${tokenB}` } });
+  expect(malformed.status).toBe(400);
+  expect(malformed.body['errors']).toEqual({ registrationId: expect.any(String) });
+
+  const deleted = await runCli(['registration', 'delete', '--settings', project.settingsFile, registrationId]);
+  expect(deleted).toMatchObject({ applied: true, registrationId, unregisteredAt: expect.any(String), online: false });
+  expect(await runCli(['registration', 'delete', '--settings', project.settingsFile, registrationId])).toMatchObject({ applied: true, unregisteredAt: deleted['unregisteredAt'] });
+
+  // No further deliveries: a push to it fails, and the device (still connected) gets nothing.
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', registrationId, '--title', 'after unregister']);
+  await expectEventually(async () => expect(await runCli(['status', '--settings', project.settingsFile, String(sent['id'])])).toMatchObject({ state: 'failed', recipients: [] }), {
+    timeoutMs: 15_000,
+    intervalMs: 300,
+  });
+  expect(first.lines.some((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === sent['id']))).toBe(false);
+  await first.stop();
+
+  // Its next registrate gets a new registration, which works.
+  const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const renewed = await registrationIdOf(device);
+  expect(renewed).not.toBe(registrationId);
+  await sendAndReceive(project, device, renewed, 'new registration');
+  return device;
+}
+
+/**
+ * Message listing (issue 16, point 7), through the SDK: a project's messages newest first, page by
+ * page with the cursor, filtered by state and since; another project sees none of them; hostile
+ * parameters get a 400 naming each.
+ */
+export async function checkListing(installation: Installation, project: Project, other: Project): Promise<void> {
+  const since = new Date(Date.now() - 1000).toISOString();
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) ids.push(String((await runCli(['send', '--settings', project.settingsFile, '--target', `nobody-${i}`, '--title', `listed ${i}`]))['id']));
+  const api = client(project);
+  const newestFirst = [...ids].reverse();
+  await expectEventually(async () => expect((await api.listMessages({ since, state: 'failed' })).messages.map((m) => m.id)).toEqual(newestFirst), { timeoutMs: 15_000, intervalMs: 300 });
+
+  const paged: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Awaited<ReturnType<typeof api.listMessages>> = await api.listMessages({ since, limit: 2, ...(cursor === null ? {} : { cursor }) });
+    paged.push(...page.messages.map((m) => m.id));
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  expect(paged.filter((id) => ids.includes(id))).toEqual(newestFirst);
+  expect((await api.listMessages({ since, state: 'delivered' })).messages.filter((m) => ids.includes(m.id))).toEqual([]);
+
+  const foreign = await client(other).listMessages({ limit: 100 });
+  expect(foreign.messages.filter((m) => ids.includes(m.id) || m.projectId !== other.projectId)).toEqual([]);
+
+  const url = `${installation.httpUrl}/push/public/api/v1/projects/${project.projectId}/messages`;
+  const auth = { headers: { authorization: `Bearer ${await api.getAccessToken()}` } };
+  const bad = await http(`${url}?state=lost&limit=101&cursor=abc&since=tomorrow`, auth);
+  expect(bad.status).toBe(400);
+  expect(bad.headers.get('content-type')).toContain('application/problem+json');
+  expect(Object.keys(bad.body['errors'] as object).sort()).toEqual(['cursor', 'limit', 'since', 'state']);
+  expect((await http(`${url}?limit=-5`, auth)).status).toBe(400);
+}
+
+/**
+ * Multicast (issue 16, point 2), through `borealis send` with a list: two devices of the project
+ * get the one message, a registration of another project and a malformed id are reported per
+ * recipient, and the status lists the two recipients delivered.
+ */
+export async function checkMulticast(installation: Installation, project: Project, other: Project, workDir: string): Promise<JsonLineProcess[]> {
+  const devices = [startDevice(installation.deviceUrl, project.applicationId, `${workDir}/multicast-1`), startDevice(installation.deviceUrl, project.applicationId, `${workDir}/multicast-2`)];
+  const foreignDevice = startDevice(installation.deviceUrl, other.applicationId, `${workDir}/multicast-foreign`);
+  const [r1, r2, foreign] = [await registrationIdOf(devices[0]!), await registrationIdOf(devices[1]!), await registrationIdOf(foreignDevice)];
+  const sent = await runCli(['send', '--settings', project.settingsFile, '--target', [r1, r2, foreign, 'not valid!'].join(','), '--title', 'to many', '--ttl', '1h']);
+  expect(sent['recipients']).toEqual([
+    { registrationId: r1, status: 'accepted' },
+    { registrationId: r2, status: 'accepted' },
+    { registrationId: foreign, status: 'rejected', code: 'not_found', detail: expect.any(String) },
+    { registrationId: 'not valid!', status: 'rejected', code: 'invalid_argument', detail: expect.any(String) },
+  ]);
+  const id = String(sent['id']);
+  for (const device of devices) {
+    await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id), 30_000, `multicast ${id}`);
+  }
+  await expectEventually(
+    async () => {
+      const status = await client(project).getMessageStatus(id);
+      expect(status).toMatchObject({ state: 'delivered', target: { type: 'registrations', value: '2' }, counts: { delivered: 2 } });
+      expect(status.recipients.map((r) => r.registrationId).sort()).toEqual([r1, r2].sort());
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(foreignDevice.lines.some((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id))).toBe(false);
+  return [...devices, foreignDevice];
+}

@@ -3,7 +3,8 @@ import { adminCommand } from './admin';
 import { deviceCommand } from './device';
 import { loadgenCommand } from './loadgen';
 import { pushDaemonCommand } from './push-daemon';
-import { sendCommand, statusCommand } from './send';
+import { registrationCommand } from './registration';
+import { cancelCommand, sendCommand, statusCommand } from './send';
 import { serveCommand } from './serve';
 import { UsageError } from './usage';
 
@@ -29,10 +30,16 @@ const USAGE = `usage: borealis <command> [options]
           [--source-addresses 127.0.0.1,127.0.0.2] [--rate PER_SECOND] [--duration SECONDS] [--receipts]
       Many simulated devices from several processes and source addresses; prints progress
       (with --receipts also every registration and every notification received, with its time).
-  send --settings FILE --target REGISTRATION_ID [--title T] [--message M] [--data JSON] [--ttl 1h]
-      Sends a push as an app server would; prints {"id": ...}.
+  send --settings FILE --target REGISTRATION_ID[,REGISTRATION_ID...] [--title T] [--message M] [--data JSON] [--ttl 1h]
+      Sends a push as an app server would; prints {"id": ...}. Several ids (up to 1,000, comma
+      separated): one multicast; prints the id and each recipient's outcome.
   status --settings FILE MESSAGE_ID
       Prints the message status.
+  cancel --settings FILE MESSAGE_ID
+      Cancels a message: recipients not reached yet never get it; prints {"applied", ...status}.
+  registration show|topics|delete --settings FILE REGISTRATION_ID
+      One of the project's registrations (application, created, last seen, online, topics), its
+      topics, or unregisters it (no further deliveries; the device learns at its next registrate).
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -52,6 +59,10 @@ async function main(argv: string[]): Promise<void> {
       return sendCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'cancel':
+      return cancelCommand(rest);
+    case 'registration':
+      return registrationCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -24,16 +24,23 @@ export async function sendCommand(args: string[]): Promise<void> {
     }
   }
   const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
+  const target = required(values.target, '--target');
+  // Each optional: --data alone sends a silent push; the server refuses a push with none.
+  const notification = {
+    ...(values.title !== undefined ? { title: values.title } : {}),
+    ...(values.message !== undefined ? { message: values.message } : {}),
+    ...(data !== undefined ? { data } : {}),
+  };
+  if (target.includes(',')) {
+    // A list of registration ids: one multicast, each id's outcome printed.
+    printJson(await client.sendMulticast({ registrationIds: target.split(','), ...(values.ttl !== undefined ? { ttl: values.ttl } : {}), notification }));
+    return;
+  }
   const result = await client.sendMessage({
-    target: required(values.target, '--target'),
+    target,
     type: 'device',
     ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
-    // Each optional: --data alone sends a silent push; the server refuses a push with none.
-    notification: {
-      ...(values.title !== undefined ? { title: values.title } : {}),
-      ...(values.message !== undefined ? { message: values.message } : {}),
-      ...(data !== undefined ? { data } : {}),
-    },
+    notification,
   });
   printJson(result);
 }
@@ -44,4 +51,13 @@ export async function statusCommand(args: string[]): Promise<void> {
   if (!messageId) throw new UsageError('MESSAGE_ID is required');
   const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
   printJson(await client.getMessageStatus(messageId));
+}
+
+export async function cancelCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, options: { settings: { type: 'string' } }, allowPositionals: true, strict: true });
+  const messageId = positionals[0];
+  if (!messageId) throw new UsageError('MESSAGE_ID is required');
+  const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
+  const { applied, status } = await client.cancelMessage(messageId);
+  printJson({ applied, ...status });
 }

@@ -10,7 +10,8 @@ const epochMs = z.number().int().nonnegative();
 /** A device's local user (device protocol version 2): opaque, short, no separators. */
 const DEVICE_USER = z.string().max(64).regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-" only');
 
-export const TargetType = z.enum(['device', 'application', 'topic']);
+/** `registrations`: a multicast to the listed registration ids (a Borealis extension). */
+export const TargetType = z.enum(['device', 'application', 'topic', 'registrations']);
 export type TargetType = z.infer<typeof TargetType>;
 
 export const Priority = z.enum(['high', 'normal']);
@@ -33,6 +34,11 @@ export const MessageAcceptedV1 = z.object({
   collapseKey: z.string().max(256).nullable(),
   acceptedAtMs: epochMs,
   expiresAtMs: epochMs,
+  /**
+   * For target type `registrations` (multicast): the recipients the gateway found live in the
+   * project; `target.value` is then how many there are. Absent for every other type.
+   */
+  registrationIds: z.array(id).min(1).max(1000).optional(),
 });
 export type MessageAcceptedV1 = z.infer<typeof MessageAcceptedV1>;
 
@@ -70,8 +76,21 @@ export const RegistrationReplyV1 = z.object({
 });
 export type RegistrationReplyV1 = z.infer<typeof RegistrationReplyV1>;
 
+/**
+ * push-core → the transport holding a device: these messages were cancelled, so a delivery of them
+ * still waiting in this inbox (behind in the same batch, or published by a routing that raced the
+ * cancel) must not be written to the device.
+ */
+export const DeliveryCancelV1 = z.object({
+  kind: z.literal('cancel'),
+  deviceId: id,
+  messageIds: z.array(id).min(1).max(1000),
+  atMs: epochMs,
+});
+export type DeliveryCancelV1 = z.infer<typeof DeliveryCancelV1>;
+
 /** Everything addressed to one transport instance travels on its own inbox topic. */
-export const TransportInboxV1 = z.discriminatedUnion('kind', [DeliveryV1, RegistrationReplyV1]);
+export const TransportInboxV1 = z.discriminatedUnion('kind', [DeliveryV1, RegistrationReplyV1, DeliveryCancelV1]);
 export type TransportInboxV1 = z.infer<typeof TransportInboxV1>;
 
 /** transport → push-core: register (Aurora registrate), unregister, topic (un)subscribe. */
@@ -181,10 +200,10 @@ export const DeadLetterV1 = z.object({
 });
 export type DeadLetterV1 = z.infer<typeof DeadLetterV1>;
 
-export const DeliveryState = z.enum(['pending', 'sent', 'delivered', 'expired', 'failed']);
+export const DeliveryState = z.enum(['pending', 'sent', 'delivered', 'expired', 'failed', 'cancelled']);
 export type DeliveryState = z.infer<typeof DeliveryState>;
 
-export const MessageState = z.enum(['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed']);
+export const MessageState = z.enum(['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed', 'cancelled']);
 export type MessageState = z.infer<typeof MessageState>;
 
 /**
@@ -200,6 +219,8 @@ export const MessageStatusV1 = z.object({
   target: z.object({ type: TargetType, value: z.string() }),
   createdAt: z.string(),
   expiresAt: z.string(),
+  /** When an app server cancelled it (RFC 3339), else null. */
+  cancelledAt: z.string().nullable(),
   counts: z.record(DeliveryState, z.number().int().nonnegative()),
   recipients: z.array(
     z.object({
@@ -237,7 +258,104 @@ export const ProjectStatsV1 = z.object({
       delivered: z.number().int().nonnegative(),
       expired: z.number().int().nonnegative(),
       failed: z.number().int().nonnegative(),
+      cancelled: z.number().int().nonnegative(),
     }),
   ),
 });
 export type ProjectStatsV1 = z.infer<typeof ProjectStatsV1>;
+
+/**
+ * gateway → push-core: an app server cancels a message. push-core cancels the message's open
+ * deliveries if the message belongs to `projectId`; idempotent.
+ */
+export const MessageCancelRequestedV1 = z.object({
+  requestId: id,
+  projectId: id,
+  messageId: id,
+  atMs: epochMs,
+});
+export type MessageCancelRequestedV1 = z.infer<typeof MessageCancelRequestedV1>;
+
+/**
+ * A registration as its project's app server sees it (push-core → gateway,
+ * `GET .../registrations/{registration_id}`). Times are RFC 3339. `topics` lists the first
+ * `topics` by name (at most 100); `topicCount` counts them all. A registration that went away
+ * (unregistered by its device, by the app server, replaced or stale) keeps `unregisteredAt`
+ * until retention purges it.
+ */
+export const RegistrationInfoV1 = z.object({
+  registrationId: id,
+  projectId: id,
+  applicationId: id,
+  createdAt: z.string(),
+  lastSeenAt: z.string(),
+  unregisteredAt: z.string().nullable(),
+  /** Whether the device holding it is connected to a transport now. */
+  online: z.boolean(),
+  topicCount: z.number().int().nonnegative(),
+  topics: z.array(z.string()),
+});
+export type RegistrationInfoV1 = z.infer<typeof RegistrationInfoV1>;
+
+/** A registration's topic subscriptions, by name (`GET .../registrations/{registration_id}/topics`). */
+export const RegistrationTopicsV1 = z.object({
+  registrationId: id,
+  projectId: id,
+  topics: z.array(z.object({ topic: z.string(), subscribedAt: z.string() })),
+});
+export type RegistrationTopicsV1 = z.infer<typeof RegistrationTopicsV1>;
+
+/**
+ * gateway → push-core: an app server unregisters one of its registrations. push-core applies it
+ * only to a live registration of `projectId`; idempotent. Its open deliveries fail.
+ */
+export const RegistrationUnregisterRequestedV1 = z.object({
+  requestId: id,
+  projectId: id,
+  registrationId: id,
+  atMs: epochMs,
+});
+export type RegistrationUnregisterRequestedV1 = z.infer<typeof RegistrationUnregisterRequestedV1>;
+
+/** States a message listing can filter on: every aggregate state a stored message can have. */
+export const ListableMessageState = z.enum(['stored', 'sent', 'delivered', 'expired', 'failed', 'cancelled']);
+export type ListableMessageState = z.infer<typeof ListableMessageState>;
+
+/** One message in a listing: its status without the recipients (`GET .../messages/{id}` has them). */
+export const MessageSummaryV1 = MessageStatusV1.omit({ recipients: true });
+export type MessageSummaryV1 = z.infer<typeof MessageSummaryV1>;
+
+/**
+ * A page of a project's messages, newest first (`GET .../projects/{id}/messages`). `nextCursor`
+ * continues after the last message examined; null when there is nothing more. With a state
+ * filter a page may hold fewer messages than asked for, even none, while `nextCursor` is set.
+ */
+export const MessageListV1 = z.object({
+  projectId: id,
+  messages: z.array(MessageSummaryV1),
+  nextCursor: z.string().nullable(),
+});
+export type MessageListV1 = z.infer<typeof MessageListV1>;
+
+/** Where a message listing continues: after this message (acceptance time, then id, both descending). */
+export interface MessageListPosition {
+  acceptedAtMs: number;
+  messageId: string;
+}
+
+const CURSOR = /^(\d{1,15})\.([A-Za-z0-9-]{1,128})$/;
+
+/** Opaque to clients: base64url of `acceptedAtMs.messageId`. */
+export function encodeMessageCursor(position: MessageListPosition): string {
+  return Buffer.from(`${position.acceptedAtMs}.${position.messageId}`, 'utf8').toString('base64url');
+}
+
+/** Null for anything `encodeMessageCursor` did not make. */
+export function decodeMessageCursor(cursor: string): MessageListPosition | null {
+  if (cursor.length === 0 || cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) return null;
+  const position = { acceptedAtMs: Number(match[1]), messageId: match[2]! };
+  // base64url decoding forgives stray bits and padding: only the canonical text is a cursor.
+  return encodeMessageCursor(position) === cursor ? position : null;
+}

@@ -4,7 +4,9 @@ import {
   DeliveryReceiptV1,
   DeviceEventV1,
   MessageAcceptedV1,
+  MessageCancelRequestedV1,
   RegistrationRequestedV1,
+  RegistrationUnregisterRequestedV1,
   RegistryEventV1,
   TopicSubscriptionRequestedV1,
   TransportInboxV1,
@@ -30,6 +32,8 @@ function topic<T>(name: string, schema: z.ZodType<T>, key: (value: T) => string,
 export const Topics = {
   /** gateway → push-core. Key: project and target, so one target's messages stay in order. */
   messageAccepted: topic('borealis.push.message.accepted.v1', MessageAcceptedV1, (m) => `${m.projectId}:${m.target.type}:${m.target.value}`),
+  /** gateway → push-core. Key: message. */
+  messageCancelRequested: topic('borealis.push.message.cancel.requested.v1', MessageCancelRequestedV1, (m) => m.messageId),
   /** transport → push-core. Key: device. */
   registrationRequested: topic('borealis.transport.registration.requested.v1', RegistrationRequestedV1, (m) => m.deviceId),
   /** transport → push-core. Key: device. */
@@ -54,6 +58,8 @@ export const Topics = {
   ),
   /** gateway → push-core. Key: registration. */
   topicSubscriptionRequested: topic('borealis.push.subscription.requested.v1', TopicSubscriptionRequestedV1, (m) => m.registrationId),
+  /** gateway → push-core. Key: registration. */
+  registrationUnregisterRequested: topic('borealis.push.registration.unregister.requested.v1', RegistrationUnregisterRequestedV1, (m) => m.registrationId),
   /** Any consumer → operators. Key: the original record's key. */
   deadLetter: topic('borealis.deadletter.v1', DeadLetterV1, (m) => m.key ?? m.topic),
 } as const;

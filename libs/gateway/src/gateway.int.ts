@@ -4,7 +4,19 @@ import { Global, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { connect } from 'node:net';
-import { Topics, type MessageAcceptedV1, type MessageStatusV1, type ProjectStatsV1, type TopicSubscriptionRequestedV1 } from '@borealis/contracts';
+import {
+  MessageSummaryV1,
+  Topics,
+  type MessageAcceptedV1,
+  type MessageCancelRequestedV1,
+  type MessageListV1,
+  type MessageStatusV1,
+  type ProjectStatsV1,
+  type RegistrationInfoV1,
+  type RegistrationTopicsV1,
+  type RegistrationUnregisterRequestedV1,
+  type TopicSubscriptionRequestedV1,
+} from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryReplayGuard, RedisRateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
@@ -12,7 +24,7 @@ import { requireRedis } from '@borealis/testing';
 import { isUuid, randomToken, SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { GatewayModule, MessageStatusReader, ProjectStatsReader } from './index';
+import { GatewayModule, MessageListReader, MessageStatusReader, ProjectStatsReader, RegistrationReader, type MessageListParams } from './index';
 import { RequestLimits } from './rate-limit/request-limits';
 
 const ISSUER = 'https://borealis.test/auth/public';
@@ -27,19 +39,84 @@ const knownStatus: MessageStatusV1 = {
   target: { type: 'device', value: 'reg-1' },
   createdAt: '2026-01-01T00:00:00.000Z',
   expiresAt: '2026-01-02T00:00:00.000Z',
-  counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0 },
+  cancelledAt: null,
+  counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0, cancelled: 0 },
   recipients: [{ registrationId: 'reg-1', state: 'delivered', updatedAt: '2026-01-01T00:00:01.000Z' }],
 };
 
+/** A pending message whose cancel the stub push-core applies, and one it never gets to. */
+const pendingId = '018f0000-0000-7000-8000-000000000002';
+const stuckId = '018f0000-0000-7000-8000-000000000003';
+/** Messages the stub push-core has applied a cancel to, by project. */
+const cancelledIn = new Set<string>();
+const cancelRequests: MessageCancelRequestedV1[] = [];
+
 class StubStatusReader extends MessageStatusReader {
   async getStatus(projectId: string, messageId: string): Promise<MessageStatusV1 | null> {
-    return messageId === knownStatus.id ? { ...knownStatus, projectId } : null;
+    if (messageId === knownStatus.id) return { ...knownStatus, projectId };
+    if (messageId !== pendingId && messageId !== stuckId) return null;
+    // Only the project that sent it knows it: the pending messages belong to projects named "owner-*".
+    if (!projectId.startsWith('owner-')) return null;
+    const cancelled = cancelledIn.has(`${projectId}/${messageId}`);
+    return {
+      ...knownStatus,
+      id: messageId,
+      projectId,
+      state: cancelled ? 'cancelled' : 'stored',
+      cancelledAt: cancelled ? '2026-01-01T00:00:02.000Z' : null,
+      counts: { ...knownStatus.counts, delivered: 0, pending: cancelled ? 0 : 1, cancelled: cancelled ? 1 : 0 },
+      recipients: [{ registrationId: 'reg-1', state: cancelled ? 'cancelled' : 'pending', updatedAt: '2026-01-01T00:00:01.000Z' }],
+    };
+  }
+}
+
+/** Registrations the stub push-core has unregistered, by project. */
+const unregisteredIn = new Set<string>();
+const unregisterRequests: RegistrationUnregisterRequestedV1[] = [];
+
+/** One registration, `reg-owned`, in every project named "owner-*". */
+class StubRegistrationReader extends RegistrationReader {
+  async getRegistration(projectId: string, registrationId: string): Promise<RegistrationInfoV1 | null> {
+    if (registrationId !== 'reg-owned' || !projectId.startsWith('owner-')) return null;
+    const gone = unregisteredIn.has(projectId);
+    return {
+      registrationId,
+      projectId,
+      applicationId: 'app-1',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      lastSeenAt: '2026-01-01T00:00:01.000Z',
+      unregisteredAt: gone ? '2026-01-01T00:00:02.000Z' : null,
+      online: !gone,
+      topicCount: 1,
+      topics: ['news'],
+    };
+  }
+
+  async liveOf(projectId: string, registrationIds: readonly string[]): Promise<Set<string>> {
+    // Live in "owner-*" projects: reg-owned, and any id starting live-.
+    if (!projectId.startsWith('owner-')) return new Set();
+    return new Set(registrationIds.filter((id) => (id === 'reg-owned' && !unregisteredIn.has(projectId)) || id.startsWith('live-')));
+  }
+
+  async getTopics(projectId: string, registrationId: string): Promise<RegistrationTopicsV1 | null> {
+    const found = await this.getRegistration(projectId, registrationId);
+    return found && { registrationId, projectId, topics: [{ topic: 'news', subscribedAt: '2026-01-01T00:00:00.000Z' }] };
+  }
+}
+
+const listCalls: { projectId: string; params: MessageListParams }[] = [];
+
+/** Lists the known status (delivered) for every project; records what it was asked. */
+class StubListReader extends MessageListReader {
+  async list(projectId: string, params: MessageListParams): Promise<MessageListV1> {
+    listCalls.push({ projectId, params });
+    return { projectId, messages: [MessageSummaryV1.parse({ ...knownStatus, projectId })], nextCursor: null };
   }
 }
 
 class StubStatsReader extends ProjectStatsReader {
   async getStats(projectId: string, from: string, to: string): Promise<ProjectStatsV1> {
-    return { projectId, from, to, days: [{ date: from, accepted: 4, delivered: 3, expired: 1, failed: 0 }] };
+    return { projectId, from, to, days: [{ date: from, accepted: 4, delivered: 3, expired: 1, failed: 0, cancelled: 0 }] };
   }
 }
 
@@ -48,8 +125,10 @@ class StubStatsReader extends ProjectStatsReader {
   providers: [
     { provide: MessageStatusReader, useClass: StubStatusReader },
     { provide: ProjectStatsReader, useClass: StubStatsReader },
+    { provide: RegistrationReader, useClass: StubRegistrationReader },
+    { provide: MessageListReader, useClass: StubListReader },
   ],
-  exports: [MessageStatusReader, ProjectStatsReader],
+  exports: [MessageStatusReader, ProjectStatsReader, RegistrationReader, MessageListReader],
 })
 class StatusStubModule {}
 
@@ -84,6 +163,30 @@ beforeAll(async () => {
       for (const { value } of messages) {
         if (value.projectId === brokenProject) throw new Error('store unavailable');
         accepted.push(value);
+      }
+    },
+  });
+
+  // The stub push-core applies cancels of `pendingId` only.
+  await bus.subscribe({
+    topic: Topics.messageCancelRequested,
+    group: 'test.capture',
+    handler: async (messages) => {
+      for (const { value } of messages) {
+        if (value.projectId.startsWith('owner-broken')) throw new Error('store unavailable');
+        cancelRequests.push(value);
+        if (value.messageId === pendingId) cancelledIn.add(`${value.projectId}/${value.messageId}`);
+      }
+    },
+  });
+
+  await bus.subscribe({
+    topic: Topics.registrationUnregisterRequested,
+    group: 'test.capture',
+    handler: async (messages) => {
+      for (const { value } of messages) {
+        unregisterRequests.push(value);
+        unregisteredIn.add(value.projectId);
       }
     },
   });
@@ -172,6 +275,11 @@ function rawHttp(bytes: string): Promise<string> {
 
 async function registry(...events: unknown[]) {
   await bus.publish(Topics.registry, events.map((value) => ({ value: value as never })));
+}
+
+async function call(method: string, path: string, auth: string | null) {
+  const response = await fetch(baseUrl + BASE + path, { method, headers: auth ? { authorization: auth } : {} });
+  return { response, body: (await response.json()) as Record<string, unknown> };
 }
 
 async function get(path: string, auth: string) {
@@ -345,6 +453,185 @@ describe('gateway public API', () => {
     expectProblem(await get(`/projects/${projectId}/messages/not-an-id`, auth), 404, 'not_found');
   });
 
+  it('cancels a message: 200 with the cancelled status once push-core applied it, idempotent', async () => {
+    const projectId = `owner-${randomToken(6)}`;
+    const auth = `Bearer ${await token(projectId)}`;
+    const first = await call('DELETE', `/projects/${projectId}/messages/${pendingId}`, auth);
+    expect(first.response.status).toBe(200);
+    expect(first.body).toMatchObject({ id: pendingId, projectId, state: 'cancelled', counts: { pending: 0, cancelled: 1 } });
+    expect(cancelRequests.filter((r) => r.projectId === projectId)).toEqual([
+      { requestId: expect.any(String), projectId, messageId: pendingId, atMs: expect.any(Number) },
+    ]);
+    // Again: the same answer, and nothing left to publish.
+    const again = await call('DELETE', `/projects/${projectId}/messages/${pendingId}`, auth);
+    expect(again.response.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(cancelRequests.filter((r) => r.projectId === projectId)).toHaveLength(1);
+    // A delivered message: nothing to cancel, its status unchanged.
+    const delivered = await call('DELETE', `/projects/${projectId}/messages/${knownStatus.id}`, auth);
+    expect(delivered.response.status).toBe(200);
+    expect(delivered.body).toMatchObject({ state: 'delivered', cancelledAt: null });
+  });
+
+  it('answers 202 when the cancel is durable but push-core has not applied it within a few seconds', async () => {
+    const projectId = `owner-${randomToken(6)}`;
+    const { response, body } = await call('DELETE', `/projects/${projectId}/messages/${stuckId}`, `Bearer ${await token(projectId)}`);
+    expect(response.status).toBe(202);
+    expect(body).toMatchObject({ id: stuckId, state: 'stored' });
+    expect(cancelRequests.filter((r) => r.projectId === projectId)).toHaveLength(1);
+  });
+
+  it('cancel: 404 for another project’s message or an id that is none, 403 without message:update or with another project’s token, 503 when not durable', async () => {
+    const owner = `owner-${randomToken(6)}`;
+    const stranger = newProject();
+    const strangerAuth = `Bearer ${await token(stranger)}`;
+    expectProblem(await call('DELETE', `/projects/${stranger}/messages/${pendingId}`, strangerAuth), 404, 'not_found');
+    expectProblem(await call('DELETE', `/projects/${stranger}/messages/not-a-message-id`, strangerAuth), 404, 'not_found');
+    expectProblem(await call('DELETE', `/projects/${owner}/messages/${pendingId}`, strangerAuth), 403, 'permission_denied');
+    expectProblem(await call('DELETE', `/projects/${owner}/messages/${pendingId}`, `Bearer ${await token(owner, { scope: 'project:read' })}`), 403, 'permission_denied');
+    expectProblem(await call('DELETE', `/projects/${owner}/messages/${pendingId}`, null), 401, 'unauthenticated');
+    expect(cancelRequests.filter((r) => r.projectId === owner || r.projectId === stranger)).toEqual([]);
+    const broken = `owner-broken-${randomToken(6)}`;
+    const unavailable = await call('DELETE', `/projects/${broken}/messages/${pendingId}`, `Bearer ${await token(broken)}`);
+    expectProblem(unavailable, 503, 'unavailable');
+    expect(unavailable.response.headers.get('retry-after')).toBe('1');
+  });
+
+  it('describes a registration and its topics, and unregisters it once (200, idempotent)', async () => {
+    const projectId = `owner-${randomToken(6)}`;
+    const auth = `Bearer ${await token(projectId)}`;
+    const shown = await get(`/projects/${projectId}/registrations/reg-owned`, auth);
+    expect(shown.response.status).toBe(200);
+    expect(shown.body).toMatchObject({ registrationId: 'reg-owned', projectId, applicationId: 'app-1', online: true, unregisteredAt: null, topics: ['news'] });
+    const topics = await get(`/projects/${projectId}/registrations/reg-owned/topics`, auth);
+    expect(topics.response.status).toBe(200);
+    expect(topics.body).toEqual({ registrationId: 'reg-owned', projectId, topics: [{ topic: 'news', subscribedAt: '2026-01-01T00:00:00.000Z' }] });
+
+    const removed = await call('DELETE', `/projects/${projectId}/registrations/reg-owned`, auth);
+    expect(removed.response.status).toBe(200);
+    expect(removed.body).toMatchObject({ registrationId: 'reg-owned', unregisteredAt: expect.any(String), online: false });
+    expect(unregisterRequests.filter((r) => r.projectId === projectId)).toEqual([
+      { requestId: expect.any(String), projectId, registrationId: 'reg-owned', atMs: expect.any(Number) },
+    ]);
+    const again = await call('DELETE', `/projects/${projectId}/registrations/reg-owned`, auth);
+    expect(again.response.status).toBe(200);
+    expect(unregisterRequests.filter((r) => r.projectId === projectId)).toHaveLength(1);
+  });
+
+  it('registrations: 404 for another project’s or an unknown one, 400 naming registrationId for a malformed id, 403 by scope and project', async () => {
+    const owner = `owner-${randomToken(6)}`;
+    const stranger = newProject();
+    const strangerAuth = `Bearer ${await token(stranger)}`;
+    for (const [method, path] of [
+      ['GET', ''],
+      ['GET', '/topics'],
+      ['DELETE', ''],
+    ] as const) {
+      const foreign = await call(method, `/projects/${stranger}/registrations/reg-owned${path}`, strangerAuth);
+      expectProblem(foreign, 404, 'not_found');
+      expect(JSON.stringify(foreign.body)).not.toContain('app-1');
+      expectProblem(await call(method, `/projects/${owner}/registrations/reg-owned${path}`, strangerAuth), 403, 'permission_denied');
+      const malformed = await call(method, `/projects/${stranger}/registrations/${'x'.repeat(129)}${path}`, strangerAuth);
+      expectProblem(malformed, 400, 'invalid_argument');
+      expect(malformed.body['errors']).toEqual({ registrationId: expect.any(String) });
+      const spaces = await call(method, `/projects/${stranger}/registrations/a%20b${path}`, strangerAuth);
+      expectProblem(spaces, 400, 'invalid_argument');
+    }
+    expectProblem(await call('DELETE', `/projects/${owner}/registrations/reg-owned`, `Bearer ${await token(owner, { scope: 'project:read' })}`), 403, 'permission_denied');
+    expectProblem(await call('GET', `/projects/${owner}/registrations/reg-owned`, `Bearer ${await token(owner, { scope: 'message:update' })}`), 403, 'permission_denied');
+    expect(unregisterRequests.filter((r) => r.projectId === owner || r.projectId === stranger)).toEqual([]);
+  });
+
+  it('lists messages: passes validated parameters on, 400 naming each bad one, 403 for another project', async () => {
+    const projectId = newProject();
+    const auth = `Bearer ${await token(projectId)}`;
+    const listed = await get(`/projects/${projectId}/messages?state=delivered&since=2026-01-01T00:00:00Z&limit=5`, auth);
+    expect(listed.response.status).toBe(200);
+    expect(listed.body).toMatchObject({ projectId, messages: [{ id: knownStatus.id, state: 'delivered' }], nextCursor: null });
+    expect(listCalls.filter((c) => c.projectId === projectId)).toEqual([{ projectId, params: { state: 'delivered', sinceMs: Date.UTC(2026, 0, 1), limit: 5, after: null } }]);
+
+    const bad = await get(`/projects/${projectId}/messages?state=lost&limit=1000&cursor=xyz&since=soon`, auth);
+    expectProblem(bad, 400, 'invalid_argument');
+    expect(Object.keys(bad.body['errors'] as object).sort()).toEqual(['cursor', 'limit', 'since', 'state']);
+    expectProblem(await get(`/projects/${projectId}/messages?limit=10&limit=20`, auth), 400, 'invalid_argument');
+    expectProblem(await get(`/projects/${projectId}/messages?limit=abc`, auth), 400, 'invalid_argument');
+    expectProblem(await get(`/projects/${newProject()}/messages`, auth), 403, 'permission_denied');
+    expectProblem(await get(`/projects/${projectId}/messages`, `Bearer ${await token(projectId, { scope: 'message:update' })}`), 403, 'permission_denied');
+    expect(listCalls.filter((c) => c.projectId === projectId)).toHaveLength(1);
+  });
+
+  describe('multicast', () => {
+    const multicast = async (projectId: string, body: unknown, auth?: string) =>
+      send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: JSON.stringify(body), ...(auth ? { auth } : {}) });
+    const notification = { title: 'Hi', message: 'all of you' };
+
+    it('sends one message to the live registrations and reports every id on its own', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const { response, body } = await multicast(projectId, { registration_ids: ['live-a', 'live-b', 'live-a', 'a b', 'nobody', 'x'.repeat(129)], ttl: '1h', notification });
+      expect(response.status).toBe(200);
+      expect(body['recipients']).toEqual([
+        { registrationId: 'live-a', status: 'accepted' },
+        { registrationId: 'live-b', status: 'accepted' },
+        { registrationId: 'a b', status: 'rejected', code: 'invalid_argument', detail: expect.any(String) },
+        { registrationId: 'nobody', status: 'rejected', code: 'not_found', detail: expect.any(String) },
+        { registrationId: 'x'.repeat(129), status: 'rejected', code: 'invalid_argument', detail: expect.any(String) },
+      ]);
+      expect(accepted.filter((m) => m.projectId === projectId)).toEqual([
+        expect.objectContaining({ messageId: body['id'], target: { type: 'registrations', value: '2' }, registrationIds: ['live-a', 'live-b'], ttlSeconds: 3600 }),
+      ]);
+      // Two recipients took two of the three tokens of the burst.
+      expect(response.headers.get('ratelimit-remaining')).toBe('1');
+    });
+
+    it('takes the quota once per recipient: more recipients than tokens is a 429, and nothing is sent', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const tooMany = await multicast(projectId, { registration_ids: ['live-1', 'live-2', 'live-3', 'live-4'], notification });
+      expectProblem(tooMany, 429, 'rate_limited');
+      expect((await multicast(projectId, { registration_ids: ['live-1', 'live-2', 'live-3'], notification })).response.status).toBe(200);
+      expectProblem(await send(projectId), 429, 'rate_limited');
+      expect(accepted.filter((m) => m.projectId === projectId)).toHaveLength(1);
+    });
+
+    it('reports another project’s registrations as not found, sends nothing and takes no quota', async () => {
+      const stranger = newProject();
+      const { response, body } = await multicast(stranger, { registration_ids: ['reg-owned', 'live-a'], notification });
+      expect(response.status).toBe(200);
+      expect(body).toEqual({
+        id: null,
+        recipients: [
+          { registrationId: 'reg-owned', status: 'rejected', code: 'not_found', detail: 'no live registration with this id in this project' },
+          { registrationId: 'live-a', status: 'rejected', code: 'not_found', detail: 'no live registration with this id in this project' },
+        ],
+      });
+      expect(accepted.filter((m) => m.projectId === stranger)).toEqual([]);
+    });
+
+    it('hostile input: a 400 naming the field for wrong types, oversize or empty lists, send fields; 403 without the scope', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const cases: [unknown, string][] = [
+        [{ notification }, 'registration_ids'],
+        [{ registration_ids: 'live-a', notification }, 'registration_ids'],
+        [{ registration_ids: [], notification }, 'registration_ids'],
+        [{ registration_ids: Array.from({ length: 1001 }, (_, i) => `live-${i}`), notification }, 'registration_ids'],
+        [{ registration_ids: ['live-a', 7], notification }, 'registration_ids[1]'],
+        [{ registration_ids: ['live-a'], target: 'live-a', notification }, 'target'],
+        [{ registration_ids: ['live-a'] }, 'notification'],
+        [{ registration_ids: ['live-a'], notification: { title: 'x'.repeat(513) } }, 'notification.title'],
+        [{ registration_ids: ['live-a'], notification, ttl: '1d' }, 'ttl'],
+        [{ registration_ids: ['live-a'], notification, extra: true }, 'extra'],
+        [['live-a'], 'body'],
+      ];
+      for (const [body, field] of cases) {
+        const answer = await multicast(projectId, body);
+        expectProblem(answer, 400, 'invalid_argument');
+        expect(Object.keys(answer.body['errors'] as object)).toContain(field);
+      }
+      expectProblem(await send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: '{"registration_ids": [' }), 400, 'malformed_body');
+      expectProblem(await multicast(projectId, { registration_ids: ['live-a'], notification }, `Bearer ${await token(projectId, { scope: 'project:read' })}`), 403, 'permission_denied');
+      expect(accepted.filter((m) => m.projectId === projectId)).toEqual([]);
+    });
+  });
+
   it('delivers to groups: application and topic targets are published as given', async () => {
     const projectId = newProject();
     const toApp = await send(projectId, { body: JSON.stringify({ ...message, type: 'application', target: 'app_42' }) });
@@ -430,7 +717,7 @@ describe('gateway public API', () => {
     const auth = `Bearer ${await token(projectId)}`;
     const { response, body } = await get(`/projects/${projectId}/stats?from=2026-01-01&to=2026-01-31`, auth);
     expect(response.status).toBe(200);
-    expect(body).toEqual({ projectId, from: '2026-01-01', to: '2026-01-31', days: [{ date: '2026-01-01', accepted: 4, delivered: 3, expired: 1, failed: 0 }] });
+    expect(body).toEqual({ projectId, from: '2026-01-01', to: '2026-01-31', days: [{ date: '2026-01-01', accepted: 4, delivered: 3, expired: 1, failed: 0, cancelled: 0 }] });
     const bad = await get(`/projects/${projectId}/stats?from=2026-02-01&to=2026-01-01`, auth);
     expectProblem(bad, 400, 'invalid_argument');
     expect(bad.body['errors']).toEqual({ from: 'must not be after to' });

@@ -4,6 +4,9 @@ import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
 import { AccessGuard, RequestAuthorizer } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
+import { MessageCancelService } from './cancel/message-cancel.service';
+import { HttpRegistrationReader, RegistrationReader } from './registrations/registration-reader';
+import { RegistrationManagementService } from './registrations/registration-management.service';
 import { GATEWAY_OPTIONS, type BucketLimit, type GatewayModuleOptions } from './gateway-options';
 import { PublicApiSetup } from './http/public-api-setup';
 import { IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore } from './idempotency/idempotency-store';
@@ -12,9 +15,11 @@ import { PushApiController } from './push-api.controller';
 import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
 import { AcceptedPublisher } from './send/accepted-publisher';
+import { MulticastService } from './send/multicast.service';
 import { SendMessageService } from './send/send-message.service';
 import { SendRoute } from './send/send-route';
 import { HttpProjectStatsReader, ProjectStatsReader } from './stats/project-stats-reader';
+import { HttpMessageListReader, MessageListReader } from './status/message-list-reader';
 import { HttpMessageStatusReader, MessageStatusReader } from './status/message-status-reader';
 import { TopicSubscriptionService } from './subscriptions/topic-subscription.service';
 
@@ -32,7 +37,8 @@ class GatewayRedisLifecycle implements OnApplicationShutdown {
 
 /**
  * The public push API (`/push/public/api/v1`). Needs `MessageBus`, `RateLimiter` and `Clock` from
- * the platform, and `MessageStatusReader` and `ProjectStatsReader` too unless `pushCoreUrl` is given.
+ * the platform, and `MessageStatusReader`, `MessageListReader`, `ProjectStatsReader` and `RegistrationReader` too unless
+ * `pushCoreUrl` is given.
  */
 @Module({})
 export class GatewayModule {
@@ -74,13 +80,18 @@ export class GatewayModule {
       AcceptedPublisher,
       SendMessageService,
       SendRoute,
+      MulticastService,
       TopicSubscriptionService,
+      MessageCancelService,
+      RegistrationManagementService,
       PublicApiSetup,
     ];
     if (options.pushCoreUrl) {
       providers.push(
         { provide: MessageStatusReader, useValue: new HttpMessageStatusReader(options.pushCoreUrl) },
         { provide: ProjectStatsReader, useValue: new HttpProjectStatsReader(options.pushCoreUrl) },
+        { provide: RegistrationReader, useValue: new HttpRegistrationReader(options.pushCoreUrl) },
+        { provide: MessageListReader, useValue: new HttpMessageListReader(options.pushCoreUrl) },
       );
     }
     return { module: GatewayModule, controllers: [PushApiController, ApiDocsController], providers };

@@ -4,3 +4,5 @@ export { IdempotencyStore, MemoryIdempotencyStore, RedisIdempotencyStore, type I
 export { OPENAPI_DOCUMENT } from './openapi/openapi-document';
 export { HttpProjectStatsReader, ProjectStatsReader } from './stats/project-stats-reader';
 export { HttpMessageStatusReader, MessageStatusReader } from './status/message-status-reader';
+export { HttpRegistrationReader, RegistrationReader } from './registrations/registration-reader';
+export { HttpMessageListReader, MessageListReader, type MessageListParams } from './status/message-list-reader';

@@ -94,8 +94,8 @@ export class Metrics {
 
   readonly messagesAccepted = new Counter({ name: MetricNames.messagesAccepted, help: 'Push messages accepted by the gateway (durable in Kafka), by target type', labelNames: ['type'] as const, registers: [this.registry] });
   readonly messagesRejected = new Counter({ name: MetricNames.messagesRejected, help: 'Send requests refused by the gateway, by error code', labelNames: ['code'] as const, registers: [this.registry] });
-  readonly deliveriesPending = new Gauge({ name: MetricNames.deliveriesPending, help: 'Deliveries stored and not yet delivered, expired or failed', registers: [this.registry] });
-  readonly deliveries = new Counter({ name: MetricNames.deliveries, help: 'Deliveries that reached a state, by state (sent, delivered, expired, failed)', labelNames: ['state'] as const, registers: [this.registry] });
+  readonly deliveriesPending = new Gauge({ name: MetricNames.deliveriesPending, help: 'Deliveries stored and not yet delivered, expired, failed or cancelled', registers: [this.registry] });
+  readonly deliveries = new Counter({ name: MetricNames.deliveries, help: 'Deliveries that reached a state, by state (sent, delivered, expired, failed, cancelled)', labelNames: ['state'] as const, registers: [this.registry] });
   readonly deliveryLatency = new Histogram({ name: MetricNames.deliveryLatency, help: 'Time from acceptance by the gateway to the device acknowledgement, in seconds', buckets: DELIVERY_BUCKETS, registers: [this.registry] });
   readonly deviceConnections = new Gauge({ name: MetricNames.deviceConnections, help: 'Open device connections on this transport instance, by protocol (tcp, ws)', labelNames: ['protocol'] as const, registers: [this.registry] });
   readonly devicesHeld = new Gauge({ name: MetricNames.devicesHeld, help: 'Authenticated devices held by this transport instance', registers: [this.registry] });

@@ -3,8 +3,10 @@ import { Topics } from '@borealis/contracts';
 import { MessageBus } from '@borealis/messaging';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
 import { DeviceEvents } from './delivery/device-events.service';
+import { MessageCancellation } from './delivery/message-cancellation.service';
 import { MessageIngest } from './delivery/message-ingest.service';
 import { DEFAULT_CONSUMER_GROUP_PREFIX, PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
+import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
 import { Registrations } from './registration/registration.service';
 import { TopicSubscriptions } from './registration/topic-subscriptions.service';
 import { RegistryView } from './registry/registry-view.service';
@@ -21,6 +23,8 @@ export class PushCoreConsumers implements OnModuleInit {
     private readonly ingest: MessageIngest,
     private readonly deviceEvents: DeviceEvents,
     private readonly receipts: DeliveryReceipts,
+    private readonly cancellations: MessageCancellation,
+    private readonly unregistrations: AppServerUnregistrations,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -42,9 +46,19 @@ export class PushCoreConsumers implements OnModuleInit {
       handler: (batch) => this.subscriptions.handle(batch.map((m) => m.value)),
     });
     await this.bus.subscribe({
+      topic: Topics.registrationUnregisterRequested,
+      group: group('unregistrations'),
+      handler: (batch) => this.unregistrations.handle(batch.map((m) => m.value)),
+    });
+    await this.bus.subscribe({
       topic: Topics.messageAccepted,
       group: group('messages'),
       handler: (batch) => this.ingest.handle(batch.map((m) => m.value)),
+    });
+    await this.bus.subscribe({
+      topic: Topics.messageCancelRequested,
+      group: group('cancellations'),
+      handler: (batch) => this.cancellations.handle(batch.map((m) => m.value)),
     });
     await this.bus.subscribe({
       topic: Topics.deviceEvents,

@@ -3,8 +3,11 @@ import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import {
+  decodeMessageCursor,
   Topics,
   transportInboxTopic,
+  type MessageListV1,
+  type DeliveryCancelV1,
   type DeliveryReceiptV1,
   type DeliveryV1,
   type MessageAcceptedV1,
@@ -17,7 +20,7 @@ import { InProcessMessageBus } from '@borealis/messaging';
 import { configureHttpApp, createFastifyAdapter, Metrics, PlatformModule } from '@borealis/platform';
 import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
-import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from './index';
+import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from './index';
 import { needsAnalyze, PlannerStatistics } from './maintenance/planner-statistics';
 import { Sweeper } from './maintenance/sweeper';
 import { PushDb } from './persistence/push-db';
@@ -319,7 +322,8 @@ describe('messages and deliveries', () => {
       target: { type: 'device', value: registrationId },
       createdAt: new Date(T0).toISOString(),
       expiresAt: new Date(message.expiresAtMs).toISOString(),
-      counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0 },
+      cancelledAt: null,
+      counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0, cancelled: 0 },
       recipients: [{ registrationId, state: 'delivered', updatedAt: new Date(T0 + 2000).toISOString() }],
     });
 
@@ -601,8 +605,8 @@ describe('receipts in batches, sweeper, statistics', () => {
       from: day1,
       to: day2,
       days: [
-        { date: day1, accepted: 3, delivered: 1, expired: 0, failed: 1 },
-        { date: day2, accepted: 0, delivered: 0, expired: 1, failed: 0 },
+        { date: day1, accepted: 3, delivered: 1, expired: 0, failed: 1, cancelled: 0 },
+        { date: day2, accepted: 0, delivered: 0, expired: 1, failed: 0, cancelled: 0 },
       ],
     });
     const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p3}/stats?from=${day1}&to=${day2}` });
@@ -672,6 +676,234 @@ describe('receipts in batches, sweeper, statistics', () => {
     }
     const [{ n: left }] = await dataSource.query('SELECT count(*)::int AS n FROM registrations WHERE id = $1', [registrationId]);
     expect(left).toBe(0);
+  });
+});
+
+describe('cancel (app servers)', () => {
+  async function cancel(projectId: string, messageId: string): Promise<void> {
+    await bus.publish(Topics.messageCancelRequested, [{ value: { requestId: uuidv7(), projectId, messageId, atMs: clock.now() } }]);
+  }
+
+  function cancels(instanceId: string): DeliveryCancelV1[] {
+    return inbox.get(instanceId)!.filter((m): m is DeliveryCancelV1 => m.kind === 'cancel');
+  }
+
+  it('cancels pending deliveries, which a device connecting afterwards never gets; delivered ones stay', async () => {
+    const p5 = `p5-${randomToken(4)}`;
+    const a5 = `a5-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p5, true, 1), application(a5, p5, true, 1)]);
+    const [online, offline] = [newDevice(), newDevice()];
+    const [rOnline, rOffline] = [await register(online, a5), await register(offline, a5)];
+    await presence.set(online, 't-1', 3600);
+
+    const messageId = await send(accepted(p5, { type: 'application', value: a5 }));
+    await fannedOut(messageId);
+    await receipt('delivered', online, 't-1', [messageId]);
+    clock.advance(1000);
+    await cancel(p5, messageId);
+
+    expect(await statuses.getStatus(p5, messageId)).toMatchObject({
+      state: 'cancelled',
+      cancelledAt: new Date(T0 + 1000).toISOString(),
+      counts: { delivered: 1, cancelled: 1, pending: 0 },
+    });
+    expect((await deliveryRows(messageId)).sort((a, b) => a.registration_id.localeCompare(b.registration_id))).toEqual(
+      [
+        { registration_id: rOnline, state: 'delivered' },
+        { registration_id: rOffline, state: 'cancelled' },
+      ].sort((a, b) => a.registration_id.localeCompare(b.registration_id)),
+    );
+    // The online device's transport learns nothing (its delivery was acknowledged); the offline one is not online.
+    expect(cancels('t-1')).toEqual([]);
+
+    inbox.get('t-2')!.length = 0;
+    await connect(offline, 't-2');
+    expect(deliveries('t-2')).toEqual([]);
+
+    // Idempotent, and counted once per recipient.
+    await cancel(p5, messageId);
+    const day = new Date(T0).toISOString().slice(0, 10);
+    expect((await stats.getStats(p5, day, day)).days[0]).toMatchObject({ accepted: 1, delivered: 1, cancelled: 1 });
+  });
+
+  it('tells the transport holding a device, so that a delivery still in its inbox is dropped', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+    expect(deliveries('t-1').map((d) => d.messageId)).toEqual([messageId]);
+    await receipt('sent', device, 't-1', [messageId]);
+
+    await cancel(p1, messageId);
+    expect(cancels('t-1')).toEqual([{ kind: 'cancel', deviceId: device, messageIds: [messageId], atMs: T0 }]);
+    expect(await deliveryRows(messageId)).toEqual([{ registration_id: registrationId, state: 'cancelled' }]);
+    // Terminal: a late ack or not_held changes nothing, and the reconnect flush skips it.
+    await receipt('not_held', device, 't-1', [messageId]);
+    await receipt('delivered', device, 't-1', [messageId]);
+    expect(await deliveryRows(messageId)).toEqual([{ registration_id: registrationId, state: 'cancelled' }]);
+  });
+
+  it('ignores a cancel from another project', async () => {
+    const registrationId = await register(newDevice(), a1);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+    await cancel(p2, messageId);
+    expect(await statuses.getStatus(p1, messageId)).toMatchObject({ state: 'stored', cancelledAt: null, counts: { pending: 1, cancelled: 0 } });
+  });
+
+  it('cancels a group message during its fan-out: no recipient is left pending, and it is not called failed', async () => {
+    const app = `acancel-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [application(app, p1, true, 1)]);
+    for (let i = 0; i < 5; i++) await register(newDevice(), app);
+    const message = accepted(p1, { type: 'application', value: app });
+    // The worker streams chunks of 2 in the background; the cancel lands before, during or after them.
+    await send(message);
+    await cancel(p1, message.messageId);
+    await fannedOut(message.messageId);
+    const status = await statuses.getStatus(p1, message.messageId);
+    expect(status).toMatchObject({ state: 'cancelled' });
+    expect(status!.counts.pending).toBe(0);
+    expect(status!.counts.failed).toBe(0);
+    expect((await deliveryRows(message.messageId)).filter((r) => r.state !== 'cancelled')).toEqual([]);
+  });
+});
+
+describe('registration management (app servers)', () => {
+  async function unregister(projectId: string, registrationId: string): Promise<void> {
+    await bus.publish(Topics.registrationUnregisterRequested, [{ value: { requestId: uuidv7(), projectId, registrationId, atMs: clock.now() } }]);
+  }
+
+  it('describes a registration of the project (application, times, online now, topics) and nothing of another project', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await request({ deviceId: device, op: 'subscribe', registrationId, topics: ['zeta', 'alpha'] });
+    const registrations = app.get(RegistrationQuery);
+    expect(await registrations.getRegistration(p1, registrationId)).toEqual({
+      registrationId,
+      projectId: p1,
+      applicationId: a1,
+      createdAt: new Date(T0).toISOString(),
+      lastSeenAt: new Date(T0).toISOString(),
+      unregisteredAt: null,
+      online: false,
+      topicCount: 2,
+      topics: ['alpha', 'zeta'],
+    });
+    await connect(device, 't-1');
+    expect(await registrations.getRegistration(p1, registrationId)).toMatchObject({ online: true });
+    expect(await registrations.getTopics(p1, registrationId)).toEqual({
+      registrationId,
+      projectId: p1,
+      topics: [
+        { topic: 'alpha', subscribedAt: new Date(T0).toISOString() },
+        { topic: 'zeta', subscribedAt: new Date(T0).toISOString() },
+      ],
+    });
+    expect(await registrations.getRegistration(p2, registrationId)).toBeNull();
+    expect(await registrations.getTopics(p2, registrationId)).toBeNull();
+
+    const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p1}/registrations/${registrationId}` });
+    expect(viaHttp.statusCode).toBe(200);
+    expect(viaHttp.json()).toMatchObject({ registrationId, online: true });
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p2}/registrations/${registrationId}` })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p2}/registrations/${registrationId}/topics` })).statusCode).toBe(404);
+  });
+
+  it('unregisters: no further deliveries, open ones fail, the transport drops a queued one; the device gets a new id at its next registrate', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const messageId = await send(accepted(p1, { type: 'device', value: registrationId }));
+
+    await unregister(p2, registrationId);
+    expect(await app.get(RegistrationQuery).getRegistration(p1, registrationId)).toMatchObject({ unregisteredAt: null });
+
+    clock.advance(1000);
+    await unregister(p1, registrationId);
+    expect(await app.get(RegistrationQuery).getRegistration(p1, registrationId)).toMatchObject({ unregisteredAt: new Date(T0 + 1000).toISOString(), online: false });
+    expect(await deliveryRows(messageId)).toEqual([{ registration_id: registrationId, state: 'failed' }]);
+    expect(inbox.get('t-1')!.filter((m) => m.kind === 'cancel')).toEqual([{ kind: 'cancel', deviceId: device, messageIds: [messageId], atMs: T0 + 1000 }]);
+
+    const later = await send(accepted(p1, { type: 'device', value: registrationId }));
+    expect(await statuses.getStatus(p1, later)).toMatchObject({ state: 'failed', recipients: [] });
+    // Idempotent.
+    await unregister(p1, registrationId);
+    expect(await app.get(RegistrationQuery).getRegistration(p1, registrationId)).toMatchObject({ unregisteredAt: new Date(T0 + 1000).toISOString() });
+
+    const again = await request({ deviceId: device, op: 'register', applicationId: a1, registrationId });
+    expect(again).toMatchObject({ ok: true, isNew: true });
+    expect(again.registrationId).not.toBe(registrationId);
+  });
+});
+
+describe('multicast', () => {
+  it('creates one delivery per listed live registration of the project, routes them, and ignores foreign or unknown ids', async () => {
+    const [d1, d2, d3] = [newDevice(), newDevice(), newDevice()];
+    const [r1, r2] = [await register(d1, a1), await register(d2, a1)];
+    const foreign = await register(d3, a2);
+    await presence.set(d1, 't-1', 3600);
+    await presence.set(d3, 't-2', 3600);
+    const message: MessageAcceptedV1 = { ...accepted(p1, { type: 'registrations', value: '4' }), registrationIds: [r1, r2, foreign, 'no-such-registration', r1] };
+    await send(message);
+    expect((await deliveryRows(message.messageId)).map((r) => r.registration_id).sort()).toEqual([r1, r2].sort());
+    expect(deliveries('t-1').map((d) => [d.messageId, d.registrationId])).toEqual([[message.messageId, r1]]);
+    expect(deliveries('t-2')).toEqual([]);
+    expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'stored', target: { type: 'registrations', value: '4' }, counts: { pending: 2 } });
+    await connect(d2, 't-2');
+    expect(deliveries('t-2').map((d) => d.registrationId)).toEqual([r2]);
+
+    // None live in the project: the message fails as a whole, as a device message would.
+    const none: MessageAcceptedV1 = { ...accepted(p1, { type: 'registrations', value: '1' }), registrationIds: [foreign] };
+    await send(none);
+    expect(await statuses.getStatus(p1, none.messageId)).toMatchObject({ state: 'failed', recipients: [] });
+  });
+});
+
+describe('message listing', () => {
+  it('lists a project’s messages newest first, a page at a time, by state and since, and nothing of another project', async () => {
+    const p6 = `p6-${randomToken(4)}`;
+    const a6 = `a6-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p6, true, 1), application(a6, p6, true, 1)]);
+    const device = newDevice();
+    const registrationId = await register(device, a6);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      clock.set(T0 + i * 1000);
+      ids.push(await send(accepted(p6, { type: 'device', value: registrationId })));
+    }
+    clock.set(T0 + 5000);
+    const failed = await send(accepted(p6, { type: 'device', value: 'nobody' }));
+    await receipt('delivered', device, 't-1', [ids[1]!]);
+    const newestFirst = [failed, ...[...ids].reverse()];
+    const listing = app.get(MessageListQuery);
+
+    const all = await listing.list(p6, { limit: 100 });
+    expect(all.messages.map((m) => m.id)).toEqual(newestFirst);
+    expect(all.nextCursor).toBeNull();
+    expect(all.messages[0]).toMatchObject({ state: 'failed', target: { type: 'device', value: 'nobody' } });
+    expect(all.messages.find((m) => m.id === ids[1])).toMatchObject({ state: 'delivered', counts: { delivered: 1 }, createdAt: new Date(T0 + 1000).toISOString() });
+
+    // Pages of two, following the cursor, give the same sequence once each.
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: MessageListV1 = await listing.list(p6, { limit: 2, after: cursor === null ? null : decodeMessageCursor(cursor) });
+      expect(page.messages.length).toBeLessThanOrEqual(2);
+      paged.push(...page.messages.map((m) => m.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(paged).toEqual(newestFirst);
+
+    expect((await listing.list(p6, { limit: 100, state: 'delivered' })).messages.map((m) => m.id)).toEqual([ids[1]]);
+    expect((await listing.list(p6, { limit: 2, state: 'stored' })).messages.map((m) => m.id)).toEqual([ids[4], ids[3]]);
+    expect((await listing.list(p6, { limit: 100, sinceMs: T0 + 3000 })).messages.map((m) => m.id)).toEqual([failed, ids[4], ids[3]]);
+    const foreign = await listing.list(p2, { limit: 100 });
+    expect(foreign.messages.filter((m) => newestFirst.includes(m.id) || m.projectId !== p2)).toEqual([]);
+
+    const viaHttp = await app.inject({ method: 'GET', url: `/internal/v1/projects/${p6}/messages?limit=1&state=failed` });
+    expect(viaHttp.statusCode).toBe(200);
+    expect(viaHttp.json()).toMatchObject({ projectId: p6, messages: [{ id: failed }] });
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p6}/messages?limit=0` })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: `/internal/v1/projects/${p6}/messages?limit=5&cursor=nope` })).statusCode).toBe(400);
   });
 });
 

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
+import { MessageCancellation } from './delivery/message-cancellation.service';
 import { DeliveryRouter } from './delivery/delivery-router';
 import { DeviceEvents } from './delivery/device-events.service';
 import { FanOutWorker } from './delivery/fan-out.worker';
@@ -14,19 +15,27 @@ import { PushCoreSchema1767225600000 } from './persistence/migrations/1767225600
 import { FanOutStatsRetention1767312000000 } from './persistence/migrations/1767312000000-fanout-stats-retention';
 import { LeanDeliveries1767398400000 } from './persistence/migrations/1767398400000-lean-deliveries';
 import { ShardedDailyStats1767484800000 } from './persistence/migrations/1767484800000-sharded-daily-stats';
-import { DeviceUsers1767571200000 } from './persistence/migrations/1767571200000-device-users';
+import { MessageCancel1767571200000 } from './persistence/migrations/1767571200000-message-cancel';
+import { MessageListing1767657600000 } from './persistence/migrations/1767657600000-message-listing';
+import { Multicast1767744000000 } from './persistence/migrations/1767744000000-multicast';
+import { DeviceUsers1767830400000 } from './persistence/migrations/1767830400000-device-users';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
 import { StatsRepository } from './persistence/stats.repository';
 import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
 import { PushCoreConsumers } from './push-core.consumers';
+import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
+import { RegistrationController } from './registration/registration.controller';
+import { RegistrationQuery } from './registration/registration.query';
 import { Registrations } from './registration/registration.service';
 import { TopicSubscriptions } from './registration/topic-subscriptions.service';
 import { RegistryView } from './registry/registry-view.service';
 import { MessageStatusController } from './status/message-status.controller';
 import { ProjectStatsController } from './stats/project-stats.controller';
 import { ProjectStatsQuery } from './stats/project-stats.query';
+import { MessageListController } from './status/message-list.controller';
+import { MessageListQuery } from './status/message-list.query';
 import { MessageStatusQuery } from './status/message-status.query';
 import { PushCoreMetrics } from './push-core.metrics';
 
@@ -49,14 +58,14 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, DeviceUsers1767571200000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,
           }),
         }),
       ],
-      controllers: options.exposeInternalApi ? [MessageStatusController, ProjectStatsController] : [],
+      controllers: options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
         PushDb,
@@ -73,15 +82,19 @@ export class PushCoreModule {
         RegistryView,
         Registrations,
         TopicSubscriptions,
+        AppServerUnregistrations,
+        RegistrationQuery,
         MessageIngest,
         DeviceEvents,
         DeliveryReceipts,
+        MessageCancellation,
         MessageStatusQuery,
+        MessageListQuery,
         ProjectStatsQuery,
         PushCoreConsumers,
         PushCoreMetrics,
       ],
-      exports: [MessageStatusQuery, ProjectStatsQuery],
+      exports: [MessageStatusQuery, MessageListQuery, ProjectStatsQuery, RegistrationQuery],
     };
   }
 }

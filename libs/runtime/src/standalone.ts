@@ -1,9 +1,9 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AuthModule } from '@borealis/auth';
-import { GatewayModule, MessageStatusReader, ProjectStatsReader } from '@borealis/gateway';
+import { GatewayModule, MessageListReader, MessageStatusReader, ProjectStatsReader, RegistrationReader } from '@borealis/gateway';
 import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
-import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from '@borealis/push-core';
+import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from '@borealis/push-core';
 import { DeviceServer, TransportModule } from '@borealis/transport';
 import { loadConfig } from '@borealis/util';
 import { ensureStandaloneSecrets } from './secrets';
@@ -87,7 +87,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
   }
 }
 
-/** In one process the gateway reads message statuses and statistics from push-core directly, not over HTTP. */
+/** In one process the gateway reads message statuses, statistics and registrations from push-core directly, not over HTTP. */
 function statusBridge(pushCore: DynamicModule): DynamicModule {
   @Global()
   @Module({})
@@ -98,7 +98,9 @@ function statusBridge(pushCore: DynamicModule): DynamicModule {
     providers: [
       { provide: MessageStatusReader, useExisting: MessageStatusQuery },
       { provide: ProjectStatsReader, useExisting: ProjectStatsQuery },
+      { provide: RegistrationReader, useExisting: RegistrationQuery },
+      { provide: MessageListReader, useExisting: MessageListQuery },
     ],
-    exports: [MessageStatusReader, ProjectStatsReader],
+    exports: [MessageStatusReader, MessageListReader, ProjectStatsReader, RegistrationReader],
   };
 }

@@ -1,3 +1,3 @@
 export { loadProjectSettings, parseProjectSettings, ProjectSettingsError, type ProjectSettings } from './project-settings';
 export { PushApiError } from './push-api-error';
-export { ProjectInfo, PushServerClient, type PushServerClientOptions, type SendMessageInput } from './push-server-client';
+export { MulticastResponse, ProjectInfo, PushServerClient, type MulticastInput, type PushServerClientOptions, type SendMessageInput } from './push-server-client';

@@ -108,6 +108,77 @@ describe('PushServerClient', () => {
     expect(call!.body).toEqual({ target: 'reg-1', type: 'device', ttl: '5h', notification: { title: 'T', message: 'M', data: { a: 1 } }, collapse_key: 'c' });
   });
 
+  it('cancels a message: applied on 200, not yet on 202', async () => {
+    const status = {
+      id: 'm1',
+      projectId: 'proj-1',
+      state: 'cancelled',
+      target: { type: 'device', value: 'r' },
+      createdAt: 'a',
+      expiresAt: 'b',
+      cancelledAt: 'c',
+      counts: { pending: 0, sent: 0, delivered: 0, expired: 0, failed: 0, cancelled: 1 },
+      recipients: [],
+    };
+    let answer = 200;
+    const server = fakeServer(() => Response.json(status, { status: answer }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.cancelMessage('m1')).resolves.toEqual({ applied: true, status });
+    answer = 202;
+    await expect(client.cancelMessage('m1')).resolves.toEqual({ applied: false, status });
+    expect(server.apiCalls().map((c) => [c.method, c.url])).toEqual([
+      ['DELETE', 'https://push.example/push/public/api/v1/projects/proj-1/messages/m1'],
+      ['DELETE', 'https://push.example/push/public/api/v1/projects/proj-1/messages/m1'],
+    ]);
+  });
+
+  it('sends a multicast with registration_ids and reads each recipient', async () => {
+    const answer = { id: 'm1', recipients: [{ registrationId: 'r1', status: 'accepted' }, { registrationId: 'r2', status: 'rejected', code: 'not_found', detail: 'd' }] };
+    const server = fakeServer(() => Response.json(answer));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.sendMulticast({ registrationIds: ['r1', 'r2'], ttl: '1h', notification: { title: 'T' } })).resolves.toEqual(answer);
+    const [call] = server.apiCalls();
+    expect([call!.method, call!.url]).toEqual(['POST', 'https://push.example/push/public/api/v1/projects/proj-1/messages/multicast']);
+    expect(call!.body).toEqual({ registration_ids: ['r1', 'r2'], ttl: '1h', notification: { title: 'T' } });
+  });
+
+  it('lists messages with the given filters and cursor', async () => {
+    const page = { projectId: 'proj-1', messages: [], nextCursor: null };
+    const server = fakeServer(() => Response.json(page));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.listMessages({ state: 'cancelled', since: '2026-01-01T00:00:00Z', limit: 5, cursor: 'abc' })).resolves.toEqual(page);
+    await expect(client.listMessages()).resolves.toEqual(page);
+    expect(server.apiCalls().map((c) => c.url)).toEqual([
+      'https://push.example/push/public/api/v1/projects/proj-1/messages?state=cancelled&since=2026-01-01T00%3A00%3A00Z&limit=5&cursor=abc',
+      'https://push.example/push/public/api/v1/projects/proj-1/messages',
+    ]);
+  });
+
+  it('shows, lists the topics of and deletes a registration', async () => {
+    const registration = {
+      registrationId: 'reg/1',
+      projectId: 'proj-1',
+      applicationId: 'app',
+      createdAt: 'a',
+      lastSeenAt: 'b',
+      unregisteredAt: null,
+      online: false,
+      topicCount: 0,
+      topics: [],
+    };
+    const topics = { registrationId: 'reg/1', projectId: 'proj-1', topics: [] };
+    const server = fakeServer((call) => Response.json(call.url.endsWith('/topics') ? topics : registration));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    await expect(client.getRegistration('reg/1')).resolves.toEqual(registration);
+    await expect(client.getRegistrationTopics('reg/1')).resolves.toEqual(topics);
+    await expect(client.deleteRegistration('reg/1')).resolves.toEqual({ applied: true, registration });
+    expect(server.apiCalls().map((c) => [c.method, c.url])).toEqual([
+      ['GET', 'https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%2F1'],
+      ['GET', 'https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%2F1/topics'],
+      ['DELETE', 'https://push.example/push/public/api/v1/projects/proj-1/registrations/reg%2F1'],
+    ]);
+  });
+
   it('reads the project and a message status', async () => {
     const project = { id: 'proj-1', name: 'Demo', isActive: true, serviceAccount: null, createdAt: 'a', updatedAt: 'b' };
     const status = {
@@ -117,7 +188,8 @@ describe('PushServerClient', () => {
       target: { type: 'device', value: 'r' },
       createdAt: 'a',
       expiresAt: 'b',
-      counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0 },
+      cancelledAt: null,
+      counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0, cancelled: 0 },
       recipients: [],
     };
     const server = fakeServer((call) => Response.json(call.url.endsWith('/projects/proj-1') ? project : status));

@@ -1,5 +1,5 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { MessageStatusV1, ProjectStatsV1, type Priority, type TargetType } from '@borealis/contracts';
+import { MessageListV1, MessageStatusV1, ProjectStatsV1, RegistrationInfoV1, RegistrationTopicsV1, type Priority, type TargetType } from '@borealis/contracts';
 import { randomToken, SystemClock, type Clock } from '@borealis/util';
 import { z } from 'zod';
 import type { ProjectSettings } from './project-settings';
@@ -26,6 +26,24 @@ export interface SendMessageInput {
   /** Sent as the Idempotency-Key header: a retry with the same key and body sends once. */
   idempotencyKey?: string;
 }
+
+export interface MulticastInput {
+  /** 1 to 1,000 registration ids of this project. */
+  registrationIds: string[];
+  ttl?: string;
+  notification: SendMessageInput['notification'];
+  priority?: Priority;
+  collapseKey?: string;
+}
+
+/** Each listed id's outcome: accepted, or rejected with `invalid_argument` or `not_found`. */
+export const MulticastResponse = z.looseObject({
+  id: z.string().min(1).nullable(),
+  recipients: z.array(
+    z.looseObject({ registrationId: z.string(), status: z.enum(['accepted', 'rejected']), code: z.string().optional(), detail: z.string().optional() }),
+  ),
+});
+export type MulticastResponse = z.infer<typeof MulticastResponse>;
 
 /** The Aurora project description. */
 export const ProjectInfo = z.looseObject({
@@ -93,6 +111,15 @@ export class PushServerClient {
     return { id: parseResponse(SendResponse, response).id };
   }
 
+  /**
+   * One notification to up to 1,000 of the project's registrations: one message id (null when no
+   * id was accepted), and each id's outcome. Takes one unit of the project's quota per accepted id.
+   */
+  async sendMulticast(input: MulticastInput): Promise<MulticastResponse> {
+    const body = { registration_ids: input.registrationIds, ttl: input.ttl, notification: input.notification, priority: input.priority, collapse_key: input.collapseKey };
+    return parseResponse(MulticastResponse, await this.call('POST', ['projects', this.settings.projectId, 'messages', 'multicast'], body));
+  }
+
   /** (Un)subscribes one of the project's registrations to a topic; applied by the server shortly after. */
   async setTopicSubscription(registrationId: string, topic: string, subscribed: boolean): Promise<{ requestId: string }> {
     const response = await this.call(subscribed ? 'POST' : 'DELETE', ['projects', this.settings.projectId, 'registrations', registrationId, 'topics', topic]);
@@ -111,6 +138,49 @@ export class PushServerClient {
 
   async getMessageStatus(messageId: string): Promise<MessageStatusV1> {
     return parseResponse(MessageStatusV1, await this.call('GET', ['projects', this.settings.projectId, 'messages', messageId]));
+  }
+
+  /**
+   * Cancels a message: its recipients not reached yet are never sent it; delivered ones are
+   * unaffected. `applied` is false when the server made the cancel durable but push-core had not
+   * applied it yet when it answered (HTTP 202); it will be. Idempotent.
+   */
+  async cancelMessage(messageId: string): Promise<{ applied: boolean; status: MessageStatusV1 }> {
+    const response = await this.call('DELETE', ['projects', this.settings.projectId, 'messages', messageId]);
+    return { applied: response.status === 200, status: parseResponse(MessageStatusV1, response) };
+  }
+
+  /**
+   * A page of the project's messages, newest first. Pass the answer's `nextCursor` as `cursor` for
+   * the next page; it is null after the last. With `state`, a page may be short (even empty)
+   * while `nextCursor` is set. `since` is an RFC 3339 time; `limit` 1 to 100 (default 20).
+   */
+  async listMessages(options: { state?: MessageListV1['messages'][number]['state']; since?: string; limit?: number; cursor?: string } = {}): Promise<MessageListV1> {
+    const query = new URLSearchParams();
+    if (options.state !== undefined) query.set('state', options.state);
+    if (options.since !== undefined) query.set('since', options.since);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    return parseResponse(MessageListV1, await this.call('GET', ['projects', this.settings.projectId, 'messages'], undefined, {}, query.toString()));
+  }
+
+  /** One of the project's registrations: application, created, last seen, online now, topics. */
+  async getRegistration(registrationId: string): Promise<RegistrationInfoV1> {
+    return parseResponse(RegistrationInfoV1, await this.call('GET', ['projects', this.settings.projectId, 'registrations', registrationId]));
+  }
+
+  /** Every topic the registration is subscribed to, by name. */
+  async getRegistrationTopics(registrationId: string): Promise<RegistrationTopicsV1> {
+    return parseResponse(RegistrationTopicsV1, await this.call('GET', ['projects', this.settings.projectId, 'registrations', registrationId, 'topics']));
+  }
+
+  /**
+   * Unregisters one of the project's registrations: no further deliveries; its device learns at
+   * its next registrate(). `applied` false (HTTP 202): durable, not applied yet. Idempotent.
+   */
+  async deleteRegistration(registrationId: string): Promise<{ applied: boolean; registration: RegistrationInfoV1 }> {
+    const response = await this.call('DELETE', ['projects', this.settings.projectId, 'registrations', registrationId]);
+    return { applied: response.status === 200, registration: parseResponse(RegistrationInfoV1, response) };
   }
 
   /** The RS256 client assertion (RFC 7523) that authenticates this app server to the token endpoint. */

@@ -2,18 +2,22 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Topics, transportInboxTopic, type TransportInboxV1 } from '@borealis/contracts';
 import { MessageBus, type BusMessage } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
+import { CancelledDeliveries } from './cancelled-deliveries';
 import { DeviceServer } from './device-server';
 import { receiptRecords, type DeliveryOutcome } from './sent-receipts';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
 
 /**
  * Consumes this instance's inbox: deliveries are written to the device's connection (or reported
- * `not_held` when the device is no longer here), registration replies answer the waiting request.
+ * `not_held` when the device is no longer here), unless a cancel for them came first or in the same
+ * batch; registration replies answer the waiting request.
  * `not_held` receipts are published before the batch counts as handled (push-core routes those
  * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`).
  */
 @Injectable()
 export class InboxConsumer implements OnModuleInit {
+  private readonly cancelled = new CancelledDeliveries();
+
   constructor(
     @Inject(TRANSPORT_SETTINGS) private readonly settings: TransportSettings,
     private readonly bus: MessageBus,
@@ -35,11 +39,15 @@ export class InboxConsumer implements OnModuleInit {
     const now = this.clock.now();
     const written: DeliveryOutcome[] = [];
     const notHeld: DeliveryOutcome[] = [];
+    // Cancels first: a delivery ahead of its cancel in the same batch is not written either.
+    for (const { value } of messages) if (value.kind === 'cancel') this.cancelled.add(value.deviceId, value.messageIds);
     for (const { value } of messages) {
       if (value.kind === 'registration.reply') {
         this.server.handleReply(value);
         continue;
       }
+      // push-core has recorded these as cancelled: no receipt either.
+      if (value.kind === 'cancel' || this.cancelled.has(value.deviceId, value.messageId)) continue;
       // An expired message is push-core's to mark expired; the device must not show it.
       if (value.expiresAtMs <= now) {
         this.server.stats.deliveriesExpired++;

@@ -288,6 +288,21 @@ describe('transport over TCP', () => {
     await device.close();
   });
 
+  it('does not write a delivery push-core cancelled, whether the cancel comes behind it in the batch or before it', async () => {
+    const device = await h.open();
+    const deviceId = (await device.hello()).deviceId!;
+    const cancel = (messageIds: string[]) => ({ kind: 'cancel' as const, deviceId, messageIds, atMs: Date.now() });
+    // A backlog: the delivery and, behind it, its cancel in one batch.
+    await h.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-queued') }, { value: cancel(['msg-queued']) }]);
+    // A routing that raced the cancel: the delivery arrives after it.
+    await h.bus.publish(inbox, [{ value: cancel(['msg-raced']) }]);
+    await h.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-raced') }, { value: delivery(deviceId, 'msg-live') }]);
+    expect((await device.next('notification')).messageId).toBe('msg-live');
+    expect(h.receipts.flatMap((r) => r.messageIds)).not.toContain('msg-queued');
+    expect(h.receipts.flatMap((r) => r.messageIds)).not.toContain('msg-raced');
+    await device.close();
+  });
+
   it('relays Register to push-core and answers RegisterResult from the reply on the inbox', async () => {
     const device = await h.open();
     const deviceId = (await device.hello()).deviceId!;

@@ -1,6 +1,8 @@
-import { Limits } from '@borealis/contracts';
+import { DeliveryState, Limits, ListableMessageState, MessageState } from '@borealis/contracts';
 import { DATA_MAX_DEPTH, TARGET_PATTERN } from '../send/send-request';
 import { STATS_MAX_DAYS } from '../stats/stats-range';
+import { MULTICAST_MAX_RECIPIENTS } from '../send/multicast.service';
+import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../status/message-list-params';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
@@ -13,7 +15,7 @@ const errors = {
   '503': problem('unavailable: retry after Retry-After seconds'),
 };
 const projectId = { name: 'project_id', in: 'path', required: true, schema: { type: 'string' } };
-const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128 } };
+const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128, pattern: TARGET_PATTERN } };
 const topic = { name: 'topic', in: 'path', required: true, schema: { type: 'string', pattern: TARGET_PATTERN } };
 const subscription = (summary: string) => ({
   summary,
@@ -71,20 +73,91 @@ export const OPENAPI_DOCUMENT = {
           collapse_key: { type: 'string', minLength: 1, maxLength: Limits.collapseKeyMaxChars, description: 'A newer pending message with the same key replaces the older one' },
         },
       },
+      MulticastRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['registration_ids', 'notification'],
+        properties: {
+          registration_ids: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MULTICAST_MAX_RECIPIENTS,
+            items: { type: 'string' },
+            description: 'Registration ids of this project; each judged on its own (malformed: invalid_argument, not a live registration of this project: not_found)',
+          },
+          ttl: { $ref: '#/components/schemas/SendRequest/properties/ttl' },
+          notification: { $ref: '#/components/schemas/SendRequest/properties/notification' },
+          priority: { $ref: '#/components/schemas/SendRequest/properties/priority' },
+          collapse_key: { $ref: '#/components/schemas/SendRequest/properties/collapse_key' },
+        },
+      },
+      MulticastResult: {
+        type: 'object',
+        properties: {
+          id: { type: ['string', 'null'], description: 'The message id; null when no id was accepted (nothing sent, no quota taken)' },
+          recipients: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['registrationId', 'status'],
+              properties: {
+                registrationId: { type: 'string' },
+                status: { type: 'string', enum: ['accepted', 'rejected'] },
+                code: { type: 'string', enum: ['invalid_argument', 'not_found'] },
+                detail: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
       MessageStatus: {
         type: 'object',
         properties: {
           id: { type: 'string' },
           projectId: { type: 'string' },
-          state: { type: 'string', enum: ['accepted', 'stored', 'sent', 'delivered', 'expired', 'failed'] },
+          state: { type: 'string', enum: MessageState.options },
           target: { type: 'object', properties: { type: { type: 'string' }, value: { type: 'string' } } },
           createdAt: { type: 'string', format: 'date-time' },
           expiresAt: { type: 'string', format: 'date-time' },
-          counts: { type: 'object', additionalProperties: { type: 'integer' } },
+          cancelledAt: { type: ['string', 'null'], format: 'date-time', description: 'When an app server cancelled it' },
+          counts: { type: 'object', properties: Object.fromEntries(DeliveryState.options.map((s) => [s, { type: 'integer' }])) },
           recipients: {
             type: 'array',
-            items: { type: 'object', properties: { registrationId: { type: 'string' }, state: { type: 'string' }, updatedAt: { type: 'string', format: 'date-time' } } },
+            items: {
+              type: 'object',
+              properties: { registrationId: { type: 'string' }, state: { type: 'string', enum: DeliveryState.options }, updatedAt: { type: 'string', format: 'date-time' } },
+            },
           },
+        },
+      },
+      MessageList: {
+        type: 'object',
+        properties: {
+          projectId: { type: 'string' },
+          messages: { type: 'array', items: ref('MessageStatus'), description: 'Each a message status without `recipients`' },
+          nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null after the last' },
+        },
+      },
+      Registration: {
+        type: 'object',
+        properties: {
+          registrationId: { type: 'string' },
+          projectId: { type: 'string' },
+          applicationId: { type: 'string' },
+          createdAt: { type: 'string', format: 'date-time' },
+          lastSeenAt: { type: 'string', format: 'date-time', description: 'Its last registrate or connection' },
+          unregisteredAt: { type: ['string', 'null'], format: 'date-time', description: 'When it went away (by its device, the app server, replacement or staleness)' },
+          online: { type: 'boolean', description: 'Its device is connected now' },
+          topicCount: { type: 'integer' },
+          topics: { type: 'array', items: { type: 'string' }, description: 'The first 100 topics by name; see /topics for all' },
+        },
+      },
+      RegistrationTopics: {
+        type: 'object',
+        properties: {
+          registrationId: { type: 'string' },
+          projectId: { type: 'string' },
+          topics: { type: 'array', items: { type: 'object', properties: { topic: { type: 'string' }, subscribedAt: { type: 'string', format: 'date-time' } } } },
         },
       },
       Project: {
@@ -108,7 +181,14 @@ export const OPENAPI_DOCUMENT = {
             type: 'array',
             items: {
               type: 'object',
-              properties: { date: { type: 'string', format: 'date' }, accepted: { type: 'integer' }, delivered: { type: 'integer' }, expired: { type: 'integer' }, failed: { type: 'integer' } },
+              properties: {
+                date: { type: 'string', format: 'date' },
+                accepted: { type: 'integer' },
+                delivered: { type: 'integer' },
+                expired: { type: 'integer' },
+                failed: { type: 'integer' },
+                cancelled: { type: 'integer' },
+              },
             },
           },
         },
@@ -117,6 +197,18 @@ export const OPENAPI_DOCUMENT = {
   },
   paths: {
     '/projects/{project_id}/messages': {
+      get: {
+        summary: 'The project’s messages, newest first, a page at a time',
+        security: [{ bearer: ['project:read'] }],
+        parameters: [
+          projectId,
+          { name: 'state', in: 'query', schema: { type: 'string', enum: ListableMessageState.options }, description: 'Only messages whose aggregate state is this' },
+          { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Only messages accepted at or after this time (RFC 3339 with a zone)' },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_DEFAULT_LIMIT } },
+          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'The nextCursor of the previous page' },
+        ],
+        responses: { '200': json('A page; with a state filter it may be short, even empty, while nextCursor is set', ref('MessageList')), ...errors },
+      },
       post: {
         summary: 'Send a message to a device, every registration of an application, or a topic',
         security: [{ bearer: ['message:update'] }],
@@ -135,6 +227,19 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/projects/{project_id}/messages/multicast': {
+      post: {
+        summary: `One notification to up to ${MULTICAST_MAX_RECIPIENTS} registrations: one message id, an outcome per id (Borealis extension)`,
+        security: [{ bearer: ['message:update'] }],
+        parameters: [projectId],
+        requestBody: { required: true, content: { 'application/json': { schema: ref('MulticastRequest') } } },
+        responses: {
+          '200': json('Durable in Kafka (all in-sync replicas) for the accepted recipients; the project quota is taken once per accepted recipient', ref('MulticastResult')),
+          ...errors,
+          '413': problem(`payload_too_large: the body exceeds ${Limits.bodyMaxBytes} bytes`),
+        },
+      },
+    },
     '/projects/{project_id}': {
       get: { summary: 'Describe the project', security: [{ bearer: ['project:read'] }], parameters: [projectId], responses: { '200': json('The project', ref('Project')), ...errors, '404': problem('not_found') } },
     },
@@ -145,10 +250,21 @@ export const OPENAPI_DOCUMENT = {
         parameters: [projectId, { name: 'message_id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': json('The status', ref('MessageStatus')), ...errors, '404': problem('not_found') },
       },
+      delete: {
+        summary: 'Cancel a message: recipients not reached yet never get it; delivered ones are unaffected. Idempotent',
+        security: [{ bearer: ['message:update'] }],
+        parameters: [projectId, { name: 'message_id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': json('Applied: the status after the cancel (state cancelled, or unchanged when nothing was left to cancel)', ref('MessageStatus')),
+          '202': json('Durable but not applied yet (push-core busy): the status before it; it will apply', ref('MessageStatus')),
+          ...errors,
+          '404': problem('not_found: no such message in this project (yet: a message accepted a moment ago may not be stored)'),
+        },
+      },
     },
     '/projects/{project_id}/stats': {
       get: {
-        summary: 'Per-day counts of accepted, delivered, expired and failed messages (UTC days, both ends inclusive)',
+        summary: 'Per-day counts of accepted messages and of delivered, expired, failed and cancelled recipients (UTC days, both ends inclusive)',
         security: [{ bearer: ['project:read'] }],
         parameters: [
           projectId,
@@ -156,6 +272,33 @@ export const OPENAPI_DOCUMENT = {
           { name: 'to', in: 'query', schema: { type: 'string', format: 'date' }, description: `Today when absent; at most ${STATS_MAX_DAYS} days in all` },
         ],
         responses: { '200': json('The counters', ref('ProjectStats')), ...errors },
+      },
+    },
+    '/projects/{project_id}/registrations/{registration_id}': {
+      get: {
+        summary: 'One of the project’s registrations: application, created, last seen, online now, topics',
+        security: [{ bearer: ['project:read'] }],
+        parameters: [projectId, registrationId],
+        responses: { '200': json('The registration', ref('Registration')), ...errors, '404': problem('not_found: no such registration in this project') },
+      },
+      delete: {
+        summary: 'Unregister: no further deliveries (open ones fail); the device gets a new registrationId at its next registrate. Idempotent',
+        security: [{ bearer: ['message:update'] }],
+        parameters: [projectId, registrationId],
+        responses: {
+          '200': json('Applied (or gone already): the registration with unregisteredAt', ref('Registration')),
+          '202': json('Durable but not applied yet (push-core busy); it will apply', ref('Registration')),
+          ...errors,
+          '404': problem('not_found: no such registration in this project'),
+        },
+      },
+    },
+    '/projects/{project_id}/registrations/{registration_id}/topics': {
+      get: {
+        summary: 'Every topic the registration is subscribed to, by name',
+        security: [{ bearer: ['project:read'] }],
+        parameters: [projectId, registrationId],
+        responses: { '200': json('The topics', ref('RegistrationTopics')), ...errors, '404': problem('not_found: no such registration in this project') },
       },
     },
     '/projects/{project_id}/registrations/{registration_id}/topics/{topic}': {

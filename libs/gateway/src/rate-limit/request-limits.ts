@@ -48,8 +48,9 @@ export class RequestLimits {
     return this.take(`ip:${ip}`, this.ipLimit, onOutcome, () => `too many requests from ${ip}`);
   }
 
-  takeProject(projectId: string, onOutcome: (outcome: LimitOutcome) => void): Promise<void> {
-    return this.take(`project:${projectId}`, this.options.rateLimit, onOutcome, () => this.quotaExceeded(projectId));
+  /** `cost`: how many messages the request sends (a multicast's recipients). */
+  takeProject(projectId: string, onOutcome: (outcome: LimitOutcome) => void, cost = 1): Promise<void> {
+    return this.take(`project:${projectId}`, this.options.rateLimit, onOutcome, () => this.quotaExceeded(projectId), cost);
   }
 
   private quotaExceeded(projectId: string): string {
@@ -57,8 +58,8 @@ export class RequestLimits {
     return `project ${projectId} exceeds its quota of ${perSecond} messages per second (burst ${burst})`;
   }
 
-  private async take(key: string, policy: BucketLimit, onOutcome: (outcome: LimitOutcome) => void, refusal: () => string): Promise<void> {
-    this.decided(await this.limiter.take(key, policy.burst, policy.perSecond), policy, onOutcome, refusal);
+  private async take(key: string, policy: BucketLimit, onOutcome: (outcome: LimitOutcome) => void, refusal: () => string, cost = 1): Promise<void> {
+    this.decided(await this.limiter.take(key, policy.burst, policy.perSecond, cost), policy, onOutcome, refusal);
   }
 
   private decided(decision: RateLimitDecision, policy: BucketLimit, onOutcome: (outcome: LimitOutcome) => void, refusal: () => string): void {

@@ -25,6 +25,7 @@ const TARGET_PROBLEM: Record<TargetType, string> = {
   device: `must be a registrationId: ${TARGET_RULE}`,
   application: `must be an applicationId: ${TARGET_RULE}`,
   topic: `must be a topic name: ${TARGET_RULE}`,
+  registrations: `must be registrationIds: ${TARGET_RULE}`,
 };
 /** Deepest nesting of objects and arrays accepted in `data`. */
 export const DATA_MAX_DEPTH = 32;

@@ -1,7 +1,7 @@
 import { DomainError, ErrorCode, type ProjectStatsV1 } from '@borealis/contracts';
 import { HttpProjectStatsReader } from './project-stats-reader';
 
-const stats: ProjectStatsV1 = { projectId: 'p 1', from: '2026-01-01', to: '2026-01-02', days: [{ date: '2026-01-01', accepted: 3, delivered: 2, expired: 0, failed: 1 }] };
+const stats: ProjectStatsV1 = { projectId: 'p 1', from: '2026-01-01', to: '2026-01-02', days: [{ date: '2026-01-01', accepted: 3, delivered: 2, expired: 0, failed: 1, cancelled: 0 }] };
 
 function reader(answer: () => Promise<Response>) {
   const urls: string[] = [];

@@ -8,7 +8,8 @@ const status: MessageStatusV1 = {
   target: { type: 'device', value: 'reg-1' },
   createdAt: '2026-01-01T00:00:00.000Z',
   expiresAt: '2026-01-02T00:00:00.000Z',
-  counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0 },
+  cancelledAt: null,
+  counts: { pending: 0, sent: 1, delivered: 0, expired: 0, failed: 0, cancelled: 0 },
   recipients: [{ registrationId: 'reg-1', state: 'sent', updatedAt: '2026-01-01T00:00:01.000Z' }],
 };
 

@@ -6,6 +6,9 @@ import { Clock } from '@borealis/util';
 import { groupBy } from '../group-by';
 import type { OutboundDelivery } from '../persistence/delivery.repository';
 
+/** Message ids per cancel record (the contract's limit). */
+const MAX_CANCEL_IDS = 1000;
+
 /** Keys per presence lookup: big fan-outs are looked up in slices, pipelined on one connection. */
 const LOOKUP_SLICE = 1000;
 
@@ -45,6 +48,35 @@ export class DeliveryRouter {
     return routable;
   }
 
+  /**
+   * Tells the transports holding these devices (by presence) that these deliveries are cancelled,
+   * so that one still waiting in their inbox is not written. Offline devices need nothing: they are
+   * flushed only open deliveries when they connect.
+   */
+  async cancelQueued(pairs: readonly { deviceId: string; messageId: string }[]): Promise<void> {
+    if (pairs.length === 0) return;
+    const routes = await this.lookup([...new Set(pairs.map((p) => p.deviceId))]);
+    const atMs = this.clock.now();
+    const byInstance = new Map<string, Map<string, string[]>>();
+    for (const { deviceId, messageId } of pairs) {
+      const instanceId = routes.get(deviceId);
+      if (instanceId === undefined || !isValidInstanceId(instanceId)) continue;
+      let devices = byInstance.get(instanceId);
+      if (!devices) byInstance.set(instanceId, (devices = new Map()));
+      let ids = devices.get(deviceId);
+      if (!ids) devices.set(deviceId, (ids = []));
+      ids.push(messageId);
+    }
+    await Promise.all(
+      [...byInstance].map(([instanceId, devices]) =>
+        this.bus.publish(
+          transportInboxTopic(instanceId),
+          [...devices].flatMap(([deviceId, ids]) => chunks(ids, MAX_CANCEL_IDS).map((messageIds) => ({ value: { kind: 'cancel' as const, deviceId, messageIds, atMs } }))),
+        ),
+      ),
+    );
+  }
+
   private async lookup(deviceIds: readonly string[]): Promise<Map<string, string>> {
     if (deviceIds.length <= LOOKUP_SLICE) return this.presence.lookup(deviceIds);
     const slices: string[][] = [];
@@ -62,6 +94,12 @@ export class DeliveryRouter {
       deliveries.map((d) => ({ value: toDeliveryV1(d, sentAtMs) })),
     );
   }
+}
+
+function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
 }
 
 function toDeliveryV1(d: OutboundDelivery, sentAtMs: number): DeliveryV1 {

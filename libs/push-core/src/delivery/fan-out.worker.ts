@@ -85,6 +85,8 @@ export class FanOutWorker implements OnApplicationBootstrap, OnApplicationShutdo
         const nowMs = this.clock.now();
         const from = cursor;
         const chunk = await session.transaction(async (sql) => {
+          // A cancelled message stops here; until this chunk commits, a cancel waits for it.
+          if (await this.messages.lockForFanOut(sql, message.id)) return { last: null, pending: [] };
           const result = await this.deliveries.fanOutChunk(sql, message, from, this.chunkSize, nowMs);
           if (!message.collapseKey || result.pending.length === 0) return result;
           const collapsed = await this.deliveries.collapse(sql, message.collapseKey, result.pending.map((p) => p.registrationId), nowMs);
@@ -107,7 +109,7 @@ export class FanOutWorker implements OnApplicationBootstrap, OnApplicationShutdo
       await routing;
     }
     await this.db.transaction(async (sql) => {
-      if (!(await this.messages.hasDeliveries(sql, message.id))) {
+      if (!(await this.messages.lockForFanOut(sql, message.id)) && !(await this.messages.hasDeliveries(sql, message.id))) {
         await this.messages.markFailed(sql, [message.id], 'no recipients');
         await this.stats.bump(sql, [{ projectId: message.projectId, counter: 'failed', atMs: this.clock.now() }]);
       }

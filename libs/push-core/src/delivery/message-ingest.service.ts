@@ -17,6 +17,11 @@ import { FanOutWorker } from './fan-out.worker';
 
 const NO_LIVE_REGISTRATION = 'no live registration in this project';
 
+/** Targets whose recipients the message names (one registration, or a multicast's list), not a group to fan out. */
+function isListedTarget(message: MessageAcceptedV1): boolean {
+  return message.target.type === 'device' || message.target.type === 'registrations';
+}
+
 /**
  * Accepted messages: validate, persist (idempotent by message id), count. A device-targeted
  * message gets its delivery at once and is routed; a group message becomes a fan-out job that the
@@ -53,8 +58,8 @@ export class MessageIngest {
         this.logger.log({ msg: `message ${a.outcome}`, messageId: a.message.messageId, projectId: a.message.projectId, reason: a.failureReason });
       }
       const stored = fresh.filter((a) => a.outcome === 'stored');
-      counted.push(...(await this.storeDeviceTargeted(sql, stored.filter((a) => a.message.target.type === 'device'), nowMs)));
-      const group = stored.filter((a) => a.message.target.type !== 'device').map((a) => a.message.messageId);
+      counted.push(...(await this.storeDeviceTargeted(sql, stored.filter((a) => isListedTarget(a.message)), nowMs)));
+      const group = stored.filter((a) => !isListedTarget(a.message)).map((a) => a.message.messageId);
       await this.jobs.create(sql, group, nowMs);
       await this.stats.bump(sql, counted);
       return group.length;
@@ -64,7 +69,7 @@ export class MessageIngest {
     // Presence is read only now that the deliveries are committed: a device that connected before
     // this read is found here, and one that connects after it finds them when its `connected`
     // event is handled. Pending deliveries of earlier attempts at this batch are routed too.
-    const deviceTargeted = unique.filter((m) => m.target.type === 'device');
+    const deviceTargeted = unique.filter(isListedTarget);
     const pending = await this.deliveries.outboundOfMessages(this.db.sql, deviceTargeted.map((m) => m.messageId), [Delivery.pending], nowMs);
     const routed = new Set((await this.router.routeByPresence(pending)).map((d) => d.messageId));
     // TTL 0: whoever was not reachable just now will never get it.
@@ -96,19 +101,24 @@ export class MessageIngest {
     });
   }
 
-  /** Creates the deliveries of device-targeted messages, applies collapse keys, fails the unreachable. */
+  /**
+   * Creates the deliveries of device-targeted and multicast messages (one per listed registration
+   * that is live in the message's project), applies collapse keys, fails a message none reached.
+   */
   private async storeDeviceTargeted(sql: Sql, stored: readonly NewMessage[], nowMs: number): Promise<StatIncrement[]> {
-    const targets: DeviceTargetMessage[] = stored.map((a) => ({
-      id: a.message.messageId,
-      projectId: a.message.projectId,
-      registrationId: a.message.target.value,
-      collapseKey: a.message.collapseKey,
-      acceptedAtMs: a.message.acceptedAtMs,
-      expiresAtMs: a.expiresAtMs,
-    }));
+    const targets: DeviceTargetMessage[] = stored.flatMap((a) =>
+      [...new Set(a.message.registrationIds ?? [a.message.target.value])].map((registrationId) => ({
+        id: a.message.messageId,
+        projectId: a.message.projectId,
+        registrationId,
+        collapseKey: a.message.collapseKey,
+        acceptedAtMs: a.message.acceptedAtMs,
+        expiresAtMs: a.expiresAtMs,
+      })),
+    );
     const created = await this.deliveries.createForDevices(sql, targets, nowMs);
     const reached = new Set(created.map((c) => c.messageId));
-    const unreachable = targets.filter((m) => !reached.has(m.id));
+    const unreachable = [...new Map(targets.filter((m) => !reached.has(m.id)).map((m) => [m.id, m])).values()];
     await this.messages.markFailed(sql, unreachable.map((m) => m.id), NO_LIVE_REGISTRATION);
     const counted: StatIncrement[] = unreachable.map((m) => ({ projectId: m.projectId, counter: 'failed', atMs: nowMs }));
     for (const m of unreachable) this.logger.log({ msg: 'message failed', messageId: m.id, reason: NO_LIVE_REGISTRATION });

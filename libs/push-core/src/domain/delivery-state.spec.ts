@@ -2,8 +2,8 @@ import { DeliveryState } from '@borealis/contracts';
 import { canTransition, Delivery, effectiveState, isTerminal, OPEN_STATES, statesThatCanBecome } from './delivery-state';
 
 describe('delivery state machine', () => {
-  it('has exactly three terminal states', () => {
-    expect(DeliveryState.options.filter(isTerminal).sort()).toEqual(['delivered', 'expired', 'failed']);
+  it('has exactly four terminal states', () => {
+    expect(DeliveryState.options.filter(isTerminal).sort()).toEqual(['cancelled', 'delivered', 'expired', 'failed']);
   });
 
   it('never leaves a terminal state', () => {
@@ -25,6 +25,8 @@ describe('delivery state machine', () => {
     expect(statesThatCanBecome(Delivery.sent)).toEqual(['pending']);
     expect(statesThatCanBecome(Delivery.delivered)).toEqual(['pending', 'sent']);
     expect(statesThatCanBecome(Delivery.pending)).toEqual(['sent']);
+    // A cancel stops what has not been acknowledged; delivered recipients keep their state.
+    expect(statesThatCanBecome(Delivery.cancelled)).toEqual(['pending', 'sent']);
   });
 
   it('calls pending and sent open', () => {
@@ -37,5 +39,6 @@ describe('delivery state machine', () => {
     expect(effectiveState(Delivery.pending, false)).toBe('pending');
     expect(effectiveState(Delivery.delivered, true)).toBe('delivered');
     expect(effectiveState(Delivery.failed, true)).toBe('failed');
+    expect(effectiveState(Delivery.cancelled, true)).toBe('cancelled');
   });
 });

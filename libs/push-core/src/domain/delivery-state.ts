@@ -4,12 +4,13 @@ import { DeliveryState } from '@borealis/contracts';
 export const Delivery = DeliveryState.enum;
 
 const NEXT: Readonly<Record<DeliveryState, readonly DeliveryState[]>> = {
-  pending: ['sent', 'delivered', 'expired', 'failed'],
+  pending: ['sent', 'delivered', 'expired', 'failed', 'cancelled'],
   // `not_held` sends a written-out delivery back to pending; the device may still ack it meanwhile.
-  sent: ['pending', 'delivered', 'expired', 'failed'],
+  sent: ['pending', 'delivered', 'expired', 'failed', 'cancelled'],
   delivered: [],
   expired: [],
   failed: [],
+  cancelled: [],
 };
 
 export function isTerminal(state: DeliveryState): boolean {

@@ -5,9 +5,15 @@ const counts = (...states: DeliveryState[]) => countByState(states.map((s) => [s
 
 describe('message status aggregation', () => {
   it('counts every state, with zeros', () => {
-    expect(counts('pending', 'sent', 'sent')).toEqual({ pending: 1, sent: 2, delivered: 0, expired: 0, failed: 0 });
-    expect(counts()).toEqual({ pending: 0, sent: 0, delivered: 0, expired: 0, failed: 0 });
+    expect(counts('pending', 'sent', 'sent')).toEqual({ pending: 1, sent: 2, delivered: 0, expired: 0, failed: 0, cancelled: 0 });
+    expect(counts()).toEqual({ pending: 0, sent: 0, delivered: 0, expired: 0, failed: 0, cancelled: 0 });
     expect(countByState([['expired', 3], ['pending', 2], ['expired', 1]])).toMatchObject({ expired: 4, pending: 2 });
+  });
+
+  it('is cancelled once cancelled, whatever its recipients reached before', () => {
+    expect(aggregateState('stored', counts('cancelled', 'delivered', 'delivered'), true)).toBe('cancelled');
+    expect(aggregateState('stored', counts(), true)).toBe('cancelled');
+    expect(aggregateState('failed', counts(), true)).toBe('failed');
   });
 
   it('reports the message outcome when the message itself failed or expired', () => {

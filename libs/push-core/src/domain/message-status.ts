@@ -16,12 +16,14 @@ export function countByState(entries: Iterable<readonly [DeliveryState, number]>
 const TERMINAL_PREFERENCE = ['delivered', 'expired', 'failed'] as const;
 
 /**
- * The aggregate state of a message: its own outcome when it failed or expired as a whole; else
- * `stored` while any recipient is pending (or there are none), `sent` while any is sent, and
- * otherwise the terminal state most recipients reached.
+ * The aggregate state of a message: its own outcome when it failed or expired as a whole;
+ * `cancelled` once an app server cancelled it (recipients delivered before keep their state in
+ * the counts); else `stored` while any recipient is pending (or there are none), `sent` while any
+ * is sent, and otherwise the terminal state most recipients reached.
  */
-export function aggregateState(outcome: MessageOutcome, counts: StateCounts): MessageState {
+export function aggregateState(outcome: MessageOutcome, counts: StateCounts, cancelled = false): MessageState {
   if (outcome !== 'stored') return outcome;
+  if (cancelled) return 'cancelled';
   if (counts.pending > 0 || DeliveryState.options.every((s) => counts[s] === 0)) return 'stored';
   if (counts.sent > 0) return 'sent';
   let best: (typeof TERMINAL_PREFERENCE)[number] = TERMINAL_PREFERENCE[0];

@@ -1,5 +1,5 @@
 /** The per-project daily counters (ProjectStatsV1). */
-export type StatCounter = 'accepted' | 'delivered' | 'expired' | 'failed';
+export type StatCounter = 'accepted' | 'delivered' | 'expired' | 'failed' | 'cancelled';
 
 export interface StatIncrement {
   projectId: string;

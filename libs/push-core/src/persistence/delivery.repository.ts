@@ -29,7 +29,7 @@ export interface DeviceTargetMessage {
 export interface GroupMessage {
   id: string;
   projectId: string;
-  targetType: Exclude<TargetType, 'device'>;
+  targetType: Exclude<TargetType, 'device' | 'registrations'>;
   targetValue: string;
   collapseKey: string | null;
   acceptedAtMs: number;
@@ -262,6 +262,16 @@ export class DeliveryRepository {
     );
   }
 
+  /** Cancels the open deliveries of a message of this project. Returns the rows it cancelled. */
+  async cancelOpen(sql: Sql, projectId: string, messageId: string, nowMs: number): Promise<(ChangedRow & { device_id: string; message_id: string })[]> {
+    return sql(
+      `UPDATE deliveries SET state = $3, updated_at_ms = $4
+        WHERE project_id = $1 AND message_id = $2 AND state = ANY($5)
+        RETURNING project_id, device_id, message_id`,
+      [projectId, messageId, Delivery.cancelled, nowMs, statesThatCanBecome(Delivery.cancelled)],
+    );
+  }
+
   /** Deliveries not in a terminal state yet (the pending-deliveries gauge). */
   async countOpen(sql: Sql): Promise<number> {
     const [row] = await sql<{ n: number }>(`SELECT count(*)::float8 AS n FROM deliveries WHERE state = ANY($1)`, [OPEN_STATES]);
@@ -297,13 +307,13 @@ export class DeliveryRepository {
    * found through the registration's device (a device holds few), which spares `deliveries` an
    * index by registration that every fan-out row would pay for.
    */
-  async failOpenOfRegistrations(sql: Sql, registrationIds: readonly string[], nowMs: number): Promise<ChangedRow[]> {
+  async failOpenOfRegistrations(sql: Sql, registrationIds: readonly string[], nowMs: number): Promise<(ChangedRow & { device_id: string; message_id: string })[]> {
     if (registrationIds.length === 0) return [];
     return sql(
       `UPDATE deliveries d SET state = $2, updated_at_ms = $4
          FROM registrations r
         WHERE r.id = ANY($1) AND d.device_id = r.device_id AND d.registration_id = r.id AND d.state = ANY($3)
-        RETURNING d.project_id`,
+        RETURNING d.project_id, d.device_id, d.message_id`,
       [registrationIds, Delivery.failed, statesThatCanBecome(Delivery.failed), nowMs],
     );
   }
@@ -331,6 +341,18 @@ export class DeliveryRepository {
       [projectId, messageId, nowMs],
     );
     return rows.map((r) => ({ state: r.state, pastExpiry: r.past_expiry, n: r.n }));
+  }
+
+  /** `stateCounts` for several messages of one project at once. */
+  async stateCountsOfMessages(sql: Sql, projectId: string, messageIds: readonly string[], nowMs: number): Promise<{ messageId: string; state: DeliveryState; pastExpiry: boolean; n: number }[]> {
+    if (messageIds.length === 0) return [];
+    const rows = await sql<{ message_id: string; state: DeliveryState; past_expiry: boolean; n: number }>(
+      `SELECT message_id, state, expires_at_ms <= $3 AS past_expiry, count(*)::int AS n
+         FROM deliveries WHERE message_id = ANY($2) AND project_id = $1
+        GROUP BY 1, 2, 3`,
+      [projectId, messageIds, nowMs],
+    );
+    return rows.map((r) => ({ messageId: r.message_id, state: r.state, pastExpiry: r.past_expiry, n: r.n }));
   }
 
   async recipients(sql: Sql, projectId: string, messageId: string, limit: number): Promise<RecipientRow[]> {

@@ -28,6 +28,7 @@ export interface StoredMessage {
   acceptedAtMs: number;
   expiresAtMs: number;
   outcome: MessageOutcome;
+  cancelledAtMs: number | null;
 }
 
 @Injectable()
@@ -137,8 +138,9 @@ export class MessageRepository {
       accepted_at_ms: string;
       expires_at_ms: string;
       outcome: MessageOutcome;
+      cancelled_at_ms: string | null;
     }>(
-      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome
+      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms
          FROM messages WHERE project_id = $1 AND id = $2`,
       [projectId, messageId],
     );
@@ -151,7 +153,71 @@ export class MessageRepository {
         acceptedAtMs: Number(row.accepted_at_ms),
         expiresAtMs: Number(row.expires_at_ms),
         outcome: row.outcome,
+        cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
       }
     );
+  }
+
+  /** Up to `limit` messages of this project, newest first, after `after` and not before `sinceMs`. */
+  async newestOf(sql: Sql, projectId: string, sinceMs: number, after: { acceptedAtMs: number; messageId: string } | null, limit: number): Promise<StoredMessage[]> {
+    const rows = await sql<{
+      id: string;
+      project_id: string;
+      target_type: TargetType;
+      target_value: string;
+      accepted_at_ms: string;
+      expires_at_ms: string;
+      outcome: MessageOutcome;
+      cancelled_at_ms: string | null;
+    }>(
+      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms
+         FROM messages
+        WHERE project_id = $1 AND accepted_at_ms >= $2 AND ($3::bigint IS NULL OR (accepted_at_ms, id) < ($3::bigint, $4::text))
+        ORDER BY accepted_at_ms DESC, id DESC
+        LIMIT $5`,
+      [projectId, sinceMs, after?.acceptedAtMs ?? null, after?.messageId ?? '', limit],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      projectId: row.project_id,
+      targetType: row.target_type,
+      targetValue: row.target_value,
+      acceptedAtMs: Number(row.accepted_at_ms),
+      expiresAtMs: Number(row.expires_at_ms),
+      outcome: row.outcome,
+      cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
+    }));
+  }
+
+  /**
+   * Marks a stored message of this project cancelled, if it still has something to cancel (a
+   * fan-out in progress or an open delivery). Returns whether the message is cancelled now,
+   * by this call or an earlier one. The row lock it takes waits for a fan-out chunk being written
+   * (`lockForFanOut`), so the chunk's deliveries are visible to the cancel that follows.
+   */
+  async markCancelled(sql: Sql, projectId: string, messageId: string, nowMs: number): Promise<boolean> {
+    const [row] = await sql<{ cancelled: boolean }>(
+      `WITH marked AS (
+         UPDATE messages m SET cancelled_at_ms = $3
+          WHERE m.project_id = $1 AND m.id = $2 AND m.outcome = 'stored' AND m.cancelled_at_ms IS NULL
+            AND (EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.message_id = m.id)
+                 OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state IN ('pending', 'sent')))
+          RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM marked)
+           OR EXISTS (SELECT 1 FROM messages WHERE project_id = $1 AND id = $2 AND cancelled_at_ms IS NOT NULL) AS cancelled`,
+      [projectId, messageId, nowMs],
+    );
+    return row?.cancelled ?? false;
+  }
+
+  /**
+   * A fan-out chunk's transaction starts here: it holds the message row (shared) until it commits,
+   * so a concurrent cancel waits for the chunk and then cancels its deliveries too. True when the
+   * message is cancelled and the fan-out must stop.
+   */
+  async lockForFanOut(sql: Sql, messageId: string): Promise<boolean> {
+    const [row] = await sql<{ cancelled: boolean }>(`SELECT cancelled_at_ms IS NOT NULL AS cancelled FROM messages WHERE id = $1 FOR SHARE`, [messageId]);
+    return row?.cancelled ?? true;
   }
 }

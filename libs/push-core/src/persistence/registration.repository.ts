@@ -27,6 +27,17 @@ function toRegistration(row: RegistrationRow): Registration {
   return { id: row.id, projectId: row.project_id, applicationId: row.application_id, deviceId: row.device_id, deviceUser: row.device_user, live: row.unregistered_at_ms === null };
 }
 
+/** A registration as its project's app server sees it. */
+export interface RegistrationDetails {
+  id: string;
+  projectId: string;
+  applicationId: string;
+  deviceId: string;
+  createdAtMs: number;
+  lastSeenAtMs: number;
+  unregisteredAtMs: number | null;
+}
+
 /**
  * Registrations are addressed by the device that holds them: a device belongs to no tenant, and a
  * registration is only ever visible to the device it was issued to.
@@ -67,6 +78,42 @@ export class RegistrationRepository {
       [registrationId, projectId],
     );
     return row && toRegistration(row);
+  }
+
+  /** A registration of this project, live or not (until retention purges it). */
+  async findInProject(sql: Sql, projectId: string, registrationId: string): Promise<RegistrationDetails | undefined> {
+    const [row] = await sql<{ id: string; project_id: string; application_id: string; device_id: string; created_at_ms: string; last_seen_at_ms: string; unregistered_at_ms: string | null }>(
+      `SELECT id, project_id, application_id, device_id, created_at_ms, last_seen_at_ms, unregistered_at_ms
+         FROM registrations WHERE id = $1 AND project_id = $2`,
+      [registrationId, projectId],
+    );
+    return (
+      row && {
+        id: row.id,
+        projectId: row.project_id,
+        applicationId: row.application_id,
+        deviceId: row.device_id,
+        createdAtMs: Number(row.created_at_ms),
+        lastSeenAtMs: Number(row.last_seen_at_ms),
+        unregisteredAtMs: row.unregistered_at_ms === null ? null : Number(row.unregistered_at_ms),
+      }
+    );
+  }
+
+  /** Which of these ids are live registrations of this project. */
+  async liveInProject(sql: Sql, projectId: string, registrationIds: readonly string[]): Promise<string[]> {
+    if (registrationIds.length === 0) return [];
+    const rows = await sql<{ id: string }>(`SELECT id FROM registrations WHERE id = ANY($1) AND project_id = $2 AND unregistered_at_ms IS NULL`, [registrationIds, projectId]);
+    return rows.map((r) => r.id);
+  }
+
+  /** The registration's topics by name, at most `limit` of them, and how many it holds in all. */
+  async topicsOf(sql: Sql, registrationId: string, limit: number): Promise<{ total: number; topics: { topic: string; createdAtMs: number }[] }> {
+    const rows = await sql<{ topic: string; created_at_ms: string; total: number }>(
+      `SELECT topic, created_at_ms, count(*) OVER ()::int AS total FROM registration_topics WHERE registration_id = $1 ORDER BY topic LIMIT $2`,
+      [registrationId, limit],
+    );
+    return { total: rows[0]?.total ?? 0, topics: rows.map((r) => ({ topic: r.topic, createdAtMs: Number(r.created_at_ms) })) };
   }
 
   /** Unregisters up to `limit` live registrations not seen since `cutoffMs`; returns their ids. */
@@ -125,6 +172,16 @@ export class RegistrationRepository {
 
   async unregister(sql: Sql, registrationId: string, nowMs: number): Promise<void> {
     await sql(`UPDATE registrations SET unregistered_at_ms = $2 WHERE id = $1 AND unregistered_at_ms IS NULL`, [registrationId, nowMs]);
+  }
+
+  /** Unregisters a live registration of this project; returns whether this call did. */
+  async unregisterInProject(sql: Sql, projectId: string, registrationId: string, nowMs: number): Promise<boolean> {
+    const rows = await sql(`UPDATE registrations SET unregistered_at_ms = $3 WHERE id = $1 AND project_id = $2 AND unregistered_at_ms IS NULL RETURNING 1`, [
+      registrationId,
+      projectId,
+      nowMs,
+    ]);
+    return rows.length > 0;
   }
 
   /** How many topics the registration would hold after subscribing to `topics`. */

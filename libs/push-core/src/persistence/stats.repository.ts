@@ -9,9 +9,10 @@ export interface DayCounts {
   delivered: number;
   expired: number;
   failed: number;
+  cancelled: number;
 }
 
-const COUNTERS: readonly StatCounter[] = ['accepted', 'delivered', 'expired', 'failed'];
+const COUNTERS: readonly StatCounter[] = ['accepted', 'delivered', 'expired', 'failed', 'cancelled'];
 /**
  * Rows per (project, day). One row would serialize every transaction that counts something on its
  * lock until that transaction commits; each transaction bumps one shard, readers add them up.
@@ -43,18 +44,18 @@ export class StatsRepository {
       const day = utcDay(atMs);
       const key = `${projectId}\n${day}`;
       let row = rows.get(key);
-      if (!row) rows.set(key, (row = { projectId, day, counts: { accepted: 0, delivered: 0, expired: 0, failed: 0 } }));
+      if (!row) rows.set(key, (row = { projectId, day, counts: { accepted: 0, delivered: 0, expired: 0, failed: 0, cancelled: 0 } }));
       row.counts[counter] += n;
     }
     if (rows.size === 0) return;
     // Sorted, so that concurrent transactions lock the counter rows in the same order.
     const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
     await sql(
-      `INSERT INTO project_daily_stats AS s (project_id, day, accepted, delivered, expired, failed, shard)
-       SELECT *, $7::smallint FROM unnest($1::text[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+      `INSERT INTO project_daily_stats AS s (project_id, day, accepted, delivered, expired, failed, cancelled, shard)
+       SELECT *, $8::smallint FROM unnest($1::text[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
        ON CONFLICT (project_id, day, shard) DO UPDATE SET
          accepted = s.accepted + EXCLUDED.accepted, delivered = s.delivered + EXCLUDED.delivered,
-         expired = s.expired + EXCLUDED.expired, failed = s.failed + EXCLUDED.failed`,
+         expired = s.expired + EXCLUDED.expired, failed = s.failed + EXCLUDED.failed, cancelled = s.cancelled + EXCLUDED.cancelled`,
       [sorted.map((r) => r.projectId), sorted.map((r) => r.day), ...COUNTERS.map((c) => sorted.map((r) => r.counts[c])), this.shardOf(sql)],
     );
   }
@@ -72,12 +73,13 @@ export class StatsRepository {
   }
 
   async days(sql: Sql, projectId: string, from: string, to: string): Promise<DayCounts[]> {
-    const rows = await sql<{ day: string; accepted: string; delivered: string; expired: string; failed: string }>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(accepted) AS accepted, sum(delivered) AS delivered, sum(expired) AS expired, sum(failed) AS failed
+    const rows = await sql<{ day: string; accepted: string; delivered: string; expired: string; failed: string; cancelled: string }>(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(accepted) AS accepted, sum(delivered) AS delivered, sum(expired) AS expired, sum(failed) AS failed,
+              sum(cancelled) AS cancelled
          FROM project_daily_stats WHERE project_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY day ORDER BY day`,
       [projectId, from, to],
     );
-    return rows.map((r) => ({ date: r.day, accepted: Number(r.accepted), delivered: Number(r.delivered), expired: Number(r.expired), failed: Number(r.failed) }));
+    return rows.map((r) => ({ date: r.day, accepted: Number(r.accepted), delivered: Number(r.delivered), expired: Number(r.expired), failed: Number(r.failed), cancelled: Number(r.cancelled) }));
   }
 }
 

@@ -9,7 +9,7 @@ export const MAX_STATS_DAYS = 366;
 
 /**
  * Per-project daily counters (UTC days): `accepted` counts messages push-core took in; `delivered`,
- * `expired` and `failed` count recipients whose delivery reached that state that day, plus messages
+ * `expired`, `failed` and `cancelled` count recipients whose delivery reached that state that day, plus messages
  * that failed or expired as a whole (no recipient). Days without activity are listed with zeros.
  */
 @Injectable()
@@ -29,7 +29,7 @@ export class ProjectStatsQuery {
       projectId,
       from: fromDate,
       to: toDate,
-      days: days.map((date) => stored.get(date) ?? { date, accepted: 0, delivered: 0, expired: 0, failed: 0 }),
+      days: days.map((date) => stored.get(date) ?? { date, accepted: 0, delivered: 0, expired: 0, failed: 0, cancelled: 0 }),
     };
   }
 }

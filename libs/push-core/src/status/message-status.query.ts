@@ -33,10 +33,11 @@ export class MessageStatusQuery {
     return {
       id: message.id,
       projectId: message.projectId,
-      state: aggregateState(message.outcome, counts),
+      state: aggregateState(message.outcome, counts, message.cancelledAtMs !== null),
       target: { type: message.targetType, value: message.targetValue },
       createdAt: new Date(message.acceptedAtMs).toISOString(),
       expiresAt: new Date(message.expiresAtMs).toISOString(),
+      cancelledAt: message.cancelledAtMs === null ? null : new Date(message.cancelledAtMs).toISOString(),
       counts,
       recipients: recipients.map((r) => ({
         registrationId: r.registrationId,

@@ -6,8 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * user is an opaque key chosen by the device's push daemon; '' is the device's only user (and
  * every registration made over protocol version 1).
  */
-export class DeviceUsers1767571200000 implements MigrationInterface {
-  name = 'DeviceUsers1767571200000';
+export class DeviceUsers1767830400000 implements MigrationInterface {
+  name = 'DeviceUsers1767830400000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE registrations ADD COLUMN device_user text NOT NULL DEFAULT ''`);

@@ -1,0 +1,107 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DomainError, ErrorCode, type MessageAcceptedV1 } from '@borealis/contracts';
+import { Clock, uuidv7 } from '@borealis/util';
+import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
+import { RegistrationReader } from '../registrations/registration-reader';
+import { AcceptedPublisher } from './accepted-publisher';
+import { isValidTopicName, parseSendRequest } from './send-request';
+
+/** Registration ids one multicast may name. */
+export const MULTICAST_MAX_RECIPIENTS = 1000;
+const REGISTRATION_ID_MAX_CHARS = 128;
+
+export type MulticastRecipient =
+  | { registrationId: string; status: 'accepted' }
+  | { registrationId: string; status: 'rejected'; code: 'invalid_argument' | 'not_found'; detail: string };
+
+export interface MulticastResult {
+  /** The message id, or null when no recipient was accepted (nothing was sent or counted). */
+  id: string | null;
+  recipients: MulticastRecipient[];
+}
+
+/**
+ * `POST /projects/{id}/messages/multicast` (a Borealis extension beside the Aurora send): one
+ * notification to up to 1,000 registration ids, one message id. Each id is judged on its own: a
+ * malformed one is `invalid_argument`, one that is not a live registration of this project
+ * (unknown, gone, or another project's: the same answer, so nothing leaks) is `not_found`; the
+ * others are accepted. The project's quota is taken once per accepted recipient, then the message
+ * is published like any send: the 200 means durable.
+ */
+@Injectable()
+export class MulticastService {
+  private readonly logger = new Logger(MulticastService.name);
+
+  constructor(
+    private readonly publisher: AcceptedPublisher,
+    private readonly limits: RequestLimits,
+    private readonly registrations: RegistrationReader,
+    private readonly clock: Clock,
+  ) {}
+
+  async send(projectId: string, body: unknown, onRateLimit: (outcome: LimitOutcome) => void, requestId?: string): Promise<MulticastResult> {
+    const { ids, rest } = splitRecipients(body);
+    // The rest is a send body without its target: the same rules, the same field names.
+    const request = parseSendRequest({ ...rest, target: 'multicast', type: 'device' });
+
+    const recipients: MulticastRecipient[] = [];
+    const wellFormed: string[] = [];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (id.length > REGISTRATION_ID_MAX_CHARS || !isValidTopicName(id)) {
+        recipients.push({ registrationId: id, status: 'rejected', code: 'invalid_argument', detail: `must be a registrationId: 1 to ${REGISTRATION_ID_MAX_CHARS} letters, digits or -_.~%` });
+      } else {
+        wellFormed.push(id);
+        recipients.push({ registrationId: id, status: 'accepted' });
+      }
+    }
+    const live = wellFormed.length > 0 ? await this.registrations.liveOf(projectId, wellFormed) : new Set<string>();
+    for (const [i, recipient] of recipients.entries()) {
+      if (recipient.status === 'accepted' && !live.has(recipient.registrationId)) {
+        recipients[i] = { registrationId: recipient.registrationId, status: 'rejected', code: 'not_found', detail: 'no live registration with this id in this project' };
+      }
+    }
+    const accepted = recipients.filter((r) => r.status === 'accepted').map((r) => r.registrationId);
+    if (accepted.length === 0) return { id: null, recipients };
+
+    await this.limits.takeProject(projectId, onRateLimit, accepted.length);
+    const acceptedAtMs = this.clock.now();
+    const event: MessageAcceptedV1 = {
+      messageId: uuidv7(acceptedAtMs),
+      projectId,
+      target: { type: 'registrations', value: String(accepted.length) },
+      registrationIds: accepted,
+      notification: request.notification,
+      ttlSeconds: request.ttlSeconds,
+      priority: request.priority,
+      collapseKey: request.collapseKey,
+      acceptedAtMs,
+      expiresAtMs: acceptedAtMs + request.ttlSeconds * 1000,
+    };
+    try {
+      await this.publisher.publish(event, requestId);
+    } catch (err) {
+      this.logger.warn({ msg: 'multicast not durable', requestId, projectId, messageId: event.messageId, error: String(err) });
+      throw new DomainError(ErrorCode.Unavailable, 'the message could not be made durable; retry', { retryAfterSeconds: 1 });
+    }
+    return { id: event.messageId, recipients };
+  }
+}
+
+/** `registration_ids` out of the body: a JSON array of 1 to 1,000 strings, else a 400 naming it. */
+function splitRecipients(body: unknown): { ids: string[]; rest: Record<string, unknown> } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid({ body: 'must be a JSON object' });
+  const { registration_ids: ids, ...rest } = body as Record<string, unknown>;
+  if (!Array.isArray(ids)) throw invalid({ registration_ids: 'is required: an array of registration ids' });
+  if (ids.length === 0 || ids.length > MULTICAST_MAX_RECIPIENTS) throw invalid({ registration_ids: `must hold 1 to ${MULTICAST_MAX_RECIPIENTS} registration ids (got ${ids.length})` });
+  const wrong = ids.findIndex((id) => typeof id !== 'string');
+  if (wrong >= 0) throw invalid({ [`registration_ids[${wrong}]`]: 'must be a string' });
+  if ('target' in rest || 'type' in rest) throw invalid({ [('target' in rest ? 'target' : 'type')]: 'is not a field of a multicast: name the recipients in registration_ids' });
+  return { ids: ids as string[], rest };
+}
+
+function invalid(fields: Record<string, string>): DomainError {
+  return new DomainError(ErrorCode.InvalidArgument, `invalid multicast: ${Object.entries(fields).map(([f, r]) => `${f} ${r}`).join('; ')}`, { fields });
+}
