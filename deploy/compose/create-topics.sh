@@ -16,6 +16,8 @@ create() { # create NAME [extra kafka-topics.sh arguments]
 
 create borealis.push.message.accepted.v1
 create borealis.push.subscription.requested.v1
+create borealis.push.message.cancel.requested.v1
+create borealis.push.registration.unregister.requested.v1
 create borealis.transport.registration.requested.v1
 create borealis.transport.device.event.v1
 create borealis.transport.delivery.receipt.v1
