@@ -5,7 +5,8 @@ const swc = require('./.swcrc.json');
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', { ...swc, exclude: [], sourceMaps: 'inline', module: { type: 'commonjs' } }] },
-  transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
+  // ESM-only packages Jest must transform: jose, and openid-client with its oauth4webapi (a test's OAuth client).
+  transformIgnorePatterns: ['/node_modules/(?!(jose|openid-client|oauth4webapi)/)'],
   moduleNameMapper: { '^@borealis/(.*)$': '<rootDir>/libs/$1/src/index.ts' },
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/tmp/'],
 };

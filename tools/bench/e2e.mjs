@@ -46,6 +46,7 @@
 // CPU is that system's alone; KAFKA_BROKERS names an existing broker instead (its CPU is then not
 // measured). It also needs PostgreSQL (TEST_DATABASE_URL, default the local server) and Redis
 // (TEST_REDIS_URL); the standalone mode needs nothing else.
+import { randomBytes } from 'node:crypto';
 import { fork, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -273,15 +274,14 @@ async function startStandalone(o) {
   const work = mkdtempSync(path.join(os.tmpdir(), 'borealis-bench-e2e-'));
   // As root, the embedded PostgreSQL runs as `postgres`, which must be able to enter the directory.
   chmodSync(work, 0o755);
-  // All three chosen here (distinct), so that the embedded PostgreSQL cannot take one of the others.
+  // Both chosen here (distinct).
   const ports = new Set();
-  while (ports.size < 3) ports.add(await freePort());
-  const [httpPort, devicePort, pgPort] = [...ports];
+  while (ports.size < 2) ports.add(await freePort());
+  const [httpPort, devicePort] = [...ports];
   const env = {
     BOREALIS_DATA_DIR: path.join(work, 'data'),
     BOREALIS_HTTP_PORT: String(httpPort),
     BOREALIS_DEVICE_PORT: String(devicePort),
-    BOREALIS_PG_PORT: String(pgPort),
     BOREALIS_PRINT_READY_JSON: 'true',
     LOG_LEVEL: 'warn',
     // The benchmark measures the pipeline, not the quotas.
@@ -343,7 +343,7 @@ async function startDistributed(o, variantEnv) {
   };
   const tag = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
   const services = [
-    ['auth', { HTTP_PORT: String(ports.auth), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${ports.device}` }],
+    ['auth', { HTTP_PORT: String(ports.auth), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${ports.device}` }],
     [
       'gateway',
       {
@@ -391,7 +391,7 @@ async function startDistributed(o, variantEnv) {
     httpUrl: gatewayUrl,
     authUrl: `http://127.0.0.1:${ports.auth}`,
     deviceUrls: [`tcp://127.0.0.1:${ports.device}`],
-    adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken },
+    adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') },
     metricsUrls: [ports.gateway, ports.core, ports.transportHttp].map((port) => `http://127.0.0.1:${port}/metrics`),
     adminServer: `http://127.0.0.1:${ports.auth}`,
     monitor,

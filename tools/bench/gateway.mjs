@@ -85,7 +85,7 @@ async function runGateway() {
   const jwks = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(keySet));
   await new Promise((resolve) => jwks.listen(0, '127.0.0.1', resolve));
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ project_id: PROJECT, scope: 'message:update project:read' })
+  const token = await new SignJWT({ project_id: PROJECT, scope: 'message:update project:read', client_key_id: 'bench-key' })
     .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
@@ -122,6 +122,7 @@ async function runGateway() {
       GatewayModule.register({
         issuer: ISSUER,
         audience: AUDIENCE,
+        accessTokenTtlSeconds: 3600,
         jwksUrl: `http://127.0.0.1:${jwks.address().port}/jwks.json`,
         // High enough never to refuse: the bench measures the cost of the check, not refusals.
         rateLimit: { perSecond: 1e7, burst: 1e7 },

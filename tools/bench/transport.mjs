@@ -140,6 +140,9 @@ async function runBorealis() {
         registrationTimeoutMs: 10_000,
         acceptRatePerSecond: Number(process.env.ACCEPT_RATE),
         acceptBurst: Number(process.env.ACCEPT_RATE),
+        // The client processes stand for many devices behind a few addresses (a carrier NAT): each
+        // may take the whole accept rate, as before per-source shares, so that runs stay comparable.
+        acceptPerSource: { perSecond: Number(process.env.ACCEPT_RATE), burst: Number(process.env.ACCEPT_RATE) },
         goAwaySpreadMs: 2000,
         drainGraceMs: 30_000,
       }),

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { AuthModule } from '@borealis/auth';
-import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp } from '@borealis/platform';
+import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp, signingKeyEncryptionKey } from '@borealis/platform';
 import { loadConfig } from '@borealis/util';
 
 /** The auth service alone (distributed mode). Configuration: environment, see .env.sample. */
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
         audiences: [c.AUTH_AUDIENCE],
         accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
         adminToken: c.BOREALIS_ADMIN_TOKEN,
+        signingKeyEncryptionKey: signingKeyEncryptionKey(c),
         publicApiUrl: `${c.BOREALIS_PUBLIC_URL}/push/public/api/v1/`,
         pushPublicAddress: c.BOREALIS_DEVICE_URL,
         tokenRateLimits: {
@@ -27,6 +28,12 @@ async function main(): Promise<void> {
           perClient: { burst: c.TOKEN_RATE_LIMIT_CLIENT_BURST, perSecond: c.TOKEN_RATE_LIMIT_CLIENT_PER_SECOND },
         },
         sessionTtlSeconds: c.SESSION_TTL_SECONDS,
+        accountLimits: {
+          loginPerIp: { burst: c.LOGIN_RATE_LIMIT_IP_BURST, perSecond: c.LOGIN_RATE_LIMIT_IP_PER_SECOND },
+          signUpPerIp: { burst: c.SIGNUP_RATE_LIMIT_IP_BURST, perSecond: c.SIGNUP_RATE_LIMIT_IP_PER_SECOND },
+          ...(c.PASSWORD_HASH_CONCURRENCY !== undefined ? { hashConcurrency: c.PASSWORD_HASH_CONCURRENCY } : {}),
+          hashQueue: c.PASSWORD_HASH_QUEUE,
+        },
       }),
     ],
   });

@@ -109,6 +109,50 @@ describe('an app server written from the Aurora docs, against a standalone Borea
     await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id), 30_000, `push ${id}`);
   });
 
+  it('sends title-only, message-only and data-only (silent) pushes, as the Aurora docs allow, and each arrives', async () => {
+    const created = await runCli(['admin', 'quickstart', '--out', join(work, 'optional'), '--server', httpUrl, '--name', 'optional'], adminEnv);
+    const s = loadSettings(String(created['settings']));
+    const authorization = `Bearer ${String((await requestToken(s)).body['access_token'])}`;
+    const app = startDevice(deviceUrl, String(created['application_id']), join(work, 'optional-device'));
+    try {
+      const registrationId = await registrationIdOf(app);
+      const send = async (notification: object) => {
+        const response = await fetch(s.api_url + '/projects/' + s.project_id + '/messages', {
+          method: 'POST',
+          headers: { Authorization: authorization, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ target: registrationId, type: 'device', notification }),
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      const cases = [
+        { notification: { title: 'Only a title' }, seen: { title: 'Only a title', message: '', data: '' } },
+        { notification: { message: 'Only a message' }, seen: { title: '', message: 'Only a message', data: '' } },
+        { notification: { data: { sync: 7 } }, seen: { title: '', message: '', data: '{"sync":7}', silent: true } },
+      ];
+      for (const { notification, seen } of cases) {
+        const sent = await send(notification);
+        expect(sent.status).toBe(200);
+        const id = String(sent.body['id']);
+        const line = await app.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id), 30_000, `push ${id}`);
+        expect((line['pushList'] as Record<string, unknown>[]).find((p) => p['id'] === id)).toMatchObject(seen);
+      }
+      const empty = await send({});
+      expect(empty.status).toBe(400);
+      expect(JSON.stringify(empty.body)).toContain('needs at least one of title, message (not empty) or data');
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('admin quickstart run twice with the same name reuses the tenant, makes a second project, and says so', async () => {
+    const first = await runCli(['admin', 'quickstart', '--out', join(work, 'twice-1'), '--server', httpUrl, '--name', 'twice'], adminEnv);
+    const second = await runCli(['admin', 'quickstart', '--out', join(work, 'twice-2'), '--server', httpUrl, '--name', 'twice'], adminEnv);
+    expect(first).toMatchObject({ tenant: { name: 'twice', reused: false }, project_name: 'twice' });
+    expect(second).toMatchObject({ tenant: { id: (first['tenant'] as { id: string }).id, reused: true }, project_name: 'twice-2' });
+    expect(second['project_id']).not.toBe(first['project_id']);
+    expect((await requestToken(loadSettings(String(second['settings'])))).status).toBe(200);
+  });
+
   it('is refused a token once its project is deactivated or its key revoked (borealis admin)', async () => {
     const created = await runCli(['admin', 'quickstart', '--out', join(work, 'refused'), '--server', httpUrl, '--name', 'refused'], adminEnv);
     const s = loadSettings(String(created['settings']));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ jest.setTimeout(180_000);
 
 /**
  * Distributed mode: auth, gateway, push-core and transport as four OS processes, each started with
- * `borealis serve --service X` and only environment configuration, on the Kafka-protocol test
+ * `borealis serve --service X` and only environment configuration, on the real Kafka test
  * broker, the real PostgreSQL (a database per service) and Redis.
  */
 describe('distributed mode, end to end', () => {
@@ -45,7 +46,7 @@ describe('distributed mode, end to end', () => {
       return proc;
     };
     const started = [
-      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` }),
+      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` }),
       start('push-core', { HTTP_PORT: String(corePort), DATABASE_URL: coreDb.url }),
       start('gateway', {
         HTTP_PORT: String(gatewayPort),
@@ -66,7 +67,7 @@ describe('distributed mode, end to end', () => {
     for (const port of [authPort, gatewayPort, corePort, transportPort]) {
       await expectEventually(async () => expect((await http(`http://127.0.0.1:${port}/readyz`)).status).toBe(200), { timeoutMs: 60_000, intervalMs: 250 });
     }
-    installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${devicePort}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken } };
+    installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${devicePort}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } };
     project = await quickstart(installation, join(work, 'project-a'), 'project-a');
   });
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +75,7 @@ describe('gateway, end to end: groups, collapse, idempotency, quota', () => {
       return proc;
     };
     const started = [
-      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` }),
+      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` }),
       start('push-core', { HTTP_PORT: String(corePort), DATABASE_URL: coreDb.url }),
       start('gateway', {
         HTTP_PORT: String(gatewayPort),
@@ -97,7 +98,7 @@ describe('gateway, end to end: groups, collapse, idempotency, quota', () => {
     for (const port of [authPort, gatewayPort, corePort, transportPort]) {
       await expectEventually(async () => expect((await http(`http://127.0.0.1:${port}/readyz`)).status).toBe(200), { timeoutMs: 60_000, intervalMs: 250 });
     }
-    installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${devicePort}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken } };
+    installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${devicePort}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } };
     a = await quickstart(installation, join(work, 'project-a'), 'project-a');
     b = await quickstart(installation, join(work, 'project-b'), 'project-b');
     const created = await http(`${installation.httpUrl}/auth/admin/v1/projects/${a.projectId}/applications`, {

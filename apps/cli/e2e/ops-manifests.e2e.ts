@@ -24,6 +24,7 @@ import {
   variablesOf,
   WORKLOAD_KINDS,
   type Container,
+  type PodSpec,
   type K8sObject,
   type Service,
 } from './ops-support';
@@ -124,6 +125,11 @@ describe('docker-compose.yml', () => {
       const parsed = SCHEMAS[service].safeParse(env);
       expect({ name, issues: parsed.success ? [] : parsed.error.issues.map((i) => i.path.join('.')) }).toEqual({ name, issues: [] });
     }
+  });
+
+  it('auth and the gateway agree on the access-token lifetime', () => {
+    const ttlOf = (name: string) => composeValue(compose.services[name]!.environment!['ACCESS_TOKEN_TTL_SECONDS']!);
+    expect({ gateway: ttlOf('gateway') }).toEqual({ gateway: ttlOf('auth') });
   });
 
   it('hardens every Borealis container and orders start-up with health checks and depends_on conditions', () => {
@@ -233,6 +239,9 @@ function checkInstallation(objects: K8sObject[]): void {
     expectPdbFor(objects, deployment);
     expectServiceFor(objects, name, deployment, HTTP_PORT);
   }
+  // auth issues tokens that live ACCESS_TOKEN_TTL_SECONDS and the gateway refuses longer-lived ones.
+  const ttlOf = (name: string) => containerEnvironment(podSpecOf(find('Deployment', name)!)!.containers[0]!, objects)['ACCESS_TOKEN_TTL_SECONDS'];
+  expect({ gateway: ttlOf('gateway') }).toEqual({ gateway: ttlOf('auth') });
   const transport = find('StatefulSet', 'transport')!;
   expect(transport).toBeDefined();
   expectPdbFor(objects, transport);
@@ -293,7 +302,7 @@ function checkEnvironment(where: string, service: Service, container: Container,
   expect({ where, issues: parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }).toEqual({ where, issues: [] });
   if (!job) expect({ where, migrateOnly: env['MIGRATE_ONLY'] }).not.toEqual({ where, migrateOnly: 'true' });
   // Secrets come from Secrets, never from a ConfigMap or a literal.
-  for (const variable of ['DATABASE_URL', 'REDIS_URL', 'BOREALIS_ADMIN_TOKEN', 'DEVICE_CREDENTIAL_SECRET', 'DEVICE_CREDENTIAL_PREVIOUS_SECRETS'].filter((v) => v in env)) {
+  for (const variable of ['DATABASE_URL', 'REDIS_URL', 'BOREALIS_ADMIN_TOKEN', 'SIGNING_KEY_ENCRYPTION_KEY', 'DEVICE_CREDENTIAL_SECRET', 'DEVICE_CREDENTIAL_PREVIOUS_SECRETS', 'KAFKA_SASL_PASSWORD'].filter((v) => v in env)) {
     expect({ where, variable, fromSecret: !!container.env?.find((e) => e.name === variable)?.valueFrom?.secretKeyRef }).toEqual({ where, variable, fromSecret: true });
   }
   const port = container.ports?.find((p) => p.name === 'http');
@@ -375,10 +384,28 @@ describe('Kubernetes manifests (deploy/)', () => {
     checkInstallation(kustomize(repoPath('deploy', 'base')));
   });
 
-  it.each(['dev', 'production'])('overlay %s builds and keeps the invariants', (overlay) => {
+  it.each(['dev', 'production', 'kafka-sasl-ssl'])('overlay %s builds and keeps the invariants', (overlay) => {
     const objects = kustomize(repoPath('deploy', 'overlays', overlay));
     checkInstallation(objects);
     for (const o of objects) expect((o.metadata as { namespace?: string }).namespace).toBe(overlay === 'dev' ? 'borealis-dev' : 'borealis');
+  });
+
+  it('kafka-sasl-ssl: every workload mounts the Kafka Secret where its configuration reads the CA and the password', () => {
+    const objects = kustomize(repoPath('deploy', 'overlays', 'kafka-sasl-ssl'));
+    const workloads = objects.filter((o) => podSpecOf(o));
+    expect(workloads.length).toBeGreaterThanOrEqual(6);
+    for (const workload of workloads) {
+      const spec = podSpecOf(workload)! as PodSpec & { volumes?: { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] } }[] };
+      for (const container of spec.containers) {
+        const env = containerEnvironment(container, objects);
+        expect(env).toMatchObject({ KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512' });
+        const mount = (container as Container & { volumeMounts?: { name: string; mountPath: string }[] }).volumeMounts?.find((m) => m.name === 'kafka-credentials');
+        const volume = spec.volumes?.find((v) => v.name === 'kafka-credentials');
+        expect({ workload: workload.metadata.name, secret: volume?.secret?.secretName }).toEqual({ workload: workload.metadata.name, secret: 'borealis-kafka' });
+        const files = (volume?.secret?.items ?? []).map((i) => `${mount?.mountPath}/${i.path}`);
+        expect(files).toEqual(expect.arrayContaining([env['KAFKA_SSL_CA_FILE'], env['KAFKA_SASL_PASSWORD_FILE']]));
+      }
+    }
   });
 
   it('production runs three transports, dev single-replica topics', () => {

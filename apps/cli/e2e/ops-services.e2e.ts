@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { MetricNames } from '@borealis/platform';
 import { CLI, createTestDatabase, expectEventually, freePort, JsonLineProcess, REPO_ROOT, requireKafka, requireRedis, startCli, type TestDatabase } from '@borealis/testing';
@@ -9,7 +10,7 @@ jest.setTimeout(120_000);
 
 /**
  * Each service as its own OS process, configured only by environment variables, on the
- * Kafka-protocol test broker, the real PostgreSQL and Redis: liveness, readiness before and after
+ * real Kafka test broker, the real PostgreSQL and Redis: liveness, readiness before and after
  * its dependencies, metrics, JSON logs, draining on SIGTERM; and start-up refusal of bad
  * configuration with the variable named.
  */
@@ -81,7 +82,7 @@ describe('each service as its own process', () => {
       BOREALIS_PUBLIC_URL: `http://127.0.0.1:${gatewayPort}`,
     };
     const env: Record<Service, Record<string, string>> = {
-      auth: { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: randomToken(32), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` },
+      auth: { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: randomToken(32), SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` },
       'push-core': { HTTP_PORT: String(corePort), DATABASE_URL: coreDb.url },
       gateway: { HTTP_PORT: String(gatewayPort), AUTH_JWKS_URL: `http://127.0.0.1:${authPort}/auth/public/.well-known/jwks.json`, PUSH_CORE_URL: `http://127.0.0.1:${corePort}` },
       transport: {
@@ -193,6 +194,7 @@ describe('bad configuration', () => {
       BOREALIS_PUBLIC_URL: 'http://127.0.0.1:1',
       BOREALIS_DEVICE_URL: 'tcp://127.0.0.1:1',
       BOREALIS_ADMIN_TOKEN: 'a'.repeat(32),
+      SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
     },
     gateway: { KAFKA_BROKERS: '127.0.0.1:1', REDIS_URL: 'redis://127.0.0.1:1', BOREALIS_PUBLIC_URL: 'http://127.0.0.1:1', AUTH_JWKS_URL: 'http://127.0.0.1:1/jwks', PUSH_CORE_URL: 'http://127.0.0.1:1' },
     'push-core': { KAFKA_BROKERS: '127.0.0.1:1', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' },
@@ -202,6 +204,8 @@ describe('bad configuration', () => {
 
   const cases: [Service, string, Record<string, string>][] = [
     ['auth', 'BOREALIS_ADMIN_TOKEN', without(valid.auth, 'BOREALIS_ADMIN_TOKEN')],
+    ['auth', 'SIGNING_KEY_ENCRYPTION_KEY', without(valid.auth, 'SIGNING_KEY_ENCRYPTION_KEY')],
+    ['auth', 'SIGNING_KEY_ENCRYPTION_KEY_FILE', { ...without(valid.auth, 'SIGNING_KEY_ENCRYPTION_KEY'), SIGNING_KEY_ENCRYPTION_KEY_FILE: '/nonexistent/key' }],
     ['auth', 'BOREALIS_DEVICE_URL', { ...valid.auth, BOREALIS_DEVICE_URL: 'http://devices' }],
     ['gateway', 'AUTH_JWKS_URL', without(valid.gateway, 'AUTH_JWKS_URL')],
     ['gateway', 'HTTP_PORT', { ...valid.gateway, HTTP_PORT: 'eighty' }],

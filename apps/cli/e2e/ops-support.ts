@@ -203,6 +203,7 @@ export function containerEnvironment(container: Container, objects: K8sObject[])
 function placeholderSecret(name: string): string {
   if (name === 'DATABASE_URL') return 'postgres://user:secret@postgres:5432/db';
   if (name === 'REDIS_URL') return 'redis://:secret@redis:6379';
+  if (name === 'SIGNING_KEY_ENCRYPTION_KEY') return Buffer.alloc(32, 7).toString('base64');
   return 's'.repeat(40);
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +62,7 @@ describe('transport: drain across instances, TLS and WebSocket, end to end', () 
     const transport = { DEVICE_HOST: '127.0.0.1', DEVICE_CREDENTIAL_SECRET: randomToken(32), HEARTBEAT_INTERVAL_MS: '5000', DEVICE_GOAWAY_SPREAD_MS: '1000' };
     transportA = start('transport', { ...transport, HTTP_PORT: String(httpA), TRANSPORT_INSTANCE_ID: `ta-${suffix}`, DEVICE_PORT: String(deviceA) }, 'transport-a');
     const started = [
-      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${deviceA}` }),
+      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${deviceA}` }),
       start('push-core', { HTTP_PORT: String(corePort), DATABASE_URL: coreDb.url }),
       start('gateway', {
         HTTP_PORT: String(gatewayPort),
@@ -94,7 +95,7 @@ describe('transport: drain across instances, TLS and WebSocket, end to end', () 
       bTls: `tls://127.0.0.1:${tlsB}`,
       bWs: `ws://127.0.0.1:${wsB}/device`,
     };
-    installation = { httpUrl: ingress.url, deviceUrl: urls.a, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken } };
+    installation = { httpUrl: ingress.url, deviceUrl: urls.a, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } };
     project = await quickstart(installation, join(work, 'project'), 'transport-e2e');
   });
 

@@ -7,7 +7,8 @@ import { printJson, required, UsageError } from './usage';
 
 export const ADMIN_USAGE = `usage: borealis admin <command> [--server URL] [--token TOKEN] [options]
 
-  quickstart --out DIR [--name NAME]          tenant, project, key and application; writes DIR/push_notification_system.yaml
+  quickstart --out DIR [--name NAME]          tenant (reused if NAME exists), a new project, key and application;
+                                              writes DIR/push_notification_system.yaml
   tenant create --name NAME | tenant list
   project create --tenant ID --name NAME | project get --project ID
   project activate --project ID | project deactivate --project ID
@@ -67,12 +68,25 @@ const COMMANDS: Record<string, (admin: AdminApi, f: Flags) => Promise<unknown>> 
   quickstart: async (admin, f) => {
     const out = resolve(required(f.out, '--out'));
     const name = f.name ?? 'quickstart';
-    const created = await admin.call<{ id: string }>('POST', '/tenants', { name });
-    const proj = await admin.call<{ id: string }>('POST', `/tenants/${created.id}/projects`, { name });
+    // Run again in the same installation, it reuses the tenant of that name and makes a new
+    // project beside the earlier ones (name, name-2, name-3, ...), and says which it did.
+    const tenants = await admin.call<{ id: string; name: string }[]>('GET', '/tenants');
+    const existing = tenants.find((t) => t.name === name);
+    const tenant = existing ?? (await admin.call<{ id: string; name: string }>('POST', '/tenants', { name }));
+    const taken = new Set(existing ? (await admin.call<{ name: string }[]>('GET', `/tenants/${encodeURIComponent(tenant.id)}/projects`)).map((p) => p.name) : []);
+    let projectName = name;
+    for (let n = 2; taken.has(projectName); n++) projectName = `${name}-${n}`;
+    const proj = await admin.call<{ id: string }>('POST', `/tenants/${encodeURIComponent(tenant.id)}/projects`, { name: projectName });
     const account = await admin.call<{ settings: unknown }>('POST', `/projects/${proj.id}/service-accounts`, {});
     const application = await admin.call<{ id: string }>('POST', `/projects/${proj.id}/applications`, { name });
     const file = await writeSettings(out, account.settings);
-    return { project_id: proj.id, application_id: application.id, settings: file };
+    return {
+      project_id: proj.id,
+      application_id: application.id,
+      settings: file,
+      tenant: { id: tenant.id, name: tenant.name, reused: existing !== undefined },
+      project_name: projectName,
+    };
   },
   'tenant create': (admin, f) => admin.call('POST', '/tenants', { name: required(f.name, '--name') }),
   'tenant list': async (admin) => ({ tenants: await admin.call('GET', '/tenants') }),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { PushDaemon, type PushError } from '@borealis/device-sdk';
+import { isSilentPush, PushDaemon, type PushError } from '@borealis/device-sdk';
 import { printJson, UsageError } from './usage';
 
 /**
@@ -35,7 +35,7 @@ export async function deviceCommand(args: string[]): Promise<void> {
   client.on('notifications', (pushList) =>
     printJson({
       event: 'notifications',
-      pushList: pushList.map((p) => ({ id: p.id, title: p.title, message: p.message, data: p.data, sentAt: p.sentAt.toISOString(), expiresAt: p.expiresAt.toISOString() })),
+      pushList: pushList.map((p) => ({ id: p.id, title: p.title, message: p.message, data: p.data, silent: isSilentPush(p), sentAt: p.sentAt.toISOString(), expiresAt: p.expiresAt.toISOString() })),
     }),
   );
   daemon.on('welcomed', (deviceId) => printJson({ event: 'welcomed', deviceId }));

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { adminCommand } from './admin';
 import { deviceCommand } from './device';
 import { loadgenCommand } from './loadgen';
+import { pushDaemonCommand } from './push-daemon';
 import { sendCommand, statusCommand } from './send';
 import { serveCommand } from './serve';
 import { UsageError } from './usage';
@@ -20,6 +21,10 @@ const USAGE = `usage: borealis <command> [options]
   device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE]
       A simulated device (URL: tcp://, tls://, ws://HOST:PORT/device, wss://): prints JSON lines
       for registrationId, notifications and readiness.
+  push-daemon --config FILE | --server URL [--server URL ...] --state DIR [--socket PATH] [--ca FILE]
+      The device's push daemon: one connection to the service for every app and user of the
+      device, apps served over a Unix socket (default /run/borealis-push/daemon.sock), installed
+      apps launched for their pushes (docs/device.md). Prints JSON lines.
   loadgen --devices N --server URL [--apps M --app ID ...] [--processes P]
           [--source-addresses 127.0.0.1,127.0.0.2] [--rate PER_SECOND] [--duration SECONDS] [--receipts]
       Many simulated devices from several processes and source addresses; prints progress
@@ -39,6 +44,8 @@ async function main(argv: string[]): Promise<void> {
       return adminCommand(rest);
     case 'device':
       return deviceCommand(rest);
+    case 'push-daemon':
+      return pushDaemonCommand(rest);
     case 'loadgen':
       return loadgenCommand(rest);
     case 'send':

@@ -8,8 +8,8 @@ export async function sendCommand(args: string[]): Promise<void> {
     options: {
       settings: { type: 'string' },
       target: { type: 'string' },
-      title: { type: 'string', default: 'Hello from Borealis' },
-      message: { type: 'string', default: 'Your first push' },
+      title: { type: 'string' },
+      message: { type: 'string' },
       data: { type: 'string' },
       ttl: { type: 'string' },
     },
@@ -28,7 +28,12 @@ export async function sendCommand(args: string[]): Promise<void> {
     target: required(values.target, '--target'),
     type: 'device',
     ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
-    notification: { title: values.title, message: values.message, ...(data !== undefined ? { data } : {}) },
+    // Each optional: --data alone sends a silent push; the server refuses a push with none.
+    notification: {
+      ...(values.title !== undefined ? { title: values.title } : {}),
+      ...(values.message !== undefined ? { message: values.message } : {}),
+      ...(data !== undefined ? { data } : {}),
+    },
   });
   printJson(result);
 }

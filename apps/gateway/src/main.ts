@@ -21,6 +21,7 @@ async function main(): Promise<void> {
         issuer: `${c.BOREALIS_PUBLIC_URL}/auth/public`,
         jwksUrl: c.AUTH_JWKS_URL,
         audience: c.AUTH_AUDIENCE,
+        accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
         rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
         ipRateLimit: { perSecond: c.RATE_LIMIT_IP_PER_SECOND, burst: c.RATE_LIMIT_IP_BURST },
         redisUrl: c.REDIS_URL,

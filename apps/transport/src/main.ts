@@ -29,6 +29,15 @@ async function main(): Promise<void> {
         ...(c.DEVICE_WS_PORT !== undefined ? { webSocket: { port: c.DEVICE_WS_PORT, secure: c.DEVICE_WS_TLS } } : {}),
         acceptRatePerSecond: c.DEVICE_ACCEPT_RATE,
         ...(c.DEVICE_ACCEPT_BURST !== undefined ? { acceptBurst: c.DEVICE_ACCEPT_BURST } : {}),
+        acceptPerSource: {
+          ...(c.DEVICE_ACCEPT_SOURCE_RATE !== undefined ? { perSecond: c.DEVICE_ACCEPT_SOURCE_RATE } : {}),
+          ...(c.DEVICE_ACCEPT_SOURCE_BURST !== undefined ? { burst: c.DEVICE_ACCEPT_SOURCE_BURST } : {}),
+        },
+        frameRates: {
+          ack: { perSecond: c.DEVICE_ACK_RATE, burst: c.DEVICE_ACK_BURST },
+          ping: { perSecond: c.DEVICE_PING_RATE, burst: c.DEVICE_PING_BURST },
+          request: { perSecond: c.DEVICE_REQUEST_RATE, burst: c.DEVICE_REQUEST_BURST },
+        },
         maxConnections: c.DEVICE_MAX_CONNECTIONS,
         maxUnsentBytes: c.DEVICE_MAX_UNSENT_BYTES,
         goAwaySpreadMs: c.DEVICE_GOAWAY_SPREAD_MS,

@@ -10,6 +10,8 @@ export interface AuthModuleOptions {
   accessTokenTtlSeconds: number;
   /** Operator bearer token for the admin API (at least 32 characters). */
   adminToken: string;
+  /** AES-256 key (32 bytes) that seals the access-token signing keys in the database. */
+  signingKeyEncryptionKey: Buffer;
   /** `api_url` written into project settings files, e.g. http://127.0.0.1:8080/push/public/api/v1/ */
   publicApiUrl: string;
   /** Device address written into project settings files, e.g. tcp://127.0.0.1:5228 */
@@ -18,6 +20,46 @@ export interface AuthModuleOptions {
   tokenRateLimits?: TokenRateLimitOptions;
   /** Console session lifetime; default 12 hours. */
   sessionTtlSeconds?: number;
+  /** Login and sign-up limits and password-hashing bounds; defaults in DEFAULT_ACCOUNT_LIMITS. */
+  accountLimits?: Partial<AccountLimitOptions>;
+}
+
+export interface AccountLimitOptions {
+  /** Logins per source address, whatever the e-mail: a new address per attempt is no way around it. */
+  loginPerIp: TokenBucket;
+  /** Logins per source address and e-mail: guessing one account's password. */
+  loginPerIpAndEmail: TokenBucket;
+  /** Sign-ups per source address. */
+  signUpPerIp: TokenBucket;
+  /** Password hashes (scrypt) running at once; the rest of libuv's threadpool stays free for token signing. */
+  hashConcurrency: number;
+  /** Logins and sign-ups waiting for a hashing slot; beyond, 503 at once. */
+  hashQueue: number;
+}
+
+/** libuv's threadpool size (UV_THREADPOOL_SIZE, default 4): scrypt and WebCrypto (jose) share it. */
+export function threadpoolSize(): number {
+  const size = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(size) && size >= 1 ? size : 4;
+}
+
+/**
+ * A person logs in a few times a day; an office behind one address, a few dozen. Hashing: a quarter
+ * of the threadpool, so that a flood of logins leaves three quarters to token signing; 32 waiting
+ * is about 3 s of work at one hash at a time.
+ */
+export function defaultAccountLimits(): AccountLimitOptions {
+  return {
+    loginPerIp: { burst: 30, perSecond: 0.5 },
+    loginPerIpAndEmail: { burst: 10, perSecond: 1 / 6 },
+    signUpPerIp: { burst: 5, perSecond: 1 / 60 },
+    hashConcurrency: Math.max(1, Math.floor(threadpoolSize() / 4)),
+    hashQueue: 32,
+  };
+}
+
+export function resolveAccountLimits(options: Partial<AccountLimitOptions> | undefined): AccountLimitOptions {
+  return { ...defaultAccountLimits(), ...options };
 }
 
 export interface TokenBucket {
@@ -60,9 +102,17 @@ export function checkAuthOptions(options: AuthModuleOptions): void {
     problems.push('accessTokenTtlSeconds must be an integer between 60 and 86400');
   }
   if (options.adminToken.length < 32) problems.push('adminToken must be at least 32 characters');
+  if (options.signingKeyEncryptionKey.length !== 32) problems.push('signingKeyEncryptionKey must be 32 bytes (AES-256)');
   for (const [name, bucket] of Object.entries(options.tokenRateLimits ?? {})) {
     if (!(bucket.burst >= 1 && bucket.perSecond > 0)) problems.push(`tokenRateLimits.${name} needs burst >= 1 and perSecond > 0`);
   }
+  const accounts = resolveAccountLimits(options.accountLimits);
+  for (const name of ['loginPerIp', 'loginPerIpAndEmail', 'signUpPerIp'] as const) {
+    const bucket = accounts[name];
+    if (!(Number.isInteger(bucket.burst) && bucket.burst >= 1 && bucket.perSecond > 0)) problems.push(`accountLimits.${name} needs an integer burst >= 1 and perSecond > 0`);
+  }
+  if (!(Number.isInteger(accounts.hashConcurrency) && accounts.hashConcurrency >= 1)) problems.push('accountLimits.hashConcurrency must be a positive integer');
+  if (!(Number.isInteger(accounts.hashQueue) && accounts.hashQueue >= 0)) problems.push('accountLimits.hashQueue must be an integer >= 0');
   const session = options.sessionTtlSeconds;
   if (session !== undefined && !(Number.isInteger(session) && session >= 300 && session <= 30 * 86_400)) {
     problems.push('sessionTtlSeconds must be an integer between 300 and 2592000');

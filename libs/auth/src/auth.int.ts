@@ -2,7 +2,7 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, importPKCS8, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { Client } from 'pg';
 import { DomainError, OAuthError, Topics, type RegistryEventV1, type TopicDef } from '@borealis/contracts';
@@ -143,6 +143,7 @@ describe('AuthModule against PostgreSQL', () => {
       audiences: ['borealis-push'],
       accessTokenTtlSeconds: 3600,
       adminToken: ADMIN_TOKEN,
+      signingKeyEncryptionKey: randomBytes(32),
       publicApiUrl: 'http://127.0.0.1:8080/push/public/api/v1/',
       pushPublicAddress: 'tcp://127.0.0.1:5228',
     };
@@ -255,11 +256,36 @@ describe('AuthModule against PostgreSQL', () => {
       expect(response.headers['pragma']).toBe('no-cache');
       const body = response.json();
       expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'openid offline message:update project:read' });
-      expect(Date.parse(body.expires_at)).toBeGreaterThan(Date.now() + 3500_000);
+      // RFC 3339 to JSON requests (Aurora clients), epoch seconds to form-encoded ones (OAuth libraries).
+      expect(typeof body.expires_at).toBe(form ? 'number' : 'string');
+      expect(form ? body.expires_at * 1000 : Date.parse(body.expires_at)).toBeGreaterThan(Date.now() + 3500_000);
       const { payload, protectedHeader } = await jwtVerify(body.access_token, createLocalJWKSet(await jwks()), { algorithms: ['RS256'], issuer: ISSUER, audience: 'borealis-push' });
       expect(protectedHeader.typ).toBe('at+jwt');
       expect(payload).toMatchObject({ project_id: projectId, client_id: settings.push_notification_system.client_id, scope: body.scope });
     }
+  });
+
+  it('accepts an hour-long assertion without kid, verified by the client\'s active keys in PostgreSQL', async () => {
+    const { settings } = await newProject('No kid');
+    const s = settings.push_notification_system;
+    const now = Math.floor(Date.now() / 1000);
+    const withoutKid = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'RS256' })
+      .setIssuer(s.client_id)
+      .setSubject(s.client_id)
+      .setAudience(s.token_url)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(await importPKCS8(s.private_key, 'RS256'));
+    const response = await requestToken(settings, true, withoutKid);
+    expect(response.statusCode).toBe(200);
+    const { payload } = await jwtVerify(response.json().access_token, createLocalJWKSet(await jwks()), { algorithms: ['RS256'] });
+    expect(payload.client_key_id).toBe(s.key_id);
+    // Revoked, the key verifies no assertion without kid either.
+    const projectId = s.project_id;
+    expect((await admin('DELETE', `/projects/${projectId}/service-accounts/keys/${s.key_id}`)).statusCode).toBe(204);
+    const refused = await requestToken(settings, true, await new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: 'RS256' }).setIssuer(s.client_id).setSubject(s.client_id).setAudience(s.token_url).setIssuedAt(now).setExpirationTime(now + 60).sign(await importPKCS8(s.private_key, 'RS256')));
+    expect(refused.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
   });
 
   it('refuses a replayed assertion with invalid_client', async () => {

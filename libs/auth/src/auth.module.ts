@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AccessGuard } from './access/access.guard';
 import { AccountsService } from './accounts/accounts.service';
+import { PasswordHasher } from './accounts/password-hasher';
 import { AccountsController } from './admin/accounts.controller';
 import { DocsController } from './admin/docs.controller';
 import { ManagementDocs } from './admin/management-docs';
@@ -16,10 +17,12 @@ import { AUTH_CONNECTION } from './persistence/database';
 import { AUTH_ENTITIES } from './persistence/entities';
 import { AuthInitial1764300000000 } from './persistence/migrations/1764300000000-auth-initial';
 import { AuthAccounts1764400000000 } from './persistence/migrations/1764400000000-auth-accounts';
+import { sealedSigningKeysMigration } from './persistence/migrations/1765000000000-sealed-signing-keys';
 import { TypeOrmClientDirectory } from './persistence/typeorm-client-directory';
 import { TypeOrmSigningKeyStore } from './persistence/typeorm-signing-key-store';
 import { KeyExpiryAnnouncer } from './registry/key-expiry';
 import { RegistryOutboxRelay } from './registry/registry-outbox-relay';
+import { SigningKeyCipher } from './signing/signing-key-cipher';
 import { SigningKeyStore, SigningKeys } from './signing/signing-keys';
 import { WellKnownController } from './signing/well-known.controller';
 import { ClientAssertionVerifier } from './token/client-assertion';
@@ -41,6 +44,7 @@ export const MANAGEMENT_API = [AccountsController, OrganizationsController, Proj
 export class AuthModule {
   static register(options: AuthModuleOptions): DynamicModule {
     checkAuthOptions(options);
+    const cipher = new SigningKeyCipher(options.signingKeyEncryptionKey);
     return {
       module: AuthModule,
       imports: [
@@ -49,7 +53,7 @@ export class AuthModule {
           type: 'postgres',
           url: options.databaseUrl,
           entities: AUTH_ENTITIES,
-          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000],
+          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000, sealedSigningKeysMigration(cipher)],
           migrationsRun: true,
           synchronize: false,
         }),
@@ -59,9 +63,11 @@ export class AuthModule {
         { provide: AUTH_OPTIONS, useValue: options },
         { provide: MANAGEMENT_CONTROLLERS, useValue: MANAGEMENT_API },
         { provide: ClientDirectory, useClass: TypeOrmClientDirectory },
+        { provide: SigningKeyCipher, useValue: cipher },
         { provide: SigningKeyStore, useClass: TypeOrmSigningKeyStore },
         SigningKeys,
         TokenRateLimits,
+        PasswordHasher,
         ClientAssertionVerifier,
         TokenService,
         RegistryOutboxRelay,

@@ -2,7 +2,7 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { createPrivateKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import { DomainError, OAuthError, Topics, type RegistryEventV1 } from '@borealis/contracts';
 import { MemoryRateLimiter, MemoryReplayGuard, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
@@ -108,9 +108,12 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
       audiences: ['borealis-push'],
       accessTokenTtlSeconds: 3600,
       adminToken: ADMIN_TOKEN,
+      signingKeyEncryptionKey: randomBytes(32),
       publicApiUrl: 'http://127.0.0.1:8080/push/public/api/v1/',
       pushPublicAddress: 'tcp://127.0.0.1:5228',
       tokenRateLimits: { perIp: { burst: 200, perSecond: 0.01 }, perClient: { burst: 5, perSecond: 0.01 } },
+      // Every account here signs up from the one test address (login-flood.int.ts tests the limit).
+      accountLimits: { signUpPerIp: { burst: 50, perSecond: 1 } },
     };
     bus = new InProcessMessageBus();
     await bus.subscribe({ topic: Topics.registry, group: 'test', handler: async (messages) => void events.push(...messages.map((m) => m.value)) });
@@ -248,6 +251,17 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     expect(page.entries.length + rest.entries.length).toBe(entries.length);
   });
 
+  it('pages the audit log from any seq PostgreSQL can hold, and answers 400 naming `before` beyond it', async () => {
+    const all = await ok<{ entries: unknown[] }>('GET', `/tenants/${orgA}/audit-log`, alice.token);
+    const fromMax = await ok<{ entries: unknown[] }>('GET', `/tenants/${orgA}/audit-log?before=9223372036854775807`, alice.token);
+    expect(fromMax.entries).toHaveLength(all.entries.length);
+    for (const before of ['9223372036854775808', '9999999999999999999', '18446744073709551616', '-1', '1e3', 'abc', '']) {
+      const response = await api('GET', `/tenants/${orgA}/audit-log?before=${before}`, alice.token);
+      // This test's filter stands in for the platform's problem+json mapper: status, code and detail.
+      expect({ before, status: response.statusCode, body: response.json() as unknown }).toEqual({ before, status: 400, body: { code: 'invalid_argument', detail: 'invalid query: before' } });
+    }
+  });
+
   it('issues tokens for uploaded keys with client_key_id, and announces key creation, expiry and revocation', async () => {
     const project = (await ok<{ id: string }>('POST', `/tenants/${orgA}/projects`, alice.token, { name: 'Keys' })).id;
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -335,5 +349,12 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui-bundle.js' });
     expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'application/javascript; charset=utf-8']);
     expect((await app.inject({ method: 'GET', url: '/auth/admin/docs/static/..%2Fpackage.json' })).statusCode).toBe(404);
+  });
+
+  it.each(['constructor', '__proto__', 'toString', 'nothing-here.js'])('answers 404 for docs/static/%s, and does not let anyone cache the answer', async (name) => {
+    const missing = await app.inject({ method: 'GET', url: `/auth/admin/docs/static/${name}` });
+    expect({ status: missing.statusCode, cache: missing.headers['cache-control'] ?? null }).toEqual({ status: 404, cache: expect.not.stringMatching(/public|max-age/) });
+    const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui.css' });
+    expect([asset.statusCode, asset.headers['cache-control']]).toEqual([200, 'public, max-age=86400']);
   });
 });

@@ -7,6 +7,8 @@ import { z } from 'zod';
 
 const id = z.string().min(1).max(128);
 const epochMs = z.number().int().nonnegative();
+/** A device's local user (device protocol version 2): opaque, short, no separators. */
+const DEVICE_USER = z.string().max(64).regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-" only');
 
 export const TargetType = z.enum(['device', 'application', 'topic']);
 export type TargetType = z.infer<typeof TargetType>;
@@ -82,6 +84,11 @@ export const RegistrationRequestedV1 = z.object({
   applicationId: z.string().max(128),
   /** The registrationId the device holds, or '' when it has none. */
   registrationId: z.string().max(128),
+  /**
+   * The device's local user the registration belongs to (device protocol version 2): an opaque key
+   * of the device's push daemon, '' for the device's only user. Absent from older producers.
+   */
+  deviceUser: DEVICE_USER.default(''),
   topics: z.array(z.string().min(1).max(256)).max(100),
   atMs: epochMs,
 });

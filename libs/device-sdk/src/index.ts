@@ -1,4 +1,4 @@
-export { PushDaemon, type PushDaemonOptions, type PushDaemonEvents, type AppEndpoint } from './push-daemon';
+export { PushDaemon, appKey, splitAppKey, type PushDaemonOptions, type PushDaemonEvents, type AppEndpoint } from './push-daemon';
 export { PushClient, type PushClientOptions, type PushClientEvents } from './push-client';
-export { PushError, type Push, type PushErrorCode } from './push';
+export { PushError, isSilentPush, type Push, type PushErrorCode } from './push';
 export { parseServerUrl, type ServerUrl } from './link';

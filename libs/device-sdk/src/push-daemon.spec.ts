@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeviceErrorCode, FrameSplitter, decodeFrame, encodeFramePrefixed, type Frame, type FrameInit, type FrameKind } from '@borealis/contracts';
 import { PushClient } from './push-client';
-import { PushDaemon, type PushDaemonOptions } from './push-daemon';
+import { PushDaemon, type AppEndpoint, type PushDaemonOptions } from './push-daemon';
 import type { Push, PushError } from './push';
 
 // ---- a fake transport speaking the device protocol, for these unit tests only ----
@@ -49,6 +49,8 @@ class FakeServer {
   refuse = false;
   answerPings = true;
   heartbeatIntervalMs = 0;
+  /** The protocol version put in Welcome (0: left out, as a version 1 server may). */
+  protocolVersion = 0;
   /** deviceId → secret of the credentials this server issued. */
   readonly devices = new Map<string, string>();
   /** applicationId → its current registrationId. */
@@ -129,20 +131,21 @@ class FakeServer {
             conn.send({ error: { code: DeviceErrorCode.UNAUTHENTICATED, message: 'unknown device' } });
             return void conn.socket.end();
           }
-          return conn.send({ welcome: { deviceId: presented.deviceId, heartbeatIntervalMs: this.heartbeatIntervalMs } });
+          return conn.send({ welcome: { deviceId: presented.deviceId, heartbeatIntervalMs: this.heartbeatIntervalMs, protocolVersion: this.protocolVersion } });
         }
         const credentials = { deviceId: `device-${++this.issued}`, secret: `secret-${this.issued}` };
         this.devices.set(credentials.deviceId, credentials.secret);
-        return conn.send({ welcome: { deviceId: credentials.deviceId, credentials, heartbeatIntervalMs: this.heartbeatIntervalMs } });
+        return conn.send({ welcome: { deviceId: credentials.deviceId, credentials, heartbeatIntervalMs: this.heartbeatIntervalMs, protocolVersion: this.protocolVersion } });
       }
       case 'register': {
-        const { requestId, applicationId, registrationId } = frame.register!;
+        const { requestId, applicationId, registrationId, deviceUser } = frame.register!;
         const failure = this.registerFailures.get(applicationId!);
         if (failure) return conn.send({ error: { ...failure, requestId } });
-        const current = this.registrations.get(applicationId!);
+        const key = deviceUser ? `${deviceUser}/${applicationId}` : applicationId!;
+        const current = this.registrations.get(key);
         const isNew = !registrationId || registrationId !== current;
         const confirmed = isNew ? `reg-${applicationId}-${++this.registrationsIssued}` : current;
-        this.registrations.set(applicationId!, confirmed!);
+        this.registrations.set(key, confirmed!);
         return conn.send({ registerResult: { requestId, applicationId, registrationId: confirmed, isNew } });
       }
       case 'unregister':
@@ -666,5 +669,50 @@ describe('PushClient', () => {
     } finally {
       jest.useRealTimers();
     }
+  });
+});
+
+describe('PushDaemon: local users (protocol version 2)', () => {
+  function endpoint(applicationId: string, user: string): AppEndpoint & { got: Push[] } {
+    const got: Push[] = [];
+    return { applicationId, user, got, deliver: (list) => got.push(...list), registrationChanged: () => undefined, registrationFailed: () => undefined, readinessChanged: () => undefined };
+  }
+
+  it("registers the same app once per user and hands each push only to the user its registration belongs to", async () => {
+    const server = await fakeServer();
+    server.protocolVersion = 2;
+    const daemon = daemonFor(server);
+    const alice = endpoint('app1', '1001');
+    const bob = endpoint('app1', '1002');
+    daemon.attach(alice);
+    daemon.attach(bob);
+    await daemon.start();
+    const aliceId = await daemon.register('app1', '1001');
+    const bobId = await daemon.register('app1', '1002');
+    expect(aliceId).not.toBe(bobId);
+    expect(daemon.registrationIdOf('app1', '1001')).toBe(aliceId);
+    expect(daemon.registrationIdOf('app1')).toBeUndefined();
+    expect(daemon.users()).toEqual(new Set(['1001', '1002']));
+
+    const frame = (id: string, registrationId: string) => ({ notification: { ...notification(id).notification, registrationId } });
+    server.connections[0]!.send(frame('m-a', aliceId), frame('m-b', bobId), frame('m-x', 'reg-unknown'));
+    await server.acked(3);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(alice.got.map((p) => p.id)).toEqual(['m-a']);
+    expect(bob.got.map((p) => p.id)).toEqual(['m-b']);
+    // A push the daemon cannot attribute stays with the device user, never with a local user.
+    expect([...daemon.heldNotifications().keys()]).toEqual(['app1']);
+
+    await daemon.forgetUser('1002');
+    expect(daemon.registrationIdOf('app1', '1002')).toBeUndefined();
+    expect(daemon.users()).toEqual(new Set(['1001']));
+  });
+
+  it('refuses a local user on a version 1 server, which would let one user retire the other', async () => {
+    const server = await fakeServer();
+    const daemon = daemonFor(server);
+    await daemon.start();
+    await expect(daemon.register('app1', '1001')).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(daemon.register('app1')).resolves.toMatch(/^reg-app1-/);
   });
 });

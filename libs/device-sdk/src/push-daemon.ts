@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { DeviceErrorCode, FrameError, PROTOCOL_VERSION, type DeviceProtocol, type Frame, type FrameInit } from '@borealis/contracts';
+import { DeviceErrorCode, FrameError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type DeviceProtocol, type Frame, type FrameInit } from '@borealis/contracts';
 import { backoffDelay } from '@borealis/util';
 import { FileStateStore, HeldPushes, RecentIds, emptyDeviceState, type DeviceCredentials, type DeviceState } from './device-state';
 import { openLink, parseServerUrl, type Link, type LinkOptions } from './link';
@@ -42,7 +42,21 @@ export interface PushDaemonOptions {
    * applicationId), as the Aurora daemon starts such an app in background mode. The daemon keeps
    * them (persisted, until they expire) and hands them over when the app sets its applicationId.
    */
-  launchApp?: (applicationId: string) => void | Promise<void>;
+  launchApp?: (applicationId: string, user: string) => void | Promise<void>;
+}
+
+/**
+ * The key of one app of one local user: a registration belongs to (device, user, application).
+ * The user is '' on a single-user device (and for devices that speak protocol version 1).
+ */
+export function appKey(applicationId: string, user = ''): string {
+  // NUL can be neither in an OS user key nor in an applicationId, so the key splits back unambiguously.
+  return user === '' ? applicationId : `${user}\u0000${applicationId}`;
+}
+
+export function splitAppKey(key: string): { applicationId: string; user: string } {
+  const at = key.indexOf('\u0000');
+  return at < 0 ? { applicationId: key, user: '' } : { user: key.slice(0, at), applicationId: key.slice(at + 1) };
 }
 
 export interface PushDaemonEvents {
@@ -63,6 +77,8 @@ export interface PushDaemonEvents {
 export interface AppEndpoint {
   /** '' while the app has not set one. */
   readonly applicationId: string;
+  /** The local user the app runs as ('' on a single-user device): only that user's pushes reach it. */
+  readonly user?: string;
   deliver(pushes: Push[]): void;
   /** A reconnect re-registration returned a different registrationId. */
   registrationChanged(registrationId: string): void;
@@ -85,7 +101,7 @@ type GoAway = InstanceType<typeof DeviceProtocol.GoAway>;
 interface PendingRequest {
   readonly expects: ResultKind;
   /** Built at send time, so that a re-sent Register carries the registrationId current then. */
-  readonly build: (requestId: number) => FrameInit;
+  readonly build: (requestId: number, version: number) => FrameInit;
   sent: boolean;
   readonly timer: NodeJS.Timeout;
   resolve(frame: Frame): void;
@@ -96,6 +112,8 @@ interface Connection {
   link: Link;
   readonly closed: Promise<void>;
   welcomed: boolean;
+  /** The protocol version the server chose in Welcome. */
+  version: number;
   /** The Welcome timeout, then the heartbeat interval. */
   timer: NodeJS.Timeout | null;
   awaitingPong: number | null;
@@ -148,6 +166,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   private held: HeldPushes;
 
   private saving: Promise<void> | null = null;
+  private dispatching: Promise<void> = Promise.resolve();
   private saveRequested = false;
 
   constructor(private readonly options: PushDaemonOptions) {
@@ -178,8 +197,8 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   }
 
   /** The registrationId stored for an app, if any. */
-  registrationIdOf(applicationId: string): string | undefined {
-    return this.registrations.get(applicationId);
+  registrationIdOf(applicationId: string, user = ''): string | undefined {
+    return this.registrations.get(appKey(applicationId, user));
   }
 
   createClient(options?: PushClientOptions): PushClient {
@@ -229,7 +248,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     this.publish('credentialsChanged', issued.deviceId);
   }
 
-  /** Notifications kept for apps that are not running, by applicationId (unexpired only). */
+  /** Notifications kept for apps that are not running, by appKey(applicationId, user) (unexpired only). */
   heldNotifications(): Map<string, Push[]> {
     return this.held.live(Date.now());
   }
@@ -237,15 +256,15 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   /** Used by PushClient: routes notifications and readiness of `endpoint.applicationId` to it. */
   attach(endpoint: AppEndpoint): void {
     this.endpoints.add(endpoint);
-    const applicationId = endpoint.applicationId;
-    if (!this.held.has(applicationId)) return;
+    const key = appKey(endpoint.applicationId, endpoint.user);
+    if (!this.held.has(key)) return;
     // Next turn, so that an app that sets its applicationId first and its listeners second
     // still sees the notifications that arrived before it ran.
     setImmediate(() => {
-      if (!this.endpoints.has(endpoint) || endpoint.applicationId !== applicationId) return;
-      const live = this.held.take(applicationId, Date.now());
+      if (!this.endpoints.has(endpoint) || appKey(endpoint.applicationId, endpoint.user) !== key) return;
+      const live = this.held.take(key, Date.now());
       void this.persist();
-      if (live.length > 0) this.handOver(applicationId, [endpoint], live);
+      if (live.length > 0) this.handOver(key, [endpoint], live);
     });
   }
 
@@ -258,42 +277,71 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
    * server confirms or issues. The app is re-registered on every reconnect from then on. Waits
    * for the connection when offline or not started yet, up to the request timeout.
    */
-  register(applicationId: string): Promise<string> {
-    this.registratedApps.add(applicationId);
+  register(applicationId: string, user = ''): Promise<string> {
+    const key = appKey(applicationId, user);
+    this.registratedApps.add(key);
     // One Register per app at a time: two in flight with a stale id would each get a new one.
-    let registering = this.registering.get(applicationId);
+    let registering = this.registering.get(key);
     if (!registering) {
-      registering = this.request('registerResult', (requestId) => ({
-        register: { requestId, applicationId, registrationId: this.registrations.get(applicationId) ?? '' },
-      }))
-        .then((frame) => this.storeRegistration(applicationId, frame.registerResult as RegisterResult))
-        .finally(() => this.registering.delete(applicationId));
-      this.registering.set(applicationId, registering);
+      registering = this.request('registerResult', (requestId, version) => {
+        // A version 1 server keys registrations by (device, application) only: one user's
+        // registration would retire another's, so users other than '' need version 2.
+        if (user !== '' && version < 2) throw new PushError('unavailable', 'the push server does not support several users on a device (protocol version 2)');
+        return { register: { requestId, applicationId, registrationId: this.registrations.get(key) ?? '', ...(version >= 2 ? { deviceUser: user } : {}) } };
+      })
+        .then((frame) => this.storeRegistration(key, frame.registerResult as RegisterResult))
+        .finally(() => this.registering.delete(key));
+      this.registering.set(key, registering);
     }
     return registering;
   }
 
+  /** The local users that hold registrations or kept notifications ('' excluded). */
+  users(): Set<string> {
+    const users = new Set<string>();
+    for (const key of [...this.registrations.keys(), ...this.held.live(Date.now()).keys()]) {
+      const { user } = splitAppKey(key);
+      if (user !== '') users.add(user);
+    }
+    return users;
+  }
+
+  /**
+   * A local user was deleted: unregisters each of its registrations on the server (best effort:
+   * one that fails stays for the next call) and drops its kept notifications.
+   */
+  async forgetUser(user: string): Promise<void> {
+    if (user === '') throw new Error('forgetUser: the device user cannot be forgotten');
+    for (const key of this.held.live(Date.now()).keys()) if (splitAppKey(key).user === user) this.held.take(key, Date.now());
+    for (const key of [...this.registrations.keys(), ...this.registratedApps]) {
+      const { applicationId, user: owner } = splitAppKey(key);
+      if (owner === user) await this.unregister(applicationId, user);
+    }
+    await this.persist();
+  }
+
   /** Drops the app's registration on the server and on the device. */
-  async unregister(applicationId: string): Promise<void> {
-    const registrationId = this.registrations.get(applicationId);
+  async unregister(applicationId: string, user = ''): Promise<void> {
+    const key = appKey(applicationId, user);
+    const registrationId = this.registrations.get(key);
     if (registrationId !== undefined) {
       await this.request('requestResult', (requestId) => ({
         unregister: { requestId, applicationId, registrationId },
       }));
-      this.registrations.delete(applicationId);
+      this.registrations.delete(key);
     }
-    this.registratedApps.delete(applicationId);
+    this.registratedApps.delete(key);
     await this.persist();
   }
 
   /** Subscribes the app's registration to topics (Borealis extension: topic delivery). */
-  async subscribe(applicationId: string, topics: string[]): Promise<void> {
-    const registrationId = this.requireRegistration(applicationId);
+  async subscribe(applicationId: string, topics: string[], user = ''): Promise<void> {
+    const registrationId = this.requireRegistration(appKey(applicationId, user));
     await this.request('requestResult', (requestId) => ({ subscribe: { requestId, registrationId, topics } }));
   }
 
-  async unsubscribe(applicationId: string, topics: string[]): Promise<void> {
-    const registrationId = this.requireRegistration(applicationId);
+  async unsubscribe(applicationId: string, topics: string[], user = ''): Promise<void> {
+    const registrationId = this.requireRegistration(appKey(applicationId, user));
     await this.request('requestResult', (requestId) => ({ unsubscribe: { requestId, registrationId, topics } }));
   }
 
@@ -307,6 +355,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
       link: null as unknown as Link,
       closed: new Promise<void>((resolve) => (settle = resolve)),
       welcomed: false,
+      version: PROTOCOL_VERSION,
       timer: null,
       awaitingPong: null,
       nonce: 0,
@@ -323,9 +372,12 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
           this.send(conn, {
             hello: {
               protocolVersion: PROTOCOL_VERSION,
-              minProtocolVersion: PROTOCOL_VERSION,
+              minProtocolVersion: MIN_PROTOCOL_VERSION,
               credentials: this.credentials,
-              registrations: [...this.registrations].map(([applicationId, registrationId]) => ({ applicationId, registrationId })),
+              registrations: [...this.registrations].map(([key, registrationId]) => {
+                const { applicationId, user } = splitAppKey(key);
+                return { applicationId, registrationId, deviceUser: user };
+              }),
               clientName: this.options.clientName ?? 'borealis-device-sdk',
             },
           }),
@@ -384,8 +436,21 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
       // device-to-server Error frame: the device just closes.)
       this.drop(conn, err instanceof FrameError ? err : new FrameError(DeviceErrorCode.INTERNAL, (err as Error).message));
     } finally {
-      this.dispatch(arrived);
+      if (arrived.size > 0) this.dispatchStored(arrived);
     }
+  }
+
+  /**
+   * With a state directory, the seen ids are stored before an app gets the pushes: a daemon killed
+   * right after handing a push over drops the server's redelivery instead of showing it twice.
+   * Batches stay in arrival order.
+   */
+  private dispatchStored(arrived: Map<string, Push[]>): void {
+    if (!this.store) return this.dispatch(arrived);
+    this.dispatching = this.dispatching
+      .then(() => this.persist())
+      .then(() => this.dispatch(arrived))
+      .catch((err: unknown) => this.publish('warning', err as Error));
   }
 
   private onFrame(conn: Connection, frame: Frame, arrived: Map<string, Push[]>): void {
@@ -436,6 +501,7 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
 
   private onWelcome(conn: Connection, welcome: Welcome): void {
     conn.welcomed = true;
+    conn.version = welcome.protocolVersion || 1;
     if (conn.timer) clearTimeout(conn.timer);
     conn.timer = null;
     this.attempt = 0;
@@ -490,9 +556,11 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
       sentAt: new Date(n.sentAtMs),
       expiresAt: new Date(n.expiresAtMs),
     };
-    const list = arrived.get(push.applicationId);
+    // The registrationId says whose push it is: the same app of two users has two registrations.
+    const key = this.registrationOwner(n.registrationId, n.applicationId);
+    const list = arrived.get(key);
     if (list) list.push(push);
-    else arrived.set(push.applicationId, [push]);
+    else arrived.set(key, [push]);
   }
 
   /** Acknowledges only after the seen ids are stored, so an acknowledged message is never shown twice. */
@@ -511,19 +579,20 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
    * seen ids, before the Ack goes out) and asks the host to launch it.
    */
   private dispatch(arrived: Map<string, Push[]>): void {
-    for (const [applicationId, pushes] of arrived) {
-      const targets = [...this.endpoints].filter((endpoint) => endpoint.applicationId === applicationId);
+    for (const [key, pushes] of arrived) {
+      const targets = [...this.endpoints].filter((endpoint) => appKey(endpoint.applicationId, endpoint.user) === key);
       if (targets.length > 0) {
-        this.handOver(applicationId, targets, pushes);
+        this.handOver(key, targets, pushes);
         continue;
       }
-      const dropped = this.held.add(applicationId, pushes, Date.now());
-      if (dropped > 0) this.publish('warning', new Error(`dropped ${dropped} notifications for ${applicationId}: no client took them`));
+      const { applicationId, user } = splitAppKey(key);
+      const dropped = this.held.add(key, pushes, Date.now());
+      if (dropped > 0) this.publish('warning', new Error(`dropped ${dropped} notifications for ${applicationId}${user ? ` of user ${user}` : ''}: no client took them`));
       void this.persist();
       const launch = this.options.launchApp;
       if (launch) {
         try {
-          void Promise.resolve(launch(applicationId)).catch((err: unknown) => this.publish('warning', err as Error));
+          void Promise.resolve(launch(applicationId, user)).catch((err: unknown) => this.publish('warning', err as Error));
         } catch (err) {
           this.publish('warning', err as Error);
         }
@@ -531,18 +600,27 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     }
   }
 
-  private handOver(applicationId: string, endpoints: AppEndpoint[], pushes: Push[]): void {
+  private handOver(key: string, endpoints: AppEndpoint[], pushes: Push[]): void {
     for (const endpoint of endpoints) this.guard(() => endpoint.deliver(pushes));
     this.publish(
       'consumed',
-      applicationId,
+      splitAppKey(key).applicationId,
       pushes.map((push) => push.id),
     );
   }
 
+  /** The app key a registrationId was issued to; unknown ids belong to the device user (''). */
+  private registrationOwner(registrationId: string, applicationId: string): string {
+    if (registrationId) {
+      for (const [key, id] of this.registrations) if (id === registrationId) return key;
+    }
+    // Never another user's: a push this daemon cannot attribute stays with the device user.
+    return appKey(applicationId);
+  }
+
   // ---- requests ----
 
-  private request(expects: ResultKind, build: (requestId: number) => FrameInit): Promise<Frame> {
+  private request(expects: ResultKind, build: (requestId: number, version: number) => FrameInit): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
       this.lastRequestId = this.lastRequestId >= 0xffffffff ? 1 : this.lastRequestId + 1;
       const requestId = this.lastRequestId;
@@ -557,8 +635,14 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
   }
 
   private sendRequest(conn: Connection, requestId: number, req: PendingRequest): void {
+    let frame: FrameInit;
+    try {
+      frame = req.build(requestId, conn.version);
+    } catch (err) {
+      return this.settle(requestId, null, err instanceof PushError ? err : new PushError('internal', (err as Error).message));
+    }
     req.sent = true;
-    this.send(conn, req.build(requestId));
+    this.send(conn, frame);
   }
 
   private settle(requestId: number, frame: Frame | null, failure?: PushError): void {
@@ -571,33 +655,34 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     else req.resolve(frame);
   }
 
-  private async storeRegistration(applicationId: string, result: RegisterResult): Promise<string> {
+  private async storeRegistration(key: string, result: RegisterResult): Promise<string> {
     if (!result.registrationId) throw new PushError('protocol', 'RegisterResult without a registrationId');
-    this.registrations.set(applicationId, result.registrationId);
+    this.registrations.set(key, result.registrationId);
     await this.persist();
     return result.registrationId;
   }
 
   /** Confirms every registrated app's pair on a new connection (a stale one gets a new id). */
   private reregister(): void {
-    for (const applicationId of this.registratedApps) {
+    for (const key of this.registratedApps) {
       // A Register still pending from before is re-sent with the other requests.
-      if (this.registering.has(applicationId)) continue;
-      const before = this.registrations.get(applicationId);
-      this.register(applicationId).then(
+      if (this.registering.has(key)) continue;
+      const before = this.registrations.get(key);
+      const { applicationId, user } = splitAppKey(key);
+      this.register(applicationId, user).then(
         (registrationId) => {
-          if (registrationId !== before) this.toApp(applicationId, (endpoint) => endpoint.registrationChanged(registrationId));
+          if (registrationId !== before) this.toApp(key, (endpoint) => endpoint.registrationChanged(registrationId));
         },
         (err: PushError) => {
-          if (err.code !== 'cancelled') this.toApp(applicationId, (endpoint) => endpoint.registrationFailed(err));
+          if (err.code !== 'cancelled') this.toApp(key, (endpoint) => endpoint.registrationFailed(err));
         },
       );
     }
   }
 
-  private requireRegistration(applicationId: string): string {
-    const registrationId = this.registrations.get(applicationId);
-    if (registrationId === undefined) throw new PushError('invalid_argument', `${applicationId} is not registered: call registrate() first`);
+  private requireRegistration(key: string): string {
+    const registrationId = this.registrations.get(key);
+    if (registrationId === undefined) throw new PushError('invalid_argument', `${splitAppKey(key).applicationId} is not registered: call registrate() first`);
     return registrationId;
   }
 
@@ -651,8 +736,8 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
     this.publish('readinessChanged', ready);
   }
 
-  private toApp(applicationId: string, call: (endpoint: AppEndpoint) => void): void {
-    for (const endpoint of this.endpoints) if (endpoint.applicationId === applicationId) this.guard(() => call(endpoint));
+  private toApp(key: string, call: (endpoint: AppEndpoint) => void): void {
+    for (const endpoint of this.endpoints) if (appKey(endpoint.applicationId, endpoint.user) === key) this.guard(() => call(endpoint));
   }
 
   /** A throwing app listener must not break the connection that serves every other app. */

@@ -14,6 +14,14 @@ export interface Push {
 }
 
 /**
+ * A silent push: the app server sent data only (Aurora's fields are each optional), so there is
+ * nothing to show; the app handles it itself. Title and message are '' then.
+ */
+export function isSilentPush(push: Pick<Push, 'title' | 'message'>): boolean {
+  return push.title === '' && push.message === '';
+}
+
+/**
  * Why a request failed, as an app sees it. `timeout`: no answer within the request timeout
  * (the device may have been offline all along); `cancelled`: the daemon was stopped;
  * `protocol`: the server broke or refused the protocol.
@@ -51,6 +59,8 @@ const FROM_DEVICE_CODE: Record<DeviceErrorCode, PushErrorCode> = {
   [DeviceErrorCode.UNAVAILABLE]: 'unavailable',
   [DeviceErrorCode.INTERNAL]: 'internal',
   [DeviceErrorCode.UNKNOWN_FRAME]: 'protocol',
+  // The server closes the connection; the daemon reconnects with backoff, which slows it down.
+  [DeviceErrorCode.RATE_LIMITED]: 'unavailable',
 };
 
 /** Maps a device protocol `Error` frame to the app-facing error. Unknown codes count as internal. */

@@ -11,6 +11,11 @@ export interface GatewayModuleOptions {
   jwksUrl: string;
   /** Expected `aud` of access tokens. */
   audience: string;
+  /**
+   * auth's access-token lifetime (`ACCESS_TOKEN_TTL_SECONDS`, the same value): tokens whose
+   * `exp` lies further from `iat` or from now, beyond a 30 s clock skew, are refused.
+   */
+  accessTokenTtlSeconds: number;
   /** Sends per project (the project's quota). */
   rateLimit: BucketLimit;
   /** Requests per client IP address on every push API route; default 1000/s, burst 2000. */

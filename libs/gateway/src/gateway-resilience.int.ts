@@ -40,7 +40,7 @@ async function startGateway(bus: MessageBus, rateLimiter: RateLimiter, burst: nu
   const moduleRef = await Test.createTestingModule({
     imports: [
       PlatformModule.register({ bus, presence: new MemoryPresenceStore(), rateLimiter, replayGuard: new MemoryReplayGuard(), clock: new SystemClock() }),
-      GatewayModule.register({ issuer: ISSUER, audience: AUDIENCE, jwksUrl, rateLimit: { perSecond: 0.001, burst }, pushCoreUrl: 'http://127.0.0.1:9', consumerGroupPrefix: 'test.resilience' }),
+      GatewayModule.register({ issuer: ISSUER, audience: AUDIENCE, accessTokenTtlSeconds: 3600, jwksUrl, rateLimit: { perSecond: 0.001, burst }, pushCoreUrl: 'http://127.0.0.1:9', consumerGroupPrefix: 'test.resilience' }),
     ],
   }).compile();
   const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { logger: false, bodyParser: false });
@@ -49,7 +49,7 @@ async function startGateway(bus: MessageBus, rateLimiter: RateLimiter, burst: nu
   const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
   const send = async (projectId: string) => {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ project_id: projectId, scope: 'message:update' })
+    const token = await new SignJWT({ project_id: projectId, scope: 'message:update', client_key_id: 'key-1' })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)

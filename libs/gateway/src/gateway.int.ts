@@ -105,6 +105,7 @@ beforeAll(async () => {
         audience: AUDIENCE,
         jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`,
         rateLimit: { perSecond: 0.1, burst: BURST },
+        accessTokenTtlSeconds: 3600,
         redisUrl: requireRedis(),
         consumerGroupPrefix: 'test.gateway',
       }),
@@ -126,12 +127,14 @@ function newProject(): string {
   return `proj-${randomToken(6)}`;
 }
 
-function token(projectId: string, opts: { scope?: string; key?: CryptoKey; expiresInSeconds?: number; keyId?: string } = {}): Promise<string> {
+/** An access token as auth issues it; `keyId: null` leaves out client_key_id (auth never does). */
+function token(projectId: string, opts: { scope?: string; key?: CryptoKey; expiresInSeconds?: number; keyId?: string | null } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     project_id: projectId,
     scope: opts.scope ?? 'openid offline message:update project:read',
-    ...(opts.keyId ? { client_key_id: opts.keyId } : {}),
+    client_id: 'client-1',
+    ...(opts.keyId === null ? {} : { client_key_id: opts.keyId ?? `key-of-${projectId}` }),
   })
     .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'at+jwt' })
     .setIssuer(ISSUER)
@@ -218,11 +221,22 @@ describe('gateway public API', () => {
     ['a missing token', async () => null],
     ['a forged token', async (p: string) => `Bearer ${await token(p, { key: forgeryKey })}`],
     ['an expired token', async (p: string) => `Bearer ${await token(p, { expiresInSeconds: -60 })}`],
+    ['a validly signed token without client_key_id', async (p: string) => `Bearer ${await token(p, { keyId: null })}`],
+    ['a validly signed token that expires in ten years', async (p: string) => `Bearer ${await token(p, { expiresInSeconds: 10 * 365 * 86400 })}`],
   ])('answers 401 problem+json with a Bearer challenge for %s', async (_name, auth) => {
     const projectId = newProject();
     const result = await send(projectId, { auth: await auth(projectId) });
     expectProblem(result, 401, 'unauthenticated');
     expect(result.response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(accepted.some((m) => m.projectId === projectId)).toBe(false);
+  });
+
+  it('refuses a validly signed token auth would never issue (no client_key_id, ten years to live) without saying which check failed', async () => {
+    const projectId = newProject();
+    const result = await send(projectId, { auth: `Bearer ${await token(projectId, { keyId: null, expiresInSeconds: 10 * 365 * 86400 })}` });
+    expectProblem(result, 401, 'unauthenticated');
+    expect(result.body['detail']).toBe('the access token is not valid');
+    expect(result.response.headers.get('www-authenticate')).toBe('Bearer realm="borealis", error="invalid_token"');
     expect(accepted.some((m) => m.projectId === projectId)).toBe(false);
   });
 
@@ -437,6 +451,19 @@ describe('gateway public API', () => {
     expect((await fetch(`${baseUrl}${BASE}/docs/..%2Fpackage.json`)).status).toBe(404);
   });
 
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])(
+    'answers 404 problem+json, not cached, for docs/%s (a name every object inherits), and keeps serving the real files',
+    async (name) => {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const response = await fetch(`${baseUrl}${BASE}/docs/${name}`);
+        expectProblem({ response, body: (await response.json()) as Record<string, unknown> }, 404, 'not_found');
+        expect(response.headers.get('cache-control') ?? '').not.toMatch(/public|max-age/);
+      }
+      const css = await fetch(`${baseUrl}${BASE}/docs/swagger-ui.css`);
+      expect([css.status, css.headers.get('content-type'), css.headers.get('cache-control')]).toEqual([200, 'text/css; charset=utf-8', 'public, max-age=86400']);
+    },
+  );
+
   describe('hostile input: a precise problem+json each time, and the server keeps serving', () => {
     afterEach(async () => {
       const { response } = await send(newProject());
@@ -448,6 +475,8 @@ describe('gateway public API', () => {
       ['an unknown type', { ...message, type: 'everyone' }, { type: 'must be "device", "application" or "topic"' }],
       ['a JSON array', [message], { body: 'must be a JSON object' }],
       ['a bad ttl', { ...message, ttl: '1d' }, { ttl: 'must be a duration like "5h30m" (units h, m, s) of at most 28 days' }],
+      ['a whitespace-only target', { ...message, target: ' ' }, { target: 'must be a registrationId: 1 to 256 letters, digits or -_.~%' }],
+      ['an application target with a space', { ...message, type: 'application', target: 'app 1' }, { target: 'must be an applicationId: 1 to 256 letters, digits or -_.~%' }],
     ])('%s: 400 invalid_argument naming the fields', async (_name, body, errors) => {
       const result = await send(newProject(), { body: JSON.stringify(body) });
       expectProblem(result, 400, 'invalid_argument');

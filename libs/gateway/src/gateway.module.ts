@@ -38,6 +38,9 @@ class GatewayRedisLifecycle implements OnApplicationShutdown {
 export class GatewayModule {
   static register(options: GatewayModuleOptions): DynamicModule {
     checkLimit('rate limit', options.rateLimit);
+    // The bounds auth accepts for its own setting (auth-options.ts): the two must be equal.
+    const ttl = options.accessTokenTtlSeconds;
+    if (!Number.isInteger(ttl) || ttl < 60 || ttl > 86_400) throw new Error(`gateway accessTokenTtlSeconds must be an integer between 60 and 86400 (got ${ttl})`);
     if (options.ipRateLimit) checkLimit('IP rate limit', options.ipRateLimit);
     const jwksUrl = new URL(options.jwksUrl);
     const providers: Provider[] = [
@@ -46,7 +49,7 @@ export class GatewayModule {
         provide: AccessTokenVerifier,
         inject: [Clock],
         useFactory: (clock: Clock) =>
-          new AccessTokenVerifier(createRemoteJWKSet(jwksUrl), { issuer: options.issuer, audience: options.audience }, clock),
+          new AccessTokenVerifier(createRemoteJWKSet(jwksUrl), { issuer: options.issuer, audience: options.audience, accessTokenTtlSeconds: ttl }, clock),
       },
       {
         provide: REDIS,

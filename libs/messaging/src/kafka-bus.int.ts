@@ -1,18 +1,22 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { Topics, DomainError, ErrorCode, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
-import { expectEventually, requireKafka, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
+import { Topics, DomainError, ErrorCode, transportInboxTopic, type DeviceEventV1, type DeadLetterV1 } from '@borealis/contracts';
+import { expectEventually, kafkaSaslSsl, kafkaSsl, requireKafka, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { Kafka, logLevel } from 'kafkajs';
 import { Correlation } from './context';
-import { KafkaMessageBus } from './kafka-bus';
+import { KafkaMessageBus, type KafkaBusOptions } from './kafka-bus';
+import { KafkaRecordTooLargeError, KafkaTlsError } from './kafka-producer';
+import { KafkaAuthenticationError } from './kafka-sasl';
 import type { BusMessage } from './message-bus';
 import type { BusObserver } from './observer';
 
 jest.setTimeout(60_000);
 
 /** A bus on the shared test broker, or on `brokers` (with a short request timeout) when given. */
-function newBus(clientId: string, observer?: BusObserver, brokers?: string): KafkaMessageBus {
+function newBus(clientId: string, observer?: BusObserver, brokers?: string, extra: Partial<KafkaBusOptions> = {}): KafkaMessageBus {
   return new KafkaMessageBus({
+    ...extra,
     ...(observer ? { observer } : {}),
     brokers: [brokers ?? requireKafka()],
     clientId,
@@ -168,10 +172,125 @@ describe('KafkaMessageBus on the Kafka broker', () => {
     expect(seen).not.toContain(device);
   });
 
+  it('fails only the publish whose record is larger than a produce request may be, not the others coalesced with it', async () => {
+    bus = newBus('bus-test-too-large', undefined, undefined, { maxRequestBytes: 8192 });
+    const seen: string[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: `test.${run}.too-large`, handler: async (ms) => void seen.push(...ms.map((m) => m.value.deviceId)) });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+    const event = (deviceId: string) => ({ value: { kind: 'connected' as const, deviceId, instanceId: 't', atMs: 1 } });
+    // Same turn: the three would leave in one request; the large one fails alone.
+    const outcomes = await Promise.allSettled([
+      bus.publish(Topics.deviceEvents, [event(`small-a-${run}`)]),
+      bus.publish(Topics.deviceEvents, [event(`large-${run}-${'x'.repeat(10_000)}`)]),
+      bus.publish(Topics.deviceEvents, [event(`small-b-${run}`)]),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(KafkaRecordTooLargeError);
+    // Many records over the limit together (about 20 kB) leave in several requests and all arrive.
+    const many = Array.from({ length: 100 }, (_, i) => event(`many-${run}-${i}-`.padEnd(120, 'y')));
+    await bus.publish(Topics.deviceEvents, many);
+    await expectEventually(() => expect(seen.filter((d) => d.startsWith(`many-${run}-`))).toHaveLength(100), { timeoutMs: 20_000 });
+    expect(seen).toEqual(expect.arrayContaining([`small-a-${run}`, `small-b-${run}`]));
+    expect(seen.some((d) => d.startsWith(`large-${run}`))).toBe(false);
+  });
+
+  it('dead-letters a record near the size limit with its value cut, and moves past it', async () => {
+    bus = newBus('bus-test-big-letter', undefined, undefined, { maxRequestBytes: 16_384 });
+    const handled: string[] = [];
+    const group = `test.${run}.big-letter`;
+    await bus.subscribe({ topic: Topics.deviceEvents, group, handler: async (ms) => void handled.push(...ms.map((m) => m.value.deviceId)) });
+    const letters: DeadLetterV1[] = [];
+    await bus.subscribe({ topic: Topics.deadLetter, group: `${group}-reader`, handler: async (ms) => void letters.push(...ms.map((m) => m.value)) });
+    await bus.start();
+    await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+    // 12 kB of quotes: not JSON, and twice as long once quoted into a letter.
+    const raw = new Kafka({ brokers: [requireKafka()], clientId: 'raw', logLevel: logLevel.NOTHING }).producer();
+    await raw.connect();
+    await raw.send({ topic: Topics.deviceEvents.name, messages: [{ key: `big-junk-${run}`, value: '"'.repeat(12_000) }] });
+    await raw.disconnect();
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: `after-big-${run}`, instanceId: 't', atMs: 1 } }]);
+    await expectEventually(() => expect(handled).toContain(`after-big-${run}`), { timeoutMs: 30_000 });
+    await expectEventually(() => expect(letters.filter((l) => l.consumerGroup === group && l.key === `big-junk-${run}`).map((l) => l.reason)).toEqual([expect.stringMatching(/not JSON.*value cut to \d+ of 12000 bytes/)]), { timeoutMs: 30_000 });
+  });
+
+  it('services starting together all create and subscribe to a topic none of them had (no start fails on the race)', async () => {
+    const topic = transportInboxTopic(`race-${run}`);
+    const buses = [1, 2, 3, 4].map((n) => newBus(`bus-test-race-${n}`));
+    try {
+      for (const [n, b] of buses.entries()) await b.subscribe({ topic, group: `test.${run}.race-${n}`, handler: async () => undefined });
+      await Promise.all(buses.map((b) => b.start()));
+      await expectEventually(() => expect(buses.map((b) => b.isReady())).toEqual([true, true, true, true]), { timeoutMs: 30_000 });
+    } finally {
+      await Promise.all(buses.map((b) => b.stop()));
+    }
+  });
+
   it('fails publish (instead of pretending) when no broker answers', async () => {
     bus = newBus('nobody', undefined, '127.0.0.1:1');
     await expect(bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: 'd', instanceId: 't', atMs: 1 } }])).rejects.toThrow();
     expect(bus.isReady()).toBe(false);
+  });
+});
+
+describe('KafkaMessageBus over TLS and SASL (producer, consumers and admin)', () => {
+  const run = randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+  let bus: KafkaMessageBus | undefined;
+  afterEach(async () => {
+    await bus?.stop();
+    bus = undefined;
+  });
+
+  /** Publishes through the bus and waits until its own consumer got the record back. */
+  async function roundTrip(name: string, options: Partial<KafkaBusOptions> & { brokers: string[] }): Promise<void> {
+    bus = new KafkaMessageBus({
+      clientId: `bus-${name}`,
+      topicCreation: 'admin',
+      partitions: 4,
+      replicationFactor: 1,
+      sessionTimeoutMs: 4000,
+      heartbeatIntervalMs: 1000,
+      maxWaitTimeMs: 50,
+      requestTimeoutMs: 5000,
+      ...options,
+    });
+    const seen: string[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: `test.${run}.${name}`, handler: async (ms) => void seen.push(...ms.map((m) => m.value.deviceId)) });
+    await bus.start();
+    await expectEventually(() => expect(bus!.isReady()).toBe(true), { timeoutMs: 30_000 });
+    const device = `${name}-${run}`;
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected', deviceId: device, instanceId: 't', atMs: 1 } }]);
+    await expectEventually(() => expect(seen).toContain(device), { timeoutMs: 30_000 });
+  }
+
+  it.each(['plain', 'scram-sha-256', 'scram-sha-512'] as const)('SASL_SSL with %s: publishes and consumes', async (mechanism) => {
+    const listener = kafkaSaslSsl();
+    const credentials = mechanism === 'plain' ? listener.plain : listener.scram;
+    await roundTrip(`sasl-${mechanism}`, { brokers: [listener.brokers], tls: { ca: readFileSync(listener.ca), rejectUnauthorized: true }, sasl: { mechanism, ...credentials } });
+  });
+
+  it('SSL with a client certificate: publishes and consumes', async () => {
+    const listener = kafkaSsl();
+    await roundTrip('mtls', {
+      brokers: [listener.brokers],
+      tls: { ca: readFileSync(listener.ca), cert: readFileSync(listener.cert), key: readFileSync(listener.key), rejectUnauthorized: true },
+    });
+  });
+
+  it('a wrong password fails start() with an authentication error, at once', async () => {
+    const listener = kafkaSaslSsl();
+    bus = newBus('bus-wrong-password', undefined, listener.brokers, { tls: { ca: readFileSync(listener.ca), rejectUnauthorized: true }, sasl: { mechanism: 'scram-sha-512', username: listener.scram.username, password: 'wrong' } });
+    const started = Date.now();
+    await expect(bus.start()).rejects.toThrow(KafkaAuthenticationError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(bus.isReady()).toBe(false);
+  });
+
+  it('SSL without a client certificate fails start() with a TLS error that says so', async () => {
+    const listener = kafkaSsl();
+    bus = newBus('bus-no-cert', undefined, listener.brokers, { tls: { ca: readFileSync(listener.ca), rejectUnauthorized: true } });
+    await expect(bus.start()).rejects.toThrow(KafkaTlsError);
+    await expect(bus.start()).rejects.toThrow(/requires? a client certificate/);
   });
 });
 

@@ -1,10 +1,11 @@
 import { Logger } from '@nestjs/common';
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type SASLOptions, type Consumer, type EachBatchPayload, type IHeaders, type LogEntry } from 'kafkajs';
 import { Topics, type DeadLetterV1, type TopicDef } from '@borealis/contracts';
 import { backoffDelay, sleep } from '@borealis/util';
 import { Correlation, REQUEST_ID_HEADER } from './context';
 import { decodeRecords, errorText, runHandler, type DeadLetter, type RawRecord } from './dispatch';
-import { KafkaProducer } from './kafka-producer';
+import { KafkaProducer, type KafkaTlsOptions } from './kafka-producer';
+import type { KafkaSaslOptions } from './kafka-sasl';
 import type { WireRecord } from './kafka-wire';
 import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
 import { NO_BUS_OBSERVER, type BusObserver } from './observer';
@@ -14,8 +15,8 @@ export interface KafkaBusOptions {
   clientId: string;
   /**
    * `admin`: create missing topics through the admin API with the partitions and replication
-   * below (production). `auto`: rely on the broker's automatic topic creation (the test broker,
-   * whose admin API does not work).
+   * below (production and the tests). `auto`: rely on the broker's automatic topic creation (for
+   * clusters where Borealis may not use the admin API).
    */
   topicCreation: 'admin' | 'auto';
   partitions: number;
@@ -27,6 +28,14 @@ export interface KafkaBusOptions {
   maxWaitTimeMs: number;
   /** How long a publish may take before it fails (and the gateway answers 503). */
   requestTimeoutMs: number;
+  /** Idempotent producing (producer id and sequences): a retry never writes twice. Default true. */
+  idempotent?: boolean;
+  /** The largest produce request, the brokers' message.max.bytes; default 1048588. */
+  maxRequestBytes?: number;
+  /** TLS to the brokers (producer, consumers and admin alike). */
+  tls?: KafkaTlsOptions;
+  /** SASL authentication with the brokers (producer, consumers and admin alike). */
+  sasl?: KafkaSaslOptions;
   observer?: BusObserver;
 }
 
@@ -49,8 +58,9 @@ interface Consuming {
 
 /**
  * The distributed driver: kafkajs for consuming and topic administration, the lean
- * `KafkaProducer` for publishing (kafkajs's producer cost about 50 µs of CPU per record on the
- * gateway's hot path). Publishes wait for all in-sync replicas (acks -1). Each
+ * `KafkaProducer` for publishing (kafkajs's producer cost several times its CPU per record on the
+ * gateway's hot path: docs/adr/0004-own-kafka-producer.md). Publishes wait for all in-sync
+ * replicas (acks -1) and are idempotent by default. Each
  * subscription is its own consumer group member; offsets are committed only after the handler
  * succeeded (or the record was dead-lettered), so a crash replays rather than loses.
  */
@@ -62,8 +72,11 @@ export class KafkaMessageBus extends MessageBus {
   private readonly ensured = new Map<string, Promise<void>>();
   /** Consumers stop() disconnected: kafkajs must not restart them after a crash. */
   private readonly stopped = new WeakSet<Consumer>();
+  /** Pending replacements of consumers kafkajs gave up on. */
+  private readonly replacing = new Set<NodeJS.Timeout>();
   private readonly outgoing = new Map<string, OutgoingBatch>();
   private admin: Admin | null = null;
+  private adminConnected: Promise<void> = Promise.resolve();
   private started = false;
   private stopping = false;
   private readonly observer: BusObserver;
@@ -79,22 +92,34 @@ export class KafkaMessageBus extends MessageBus {
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => this.logKafka(entry),
+      ...(options.tls ? { ssl: { ...options.tls } } : {}),
+      ...(options.sasl ? { sasl: kafkajsSasl(options.sasl) } : {}),
     });
     // The same retries as the consumers' client; records land in the partitions kafkajs's default
     // partitioner would choose for their keys. Topics the broker does not create by itself are
     // created through the admin client first (ensureTopic).
-    this.producer = new KafkaProducer({ brokers: options.brokers, clientId: options.clientId, requestTimeoutMs: options.requestTimeoutMs, retries: 2 });
+    this.producer = new KafkaProducer({
+      brokers: options.brokers,
+      clientId: options.clientId,
+      requestTimeoutMs: options.requestTimeoutMs,
+      retries: 2,
+      idempotent: options.idempotent ?? true,
+      ...(options.maxRequestBytes !== undefined ? { maxRequestBytes: options.maxRequestBytes } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.sasl ? { sasl: options.sasl } : {}),
+    });
   }
 
   async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
     if (records.length === 0) return;
     if (this.stopping) throw new Error('message bus is stopping');
     try {
+      const wire = records.map((r): WireRecord => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.headers(r.headers) }));
+      // A record too large for any request fails its own publish here, before it is coalesced
+      // with other publishers' records that would otherwise fail with it.
+      for (const record of wire) this.producer.checkRecordSize(topic.name, record);
       await this.ensureTopic(topic);
-      await this.enqueue(
-        topic.name,
-        records.map((r) => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.headers(r.headers) })),
-      );
+      await this.enqueue(topic.name, wire);
     } catch (err) {
       this.observer.publishFailed(topic.name, records.length);
       throw err;
@@ -106,8 +131,9 @@ export class KafkaMessageBus extends MessageBus {
    * The records published to one topic in one turn of the event loop (say, the acknowledgements of
    * many devices read in one I/O phase) leave in one produce request, up to MAX_COALESCED records:
    * one request and one record batch per partition instead of one each, for the broker and for the
-   * consumers, which then handle them as one batch. Every publisher of the request learns its
-   * outcome; the cost is one turn of the event loop.
+   * consumers, which then handle them as one batch. The producer splits them into requests under
+   * the byte limit. Every publisher of the flush learns its outcome; the cost is one turn of the
+   * event loop.
    */
   private enqueue(topic: string, records: WireRecord[]): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -125,7 +151,7 @@ export class KafkaMessageBus extends MessageBus {
 
   private flush(topic: string, batch: OutgoingBatch): void {
     if (this.outgoing.get(topic) === batch) this.outgoing.delete(topic);
-    this.producer.send(topic, batch.records, -1).then(
+    this.producer.send(topic, batch.records).then(
       () => batch.settle.forEach((settle) => settle()),
       (err: unknown) => batch.settle.forEach((settle) => settle(err ?? new Error('publish failed'))),
     );
@@ -156,6 +182,8 @@ export class KafkaMessageBus extends MessageBus {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const timer of this.replacing) clearTimeout(timer);
+    this.replacing.clear();
     await Promise.allSettled(
       this.consuming.map((c) => {
         if (!c.consumer) return undefined;
@@ -195,6 +223,10 @@ export class KafkaMessageBus extends MessageBus {
     consumer.on(consumer.events.CRASH, (event) => {
       entry.joined = false;
       this.logger.error({ msg: 'consumer crashed', group: subscription.group, topic: subscription.topic.name, error: errorText(event.payload.error), restart: event.payload.restart });
+      // kafkajs restarts a consumer only after an error it deems retriable; after any other (no
+      // group coordinator yet while a broker starts, say) it leaves it stopped for good, and this
+      // service would never consume nor be ready again.
+      if (!event.payload.restart && !this.stopped.has(consumer)) this.replaceLater(entry, consumer, 0);
     });
     await consumer.connect();
     await consumer.subscribe({ topic: subscription.topic.name, fromBeginning: subscription.fromBeginning ?? true });
@@ -213,6 +245,28 @@ export class KafkaMessageBus extends MessageBus {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.consumeBatch(entry, payload),
     });
+  }
+
+  /** Starts a new consumer in place of one that crashed for good; again, with backoff, until one starts. */
+  private replaceLater(entry: Consuming, crashed: Consumer, attempt: number): void {
+    const timer = setTimeout(() => {
+      this.replacing.delete(timer);
+      if (this.stopping || entry.consumer !== crashed) return;
+      this.stopped.add(crashed);
+      void crashed
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => {
+          this.logger.warn({ msg: 'starting a new consumer in place of the crashed one', group: entry.subscription.group, topic: entry.subscription.topic.name, attempt });
+          return this.startConsumer(entry);
+        })
+        .catch((err: unknown) => {
+          this.logger.error({ msg: 'consumer not started; trying again', group: entry.subscription.group, error: errorText(err) });
+          if (entry.consumer) this.replaceLater(entry, entry.consumer, attempt + 1);
+        });
+    }, 500 + backoffDelay(attempt, 1000, 30_000));
+    timer.unref();
+    this.replacing.add(timer);
   }
 
   private async consumeBatch(entry: Consuming, payload: EachBatchPayload): Promise<void> {
@@ -260,7 +314,16 @@ export class KafkaMessageBus extends MessageBus {
     }
     const last = batch.lastOffset();
     payload.resolveOffset(last);
-    await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    try {
+      await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    } catch (err) {
+      if (!lostGroupMembership(err)) throw err;
+      // The group moved on while this batch ran (session expired, rebalance): the partition's new
+      // owner consumes the batch again from the last commit. Thrown, kafkajs would take this for a
+      // non-retriable crash and never restart the consumer; returned, its next heartbeat rejoins.
+      this.logger.warn({ msg: 'batch handled but not committed: the group moved on meanwhile; it will be consumed again', group, topic: batch.topic, partition: batch.partition, error: errorText(err) });
+      return;
+    }
     this.observer.lag(batch.topic, group, batch.partition, Math.max(0, Number(batch.offsetLag())));
   }
 
@@ -269,12 +332,25 @@ export class KafkaMessageBus extends MessageBus {
       const requestId = record.headers[REQUEST_ID_HEADER];
       this.logger.warn({ msg: 'dead-lettered', topic: record.topic, partition: record.partition, offset: record.offset, group, requestId, reason });
       const value = typeof record.value === 'string' ? record.value : utf8OrBase64(record.value);
-      return {
-        value: { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() },
-        headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {},
-      };
+      const letter: DeadLetterV1 = { topic: record.topic, partition: record.partition, offset: record.offset, consumerGroup: group, key: record.key, reason, value, atMs: Date.now() };
+      return { value: this.fitted(letter), headers: requestId ? { [REQUEST_ID_HEADER]: requestId } : {} };
     });
     await this.publish(Topics.deadLetter, records);
+  }
+
+  /**
+   * The letter with its value cut so that it fits in a produce request: a record near the size
+   * limit grows when it is quoted into a letter, and a letter the producer refuses would fail the
+   * batch again and again, blocking its partition for good.
+   */
+  private fitted(letter: DeadLetterV1): DeadLetterV1 {
+    // Room for the key (the original's) and the headers besides the JSON of the letter.
+    const limit = this.producer.maxRecordBytes(Topics.deadLetter.name) - 2 * Buffer.byteLength(letter.key ?? '') - 1024;
+    const size = Buffer.byteLength(JSON.stringify(letter));
+    if (size <= limit) return letter;
+    let value = letter.value;
+    while (value.length > 0 && Buffer.byteLength(JSON.stringify({ ...letter, value })) > limit) value = value.slice(0, Math.floor(value.length * 0.9));
+    return { ...letter, value, reason: `${letter.reason} (value cut to ${Buffer.byteLength(value)} of ${Buffer.byteLength(letter.value)} bytes to fit KAFKA_MAX_REQUEST_BYTES)` };
   }
 
   private ensureTopic<T>(topic: TopicDef<T>): Promise<void> {
@@ -290,44 +366,68 @@ export class KafkaMessageBus extends MessageBus {
     return pending;
   }
 
-  /**
-   * Creates the topic unless it exists and waits until every partition has a leader. Several
-   * services start at once and create the same topics: "already exists" is success, and a topic
-   * just created (here or by another process) is unknown to the broker's metadata for a moment.
-   */
   private async createTopic<T>(topic: TopicDef<T>): Promise<void> {
     if (!this.admin) {
-      this.admin = this.kafka.admin();
-      await this.admin.connect();
+      const created = this.kafka.admin();
+      this.admin = created;
+      // Topics are made concurrently: every one waits for the same connect; a failed one is retried.
+      this.adminConnected = created.connect().catch((err: unknown) => {
+        if (this.admin === created) this.admin = null;
+        throw err;
+      });
     }
     const admin = this.admin;
-    const existing = await admin.listTopics();
-    if (!existing.includes(topic.name)) {
-      const created = await admin.createTopics({
-        waitForLeaders: false,
-        topics: [
-          {
-            topic: topic.name,
-            numPartitions: this.options.partitions,
-            replicationFactor: this.options.replicationFactor,
-            configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-          },
-        ],
-      });
-      if (created) this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
-    }
-    const deadline = Date.now() + Math.max(10_000, this.options.requestTimeoutMs * 2);
+    await this.adminConnected;
     for (let attempt = 0; ; attempt++) {
       try {
-        const { topics } = await admin.fetchTopicMetadata({ topics: [topic.name] });
-        const partitions = topics[0]?.partitions ?? [];
-        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+        const existing = await admin.listTopics();
+        if (existing.includes(topic.name)) {
+          // Maybe just made by another service starting beside this one: the consumers' subscribe
+          // fails on a topic whose partitions the broker's metadata does not list yet.
+          await this.waitForLeaders(admin, topic.name);
+          return;
+        }
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [
+            {
+              topic: topic.name,
+              numPartitions: this.options.partitions,
+              replicationFactor: this.options.replicationFactor,
+              configEntries: topic.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+            },
+          ],
+        });
+        // createTopics answers false, without waiting, when another service made it meanwhile.
+        await this.waitForLeaders(admin, topic.name);
+        this.logger.log({ msg: 'created topic', topic: topic.name, partitions: this.options.partitions });
+        return;
       } catch (err) {
-        if (!isTopicNotYetKnown(err)) throw err;
+        // A topic just created (by this service or another one starting beside it) is unknown to
+        // the broker's metadata for a moment, and kafkajs's wait for its leaders fails on that.
+        const type = (err as { type?: string }).type;
+        if (attempt >= 5 || (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE' && type !== 'TOPIC_ALREADY_EXISTS')) throw err;
+        await sleep(backoffDelay(attempt, 100, 1000));
       }
-      if (this.stopping) return;
-      if (Date.now() >= deadline) throw new Error(`topic ${topic.name} has no leader for every partition after ${attempt + 1} metadata requests`);
-      await sleep(Math.min(1000, 50 * 2 ** attempt));
+    }
+  }
+
+  private async waitForLeaders(admin: Admin, topic: string): Promise<void> {
+    const deadline = Date.now() + 3 * this.options.requestTimeoutMs;
+    let last = 'no partitions listed';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        const partitions = topics.find((t) => t.name === topic)?.partitions ?? [];
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+        last = `${partitions.filter((p) => p.leader < 0).length} of ${partitions.length} partitions without a leader`;
+      } catch (err) {
+        const type = (err as { type?: string }).type;
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+        last = type;
+      }
+      if (Date.now() > deadline) throw new Error(`topic ${topic} not ready after ${attempt + 1} metadata requests: ${last}`);
+      await sleep(backoffDelay(attempt, 100, 1000));
     }
   }
 
@@ -339,10 +439,23 @@ export class KafkaMessageBus extends MessageBus {
   }
 }
 
-/** The broker's answer for a topic whose creation has not reached its metadata yet. */
-function isTopicNotYetKnown(err: unknown): boolean {
-  const type = (err as { type?: string } | null)?.type;
-  return type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
+function kafkajsSasl({ mechanism, username, password }: KafkaSaslOptions): SASLOptions {
+  switch (mechanism) {
+    case 'plain':
+      return { mechanism, username, password };
+    case 'scram-sha-256':
+      return { mechanism, username, password };
+    case 'scram-sha-512':
+      return { mechanism, username, password };
+  }
+}
+
+/** An offset commit refused because this member is no longer in the group's current generation. */
+function lostGroupMembership(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'UNKNOWN_MEMBER_ID' || e.type === 'ILLEGAL_GENERATION' || e.type === 'REBALANCE_IN_PROGRESS') return true;
+  }
+  return false;
 }
 
 function headersToStrings(headers: IHeaders | undefined): Record<string, string> {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isValidInstanceId } from '@borealis/contracts';
 
@@ -30,7 +31,47 @@ const kafka = {
   KAFKA_HEARTBEAT_INTERVAL_MS: positiveInt(3000),
   KAFKA_MAX_WAIT_MS: positiveInt(100),
   KAFKA_REQUEST_TIMEOUT_MS: positiveInt(5000),
+  KAFKA_IDEMPOTENT: bool(true),
+  // The brokers' message.max.bytes; a request above it is refused whole (MESSAGE_TOO_LARGE).
+  KAFKA_MAX_REQUEST_BYTES: z.coerce.number().int().min(4096, 'KAFKA_MAX_REQUEST_BYTES must be at least 4096').max(100 * 1024 * 1024).default(1_048_588),
+  KAFKA_SSL: bool(false),
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_CERT_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_KEY_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_REJECT_UNAUTHORIZED: bool(true),
+  KAFKA_SASL_MECHANISM: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional()),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
 };
+
+interface KafkaSecurityEnv {
+  KAFKA_SSL: boolean;
+  KAFKA_SSL_CA_FILE?: string | undefined;
+  KAFKA_SSL_CERT_FILE?: string | undefined;
+  KAFKA_SSL_KEY_FILE?: string | undefined;
+  KAFKA_SASL_MECHANISM?: string | undefined;
+  KAFKA_SASL_USERNAME?: string | undefined;
+  KAFKA_SASL_PASSWORD?: string | undefined;
+  KAFKA_SASL_PASSWORD_FILE?: string | undefined;
+}
+
+/** The Kafka TLS and SASL variables that only make sense together. */
+function kafkaSecurityRules(env: KafkaSecurityEnv, ctx: z.RefinementCtx): void {
+  const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+  if (!env.KAFKA_SSL) {
+    for (const v of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const) if (env[v]) issue(v, `${v} is set but KAFKA_SSL is not true`);
+  }
+  if (!!env.KAFKA_SSL_CERT_FILE !== !!env.KAFKA_SSL_KEY_FILE) {
+    issue(env.KAFKA_SSL_CERT_FILE ? 'KAFKA_SSL_KEY_FILE' : 'KAFKA_SSL_CERT_FILE', 'a client certificate needs both KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE');
+  }
+  if (env.KAFKA_SASL_MECHANISM) {
+    if (!env.KAFKA_SASL_USERNAME) issue('KAFKA_SASL_USERNAME', `KAFKA_SASL_USERNAME is required with KAFKA_SASL_MECHANISM=${env.KAFKA_SASL_MECHANISM}`);
+    if (!env.KAFKA_SASL_PASSWORD === !env.KAFKA_SASL_PASSWORD_FILE) issue('KAFKA_SASL_PASSWORD', 'give exactly one of KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE');
+  } else {
+    for (const v of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SASL_PASSWORD_FILE'] as const) if (env[v]) issue(v, `${v} is set but KAFKA_SASL_MECHANISM is not (plain, scram-sha-256 or scram-sha-512)`);
+  }
+}
 
 /**
  * Whose `X-Forwarded-For` to believe for the client's address (per-IP rate limits, logs): `false`,
@@ -63,8 +104,16 @@ const http = {
   TRUST_PROXY: trustProxy,
   HTTP_PORT: port(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(120_000).default(0),
 };
+
+/**
+ * Lifetime of auth's access tokens, read by auth (which issues them) and by the gateway (which
+ * refuses longer-lived ones): one variable, one default, one range, so the two cannot disagree
+ * unless a deployment sets them apart.
+ */
+const accessTokenTtlSeconds = z.coerce.number().int().min(60).max(86_400).default(3600);
 
 /** Services with a database: `true` runs the pending migrations and exits (the migrations job). */
 const migrateOnly = { MIGRATE_ONLY: bool(false) };
@@ -75,24 +124,72 @@ const redisUrl = z.string({ message: 'REDIS_URL is required' }).regex(/^rediss?:
 /** Where the public API is reached (`https://push.example.com`): issuer, token URL and api_url derive from it. */
 const publicUrl = url.transform((v) => v.replace(/\/+$/, ''));
 
-export const AuthConfig = z.object({
-  ...kafka,
-  ...http,
-  ...migrateOnly,
-  DATABASE_URL: databaseUrl,
-  REDIS_URL: redisUrl,
-  BOREALIS_PUBLIC_URL: publicUrl,
-  BOREALIS_DEVICE_URL: z.string().regex(/^(tcp|tls|ws|wss):\/\//, 'BOREALIS_DEVICE_URL must be tcp://, tls://, ws:// or wss://'),
-  BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
-  AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
-  TOKEN_RATE_LIMIT_IP_BURST: positiveInt(300),
-  TOKEN_RATE_LIMIT_IP_PER_SECOND: positiveInt(20),
-  TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
-  TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
-  SESSION_TTL_SECONDS: positiveInt(12 * 3600),
-});
+const AES_KEY_HINT = 'must be 32 random bytes in base64, 44 characters (openssl rand -base64 32)';
+
+/** An AES-256 key given as base64 (`openssl rand -base64 32`), or null when the text is not one. */
+export function parseAes256Key(text: string): Buffer | null {
+  const trimmed = text.trim();
+  return /^[A-Za-z0-9+/]{43}=$/.test(trimmed) ? Buffer.from(trimmed, 'base64') : null;
+}
+
+export const AuthConfig = z
+  .object({
+    ...kafka,
+    ...http,
+    ...migrateOnly,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    BOREALIS_PUBLIC_URL: publicUrl,
+    BOREALIS_DEVICE_URL: z.string().regex(/^(tcp|tls|ws|wss):\/\//, 'BOREALIS_DEVICE_URL must be tcp://, tls://, ws:// or wss://'),
+    BOREALIS_ADMIN_TOKEN: secret('BOREALIS_ADMIN_TOKEN'),
+    AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
+    ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
+    TOKEN_RATE_LIMIT_IP_BURST: positiveInt(300),
+    TOKEN_RATE_LIMIT_IP_PER_SECOND: positiveInt(20),
+    TOKEN_RATE_LIMIT_CLIENT_BURST: positiveInt(30),
+    TOKEN_RATE_LIMIT_CLIENT_PER_SECOND: positiveInt(1),
+    SESSION_TTL_SECONDS: positiveInt(12 * 3600),
+    // Console logins and sign-ups (docs/auth.md): per source address, and password hashing bounds.
+    LOGIN_RATE_LIMIT_IP_BURST: positiveInt(30),
+    LOGIN_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(0.5),
+    SIGNUP_RATE_LIMIT_IP_BURST: positiveInt(5),
+    SIGNUP_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1 / 60),
+    PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().positive().optional(),
+    PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).default(32),
+    // The key that seals the access-token signing keys in the database: the value, or a file holding it (a mounted secret).
+    SIGNING_KEY_ENCRYPTION_KEY: z
+      .string()
+      .optional()
+      .refine((v) => v === undefined || parseAes256Key(v) !== null, `SIGNING_KEY_ENCRYPTION_KEY ${AES_KEY_HINT}`),
+    SIGNING_KEY_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+  })
+  .superRefine(kafkaSecurityRules)
+  .superRefine((c, ctx) => {
+    const given = [c.SIGNING_KEY_ENCRYPTION_KEY, c.SIGNING_KEY_ENCRYPTION_KEY_FILE].filter((v) => v !== undefined).length;
+    if (given !== 1) {
+      const message = `set exactly one of SIGNING_KEY_ENCRYPTION_KEY and SIGNING_KEY_ENCRYPTION_KEY_FILE: the key that encrypts the access-token signing keys at rest (${AES_KEY_HINT.replace('must be ', '')})`;
+      ctx.addIssue({ code: 'custom', path: ['SIGNING_KEY_ENCRYPTION_KEY'], message });
+      return;
+    }
+    if (c.SIGNING_KEY_ENCRYPTION_KEY_FILE === undefined) return;
+    const problem = (() => {
+      try {
+        return parseAes256Key(readFileSync(c.SIGNING_KEY_ENCRYPTION_KEY_FILE, 'utf8')) ? null : `the file ${AES_KEY_HINT}`;
+      } catch (err) {
+        return `cannot read ${c.SIGNING_KEY_ENCRYPTION_KEY_FILE} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+      }
+    })();
+    if (problem) ctx.addIssue({ code: 'custom', path: ['SIGNING_KEY_ENCRYPTION_KEY_FILE'], message: problem });
+  });
 export type AuthConfig = z.infer<typeof AuthConfig>;
+
+/** auth's signing-key encryption key from a validated configuration (the value, or the file's content). */
+export function signingKeyEncryptionKey(c: AuthConfig): Buffer {
+  const text = c.SIGNING_KEY_ENCRYPTION_KEY ?? readFileSync(c.SIGNING_KEY_ENCRYPTION_KEY_FILE ?? '', 'utf8');
+  const key = parseAes256Key(text);
+  if (!key) throw new Error(`SIGNING_KEY_ENCRYPTION_KEY ${AES_KEY_HINT}`);
+  return key;
+}
 
 export const GatewayConfig = z.object({
   ...kafka,
@@ -101,6 +198,7 @@ export const GatewayConfig = z.object({
   BOREALIS_PUBLIC_URL: publicUrl,
   AUTH_JWKS_URL: url,
   AUTH_AUDIENCE: z.string().min(1).default('borealis-push'),
+  ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
   PUSH_CORE_URL: url.transform((v) => v.replace(/\/+$/, '')),
   // A project quota may be fractional: 1 message a minute is 0.0167 per second.
   RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(10000),
@@ -108,7 +206,7 @@ export const GatewayConfig = z.object({
   RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),
   RATE_LIMIT_IP_BURST: positiveInt(2000),
   IDEMPOTENCY_TTL_SECONDS: positiveInt(86400),
-});
+}).superRefine(kafkaSecurityRules);
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 
 export const PushCoreConfig = z.object({
@@ -121,7 +219,7 @@ export const PushCoreConfig = z.object({
   PUSH_SWEEP_INTERVAL_MS: positiveInt(30_000),
   PUSH_RETENTION_HOURS: positiveInt(7 * 24),
   PUSH_STALE_REGISTRATION_DAYS: positiveInt(270),
-});
+}).superRefine(kafkaSecurityRules);
 export type PushCoreConfig = z.infer<typeof PushCoreConfig>;
 
 export const TransportConfig = z.object({
@@ -150,12 +248,21 @@ export const TransportConfig = z.object({
   DEVICE_WS_TLS: bool(false),
   DEVICE_ACCEPT_RATE: positiveInt(2000),
   DEVICE_ACCEPT_BURST: z.coerce.number().int().positive().optional(),
+  DEVICE_ACCEPT_SOURCE_RATE: z.coerce.number().positive().optional(),
+  DEVICE_ACCEPT_SOURCE_BURST: z.coerce.number().int().positive().optional(),
+  // Per-connection frame budgets (docs/protocol.md, Limits): whole frames per second, at most 1000.
+  DEVICE_ACK_RATE: positiveInt(500).pipe(z.number().max(1000)),
+  DEVICE_ACK_BURST: positiveInt(4000).pipe(z.number().min(1000, 'DEVICE_ACK_BURST must be at least 1000 (the ids of one Ack)')),
+  DEVICE_PING_RATE: positiveInt(2).pipe(z.number().max(1000)),
+  DEVICE_PING_BURST: positiveInt(20),
+  DEVICE_REQUEST_RATE: positiveInt(5).pipe(z.number().max(1000)),
+  DEVICE_REQUEST_BURST: positiveInt(100),
   DEVICE_MAX_CONNECTIONS: positiveInt(1_000_000),
   DEVICE_MAX_UNSENT_BYTES: positiveInt(256 * 1024),
   DEVICE_GOAWAY_SPREAD_MS: positiveInt(5000),
   DEVICE_DRAIN_GRACE_MS: positiveInt(2000),
   DEVICE_SENT_RECEIPT_HOLD_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
-});
+}).superRefine(kafkaSecurityRules);
 export type TransportConfig = z.infer<typeof TransportConfig>;
 
 export const StandaloneConfig = z.object({
@@ -166,12 +273,11 @@ export const StandaloneConfig = z.object({
   /** Public base URL written into settings files; defaults to http://BOREALIS_HOST:BOREALIS_HTTP_PORT. */
   BOREALIS_PUBLIC_URL: publicUrl.optional(),
   BOREALIS_DEVICE_URL: z.string().optional(),
-  BOREALIS_PG_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RATE_LIMIT_PER_SECOND: positiveInt(10000),
   RATE_LIMIT_BURST: positiveInt(20000),
   RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1000),
   RATE_LIMIT_IP_BURST: positiveInt(2000),
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt(3600),
+  ACCESS_TOKEN_TTL_SECONDS: accessTokenTtlSeconds,
   HEARTBEAT_INTERVAL_MS: positiveInt(30000),
   BOREALIS_DEVICE_WS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BOREALIS_DEVICE_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -180,6 +286,7 @@ export const StandaloneConfig = z.object({
   BOREALIS_PRINT_READY_JSON: bool(false),
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
 });
 export type StandaloneConfig = z.infer<typeof StandaloneConfig>;
 

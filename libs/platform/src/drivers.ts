@@ -3,10 +3,11 @@ import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisPresenc
 import { InProcessMessageBus, KafkaMessageBus } from '@borealis/messaging';
 import { SystemClock } from '@borealis/util';
 import { useJsonLogs } from './http';
+import { kafkaSecurity, type KafkaSecurityEnv } from './kafka-security';
 import { Metrics } from './metrics';
 import type { PlatformDrivers } from './platform.module';
 
-export interface KafkaEnv {
+export interface KafkaEnv extends KafkaSecurityEnv {
   KAFKA_BROKERS: string[];
   KAFKA_CLIENT_ID?: string | undefined;
   KAFKA_TOPIC_CREATION: 'admin' | 'auto';
@@ -16,11 +17,15 @@ export interface KafkaEnv {
   KAFKA_HEARTBEAT_INTERVAL_MS: number;
   KAFKA_MAX_WAIT_MS: number;
   KAFKA_REQUEST_TIMEOUT_MS: number;
+  KAFKA_IDEMPOTENT: boolean;
+  KAFKA_MAX_REQUEST_BYTES: number;
 }
 
 /** Distributed mode: Kafka and Redis. */
 export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_URL: string; SHUTDOWN_DELAY_MS?: number }): PlatformDrivers {
   useJsonLogs(service);
+  // First: a certificate or password file that cannot be read stops the start with exit code 2.
+  const security = kafkaSecurity(config);
   const metrics = new Metrics({ service });
   // Auto-pipelining: the commands of one event-loop turn (many requests' rate-limit checks) leave
   // in one write; a write per command costs more CPU than the command itself under load.
@@ -37,6 +42,9 @@ export function distributedDrivers(service: string, config: KafkaEnv & { REDIS_U
     heartbeatIntervalMs: config.KAFKA_HEARTBEAT_INTERVAL_MS,
     maxWaitTimeMs: config.KAFKA_MAX_WAIT_MS,
     requestTimeoutMs: config.KAFKA_REQUEST_TIMEOUT_MS,
+    idempotent: config.KAFKA_IDEMPOTENT,
+    maxRequestBytes: config.KAFKA_MAX_REQUEST_BYTES,
+    ...security,
     observer: metrics.busObserver(),
   });
   return {

@@ -7,13 +7,18 @@ import type { IncomingMessage } from 'node:http';
 import { Limits } from '@borealis/contracts';
 import { Correlation, REQUEST_ID_HEADER } from '@borealis/messaging';
 import type { TrustProxy } from './config';
-import { createLogger, PinoLoggerService } from './logging';
+import { createLogger, logFormat, PinoLoggerService, prettyDestination } from './logging';
 import { labelChildren, Metrics } from './metrics';
 import { ProblemDetailsFilter } from './problem-details.filter';
 
-/** The Nest logger of a service: JSON lines on stdout through pino, level from LOG_LEVEL. */
+/**
+ * The Nest logger of a service through pino, level from LOG_LEVEL: JSON lines on stdout, or
+ * readable colored lines when stdout is a terminal (LOG_FORMAT overrides: json or pretty).
+ */
 export function jsonLogger(service = 'borealis'): PinoLoggerService {
-  return new PinoLoggerService(createLogger({ service, level: process.env['LOG_LEVEL'] }));
+  const isTty = process.stdout.isTTY === true;
+  const pretty = logFormat(process.env['LOG_FORMAT'], isTty) === 'pretty';
+  return new PinoLoggerService(createLogger({ service, level: process.env['LOG_LEVEL'], ...(pretty ? { destination: prettyDestination(isTty && !process.env['NO_COLOR']) } : {}) }));
 }
 
 /** From now on, every Nest `Logger` in this process writes JSON through pino (also before the app exists). */

@@ -8,3 +8,4 @@ export * from './metrics';
 export * from './platform.module';
 export * from './problem-details.filter';
 export * from './serve';
+export * from './kafka-security';

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { Correlation } from '@borealis/messaging';
-import { createLogger, parseLevel, PinoLoggerService, redact } from './logging';
+import { createLogger, formatPretty, logFormat, parseLevel, PinoLoggerService, prettyDestination, redact } from './logging';
 
 function capture(level = 'info'): { lines: Record<string, unknown>[]; logger: PinoLoggerService } {
   const lines: Record<string, unknown>[] = [];
@@ -47,5 +47,41 @@ describe('PinoLoggerService', () => {
     expect(parseLevel('debug')).toBe('debug');
     expect(parseLevel('verbose')).toBe('trace');
     expect(redact(new Error('e'))).toMatchObject({ type: 'Error', message: 'e' });
+  });
+
+  it("puts Nest's start-up lines (modules, routes) at debug, and the service's own at info", () => {
+    const { lines, logger } = capture('info');
+    logger.log('Mapped {/healthz, GET} route', 'RouterExplorer');
+    logger.log('AuthModule dependencies initialized', 'InstanceLoader');
+    logger.log('listening', 'Bootstrap');
+    expect(lines.map((l) => l['msg'])).toEqual(['listening']);
+    const verbose = capture('debug');
+    verbose.logger.log('Mapped {/healthz, GET} route', 'RouterExplorer');
+    expect(verbose.lines[0]).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
+  });
+});
+
+describe('pretty logs', () => {
+  it('are chosen for a terminal unless LOG_FORMAT says otherwise, JSON for anything else', () => {
+    expect(logFormat(undefined, true)).toBe('pretty');
+    expect(logFormat(undefined, false)).toBe('json');
+    expect(logFormat('json', true)).toBe('json');
+    expect(logFormat('PRETTY', false)).toBe('pretty');
+    expect(logFormat('yaml', false)).toBe('json');
+  });
+
+  it('write one readable line per record: time, level, service/context, message, the other fields', () => {
+    const line = JSON.stringify({ level: 'warn', time: '2026-12-06T03:50:01.123Z', service: 'standalone', context: 'Gateway', msg: 'slow request', ms: 120, path: '/a b', secret: undefined });
+    expect(formatPretty(line, false)).toBe('03:50:01.123 WARN  [standalone/Gateway] slow request ms=120 path="/a b"\n');
+    expect(formatPretty(line, true)).toContain('\x1b[33mWARN \x1b[0m');
+    expect(formatPretty('not json', false)).toBe('not json\n');
+  });
+
+  it('go through pino with secrets still masked', () => {
+    const out: string[] = [];
+    const logger = new PinoLoggerService(createLogger({ service: 'auth', level: 'info', destination: prettyDestination(false, (t) => out.push(t)) }));
+    logger.log({ msg: 'token issued', clientId: 'c1', accessToken: 'eyJ.secret' }, 'TokenService');
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[auth\/TokenService\] token issued clientId=c1 accessToken=\*\*\*\n$/);
   });
 });

@@ -19,6 +19,57 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * LOG_FORMAT if set (json or pretty), else pretty for a person at a terminal and JSON lines for
+ * everything else (log shippers, the tests that read the CLI's output).
+ */
+export function logFormat(env: string | undefined, isTty: boolean): LogFormat {
+  const given = (env ?? '').trim().toLowerCase();
+  if (given === 'json' || given === 'pretty') return given;
+  return isTty ? 'pretty' : 'json';
+}
+
+const LEVEL_STYLE: Record<string, { label: string; color: string }> = {
+  trace: { label: 'TRACE', color: '90' },
+  debug: { label: 'DEBUG', color: '36' },
+  info: { label: 'INFO ', color: '32' },
+  warn: { label: 'WARN ', color: '33' },
+  error: { label: 'ERROR', color: '31' },
+  fatal: { label: 'FATAL', color: '35' },
+};
+const LINE_FIELDS = new Set(['level', 'time', 'service', 'context', 'msg', 'pid', 'hostname']);
+
+/**
+ * One readable line per record (time, level, service/context, message, the other fields as
+ * key=value), colored when `color`; a record that is not JSON passes through as it is.
+ */
+export function formatPretty(line: string, color: boolean): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.endsWith('\n') ? line : `${line}\n`;
+  }
+  const paint = (code: string, text: string) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const style = LEVEL_STYLE[String(record['level'])] ?? { label: String(record['level']).toUpperCase().padEnd(5), color: '0' };
+  const time = typeof record['time'] === 'string' ? record['time'].slice(11, 23) : '';
+  const where = [record['service'], record['context']].filter((v) => typeof v === 'string' && v !== '').join('/');
+  const extras = Object.entries(record)
+    .filter(([key, value]) => !LINE_FIELDS.has(key) && value !== undefined)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? (/[\s"=]/.test(value) ? JSON.stringify(value) : value) : JSON.stringify(value)}`);
+  const text = [paint('90', time), paint(style.color, style.label), where ? paint('90', `[${where}]`) : '', String(record['msg'] ?? ''), extras.length > 0 ? paint('90', extras.join(' ')) : '']
+    .filter((part) => part !== '')
+    .join(' ');
+  return `${text}\n`;
+}
+
+/** A pino destination writing `formatPretty` lines to stdout, synchronously as the JSON one does. */
+export function prettyDestination(color: boolean, write: (text: string) => void = (text) => void process.stdout.write(text)): DestinationStream {
+  return { write: (line: string) => write(formatPretty(line, color)) };
+}
+
 /**
  * The process logger: one JSON object per line on stdout, with the service name, the Nest context
  * (class) and the id of the request being handled, if any (see `Correlation`).
@@ -47,6 +98,8 @@ export function parseLevel(level: string | undefined): LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(first) ? (first as LogLevel) : 'info';
 }
 
+const NEST_STARTUP_CONTEXTS = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestApplication', 'NestMicroservice']);
+
 /**
  * Nest's logger interface on pino. Services log objects (`{ msg, ...fields }`) or strings; the
  * trailing string argument Nest adds is the context; for `error`, a string before it is the stack.
@@ -55,7 +108,10 @@ export class PinoLoggerService implements LoggerService {
   constructor(readonly pino: Logger) {}
 
   log(message: unknown, ...rest: unknown[]): void {
-    this.write('info', message, rest);
+    // Nest's own start-up lines (every module loaded, every route mapped) are for debugging: at
+    // info they bury the lines a person starting the server needs.
+    const context = rest[rest.length - 1];
+    this.write(typeof context === 'string' && NEST_STARTUP_CONTEXTS.has(context) ? 'debug' : 'info', message, rest);
   }
   error(message: unknown, ...rest: unknown[]): void {
     this.write('error', message, rest);

@@ -121,7 +121,7 @@ function deliveries(instanceId: string): DeliveryV1[] {
 
 /** Publishing in process returns once push-core has handled the request and replied. */
 async function request(fields: Partial<RegistrationRequestedV1> & Pick<RegistrationRequestedV1, 'deviceId' | 'op'>): Promise<RegistrationReplyV1> {
-  const value: RegistrationRequestedV1 = { correlationId: uuidv7(), replyTo: 't-1', applicationId: '', registrationId: '', topics: [], atMs: clock.now(), ...fields };
+  const value: RegistrationRequestedV1 = { correlationId: uuidv7(), replyTo: 't-1', applicationId: '', registrationId: '', deviceUser: '', topics: [], atMs: clock.now(), ...fields };
   await bus.publish(Topics.registrationRequested, [{ value }]);
   const reply = replies().findLast((r) => r.correlationId === value.correlationId);
   if (!reply) throw new Error(`no reply to ${value.correlationId}`);
@@ -203,6 +203,23 @@ describe('registrations (Aurora registrate)', () => {
     expect((await request({ deviceId: owner, op: 'register', applicationId: a1, registrationId: id })).isNew).toBe(false);
   });
 
+  it('keeps one live registration per (device, user, app): two users of one device do not retire each other', async () => {
+    const device = newDevice();
+    const alice = await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: '1001' });
+    const bob = await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: '1002' });
+    const single = await request({ deviceId: device, op: 'register', applicationId: a1 });
+    expect([alice.isNew, bob.isNew, single.isNew]).toEqual([true, true, true]);
+    expect(new Set([alice.registrationId, bob.registrationId, single.registrationId]).size).toBe(3);
+    // Each is still live: confirmed, not replaced.
+    expect(await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: '1001', registrationId: alice.registrationId })).toMatchObject({ isNew: false, registrationId: alice.registrationId });
+    expect(await request({ deviceId: device, op: 'register', applicationId: a1, registrationId: single.registrationId })).toMatchObject({ isNew: false });
+    // One user's registrationId does not confirm for another user: that user gets its own (and bob's ends).
+    const stolen = await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: '1002', registrationId: alice.registrationId });
+    expect(stolen).toMatchObject({ ok: true, isNew: true });
+    expect([alice.registrationId, bob.registrationId]).not.toContain(stolen.registrationId);
+    expect(await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: '1001', registrationId: alice.registrationId })).toMatchObject({ isNew: false });
+  });
+
   it('answers a redelivered request with the same registration', async () => {
     const value: RegistrationRequestedV1 = {
       correlationId: uuidv7(),
@@ -210,6 +227,7 @@ describe('registrations (Aurora registrate)', () => {
       deviceId: newDevice(),
       op: 'register',
       applicationId: a1,
+      deviceUser: '',
       registrationId: '',
       topics: [],
       atMs: clock.now(),
@@ -258,7 +276,7 @@ describe('registrations (Aurora registrate)', () => {
     const before = bus.deadLetters.length;
     const correlationId = uuidv7();
     await bus.publish(Topics.registrationRequested, [
-      { value: { correlationId, replyTo: 'Not_An_Instance', deviceId: newDevice(), op: 'register', applicationId: a1, registrationId: '', topics: [], atMs: 0 } },
+      { value: { correlationId, replyTo: 'Not_An_Instance', deviceId: newDevice(), op: 'register', applicationId: a1, registrationId: '', deviceUser: '', topics: [], atMs: 0 } },
     ]);
     expect(bus.deadLetters.slice(before)).toEqual([expect.objectContaining({ consumerGroup: 'test.push-core.registrations', reason: expect.stringContaining('replyTo') })]);
   });

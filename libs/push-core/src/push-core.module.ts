@@ -14,6 +14,7 @@ import { PushCoreSchema1767225600000 } from './persistence/migrations/1767225600
 import { FanOutStatsRetention1767312000000 } from './persistence/migrations/1767312000000-fanout-stats-retention';
 import { LeanDeliveries1767398400000 } from './persistence/migrations/1767398400000-lean-deliveries';
 import { ShardedDailyStats1767484800000 } from './persistence/migrations/1767484800000-sharded-daily-stats';
+import { DeviceUsers1767571200000 } from './persistence/migrations/1767571200000-device-users';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
@@ -48,7 +49,7 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, DeviceUsers1767571200000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,

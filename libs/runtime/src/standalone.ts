@@ -2,7 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AuthModule } from '@borealis/auth';
 import { GatewayModule, MessageStatusReader, ProjectStatsReader } from '@borealis/gateway';
-import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, type RunningApp } from '@borealis/platform';
+import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
 import { MessageStatusQuery, ProjectStatsQuery, PushCoreModule } from '@borealis/push-core';
 import { DeviceServer, TransportModule } from '@borealis/transport';
 import { loadConfig } from '@borealis/util';
@@ -21,9 +21,16 @@ export const STANDALONE_INSTANCE_ID = 'standalone';
  */
 export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promise<RunningStandalone> {
   const c = loadConfig(StandaloneConfig, env);
+  // Before the embedded PostgreSQL starts: its lines go through the same logger as the rest.
+  useJsonLogs('standalone');
   const dataDir = resolve(c.BOREALIS_DATA_DIR);
   const secrets = await ensureStandaloneSecrets(dataDir);
-  const pg = await startEmbeddedPostgres(dataDir, ['borealis_auth', 'borealis_push_core'], c.BOREALIS_PG_PORT);
+  const pg = await startEmbeddedPostgres({
+    dataDir,
+    databases: ['borealis_auth', 'borealis_push_core'],
+    superuserPassword: secrets.postgresPassword,
+    servicePassword: secrets.databasePassword,
+  });
   const host = displayHost(c.BOREALIS_HOST);
   const publicUrl = c.BOREALIS_PUBLIC_URL ?? `http://${host}:${c.BOREALIS_HTTP_PORT}`;
   const deviceUrl = c.BOREALIS_DEVICE_URL ?? `tcp://${host}:${c.BOREALIS_DEVICE_PORT}`;
@@ -43,6 +50,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           audiences: ['borealis-push'],
           accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
           adminToken: secrets.adminToken,
+          signingKeyEncryptionKey: Buffer.from(secrets.signingKeyEncryptionKey, 'base64'),
           publicApiUrl: `${publicUrl}/push/public/api/v1/`,
           pushPublicAddress: deviceUrl,
         }),
@@ -53,6 +61,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           // Read over loopback, as a separate gateway reads it from auth; cached after the first request.
           jwksUrl: `http://${host}:${c.BOREALIS_HTTP_PORT}/auth/public/.well-known/jwks.json`,
           audience: 'borealis-push',
+          accessTokenTtlSeconds: c.ACCESS_TOKEN_TTL_SECONDS,
           rateLimit: { perSecond: c.RATE_LIMIT_PER_SECOND, burst: c.RATE_LIMIT_BURST },
           ipRateLimit: { perSecond: c.RATE_LIMIT_IP_PER_SECOND, burst: c.RATE_LIMIT_IP_BURST },
         }),

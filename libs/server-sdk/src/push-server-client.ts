@@ -19,7 +19,8 @@ export interface SendMessageInput {
   type?: TargetType;
   /** Aurora duration, e.g. `5h30m`; the server's default when absent. */
   ttl?: string;
-  notification: { title: string; message: string; data?: Record<string, unknown> };
+  /** Each optional, at least one given: data alone is a silent push. */
+  notification: { title?: string; message?: string; data?: Record<string, unknown> };
   priority?: Priority;
   collapseKey?: string;
   /** Sent as the Idempotency-Key header: a retry with the same key and body sends once. */

@@ -63,7 +63,10 @@ function ensureKafkaJars({ log = () => undefined } = {}) {
   const dir = cacheDir();
   const libs = path.join(dir, 'libs');
   const marker = path.join(dir, 'complete');
-  if (fs.existsSync(marker)) return libs;
+  if (fs.existsSync(marker)) {
+    log(`Kafka ${kafkaVersion()}: jars cached in ${path.relative(REPO_ROOT, libs) || libs}`);
+    return libs;
+  }
   const java = javaMajor();
   if (java < 17) throw new Error(`Kafka ${kafkaVersion()} needs Java 17 or later; java -version says ${java}. Set JAVA_HOME or PATH to a JDK 17+`);
   fs.mkdirSync(dir, { recursive: true });
@@ -71,7 +74,9 @@ function ensureKafkaJars({ log = () => undefined } = {}) {
   const args = ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${partial}`, '-DincludeScope=runtime'];
   const started = Date.now();
   let result = run('mvn', ['-o', ...args]);
+  let source = "offline, from Maven's local repository";
   if (result.status !== 0) {
+    source = 'from Maven Central';
     log(`Kafka ${kafkaVersion()}: not in Maven's local repository yet, resolving it from Maven Central`);
     result = run('mvn', args);
   }
@@ -82,7 +87,7 @@ function ensureKafkaJars({ log = () => undefined } = {}) {
   fs.rmSync(libs, { recursive: true, force: true });
   fs.renameSync(partial, libs);
   fs.writeFileSync(marker, `${new Date().toISOString()}\n`);
-  log(`Kafka ${kafkaVersion()}: ${fs.readdirSync(libs).length} jars in ${path.relative(REPO_ROOT, libs) || libs} (${Date.now() - started} ms)`);
+  log(`Kafka ${kafkaVersion()}: ${fs.readdirSync(libs).length} jars resolved ${source} into ${path.relative(REPO_ROOT, libs) || libs} (${Date.now() - started} ms)`);
   return libs;
 }
 
@@ -314,7 +319,11 @@ async function startKafkaBroker(options = {}) {
   const javaOpts = [`-Dlog4j2.configurationFile=${log4j}`, '-Djava.awt.headless=true'];
 
   if (!fs.existsSync(path.join(dir, 'data', 'meta.properties'))) {
-    const clusterId = crypto.randomBytes(16).toString('base64url').slice(0, 22);
+    // Base64url may begin with '-', which the storage tool's argument parser takes for an option
+    // (about one start in 64 failed); Kafka's own random ids avoid it the same way.
+    let clusterId;
+    do clusterId = crypto.randomBytes(16).toString('base64url').slice(0, 22);
+    while (clusterId.startsWith('-'));
     const format = run('java', [
       ...javaOpts,
       '-cp',

@@ -1,5 +1,5 @@
 // Helpers for integration and e2e tests: the external services prepared by global-setup.js
-// (Kafka-protocol broker, PostgreSQL, Redis), throwaway databases, polling assertions, free ports.
+// (the Kafka broker, PostgreSQL, Redis), throwaway databases, polling assertions, free ports.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Client } from 'pg';
@@ -15,7 +15,7 @@ export function requireKafka(): string {
   const brokers = process.env['KAFKA_BROKERS'];
   if (!brokers) {
     throw new Error(
-      'No Kafka-protocol broker for the tests: KAFKA_BROKERS is not set and the Jest globalSetup ' +
+      'No Kafka broker for the tests: KAFKA_BROKERS is not set and the Jest globalSetup ' +
         '(libs/testing/src/global-setup.js) did not run; run the tests through the root jest.config.js ' +
         '(it starts a real Kafka broker: Java 17+ and Maven needed) or set KAFKA_BROKERS',
     );

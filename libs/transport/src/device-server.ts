@@ -4,11 +4,13 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
+import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryReceiptV1, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
-import { Clock, randomToken, sleep } from '@borealis/util';
+import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
+import type { IncomingMessage } from 'node:http';
+import { SourceShares, sourceOf } from './admission';
 import { CredentialAuthority } from './credentials';
 import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
@@ -20,6 +22,9 @@ import { AdmissionBucket, TransportStats, type TransportStatsSnapshot } from './
 
 /** The path of the WebSocket endpoint. */
 export const WEBSOCKET_PATH = '/device';
+/** Backoff of a receipt whose publish failed: short, since the broker is usually back within seconds. */
+const RECEIPT_RETRY_BASE_MS = 200;
+const RECEIPT_RETRY_CAP_MS = 2000;
 /** Slots of the timer wheel: with 1 s slots a horizon of about 17 minutes, beyond any connection deadline. */
 const WHEEL_SLOTS = 1024;
 
@@ -62,6 +67,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private readonly sessionContext: SessionContext;
   private readonly wheel: TimerWheel<DeviceConnection>;
   private readonly admission: AdmissionBucket;
+  /** Each source's share of the accept bucket, taken before it. */
+  private readonly sourceShares: SourceShares;
   private wheelTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private stopping: Promise<void> | null = null;
@@ -80,13 +87,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     this.sessionContext = { settings, epochMs: clock.now(), credentials, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
+    this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
     this.sentReceipts = new SentReceipts(settings.instanceId, settings.sentReceiptHoldMs, clock, (records) =>
       this.bus.publish(Topics.deliveryReceipts, records).catch((err: unknown) => {
         this.logger.warn({ msg: 'sent receipts not published (the deliveries stay open)', receipts: records.length, error: err instanceof Error ? err.message : String(err) });
       }),
     );
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.admit()) this.adopt(new StreamConnection(socket, this.newSession(), this));
+      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(), this));
       else this.sendAway(socket, 'tcp');
     });
     const { tls, webSocket } = settings;
@@ -97,7 +105,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
-        if (!this.admit()) socket.destroy();
+        if (!this.admit(socket.remoteAddress)) socket.destroy();
       });
       server.on('tlsClientError', (err) => this.logger.debug({ msg: 'TLS handshake failed', error: err.message }));
       this.tls = server;
@@ -106,8 +114,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       const http = webSocket.secure && tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : createHttpServer();
       // Twice the frame limit, so that a frame just over it is answered with FRAME_TOO_LARGE rather than cut.
       const wss = new WebSocketServer({ server: http, path: WEBSOCKET_PATH, maxPayload: 2 * MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
-      wss.on('connection', (socket: WebSocket) => {
-        if (this.admit()) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
+      wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+        if (this.admit(request.socket.remoteAddress)) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -224,10 +232,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
         return;
       case 'publishReceipt':
         if (effect.receipt.status === 'delivered') this.sentReceipts.acknowledged(effect.receipt.deviceId, effect.receipt.messageIds);
-        // Not fatal when it fails: the delivery stays open, is redelivered later, and the device acks again.
-        this.enqueue(effect.receipt.deviceId, () =>
-          this.bus.publish(Topics.deliveryReceipts, [{ value: effect.receipt }]).catch((err: unknown) => this.warn('delivery receipt not published', effect.receipt.deviceId, err)),
-        );
+        this.enqueue(effect.receipt.deviceId, () => this.publishReceipt(effect.receipt));
         return;
       case 'released':
         this.enqueue(effect.deviceId, () => this.release(effect.deviceId));
@@ -254,8 +259,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return new DeviceSession(this.sessionContext, this.clock.now());
   }
 
-  private admit(): boolean {
-    if (!this.draining && this.openConnections() < this.settings.maxConnections && this.admission.tryTake(this.clock.now())) return true;
+  /** The source's share first: a source over it does not spend the accept bucket everyone shares. */
+  private admit(remoteAddress: string | undefined): boolean {
+    if (!this.draining && this.openConnections() < this.settings.maxConnections) {
+      const now = this.clock.now();
+      if (!this.sourceShares.tryTake(sourceOf(remoteAddress), now)) this.stats.connectionsOverSourceShare++;
+      else if (this.admission.tryTake(now)) return true;
+    }
     this.stats.connectionsRejected++;
     return false;
   }
@@ -277,8 +287,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       ws.send(encodeFrame(frame), { binary: true });
       ws.close(1013);
     } else {
-      (socket as Socket).on('error', () => undefined);
-      (socket as Socket).end(encodeFramePrefixed(frame));
+      const stream = socket as Socket;
+      stream.on('error', () => undefined);
+      stream.end(encodeFramePrefixed(frame));
+      // Read and drop whatever the peer sends, or its FIN is never seen and the socket stays half
+      // open; and cut a peer that does not close its side, or each such socket holds a descriptor
+      // that admission control does not count.
+      stream.resume();
+      stream.setTimeout(this.closeGraceMs, () => stream.destroy());
     }
   }
 
@@ -301,6 +317,27 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     } catch (err) {
       this.warn('device could not be announced; sending it away', deviceId, err);
       if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(this.spreadDelay(), 'service temporarily unavailable'));
+    }
+  }
+
+  /**
+   * The device's Ack is the only news that it has the message: a receipt lost here leaves the
+   * delivery open, and push-core resends it only when the device reconnects, which a device that
+   * stays connected (through a Kafka outage, say) never does. So a failed publish is retried with
+   * backoff until Kafka takes it, in order with the device's other effects. Once the instance
+   * drains, it gives up: the device reconnects elsewhere and acknowledges the resent delivery there.
+   */
+  private async publishReceipt(receipt: DeliveryReceiptV1): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.bus.publish(Topics.deliveryReceipts, [{ value: receipt }]);
+        if (attempt > 0) this.logger.log({ msg: 'delivery receipt published after retries', deviceId: receipt.deviceId, attempts: attempt + 1 });
+        return;
+      } catch (err) {
+        if (this.draining) return this.warn('delivery receipt not published (the delivery stays open and is resent on reconnect)', receipt.deviceId, err);
+        if (attempt === 0) this.warn('delivery receipt not published; retrying', receipt.deviceId, err);
+        await sleep(RECEIPT_RETRY_BASE_MS + backoffDelay(attempt, RECEIPT_RETRY_BASE_MS, RECEIPT_RETRY_CAP_MS));
+      }
     }
   }
 

@@ -10,7 +10,7 @@ import {
   type RegistrationReplyV1,
 } from '@borealis/contracts';
 import { CredentialAuthority } from './credentials';
-import { MAX_ACK_IDS, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type Step } from './device-session';
+import { MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type Step } from './device-session';
 
 const settings: SessionSettings = {
   instanceId: 'transport-0',
@@ -20,6 +20,11 @@ const settings: SessionSettings = {
   requestTimeoutMs: 500,
   presenceRefreshMs: 1000,
   maxPendingRequests: 2,
+  frameBudgets: {
+    ack: { perSecond: 10, burst: 1000, intervalMs: 100, limitMs: 100_000 },
+    ping: { perSecond: 2, burst: 3, intervalMs: 500, limitMs: 1500 },
+    request: { perSecond: 10, burst: 4, intervalMs: 100, limitMs: 400 },
+  },
 };
 const T0 = 1_700_000_000_000;
 const DAY = 86_400_000;
@@ -273,7 +278,7 @@ describe('DeviceSession: registration requests', () => {
     expect(step.effects).toEqual([
       {
         type: 'publishRegistration',
-        request: { correlationId: 'corr-1', replyTo: 'transport-0', deviceId, op: 'register', applicationId: 'app-1', registrationId: '', topics: [], atMs: T0 + 5 },
+        request: { correlationId: 'corr-1', replyTo: 'transport-0', deviceId, op: 'register', applicationId: 'app-1', registrationId: '', deviceUser: '', topics: [], atMs: T0 + 5 },
       },
     ]);
     expect(session.pendingRequests).toBe(1);
@@ -283,6 +288,23 @@ describe('DeviceSession: registration requests', () => {
     expect(session.pendingRequests).toBe(0);
     // A redelivered reply finds nothing waiting.
     expect(session.onReply(reply({ deviceId }))).toEqual({ send: [], effects: [] });
+  });
+
+  it('version 2 carries the device user of a registration; a version 1 device has none, whatever it sends', () => {
+    const v2 = openSession().session;
+    v2.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1', deviceUser: '1001' } }), T0);
+    const v1 = newSession();
+    expect(wire(v1.onFrame(wire({ hello: { protocolVersion: 1 } }), T0).send[0]!).welcome?.protocolVersion).toBe(1);
+    const step = v1.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1', deviceUser: '1001' } }), T0);
+    expect(step.effects).toEqual([{ type: 'publishRegistration', request: expect.objectContaining({ deviceUser: '' }) }]);
+    const bad = v2.onFrame(wire({ register: { requestId: 2, applicationId: 'app-1', deviceUser: 'a/b' } }), T0);
+    expect(wire(bad.send[0]!).error).toMatchObject({ code: DeviceErrorCode.INVALID_ARGUMENT, requestId: 2 });
+  });
+
+  it('a version 2 device gets version 2; the server still speaks version 1', () => {
+    const step = newSession().onFrame(wire({ hello: { protocolVersion: 2, minProtocolVersion: 1 } }), T0);
+    expect(wire(step.send[0]!).welcome?.protocolVersion).toBe(2);
+    expect(wire(newSession().onFrame(wire({ hello: { protocolVersion: 1, minProtocolVersion: 1 } }), T0).send[0]!).welcome?.protocolVersion).toBe(1);
   });
 
   it.each([
@@ -370,6 +392,8 @@ describe('DeviceSession: delivery and acks', () => {
 
   it('turns an Ack into one delivered receipt with distinct ids', () => {
     const { session, deviceId } = openSession();
+    session.deliver({ ...delivery(deviceId), messageId: 'm-1' });
+    session.deliver({ ...delivery(deviceId), messageId: 'm-2' });
     const step = session.onFrame(wire({ ack: { messageIds: ['m-1', 'm-2', 'm-1'] } }), T0 + 3);
     expect(step.send).toEqual([]);
     expect(step.effects).toEqual([
@@ -381,10 +405,105 @@ describe('DeviceSession: delivery and acks', () => {
     const { session } = openSession();
     expect(session.onFrame(wire({ ack: { messageIds: [] } }), T0)).toEqual({ send: [], effects: [] });
     const ids = Array.from({ length: MAX_ACK_IDS + 1 }, (_, i) => `m-${i}`);
-    const step = session.onFrame(wire({ ack: { messageIds: ids } }), T0);
+    // A second later: the empty Ack's share of the budget is back.
+    const step = session.onFrame(wire({ ack: { messageIds: ids } }), T0 + 1000);
     expect(step.effects).toEqual([]);
     expect(wire(step.send[0]!).error?.code).toBe(DeviceErrorCode.INVALID_ARGUMENT);
     expect(session.isOpen).toBe(true);
+  });
+});
+
+describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
+  const receiptIds = (step: Step) => step.effects.flatMap((e) => (e.type === 'publishReceipt' ? [e.receipt.messageIds] : []));
+
+  it('counts an Ack only for notifications written on this connection and not yet acknowledged', () => {
+    const { session, deviceId } = openSession();
+    expect(session.onFrame(wire({ ack: { messageIds: ['never-written'] } }), T0)).toEqual({ send: [], effects: [] });
+    session.deliver({ ...delivery(deviceId), messageId: 'm-1' });
+    session.deliver({ ...delivery(deviceId), messageId: 'm-2' });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['forged-1', 'm-2', 'forged-2', 'm-2'] } }), T0 + 100))).toEqual([['m-2']]);
+    // Acknowledged once: the same id again is no new work.
+    expect(session.onFrame(wire({ ack: { messageIds: ['m-2'] } }), T0 + 200)).toEqual({ send: [], effects: [] });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['m-1'] } }), T0 + 300))).toEqual([['m-1']]);
+    // Another connection of the same device did not write m-1.
+    const other = openSession({ deviceId, secret: authority.issue(T0, deviceId).secret });
+    other.session.deliver({ ...delivery(deviceId), messageId: 'm-3' });
+    expect(other.session.onFrame(wire({ ack: { messageIds: ['m-1'] } }), T0)).toEqual({ send: [], effects: [] });
+  });
+
+  it('counts Acks the same whether one notification is outstanding or several', () => {
+    const { session, deviceId } = openSession();
+    const write = (messageId: string) => session.deliver({ ...delivery(deviceId), messageId });
+    write('a');
+    expect(session.onFrame(wire({ ack: { messageIds: ['x'] } }), T0)).toEqual({ send: [], effects: [] });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['x', 'a', 'a'] } }), T0))).toEqual([['a']]);
+    expect(session.onFrame(wire({ ack: { messageIds: ['a'] } }), T0)).toEqual({ send: [], effects: [] });
+    write('b');
+    write('b');
+    write('c');
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['b'] } }), T0))).toEqual([['b']]);
+    write('d');
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['d', 'c', 'b'] } }), T0))).toEqual([['d', 'c']]);
+    write('e');
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['e'] } }), T0))).toEqual([['e']]);
+  });
+
+  it('remembers at most MAX_UNACKED unacknowledged notifications, forgetting the oldest', () => {
+    const { session, deviceId } = openSession();
+    for (let i = 0; i <= MAX_UNACKED; i++) session.deliver({ ...delivery(deviceId), messageId: `m-${i}` });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['m-0', 'm-1', `m-${MAX_UNACKED}`] } }), T0))).toEqual([['m-1', `m-${MAX_UNACKED}`]]);
+  });
+
+  it.each<[string, FrameInit, number, number]>([
+    ['Ack', { ack: { messageIds: [] } }, 1000, 100],
+    ['Ping', { ping: { nonce: 1 } }, 3, 500],
+    ['RotateCredentials', { rotateCredentials: { requestId: 1 } }, 4, 100],
+  ])('a %s beyond its burst gets RATE_LIMITED and the connection closes; at the rate it never does', (_, frame, burst, intervalMs) => {
+    const steady = openSession().session;
+    for (let i = 0; i < 3 * burst; i++) {
+      steady.onFrame(wire(frame), T0 + i * intervalMs);
+      expect(steady.acceptsInput).toBe(true);
+    }
+    const { session } = openSession();
+    for (let i = 0; i < burst; i++) session.onFrame(wire(frame), T0);
+    expect(session.acceptsInput).toBe(true);
+    const step = session.onFrame(wire(frame), T0);
+    expect(wire(step.send[0]!).error).toMatchObject({ code: DeviceErrorCode.RATE_LIMITED, requestId: 0 });
+    expect(step.effects).toEqual([expect.objectContaining({ type: 'close' })]);
+    expect(session.acceptsInput).toBe(false);
+  });
+
+  it('Register, Unregister, Subscribe and Unsubscribe share the request budget', () => {
+    const { session } = openSession();
+    session.onFrame(wire({ register: { requestId: 1, applicationId: 'a' } }), T0);
+    session.onFrame(wire({ unregister: { requestId: 2, applicationId: 'a', registrationId: 'r' } }), T0);
+    session.onFrame(wire({ subscribe: { requestId: 3, registrationId: 'r', topics: ['t'] } }), T0);
+    session.onFrame(wire({ unsubscribe: { requestId: 4, registrationId: 'r', topics: ['t'] } }), T0);
+    const step = session.onFrame(wire({ register: { requestId: 5, applicationId: 'a' } }), T0);
+    expect(wire(step.send[0]!).error?.code).toBe(DeviceErrorCode.RATE_LIMITED);
+  });
+
+  it('the budget refills at its rate after a burst', () => {
+    const { session } = openSession();
+    for (let i = 0; i < 3; i++) session.onFrame(wire({ ping: { nonce: i } }), T0);
+    // One interval later there is room for exactly one more.
+    expect(wire(session.onFrame(wire({ ping: { nonce: 9 } }), T0 + 500).send[0]!).pong?.nonce).toBe(9);
+    expect(wire(session.onFrame(wire({ ping: { nonce: 10 } }), T0 + 500).send[0]!).error?.code).toBe(DeviceErrorCode.RATE_LIMITED);
+  });
+
+  it('a wall clock that steps back does not refuse the next frame', () => {
+    const { session } = openSession();
+    for (let i = 0; i < 3; i++) session.onFrame(wire({ ping: { nonce: i } }), T0 + 60_000);
+    expect(wire(session.onFrame(wire({ ping: { nonce: 4 } }), T0).send[0]!).pong?.nonce).toBe(4);
+  });
+
+  it('an Ack spends its budget by its ids, also after GoAway', () => {
+    const { session } = openSession();
+    session.goAway(0, 'draining');
+    const ids = Array.from({ length: 999 }, (_, i) => `x-${i}`);
+    expect(session.onFrame(wire({ ack: { messageIds: ids } }), T0).send).toEqual([]);
+    expect(session.onFrame(wire({ ack: { messageIds: [] } }), T0).send).toEqual([]);
+    expect(wire(session.onFrame(wire({ ack: { messageIds: ['x'] } }), T0).send[0]!).error?.code).toBe(DeviceErrorCode.RATE_LIMITED);
   });
 });
 
@@ -409,6 +528,7 @@ describe('DeviceSession: leaving', () => {
 
   it('goAway tells the delay and lingers: Acks and Pings still count, deliveries and requests do not', () => {
     const { session, deviceId } = openSession();
+    session.deliver({ ...delivery(deviceId), messageId: 'm-1' });
     session.onFrame(wire({ register: { requestId: 1, applicationId: 'a' } }), T0);
     const step = session.goAway(1234, 'server shutting down');
     expect(wire(step.send[0]!).goAway).toMatchObject({ reconnectDelayMs: 1234, reason: 'server shutting down' });

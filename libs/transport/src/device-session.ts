@@ -1,5 +1,6 @@
 import {
   DeviceErrorCode,
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   RegistrationRequestedV1,
   type DeliveryReceiptV1,
@@ -11,7 +12,7 @@ import {
 } from '@borealis/contracts';
 import type { CredentialAuthority } from './credentials';
 import { errorFrame, replyFrame, requestTimeoutFrame } from './frames';
-import type { TransportSettings } from './transport-options';
+import type { FrameBudget, TransportSettings } from './transport-options';
 
 /** What the socket adapter must do besides writing frames. */
 export type SessionEffect =
@@ -34,7 +35,7 @@ export interface Step {
 
 export type SessionSettings = Pick<
   TransportSettings,
-  'instanceId' | 'heartbeatIntervalMs' | 'idleTimeoutMs' | 'helloTimeoutMs' | 'requestTimeoutMs' | 'presenceRefreshMs' | 'maxPendingRequests'
+  'instanceId' | 'heartbeatIntervalMs' | 'idleTimeoutMs' | 'helloTimeoutMs' | 'requestTimeoutMs' | 'presenceRefreshMs' | 'maxPendingRequests' | 'frameBudgets'
 >;
 
 /**
@@ -67,6 +68,12 @@ interface PendingRequest {
 /** Delay a replaced connection is told to wait: if two devices share credentials, they do not fight in a tight loop. */
 export const REPLACED_RECONNECT_DELAY_MS = 5000;
 export const MAX_ACK_IDS = 1000;
+/**
+ * Notifications a connection remembers as written and not yet acknowledged. A device that never
+ * acknowledges cannot grow this without bound; past it the oldest is forgotten, and its late Ack
+ * is ignored (the delivery stays open and is sent again on the device's next connection).
+ */
+export const MAX_UNACKED = 2048;
 
 const NOTHING: Step = Object.freeze({ send: [], effects: [] }) as Step;
 
@@ -83,6 +90,8 @@ const NOTHING: Step = Object.freeze({ send: [], effects: [] }) as Step;
 export class DeviceSession {
   private phase: Phase = 'awaitingHello';
   private id: string | null = null;
+  /** Negotiated in Hello; version 1 devices have no local users. */
+  private version = 1;
   /** False once a newer connection of the same device took over the route. */
   private holdsRoute = false;
   /** The last frame from the device; before Hello, when the connection opened (the Hello deadline counts from it). */
@@ -91,6 +100,22 @@ export class DeviceSession {
   private lastPresenceAt = 0;
   /** Created on the first request: most connections never make one, and an empty Map costs memory. */
   private pending: Map<number, PendingRequest> | null = null;
+  /**
+   * Message ids written on this connection and not yet acknowledged: an Ack counts for these only,
+   * so a device cannot turn made-up ids into receipt work for push-core. Usually one is
+   * outstanding (a push, its Ack, the next push): it sits in `unackedOne`, which costs no
+   * allocation per delivery; a Set holds them from the second on, and is dropped once empty.
+   */
+  private unackedOne: string | null = null;
+  private unacked: Set<string> | null = null;
+  /**
+   * Per-connection frame budgets as GCRA, the one-number form of a token bucket: when the next
+   * frame of the kind is due (ms since the epoch, a small integer), so three fields and no
+   * allocation per frame.
+   */
+  private ackDueAt = 0;
+  private pingDueAt = 0;
+  private requestDueAt = 0;
 
   constructor(
     private readonly context: SessionContext,
@@ -138,22 +163,30 @@ export class DeviceSession {
 
   onFrame(frame: Frame, nowMs: number): Step {
     if (!this.acceptsInput) return NOTHING;
-    this.lastActivityAt = sinceEpoch(nowMs, this.context.epochMs);
+    const now = sinceEpoch(nowMs, this.context.epochMs);
+    this.lastActivityAt = now;
     const kind = frame.kind;
     if (kind === undefined) return this.fail(DeviceErrorCode.UNKNOWN_FRAME, 'frame carries no known kind');
+    const budgets = this.settings.frameBudgets;
     if (this.phase === 'draining') {
-      if (kind === 'ack') return this.ack(frame.ack?.messageIds ?? [], nowMs);
-      if (kind === 'ping') return { send: [{ pong: { nonce: frame.ping?.nonce ?? 0 } }], effects: [] };
+      if (kind === 'ack') return this.ack(frame.ack?.messageIds ?? [], nowMs, now);
+      if (kind === 'ping') return this.ping(frame.ping?.nonce ?? 0, now);
       return NOTHING;
     }
     if (this.phase === 'awaitingHello') {
       if (kind !== 'hello') return this.fail(DeviceErrorCode.PROTOCOL_VIOLATION, `the first frame must be Hello, not ${kind}`);
       return this.hello(frame.hello ?? {}, nowMs);
     }
+    if (kind === 'register' || kind === 'unregister' || kind === 'subscribe' || kind === 'unsubscribe' || kind === 'rotateCredentials') {
+      const due = spend(this.requestDueAt, now, budgets.request);
+      if (due < 0) return this.rateLimited('requests (Register, Unregister, Subscribe, Unsubscribe, RotateCredentials)', budgets.request);
+      this.requestDueAt = due;
+    }
     switch (kind) {
       case 'register': {
         const r = frame.register ?? {};
-        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs);
+        // A version 1 device knows nothing of users, whatever unknown field bytes it sent.
+        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs, this.version >= 2 ? (r.deviceUser ?? '') : '');
       }
       case 'unregister': {
         const r = frame.unregister ?? {};
@@ -168,9 +201,9 @@ export class DeviceSession {
         return this.request(r.requestId ?? 0, 'unsubscribe', '', r.registrationId ?? '', r.topics ?? [], nowMs);
       }
       case 'ack':
-        return this.ack(frame.ack?.messageIds ?? [], nowMs);
+        return this.ack(frame.ack?.messageIds ?? [], nowMs, now);
       case 'ping':
-        return { send: [{ pong: { nonce: frame.ping?.nonce ?? 0 } }], effects: [] };
+        return this.ping(frame.ping?.nonce ?? 0, now);
       case 'rotateCredentials':
         return this.rotate(frame.rotateCredentials?.requestId ?? 0, nowMs);
       case 'hello':
@@ -242,7 +275,27 @@ export class DeviceSession {
    * an open session of the addressed device does. A boolean, not a Step: this is the hot path.
    */
   deliver(delivery: DeliveryV1): boolean {
-    return this.phase === 'open' && delivery.deviceId === this.id;
+    if (this.phase !== 'open' || delivery.deviceId !== this.id) return false;
+    const id = delivery.messageId;
+    if (this.unacked === null) {
+      if (this.unackedOne === null || this.unackedOne === id) {
+        this.unackedOne = id;
+        return true;
+      }
+      // add(), not the constructor's iterable: no iterator on this path.
+      this.unacked = new Set<string>().add(this.unackedOne);
+      this.unackedOne = null;
+    }
+    const unacked = this.unacked;
+    if (unacked.size >= MAX_UNACKED) {
+      // Insertion order: the first is the oldest. Only a device that does not acknowledge gets here.
+      for (const oldest of unacked) {
+        unacked.delete(oldest);
+        break;
+      }
+    }
+    unacked.add(id);
+    return true;
   }
 
   /**
@@ -272,15 +325,17 @@ export class DeviceSession {
     if (this.phase === 'closed') return NOTHING;
     this.phase = 'closed';
     this.pending = null;
+    this.unackedOne = null;
+    this.unacked = null;
     if (!this.holdsRoute || this.id === null) return NOTHING;
     this.holdsRoute = false;
     return { send: [], effects: [{ type: 'released', deviceId: this.id }] };
   }
 
   private hello(hello: NonNullable<Frame['hello']>, nowMs: number): Step {
-    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.context.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION });
+    const version = negotiateVersion(hello.minProtocolVersion ?? 0, hello.protocolVersion ?? 0, this.context.versions ?? { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION });
     if (version === null) {
-      const { min, max } = this.context.versions ?? { min: PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+      const { min, max } = this.context.versions ?? { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
       return this.fail(DeviceErrorCode.UNSUPPORTED_VERSION, `protocol version ${hello.protocolVersion ?? 0} is not supported; this server speaks ${min === max ? min : `${min} to ${max}`}`);
     }
     let issued: { deviceId: string; secret: string } | null = null;
@@ -296,6 +351,7 @@ export class DeviceSession {
       issued = this.context.credentials.issue(nowMs);
       this.id = issued.deviceId;
     }
+    this.version = version;
     this.phase = 'open';
     this.holdsRoute = true;
     this.lastPresenceAt = sinceEpoch(nowMs, this.context.epochMs);
@@ -314,7 +370,7 @@ export class DeviceSession {
     };
   }
 
-  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number): Step {
+  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number, deviceUser = ''): Step {
     // request_id 0 is reserved for errors about the connection itself.
     if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
     this.pending ??= new Map();
@@ -335,6 +391,7 @@ export class DeviceSession {
       op,
       applicationId,
       registrationId,
+      deviceUser,
       topics,
       atMs: nowMs,
     });
@@ -346,20 +403,45 @@ export class DeviceSession {
     return { send: [], effects: [{ type: 'publishRegistration', request: parsed.data }] };
   }
 
-  private ack(messageIds: string[], nowMs: number): Step {
+  private ack(messageIds: string[], nowMs: number, now: number): Step {
+    // Counted in ids: decoding and checking an Ack costs by its ids. An empty one counts one.
+    const budget = this.settings.frameBudgets.ack;
+    const due = spend(this.ackDueAt, now, budget, messageIds.length > 1 ? Math.min(messageIds.length, MAX_ACK_IDS) : 1);
+    if (due < 0) return this.rateLimited('acknowledged message ids', budget);
+    this.ackDueAt = due;
     if (messageIds.length === 0) return NOTHING;
     if (messageIds.length > MAX_ACK_IDS) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `an Ack carries at most ${MAX_ACK_IDS} message ids`, 0);
     if (messageIds.some((id) => id.length === 0 || id.length > 128)) {
       return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'message ids are 1 to 128 characters', 0);
     }
-    const receipt: DeliveryReceiptV1 = {
-      status: 'delivered',
-      deviceId: this.id!,
-      instanceId: this.settings.instanceId,
-      messageIds: [...new Set(messageIds)],
-      atMs: nowMs,
-    };
+    // Only ids written here and not yet acknowledged; a repeated id is found once.
+    const unacked = this.unacked;
+    let known: string[] | null = null;
+    if (unacked === null) {
+      const one = this.unackedOne;
+      if (one === null || !messageIds.includes(one)) return NOTHING;
+      this.unackedOne = null;
+      known = [one];
+    } else {
+      for (const id of messageIds) if (unacked.delete(id)) (known ??= []).push(id);
+      if (unacked.size === 0) this.unacked = null;
+      if (known === null) return NOTHING;
+    }
+    const receipt: DeliveryReceiptV1 = { status: 'delivered', deviceId: this.id!, instanceId: this.settings.instanceId, messageIds: known, atMs: nowMs };
     return { send: [], effects: [{ type: 'publishReceipt', receipt }] };
+  }
+
+  private ping(nonce: number, now: number): Step {
+    const budget = this.settings.frameBudgets.ping;
+    const due = spend(this.pingDueAt, now, budget);
+    if (due < 0) return this.rateLimited('Pings', budget);
+    this.pingDueAt = due;
+    return { send: [{ pong: { nonce } }], effects: [] };
+  }
+
+  /** Over a frame budget: a connection fault. Closing makes a flooder pay for a new connection (and its admission). */
+  private rateLimited(what: string, budget: FrameBudget): Step {
+    return this.fail(DeviceErrorCode.RATE_LIMITED, `too many ${what}: at most ${budget.burst} at once and ${budget.perSecond} a second`);
   }
 
   /** A fresh secret for the same device id; the old one stays valid until it expires. */
@@ -413,6 +495,18 @@ export function negotiateVersion(deviceMin: number, deviceMax: number, server: {
 function sinceEpoch(nowMs: number, epochMs: number): number {
   const t = nowMs - epochMs;
   return t === (t | 0) ? t | 0 : t;
+}
+
+/**
+ * One GCRA step: the new due time if `cost` units arriving at `now` fit the budget, or -1. Each unit
+ * pushes the due time one interval ahead; it may run at most burst × interval ahead of now.
+ * Spending never puts it further ahead, so a due time beyond that means the wall clock stepped
+ * back: start afresh rather than refuse every connection's frames.
+ */
+function spend(dueAt: number, now: number, budget: FrameBudget, cost = 1): number {
+  const ahead = dueAt - now;
+  const next = (ahead <= 0 || ahead > budget.limitMs ? now : dueAt) + cost * budget.intervalMs;
+  return next - now > budget.limitMs ? -1 : next;
 }
 
 function assertNever(value: never): never {

@@ -9,6 +9,7 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     devicesHeld: 0,
     connectionsAccepted: 0,
     connectionsRejected: 0,
+    connectionsOverSourceShare: 0,
     connectionsClosed: 0,
     framesIn: {},
     framesOut: {},

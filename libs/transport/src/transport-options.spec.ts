@@ -11,6 +11,19 @@ const options: TransportModuleOptions = {
 };
 
 describe('resolveTransportSettings', () => {
+  it('resolves the frame budgets and the per-source admission share', () => {
+    const settings = resolveTransportSettings(options);
+    expect(settings.frameBudgets).toEqual({
+      ack: { perSecond: 500, burst: 4000, intervalMs: 2, limitMs: 8000 },
+      ping: { perSecond: 2, burst: 20, intervalMs: 500, limitMs: 10_000 },
+      request: { perSecond: 5, burst: 100, intervalMs: 200, limitMs: 20_000 },
+    });
+    expect(settings.acceptPerSource).toEqual({ perSecond: 200, burst: 400 });
+    expect(resolveTransportSettings({ ...options, acceptRatePerSecond: 5, acceptBurst: 5 }).acceptPerSource).toEqual({ perSecond: 1, burst: 1 });
+    expect(() => resolveTransportSettings({ ...options, frameRates: { ack: { perSecond: 10, burst: 999 } } })).toThrow(/frameRates.ack.burst must be an integer from 1000/);
+    expect(() => resolveTransportSettings({ ...options, frameRates: { ping: { perSecond: 2000, burst: 1 } } })).toThrow(/frameRates.ping.perSecond/);
+  });
+
   it('derives the timings from the heartbeat', () => {
     expect(resolveTransportSettings(options)).toMatchObject({
       presenceTtlSeconds: 90,

@@ -2,6 +2,42 @@ import { readFileSync } from 'node:fs';
 import { isValidInstanceId } from '@borealis/contracts';
 import { ConfigError } from '@borealis/util';
 
+/** A per-second rate and a burst: a token bucket. */
+export interface RateOption {
+  perSecond: number;
+  burst: number;
+}
+
+/**
+ * Frames one connection may send, per kind (token buckets, docs/protocol.md). Hello comes once by
+ * protocol, and a frame a device may not send closes the connection at once, so these three cover
+ * every frame a device can repeat.
+ */
+export interface FrameRateOptions {
+  /** Counted in message ids (an empty Ack counts one): decoding an Ack costs by its ids. Burst at least 1000, the ids one Ack may carry. */
+  ack: RateOption;
+  ping: RateOption;
+  /** Register, Unregister, Subscribe, Unsubscribe and RotateCredentials, together. */
+  request: RateOption;
+}
+
+/**
+ * Defaults far above what the SDK sends (it acknowledges what it received, at most 2048 of which
+ * are outstanding; a Ping per heartbeat; a Register per app at start) and far below what costs the
+ * server: a device past them is broken or hostile.
+ */
+export const DEFAULT_FRAME_RATES: FrameRateOptions = {
+  ack: { perSecond: 500, burst: 4000 },
+  ping: { perSecond: 2, burst: 20 },
+  request: { perSecond: 5, burst: 100 },
+};
+
+/** A budget as the session spends it (GCRA): one unit per `intervalMs`, at most `limitMs` (= burst × interval) ahead. */
+export interface FrameBudget extends RateOption {
+  intervalMs: number;
+  limitMs: number;
+}
+
 export interface TransportModuleOptions {
   /** Stable id of this instance (e.g. a StatefulSet ordinal); its inbox is transportInboxTopic(instanceId). */
   instanceId: string;
@@ -41,6 +77,13 @@ export interface TransportModuleOptions {
    * when the Ack comes first (`delivered` follows any open state). 0 publishes it at once. Default 1000 ms.
    */
   sentReceiptHoldMs?: number;
+  /** Per-connection frame budgets by kind; defaults in DEFAULT_FRAME_RATES. */
+  frameRates?: Partial<FrameRateOptions>;
+  /**
+   * Admission share of one source (an IPv4 address or an IPv6 /64): connections per second and
+   * burst it may take from the accept bucket. Default a tenth of acceptRatePerSecond and acceptBurst.
+   */
+  acceptPerSource?: Partial<RateOption>;
 }
 
 /** The options with defaults applied and the timings derived from them. */
@@ -71,11 +114,15 @@ export interface TransportSettings {
   goAwaySpreadMs: number;
   drainGraceMs: number;
   sentReceiptHoldMs: number;
+  frameBudgets: { ack: FrameBudget; ping: FrameBudget; request: FrameBudget };
+  acceptPerSource: RateOption;
 }
 
 export const TRANSPORT_SETTINGS = Symbol('TRANSPORT_SETTINGS');
 
 const MAX_PENDING_REQUESTS = 16;
+/** The ids one Ack may carry (device-session.ts has the same; a dependency that way would be circular). */
+const MAX_ACK_IDS = 1000;
 const MAX_HELLO_WAIT_MS = 10_000;
 const DAY_MS = 86_400_000;
 const DEFAULT_SENT_RECEIPT_HOLD_MS = 1000;
@@ -134,6 +181,22 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
   if (!Number.isInteger(sentReceiptHoldMs) || sentReceiptHoldMs < 0 || sentReceiptHoldMs > MAX_SENT_RECEIPT_HOLD_MS) {
     problems.push(`sentReceiptHoldMs must be an integer from 0 to ${MAX_SENT_RECEIPT_HOLD_MS}`);
   }
+  const budget = (name: keyof FrameRateOptions): FrameBudget => {
+    const { perSecond, burst } = { ...DEFAULT_FRAME_RATES[name], ...options.frameRates?.[name] };
+    // The session keeps due times in whole milliseconds: at most one frame per millisecond.
+    if (!Number.isInteger(perSecond) || perSecond < 1 || perSecond > 1000) problems.push(`frameRates.${name}.perSecond must be an integer from 1 to 1000`);
+    const minBurst = name === 'ack' ? MAX_ACK_IDS : 1;
+    if (!Number.isInteger(burst) || burst < minBurst || burst > 100_000) problems.push(`frameRates.${name}.burst must be an integer from ${minBurst} to 100000`);
+    const intervalMs = Math.max(1, Math.round(1000 / perSecond));
+    return { perSecond, burst, intervalMs, limitMs: burst * intervalMs };
+  };
+  const frameBudgets = { ack: budget('ack'), ping: budget('ping'), request: budget('request') };
+  const acceptPerSource = {
+    perSecond: options.acceptPerSource?.perSecond ?? Math.max(1, acceptRatePerSecond / 10),
+    burst: options.acceptPerSource?.burst ?? Math.max(1, Math.floor(acceptBurst / 10)),
+  };
+  if (!(acceptPerSource.perSecond > 0)) problems.push('acceptPerSource.perSecond must be positive');
+  if (!Number.isInteger(acceptPerSource.burst) || acceptPerSource.burst < 1) problems.push('acceptPerSource.burst must be a positive integer');
   if (problems.length > 0) throw new ConfigError(`invalid transport options:\n  ${problems.join('\n  ')}`);
 
   const idleTimeoutMs = Math.round(2.5 * options.heartbeatIntervalMs);
@@ -161,5 +224,7 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
     goAwaySpreadMs,
     drainGraceMs,
     sentReceiptHoldMs,
+    frameBudgets,
+    acceptPerSource,
   };
 }

@@ -11,6 +11,8 @@ export interface TransportStatsSnapshot {
   connectionsAccepted: number;
   /** Sent away by admission control (rate or connection cap) or refused while draining. */
   connectionsRejected: number;
+  /** Of those, sent away because their source had used its share of the accept rate. */
+  connectionsOverSourceShare: number;
   connectionsClosed: number;
   framesIn: Partial<Record<FrameKind, number>>;
   framesOut: Partial<Record<FrameKind, number>>;
@@ -34,6 +36,7 @@ export interface TransportStatsSnapshot {
 export class TransportStats {
   connectionsAccepted = 0;
   connectionsRejected = 0;
+  connectionsOverSourceShare = 0;
   connectionsClosed = 0;
   deliveries = 0;
   deliveriesNotHeld = 0;
@@ -77,6 +80,7 @@ export class TransportStats {
       connectionsByWire: { ...this.connectionsByWire },
       connectionsAccepted: this.connectionsAccepted,
       connectionsRejected: this.connectionsRejected,
+      connectionsOverSourceShare: this.connectionsOverSourceShare,
       connectionsClosed: this.connectionsClosed,
       framesIn: { ...this.framesIn },
       framesOut: { ...this.framesOut },

@@ -395,7 +395,8 @@ describe('protection', () => {
   });
 
   it('admission control sends connections beyond the accept rate away with a spread delay', async () => {
-    const h = await boot({ acceptRatePerSecond: 1, acceptBurst: 2, goAwaySpreadMs: 3000 });
+    // One source here: its share is the whole bucket (hostile-devices.int.ts tests the shares).
+    const h = await boot({ acceptRatePerSecond: 1, acceptBurst: 2, acceptPerSource: { perSecond: 1, burst: 2 }, goAwaySpreadMs: 3000 });
     try {
       const admitted = [await h.open('tcp'), await h.open('tcp')];
       const refused = await h.open('tcp');

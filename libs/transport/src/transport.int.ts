@@ -18,9 +18,10 @@ import {
   type FrameInit,
   type FrameKind,
   type RegistrationRequestedV1,
+  type TopicDef,
 } from '@borealis/contracts';
 import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
-import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
+import { InProcessMessageBus, MessageBus, type PublishRecord } from '@borealis/messaging';
 import { expectEventually } from '@borealis/testing';
 import { Clock, SystemClock } from '@borealis/util';
 import { DeviceServer, TransportModule, type TransportModuleOptions } from './index';
@@ -98,8 +99,7 @@ interface Harness {
   open(): Promise<RawDevice>;
 }
 
-async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Harness> {
-  const bus = new InProcessMessageBus({ maxAttempts: 1 });
+async function boot(overrides: Partial<TransportModuleOptions> = {}, bus = new InProcessMessageBus({ maxAttempts: 1 })): Promise<Harness> {
   const presence = new MemoryPresenceStore();
   const deviceEvents: DeviceEventV1[] = [];
   const receipts: DeliveryReceiptV1[] = [];
@@ -421,6 +421,42 @@ describe('transport over TCP', () => {
     await device.close();
     await expectEventually(() => expect(h.deviceEvents).toContainEqual(expect.objectContaining({ kind: 'disconnected', deviceId })));
     expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe('transport-other');
+  });
+});
+
+/** Refuses the first `failures` publishes of delivered receipts, as a Kafka outage would. */
+class ReceiptOutageBus extends InProcessMessageBus {
+  refused = 0;
+
+  constructor(private readonly failures: number) {
+    super({ maxAttempts: 1 });
+  }
+
+  override async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
+    const delivered = topic.name === Topics.deliveryReceipts.name && records.some((r) => (r.value as DeliveryReceiptV1).status === 'delivered');
+    if (delivered && this.refused < this.failures) {
+      this.refused++;
+      throw new Error('broker unavailable');
+    }
+    return super.publish(topic, records);
+  }
+}
+
+describe('transport when receipts cannot be published for a while', () => {
+  it("retries a device's Ack until the delivered receipt is published (the device stays connected: nothing would resend it)", async () => {
+    const bus = new ReceiptOutageBus(3);
+    const h = await boot({}, bus);
+    try {
+      const device = await h.open();
+      const deviceId = (await device.hello()).deviceId!;
+      await h.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-outage') }]);
+      await device.next('notification');
+      device.send({ ack: { messageIds: ['msg-outage'] } });
+      await expectEventually(() => expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', deviceId, messageIds: ['msg-outage'] })), { timeoutMs: 4_000 });
+      expect(bus.refused).toBe(3);
+    } finally {
+      await shutdown(h);
+    }
   });
 });
 

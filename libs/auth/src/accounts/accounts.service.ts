@@ -5,16 +5,14 @@ import { QueryFailedError, type DataSource } from 'typeorm';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import { RateLimiter } from '@borealis/keyvalue';
 import { Clock, randomToken, uuidv7 } from '@borealis/util';
-import { AUTH_OPTIONS, DEFAULT_SESSION_TTL_SECONDS, type AuthModuleOptions } from '../auth-options';
+import { AUTH_OPTIONS, DEFAULT_SESSION_TTL_SECONDS, resolveAccountLimits, type AccountLimitOptions, type AuthModuleOptions } from '../auth-options';
 import { AUTH_CONNECTION } from '../persistence/database';
 import { AccountEntity, ConsoleSessionEntity, MembershipEntity } from '../persistence/entities';
-import { DUMMY_PASSWORD_HASH, hashPassword, verifyPassword } from './passwords';
+import { PasswordHasher } from './password-hasher';
+import { DUMMY_PASSWORD_HASH } from './passwords';
 
 /** Console session tokens carry this prefix, so that secret scanners and the guard recognise them. */
 export const SESSION_TOKEN_PREFIX = 'bcs_';
-/** Login attempts per e-mail address and source address: a burst of 10, then one every 6 s. */
-const LOGIN_BURST = 10;
-const LOGIN_PER_SECOND = 1 / 6;
 
 export interface AccountView {
   id: string;
@@ -49,18 +47,26 @@ export function normalizeEmail(email: string): string {
 export class AccountsService {
   private readonly logger = new Logger(AccountsService.name);
   private readonly sessionTtlMs: number;
+  private readonly limits: AccountLimitOptions;
 
   constructor(
     @InjectDataSource(AUTH_CONNECTION) private readonly dataSource: DataSource,
     private readonly limiter: RateLimiter,
+    private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
-    @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'sessionTtlSeconds'>,
+    @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'sessionTtlSeconds' | 'accountLimits'>,
   ) {
     this.sessionTtlMs = (options.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000;
+    this.limits = resolveAccountLimits(options.accountLimits);
   }
 
-  async signUp(email: string, password: string): Promise<AccountView> {
-    const account: AccountEntity = { id: uuidv7(), email: normalizeEmail(email), passwordHash: await hashPassword(password), createdAt: this.now() };
+  async signUp(email: string, password: string, sourceIp: string): Promise<AccountView> {
+    const { signUpPerIp } = this.limits;
+    const decision = await this.limiter.take(`auth:signup:${sourceIp}`, signUpPerIp.burst, signUpPerIp.perSecond);
+    if (!decision.allowed) {
+      throw new DomainError(ErrorCode.RateLimited, 'too many sign-ups from this address; try again later', { retryAfterSeconds: decision.retryAfterSeconds });
+    }
+    const account: AccountEntity = { id: uuidv7(), email: normalizeEmail(email), passwordHash: await this.passwords.hash(password), createdAt: this.now() };
     try {
       await this.dataSource.getRepository(AccountEntity).insert(account);
     } catch (err) {
@@ -76,12 +82,18 @@ export class AccountsService {
   /** One answer for an unknown address and a wrong password, in about the same time. */
   async login(email: string, password: string, sourceIp: string): Promise<SessionIssued> {
     const address = normalizeEmail(email);
-    const decision = await this.limiter.take(`auth:login:${sourceIp}:${address}`, LOGIN_BURST, LOGIN_PER_SECOND);
-    if (!decision.allowed) {
-      throw new DomainError(ErrorCode.RateLimited, 'too many login attempts; try again later', { retryAfterSeconds: decision.retryAfterSeconds });
+    const { loginPerIp, loginPerIpAndEmail } = this.limits;
+    // Per address first, whatever the e-mail; then per address and e-mail. One round trip to Redis.
+    const decisions = await this.limiter.takeChain([
+      { key: `auth:login-ip:${sourceIp}`, capacity: loginPerIp.burst, refillPerSecond: loginPerIp.perSecond },
+      { key: `auth:login:${sourceIp}:${address}`, capacity: loginPerIpAndEmail.burst, refillPerSecond: loginPerIpAndEmail.perSecond },
+    ]);
+    const refused = decisions.find((d) => !d.allowed);
+    if (refused) {
+      throw new DomainError(ErrorCode.RateLimited, 'too many login attempts; try again later', { retryAfterSeconds: refused.retryAfterSeconds });
     }
     const account = await this.dataSource.getRepository(AccountEntity).findOneBy({ email: address });
-    const ok = await verifyPassword(password, account?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    const ok = await this.passwords.verify(password, account?.passwordHash ?? DUMMY_PASSWORD_HASH);
     if (!account || !ok) throw new DomainError(ErrorCode.Unauthenticated, 'wrong e-mail address or password');
     const token = randomToken(32, SESSION_TOKEN_PREFIX);
     const now = this.now();

@@ -20,9 +20,9 @@ export class AccountsController {
   @Post('accounts')
   @Public()
   @Operation('Sign up: create a developer account', { body: SignUpRequest })
-  signUp(@Body() body: unknown): Promise<AccountView> {
+  signUp(@Body() body: unknown, @Req() request: FastifyRequest): Promise<AccountView> {
     const { email, password } = parseBody(SignUpRequest, body);
-    return this.accounts.signUp(email, password);
+    return this.accounts.signUp(email, password, request.ip);
   }
 
   @Post('sessions')

@@ -8,14 +8,31 @@ export const CreateProjectRequest = z.object({ name });
 export const CreateApplicationRequest = z.object({ name });
 export const SetActiveRequest = z.object({ isActive: z.boolean() });
 
-/** The body as `schema` describes it, or `invalid_argument` naming each bad field. An absent body is `{}`. */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+/**
+ * The body (or, with `what`, the query) as `schema` describes it, or `invalid_argument` naming
+ * each bad field. An absent body is `{}`.
+ */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown, what = 'request body'): z.infer<S> {
   const result = schema.safeParse(body ?? {});
   if (result.success) return result.data;
   const fields: Record<string, string> = {};
   for (const issue of result.error.issues) fields[issue.path.map(String).join('.') || '(body)'] ??= issue.message;
-  throw new DomainError(ErrorCode.InvalidArgument, `invalid request body: ${Object.keys(fields).join(', ')}`, { fields });
+  throw new DomainError(ErrorCode.InvalidArgument, `invalid ${what}: ${Object.keys(fields).join(', ')}`, { fields });
 }
+
+/** The largest audit seq there can be: the column is a PostgreSQL bigint (int8). */
+const INT8_MAX = 2n ** 63n - 1n;
+const SEQ = /^\d{1,19}$/;
+export const AuditQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  // Compared in SQL with the bigint column: a larger number would fail there (500), not here (400).
+  before: z
+    .string()
+    .regex(SEQ, 'must be the seq of an audit entry (digits)')
+    // zod runs this even when the pattern failed: BigInt only sees digits.
+    .refine((v) => !SEQ.test(v) || BigInt(v) <= INT8_MAX, `must be at most ${INT8_MAX}`)
+    .optional(),
+});
 
 const role = z.enum(['owner', 'admin', 'developer', 'viewer']);
 const email = z.string().trim().max(254).email();

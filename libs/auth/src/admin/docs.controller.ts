@@ -33,12 +33,13 @@ export class DocsController {
 
   @Get('static/:asset')
   @Public()
-  @Header('Cache-Control', 'public, max-age=86400')
   @Operation('Swagger UI assets')
   async asset(@Param('asset') asset: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
     const type = Object.hasOwn(ASSETS, asset) ? ASSETS[asset] : undefined;
     if (!type) throw new DomainError(ErrorCode.NotFound, 'no such asset');
-    void reply.header('content-type', type);
-    return readFile(join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static', asset));
+    const bytes = await readFile(join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static', asset));
+    // Set here, not with @Header (which Nest applies before the handler runs, so to errors too).
+    void reply.header('content-type', type).header('cache-control', 'public, max-age=86400');
+    return bytes;
   }
 }

@@ -10,6 +10,7 @@ const options = {
   audiences: ['borealis-push'],
   accessTokenTtlSeconds: 3600,
   adminToken: 'x'.repeat(32),
+  signingKeyEncryptionKey: Buffer.alloc(32, 7),
   publicApiUrl: 'http://auth.test/push/public/api/v1/',
   pushPublicAddress: 'tcp://auth.test:5228',
 };

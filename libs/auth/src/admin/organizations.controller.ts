@@ -1,14 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
-import { z } from 'zod';
 import { Authenticated, RequireRole, type Actor } from '../access/access';
 import { AccessGuard, Caller } from '../access/access.guard';
-import { CreateProjectRequest, CreateTenantRequest, InviteRequest, SetRoleRequest, parseBody } from './admin-requests';
+import { AuditQuery, CreateProjectRequest, CreateTenantRequest, InviteRequest, SetRoleRequest, parseBody } from './admin-requests';
 import { Operation } from './operation';
 import { OrganizationAdmin } from './organization-admin.service';
 import { RegistryAdmin } from './registry-admin.service';
 import type { AuditEntryView, InvitationView, MemberView, ProjectView, TenantView } from './views';
-
-const AuditQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.string().regex(/^\d{1,19}$/).optional() });
 
 /** Organizations (tenants): members, roles, invitations, projects, the audit log. */
 @Controller('auth/admin/v1/tenants')
@@ -103,7 +100,7 @@ export class OrganizationsController {
   @RequireRole('admin')
   @Operation('Who changed what, newest first; page with ?before=<seq of the last entry>', { query: { limit: '1..500, default 100', before: 'seq' } })
   auditLog(@Param('tenantId') tenantId: string, @Query() query: unknown): Promise<{ entries: AuditEntryView[]; next: string | null }> {
-    const { limit, before } = parseBody(AuditQuery, query);
+    const { limit, before } = parseBody(AuditQuery, query, 'query');
     return this.organizations.readAudit(tenantId, limit, before);
   }
 }

@@ -105,7 +105,7 @@ export class ApplicationEntity {
   updatedAt!: Date;
 }
 
-/** auth's own access-token signing keys; the highest `seq` is the current one. */
+/** auth's own access-token signing keys, sealed (SigningKeyCipher); the highest `seq` is the current one. */
 @Entity('signing_keys')
 export class SigningKeyEntity {
   @PrimaryGeneratedColumn({ type: 'bigint' })
@@ -114,8 +114,8 @@ export class SigningKeyEntity {
   @Column({ type: 'text' })
   kid!: string;
 
-  @Column({ name: 'private_key_pem', type: 'text' })
-  privateKeyPem!: string;
+  @Column({ name: 'sealed_private_key', type: 'text' })
+  sealedPrivateKey!: string;
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

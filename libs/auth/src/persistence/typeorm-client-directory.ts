@@ -26,4 +26,16 @@ export class TypeOrmClientDirectory extends ClientDirectory {
     const key = await this.dataSource.getRepository(ServiceAccountKeyEntity).findOneBy({ clientId, kid });
     return key && { kid: key.kid, publicKeyPem: key.publicKeyPem, expiresAt: key.expiresAt, revokedAt: key.revokedAt };
   }
+
+  async activeKeys(clientId: string, nowMs: number, limit: number): Promise<ClientKeyRecord[]> {
+    const rows: { kid: string; public_key_pem: string; expires_at: Date | null }[] = await this.dataSource.query(
+      `SELECT kid, public_key_pem, expires_at
+         FROM service_account_keys
+        WHERE client_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+        ORDER BY created_at DESC
+        LIMIT $3`,
+      [clientId, new Date(nowMs), limit],
+    );
+    return rows.map((r) => ({ kid: r.kid, publicKeyPem: r.public_key_pem, expiresAt: r.expires_at, revokedAt: null }));
+  }
 }

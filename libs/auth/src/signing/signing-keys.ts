@@ -70,9 +70,16 @@ export class SigningKeys implements OnModuleInit {
     private readonly clock: Clock,
   ) {}
 
-  /** The first start of a fresh database creates the first key. */
+  /**
+   * The first start of a fresh database creates the first key. Later starts open the current one:
+   * a key the store cannot decrypt stops the start there, and is never replaced by a new one.
+   */
   async onModuleInit(): Promise<void> {
-    if ((await this.store.newest(1)).length > 0) return;
+    const [current] = await this.store.newest(1);
+    if (current) {
+      this.parse(current);
+      return;
+    }
     await this.store.add(await this.generate(), true);
     this.logger.log({ msg: 'created the first access-token signing key' });
   }

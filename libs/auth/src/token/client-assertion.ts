@@ -5,7 +5,7 @@ import { OAuthError, OAuthErrorCode } from '@borealis/contracts';
 import { ReplayGuard } from '@borealis/keyvalue';
 import { Clock } from '@borealis/util';
 import { AUTH_OPTIONS, type AuthModuleOptions } from '../auth-options';
-import { ClientDirectory, type ClientRecord } from './client-directory';
+import { ClientDirectory, type ClientKeyRecord, type ClientRecord } from './client-directory';
 import { TokenRateLimits } from './token-rate-limits';
 
 /** An authenticated client and the id of the key its assertion was signed with. */
@@ -15,13 +15,25 @@ export interface AuthenticatedClient extends ClientRecord {
 
 /** Tolerated clock difference between app servers and auth. */
 export const CLOCK_SKEW_SECONDS = 60;
-/** Longest accepted assertion lifetime (`exp` − `iat`): assertions are for one token request. */
-export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+/**
+ * Longest accepted assertion lifetime (`exp` − `iat`). Assertions are for one token request, but
+ * common OAuth libraries sign them for up to an hour (Authlib: 3,600 s), as Google's and Okta's
+ * token endpoints accept; the jti stays refused for the whole lifetime, so a longer one is no
+ * replay window.
+ */
+export const MAX_ASSERTION_LIFETIME_SECONDS = 3600;
+/**
+ * Keys tried for an assertion without `kid` (RFC 7523 does not require one): the client's newest
+ * active keys, a bounded few, so that an unauthenticated request costs a bounded number of RSA
+ * verifications. A client with more active keys must name the key.
+ */
+export const MAX_KEYS_TRIED_WITHOUT_KID = 5;
 const MAX_JTI_LENGTH = 256;
 
 /**
  * Authenticates a client by its `private_key_jwt` assertion (RFC 7523): RS256 only, the key named by
- * `kid` must be an active key of the account named by `iss`, `sub` = `iss`, `aud` = the token URL
+ * `kid` must be an active key of the account named by `iss` (without `kid`: one of its newest
+ * active keys must verify the signature), `sub` = `iss`, `aud` = the token URL
  * or the issuer, `exp`/`iat`/`nbf` within a small skew and a short lifetime, `jti` used once. A
  * client whose signature verified is also held to its per-client rate limit.
  *
@@ -80,20 +92,28 @@ export class ClientAssertionVerifier {
       throw authenticationFailed();
     }
     const { alg, kid } = header;
-    if (alg !== 'RS256' || typeof kid !== 'string' || typeof claims.iss !== 'string') throw authenticationFailed();
+    if (alg !== 'RS256' || (kid !== undefined && typeof kid !== 'string') || typeof claims.iss !== 'string') throw authenticationFailed();
     const client = await this.directory.findClient(claims.iss);
-    const key = client && (await this.directory.findKey(client.clientId, kid));
-    if (!client || !key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt.getTime() <= this.clock.now())) {
-      throw authenticationFailed();
+    if (!client) throw authenticationFailed();
+    const nowMs = this.clock.now();
+    let candidates: ClientKeyRecord[];
+    if (kid !== undefined) {
+      const key = await this.directory.findKey(client.clientId, kid);
+      candidates = key && key.revokedAt === null && (key.expiresAt === null || key.expiresAt.getTime() > nowMs) ? [key] : [];
+    } else {
+      candidates = await this.directory.activeKeys(client.clientId, nowMs, MAX_KEYS_TRIED_WITHOUT_KID);
     }
-    try {
-      // The allow-list also refuses `none` and HMAC algorithms keyed with the public key.
-      await compactVerify(assertion, createPublicKey(key.publicKeyPem), { algorithms: ['RS256'] });
-    } catch {
-      throw authenticationFailed();
+    for (const key of candidates) {
+      try {
+        // The allow-list also refuses `none` and HMAC algorithms keyed with the public key.
+        await compactVerify(assertion, createPublicKey(key.publicKeyPem), { algorithms: ['RS256'] });
+      } catch {
+        continue;
+      }
+      // The payload decoded above is the one whose signature just verified.
+      return { client: { ...client, keyId: key.kid }, claims };
     }
-    // The payload decoded above is the one whose signature just verified.
-    return { client: { ...client, keyId: kid }, claims };
+    throw authenticationFailed();
   }
 }
 

@@ -19,4 +19,6 @@ export abstract class ClientDirectory {
   abstract findClient(clientId: string): Promise<ClientRecord | null>;
   /** The key `kid` of this client only: another account's key is not found. */
   abstract findKey(clientId: string, kid: string): Promise<ClientKeyRecord | null>;
+  /** This client's keys that are neither revoked nor expired at `nowMs`, newest first, at most `limit`. */
+  abstract activeKeys(clientId: string, nowMs: number, limit: number): Promise<ClientKeyRecord[]>;
 }

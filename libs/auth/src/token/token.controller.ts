@@ -18,7 +18,8 @@ export class TokenController {
   async token(@Body() body: unknown, @Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokenResponse> {
     try {
       await this.rateLimits.perIp(request.ip);
-      return await this.tokens.issue(body);
+      const form = (request.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+      return await this.tokens.issue(body, form ? 'form' : 'json');
     } catch (err) {
       // The platform's filter renders OAuth errors; the header it cannot know is set here.
       if (err instanceof TokenRateLimited) void reply.header('retry-after', String(err.retryAfterSeconds));

@@ -4,7 +4,7 @@ import { OAuthError } from '@borealis/contracts';
 import { MemoryRateLimiter, MemoryReplayGuard, ReplayGuard } from '@borealis/keyvalue';
 import { FixedClock } from '@borealis/util';
 import { SigningKeys, SigningKeyStore, type StoredSigningKey } from '../signing/signing-keys';
-import { ClientAssertionVerifier } from './client-assertion';
+import { ClientAssertionVerifier, MAX_KEYS_TRIED_WITHOUT_KID } from './client-assertion';
 import { ClientDirectory, type ClientKeyRecord, type ClientRecord } from './client-directory';
 import { TokenRateLimited, TokenRateLimits } from './token-rate-limits';
 import { JWT_BEARER_ASSERTION, TokenService } from './token.service';
@@ -34,6 +34,12 @@ class MemoryClientDirectory extends ClientDirectory {
   async findKey(clientId: string, kid: string): Promise<ClientKeyRecord | null> {
     const key = this.keys.get(kid);
     return key && key.clientId === clientId ? key : null;
+  }
+  async activeKeys(clientId: string, nowMs: number, limit: number): Promise<ClientKeyRecord[]> {
+    return [...this.keys.values()]
+      .filter((k) => k.clientId === clientId && k.revokedAt === null && (k.expiresAt === null || k.expiresAt.getTime() > nowMs))
+      .reverse()
+      .slice(0, limit);
   }
 }
 
@@ -159,7 +165,7 @@ describe('TokenService (client_credentials with private_key_jwt)', () => {
 
   it.each([
     ['an expired assertion', { iat: NOW - 200, exp: NOW - 61 }, 'has expired'],
-    ['a too long-lived assertion', { exp: NOW + 301 }, 'lives too long'],
+    ['a too long-lived assertion', { exp: NOW + 3601 }, 'lives too long'],
     ['a far-future exp', { exp: NOW + 86_400 }, 'lives too long'],
     ['an iat in the future', { iat: NOW + 61, exp: NOW + 120 }, 'iat is in the future'],
     ['an nbf in the future', { nbf: NOW + 61 }, 'not valid yet'],
@@ -192,14 +198,56 @@ describe('TokenService (client_credentials with private_key_jwt)', () => {
     expect(answers).toEqual(Array(6).fill(authenticationFailed));
   });
 
-  it('refuses alg none, HS256 keyed with the public key, and a missing kid', async () => {
+  it('refuses alg none, HS256 keyed with the public key, and a kid that is not a string', async () => {
     const enc = (value: object) => base64url.encode(JSON.stringify(value));
     const claims = { iss: alice.clientId, sub: alice.clientId, aud: TOKEN_URL, iat: NOW, exp: NOW + 60, jti: randomUUID() };
     const none = `${enc({ alg: 'none', kid: alice.kid })}.${enc(claims)}.`;
     const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: alice.kid }).sign(new TextEncoder().encode(alice.publicKeyPem));
     expect(decodeProtectedHeader(hs256).alg).toBe('HS256');
-    const noKid = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256' }).sign(alice.privateKey);
-    for (const jwt of [none, hs256, noKid, 'not-a-jwt']) expect(await refusal(request(jwt))).toMatchObject(authenticationFailed);
+    const numericKid = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 7 as unknown as string }).sign(alice.privateKey);
+    for (const jwt of [none, hs256, numericKid, 'not-a-jwt']) expect(await refusal(request(jwt))).toMatchObject(authenticationFailed);
+  });
+
+  it('accepts an assertion without kid (RFC 7523) signed by one of the client\'s active keys, and names that key in the token', async () => {
+    const carol = newClient(directory, 'project-k');
+    const second = newClient(directory, 'project-k');
+    // A second key of the same account: move it to carol.
+    directory.keys.set(second.kid, { ...directory.keys.get(second.kid)!, clientId: carol.clientId });
+    const noKid = (key: KeyObject) => assertion({ iss: carol.clientId, sub: carol.clientId }, { kid: undefined }, carol, key);
+    for (const [key, kid] of [[carol.privateKey, carol.kid], [second.privateKey, second.kid]] as const) {
+      const jwt = await noKid(key);
+      expect(decodeProtectedHeader(jwt).kid).toBeUndefined();
+      const { access_token } = await service.issue(request(jwt));
+      const { payload } = await jwtVerify(access_token, createLocalJWKSet(await signingKeys.jwks()), { currentDate: new Date(NOW_MS) });
+      expect(payload.client_key_id).toBe(kid);
+    }
+    // Another account's key, or a key of carol's that was revoked, verifies nothing: the one answer.
+    expect(await refusal(request(await noKid(bob.privateKey)))).toMatchObject(authenticationFailed);
+    directory.keys.get(second.kid)!.revokedAt = new Date(NOW_MS - 1);
+    expect(await refusal(request(await noKid(second.privateKey)))).toMatchObject(authenticationFailed);
+  });
+
+  it('tries at most a bounded few keys for an assertion without kid', async () => {
+    const dave = newClient(directory, 'project-d');
+    const oldest = dave.privateKey;
+    for (let i = 0; i < MAX_KEYS_TRIED_WITHOUT_KID; i++) {
+      const extra = newClient(directory, 'project-d');
+      directory.keys.set(extra.kid, { ...directory.keys.get(extra.kid)!, clientId: dave.clientId });
+    }
+    // dave's first key is now the sixth newest: without kid it is not tried; with kid it works.
+    expect(await refusal(request(await assertion({ iss: dave.clientId, sub: dave.clientId }, { kid: undefined }, dave, oldest)))).toMatchObject(authenticationFailed);
+    await expect(service.issue(request(await assertion({ iss: dave.clientId, sub: dave.clientId }, {}, dave, oldest)))).resolves.toMatchObject({ token_type: 'Bearer' });
+  });
+
+  it('accepts assertions that live up to an hour, as common OAuth libraries sign them, and remembers their jti that long', async () => {
+    const jti = randomUUID();
+    await service.issue(request(await assertion({ jti, exp: NOW + 3600 })));
+    expect(replayGuard.calls.at(-1)).toEqual({ id: `assertion:${alice.clientId}:${jti}`, ttlSeconds: 3660 });
+  });
+
+  it('answers expires_at in RFC 3339 to JSON requests (Aurora) and in epoch seconds to form-encoded ones (RFC 6749 clients)', async () => {
+    expect((await service.issue(request(await assertion()), 'json')).expires_at).toBe('2025-06-01T13:00:00.000Z');
+    expect((await service.issue(request(await assertion()), 'form')).expires_at).toBe(NOW + 3600);
   });
 
   it('refuses revoked and expired keys like unknown ones', async () => {

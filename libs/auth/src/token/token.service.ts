@@ -16,10 +16,18 @@ export interface TokenResponse {
   access_token: string;
   token_type: 'Bearer';
   expires_in: number;
-  /** RFC 3339. */
-  expires_at: string;
+  /** RFC 3339 for JSON requests (the Aurora API), epoch seconds for form-encoded ones. */
+  expires_at: string | number;
   scope: string;
 }
+
+/**
+ * How the token request arrived. `expires_at` is no RFC 6749 field: the Aurora API answers it in
+ * RFC 3339, and Aurora clients send JSON; RFC 6749 clients send form-encoded requests, and the
+ * common libraries (Authlib, oauthlib, openid-client) read `expires_at` as epoch seconds and fail
+ * on text. Each gets the form it parses.
+ */
+export type TokenRequestEncoding = 'json' | 'form';
 
 /**
  * The OAuth2 client-credentials grant with `private_key_jwt` client authentication, as the Aurora
@@ -38,7 +46,7 @@ export class TokenService {
   ) {}
 
   /** `body`: the request parameters, from JSON or form-urlencoded. */
-  async issue(body: unknown): Promise<TokenResponse> {
+  async issue(body: unknown, encoding: TokenRequestEncoding = 'json'): Promise<TokenResponse> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw invalidRequest('send the token request parameters as a JSON object or form-urlencoded');
     }
@@ -91,7 +99,7 @@ export class TokenService {
       access_token: accessToken,
       token_type: 'Bearer',
       expires_in: this.options.accessTokenTtlSeconds,
-      expires_at: new Date(expiresAt * 1000).toISOString(),
+      expires_at: encoding === 'form' ? expiresAt : new Date(expiresAt * 1000).toISOString(),
       scope,
     };
   }

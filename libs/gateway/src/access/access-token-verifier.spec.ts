@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import { FixedClock } from '@borealis/util';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTVerifyGetKey } from 'jose';
@@ -6,6 +7,8 @@ import { AccessTokenVerifier } from './access-token-verifier';
 const ISSUER = 'https://borealis.test/auth/public';
 const AUDIENCE = 'borealis-push';
 const NOW_S = 1_800_000_000;
+/** auth's ACCESS_TOKEN_TTL_SECONDS, which the gateway is configured with too. */
+const TTL_S = 3600;
 
 let signingKey: CryptoKey;
 let otherKey: CryptoKey;
@@ -20,20 +23,21 @@ beforeAll(async () => {
   keys = createLocalJWKSet({ keys: [{ ...jwk, kid: 'k1', alg: 'RS256', use: 'sig' }] });
 });
 
-function mint(claims: Record<string, unknown> = {}, opts: { key?: CryptoKey; kid?: string; iat?: number; exp?: number } = {}) {
-  const iat = opts.iat ?? NOW_S;
-  return new SignJWT({ project_id: 'p1', scope: 'openid message:update project:read', ...claims })
+/** A token as auth issues it (claims can be overridden; `undefined` leaves one out). */
+function mint(claims: Record<string, unknown> = {}, opts: { key?: CryptoKey; kid?: string; iat?: number | null; exp?: number; sub?: string | null } = {}) {
+  const iat = opts.iat === undefined ? NOW_S : opts.iat;
+  const jwt = new SignJWT({ project_id: 'p1', scope: 'openid message:update project:read', client_id: 'client-1', client_key_id: 'key-1', ...claims })
     .setProtectedHeader({ alg: 'RS256', kid: opts.kid ?? 'k1', typ: 'at+jwt' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
-    .setSubject('client-1')
-    .setIssuedAt(iat)
-    .setExpirationTime(opts.exp ?? iat + 300)
-    .sign(opts.key ?? signingKey);
+    .setExpirationTime(opts.exp ?? (iat ?? NOW_S) + 300);
+  if (opts.sub !== null) jwt.setSubject(opts.sub ?? 'client-1');
+  if (iat !== null) jwt.setIssuedAt(iat);
+  return jwt.sign(opts.key ?? signingKey);
 }
 
 function verifier(getKey: JWTVerifyGetKey = keys) {
-  return new AccessTokenVerifier(getKey, { issuer: ISSUER, audience: AUDIENCE }, clock);
+  return new AccessTokenVerifier(getKey, { issuer: ISSUER, audience: AUDIENCE, accessTokenTtlSeconds: TTL_S }, clock);
 }
 
 async function refusal(authorization: string | undefined, getKey?: JWTVerifyGetKey): Promise<DomainError> {
@@ -48,7 +52,7 @@ async function refusal(authorization: string | undefined, getKey?: JWTVerifyGetK
 describe('AccessTokenVerifier', () => {
   it('returns the project, client and scopes of a valid token', async () => {
     const principal = await verifier().verify(`Bearer ${await mint()}`);
-    expect(principal).toEqual({ projectId: 'p1', clientId: 'client-1', keyId: null, scopes: new Set(['openid', 'message:update', 'project:read']) });
+    expect(principal).toEqual({ projectId: 'p1', clientId: 'client-1', keyId: 'key-1', scopes: new Set(['openid', 'message:update', 'project:read']) });
   });
 
   it('reads the service-account key id and refuses a malformed one', async () => {
@@ -58,6 +62,39 @@ describe('AccessTokenVerifier', () => {
     }
   });
 
+  describe('tokens auth would never issue (validly signed, so only a leaked signing key or a misconfiguration makes them)', () => {
+    let warnings: jest.SpyInstance;
+    beforeEach(() => {
+      warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    });
+    afterEach(() => warnings.mockRestore());
+
+    const TEN_YEARS_S = 10 * 365 * 86400;
+    it.each([
+      ['a lifetime of ten years and no client_key_id', () => mint({ client_key_id: undefined }, { exp: NOW_S + TEN_YEARS_S }), /client_key_id/],
+      ['a lifetime of ten years', () => mint({}, { exp: NOW_S + TEN_YEARS_S }), /lifetime/],
+      ['a lifetime just over the TTL and the skew', () => mint({}, { iat: NOW_S - 100, exp: NOW_S - 100 + TTL_S + 31 }), /lifetime/],
+      ['an expiry further ahead than the TTL (iat set in the future)', () => mint({}, { iat: NOW_S + 2 * TTL_S, exp: NOW_S + 3 * TTL_S }), /expires|future/],
+      ['an issue time in the future', () => mint({}, { iat: NOW_S + 120, exp: NOW_S + 180 }), /future/],
+      ['no iat', () => mint({}, { iat: null, exp: NOW_S + 300 }), /iat/],
+      ['no client_key_id', () => mint({ client_key_id: undefined }), /client_key_id/],
+      ['an empty client_key_id', () => mint({ client_key_id: '' }), /client_key_id/],
+      ['no sub', () => mint({}, { sub: null }), /sub/],
+    ])('refuses one with %s: 401 without saying why, the reason in the log', async (_name, token, reason) => {
+      const err = await refusal(`Bearer ${await token()}`);
+      expect(err).toMatchObject({ code: ErrorCode.Unauthenticated, message: 'the access token is not valid' });
+      expect(warnings).toHaveBeenCalledTimes(1);
+      const [entry] = warnings.mock.calls[0] as [{ msg: string; reason: string }];
+      expect(entry).toMatchObject({ msg: 'access token refused: auth would not issue it', reason: expect.stringMatching(reason) });
+    });
+
+    it('accepts the longest lifetime auth issues, and the clock skew on top of it', async () => {
+      await expect(verifier().verify(`Bearer ${await mint({}, { exp: NOW_S + TTL_S })}`)).resolves.toMatchObject({ projectId: 'p1' });
+      await expect(verifier().verify(`Bearer ${await mint({}, { iat: NOW_S + 30, exp: NOW_S + 30 + TTL_S })}`)).resolves.toMatchObject({ projectId: 'p1' });
+      expect(warnings).not.toHaveBeenCalled();
+    });
+  });
+
   it('verifies a token once and remembers it until it expires', async () => {
     let lookups = 0;
     const counting: JWTVerifyGetKey = (header, jws) => {
@@ -65,7 +102,7 @@ describe('AccessTokenVerifier', () => {
       return keys(header, jws);
     };
     const localClock = new FixedClock(NOW_S * 1000);
-    const v = new AccessTokenVerifier(counting, { issuer: ISSUER, audience: AUDIENCE }, localClock);
+    const v = new AccessTokenVerifier(counting, { issuer: ISSUER, audience: AUDIENCE, accessTokenTtlSeconds: TTL_S }, localClock);
     const token = `Bearer ${await mint({}, { exp: NOW_S + 60 })}`;
     await v.verify(token);
     await v.verify(token);

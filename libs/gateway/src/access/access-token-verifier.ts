@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import type { Clock } from '@borealis/util';
 import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type FlattenedJWSInput } from 'jose';
@@ -7,19 +8,24 @@ export interface AccessPrincipal {
   projectId: string;
   /** The service account (`sub`). */
   clientId: string;
-  /** The service-account key the token was obtained with (`client_key_id`), when auth names it. */
-  keyId: string | null;
+  /** The service-account key the token was obtained with (`client_key_id`): revoking it ends the token. */
+  keyId: string;
   scopes: ReadonlySet<string>;
 }
 
 export interface AccessTokenExpectations {
   issuer: string;
   audience: string;
+  /** auth's access-token lifetime (`ACCESS_TOKEN_TTL_SECONDS`): no token auth issues lives longer. */
+  accessTokenTtlSeconds: number;
 }
 
 const CLOCK_SKEW_SECONDS = 30;
 /** Verified tokens remembered at once; app servers reuse one token for its whole lifetime. */
 const CACHE_MAX_ENTRIES = 10_000;
+
+/** What the client is told when a validly signed token is not one auth would issue; the log says why. */
+const NOT_VALID = 'the access token is not valid';
 
 /**
  * Verifies auth's access tokens offline: RS256 only, signature against auth's JWKS (the key getter
@@ -27,12 +33,20 @@ const CACHE_MAX_ENTRIES = 10_000;
  * `project_id` and `scope` claims. A bad token is `unauthenticated`; a key set that cannot be
  * fetched is `unavailable`, because the token may well be valid.
  *
+ * A signature alone is not enough: a token must also look like one auth issues, with `iat` and
+ * `exp` no further apart (and `exp` no further ahead) than auth's token lifetime plus the skew, and
+ * with the `sub` and `client_key_id` that the registry view checks revocation against. Otherwise a
+ * token minted with a leaked or misused signing key could live for years and outlast the
+ * revocation of every service-account key. Those refusals do not tell the client which check
+ * failed (the log does).
+ *
  * A verified token is remembered (keyed by its full text, signature included) until it expires, so
  * that the RSA verification runs once per token rather than once per request; revocation is checked
  * per request elsewhere, from the registry view.
  */
 export class AccessTokenVerifier {
   private readonly verified = new Map<string, { principal: AccessPrincipal; expiresAtMs: number }>();
+  private readonly logger = new Logger(AccessTokenVerifier.name);
 
   constructor(
     private readonly keys: JWTVerifyGetKey,
@@ -68,15 +82,54 @@ export class AccessTokenVerifier {
       if (err instanceof errors.JOSEError) throw unauthenticated(describe(err));
       throw err;
     }
+    const faults = this.issuanceFaults(payload);
+    if (faults.length > 0) {
+      this.logger.warn({
+        msg: 'access token refused: auth would not issue it',
+        reason: faults.join('; '),
+        sub: clip(payload.sub),
+        projectId: clip(payload['project_id']),
+        clientKeyId: clip(payload['client_key_id']),
+        jti: clip(payload.jti),
+      });
+      throw unauthenticated(NOT_VALID);
+    }
     const projectId = payload['project_id'];
     const scope = payload['scope'];
     if (typeof projectId !== 'string' || projectId === '') throw unauthenticated('the access token carries no project_id');
     if (typeof scope !== 'string') throw unauthenticated('the access token carries no scope');
-    const keyId = payload['client_key_id'];
-    if (keyId !== undefined && (typeof keyId !== 'string' || keyId === '')) throw unauthenticated('the access token carries an invalid client_key_id');
-    const principal: AccessPrincipal = { projectId, clientId: payload.sub ?? '', keyId: keyId ?? null, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    const principal: AccessPrincipal = {
+      projectId,
+      clientId: payload.sub!,
+      keyId: payload['client_key_id'] as string,
+      scopes: new Set(scope.split(' ').filter(Boolean)),
+    };
     this.remember(token, principal, payload.exp! * 1000 + CLOCK_SKEW_SECONDS * 1000);
     return principal;
+  }
+
+  /**
+   * Why a verified token cannot be one auth issued: every reason, or none. jose has checked that
+   * `exp` is present and that `iat`, if present, is a number. `iat` further in the future than the
+   * skew is refused too: auth stamps it with its own clock.
+   */
+  private issuanceFaults(payload: JWTPayload): string[] {
+    const now = this.clock.now() / 1000;
+    const ttl = this.expected.accessTokenTtlSeconds;
+    const { iat, sub } = payload;
+    const exp = payload.exp!;
+    const keyId = payload['client_key_id'];
+    const faults: string[] = [];
+    if (iat === undefined) faults.push('no iat claim');
+    else {
+      if (iat > now + CLOCK_SKEW_SECONDS) faults.push(`iat is ${Math.round(iat - now)} s in the future`);
+      if (exp - iat > ttl + CLOCK_SKEW_SECONDS) faults.push(`lifetime exp - iat of ${exp - iat} s exceeds the access-token TTL of ${ttl} s`);
+    }
+    if (exp - now > ttl + CLOCK_SKEW_SECONDS) faults.push(`expires ${Math.round(exp - now)} s from now, beyond the access-token TTL of ${ttl} s`);
+    if (typeof sub !== 'string' || sub === '') faults.push('no sub claim');
+    if (keyId === undefined) faults.push('no client_key_id claim');
+    else if (typeof keyId !== 'string' || keyId === '') faults.push('client_key_id is not a non-empty string');
+    return faults;
   }
 
   private remember(token: string, principal: AccessPrincipal, expiresAtMs: number): void {
@@ -121,6 +174,12 @@ function describe(err: errors.JOSEError): string {
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'the access token signature does not verify';
   if (err instanceof errors.JOSEAlgNotAllowed) return 'the access token is not signed with RS256';
   return 'the access token is malformed';
+}
+
+/** A claim for the log: strings and numbers only, and not too long (the token's signer chose it). */
+function clip(value: unknown): string | number | undefined {
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' ? value.slice(0, 128) : undefined;
 }
 
 function unauthenticated(message: string): DomainError {

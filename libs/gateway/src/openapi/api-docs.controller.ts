@@ -47,14 +47,18 @@ export class ApiDocsController {
 
   @Get('docs/:file')
   async asset(@Param('file') file: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
-    const type = ASSETS[file];
-    if (!type) throw new DomainError(ErrorCode.NotFound, `no such file ${file}`);
+    // Own properties only: `constructor`, `__proto__` or `toString` must not reach the file system.
+    if (!Object.hasOwn(ASSETS, file)) throw new DomainError(ErrorCode.NotFound, 'no such docs file');
     let content = this.assets.get(file);
     if (!content) {
       content = readFile(join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static', file));
       this.assets.set(file, content);
+      // A failed read is tried again next time, not remembered.
+      content.catch(() => this.assets.delete(file));
     }
-    reply.header('content-type', type).header('cache-control', 'public, max-age=86400');
-    return content;
+    const bytes = await content;
+    // Only once the file is there: an error must not go out with a day's public caching.
+    reply.header('content-type', ASSETS[file]!).header('cache-control', 'public, max-age=86400');
+    return bytes;
   }
 }

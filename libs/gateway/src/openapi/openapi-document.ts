@@ -1,5 +1,5 @@
 import { Limits } from '@borealis/contracts';
-import { DATA_MAX_DEPTH } from '../send/send-request';
+import { DATA_MAX_DEPTH, TARGET_PATTERN } from '../send/send-request';
 import { STATS_MAX_DAYS } from '../stats/stats-range';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
@@ -14,7 +14,7 @@ const errors = {
 };
 const projectId = { name: 'project_id', in: 'path', required: true, schema: { type: 'string' } };
 const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128 } };
-const topic = { name: 'topic', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_.~%-]{1,256}$' } };
+const topic = { name: 'topic', in: 'path', required: true, schema: { type: 'string', pattern: TARGET_PATTERN } };
 const subscription = (summary: string) => ({
   summary,
   security: [{ bearer: ['message:update'] }],
@@ -53,13 +53,14 @@ export const OPENAPI_DOCUMENT = {
         additionalProperties: false,
         required: ['target', 'type', 'notification'],
         properties: {
-          target: { type: 'string', minLength: 1, maxLength: Limits.targetMaxChars, description: 'registrationId, applicationId or topic name, by type' },
+          target: { type: 'string', minLength: 1, maxLength: Limits.targetMaxChars, pattern: TARGET_PATTERN, description: 'registrationId, applicationId or topic name, by type' },
           type: { type: 'string', enum: ['device', 'application', 'topic'] },
           ttl: { type: 'string', pattern: '^(\\d+h)?(\\d+m)?(\\d+s)?$', description: `Duration like 5h30m, at most ${Limits.ttlMaxSeconds / 86400} days (the default)` },
           notification: {
             type: 'object',
             additionalProperties: false,
-            required: ['title', 'message'],
+            minProperties: 1,
+            description: 'Every field is optional, but at least one of title, message (not empty) or data must be given. A push with data only is silent: the device gets it with empty title and message and shows nothing.',
             properties: {
               title: { type: 'string', maxLength: Limits.titleMaxChars, description: 'Counted in Unicode code points' },
               message: { type: 'string', maxLength: Limits.messageMaxChars, description: 'Counted in Unicode code points' },

@@ -47,11 +47,11 @@ export class ProjectRegistryView implements OnModuleInit {
 
   /**
    * Refuses a token obtained with a key that auth has revoked or that has expired (401: the token
-   * is no longer good), or one whose key belongs to another project or client. Tokens without
-   * `client_key_id` and keys not in the view pass: the signature already vouches for them.
+   * is no longer good), or one whose key belongs to another project or client. Every token names
+   * its key (the verifier refuses those that do not). A key not in the view passes: the view may
+   * not have caught up with a key created a moment ago, and the signature vouches for the token.
    */
   assertKeyValid(principal: AccessPrincipal): void {
-    if (principal.keyId === null) return;
     const key = this.keys.get(principal.keyId);
     if (!key) return;
     if (key.projectId !== principal.projectId || key.clientId !== principal.clientId) {

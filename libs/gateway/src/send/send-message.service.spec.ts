@@ -14,6 +14,7 @@ const options: GatewayModuleOptions = {
   issuer: 'https://issuer',
   jwksUrl: 'https://issuer/jwks',
   audience: 'push',
+  accessTokenTtlSeconds: 3600,
   rateLimit: { perSecond: 1, burst: 2 },
 };
 const body = { target: 'reg-1', type: 'device', ttl: '1h', notification: { title: 'T', message: 'M', data: { k: 1 } } };

@@ -67,6 +67,28 @@ describe('parseSendRequest', () => {
     expect(fieldsOf({ ...valid(), type: ['device'] })).toEqual({ type: 'must be "device", "application" or "topic"' });
   });
 
+  it.each([
+    ['whitespace only', ' '],
+    ['tabs and newlines', '\t\n'],
+    ['an id with a space in it', 'reg 1'],
+    ['an id with surrounding spaces', ' reg-1 '],
+    ['a control character', 'reg-1\u0000'],
+    ['a path', 'devices/reg-1'],
+    ['non-ASCII letters', 'régistration'],
+  ])('refuses a device or application target that cannot be an id: %s', (_name, target) => {
+    for (const type of ['device', 'application']) {
+      expect(fieldsOf({ ...valid(), type, target })).toEqual({ target: `must be ${type === 'device' ? 'a registrationId' : 'an applicationId'}: 1 to 256 letters, digits or -_.~%` });
+    }
+    expect(fieldsOf({ ...valid(), type: 'topic', target })).toEqual({ target: 'must be a topic name: 1 to 256 letters, digits or -_.~%' });
+  });
+
+  it('accepts every id Borealis issues as a target', () => {
+    for (const target of ['reg_3q2-7wEvQ_uZtSpcH2Ngxw', 'app_AAAAAAAAAAAAAAAAAAAAAA', 'r'.repeat(Limits.targetMaxChars)]) {
+      expect(parseSendRequest({ ...valid(), target }).target.value).toBe(target);
+      expect(parseSendRequest({ ...valid(), type: 'application', target }).target.value).toBe(target);
+    }
+  });
+
   it(`refuses data nested deeper than ${DATA_MAX_DEPTH} levels without exhausting the stack`, () => {
     const nest = (levels: number) => {
       let data: Record<string, unknown> = {};
@@ -101,6 +123,18 @@ describe('parseSendRequest', () => {
 
   it.each([[[1, 2]], [null], ['{"a":1}'], [5]])('refuses data that is not a JSON object (%p)', (data) => {
     expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data } })).toEqual({ 'notification.data': 'must be a JSON object' });
+  });
+
+  it('takes title, message and data as optional each (Aurora): any one makes a push, data alone a silent one', () => {
+    const only = (notification: Record<string, unknown>) => parseSendRequest({ ...valid(), notification }).notification;
+    expect(only({ title: 'Just a title' })).toEqual({ title: 'Just a title', message: '', data: null });
+    expect(only({ message: 'Just a message' })).toEqual({ title: '', message: 'Just a message', data: null });
+    expect(only({ data: { sync: true } })).toEqual({ title: '', message: '', data: '{"sync":true}' });
+    expect(only({ title: '', message: '', data: {} })).toEqual({ title: '', message: '', data: '{}' });
+  });
+
+  it.each([[{}], [{ title: '' }], [{ title: '', message: '' }]])('refuses a notification with nothing to deliver (%p), naming the rule', (notification) => {
+    expect(fieldsOf({ ...valid(), notification })).toEqual({ notification: 'needs at least one of title, message (not empty) or data' });
   });
 
   it('refuses a malformed or too long ttl', () => {

@@ -12,8 +12,20 @@ export interface SendRequest {
 const FIELDS = new Set(['target', 'type', 'ttl', 'notification', 'priority', 'collapse_key']);
 const NOTIFICATION_FIELDS = new Set(['title', 'message', 'data']);
 const TARGET_TYPES: ReadonlySet<string> = new Set<TargetType>(['device', 'application', 'topic']);
-/** Topic names as FCM allows them (push-core applies the same rule). */
-const TOPIC_NAME = /^[A-Za-z0-9_.~%-]{1,256}$/;
+/**
+ * What a target can be, for every type: topic names as FCM allows them (push-core applies the
+ * same rule), and every id Borealis issues (`reg_`/`app_` and base64url). Anything else (blank,
+ * spaces, control characters, slashes) can never match a recipient, so it is refused here rather
+ * than accepted with 200 and failed later. The OpenAPI document states the same pattern.
+ */
+export const TARGET_PATTERN = `^[A-Za-z0-9_.~%-]{1,${Limits.targetMaxChars}}$`;
+const TARGET = new RegExp(TARGET_PATTERN);
+const TARGET_RULE = `1 to ${Limits.targetMaxChars} letters, digits or -_.~%`;
+const TARGET_PROBLEM: Record<TargetType, string> = {
+  device: `must be a registrationId: ${TARGET_RULE}`,
+  application: `must be an applicationId: ${TARGET_RULE}`,
+  topic: `must be a topic name: ${TARGET_RULE}`,
+};
 /** Deepest nesting of objects and arrays accepted in `data`. */
 export const DATA_MAX_DEPTH = 32;
 
@@ -33,8 +45,8 @@ export function parseSendRequest(body: unknown): SendRequest {
   const type = body['type'];
   if (type === undefined) problems['type'] = 'is required';
   else if (typeof type !== 'string' || !TARGET_TYPES.has(type)) problems['type'] = 'must be "device", "application" or "topic"';
-  else if (type === 'topic' && target !== undefined && !isValidTopicName(target)) {
-    problems['target'] = 'must be a topic name: 1 to 256 letters, digits or -_.~%';
+  if (target !== undefined && !TARGET.test(target)) {
+    problems['target'] = typeof type === 'string' && TARGET_TYPES.has(type) ? TARGET_PROBLEM[type as TargetType] : `must be a registrationId, applicationId or topic name: ${TARGET_RULE}`;
   }
 
   let ttlSeconds: number = Limits.ttlDefaultSeconds;
@@ -75,8 +87,10 @@ function parseNotification(value: unknown, problems: Record<string, string>): Se
     return undefined;
   }
   for (const key of Object.keys(value)) if (!NOTIFICATION_FIELDS.has(key)) problems[`notification.${key}`] = 'is not a known field';
-  const title = boundedString(value['title'], 'notification.title', Limits.titleMaxChars, problems, { required: true, nonEmpty: false });
-  const message = boundedString(value['message'], 'notification.message', Limits.messageMaxChars, problems, { required: true, nonEmpty: false });
+  // Aurora documents title, message and data as optional each: any one makes a push (data alone
+  // is a silent push the app handles itself); none of them is nothing to deliver.
+  const title = boundedString(value['title'], 'notification.title', Limits.titleMaxChars, problems, { required: false, nonEmpty: false });
+  const message = boundedString(value['message'], 'notification.message', Limits.messageMaxChars, problems, { required: false, nonEmpty: false });
   let data: string | null = null;
   if (value['data'] !== undefined) {
     if (!isObject(value['data'])) problems['notification.data'] = 'must be a JSON object';
@@ -87,8 +101,13 @@ function parseNotification(value: unknown, problems: Record<string, string>): Se
       if (bytes > Limits.dataMaxBytes) problems['notification.data'] = `is ${bytes} bytes as JSON; the limit is ${Limits.dataMaxBytes}`;
     }
   }
-  if (title === undefined || message === undefined) return undefined;
-  return { title, message, data };
+  const fieldProblems = Object.keys(problems).some((k) => k.startsWith('notification.'));
+  if (fieldProblems) return undefined;
+  if (!title && !message && data === null) {
+    problems['notification'] = 'needs at least one of title, message (not empty) or data';
+    return undefined;
+  }
+  return { title: title ?? '', message: message ?? '', data };
 }
 
 function boundedString(
@@ -113,7 +132,7 @@ function boundedString(
 }
 
 export function isValidTopicName(name: string): boolean {
-  return TOPIC_NAME.test(name);
+  return TARGET.test(name);
 }
 
 /** Iterative, so that hostile nesting cannot exhaust the stack (JSON.stringify would). */

@@ -7,6 +7,8 @@ export interface Registration {
   projectId: string;
   applicationId: string;
   deviceId: string;
+  /** The local user of the device ('' for the device's only user; protocol version 2). */
+  deviceUser: string;
   live: boolean;
 }
 
@@ -15,13 +17,14 @@ interface RegistrationRow {
   project_id: string;
   application_id: string;
   device_id: string;
+  device_user: string;
   unregistered_at_ms: string | null;
 }
 
-const COLUMNS = 'id, project_id, application_id, device_id, unregistered_at_ms';
+const COLUMNS = 'id, project_id, application_id, device_id, device_user, unregistered_at_ms';
 
 function toRegistration(row: RegistrationRow): Registration {
-  return { id: row.id, projectId: row.project_id, applicationId: row.application_id, deviceId: row.device_id, live: row.unregistered_at_ms === null };
+  return { id: row.id, projectId: row.project_id, applicationId: row.application_id, deviceId: row.device_id, deviceUser: row.device_user, live: row.unregistered_at_ms === null };
 }
 
 /**
@@ -104,18 +107,18 @@ export class RegistrationRepository {
 
   async create(sql: Sql, registration: Omit<Registration, 'live'>, nowMs: number): Promise<void> {
     await sql(
-      `INSERT INTO registrations (id, project_id, application_id, device_id, created_at_ms, last_seen_at_ms) VALUES ($1, $2, $3, $4, $5, $5)`,
-      [registration.id, registration.projectId, registration.applicationId, registration.deviceId, nowMs],
+      `INSERT INTO registrations (id, project_id, application_id, device_id, device_user, created_at_ms, last_seen_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+      [registration.id, registration.projectId, registration.applicationId, registration.deviceId, registration.deviceUser, nowMs],
     );
   }
 
-  /** Unregisters the live registration of this app on this device, if any; returns its id. */
-  async retireLive(sql: Sql, deviceId: string, applicationId: string, nowMs: number): Promise<string[]> {
+  /** Unregisters the live registration of this app of this user on this device, if any; returns its id. */
+  async retireLive(sql: Sql, deviceId: string, deviceUser: string, applicationId: string, nowMs: number): Promise<string[]> {
     const rows = await sql<{ id: string }>(
-      `UPDATE registrations SET unregistered_at_ms = $3
-        WHERE device_id = $1 AND application_id = $2 AND unregistered_at_ms IS NULL
+      `UPDATE registrations SET unregistered_at_ms = $4
+        WHERE device_id = $1 AND device_user = $2 AND application_id = $3 AND unregistered_at_ms IS NULL
         RETURNING id`,
-      [deviceId, applicationId, nowMs],
+      [deviceId, deviceUser, applicationId, nowMs],
     );
     return rows.map((r) => r.id);
   }

@@ -99,18 +99,20 @@ export class Registrations {
 
     if (request.registrationId) {
       const held = await this.registrations.findOfDevice(sql, request.deviceId, request.registrationId);
-      if (held?.live && held.applicationId === request.applicationId) {
+      // Only the same user's: one user's app cannot take over another's registration on the device.
+      if (held?.live && held.applicationId === request.applicationId && held.deviceUser === request.deviceUser) {
         await this.registrations.touch(sql, held.id, nowMs);
         return success(request, held, false);
       }
     }
-    const retired = await this.registrations.retireLive(sql, request.deviceId, request.applicationId, nowMs);
+    const retired = await this.registrations.retireLive(sql, request.deviceId, request.deviceUser, request.applicationId, nowMs);
     await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
     const registration = {
       id: randomToken(REGISTRATION_ID_BYTES, REGISTRATION_ID_PREFIX),
       projectId: application.projectId,
       applicationId: request.applicationId,
       deviceId: request.deviceId,
+      deviceUser: request.deviceUser,
     };
     await this.registrations.create(sql, registration, nowMs);
     this.logger.debug({ msg: 'registration created', deviceId: request.deviceId, applicationId: request.applicationId, projectId: application.projectId, replaced: retired.length });
