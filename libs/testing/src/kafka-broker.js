@@ -297,8 +297,27 @@ async function waitUntilReady(handle, child, exited) {
  */
 async function startKafkaBroker(options = {}) {
   const log = options.log || (() => undefined);
-  const libs = ensureKafkaJars({ log });
   const dir = options.dir || fs.mkdtempSync(path.join(os.tmpdir(), 'borealis-kafka-'));
+  for (let attempt = 1; ; attempt++) {
+    const firstStart = !fs.existsSync(path.join(dir, 'ports.json'));
+    try {
+      return await startOnce({ ...options, dir });
+    } catch (err) {
+      // Ports are chosen free, then bound by the JVM seconds later: any process (an outgoing
+      // connection's ephemeral port included) may take one meanwhile. A first start tries again
+      // on new ports, with storage formatted anew; a restart must keep its ports and data.
+      const logText = fs.existsSync(path.join(dir, 'broker.log')) ? fs.readFileSync(path.join(dir, 'broker.log'), 'utf8') : '';
+      if (!firstStart || attempt >= 3 || !/Address already in use/.test(logText)) throw err;
+      log(`Kafka broker: a port was taken before the broker bound it; trying again on other ports (attempt ${attempt + 1})`);
+      for (const name of ['ports.json', 'data', 'broker.log', 'broker.out']) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+async function startOnce(options) {
+  const log = options.log || (() => undefined);
+  const libs = ensureKafkaJars({ log });
+  const dir = options.dir;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);
   const portsFile = path.join(dir, 'ports.json');
