@@ -3,8 +3,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { freePort, runCli, startCli, type JsonLineProcess } from '@borealis/testing';
-import { registrationIdOf, startDevice } from './support';
+import { runCli, type JsonLineProcess } from '@borealis/testing';
+import { registrationIdOf, startDevice, startStandalone } from './support';
 
 jest.setTimeout(120_000);
 
@@ -68,11 +68,7 @@ describe('an app server written from the Aurora docs, against a standalone Borea
   let deviceUrl: string;
 
   beforeAll(async () => {
-    const [httpPort, devicePort] = [await freePort(), await freePort()];
-    server = startCli(['serve'], { BOREALIS_HTTP_PORT: String(httpPort), BOREALIS_DEVICE_PORT: String(devicePort), BOREALIS_DATA_DIR: dataDir }, 'server');
-    const ready = await server.waitFor((l) => l['event'] === 'ready', 60_000, 'ready');
-    httpUrl = String(ready['http']);
-    deviceUrl = String(ready['device']);
+    ({ server, httpUrl, deviceUrl } = await startStandalone(dataDir));
   });
 
   afterAll(async () => {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { importPKCS8 } from 'jose';
 import * as client from 'openid-client';
 import { parse } from 'yaml';
-import { freePort, runCli, startCli, type JsonLineProcess } from '@borealis/testing';
-import { registrationIdOf, startDevice } from './support';
+import { runCli, type JsonLineProcess } from '@borealis/testing';
+import { registrationIdOf, startDevice, startStandalone } from './support';
 
 jest.setTimeout(120_000);
 
@@ -35,11 +35,7 @@ describe('a standard OAuth 2.0 client library (openid-client) against a standalo
   let deviceUrl: string;
 
   beforeAll(async () => {
-    const [httpPort, devicePort] = [await freePort(), await freePort()];
-    server = startCli(['serve'], { BOREALIS_HTTP_PORT: String(httpPort), BOREALIS_DEVICE_PORT: String(devicePort), BOREALIS_DATA_DIR: dataDir }, 'server');
-    const ready = await server.waitFor((l) => l['event'] === 'ready', 60_000, 'ready');
-    httpUrl = String(ready['http']);
-    deviceUrl = String(ready['device']);
+    ({ server, httpUrl, deviceUrl } = await startStandalone(dataDir));
   });
 
   afterAll(async () => {

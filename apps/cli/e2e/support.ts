@@ -1,7 +1,15 @@
 import { connect, type Socket } from 'node:net';
 import { decodeFrame, encodeFramePrefixed, FrameSplitter, PROTOCOL_VERSION, type Frame } from '@borealis/contracts';
 import { loadProjectSettings, PushServerClient } from '@borealis/server-sdk';
-import { expectEventually, runCli, startCli, type JsonLineProcess } from '@borealis/testing';
+import { expectEventually, freePort, runCli, startCli, type JsonLineProcess } from '@borealis/testing';
+
+/** A standalone server (`borealis serve`) on free ports with its data in `dataDir`, once it is ready. */
+export async function startStandalone(dataDir: string): Promise<{ server: JsonLineProcess; httpUrl: string; deviceUrl: string }> {
+  const [httpPort, devicePort] = [await freePort(), await freePort()];
+  const server = startCli(['serve'], { BOREALIS_HTTP_PORT: String(httpPort), BOREALIS_DEVICE_PORT: String(devicePort), BOREALIS_DATA_DIR: dataDir }, 'server');
+  const ready = await server.waitFor((l) => l['event'] === 'ready', 60_000, 'ready');
+  return { server, httpUrl: String(ready['http']), deviceUrl: String(ready['device']) };
+}
 
 /** What the walkthrough needs to know about a running installation. */
 export interface Installation {
