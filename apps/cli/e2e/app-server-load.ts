@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { PushApiError, type PushServerClient } from '@borealis/server-sdk';
 import { expectEventually, type JsonLineProcess } from '@borealis/testing';
@@ -158,4 +160,23 @@ export async function metricSum(httpUrl: string, name: string, labels: Record<st
     if (Object.entries(labels).every(([k, v]) => found[k] === v)) sum += Number(m[3]);
   }
   return sum;
+}
+
+/** Push-core's rows for some messages (every column), to tell where a lost push stopped. */
+export async function coreRowsOf(coreDatabaseUrl: string, messageIds: readonly string[]): Promise<{ messages: Record<string, unknown>[]; deliveries: Record<string, unknown>[] }> {
+  const db = new Client({ connectionString: coreDatabaseUrl });
+  await db.connect();
+  try {
+    const messages = await db.query<Record<string, unknown>>('SELECT * FROM messages WHERE id = ANY($1) ORDER BY id', [messageIds]);
+    const deliveries = await db.query<Record<string, unknown>>('SELECT * FROM deliveries WHERE message_id = ANY($1) ORDER BY message_id', [messageIds]);
+    return { messages: messages.rows, deliveries: deliveries.rows };
+  } finally {
+    await db.end();
+  }
+}
+
+/** Writes every process's output to `dir` (one JSON-lines file each), for a failure's post-mortem. */
+export function saveOutputs(dir: string, processes: readonly JsonLineProcess[]): void {
+  mkdirSync(dir, { recursive: true });
+  processes.forEach((p, i) => writeFileSync(join(dir, `${String(i).padStart(2, '0')}-${p.name.replace(/[^\w.-]+/g, '_')}.jsonl`), [...p.lines.map((l) => JSON.stringify(l)), ...p.text].join('\n') + '\n'));
 }

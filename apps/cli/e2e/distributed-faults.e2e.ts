@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { PushServerClient, loadProjectSettings } from '@borealis/server-sdk';
-import { expectEventually, requireKafka, startCli, startOwnKafkaBroker, type JsonLineProcess, type OwnKafkaBroker } from '@borealis/testing';
-import { expectAllDelivered, expectDeliveredOnce, metricSum, SendLoop } from './app-server-load';
+import { expectEventually, REPO_ROOT, requireKafka, startCli, startOwnKafkaBroker, type JsonLineProcess, type OwnKafkaBroker } from '@borealis/testing';
+import { auditDelivery, coreRowsOf, expectAllDelivered, expectDeliveredOnce, metricSum, saveOutputs, SendLoop, type DeliveryAudit } from './app-server-load';
 import { startCluster, type Cluster } from './push-core-cluster';
 import { registrationIdOf, type Project } from './support';
 
@@ -119,14 +119,26 @@ describe('distributed mode under faults, on a real Kafka broker', () => {
     await sends.stop();
 
     const accepted = sends.accepted;
-    const audit = await expectDeliveredOnce(accepted, devices, 120_000);
+    // On a failure: which fault each push in question was sent around, push-core's rows for it,
+    // and every process's output kept under tmp/ for the post-mortem.
+    const explain = async (err: unknown, ids: string[]) => {
+      const sentAt = new Map(sends.outcomes.filter((o) => o.id).map((o) => [o.id!, o.atMs]));
+      const around = ids.map((id) => `${id}: sent ${sentAt.get(id)} to ${accepted.get(id)}, after ${[...marks].reverse().find((m) => m.atMs <= (sentAt.get(id) ?? 0))?.event ?? 'start'}`);
+      const rows = await coreRowsOf(c.coreDatabaseUrl, ids).catch((e: unknown) => String(e));
+      const dir = join(REPO_ROOT, 'tmp', `distributed-faults-${Date.now()}`);
+      saveOutputs(dir, [...c.processes, ...deviceProcesses]);
+      return new Error(`${String(err)}\n${around.join('\n')}\n${marks.map((m) => `${m.atMs} ${m.event}`).join('\n')}\npush-core rows: ${JSON.stringify(rows)}\noutputs in ${dir}`, { cause: err });
+    };
+    let audit: DeliveryAudit;
+    try {
+      audit = await expectDeliveredOnce(accepted, devices, 120_000);
+    } catch (err) {
+      throw await explain(err, auditDelivery(accepted, devices).lost.slice(0, 20));
+    }
     try {
       await expectAllDelivered(c.coreDatabaseUrl, [...accepted.keys()], 60_000);
     } catch (err) {
-      // Which fault each open delivery was sent around, to tell where its receipt went missing.
-      const sentAt = new Map(sends.outcomes.filter((o) => o.id).map((o) => [o.id!, o.atMs]));
-      const around = [...String(err).matchAll(/"message_id": "([^"]+)"/g)].map(([, id]) => `${id}: after ${[...marks].reverse().find((m) => m.atMs <= (sentAt.get(id!) ?? 0))?.event ?? 'start'}`);
-      throw new Error(`${String(err)}\n${around.join('\n')}\n${marks.map((m) => `${m.atMs} ${m.event}`).join('\n')}`, { cause: err });
+      throw await explain(err, [...String(err).matchAll(/"message_id": "([^"]+)"/g)].map(([, id]) => id!));
     }
     // The status API tells the app server the same, for the pushes either side of the broker's outage.
     const around = [...accepted.keys()];

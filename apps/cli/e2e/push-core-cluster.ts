@@ -24,6 +24,8 @@ export interface Cluster {
   pushCore: JsonLineProcess[];
   /** Every service by name: auth, gateway, push-core-N, transport-N. */
   services: Map<string, Service>;
+  /** Every process started so far, in start order (a restarted service has several). */
+  processes: readonly JsonLineProcess[];
   service(name: string): Service;
   /** Starts push-core number `index` again (after a kill). */
   restartCore(index: number): Promise<void>;
@@ -160,6 +162,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         return cores.map((c) => c.proc);
       },
       services,
+      processes,
       service(name) {
         const found = services.get(name);
         if (!found) throw new Error(`no service ${name} (${[...services.keys()].join(', ')})`);

@@ -1,6 +1,6 @@
 import type { Clock } from '@borealis/util';
 import { SystemClock } from '@borealis/util';
-import { PresenceStore, RateLimiter, ReplayGuard, type RateLimitDecision } from './ports';
+import { PresenceStore, RateLimiter, ReplayGuard, type PresenceRefresh, type RateLimitDecision } from './ports';
 
 /** Standalone mode: presence in this process's memory, with the same semantics as Redis. */
 export class MemoryPresenceStore extends PresenceStore {
@@ -12,6 +12,15 @@ export class MemoryPresenceStore extends PresenceStore {
 
   async set(deviceId: string, instanceId: string, ttlSeconds: number): Promise<void> {
     this.entries.set(deviceId, { instanceId, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+  }
+
+  async refresh(deviceId: string, instanceId: string, ttlSeconds: number): Promise<PresenceRefresh> {
+    const now = this.clock.now();
+    const entry = this.entries.get(deviceId);
+    const owner = entry && entry.expiresAt > now ? entry.instanceId : null;
+    if (owner !== null && owner !== instanceId) return 'taken';
+    this.entries.set(deviceId, { instanceId, expiresAt: now + ttlSeconds * 1000 });
+    return owner === null ? 'restored' : 'kept';
   }
 
   async lookup(deviceIds: readonly string[]): Promise<Map<string, string>> {

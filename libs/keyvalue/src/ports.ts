@@ -3,8 +3,17 @@
  * read by push-core. Removal is conditional on ownership so that a late disconnect on one instance
  * never erases the newer route to another.
  */
+/**
+ * What a presence refresh found: `kept` (this instance's entry, its TTL renewed), `restored` (no
+ * entry: it had expired or been removed, and is set again), `taken` (another instance's entry, left
+ * alone: the device has a newer connection there).
+ */
+export type PresenceRefresh = 'kept' | 'restored' | 'taken';
+
 export abstract class PresenceStore {
   abstract set(deviceId: string, instanceId: string, ttlSeconds: number): Promise<void>;
+  /** Renews the entry if it is this instance's or there is none; never overwrites another instance's. */
+  abstract refresh(deviceId: string, instanceId: string, ttlSeconds: number): Promise<PresenceRefresh>;
   /** Instance ids for the given devices; absent devices are missing from the map. */
   abstract lookup(deviceIds: readonly string[]): Promise<Map<string, string>>;
   /** Deletes the entry only if `instanceId` still owns it. Returns whether it deleted. */

@@ -27,6 +27,20 @@ describe('Redis adapters against the real Redis', () => {
     expect((await presence.lookup([`a-${run}`])).size).toBe(0);
   });
 
+  it('presence refresh: renews its own entry, restores an expired one, leaves another instance\'s alone', async () => {
+    const presence = new RedisPresenceStore(redis);
+    const key = `presence-refresh-${run}`;
+    expect(await presence.refresh(key, 'transport-0', 30)).toBe('restored');
+    expect(await presence.refresh(key, 'transport-0', 30)).toBe('kept');
+    expect(await redis.ttl(`borealis:presence:${key}`)).toBeGreaterThan(25);
+    await presence.set(key, 'transport-1', 30);
+    expect(await presence.refresh(key, 'transport-0', 30)).toBe('taken');
+    expect((await presence.lookup([key])).get(key)).toBe('transport-1');
+    await redis.del(`borealis:presence:${key}`);
+    expect(await presence.refresh(key, 'transport-0', 30)).toBe('restored');
+    expect((await presence.lookup([key])).get(key)).toBe('transport-0');
+  });
+
   it('rate limiter: a bucket of N admits exactly N, then says when to retry, then refills', async () => {
     let now = 1_000_000;
     const limiter = new RedisRateLimiter(redis, () => now);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Command, type Redis } from 'ioredis';
-import { PresenceStore, RateLimiter, ReplayGuard, type BucketTake, type RateLimitDecision } from './ports';
+import { PresenceStore, RateLimiter, ReplayGuard, type BucketTake, type PresenceRefresh, type RateLimitDecision } from './ports';
 
 const PRESENCE_PREFIX = 'borealis:presence:';
 
@@ -9,6 +9,15 @@ const REMOVE_IF_OWNER = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
+return 0`;
+
+// Renews a presence entry that is ours or absent; another instance's is left alone. ARGV: the
+// instance id, the TTL in seconds. Returns 1 kept, 0 restored, 2 taken.
+const REFRESH_PRESENCE = `
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 2 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if owner then return 1 end
 return 0`;
 
 // Token buckets, any number of takes in one round trip and one script run. KEYS: the distinct
@@ -93,6 +102,8 @@ class LuaScript {
 }
 
 const removeIfOwner = new LuaScript(REMOVE_IF_OWNER);
+const refreshPresence = new LuaScript(REFRESH_PRESENCE);
+const REFRESH_OUTCOMES: readonly PresenceRefresh[] = ['restored', 'kept', 'taken'];
 const takeTokens = new LuaScript(TAKE_TOKENS);
 
 export class RedisPresenceStore extends PresenceStore {
@@ -102,6 +113,12 @@ export class RedisPresenceStore extends PresenceStore {
 
   async set(deviceId: string, instanceId: string, ttlSeconds: number): Promise<void> {
     await this.redis.set(PRESENCE_PREFIX + deviceId, instanceId, 'EX', ttlSeconds);
+  }
+
+  async refresh(deviceId: string, instanceId: string, ttlSeconds: number): Promise<PresenceRefresh> {
+    const outcome = REFRESH_OUTCOMES[(await refreshPresence.run(this.redis, [PRESENCE_PREFIX + deviceId], [instanceId, ttlSeconds])) as number];
+    if (!outcome) throw new Error('presence refresh: unexpected reply from Redis');
+    return outcome;
   }
 
   async lookup(deviceIds: readonly string[]): Promise<Map<string, string>> {

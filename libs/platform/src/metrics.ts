@@ -43,6 +43,7 @@ export const MetricNames = {
   transportAcks: 'borealis_transport_acks_total',
   transportSlowReaderDrops: 'borealis_transport_slow_reader_drops_total',
   transportErrors: 'borealis_transport_errors_total',
+  transportPresenceRepairs: 'borealis_transport_presence_repairs_total',
 } as const;
 
 export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];
@@ -104,6 +105,7 @@ export class Metrics {
   readonly transportDeliveries = new Counter({ name: MetricNames.transportDeliveries, help: 'Deliveries handled by this transport, by outcome (written, not_held, expired)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly transportAcks = new Counter({ name: MetricNames.transportAcks, help: 'Message ids acknowledged by devices', registers: [this.registry] });
   readonly transportSlowReaderDrops = new Counter({ name: MetricNames.transportSlowReaderDrops, help: 'Connections cut because the device did not read its socket', registers: [this.registry] });
+  readonly transportPresenceRepairs = new Counter({ name: MetricNames.transportPresenceRepairs, help: 'Presence refreshes of a connected device that found its route gone and set it again, announcing the device again (restored), or found another instance\'s route and left it (taken)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly transportErrors = new Counter({ name: MetricNames.transportErrors, help: 'Error frames sent to devices by code, and handler faults (code internal_failure)', labelNames: ['code'] as const, registers: [this.registry] });
 
   /** `service` becomes a label on every series, so one dashboard can tell the services apart. */

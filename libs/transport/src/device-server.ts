@@ -5,7 +5,7 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryReceiptV1, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
-import { PresenceStore } from '@borealis/keyvalue';
+import { PresenceStore, type PresenceRefresh } from '@borealis/keyvalue';
 import { MessageBus } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
 import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
@@ -64,6 +64,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private allClosed: (() => void) | null = null;
   /** Effects of one device run in order, across its connections: a late disconnect never overtakes a reconnect. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** Receipts of one device, in order; apart from `chains`, since a receipt is retried through Kafka outages. */
+  private readonly receiptChains = new Map<string, Promise<void>>();
   private readonly sessionContext: SessionContext;
   private readonly wheel: TimerWheel<DeviceConnection>;
   private readonly admission: AdmissionBucket;
@@ -201,7 +203,6 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   perform(connection: DeviceConnection, effect: Exclude<SessionEffect, { type: 'close' | 'linger' }>): void {
-    const { instanceId, presenceTtlSeconds } = this.settings;
     switch (effect.type) {
       case 'authenticated': {
         const previous = this.devices.get(effect.deviceId);
@@ -215,10 +216,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
         return;
       }
       case 'refreshPresence':
-        this.enqueue(effect.deviceId, async () => {
-          if (this.devices.get(effect.deviceId) !== connection) return;
-          await this.presence.set(effect.deviceId, instanceId, presenceTtlSeconds).catch((err: unknown) => this.warn('presence refresh failed', effect.deviceId, err));
-        });
+        this.enqueue(effect.deviceId, () => this.refreshPresence(connection, effect.deviceId));
         return;
       case 'publishRegistration':
         this.enqueue(effect.request.deviceId, async () => {
@@ -232,7 +230,9 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
         return;
       case 'publishReceipt':
         if (effect.receipt.status === 'delivered') this.sentReceipts.acknowledged(effect.receipt.deviceId, effect.receipt.messageIds);
-        this.enqueue(effect.receipt.deviceId, () => this.publishReceipt(effect.receipt));
+        // A chain of their own: a receipt retried through a Kafka outage must not hold up the
+        // device's presence refreshes (Redis), or its route expires while it is connected.
+        this.enqueue(effect.receipt.deviceId, () => this.publishReceipt(effect.receipt), this.receiptChains);
         return;
       case 'released':
         this.enqueue(effect.deviceId, () => this.release(effect.deviceId));
@@ -321,6 +321,32 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   /**
+   * Renews the device's route. An entry found missing (it expired while the refresh could not
+   * run, or Redis lost it) is set again and the device announced again: deliveries stored while it
+   * looked offline wait for a `connected` event, and without one they would wait for its next
+   * reconnect. An entry of another instance is left alone: the device has a newer connection there.
+   */
+  private async refreshPresence(connection: DeviceConnection, deviceId: string): Promise<void> {
+    if (this.devices.get(deviceId) !== connection) return;
+    const { instanceId, presenceTtlSeconds } = this.settings;
+    let outcome: PresenceRefresh;
+    try {
+      outcome = await this.presence.refresh(deviceId, instanceId, presenceTtlSeconds);
+    } catch (err) {
+      return this.warn('presence refresh failed', deviceId, err);
+    }
+    if (outcome === 'kept') return;
+    if (outcome === 'taken') {
+      this.stats.presenceTaken++;
+      this.logger.warn({ msg: 'presence names another instance; left to it', deviceId });
+      return;
+    }
+    this.stats.presenceRestored++;
+    this.logger.warn({ msg: 'presence had expired while the device was connected; announcing it again', deviceId });
+    if (this.devices.get(deviceId) === connection) await this.announce(connection, deviceId);
+  }
+
+  /**
    * The device's Ack is the only news that it has the message: a receipt lost here leaves the
    * delivery open, and push-core resends it only when the device reconnects, which a device that
    * stays connected (through a Kafka outage, say) never does. So a failed publish is retried with
@@ -355,13 +381,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return { kind, deviceId, instanceId: this.settings.instanceId, atMs: this.clock.now() };
   }
 
-  private enqueue(deviceId: string, task: () => Promise<void>): void {
-    const tail = (this.chains.get(deviceId) ?? Promise.resolve())
+  private enqueue(deviceId: string, task: () => Promise<void>, chains = this.chains): void {
+    const tail = (chains.get(deviceId) ?? Promise.resolve())
       .then(task)
       .catch((err: unknown) => this.logger.error({ msg: 'device effect failed', deviceId, error: (err as Error).stack ?? String(err) }));
-    this.chains.set(deviceId, tail);
+    chains.set(deviceId, tail);
     void tail.then(() => {
-      if (this.chains.get(deviceId) === tail) this.chains.delete(deviceId);
+      if (chains.get(deviceId) === tail) chains.delete(deviceId);
     });
   }
 
@@ -400,7 +426,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     // What the devices did not acknowledge before they left.
     await this.sentReceipts.flush();
     // Presence removals and disconnect events of the closed connections.
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    while (this.chains.size + this.receiptChains.size > 0) await Promise.all([...this.chains.values(), ...this.receiptChains.values()]);
     // An HTTP server used for WebSocket upgrades keeps idle keep-alive sockets otherwise.
     this.webSocketHttp?.closeAllConnections();
     await Promise.all(closing);

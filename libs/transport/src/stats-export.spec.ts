@@ -20,6 +20,8 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     slowReaderDrops: 0,
     errors: {},
     internalFailures: 0,
+    presenceRestored: 0,
+    presenceTaken: 0,
     ...over,
   };
 }

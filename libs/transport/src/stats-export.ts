@@ -25,6 +25,8 @@ export class CounterExport {
     this.add('acks', s.acks, (n) => m.transportAcks.inc(n));
     this.add('slow', s.slowReaderDrops, (n) => m.transportSlowReaderDrops.inc(n));
     for (const [code, count] of Object.entries(s.errors)) this.add(`error:${code}`, count ?? 0, (n) => m.transportErrors.inc({ code }, n));
+    this.add('presence:restored', s.presenceRestored, (n) => m.transportPresenceRepairs.inc({ outcome: 'restored' }, n));
+    this.add('presence:taken', s.presenceTaken, (n) => m.transportPresenceRepairs.inc({ outcome: 'taken' }, n));
     this.add('error:internal_failure', s.internalFailures, (n) => m.transportErrors.inc({ code: 'internal_failure' }, n));
   }
 

@@ -30,6 +30,10 @@ export interface TransportStatsSnapshot {
   errors: Partial<Record<keyof typeof DeviceErrorCode, number>>;
   /** Handler faults caught at a connection (each costs that connection only). */
   internalFailures: number;
+  /** Presence refreshes that found the route gone and set it again (the device was announced again). */
+  presenceRestored: number;
+  /** Presence refreshes that found another instance's route and left it. */
+  presenceTaken: number;
 }
 
 /** The transport's counters: plain numbers bumped on the hot path, copied on demand. */
@@ -44,6 +48,8 @@ export class TransportStats {
   acks = 0;
   slowReaderDrops = 0;
   internalFailures = 0;
+  presenceRestored = 0;
+  presenceTaken = 0;
   readonly connectionsByWire: Record<'tcp' | 'tls' | 'ws', number> = { tcp: 0, tls: 0, ws: 0 };
   private readonly framesIn: Partial<Record<FrameKind, number>> = {};
   private readonly framesOut: Partial<Record<FrameKind, number>> = {};
@@ -91,6 +97,8 @@ export class TransportStats {
       slowReaderDrops: this.slowReaderDrops,
       errors: { ...this.errors },
       internalFailures: this.internalFailures,
+      presenceRestored: this.presenceRestored,
+      presenceTaken: this.presenceTaken,
     };
   }
 }

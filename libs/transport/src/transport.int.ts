@@ -23,7 +23,7 @@ import {
 import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
 import { InProcessMessageBus, MessageBus, type PublishRecord } from '@borealis/messaging';
 import { expectEventually } from '@borealis/testing';
-import { Clock, SystemClock } from '@borealis/util';
+import { Clock, sleep, SystemClock } from '@borealis/util';
 import { DeviceServer, TransportModule, type TransportModuleOptions } from './index';
 
 /** The default spread of GoAway reconnect delays (goAwaySpreadMs). */
@@ -443,8 +443,13 @@ describe('transport over TCP', () => {
 class ReceiptOutageBus extends InProcessMessageBus {
   refused = 0;
 
-  constructor(private readonly failures: number) {
+  constructor(private failures: number) {
     super({ maxAttempts: 1 });
+  }
+
+  /** The outage is over: the next publishes go through. */
+  end(): void {
+    this.failures = this.refused;
   }
 
   override async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
@@ -473,6 +478,70 @@ describe('transport when receipts cannot be published for a while', () => {
       await shutdown(h);
     }
   });
+});
+
+describe('presence of a connected device', () => {
+  // Presence lives 3 s (three heartbeat intervals) and is renewed every second.
+  const heartbeatIntervalMs = 1000;
+
+  /** Pings like a device's daemon, so that the silent-connection timeout does not cut it. */
+  function keepAlive(device: RawDevice): () => void {
+    let nonce = 0;
+    const timer = setInterval(() => {
+      if (device.socket.destroyed) clearInterval(timer);
+      else device.send({ ping: { nonce: ++nonce } });
+    }, heartbeatIntervalMs / 2);
+    return () => clearInterval(timer);
+  }
+
+  it('stays while a receipt is retried through a Kafka outage longer than its TTL (refreshes do not queue behind the receipt)', async () => {
+    const bus = new ReceiptOutageBus(Infinity);
+    const h = await boot({ heartbeatIntervalMs }, bus);
+    try {
+      const device = await h.open();
+      const stop = keepAlive(device);
+      const deviceId = (await device.hello()).deviceId!;
+      await h.bus.publish(inbox, [{ value: delivery(deviceId, 'msg-long-outage') }]);
+      await device.next('notification');
+      device.send({ ack: { messageIds: ['msg-long-outage'] } });
+      await expectEventually(() => expect(bus.refused).toBeGreaterThanOrEqual(1));
+      // Twice the TTL into the outage, the route must still be there: push-core routes by it.
+      const until = Date.now() + 6 * heartbeatIntervalMs;
+      while (Date.now() < until) {
+        expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe(INSTANCE);
+        await sleep(250);
+      }
+      bus.end();
+      await expectEventually(() => expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', deviceId, messageIds: ['msg-long-outage'] })), { timeoutMs: 5_000 });
+      stop();
+    } finally {
+      await shutdown(h);
+    }
+  }, 30_000);
+
+  it('is set again when found gone, and the device announced again so that push-core sends what it stored meanwhile', async () => {
+    const h = await boot({ heartbeatIntervalMs });
+    try {
+      const device = await h.open();
+      const stop = keepAlive(device);
+      const deviceId = (await device.hello()).deviceId!;
+      const connected = () => h.deviceEvents.filter((e) => e.kind === 'connected' && e.deviceId === deviceId).length;
+      await expectEventually(() => expect(connected()).toBe(1));
+      // As if the entry had expired (or Redis had lost it) while the device stayed connected.
+      expect(await h.presence.removeIfOwner(deviceId, INSTANCE)).toBe(true);
+      await expectEventually(async () => expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe(INSTANCE), { timeoutMs: 5_000 });
+      await expectEventually(() => expect(connected()).toBe(2));
+      expect(h.server.statsSnapshot().presenceRestored).toBe(1);
+      // Another instance's entry (a newer connection of the device there) is left alone.
+      await h.presence.set(deviceId, 't-other', 30);
+      await expectEventually(() => expect(h.server.statsSnapshot().presenceTaken).toBeGreaterThanOrEqual(1), { timeoutMs: 5_000 });
+      expect((await h.presence.lookup([deviceId])).get(deviceId)).toBe('t-other');
+      expect(connected()).toBe(2);
+      stop();
+    } finally {
+      await shutdown(h);
+    }
+  }, 30_000);
 });
 
 describe('transport liveness and shutdown', () => {
