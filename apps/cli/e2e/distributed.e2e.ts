@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createTestDatabase, expectEventually, freePort, requireKafka, requireRedis, startCli, type JsonLineProcess, type TestDatabase } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { startIngress } from './ingress';
-import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkRegistrations, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkSendFlags, checkRegistrations, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(180_000);
 
@@ -132,5 +132,9 @@ describe('distributed mode, end to end', () => {
   it('multicasts one notification to several registrations, reporting foreign and malformed ids per recipient', async () => {
     const other = await quickstart(installation, join(work, 'project-multicast-other'), 'project-multicast-other');
     processes.push(...(await checkMulticast(installation, project, other, work)));
+  });
+
+  it('sends with --type, --priority, --collapse-key and --idempotency-key from the CLI', async () => {
+    processes.push(await checkSendFlags(installation, project, join(work, 'device-flags')));
   });
 });

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
-import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkSendFlags, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(120_000);
 
@@ -94,5 +94,9 @@ describe('standalone mode, end to end', () => {
   it('multicasts one notification to several registrations, reporting foreign and malformed ids per recipient', async () => {
     const other = await quickstart(installation, join(work, 'project-multicast-other'), 'project-multicast-other');
     devices.push(...(await checkMulticast(installation, project, other, work)));
+  });
+
+  it('sends with --type, --priority, --collapse-key and --idempotency-key from the CLI', async () => {
+    devices.push(await checkSendFlags(installation, project, join(work, 'device-flags')));
   });
 });

@@ -342,3 +342,30 @@ export async function checkMulticast(installation: Installation, project: Projec
   expect(foreignDevice.lines.some((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id))).toBe(false);
   return [...devices, foreignDevice];
 }
+
+/**
+ * `borealis send`'s flags beyond the basic ones (issue 16, point 8): an application-wide push with
+ * a priority and a collapse key reaches the app's device; a retried send with the same
+ * --idempotency-key is one message (to a device and to a topic alike).
+ */
+export async function checkSendFlags(installation: Installation, project: Project, stateDir: string): Promise<JsonLineProcess> {
+  const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const registrationId = await registrationIdOf(device);
+  const settings = ['--settings', project.settingsFile];
+  const shown = (id: string) => device.lines.filter((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id)).length;
+
+  const appWide = String((await runCli(['send', ...settings, '--type', 'application', '--target', project.applicationId, '--title', 'app-wide', '--priority', 'high', '--collapse-key', 'news', '--ttl', '1h']))['id']);
+  await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === appWide), 30_000, `application push ${appWide}`);
+  expect(await client(project).getMessageStatus(appWide)).toMatchObject({ id: appWide, target: { type: 'application', value: project.applicationId } });
+
+  const once = ['send', ...settings, '--target', registrationId, '--title', 'once', '--idempotency-key', `retry-${registrationId}`];
+  const [first, retried] = [await runCli(once), await runCli(once)];
+  expect(retried['id']).toBe(first['id']);
+  await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === first['id']), 30_000, 'idempotent push');
+  const topic = ['send', ...settings, '--type', 'topic', '--target', 'flags-news', '--data', '{"n":1}', '--idempotency-key', `topic-${registrationId}`];
+  expect((await runCli(topic))['id']).toBe((await runCli(topic))['id']);
+  // Shown once although sent twice.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(shown(String(first['id']))).toBe(1);
+  return device;
+}

@@ -46,7 +46,7 @@ type Flags = { [K in keyof typeof OPTIONS]?: string };
 export async function adminCommand(args: string[]): Promise<void> {
   // The command words come first: `admin key revoke --project P --key K`.
   const [group, action] = args;
-  if (group === undefined || group === 'help' || group === '--help') {
+  if (group === undefined || group === 'help' || args.includes('--help') || args.includes('-h')) {
     process.stdout.write(ADMIN_USAGE);
     return;
   }

@@ -2,16 +2,30 @@ import { parseArgs } from 'node:util';
 import { loadProjectSettings, PushServerClient } from '@borealis/server-sdk';
 import { printJson, required, UsageError } from './usage';
 
+const TARGET_TYPES = ['device', 'application', 'topic'] as const;
+const PRIORITIES = ['normal', 'high'] as const;
+
+/** The flag's value if it is one of `allowed`; a usage error naming them otherwise. */
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')} (got "${value}")`);
+  return value as T;
+}
+
 export async function sendCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
       settings: { type: 'string' },
       target: { type: 'string' },
+      type: { type: 'string' },
       title: { type: 'string' },
       message: { type: 'string' },
       data: { type: 'string' },
       ttl: { type: 'string' },
+      priority: { type: 'string' },
+      'collapse-key': { type: 'string' },
+      'idempotency-key': { type: 'string' },
     },
     strict: true,
   });
@@ -23,26 +37,32 @@ export async function sendCommand(args: string[]): Promise<void> {
       throw new UsageError('--data must be a JSON object');
     }
   }
-  const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
   const target = required(values.target, '--target');
+  const type = oneOf(values.type, TARGET_TYPES, '--type') ?? 'device';
+  const priority = oneOf(values.priority, PRIORITIES, '--priority');
+  const collapseKey = values['collapse-key'];
+  const idempotencyKey = values['idempotency-key'];
+  const multicast = target.includes(',');
+  if (multicast && type !== 'device') throw new UsageError('a comma-separated --target lists registration ids: --type must be device');
+  if (multicast && idempotencyKey !== undefined) throw new UsageError('--idempotency-key applies to a single target, not to a list of registration ids');
+  const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
   // Each optional: --data alone sends a silent push; the server refuses a push with none.
   const notification = {
     ...(values.title !== undefined ? { title: values.title } : {}),
     ...(values.message !== undefined ? { message: values.message } : {}),
     ...(data !== undefined ? { data } : {}),
   };
-  if (target.includes(',')) {
+  const options = {
+    ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
+    ...(priority !== undefined ? { priority } : {}),
+    ...(collapseKey !== undefined ? { collapseKey } : {}),
+  };
+  if (multicast) {
     // A list of registration ids: one multicast, each id's outcome printed.
-    printJson(await client.sendMulticast({ registrationIds: target.split(','), ...(values.ttl !== undefined ? { ttl: values.ttl } : {}), notification }));
+    printJson(await client.sendMulticast({ registrationIds: target.split(','), ...options, notification }));
     return;
   }
-  const result = await client.sendMessage({
-    target,
-    type: 'device',
-    ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
-    notification,
-  });
-  printJson(result);
+  printJson(await client.sendMessage({ target, type, ...options, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), notification }));
 }
 
 export async function statusCommand(args: string[]): Promise<void> {
