@@ -25,7 +25,7 @@ describe('borealis <command> --help', () => {
 
   it('send --help names every option', async () => {
     const { stdout } = await run(['send', '--settings', 'nowhere.yaml', '--help']);
-    for (const option of ['--settings', '--target', '--type', '--title', '--message', '--data', '--ttl', '--priority', '--collapse-key', '--idempotency-key']) expect(stdout).toContain(option);
+    for (const option of ['--settings', '--target', '--type', '--title', '--message', '--data', '--ttl', '--priority', '--collapse-key', '--idempotency-key', '--send-at']) expect(stdout).toContain(option);
   }, 30_000);
 
   it('admin key create --help prints the admin operations', async () => {
@@ -40,6 +40,7 @@ describe('borealis <command> --help', () => {
       [['send', '--settings', 'nowhere.yaml', '--target', 'r', '--title', 't', '--priority', 'urgent'], '--priority must be one of normal, high (got "urgent")'],
       [['send', '--settings', 'nowhere.yaml', '--target', 'a,b', '--title', 't', '--type', 'topic'], '--type must be device'],
       [['send', '--settings', 'nowhere.yaml', '--target', 'a,b', '--title', 't', '--idempotency-key', 'k'], '--idempotency-key applies to a single target'],
+      [['send', '--settings', 'nowhere.yaml', '--target', 'r', '--title', 't', '--send-at', 'tomorrow'], '--send-at must be a date-time like 2027-01-31T09:00:00Z (got "tomorrow")'],
       [['bogus', '--help'], 'unknown command "bogus"'],
     ] as const) {
       const { code, stderr } = await run([...args]);

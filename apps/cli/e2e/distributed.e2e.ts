@@ -134,7 +134,7 @@ describe('distributed mode, end to end', () => {
     processes.push(...(await checkMulticast(installation, project, other, work)));
   });
 
-  it('sends with --type, --priority, --collapse-key and --idempotency-key from the CLI', async () => {
+  it('sends with --type, --priority, --collapse-key, --idempotency-key and --send-at from the CLI', async () => {
     processes.push(await checkSendFlags(installation, project, join(work, 'device-flags')));
   });
 });

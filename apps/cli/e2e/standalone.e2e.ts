@@ -96,7 +96,7 @@ describe('standalone mode, end to end', () => {
     devices.push(...(await checkMulticast(installation, project, other, work)));
   });
 
-  it('sends with --type, --priority, --collapse-key and --idempotency-key from the CLI', async () => {
+  it('sends with --type, --priority, --collapse-key, --idempotency-key and --send-at from the CLI', async () => {
     devices.push(await checkSendFlags(installation, project, join(work, 'device-flags')));
   });
 });

@@ -346,7 +346,8 @@ export async function checkMulticast(installation: Installation, project: Projec
 /**
  * `borealis send`'s flags beyond the basic ones (issue 16, point 8): an application-wide push with
  * a priority and a collapse key reaches the app's device; a retried send with the same
- * --idempotency-key is one message (to a device and to a topic alike).
+ * --idempotency-key is one message (to a device and to a topic alike); --send-at holds a push
+ * until its time.
  */
 export async function checkSendFlags(installation: Installation, project: Project, stateDir: string): Promise<JsonLineProcess> {
   const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
@@ -367,5 +368,12 @@ export async function checkSendFlags(installation: Installation, project: Projec
   // Shown once although sent twice.
   await new Promise((resolve) => setTimeout(resolve, 500));
   expect(shown(String(first['id']))).toBe(1);
+
+  // Scheduled: stored at once, routed to the (online) device no earlier than its time.
+  const sendAt = new Date(Date.now() + 3_000);
+  const later = String((await runCli(['send', ...settings, '--target', registrationId, '--title', 'later', '--ttl', '1h', '--send-at', sendAt.toISOString()]))['id']);
+  const line = await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === later), 30_000, `scheduled push ${later}`);
+  const push = (line['pushList'] as { id: string; sentAt: string }[]).find((p) => p.id === later)!;
+  expect(Date.parse(push.sentAt)).toBeGreaterThanOrEqual(sendAt.getTime());
   return device;
 }

@@ -30,11 +30,12 @@ const COMMAND_USAGE: Record<string, string> = {
 `,
   send: `  send --settings FILE --target TARGET [--type device|application|topic]
        [--title T] [--message M] [--data JSON] [--ttl 1h] [--priority normal|high]
-       [--collapse-key KEY] [--idempotency-key KEY]
+       [--collapse-key KEY] [--idempotency-key KEY] [--send-at RFC3339]
       Sends a push as an app server would; prints {"id": ...}. TARGET is a registration id
       (--type device, the default), an application id or a topic. Title, message and data are
-      each optional (data alone: a silent push). Several registration ids (up to 1,000, comma
-      separated): one multicast; prints the id and each recipient's outcome.
+      each optional (data alone: a silent push). --send-at schedules it (less than the TTL ahead).
+      Several registration ids (up to 1,000, comma separated): one multicast; prints the id and
+      each recipient's outcome.
 `,
   status: `  status --settings FILE MESSAGE_ID
       Prints the message status.

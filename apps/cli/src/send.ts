@@ -26,6 +26,7 @@ export async function sendCommand(args: string[]): Promise<void> {
       priority: { type: 'string' },
       'collapse-key': { type: 'string' },
       'idempotency-key': { type: 'string' },
+      'send-at': { type: 'string' },
     },
     strict: true,
   });
@@ -42,6 +43,8 @@ export async function sendCommand(args: string[]): Promise<void> {
   const priority = oneOf(values.priority, PRIORITIES, '--priority');
   const collapseKey = values['collapse-key'];
   const idempotencyKey = values['idempotency-key'];
+  const sendAt = values['send-at'] === undefined ? undefined : new Date(values['send-at']);
+  if (sendAt !== undefined && Number.isNaN(sendAt.getTime())) throw new UsageError(`--send-at must be a date-time like 2027-01-31T09:00:00Z (got "${values['send-at']}")`);
   const multicast = target.includes(',');
   if (multicast && type !== 'device') throw new UsageError('a comma-separated --target lists registration ids: --type must be device');
   if (multicast && idempotencyKey !== undefined) throw new UsageError('--idempotency-key applies to a single target, not to a list of registration ids');
@@ -56,6 +59,7 @@ export async function sendCommand(args: string[]): Promise<void> {
     ...(values.ttl !== undefined ? { ttl: values.ttl } : {}),
     ...(priority !== undefined ? { priority } : {}),
     ...(collapseKey !== undefined ? { collapseKey } : {}),
+    ...(sendAt !== undefined ? { sendAt } : {}),
   };
   if (multicast) {
     // A list of registration ids: one multicast, each id's outcome printed.

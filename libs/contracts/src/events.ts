@@ -39,6 +39,8 @@ export const MessageAcceptedV1 = z.object({
    * project; `target.value` is then how many there are. Absent for every other type.
    */
   registrationIds: z.array(id).min(1).max(1000).optional(),
+  /** A scheduled send: not routed before this time (before `expiresAtMs`). Absent: at once. */
+  sendAtMs: epochMs.optional(),
 });
 export type MessageAcceptedV1 = z.infer<typeof MessageAcceptedV1>;
 
@@ -221,6 +223,8 @@ export const MessageStatusV1 = z.object({
   expiresAt: z.string(),
   /** When an app server cancelled it (RFC 3339), else null. */
   cancelledAt: z.string().nullable(),
+  /** A scheduled send's time (RFC 3339), else null; absent from servers before scheduling. */
+  sendAt: z.string().nullable().optional(),
   counts: z.record(DeliveryState, z.number().int().nonnegative()),
   recipients: z.array(
     z.object({

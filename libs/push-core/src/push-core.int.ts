@@ -323,6 +323,7 @@ describe('messages and deliveries', () => {
       createdAt: new Date(T0).toISOString(),
       expiresAt: new Date(message.expiresAtMs).toISOString(),
       cancelledAt: null,
+      sendAt: null,
       counts: { pending: 0, sent: 0, delivered: 1, expired: 0, failed: 0, cancelled: 0 },
       recipients: [{ registrationId, state: 'delivered', updatedAt: new Date(T0 + 2000).toISOString() }],
     });
@@ -935,4 +936,75 @@ describe('topic subscriptions requested by app servers', () => {
     expect(bus.deadLetters.slice(before)).toEqual([expect.objectContaining({ consumerGroup: 'test.push-core.subscriptions', reason: expect.stringContaining('topic') })]);
     expect(await topicsOf(registrationId)).toEqual([]);
   });
+});
+
+describe('scheduled sends (send_at)', () => {
+  /** The release loop ticks every second (real time) and reads the (fixed) clock. */
+  const released = { timeoutMs: 5_000, intervalMs: 100 };
+
+  it('holds a device-targeted message until its time, also through a reconnect, then routes it', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const message = { ...accepted(p1, { type: 'device', value: registrationId }), sendAtMs: T0 + 10 * 60_000 };
+    await send(message);
+    await connect(device, 't-1');
+    // Two release ticks at the current time: nothing is due.
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    expect(deliveries('t-1').map((d) => d.messageId)).not.toContain(message.messageId);
+    expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'stored', sendAt: new Date(T0 + 10 * 60_000).toISOString(), counts: { pending: 1 } });
+
+    clock.advance(10 * 60_000);
+    await expectEventually(() => expect(deliveries('t-1').filter((d) => d.messageId === message.messageId)).toHaveLength(1), released);
+    // Released once: later ticks and reconnects route it as any pending delivery, not as scheduled.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(deliveries('t-1').filter((d) => d.messageId === message.messageId)).toHaveLength(1);
+    const [row] = await dataSource.query('SELECT not_before_ms FROM deliveries WHERE message_id = $1', [message.messageId]);
+    expect(row).toEqual({ not_before_ms: null });
+    await receipt('delivered', device, 't-1', [message.messageId]);
+    expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'delivered' });
+  }, 20_000);
+
+  it('an offline device gets a released message when it connects', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    const message = { ...accepted(p1, { type: 'device', value: registrationId }), sendAtMs: T0 + 60_000 };
+    await send(message);
+    clock.advance(60_000);
+    await expectEventually(async () => {
+      const [row] = await dataSource.query('SELECT not_before_ms FROM deliveries WHERE message_id = $1', [message.messageId]);
+      expect(row).toEqual({ not_before_ms: null });
+    }, released);
+    expect(deliveries('t-2')).toEqual([]);
+    await connect(device, 't-2');
+    expect(deliveries('t-2').map((d) => d.messageId)).toEqual([message.messageId]);
+  }, 20_000);
+
+  it('a message cancelled before its time never goes out', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const message = { ...accepted(p1, { type: 'device', value: registrationId }), sendAtMs: T0 + 60_000 };
+    await send(message);
+    await bus.publish(Topics.messageCancelRequested, [{ value: { requestId: uuidv7(), projectId: p1, messageId: message.messageId, atMs: clock.now() } }]);
+    expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'cancelled', counts: { cancelled: 1, pending: 0 } });
+    clock.advance(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    await connect(device, 't-1');
+    expect(deliveries('t-1').map((d) => d.messageId)).not.toContain(message.messageId);
+  }, 20_000);
+
+  it('fans a group message out only once its time has come', async () => {
+    const device = newDevice();
+    await register(device, a2);
+    await presence.set(device, 't-1', 3600);
+    const message = { ...accepted(p2, { type: 'application', value: a2 }), sendAtMs: T0 + 5 * 60_000 };
+    await send(message);
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    const [{ n }] = await dataSource.query('SELECT count(*)::int AS n FROM deliveries WHERE message_id = $1', [message.messageId]);
+    expect(n).toBe(0);
+    clock.advance(5 * 60_000);
+    await expectEventually(() => expect(deliveries('t-1').filter((d) => d.messageId === message.messageId && d.deviceId === device)).toHaveLength(1), released);
+    await fannedOut(message.messageId);
+  }, 20_000);
 });

@@ -5,6 +5,7 @@ import { MessageCancellation } from './delivery/message-cancellation.service';
 import { DeliveryRouter } from './delivery/delivery-router';
 import { DeviceEvents } from './delivery/device-events.service';
 import { FanOutWorker } from './delivery/fan-out.worker';
+import { ScheduledRelease } from './delivery/scheduled-release.worker';
 import { MessageIngest } from './delivery/message-ingest.service';
 import { PlannerStatistics } from './maintenance/planner-statistics';
 import { Sweeper } from './maintenance/sweeper';
@@ -19,6 +20,7 @@ import { MessageCancel1767571200000 } from './persistence/migrations/17675712000
 import { MessageListing1767657600000 } from './persistence/migrations/1767657600000-message-listing';
 import { Multicast1767744000000 } from './persistence/migrations/1767744000000-multicast';
 import { DeviceUsers1767830400000 } from './persistence/migrations/1767830400000-device-users';
+import { ScheduledSends1767916800000 } from './persistence/migrations/1767916800000-scheduled-sends';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
@@ -58,7 +60,7 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000, ScheduledSends1767916800000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,
@@ -77,6 +79,7 @@ export class PushCoreModule {
         StatsRepository,
         DeliveryRouter,
         FanOutWorker,
+        ScheduledRelease,
         Sweeper,
         PlannerStatistics,
         RegistryView,

@@ -108,6 +108,15 @@ describe('PushServerClient', () => {
     expect(call!.body).toEqual({ target: 'reg-1', type: 'device', ttl: '5h', notification: { title: 'T', message: 'M', data: { a: 1 } }, collapse_key: 'c' });
   });
 
+  it('sends a scheduled message with send_at in RFC 3339 (UTC), single and multicast', async () => {
+    const server = fakeServer((req) => Response.json(req.url.endsWith('/multicast') ? { id: 'm2', recipients: [] } : { id: 'm1' }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    const sendAt = new Date('2027-01-31T09:30:00+02:00');
+    await client.sendMessage({ target: 'reg-1', notification: { title: 'later' }, sendAt });
+    await client.sendMulticast({ registrationIds: ['reg-1', 'reg-2'], notification: { title: 'later' }, sendAt });
+    expect(server.apiCalls().map((c) => (c.body as { send_at: string }).send_at)).toEqual(['2027-01-31T07:30:00.000Z', '2027-01-31T07:30:00.000Z']);
+  });
+
   it('cancels a message: applied on 200, not yet on 202', async () => {
     const status = {
       id: 'm1',

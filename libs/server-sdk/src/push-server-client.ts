@@ -25,6 +25,8 @@ export interface SendMessageInput {
   collapseKey?: string;
   /** Sent as the Idempotency-Key header: a retry with the same key and body sends once. */
   idempotencyKey?: string;
+  /** A scheduled send: no device gets it before this time (less than the TTL ahead). */
+  sendAt?: Date;
 }
 
 export interface MulticastInput {
@@ -34,6 +36,8 @@ export interface MulticastInput {
   notification: SendMessageInput['notification'];
   priority?: Priority;
   collapseKey?: string;
+  /** A scheduled send: no device gets it before this time (less than the TTL ahead). */
+  sendAt?: Date;
 }
 
 /** Each listed id's outcome: accepted, or rejected with `invalid_argument` or `not_found`. */
@@ -105,6 +109,7 @@ export class PushServerClient {
       notification: input.notification,
       priority: input.priority,
       collapse_key: input.collapseKey,
+      send_at: input.sendAt?.toISOString(),
     };
     const headers: Record<string, string> = input.idempotencyKey === undefined ? {} : { 'idempotency-key': input.idempotencyKey };
     const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body, headers);
@@ -116,7 +121,14 @@ export class PushServerClient {
    * id was accepted), and each id's outcome. Takes one unit of the project's quota per accepted id.
    */
   async sendMulticast(input: MulticastInput): Promise<MulticastResponse> {
-    const body = { registration_ids: input.registrationIds, ttl: input.ttl, notification: input.notification, priority: input.priority, collapse_key: input.collapseKey };
+    const body = {
+      registration_ids: input.registrationIds,
+      ttl: input.ttl,
+      notification: input.notification,
+      priority: input.priority,
+      collapse_key: input.collapseKey,
+      send_at: input.sendAt?.toISOString(),
+    };
     return parseResponse(MulticastResponse, await this.call('POST', ['projects', this.settings.projectId, 'messages', 'multicast'], body));
   }
 

@@ -71,6 +71,12 @@ export const OPENAPI_DOCUMENT = {
           },
           priority: { type: 'string', enum: ['high', 'normal'], default: 'normal' },
           collapse_key: { type: 'string', minLength: 1, maxLength: Limits.collapseKeyMaxChars, description: 'A newer pending message with the same key replaces the older one' },
+          send_at: {
+            type: 'string',
+            format: 'date-time',
+            description:
+              'A scheduled send (Borealis extension): RFC 3339 with a time zone. Stored at once (the 200 means durable), sent to no device before this time (within about a second after it), cancellable until then. Must be less than the TTL ahead (the TTL counts from acceptance); a time already past sends at once.',
+          },
         },
       },
       MulticastRequest: {
@@ -89,6 +95,7 @@ export const OPENAPI_DOCUMENT = {
           notification: { $ref: '#/components/schemas/SendRequest/properties/notification' },
           priority: { $ref: '#/components/schemas/SendRequest/properties/priority' },
           collapse_key: { $ref: '#/components/schemas/SendRequest/properties/collapse_key' },
+          send_at: { $ref: '#/components/schemas/SendRequest/properties/send_at' },
         },
       },
       MulticastResult: {
@@ -120,6 +127,7 @@ export const OPENAPI_DOCUMENT = {
           createdAt: { type: 'string', format: 'date-time' },
           expiresAt: { type: 'string', format: 'date-time' },
           cancelledAt: { type: ['string', 'null'], format: 'date-time', description: 'When an app server cancelled it' },
+          sendAt: { type: ['string', 'null'], format: 'date-time', description: 'A scheduled send’s time (send_at), else null' },
           counts: { type: 'object', properties: Object.fromEntries(DeliveryState.options.map((s) => [s, { type: 'integer' }])) },
           recipients: {
             type: 'array',

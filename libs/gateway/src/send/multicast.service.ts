@@ -42,7 +42,7 @@ export class MulticastService {
   async send(projectId: string, body: unknown, onRateLimit: (outcome: LimitOutcome) => void, requestId?: string): Promise<MulticastResult> {
     const { ids, rest } = splitRecipients(body);
     // The rest is a send body without its target: the same rules, the same field names.
-    const request = parseSendRequest({ ...rest, target: 'multicast', type: 'device' });
+    const request = parseSendRequest({ ...rest, target: 'multicast', type: 'device' }, this.clock.now());
 
     const recipients: MulticastRecipient[] = [];
     const wellFormed: string[] = [];
@@ -79,6 +79,7 @@ export class MulticastService {
       collapseKey: request.collapseKey,
       acceptedAtMs,
       expiresAtMs: acceptedAtMs + request.ttlSeconds * 1000,
+      ...(request.sendAtMs !== undefined ? { sendAtMs: request.sendAtMs } : {}),
     };
     try {
       await this.publisher.publish(event, requestId);

@@ -80,7 +80,7 @@ export class SendMessageService {
   sendPreauthorized(projectId: string, body: unknown, ip: string, request: SendContext): Promise<SendResult> | undefined {
     let parsed: SendRequest;
     try {
-      parsed = parseSendRequest(body);
+      parsed = parseSendRequest(body, this.clock.now());
     } catch {
       return undefined;
     }
@@ -106,7 +106,7 @@ export class SendMessageService {
         fields: { 'Idempotency-Key': 'must be 1 to 255 visible ASCII characters' },
       });
     }
-    const request = parseSendRequest(body);
+    const request = parseSendRequest(body, this.clock.now());
     if (idempotencyKey === undefined) return { id: await this.accept(projectId, request, take, requestId), replayed: false };
 
     // Keys are per project: two projects may well pick the same one.

@@ -1,11 +1,14 @@
 import { DomainError, ErrorCode, Limits } from '@borealis/contracts';
 import { DATA_MAX_DEPTH, parseSendRequest } from './send-request';
 
+const NOW = Date.parse('2027-01-31T09:00:00Z');
+const parse = (body: unknown) => parseSendRequest(body, NOW);
+
 const valid = () => ({ target: 'reg-1', type: 'device', notification: { title: 'Hello', message: 'World' } });
 
 function fieldsOf(body: unknown): Record<string, string> {
   try {
-    parseSendRequest(body);
+    parse(body);
   } catch (err) {
     expect(err).toBeInstanceOf(DomainError);
     expect((err as DomainError).code).toBe(ErrorCode.InvalidArgument);
@@ -16,7 +19,7 @@ function fieldsOf(body: unknown): Record<string, string> {
 
 describe('parseSendRequest', () => {
   it('accepts the minimal Aurora body with defaults', () => {
-    expect(parseSendRequest(valid())).toEqual({
+    expect(parse(valid())).toEqual({
       target: { type: 'device', value: 'reg-1' },
       ttlSeconds: Limits.ttlDefaultSeconds,
       notification: { title: 'Hello', message: 'World', data: null },
@@ -27,7 +30,7 @@ describe('parseSendRequest', () => {
 
   it('reads ttl, priority, collapse_key and nested data', () => {
     const data = { a: { b: [1, 2, { c: 'ü' }] }, n: null };
-    const request = parseSendRequest({ ...valid(), ttl: '5h30m', priority: 'high', collapse_key: 'news', notification: { title: 't', message: 'm', data } });
+    const request = parse({ ...valid(), ttl: '5h30m', priority: 'high', collapse_key: 'news', notification: { title: 't', message: 'm', data } });
     expect(request.ttlSeconds).toBe(5 * 3600 + 30 * 60);
     expect(request.priority).toBe('high');
     expect(request.collapseKey).toBe('news');
@@ -60,8 +63,8 @@ describe('parseSendRequest', () => {
   });
 
   it('accepts device, application and topic targets, and checks topic names', () => {
-    expect(parseSendRequest({ ...valid(), type: 'application', target: 'app_1' }).target).toEqual({ type: 'application', value: 'app_1' });
-    expect(parseSendRequest({ ...valid(), type: 'topic', target: 'news-1.eu_%7E' }).target).toEqual({ type: 'topic', value: 'news-1.eu_%7E' });
+    expect(parse({ ...valid(), type: 'application', target: 'app_1' }).target).toEqual({ type: 'application', value: 'app_1' });
+    expect(parse({ ...valid(), type: 'topic', target: 'news-1.eu_%7E' }).target).toEqual({ type: 'topic', value: 'news-1.eu_%7E' });
     expect(fieldsOf({ ...valid(), type: 'topic', target: 'sports/football' })).toEqual({ target: 'must be a topic name: 1 to 256 letters, digits or -_.~%' });
     expect(fieldsOf({ ...valid(), type: 'broadcast' })).toEqual({ type: 'must be "device", "application" or "topic"' });
     expect(fieldsOf({ ...valid(), type: ['device'] })).toEqual({ type: 'must be "device", "application" or "topic"' });
@@ -84,8 +87,8 @@ describe('parseSendRequest', () => {
 
   it('accepts every id Borealis issues as a target', () => {
     for (const target of ['reg_3q2-7wEvQ_uZtSpcH2Ngxw', 'app_AAAAAAAAAAAAAAAAAAAAAA', 'r'.repeat(Limits.targetMaxChars)]) {
-      expect(parseSendRequest({ ...valid(), target }).target.value).toBe(target);
-      expect(parseSendRequest({ ...valid(), type: 'application', target }).target.value).toBe(target);
+      expect(parse({ ...valid(), target }).target.value).toBe(target);
+      expect(parse({ ...valid(), type: 'application', target }).target.value).toBe(target);
     }
   });
 
@@ -95,7 +98,7 @@ describe('parseSendRequest', () => {
       for (let i = 1; i < levels; i++) data = { d: data };
       return data;
     };
-    expect(parseSendRequest({ ...valid(), notification: { title: 't', message: 'm', data: nest(DATA_MAX_DEPTH) } }).notification.data).toContain('"d"');
+    expect(parse({ ...valid(), notification: { title: 't', message: 'm', data: nest(DATA_MAX_DEPTH) } }).notification.data).toContain('"d"');
     expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data: nest(DATA_MAX_DEPTH + 1) } })).toEqual({ 'notification.data': `nests deeper than ${DATA_MAX_DEPTH} levels` });
     expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data: nest(100_000) } })).toEqual({ 'notification.data': `nests deeper than ${DATA_MAX_DEPTH} levels` });
   });
@@ -104,7 +107,7 @@ describe('parseSendRequest', () => {
     const emoji = '😀'; // two UTF-16 units, one code point
     const title = emoji.repeat(Limits.titleMaxChars);
     expect(title.length).toBe(2 * Limits.titleMaxChars);
-    expect(parseSendRequest({ ...valid(), notification: { title, message: emoji.repeat(Limits.messageMaxChars) } }).notification.title).toBe(title);
+    expect(parse({ ...valid(), notification: { title, message: emoji.repeat(Limits.messageMaxChars) } }).notification.title).toBe(title);
     const fields = fieldsOf({ ...valid(), notification: { title: title + 'x', message: 'm'.repeat(Limits.messageMaxChars + 1) } });
     expect(fields).toEqual({
       'notification.title': 'is 513 characters; the limit is 512',
@@ -115,7 +118,7 @@ describe('parseSendRequest', () => {
   it('limits data by the UTF-8 bytes of its JSON text', () => {
     const overhead = JSON.stringify({ k: '' }).length;
     const fits = { k: 'a'.repeat(Limits.dataMaxBytes - overhead) };
-    expect(parseSendRequest({ ...valid(), notification: { title: 't', message: 'm', data: fits } }).notification.data).toBe(JSON.stringify(fits));
+    expect(parse({ ...valid(), notification: { title: 't', message: 'm', data: fits } }).notification.data).toBe(JSON.stringify(fits));
     // 'é' is one UTF-16 unit but two UTF-8 bytes: the same length in characters is over the limit.
     const tooBig = { k: 'é'.repeat(Limits.dataMaxBytes - overhead) };
     expect(fieldsOf({ ...valid(), notification: { title: 't', message: 'm', data: tooBig } })['notification.data']).toMatch(/bytes as JSON; the limit is 4096/);
@@ -126,7 +129,7 @@ describe('parseSendRequest', () => {
   });
 
   it('takes title, message and data as optional each (Aurora): any one makes a push, data alone a silent one', () => {
-    const only = (notification: Record<string, unknown>) => parseSendRequest({ ...valid(), notification }).notification;
+    const only = (notification: Record<string, unknown>) => parse({ ...valid(), notification }).notification;
     expect(only({ title: 'Just a title' })).toEqual({ title: 'Just a title', message: '', data: null });
     expect(only({ message: 'Just a message' })).toEqual({ title: '', message: 'Just a message', data: null });
     expect(only({ data: { sync: true } })).toEqual({ title: '', message: '', data: '{"sync":true}' });
@@ -140,10 +143,33 @@ describe('parseSendRequest', () => {
   it('refuses a malformed or too long ttl', () => {
     expect(Object.keys(fieldsOf({ ...valid(), ttl: '5 hours' }))).toEqual(['ttl']);
     expect(Object.keys(fieldsOf({ ...valid(), ttl: `${Limits.ttlMaxSeconds + 1}s` }))).toEqual(['ttl']);
-    expect(parseSendRequest({ ...valid(), ttl: '90s' }).ttlSeconds).toBe(90);
+    expect(parse({ ...valid(), ttl: '90s' }).ttlSeconds).toBe(90);
   });
 
   it('names every field in the message', () => {
-    expect(() => parseSendRequest({ ...valid(), target: '', priority: 'x' })).toThrow('invalid message: target must not be empty; priority must be "high" or "normal"');
+    expect(() => parse({ ...valid(), target: '', priority: 'x' })).toThrow('invalid message: target must not be empty; priority must be "high" or "normal"');
+  });
+
+  describe('send_at', () => {
+    it('takes an RFC 3339 time ahead of now and within the TTL, with any offset', () => {
+      expect(parse({ ...valid(), ttl: '1h', send_at: '2027-01-31T09:30:00Z' }).sendAtMs).toBe(NOW + 30 * 60_000);
+      expect(parse({ ...valid(), ttl: '1h', send_at: '2027-01-31T12:10:00.250+03:00' }).sendAtMs).toBe(NOW + 10 * 60_000 + 250);
+    });
+
+    it('sends at once (no schedule) for a time already past', () => {
+      expect(parse({ ...valid(), send_at: '2027-01-31T08:59:59Z' })).not.toHaveProperty('sendAtMs');
+      expect(parse({ ...valid(), send_at: '2027-01-31T09:00:00Z' })).not.toHaveProperty('sendAtMs');
+    });
+
+    it('refuses a time at or beyond the TTL, and anything that is not an RFC 3339 date-time with a zone', () => {
+      expect(fieldsOf({ ...valid(), ttl: '1h', send_at: '2027-01-31T10:00:00Z' })).toEqual({ send_at: 'must be less than the TTL (3600 s) ahead: the message would expire before it may go out' });
+      for (const send_at of ['2027-01-31T09:30:00', '2027-01-31 09:30:00Z', 'tomorrow', 1801386000, '2027-02-30T09:30:00Z', '']) {
+        expect({ send_at, fields: Object.keys(fieldsOf({ ...valid(), send_at })) }).toEqual({ send_at, fields: ['send_at'] });
+      }
+    });
+
+    it('reports a bad ttl alone, not a send_at judged against it', () => {
+      expect(Object.keys(fieldsOf({ ...valid(), ttl: 'soon', send_at: '2027-01-31T09:30:00Z' }))).toEqual(['ttl']);
+    });
   });
 });

@@ -7,9 +7,13 @@ export interface SendRequest {
   notification: { title: string; message: string; data: string | null };
   priority: Priority;
   collapseKey: string | null;
+  /** A scheduled send's time (epoch ms), present only when it is still ahead. */
+  sendAtMs?: number;
 }
 
-const FIELDS = new Set(['target', 'type', 'ttl', 'notification', 'priority', 'collapse_key']);
+const FIELDS = new Set(['target', 'type', 'ttl', 'notification', 'priority', 'collapse_key', 'send_at']);
+/** RFC 3339 date-time with a zone (Z or an offset), as `send_at` takes it. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 const NOTIFICATION_FIELDS = new Set(['title', 'message', 'data']);
 const TARGET_TYPES: ReadonlySet<string> = new Set<TargetType>(['device', 'application', 'topic']);
 /**
@@ -35,9 +39,11 @@ type JsonObject = Record<string, unknown>;
 /**
  * Validates the body of `POST /projects/{project_id}/messages`. Every problem is reported at once,
  * keyed by field path, in an invalid_argument error. Lengths are in Unicode code points; `data`
- * is measured as the UTF-8 bytes of its JSON text, which is what travels to the device.
+ * is measured as the UTF-8 bytes of its JSON text, which is what travels to the device. `send_at`
+ * is judged against `nowMs`: a time already past means at once; one at or beyond the TTL is refused
+ * (the message would expire before it may go out).
  */
-export function parseSendRequest(body: unknown): SendRequest {
+export function parseSendRequest(body: unknown, nowMs: number): SendRequest {
   if (!isObject(body)) throw invalid({ body: 'must be a JSON object' });
   const problems: Record<string, string> = {};
   for (const key of Object.keys(body)) if (!FIELDS.has(key)) problems[key] = 'is not a known field';
@@ -68,6 +74,8 @@ export function parseSendRequest(body: unknown): SendRequest {
 
   const collapseKey = boundedString(body['collapse_key'], 'collapse_key', Limits.collapseKeyMaxChars, problems, { required: false, nonEmpty: true });
 
+  const sendAtMs = parseSendAt(body['send_at'], nowMs, problems['ttl'] === undefined ? ttlSeconds : null, problems);
+
   if (Object.keys(problems).length > 0) throw invalid(problems);
   return {
     target: { type: type as TargetType, value: target! },
@@ -75,7 +83,24 @@ export function parseSendRequest(body: unknown): SendRequest {
     notification: notification!,
     priority: priority as Priority,
     collapseKey: collapseKey ?? null,
+    ...(sendAtMs !== undefined ? { sendAtMs } : {}),
   };
+}
+
+/** `send_at`: the time (epoch ms) if it is still ahead; undefined when absent or past (at once). */
+function parseSendAt(value: unknown, nowMs: number, ttlSeconds: number | null, problems: Record<string, string>): number | undefined {
+  if (value === undefined) return undefined;
+  const atMs = typeof value === 'string' && RFC3339.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(atMs)) {
+    problems['send_at'] = 'must be an RFC 3339 date-time with a time zone, like "2027-01-31T09:00:00Z"';
+    return undefined;
+  }
+  if (atMs <= nowMs) return undefined;
+  if (ttlSeconds !== null && atMs >= nowMs + ttlSeconds * 1000) {
+    problems['send_at'] = `must be less than the TTL (${ttlSeconds} s) ahead: the message would expire before it may go out`;
+    return undefined;
+  }
+  return atMs;
 }
 
 function parseNotification(value: unknown, problems: Record<string, string>): SendRequest['notification'] | undefined {

@@ -59,7 +59,7 @@ export class FanOutWorker implements OnApplicationBootstrap, OnApplicationShutdo
   /** Works one job; true when it did (there may be more). */
   private step(): Promise<boolean> {
     return this.db.session(async (session) => {
-      for (const { messageId } of await this.jobs.oldest(session.sql, CANDIDATE_JOBS)) {
+      for (const { messageId } of await this.jobs.oldest(session.sql, CANDIDATE_JOBS, this.clock.now())) {
         if (!(await this.jobs.tryLock(session.sql, messageId))) continue;
         try {
           await this.fanOut(session, messageId);

@@ -59,7 +59,7 @@ export class MessageIngest {
       }
       const stored = fresh.filter((a) => a.outcome === 'stored');
       counted.push(...(await this.storeDeviceTargeted(sql, stored.filter((a) => isListedTarget(a.message)), nowMs)));
-      const group = stored.filter((a) => !isListedTarget(a.message)).map((a) => a.message.messageId);
+      const group = stored.filter((a) => !isListedTarget(a.message)).map((a) => ({ messageId: a.message.messageId, notBeforeMs: a.message.sendAtMs ?? null }));
       await this.jobs.create(sql, group, nowMs);
       await this.stats.bump(sql, counted);
       return group.length;
@@ -114,6 +114,7 @@ export class MessageIngest {
         collapseKey: a.message.collapseKey,
         acceptedAtMs: a.message.acceptedAtMs,
         expiresAtMs: a.expiresAtMs,
+        notBeforeMs: a.message.sendAtMs ?? null,
       })),
     );
     const created = await this.deliveries.createForDevices(sql, targets, nowMs);

@@ -23,6 +23,8 @@ export interface DeviceTargetMessage {
   collapseKey: string | null;
   acceptedAtMs: number;
   expiresAtMs: number;
+  /** A scheduled send's time: the delivery is not routed before it. */
+  notBeforeMs: number | null;
 }
 
 /** A group message (application or topic target) whose recipients are resolved chunk by chunk. */
@@ -83,6 +85,8 @@ const FAN_OUT_CHUNK_COMMITS_ASYNCHRONOUSLY = `SET LOCAL synchronous_commit = off
 const OUTBOUND_SELECT = `
   SELECT d.message_id, d.device_id, d.application_id, d.registration_id, m.title, m.body, m.data, d.expires_at_ms
     FROM deliveries d JOIN messages m ON m.id = d.message_id`;
+/** Held by a scheduled send until its time: such a delivery is routed only once it is due. */
+const DUE = '(d.not_before_ms IS NULL OR d.not_before_ms <= $DUE)';
 /** Per device, acceptance order: when the gateway accepted the message, then its (time-ordered) id. */
 const ACCEPTANCE_ORDER = 'ORDER BY d.device_id, d.accepted_at_ms, d.message_id';
 
@@ -113,10 +117,10 @@ export class DeliveryRepository {
     if (messages.length === 0) return [];
     const rows = await sql<{ message_id: string; registration_id: string; device_id: string; application_id: string }>(
       `INSERT INTO deliveries (message_id, registration_id, project_id, device_id, application_id, state,
-                               accepted_at_ms, expires_at_ms, updated_at_ms, collapse_key)
-       SELECT m.id, r.id, r.project_id, r.device_id, r.application_id, $7, m.accepted_at_ms, m.expires_at_ms, $8, m.collapse_key
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-                AS m(id, project_id, registration_id, collapse_key, accepted_at_ms, expires_at_ms)
+                               accepted_at_ms, expires_at_ms, updated_at_ms, collapse_key, not_before_ms)
+       SELECT m.id, r.id, r.project_id, r.device_id, r.application_id, $7, m.accepted_at_ms, m.expires_at_ms, $8, m.collapse_key, m.not_before_ms
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $9::bigint[])
+                AS m(id, project_id, registration_id, collapse_key, accepted_at_ms, expires_at_ms, not_before_ms)
          JOIN registrations r ON r.id = m.registration_id AND r.project_id = m.project_id AND r.unregistered_at_ms IS NULL
          JOIN registry_applications a ON a.id = r.application_id AND a.project_id = r.project_id AND a.is_active
        ON CONFLICT (message_id, registration_id) DO NOTHING
@@ -130,6 +134,7 @@ export class DeliveryRepository {
         messages.map((m) => m.expiresAtMs),
         Delivery.pending,
         nowMs,
+        messages.map((m) => m.notBeforeMs),
       ],
     );
     return rows.map(toRecipient);
@@ -209,24 +214,51 @@ export class DeliveryRepository {
     );
   }
 
-  /** The unexpired deliveries of these messages that are in one of `states`. */
+  /** The unexpired, due deliveries of these messages that are in one of `states`. */
   async outboundOfMessages(sql: Sql, messageIds: readonly string[], states: readonly DeliveryState[], nowMs: number): Promise<OutboundDelivery[]> {
     if (messageIds.length === 0) return [];
     const rows = await sql<OutboundRow>(
-      `${OUTBOUND_SELECT} WHERE d.message_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 ${ACCEPTANCE_ORDER}`,
+      `${OUTBOUND_SELECT} WHERE d.message_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 AND ${DUE.replace('$DUE', '$3')} ${ACCEPTANCE_ORDER}`,
       [messageIds, states, nowMs],
     );
     return rows.map(toOutbound);
   }
 
-  /** The unexpired deliveries of these devices that are in one of `states`, in acceptance order. */
+  /** The unexpired, due deliveries of these devices that are in one of `states`, in acceptance order. */
   async outboundOfDevices(sql: Sql, deviceIds: readonly string[], states: readonly DeliveryState[], nowMs: number): Promise<OutboundDelivery[]> {
     if (deviceIds.length === 0) return [];
     const rows = await sql<OutboundRow>(
-      `${OUTBOUND_SELECT} WHERE d.device_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 ${ACCEPTANCE_ORDER}`,
+      `${OUTBOUND_SELECT} WHERE d.device_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 AND ${DUE.replace('$DUE', '$3')} ${ACCEPTANCE_ORDER}`,
       [deviceIds, states, nowMs],
     );
     return rows.map(toOutbound);
+  }
+
+  /**
+   * Scheduled deliveries whose time has come (pending, unexpired), oldest first, locked for this
+   * transaction (`SKIP LOCKED`: two push-core instances release different ones).
+   */
+  async lockDueScheduled(sql: Sql, nowMs: number, limit: number): Promise<OutboundDelivery[]> {
+    const rows = await sql<OutboundRow>(
+      `${OUTBOUND_SELECT}
+        WHERE d.not_before_ms IS NOT NULL AND d.state = $1 AND d.not_before_ms <= $2 AND d.expires_at_ms > $2
+        ORDER BY d.not_before_ms, d.message_id, d.registration_id
+        LIMIT $3
+        FOR UPDATE OF d SKIP LOCKED`,
+      [Delivery.pending, nowMs, limit],
+    );
+    return rows.map(toOutbound);
+  }
+
+  /** Released: these deliveries are routed like any other from now on (reconnects, re-routes). */
+  async clearSchedule(sql: Sql, deliveries: readonly { messageId: string; registrationId: string }[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    await sql(
+      `UPDATE deliveries d SET not_before_ms = NULL
+         FROM unnest($1::text[], $2::text[]) AS p(message_id, registration_id)
+        WHERE d.message_id = p.message_id AND d.registration_id = p.registration_id`,
+      [deliveries.map((d) => d.messageId), deliveries.map((d) => d.registrationId)],
+    );
   }
 
   /** Like `outboundOfDevices`, restricted to the given (device, message) pairs. */
@@ -240,7 +272,7 @@ export class DeliveryRepository {
     const rows = await sql<OutboundRow>(
       `${OUTBOUND_SELECT}
          JOIN unnest($1::text[], $2::text[]) AS p(device_id, message_id) ON p.device_id = d.device_id AND p.message_id = d.message_id
-        WHERE d.state = ANY($3) AND d.expires_at_ms > $4 ${ACCEPTANCE_ORDER}`,
+        WHERE d.state = ANY($3) AND d.expires_at_ms > $4 AND ${DUE.replace('$DUE', '$4')} ${ACCEPTANCE_ORDER}`,
       [pairs.map((p) => p.deviceId), pairs.map((p) => p.messageId), states, nowMs],
     );
     return rows.map(toOutbound);

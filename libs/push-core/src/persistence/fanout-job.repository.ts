@@ -8,15 +8,29 @@ import type { Sql } from './push-db';
  */
 @Injectable()
 export class FanOutJobRepository {
-  async create(sql: Sql, messageIds: readonly string[], nowMs: number): Promise<void> {
-    if (messageIds.length === 0) return;
-    await sql(`INSERT INTO fanout_jobs (message_id, created_at_ms) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING`, [messageIds, nowMs]);
+  /** A job per message; one with `notBeforeMs` (a scheduled send) is not worked before then. */
+  async create(sql: Sql, jobs: readonly { messageId: string; notBeforeMs: number | null }[], nowMs: number): Promise<void> {
+    if (jobs.length === 0) return;
+    await sql(`INSERT INTO fanout_jobs (message_id, not_before_ms, created_at_ms) SELECT m.*, $3 FROM unnest($1::text[], $2::bigint[]) AS m ON CONFLICT DO NOTHING`, [
+      jobs.map((j) => j.messageId),
+      jobs.map((j) => j.notBeforeMs),
+      nowMs,
+    ]);
   }
 
-  /** The oldest jobs first (acceptance order across messages). */
-  async oldest(sql: Sql, limit: number): Promise<{ messageId: string; cursor: string }[]> {
-    const rows = await sql<{ message_id: string; cursor: string }>(`SELECT message_id, cursor FROM fanout_jobs ORDER BY created_at_ms, message_id LIMIT $1`, [limit]);
+  /** The oldest jobs that are due first (acceptance order across messages). */
+  async oldest(sql: Sql, limit: number, nowMs: number): Promise<{ messageId: string; cursor: string }[]> {
+    const rows = await sql<{ message_id: string; cursor: string }>(
+      `SELECT message_id, cursor FROM fanout_jobs WHERE not_before_ms IS NULL OR not_before_ms <= $2 ORDER BY created_at_ms, message_id LIMIT $1`,
+      [limit, nowMs],
+    );
     return rows.map((r) => ({ messageId: r.message_id, cursor: r.cursor }));
+  }
+
+  /** Scheduled jobs whose time has come lose their hold; returns how many (the fan-out then takes them). */
+  async releaseDue(sql: Sql, nowMs: number): Promise<number> {
+    const rows = await sql<{ message_id: string }>(`UPDATE fanout_jobs SET not_before_ms = NULL WHERE not_before_ms <= $1 RETURNING message_id`, [nowMs]);
+    return rows.length;
   }
 
   /** Call on the session that works the job; true when this session now owns it. */

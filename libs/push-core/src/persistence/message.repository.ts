@@ -29,6 +29,8 @@ export interface StoredMessage {
   expiresAtMs: number;
   outcome: MessageOutcome;
   cancelledAtMs: number | null;
+  /** A scheduled send's time, else null. */
+  sendAtMs: number | null;
 }
 
 @Injectable()
@@ -39,10 +41,10 @@ export class MessageRepository {
     const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
     const rows = await sql<{ id: string }>(
       `INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
-                             accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, stored_at_ms)
-       SELECT m.*, $15::bigint
+                             accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms, stored_at_ms)
+       SELECT m.*, $16::bigint
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[]) AS m
+                     $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[]) AS m
        ON CONFLICT (id) DO NOTHING
        RETURNING id`,
       [
@@ -60,6 +62,7 @@ export class MessageRepository {
         column((m) => m.outcome),
         column((m) => m.failureReason),
         column((m) => m.message.ttlSeconds),
+        column((m) => m.message.sendAtMs ?? null),
         nowMs,
       ],
     );
@@ -139,8 +142,9 @@ export class MessageRepository {
       expires_at_ms: string;
       outcome: MessageOutcome;
       cancelled_at_ms: string | null;
+      send_at_ms: string | null;
     }>(
-      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms
+      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms, send_at_ms
          FROM messages WHERE project_id = $1 AND id = $2`,
       [projectId, messageId],
     );
@@ -154,6 +158,7 @@ export class MessageRepository {
         expiresAtMs: Number(row.expires_at_ms),
         outcome: row.outcome,
         cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
+        sendAtMs: row.send_at_ms === null ? null : Number(row.send_at_ms),
       }
     );
   }
@@ -169,8 +174,9 @@ export class MessageRepository {
       expires_at_ms: string;
       outcome: MessageOutcome;
       cancelled_at_ms: string | null;
+      send_at_ms: string | null;
     }>(
-      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms
+      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms, send_at_ms
          FROM messages
         WHERE project_id = $1 AND accepted_at_ms >= $2 AND ($3::bigint IS NULL OR (accepted_at_ms, id) < ($3::bigint, $4::text))
         ORDER BY accepted_at_ms DESC, id DESC
@@ -186,6 +192,7 @@ export class MessageRepository {
       expiresAtMs: Number(row.expires_at_ms),
       outcome: row.outcome,
       cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
+        sendAtMs: row.send_at_ms === null ? null : Number(row.send_at_ms),
     }));
   }
 

@@ -80,6 +80,7 @@ export class MessageListQuery {
         createdAt: new Date(message.acceptedAtMs).toISOString(),
         expiresAt: new Date(message.expiresAtMs).toISOString(),
         cancelledAt: message.cancelledAtMs === null ? null : new Date(message.cancelledAtMs).toISOString(),
+        sendAt: message.sendAtMs === null ? null : new Date(message.sendAtMs).toISOString(),
         counts,
       };
     });
