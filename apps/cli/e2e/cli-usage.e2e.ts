@@ -39,7 +39,6 @@ describe('borealis <command> --help', () => {
       [['send', '--settings', 'nowhere.yaml', '--target', 'r', '--title', 't', '--type', 'group'], '--type must be one of device, application, topic (got "group")'],
       [['send', '--settings', 'nowhere.yaml', '--target', 'r', '--title', 't', '--priority', 'urgent'], '--priority must be one of normal, high (got "urgent")'],
       [['send', '--settings', 'nowhere.yaml', '--target', 'a,b', '--title', 't', '--type', 'topic'], '--type must be device'],
-      [['send', '--settings', 'nowhere.yaml', '--target', 'a,b', '--title', 't', '--idempotency-key', 'k'], '--idempotency-key applies to a single target'],
       [['send', '--settings', 'nowhere.yaml', '--target', 'r', '--title', 't', '--send-at', 'tomorrow'], '--send-at must be a date-time like 2027-01-31T09:00:00Z (got "tomorrow")'],
       [['bogus', '--help'], 'unknown command "bogus"'],
     ] as const) {

@@ -47,7 +47,6 @@ export async function sendCommand(args: string[]): Promise<void> {
   if (sendAt !== undefined && Number.isNaN(sendAt.getTime())) throw new UsageError(`--send-at must be a date-time like 2027-01-31T09:00:00Z (got "${values['send-at']}")`);
   const multicast = target.includes(',');
   if (multicast && type !== 'device') throw new UsageError('a comma-separated --target lists registration ids: --type must be device');
-  if (multicast && idempotencyKey !== undefined) throw new UsageError('--idempotency-key applies to a single target, not to a list of registration ids');
   const client = new PushServerClient(loadProjectSettings(required(values.settings, '--settings')));
   // Each optional: --data alone sends a silent push; the server refuses a push with none.
   const notification = {
@@ -63,7 +62,7 @@ export async function sendCommand(args: string[]): Promise<void> {
   };
   if (multicast) {
     // A list of registration ids: one multicast, each id's outcome printed.
-    printJson(await client.sendMulticast({ registrationIds: target.split(','), ...options, notification }));
+    printJson(await client.sendMulticast({ registrationIds: target.split(','), ...options, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), notification }));
     return;
   }
   printJson(await client.sendMessage({ target, type, ...options, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), notification }));

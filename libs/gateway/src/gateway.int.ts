@@ -561,9 +561,29 @@ describe('gateway public API', () => {
   });
 
   describe('multicast', () => {
-    const multicast = async (projectId: string, body: unknown, auth?: string) =>
-      send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: JSON.stringify(body), ...(auth ? { auth } : {}) });
+    const multicast = async (projectId: string, body: unknown, auth?: string, headers?: Record<string, string>) =>
+      send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: JSON.stringify(body), ...(auth ? { auth } : {}), ...(headers ? { headers } : {}) });
     const notification = { title: 'Hi', message: 'all of you' };
+
+    it('honours Idempotency-Key: a retry gets the whole first answer and sends nothing; another body is a 422; keys are apart from single sends', async () => {
+      const projectId = `owner-${randomToken(6)}`;
+      const key = `fanfare-${randomToken(8)}`;
+      const body = { registration_ids: ['live-a', 'nobody', 'live-b'], ttl: '1h', notification };
+      const first = await multicast(projectId, body, undefined, { 'idempotency-key': key });
+      const retry = await multicast(projectId, body, undefined, { 'idempotency-key': key });
+      expect([first.response.status, retry.response.status]).toEqual([200, 200]);
+      expect(retry.body).toEqual(first.body);
+      expect(first.body['recipients']).toHaveLength(3);
+      expect(retry.response.headers.get('idempotent-replayed')).toBe('true');
+      expect(first.response.headers.get('idempotent-replayed')).toBeNull();
+      expect(accepted.filter((m) => m.projectId === projectId)).toHaveLength(1);
+      expectProblem(await multicast(projectId, { ...body, ttl: '2h' }, undefined, { 'idempotency-key': key }), 422, 'conflict');
+      expectProblem(await multicast(projectId, body, undefined, { 'idempotency-key': 'with space' }), 400, 'invalid_argument');
+      // The same key on the single send is another request, not a replay.
+      const single = await send(projectId, { headers: { 'idempotency-key': key } });
+      expect(single.response.status).toBe(200);
+      expect(single.body['id']).not.toBe(first.body['id']);
+    });
 
     it('sends one message to the live registrations and reports every id on its own', async () => {
       const projectId = `owner-${randomToken(6)}`;

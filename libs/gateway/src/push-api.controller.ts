@@ -3,6 +3,7 @@ import { DomainError, ErrorCode, type MessageListV1, type MessageStatusV1, type 
 import { Clock, isUuid } from '@borealis/util';
 import type { FastifyReply } from 'fastify';
 import { AccessGuard, RequiredScope } from './access/access.guard';
+import { answerIdempotencyKeyReused, IdempotencyKeyReusedError } from './idempotency/idempotency-key-reused';
 import { MessageCancelService } from './cancel/message-cancel.service';
 import { RegistrationManagementService } from './registrations/registration-management.service';
 import { ProjectRegistryView, type ProjectInfo } from './registry/project-registry.view';
@@ -41,8 +42,18 @@ export class PushApiController {
   @Post('messages/multicast')
   @HttpCode(200)
   @RequiredScope('message:update')
-  sendMulticast(@Param('projectId') projectId: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply): Promise<MulticastResult> {
-    return this.multicast.send(projectId, body, (outcome) => setRateLimitHeaders(reply, outcome), reply.request.id);
+  async sendMulticast(@Param('projectId') projectId: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<FastifyReply> {
+    const key = reply.request.headers['idempotency-key'];
+    let result: MulticastResult;
+    try {
+      result = await this.multicast.send(projectId, body, (outcome) => setRateLimitHeaders(reply, outcome), reply.request.id, typeof key === 'string' ? key : undefined);
+    } catch (err) {
+      if (err instanceof IdempotencyKeyReusedError) return answerIdempotencyKeyReused(reply.request, reply, err);
+      throw err;
+    }
+    const { replayed, ...answer } = result;
+    if (replayed) void reply.header('Idempotent-Replayed', 'true');
+    return reply.status(200).send(answer);
   }
 
   /** Newest first, a page at a time (docs/api.md): `state`, `since`, `limit`, `cursor`. */

@@ -113,8 +113,9 @@ describe('PushServerClient', () => {
     const client = new PushServerClient(settings, { fetch: server.fetchFn });
     const sendAt = new Date('2027-01-31T09:30:00+02:00');
     await client.sendMessage({ target: 'reg-1', notification: { title: 'later' }, sendAt });
-    await client.sendMulticast({ registrationIds: ['reg-1', 'reg-2'], notification: { title: 'later' }, sendAt });
+    await client.sendMulticast({ registrationIds: ['reg-1', 'reg-2'], notification: { title: 'later' }, sendAt, idempotencyKey: 'k-2' });
     expect(server.apiCalls().map((c) => (c.body as { send_at: string }).send_at)).toEqual(['2027-01-31T07:30:00.000Z', '2027-01-31T07:30:00.000Z']);
+    expect(server.apiCalls()[1]!.headers['idempotency-key']).toBe('k-2');
   });
 
   it('cancels a message: applied on 200, not yet on 202', async () => {

@@ -38,6 +38,8 @@ export interface MulticastInput {
   collapseKey?: string;
   /** A scheduled send: no device gets it before this time (less than the TTL ahead). */
   sendAt?: Date;
+  /** Sent as the Idempotency-Key header: a retry with the same key and body gets the first answer and sends nothing. */
+  idempotencyKey?: string;
 }
 
 /** Each listed id's outcome: accepted, or rejected with `invalid_argument` or `not_found`. */
@@ -129,7 +131,8 @@ export class PushServerClient {
       collapse_key: input.collapseKey,
       send_at: input.sendAt?.toISOString(),
     };
-    return parseResponse(MulticastResponse, await this.call('POST', ['projects', this.settings.projectId, 'messages', 'multicast'], body));
+    const headers: Record<string, string> = input.idempotencyKey === undefined ? {} : { 'idempotency-key': input.idempotencyKey };
+    return parseResponse(MulticastResponse, await this.call('POST', ['projects', this.settings.projectId, 'messages', 'multicast'], body, headers));
   }
 
   /** (Un)subscribes one of the project's registrations to a topic; applied by the server shortly after. */

@@ -9,6 +9,7 @@ import type { Clock } from '@borealis/util';
 export type IdempotencyRecord =
   | { state: 'new' }
   | { state: 'pending'; fingerprint: string }
+  /** `messageId`: the stored answer (a message id, or an endpoint's whole JSON answer). */
   | { state: 'done'; fingerprint: string; messageId: string };
 
 /** Remembers Idempotency-Keys for a while; shared by every gateway instance in distributed mode. */
@@ -55,9 +56,12 @@ export class RedisIdempotencyStore extends IdempotencyStore {
   }
 }
 
+/** The answer after the fingerprint may itself hold '|' (a whole JSON answer): split twice only. */
 function parse(value: string): IdempotencyRecord {
-  const [state, fingerprint = '', messageId = ''] = value.split('|');
-  return state === 'd' ? { state: 'done', fingerprint, messageId } : { state: 'pending', fingerprint };
+  const rest = value.slice(2);
+  const bar = rest.indexOf('|');
+  const fingerprint = bar < 0 ? rest : rest.slice(0, bar);
+  return value.startsWith('d|') ? { state: 'done', fingerprint, messageId: bar < 0 ? '' : rest.slice(bar + 1) } : { state: 'pending', fingerprint };
 }
 
 /** Standalone mode: the records live in this process. */

@@ -239,12 +239,17 @@ export const OPENAPI_DOCUMENT = {
       post: {
         summary: `One notification to up to ${MULTICAST_MAX_RECIPIENTS} registrations: one message id, an outcome per id (Borealis extension)`,
         security: [{ bearer: ['message:update'] }],
-        parameters: [projectId],
+        parameters: [
+          projectId,
+          { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' }, description: 'Same key and body within a day: the first answer again, sent once' },
+        ],
         requestBody: { required: true, content: { 'application/json': { schema: ref('MulticastRequest') } } },
         responses: {
           '200': json('Durable in Kafka (all in-sync replicas) for the accepted recipients; the project quota is taken once per accepted recipient', ref('MulticastResult')),
           ...errors,
+          '409': problem('conflict: a request with this Idempotency-Key is still in progress'),
           '413': problem(`payload_too_large: the body exceeds ${Limits.bodyMaxBytes} bytes`),
+          '422': problem('conflict: the Idempotency-Key was used with a different body'),
         },
       },
     },

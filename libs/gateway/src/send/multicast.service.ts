@@ -1,10 +1,13 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DomainError, ErrorCode, type MessageAcceptedV1 } from '@borealis/contracts';
 import { Clock, uuidv7 } from '@borealis/util';
+import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
+import { IdempotencyStore } from '../idempotency/idempotency-store';
+import { checkIdempotencyKey, IdempotentRequests } from '../idempotency/idempotent-requests';
 import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
 import { RegistrationReader } from '../registrations/registration-reader';
 import { AcceptedPublisher } from './accepted-publisher';
-import { isValidTopicName, parseSendRequest } from './send-request';
+import { isValidTopicName, parseSendRequest, type SendRequest } from './send-request';
 
 /** Registration ids one multicast may name. */
 export const MULTICAST_MAX_RECIPIENTS = 1000;
@@ -18,6 +21,8 @@ export interface MulticastResult {
   /** The message id, or null when no recipient was accepted (nothing was sent or counted). */
   id: string | null;
   recipients: MulticastRecipient[];
+  /** True when an Idempotency-Key retry was answered from the first request's result. */
+  replayed?: boolean;
 }
 
 /**
@@ -31,18 +36,40 @@ export interface MulticastResult {
 @Injectable()
 export class MulticastService {
   private readonly logger = new Logger(MulticastService.name);
+  private readonly idempotent: IdempotentRequests;
 
   constructor(
     private readonly publisher: AcceptedPublisher,
     private readonly limits: RequestLimits,
     private readonly registrations: RegistrationReader,
     private readonly clock: Clock,
-  ) {}
+    idempotency: IdempotencyStore,
+    @Inject(GATEWAY_OPTIONS) options: GatewayModuleOptions,
+  ) {
+    this.idempotent = new IdempotentRequests(idempotency, options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS, this.logger);
+  }
 
-  async send(projectId: string, body: unknown, onRateLimit: (outcome: LimitOutcome) => void, requestId?: string): Promise<MulticastResult> {
+  /**
+   * With an Idempotency-Key, a retry with the same body gets the first request's whole answer
+   * (`replayed`) and sends nothing; keys are apart from the single send's.
+   */
+  async send(projectId: string, body: unknown, onRateLimit: (outcome: LimitOutcome) => void, requestId?: string, idempotencyKey?: string): Promise<MulticastResult> {
+    if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
     const { ids, rest } = splitRecipients(body);
     // The rest is a send body without its target: the same rules, the same field names.
     const request = parseSendRequest({ ...rest, target: 'multicast', type: 'device' }, this.clock.now());
+    if (idempotencyKey === undefined) return this.accept(projectId, ids, request, onRateLimit, requestId);
+    const { answer, replayed } = await this.idempotent.run(
+      `${projectId}/multicast`,
+      idempotencyKey,
+      { ids, request },
+      async () => JSON.stringify(await this.accept(projectId, ids, request, onRateLimit, requestId)),
+      { requestId, projectId },
+    );
+    return { ...(JSON.parse(answer) as MulticastResult), replayed };
+  }
+
+  private async accept(projectId: string, ids: string[], request: SendRequest, onRateLimit: (outcome: LimitOutcome) => void, requestId: string | undefined): Promise<MulticastResult> {
 
     const recipients: MulticastRecipient[] = [];
     const wellFormed: string[] = [];

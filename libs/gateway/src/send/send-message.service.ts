@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { DomainError, ErrorCode, type MessageAcceptedV1 } from '@borealis/contracts';
 import { labelChildren, Metrics } from '@borealis/platform';
 import { Clock, uuidv7 } from '@borealis/util';
 import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
-import { IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
 import { IdempotencyStore } from '../idempotency/idempotency-store';
+import { checkIdempotencyKey, IdempotentRequests } from '../idempotency/idempotent-requests';
 import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
 import { AcceptedPublisher } from './accepted-publisher';
 import { parseSendRequest, type SendRequest } from './send-request';
@@ -29,9 +28,6 @@ export interface SendResult {
 
 const ignore = (): void => undefined;
 
-/** Idempotency-Key values: 1 to 255 visible ASCII characters (no spaces or control characters). */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
 /**
  * Accepts an app server's message: validate, honour an Idempotency-Key, take from the project's
  * quota, and publish it to push-core. The id is returned only once the bus has made the message
@@ -40,19 +36,19 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 @Injectable()
 export class SendMessageService {
   private readonly logger = new Logger(SendMessageService.name);
-  private readonly idempotencyTtlSeconds: number;
+  private readonly idempotent: IdempotentRequests;
   private readonly acceptedOfType: ((type: string) => { inc(): void }) | undefined;
   private readonly rejectedWithCode: ((code: string) => { inc(): void }) | undefined;
 
   constructor(
     private readonly publisher: AcceptedPublisher,
     private readonly limits: RequestLimits,
-    private readonly idempotency: IdempotencyStore,
+    idempotency: IdempotencyStore,
     private readonly clock: Clock,
     @Inject(GATEWAY_OPTIONS) options: GatewayModuleOptions,
     @Optional() metrics?: Metrics,
   ) {
-    this.idempotencyTtlSeconds = options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS;
+    this.idempotent = new IdempotentRequests(idempotency, options.idempotencyTtlSeconds ?? DEFAULT_IDEMPOTENCY_TTL_SECONDS, this.logger);
     this.acceptedOfType = metrics && labelChildren(metrics.messagesAccepted);
     this.rejectedWithCode = metrics && labelChildren(metrics.messagesRejected);
   }
@@ -101,41 +97,12 @@ export class SendMessageService {
 
   private async trySend(projectId: string, body: unknown, { idempotencyKey, requestId, onRateLimit }: SendContext): Promise<SendResult> {
     const take = () => this.limits.takeProject(projectId, onRateLimit);
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new DomainError(ErrorCode.InvalidArgument, 'Idempotency-Key must be 1 to 255 visible ASCII characters', {
-        fields: { 'Idempotency-Key': 'must be 1 to 255 visible ASCII characters' },
-      });
-    }
+    if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
     const request = parseSendRequest(body, this.clock.now());
     if (idempotencyKey === undefined) return { id: await this.accept(projectId, request, take, requestId), replayed: false };
-
     // Keys are per project: two projects may well pick the same one.
-    const key = `${projectId}/${idempotencyKey}`;
-    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('base64url');
-    const known = await this.idempotency.claim(key, fingerprint, this.idempotencyTtlSeconds).catch((err: unknown) => {
-      this.logger.warn({ msg: 'idempotency store failed', requestId, projectId, error: String(err) });
-      throw new DomainError(ErrorCode.Unavailable, 'Idempotency-Key records are unavailable now; retry', { retryAfterSeconds: 1 });
-    });
-    if (known.state !== 'new' && known.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(idempotencyKey);
-    if (known.state === 'done') return { id: known.messageId, replayed: true };
-    if (known.state === 'pending') {
-      throw new DomainError(ErrorCode.Conflict, `a request with Idempotency-Key "${idempotencyKey}" is still in progress; retry`, { retryAfterSeconds: 1 });
-    }
-
-    let id: string;
-    try {
-      id = await this.accept(projectId, request, take, requestId);
-    } catch (err) {
-      await this.idempotency.release(key, fingerprint).catch((releaseErr: unknown) => {
-        this.logger.warn({ msg: 'idempotency claim not released; it expires by itself', requestId, projectId, error: String(releaseErr) });
-      });
-      throw err;
-    }
-    await this.idempotency.complete(key, fingerprint, id, this.idempotencyTtlSeconds).catch((err: unknown) => {
-      // The message is durable; only a retry of this request could now send it twice.
-      this.logger.warn({ msg: 'idempotency record not stored', requestId, projectId, messageId: id, error: String(err) });
-    });
-    return { id, replayed: false };
+    const { answer, replayed } = await this.idempotent.run(projectId, idempotencyKey, request, () => this.accept(projectId, request, take, requestId), { requestId, projectId });
+    return { id: answer, replayed };
   }
 
   /** `takeLimits` takes the project's quota (and, on the fast path, the IP's limit before it). */
