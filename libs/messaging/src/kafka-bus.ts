@@ -404,9 +404,13 @@ export class KafkaMessageBus extends MessageBus {
         return;
       } catch (err) {
         // A topic just created (by this service or another one starting beside it) is unknown to
-        // the broker's metadata for a moment, and kafkajs's wait for its leaders fails on that.
+        // the broker's metadata for a moment, and kafkajs's wait for its leaders fails on that. A
+        // broker busy creating many topics at once (every service starting together) may not
+        // answer CreateTopics within the request timeout: the next round finds the topic made.
         const type = (err as { type?: string }).type;
-        if (attempt >= 5 || (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE' && type !== 'TOPIC_ALREADY_EXISTS')) throw err;
+        const transient = type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE' || type === 'TOPIC_ALREADY_EXISTS' || isRequestTimeout(err);
+        if (attempt >= 5 || !transient) throw err;
+        this.logger.warn({ msg: 'topic not ready yet; trying again', topic: topic.name, attempt: attempt + 1, error: errorText(err) });
         await sleep(backoffDelay(attempt, 100, 1000));
       }
     }
@@ -472,4 +476,12 @@ function headersToStrings(headers: IHeaders | undefined): Record<string, string>
 function utf8OrBase64(bytes: Buffer): string {
   const text = bytes.toString('utf8');
   return Buffer.from(text, 'utf8').equals(bytes) ? text : `base64:${bytes.toString('base64')}`;
+}
+
+/** A Kafka request that got no answer in time (kafkajs's own error, or its retries of one). */
+function isRequestTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown; originalError?: unknown }).originalError ?? e.cause, depth++) {
+    if (e.name === 'KafkaJSRequestTimeoutError') return true;
+  }
+  return false;
 }
