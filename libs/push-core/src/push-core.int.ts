@@ -1008,3 +1008,17 @@ describe('scheduled sends (send_at)', () => {
     await fannedOut(message.messageId);
   }, 20_000);
 });
+
+describe('priority in store-and-forward', () => {
+  it('flushes a device’s high-priority pushes ahead of its normal backlog, each in acceptance order', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    const ids: Record<string, string> = {};
+    for (const [name, priority] of [['n1', 'normal'], ['h1', 'high'], ['n2', 'normal'], ['h2', 'high']] as const) {
+      clock.advance(10);
+      ids[name] = await send({ ...accepted(p1, { type: 'device', value: registrationId }), priority });
+    }
+    await connect(device, 't-2');
+    expect(deliveries('t-2').map((d) => d.messageId)).toEqual([ids['h1'], ids['h2'], ids['n1'], ids['n2']]);
+  });
+});

@@ -87,8 +87,11 @@ const OUTBOUND_SELECT = `
     FROM deliveries d JOIN messages m ON m.id = d.message_id`;
 /** Held by a scheduled send until its time: such a delivery is routed only once it is due. */
 const DUE = '(d.not_before_ms IS NULL OR d.not_before_ms <= $DUE)';
-/** Per device, acceptance order: when the gateway accepted the message, then its (time-ordered) id. */
-const ACCEPTANCE_ORDER = 'ORDER BY d.device_id, d.accepted_at_ms, d.message_id';
+/**
+ * Per device: `high` priority first, then acceptance order (when the gateway accepted the message,
+ * then its time-ordered id). A device that comes back to a backlog gets its urgent pushes first.
+ */
+const ACCEPTANCE_ORDER = "ORDER BY d.device_id, m.priority = 'high' DESC, d.accepted_at_ms, d.message_id";
 
 function toRecipient(row: { message_id: string; registration_id: string; device_id: string; application_id: string }): RecipientOfMessage {
   return { messageId: row.message_id, registrationId: row.registration_id, deviceId: row.device_id, applicationId: row.application_id };
@@ -224,7 +227,7 @@ export class DeliveryRepository {
     return rows.map(toOutbound);
   }
 
-  /** The unexpired, due deliveries of these devices that are in one of `states`, in acceptance order. */
+  /** The unexpired, due deliveries of these devices that are in one of `states`: high priority first, then in acceptance order. */
   async outboundOfDevices(sql: Sql, deviceIds: readonly string[], states: readonly DeliveryState[], nowMs: number): Promise<OutboundDelivery[]> {
     if (deviceIds.length === 0) return [];
     const rows = await sql<OutboundRow>(
