@@ -20,7 +20,7 @@ import { MessageCancel1767571200000 } from './persistence/migrations/17675712000
 import { MessageListing1767657600000 } from './persistence/migrations/1767657600000-message-listing';
 import { Multicast1767744000000 } from './persistence/migrations/1767744000000-multicast';
 import { DeviceUsers1767830400000 } from './persistence/migrations/1767830400000-device-users';
-import { ScheduledSends1767916800000 } from './persistence/migrations/1767916800000-scheduled-sends';
+import { ScheduledSends1768003200000 } from './persistence/migrations/1768003200000-scheduled-sends';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
@@ -60,7 +60,7 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000, ScheduledSends1767916800000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000, ScheduledSends1768003200000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,
