@@ -250,6 +250,11 @@ export const TransportConfig = z.object({
   DEVICE_ACCEPT_BURST: z.coerce.number().int().positive().optional(),
   DEVICE_ACCEPT_SOURCE_RATE: z.coerce.number().positive().optional(),
   DEVICE_ACCEPT_SOURCE_BURST: z.coerce.number().int().positive().optional(),
+  // Per source (an IPv4 address or an IPv6 /64), across its connections (docs/security.md, finding 5).
+  DEVICE_ENROLL_SOURCE_RATE: z.coerce.number().positive().default(5),
+  DEVICE_ENROLL_SOURCE_BURST: positiveInt(100),
+  DEVICE_REGISTER_SOURCE_RATE: z.coerce.number().positive().default(100),
+  DEVICE_REGISTER_SOURCE_BURST: positiveInt(2000),
   // Per-connection frame budgets (docs/protocol.md, Limits): whole frames per second, at most 1000.
   DEVICE_ACK_RATE: positiveInt(500).pipe(z.number().max(1000)),
   DEVICE_ACK_BURST: positiveInt(4000).pipe(z.number().min(1000, 'DEVICE_ACK_BURST must be at least 1000 (the ids of one Ack)')),
@@ -283,6 +288,11 @@ export const StandaloneConfig = z.object({
   BOREALIS_DEVICE_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BOREALIS_DEVICE_TLS_CERT_FILE: z.string().min(1).optional(),
   BOREALIS_DEVICE_TLS_KEY_FILE: z.string().min(1).optional(),
+  // Per source (an IPv4 address or an IPv6 /64), across its connections (docs/security.md, finding 5).
+  DEVICE_ENROLL_SOURCE_RATE: z.coerce.number().positive().default(5),
+  DEVICE_ENROLL_SOURCE_BURST: positiveInt(100),
+  DEVICE_REGISTER_SOURCE_RATE: z.coerce.number().positive().default(100),
+  DEVICE_REGISTER_SOURCE_BURST: positiveInt(2000),
   BOREALIS_PRINT_READY_JSON: bool(false),
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

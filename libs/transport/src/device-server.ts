@@ -71,6 +71,9 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private readonly admission: AdmissionBucket;
   /** Each source's share of the accept bucket, taken before it. */
   private readonly sourceShares: SourceShares;
+  /** Each source's budgets of enrollments and Registers, across its connections. */
+  private readonly enrollShares: SourceShares;
+  private readonly registerShares: SourceShares;
   private wheelTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private stopping: Promise<void> | null = null;
@@ -86,7 +89,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   ) {
     this.maxUnsentBytes = settings.maxUnsentBytes;
     this.closeGraceMs = settings.drainGraceMs;
-    this.sessionContext = { settings, epochMs: clock.now(), credentials, newCorrelationId: () => randomToken(16) };
+    this.enrollShares = new SourceShares(settings.enrollPerSource.perSecond, settings.enrollPerSource.burst);
+    this.registerShares = new SourceShares(settings.registerPerSource.perSecond, settings.registerPerSource.burst);
+    const sourceLimits = {
+      enroll: (source: string, nowMs: number) => this.enrollShares.tryTake(source, nowMs) || (this.stats.enrollmentsOverSourceLimit++, false),
+      register: (source: string, nowMs: number) => this.registerShares.tryTake(source, nowMs) || (this.stats.registersOverSourceLimit++, false),
+    };
+    this.sessionContext = { settings, epochMs: clock.now(), credentials, sourceLimits, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
@@ -96,14 +105,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       }),
     );
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(), this));
+      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(socket.remoteAddress), this));
       else this.sendAway(socket, 'tcp');
     });
     const { tls, webSocket } = settings;
     if (tls) {
       const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        this.adopt(new StreamConnection(socket, this.newSession(), this));
+        this.adopt(new StreamConnection(socket, this.newSession(socket.remoteAddress), this));
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
@@ -117,7 +126,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       // Twice the frame limit, so that a frame just over it is answered with FRAME_TOO_LARGE rather than cut.
       const wss = new WebSocketServer({ server: http, path: WEBSOCKET_PATH, maxPayload: 2 * MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
       wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-        if (this.admit(request.socket.remoteAddress)) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
+        if (this.admit(request.socket.remoteAddress)) this.adopt(new WebSocketConnection(socket, this.newSession(request.socket.remoteAddress), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -255,8 +264,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.devices.size + this.unrouted.size;
   }
 
-  private newSession(): DeviceSession {
-    return new DeviceSession(this.sessionContext, this.clock.now());
+  private newSession(remoteAddress: string | undefined): DeviceSession {
+    return new DeviceSession(this.sessionContext, this.clock.now(), sourceOf(remoteAddress));
   }
 
   /** The source's share first: a source over it does not spend the accept bucket everyone shares. */

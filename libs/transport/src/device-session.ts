@@ -53,7 +53,19 @@ export interface SessionContext {
   credentials: Pick<CredentialAuthority, 'issue' | 'verify'>;
   /** The protocol versions this server speaks, lowest and highest. */
   versions?: { min: number; max: number };
+  /** Budgets a source (an IPv4 address or an IPv6 /64) shares across its connections; none: unlimited. */
+  sourceLimits?: SourceLimits;
   newCorrelationId(): string;
+}
+
+/**
+ * Per-source budgets of what costs push-core rows (docs/security.md, finding 5): each call spends
+ * one unit of the source's budget and says whether there was one.
+ */
+export interface SourceLimits {
+  /** A Hello without credentials: a new device id. */
+  enroll(source: string, nowMs: number): boolean;
+  register(source: string, nowMs: number): boolean;
 }
 
 /** `draining`: GoAway was sent; only Ack and Ping are still served. */
@@ -120,6 +132,8 @@ export class DeviceSession {
   constructor(
     private readonly context: SessionContext,
     openedAtMs: number,
+    /** The source the connection is counted against (admission.ts, sourceOf). */
+    private readonly source = '',
   ) {
     this.lastActivityAt = sinceEpoch(openedAtMs, context.epochMs);
   }
@@ -348,6 +362,9 @@ export class DeviceSession {
       if (check === 'renew') issued = this.context.credentials.issue(nowMs, deviceId);
       this.id = deviceId;
     } else {
+      if (this.context.sourceLimits?.enroll(this.source, nowMs) === false) {
+        return this.fail(DeviceErrorCode.RATE_LIMITED, 'too many new devices from this address: try again later');
+      }
       issued = this.context.credentials.issue(nowMs);
       this.id = issued.deviceId;
     }
@@ -383,6 +400,11 @@ export class DeviceSession {
     }
     if ((op === 'subscribe' || op === 'unsubscribe') && (!registrationId || topics.length === 0)) {
       return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'registration_id and at least one topic are required', requestId);
+    }
+    // A request failure, not a connection fault: the devices behind one address share it, and a
+    // confirmed registration keeps working until the device's next try.
+    if (op === 'register' && this.context.sourceLimits?.register(this.source, nowMs) === false) {
+      return this.requestError(DeviceErrorCode.RATE_LIMITED, 'too many registrations from this address: try again later', requestId);
     }
     const parsed = RegistrationRequestedV1.safeParse({
       correlationId: this.context.newCorrelationId(),

@@ -10,6 +10,8 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     connectionsAccepted: 0,
     connectionsRejected: 0,
     connectionsOverSourceShare: 0,
+    enrollmentsOverSourceLimit: 0,
+    registersOverSourceLimit: 0,
     connectionsClosed: 0,
     framesIn: {},
     framesOut: {},

@@ -13,6 +13,10 @@ export interface TransportStatsSnapshot {
   connectionsRejected: number;
   /** Of those, sent away because their source had used its share of the accept rate. */
   connectionsOverSourceShare: number;
+  /** Hellos without credentials refused because their source had used its enrollment budget (Error RATE_LIMITED). */
+  enrollmentsOverSourceLimit: number;
+  /** Registers refused because their source had used its budget (Error RATE_LIMITED for the request). */
+  registersOverSourceLimit: number;
   connectionsClosed: number;
   framesIn: Partial<Record<FrameKind, number>>;
   framesOut: Partial<Record<FrameKind, number>>;
@@ -41,6 +45,8 @@ export class TransportStats {
   connectionsAccepted = 0;
   connectionsRejected = 0;
   connectionsOverSourceShare = 0;
+  enrollmentsOverSourceLimit = 0;
+  registersOverSourceLimit = 0;
   connectionsClosed = 0;
   deliveries = 0;
   deliveriesNotHeld = 0;
@@ -87,6 +93,8 @@ export class TransportStats {
       connectionsAccepted: this.connectionsAccepted,
       connectionsRejected: this.connectionsRejected,
       connectionsOverSourceShare: this.connectionsOverSourceShare,
+      enrollmentsOverSourceLimit: this.enrollmentsOverSourceLimit,
+      registersOverSourceLimit: this.registersOverSourceLimit,
       connectionsClosed: this.connectionsClosed,
       framesIn: { ...this.framesIn },
       framesOut: { ...this.framesOut },
