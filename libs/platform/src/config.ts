@@ -219,6 +219,7 @@ export const PushCoreConfig = z.object({
   PUSH_SWEEP_INTERVAL_MS: positiveInt(30_000),
   PUSH_RETENTION_HOURS: positiveInt(7 * 24),
   PUSH_STALE_REGISTRATION_DAYS: positiveInt(270),
+  PUSH_UNCONFIRMED_REGISTRATION_HOURS: positiveInt(24),
 }).superRefine(kafkaSecurityRules);
 export type PushCoreConfig = z.infer<typeof PushCoreConfig>;
 

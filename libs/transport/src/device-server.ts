@@ -221,7 +221,10 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
           this.unrouted.add(previous);
           previous.apply(previous.session.replaced());
         }
-        this.enqueue(effect.deviceId, () => this.announce(connection, effect.deviceId));
+        // The `connected` event carries the Hello's time, not the announce's: push-core confirms the
+        // registrations made before it, and a Register on this connection comes after the Hello.
+        const helloAtMs = this.clock.now();
+        this.enqueue(effect.deviceId, () => this.announce(connection, effect.deviceId, helloAtMs));
         return;
       }
       case 'refreshPresence':
@@ -318,11 +321,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   /** Routes the device here, then tells push-core. A device that cannot be routed is sent away to retry. */
-  private async announce(connection: DeviceConnection, deviceId: string): Promise<void> {
+  private async announce(connection: DeviceConnection, deviceId: string, atMs = this.clock.now()): Promise<void> {
     const { instanceId, presenceTtlSeconds } = this.settings;
     try {
       await this.presence.set(deviceId, instanceId, presenceTtlSeconds);
-      await this.bus.publish(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId) }]);
+      await this.bus.publish(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId, atMs) }]);
     } catch (err) {
       this.warn('device could not be announced; sending it away', deviceId, err);
       if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(this.spreadDelay(), 'service temporarily unavailable'));
@@ -386,8 +389,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       .catch((err: unknown) => this.warn('disconnect event not published', deviceId, err));
   }
 
-  private deviceEvent(kind: DeviceEventV1['kind'], deviceId: string): DeviceEventV1 {
-    return { kind, deviceId, instanceId: this.settings.instanceId, atMs: this.clock.now() };
+  private deviceEvent(kind: DeviceEventV1['kind'], deviceId: string, atMs = this.clock.now()): DeviceEventV1 {
+    return { kind, deviceId, instanceId: this.settings.instanceId, atMs };
   }
 
   private enqueue(deviceId: string, task: () => Promise<void>, chains = this.chains): void {

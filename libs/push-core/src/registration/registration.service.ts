@@ -16,6 +16,7 @@ import { PushDb, type Sql } from '../persistence/push-db';
 import { RegistrationRepository, type Registration } from '../persistence/registration.repository';
 import { RegistryViewRepository } from '../persistence/registry-view.repository';
 import { perRow, StatsRepository } from '../persistence/stats.repository';
+import { MAX_LIVE_REGISTRATIONS_PER_DEVICE } from '../push-core.options';
 
 /** 16 random bytes: a registrationId is opaque and unguessable (DESIGN.md §3). */
 const REGISTRATION_ID_BYTES = 16;
@@ -106,6 +107,10 @@ export class Registrations {
       }
     }
     const retired = await this.registrations.retireLive(sql, request.deviceId, request.deviceUser, request.applicationId, nowMs);
+    // One enrolled device cannot stuff an application through many local users (docs/security.md, finding 5).
+    if (retired.length === 0 && (await this.registrations.countLiveOfDevice(sql, request.deviceId)) >= MAX_LIVE_REGISTRATIONS_PER_DEVICE) {
+      return failure(request, ErrorCode.FailedPrecondition, `a device holds at most ${MAX_LIVE_REGISTRATIONS_PER_DEVICE} live registrations`);
+    }
     await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
     const registration = {
       id: randomToken(REGISTRATION_ID_BYTES, REGISTRATION_ID_PREFIX),
@@ -114,7 +119,7 @@ export class Registrations {
       deviceId: request.deviceId,
       deviceUser: request.deviceUser,
     };
-    await this.registrations.create(sql, registration, nowMs);
+    await this.registrations.create(sql, registration, nowMs, request.atMs);
     this.logger.debug({ msg: 'registration created', deviceId: request.deviceId, applicationId: request.applicationId, projectId: application.projectId, replaced: retired.length });
     return success(request, { ...registration, live: true }, true);
   }
