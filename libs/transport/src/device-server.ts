@@ -60,6 +60,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
    */
   private readonly devices = new Map<string, DeviceConnection>();
   private readonly unrouted = new Set<DeviceConnection>();
+  /**
+   * WebSocket sockets not yet upgraded, with when they were accepted and whether admission let them
+   * in: they count against the connection cap, and one not upgraded by the Hello deadline is cut
+   * (Node's own header timeout is a minute, checked every 30 s). Keyed by the peer's address and
+   * port: over wss the upgrade request comes on the TLS socket, not on the TCP socket accepted.
+   */
+  private readonly upgrading = new Map<string, { socket: Socket; acceptedAtMs: number; admitted: boolean }>();
   /** Resolves the drain's wait once no connection is left open. */
   private allClosed: (() => void) | null = null;
   /** Effects of one device run in order, across its connections: a late disconnect never overtakes a reconnect. */
@@ -125,8 +132,20 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       const http = webSocket.secure && tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : createHttpServer();
       // Twice the frame limit, so that a frame just over it is answered with FRAME_TOO_LARGE rather than cut.
       const wss = new WebSocketServer({ server: http, path: WEBSOCKET_PATH, maxPayload: 2 * MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+      // Admission when the TCP connection arrives, as for TCP and TLS: an upgrade that never
+      // completes has taken its place all the same.
+      http.on('connection', (socket: Socket) => {
+        const peer = peerOf(socket);
+        this.upgrading.set(peer, { socket, acceptedAtMs: this.clock.now(), admitted: this.admit(socket.remoteAddress) });
+        socket.once('close', () => {
+          if (this.upgrading.get(peer)?.socket === socket) this.upgrading.delete(peer);
+        });
+      });
       wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-        if (this.admit(request.socket.remoteAddress)) this.adopt(new WebSocketConnection(socket, this.newSession(request.socket.remoteAddress), this));
+        const peer = peerOf(request.socket);
+        const upgraded = this.upgrading.get(peer);
+        this.upgrading.delete(peer);
+        if (upgraded?.admitted) this.adopt(new WebSocketConnection(socket, this.newSession(request.socket.remoteAddress), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -273,7 +292,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
 
   /** The source's share first: a source over it does not spend the accept bucket everyone shares. */
   private admit(remoteAddress: string | undefined): boolean {
-    if (!this.draining && this.openConnections() < this.settings.maxConnections) {
+    if (!this.draining && this.openConnections() + this.upgrading.size < this.settings.maxConnections) {
       const now = this.clock.now();
       if (!this.sourceShares.tryTake(sourceOf(remoteAddress), now)) this.stats.connectionsOverSourceShare++;
       else if (this.admission.tryTake(now)) return true;
@@ -312,12 +331,24 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
 
   private advanceWheel(): void {
     const now = this.clock.now();
+    if (this.upgrading.size > 0) this.cutStalledUpgrades(now);
     this.wheel.advance(now, (connection, slot) => {
       // An entry older than the connection's current one: it was rescheduled earlier meanwhile.
       if (slot < connection.wakeSlot) return;
       const next = connection.tick(now);
       connection.wakeSlot = next === Infinity ? NO_WAKE_SLOT : this.wheel.schedule(connection, next);
     });
+  }
+
+  /** WebSocket upgrade requests not completed by the Hello deadline (a device that never upgrades never says Hello). */
+  private cutStalledUpgrades(now: number): void {
+    // In the order they were accepted: the first not due ends the sweep.
+    for (const [peer, { socket, acceptedAtMs }] of this.upgrading) {
+      if (now - acceptedAtMs < this.settings.helloTimeoutMs) break;
+      this.upgrading.delete(peer);
+      this.stats.upgradesTimedOut++;
+      socket.destroy();
+    }
   }
 
   /** Routes the device here, then tells push-core. A device that cannot be routed is sent away to retry. */
@@ -420,6 +451,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
    */
   private async drain(): Promise<void> {
     this.draining = true;
+    for (const { socket } of this.upgrading.values()) socket.destroy();
+    this.upgrading.clear();
     const closing = [this.tcp, this.tls, this.webSocketHttp].map(
       (server) => new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve())),
     );
@@ -460,6 +493,10 @@ function listen(server: Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function peerOf(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 function addressOf(server: Server): { host: string; port: number } {

@@ -13,6 +13,7 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     enrollmentsOverSourceLimit: 0,
     registersOverSourceLimit: 0,
     connectionsClosed: 0,
+    upgradesTimedOut: 0,
     framesIn: {},
     framesOut: {},
     deliveries: 0,

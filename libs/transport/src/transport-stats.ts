@@ -18,6 +18,8 @@ export interface TransportStatsSnapshot {
   /** Registers refused because their source had used its budget (Error RATE_LIMITED for the request). */
   registersOverSourceLimit: number;
   connectionsClosed: number;
+  /** WebSocket connections cut because their upgrade had not completed by the Hello deadline. */
+  upgradesTimedOut: number;
   framesIn: Partial<Record<FrameKind, number>>;
   framesOut: Partial<Record<FrameKind, number>>;
   /** Notifications written to a device. */
@@ -48,6 +50,7 @@ export class TransportStats {
   enrollmentsOverSourceLimit = 0;
   registersOverSourceLimit = 0;
   connectionsClosed = 0;
+  upgradesTimedOut = 0;
   deliveries = 0;
   deliveriesNotHeld = 0;
   deliveriesExpired = 0;
@@ -96,6 +99,7 @@ export class TransportStats {
       enrollmentsOverSourceLimit: this.enrollmentsOverSourceLimit,
       registersOverSourceLimit: this.registersOverSourceLimit,
       connectionsClosed: this.connectionsClosed,
+      upgradesTimedOut: this.upgradesTimedOut,
       framesIn: { ...this.framesIn },
       framesOut: { ...this.framesOut },
       deliveries: this.deliveries,
