@@ -2,7 +2,7 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import { DomainError, OAuthError, Topics, type RegistryEventV1 } from '@borealis/contracts';
 import { MemoryRateLimiter, MemoryReplayGuard, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
@@ -349,6 +349,19 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui-bundle.js' });
     expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'application/javascript; charset=utf-8']);
     expect((await app.inject({ method: 'GET', url: '/auth/admin/docs/static/..%2Fpackage.json' })).statusCode).toBe(404);
+  });
+
+  it('sends the docs page and its files with security headers: a CSP that runs only its own scripts and forbids framing, nosniff (issue 15, finding 8)', async () => {
+    const ui = await app.inject({ method: 'GET', url: '/auth/admin/docs' });
+    const inline = /<script>([^<]*)<\/script>/.exec(ui.body)![1]!;
+    const csp = String(ui.headers['content-security-policy'] ?? '');
+    expect(csp).toContain(`script-src 'self' 'sha256-${createHash('sha256').update(inline).digest('base64')}'`);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect([ui.headers['x-content-type-options'], ui.headers['x-frame-options']]).toEqual(['nosniff', 'DENY']);
+    for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css', 'constructor']) {
+      expect((await app.inject({ method: 'GET', url: `/auth/admin/docs/static/${file}` })).headers['x-content-type-options']).toBe('nosniff');
+    }
   });
 
   it.each(['constructor', '__proto__', 'toString', 'nothing-here.js'])('answers 404 for docs/static/%s, and does not let anyone cache the answer', async (name) => {
