@@ -154,6 +154,8 @@ export const AuthConfig = z
     LOGIN_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(0.5),
     SIGNUP_RATE_LIMIT_IP_BURST: positiveInt(5),
     SIGNUP_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1 / 60),
+    // Who may sign up for a console account (docs/auth.md): by invitation only unless the operator opens it.
+    SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('invitation'),
     PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().positive().optional(),
     PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).default(32),
     // The key that seals the access-token signing keys in the database: the value, or a file holding it (a mounted secret).
@@ -294,6 +296,8 @@ export const StandaloneConfig = z.object({
   DEVICE_ENROLL_SOURCE_BURST: positiveInt(100),
   DEVICE_REGISTER_SOURCE_RATE: z.coerce.number().positive().default(100),
   DEVICE_REGISTER_SOURCE_BURST: positiveInt(2000),
+  // One machine, on 127.0.0.1 by default: anyone who reaches it may sign up unless closed.
+  SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('open'),
   BOREALIS_PRINT_READY_JSON: bool(false),
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

@@ -53,6 +53,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           signingKeyEncryptionKey: Buffer.from(secrets.signingKeyEncryptionKey, 'base64'),
           publicApiUrl: `${publicUrl}/push/public/api/v1/`,
           pushPublicAddress: deviceUrl,
+          signUp: c.SIGNUP_MODE,
         }),
         pushCore,
         statusBridge(pushCore),
