@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -721,6 +722,23 @@ describe('registration stuffing (issue 15, finding 5)', () => {
     // The device that comes back after all is issued a new registration.
     expect(await request({ deviceId: gone, op: 'register', applicationId: a1, registrationId: rGone })).toMatchObject({ ok: true, isNew: true });
     await presence.removeIfOwner(online, 't-1');
+  });
+
+  it('requires the registration secret of an application that has one for a new registration, compared by hash; a held registration is confirmed without it', async () => {
+    const [pS, aS] = [`ps-${randomToken(4)}`, `as-${randomToken(4)}`];
+    const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+    const device = newDevice();
+    await bus.publish(Topics.registry, [project(pS, true, 1), application(aS, pS, true, 1)]);
+    const before = await register(device, aS);
+    const secret = 'brs_0123456789abcdef0123456789abcdef01234567';
+    await bus.publish(Topics.registry, [{ value: { kind: 'application' as const, application: { id: aS, projectId: pS, name: aS, isActive: true, registrationSecretHash: hash(secret), createdAtMs: 0, updatedAtMs: 2 } } }]);
+
+    const refused = { ok: false, errorCode: 'permission_denied', errorMessage: 'this application requires its registration secret', registrationId: '' };
+    expect(await request({ deviceId: newDevice(), op: 'register', applicationId: aS })).toMatchObject(refused);
+    expect(await request({ deviceId: newDevice(), op: 'register', applicationId: aS, registrationSecretHash: hash('brs_wrong') })).toMatchObject(refused);
+    expect(await request({ deviceId: newDevice(), op: 'register', applicationId: aS, registrationSecretHash: hash(secret) })).toMatchObject({ ok: true, isNew: true });
+    // The device that registered before the secret keeps its registration.
+    expect(await request({ deviceId: device, op: 'register', applicationId: aS, registrationId: before })).toMatchObject({ ok: true, isNew: false, registrationId: before });
   });
 
   it('lets one device hold at most 1,000 live registrations, whatever its users; replacing one of them still works', async () => {

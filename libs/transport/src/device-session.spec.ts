@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DeviceErrorCode,
   DeviceProtocol,
@@ -549,6 +550,21 @@ describe('DeviceSession: per-source enrollment and Register budgets (issue 15, f
     expect(a.isOpen).toBe(true);
     // Subscribe is not a Register: not counted.
     expect(a.onFrame(wire({ subscribe: { requestId: 4, registrationId: 'r', topics: ['t'] } }), T0).effects[0]).toMatchObject({ type: 'publishRegistration' });
+  });
+});
+
+describe('DeviceSession: registration secret (issue 15, finding 5)', () => {
+  it('relays the SHA-256 of the secret a Register presents, never the secret; none without one', () => {
+    const { session } = openSession();
+    const withSecret = session.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1', registrationSecret: 'brs_the-secret' } }), T0);
+    const request = (withSecret.effects[0] as Extract<Step['effects'][number], { type: 'publishRegistration' }>).request;
+    expect(request.registrationSecretHash).toBe(createHash('sha256').update('brs_the-secret').digest('hex'));
+    expect(JSON.stringify(request)).not.toContain('the-secret');
+    const without = session.onFrame(wire({ register: { requestId: 2, applicationId: 'app-1' } }), T0);
+    expect((without.effects[0] as Extract<Step['effects'][number], { type: 'publishRegistration' }>).request.registrationSecretHash).toBeUndefined();
+    // A fresh connection: at most two requests wait at once here.
+    const tooLong = openSession().session.onFrame(wire({ register: { requestId: 3, applicationId: 'app-1', registrationSecret: 'x'.repeat(257) } }), T0);
+    expect(wire(tooLong.send[0]!).error).toMatchObject({ code: DeviceErrorCode.INVALID_ARGUMENT, requestId: 3 });
   });
 });
 

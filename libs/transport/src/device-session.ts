@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DeviceErrorCode,
   MIN_PROTOCOL_VERSION,
@@ -80,6 +81,8 @@ interface PendingRequest {
 /** Delay a replaced connection is told to wait: if two devices share credentials, they do not fight in a tight loop. */
 export const REPLACED_RECONNECT_DELAY_MS = 5000;
 export const MAX_ACK_IDS = 1000;
+/** An application's registration secret (auth issues 46 characters); longer is not one. */
+const MAX_REGISTRATION_SECRET_CHARS = 256;
 /**
  * Notifications a connection remembers as written and not yet acknowledged. A device that never
  * acknowledges cannot grow this without bound; past it the oldest is forgotten, and its late Ack
@@ -200,7 +203,7 @@ export class DeviceSession {
       case 'register': {
         const r = frame.register ?? {};
         // A version 1 device knows nothing of users, whatever unknown field bytes it sent.
-        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs, this.version >= 2 ? (r.deviceUser ?? '') : '');
+        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs, this.version >= 2 ? (r.deviceUser ?? '') : '', r.registrationSecret ?? '');
       }
       case 'unregister': {
         const r = frame.unregister ?? {};
@@ -387,7 +390,7 @@ export class DeviceSession {
     };
   }
 
-  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number, deviceUser = ''): Step {
+  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number, deviceUser = '', registrationSecret = ''): Step {
     // request_id 0 is reserved for errors about the connection itself.
     if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
     this.pending ??= new Map();
@@ -406,6 +409,9 @@ export class DeviceSession {
     if (op === 'register' && this.context.sourceLimits?.register(this.source, nowMs) === false) {
       return this.requestError(DeviceErrorCode.RATE_LIMITED, 'too many registrations from this address: try again later', requestId);
     }
+    if (registrationSecret.length > MAX_REGISTRATION_SECRET_CHARS) {
+      return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `registration_secret is at most ${MAX_REGISTRATION_SECRET_CHARS} characters`, requestId);
+    }
     const parsed = RegistrationRequestedV1.safeParse({
       correlationId: this.context.newCorrelationId(),
       replyTo: this.settings.instanceId,
@@ -414,6 +420,8 @@ export class DeviceSession {
       applicationId,
       registrationId,
       deviceUser,
+      // Hashed here: the secret itself never travels on the bus.
+      ...(registrationSecret ? { registrationSecretHash: createHash('sha256').update(registrationSecret, 'utf8').digest('hex') } : {}),
       topics,
       atMs: nowMs,
     });

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import {
   DomainError,
@@ -106,6 +107,10 @@ export class Registrations {
         return success(request, held, false);
       }
     }
+    // Only a new registration needs the secret: confirming one the device holds creates nothing.
+    if (application.registrationSecretHash !== null && !secretMatches(application.registrationSecretHash, request.registrationSecretHash ?? '')) {
+      return failure(request, ErrorCode.PermissionDenied, 'this application requires its registration secret');
+    }
     const retired = await this.registrations.retireLive(sql, request.deviceId, request.deviceUser, request.applicationId, nowMs);
     // One enrolled device cannot stuff an application through many local users (docs/security.md, finding 5).
     if (retired.length === 0 && (await this.registrations.countLiveOfDevice(sql, request.deviceId)) >= MAX_LIVE_REGISTRATIONS_PER_DEVICE) {
@@ -160,6 +165,13 @@ export class Registrations {
     if (registration && request.applicationId && registration.applicationId !== request.applicationId) return undefined;
     return registration;
   }
+}
+
+/** Compares two SHA-256 hex digests in constant time (the length of a digest is no secret). */
+function secretMatches(requiredHash: string, presentedHash: string): boolean {
+  const required = Buffer.from(requiredHash, 'hex');
+  const presented = Buffer.from(presentedHash, 'hex');
+  return presented.length === required.length && timingSafeEqual(presented, required);
 }
 
 function success(request: RegistrationRequestedV1, registration: Registration, isNew: boolean): RegistrationReplyV1 {
