@@ -19,7 +19,7 @@ const USAGE = `usage: borealis <command> [options]
       DIR/push_notification_system.yaml and prints {"project_id","application_id"}.
   admin tenant|project|key|app|member|invite|audit|rotate-signing-key ...
       Operator and CI management of the registry; \`borealis admin help\` lists every operation.
-  device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE]
+  device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE] [--registration-secret SECRET]
       A simulated device (URL: tcp://, tls://, ws://HOST:PORT/device, wss://): prints JSON lines
       for registrationId, notifications and readiness.
   push-daemon --config FILE | --server URL [--server URL ...] --state DIR [--socket PATH] [--ca FILE]
