@@ -51,8 +51,11 @@ const ONLY_CASE = process.env['BOREALIS_FUZZ_CASE'] === undefined ? null : Numbe
 const PARALLEL = 8;
 /** How long a case waits for the server's answer: far beyond a loopback round trip, far below the idle timeout. */
 const ANSWER_MS = 3000;
-/** The well-behaved device's Pong, while the fuzzer runs. */
-const PROBE_BOUND_MS = 1000;
+/**
+ * The well-behaved device's Pong while the fuzzer runs: within 1,000 ms plus ten times its idle
+ * round trip measured in the same run, as in hostile-devices.int.ts (the machines are shared).
+ */
+const probeBound = (idleMs: number) => 1000 + 10 * idleMs;
 const REGISTRATION_TIMEOUT_MS = 2000;
 
 if (!Number.isFinite(SECONDS) || SECONDS <= 0) throw new Error(`BOREALIS_FUZZ_SECONDS must be a positive number, not ${process.env['BOREALIS_FUZZ_SECONDS']}`);
@@ -483,13 +486,21 @@ describe('device protocol fuzzer', () => {
   });
 
   it(`answers, or closes with an Error, every mutated frame sequence within ${SECONDS} s of cases; no crash, no hang`, async () => {
-    // The well-behaved device: a Ping every 100 ms must be answered within the bound throughout.
+    // The well-behaved device: a Ping every 600 ms (its budget is 2 a second) must be answered
+    // within the bound throughout. Its idle round trip first: the best of three.
     const probe = await Peer.open('tcp', addresses);
     probe.hello();
+    await until(() => probe.frames.some((f) => f.kind === 'welcome'), ANSWER_MS);
+    let idleMs = Infinity;
+    for (let nonce = 1; nonce <= 3; nonce++) {
+      const sent = performance.now();
+      probe.ping(nonce);
+      await until(() => probe.frames.some((f) => f.kind === 'pong' && f.pong?.nonce === nonce), ANSWER_MS);
+      idleMs = Math.min(idleMs, performance.now() - sent);
+    }
     let slowestProbeMs = 0;
     let probing = true;
     const probeLoop = (async () => {
-      await until(() => probe.frames.some((f) => f.kind === 'welcome'), ANSWER_MS);
       for (let nonce = 10; probing; nonce++) {
         const sent = performance.now();
         probe.ping(nonce);
@@ -516,11 +527,11 @@ describe('device protocol fuzzer', () => {
     probing = false;
     await probeLoop;
     probe.destroy();
-    process.stderr.write(`protocol-fuzz: seed ${SEED}, ${ran} cases in ${SECONDS} s, slowest probe Pong ${slowestProbeMs.toFixed(1)} ms\n`);
+    process.stderr.write(`protocol-fuzz: seed ${SEED}, ${ran} cases in ${SECONDS} s, slowest probe Pong ${slowestProbeMs.toFixed(1)} ms (idle ${idleMs.toFixed(1)} ms)\n`);
 
     expect(failures).toEqual([]);
     expect(server.statsSnapshot().internalFailures).toBe(0);
-    expect(slowestProbeMs).toBeLessThan(PROBE_BOUND_MS);
+    expect(slowestProbeMs).toBeLessThan(probeBound(idleMs));
     expect(probe.fault()).toBeUndefined();
     // Every case's connection is gone; only the server is left, and it still serves.
     await until(() => server.statsSnapshot().connectionsOpen === 0, ANSWER_MS);
