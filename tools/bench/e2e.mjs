@@ -265,6 +265,14 @@ function nodeFlags(o, name) {
   return ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
 }
 
+/** Per-source enrollment and Register budgets high enough never to apply (docs/security.md, finding 5). */
+const DEVICE_SOURCE_LIMITS_OFF = {
+  DEVICE_ENROLL_SOURCE_RATE: '1000000',
+  DEVICE_ENROLL_SOURCE_BURST: '1000000',
+  DEVICE_REGISTER_SOURCE_RATE: '1000000',
+  DEVICE_REGISTER_SOURCE_BURST: '1000000',
+};
+
 async function startSystem(mode, o, env) {
   return mode === 'standalone' ? startStandalone(o) : startDistributed(o, env);
 }
@@ -289,6 +297,8 @@ async function startStandalone(o) {
     RATE_LIMIT_BURST: '1000000',
     RATE_LIMIT_IP_PER_SECOND: '1000000',
     RATE_LIMIT_IP_BURST: '1000000',
+    // The load generator's devices all enroll and register from a few loopback addresses.
+    ...DEVICE_SOURCE_LIMITS_OFF,
   };
   const server = spawnJson(['serve'], env, 'standalone', nodeFlags(o, 'standalone'), o.serverCli);
   const started = performance.now();
@@ -359,7 +369,7 @@ async function startDistributed(o, variantEnv) {
     ['push-core', { HTTP_PORT: String(ports.core), DATABASE_URL: coreDb.url }],
     [
       'transport',
-      { HTTP_PORT: String(ports.transportHttp), TRANSPORT_INSTANCE_ID: `bench-${tag}`, DEVICE_HOST: '127.0.0.1', DEVICE_PORT: String(ports.device), DEVICE_CREDENTIAL_SECRET: adminToken },
+      { HTTP_PORT: String(ports.transportHttp), TRANSPORT_INSTANCE_ID: `bench-${tag}`, DEVICE_HOST: '127.0.0.1', DEVICE_PORT: String(ports.device), DEVICE_CREDENTIAL_SECRET: adminToken, ...DEVICE_SOURCE_LIMITS_OFF },
     ],
   ];
   const started = performance.now();

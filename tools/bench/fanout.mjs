@@ -220,6 +220,11 @@ async function startRealDevices(common, applicationId, db, profile) {
       // As long as the device SDK waits for an answer (30 s): a backlog of registrations on a
       // busy machine is answered late rather than refused at 10 s.
       REGISTRATION_TIMEOUT_MS: '30000',
+      // Every device of a transport enrolls and registers from one loopback address (docs/security.md, finding 5).
+      DEVICE_ENROLL_SOURCE_RATE: '1000000',
+      DEVICE_ENROLL_SOURCE_BURST: '1000000',
+      DEVICE_REGISTER_SOURCE_RATE: '1000000',
+      DEVICE_REGISTER_SOURCE_BURST: '1000000',
     }, { nodeFlags: profile });
     transports.push({ proc, httpPort, devicePort, instanceId });
   }

@@ -143,6 +143,8 @@ async function runBorealis() {
         // The client processes stand for many devices behind a few addresses (a carrier NAT): each
         // may take the whole accept rate, as before per-source shares, so that runs stay comparable.
         acceptPerSource: { perSecond: Number(process.env.ACCEPT_RATE), burst: Number(process.env.ACCEPT_RATE) },
+        enrollPerSource: { perSecond: 1_000_000, burst: 1_000_000 },
+        registerPerSource: { perSecond: 1_000_000, burst: 1_000_000 },
         goAwaySpreadMs: 2000,
         drainGraceMs: 30_000,
       }),

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
           perClient: { burst: c.TOKEN_RATE_LIMIT_CLIENT_BURST, perSecond: c.TOKEN_RATE_LIMIT_CLIENT_PER_SECOND },
         },
         sessionTtlSeconds: c.SESSION_TTL_SECONDS,
+        signUp: c.SIGNUP_MODE,
         accountLimits: {
           loginPerIp: { burst: c.LOGIN_RATE_LIMIT_IP_BURST, perSecond: c.LOGIN_RATE_LIMIT_IP_PER_SECOND },
           signUpPerIp: { burst: c.SIGNUP_RATE_LIMIT_IP_BURST, perSecond: c.SIGNUP_RATE_LIMIT_IP_PER_SECOND },

@@ -149,6 +149,27 @@ describe('an app server written from the Aurora docs, against a standalone Borea
     expect((await requestToken(loadSettings(String(second['settings'])))).status).toBe(200);
   });
 
+  it('an application that requires a registration secret registers only devices that send it (borealis admin app require-secret; issue 15, finding 5)', async () => {
+    const created = await runCli(['admin', 'quickstart', '--out', join(work, 'secret'), '--server', httpUrl, '--name', 'secret'], adminEnv);
+    const s = loadSettings(String(created['settings']));
+    const applicationId = String(created['application_id']);
+    const admin = (...args: string[]) => runCli(['admin', ...args, '--server', httpUrl], adminEnv);
+    const issued = await admin('app', 'require-secret', '--project', s.project_id, '--app', applicationId);
+    expect(issued).toMatchObject({ id: applicationId, registrationSecretRequired: true, registrationSecret: expect.stringMatching(/^brs_/) });
+
+    const without = startDevice(deviceUrl, applicationId, join(work, 'secret-without'));
+    const withSecret = startDevice(deviceUrl, applicationId, join(work, 'secret-with'), ['--registration-secret', String(issued['registrationSecret'])]);
+    try {
+      // The registry event reaches push-core in process: the refusal is immediate.
+      expect(await without.waitFor((l) => l['event'] === 'registrationError', 30_000, 'registrationError')).toMatchObject({ code: 'unauthenticated', message: expect.stringContaining('registration secret') });
+      expect(await registrationIdOf(withSecret)).toMatch(/^reg_/);
+    } finally {
+      await without.stop();
+      await withSecret.stop();
+    }
+    expect(await admin('app', 'drop-secret', '--project', s.project_id, '--app', applicationId)).toMatchObject({ registrationSecretRequired: false });
+  });
+
   it('is refused a token once its project is deactivated or its key revoked (borealis admin)', async () => {
     const created = await runCli(['admin', 'quickstart', '--out', join(work, 'refused'), '--server', httpUrl, '--name', 'refused'], adminEnv);
     const s = loadSettings(String(created['settings']));

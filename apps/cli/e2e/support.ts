@@ -32,8 +32,8 @@ export async function quickstart(installation: Installation, outDir: string, nam
   return { projectId: String(out['project_id']), applicationId: String(out['application_id']), settingsFile: String(out['settings']) };
 }
 
-export function startDevice(deviceUrl: string, applicationId: string, stateDir: string): JsonLineProcess {
-  return startCli(['device', '--server', deviceUrl, '--app', applicationId, '--state', stateDir], {}, 'device');
+export function startDevice(deviceUrl: string, applicationId: string, stateDir: string, extra: string[] = []): JsonLineProcess {
+  return startCli(['device', '--server', deviceUrl, '--app', applicationId, '--state', stateDir, ...extra], {}, 'device');
 }
 
 export async function registrationIdOf(device: JsonLineProcess, after = 0): Promise<string> {

@@ -17,6 +17,8 @@ export const ADMIN_USAGE = `usage: borealis admin <command> [--server URL] [--to
   key list --project ID | key revoke --project ID --key KID | key expire --project ID --key KID [--expires-at RFC3339]
   app create --project ID --name NAME | app list --project ID
   app activate --project ID --app ID | app deactivate --project ID --app ID
+  app require-secret --project ID --app ID     issues the app's registration secret (printed once; devices must send it)
+  app drop-secret --project ID --app ID        devices need no registration secret any more
   member list --tenant ID | invite --tenant ID --email ADDRESS --role owner|admin|developer|viewer
   audit --tenant ID [--limit N]
   rotate-signing-key
@@ -113,6 +115,8 @@ const COMMANDS: Record<string, (admin: AdminApi, f: Flags) => Promise<unknown>> 
   'app list': async (admin, f) => ({ applications: await admin.call('GET', `/projects/${project(f)}/applications`) }),
   'app activate': (admin, f) => admin.call('PATCH', `/projects/${project(f)}/applications/${encodeURIComponent(required(f.app, '--app'))}`, { isActive: true }),
   'app deactivate': (admin, f) => admin.call('PATCH', `/projects/${project(f)}/applications/${encodeURIComponent(required(f.app, '--app'))}`, { isActive: false }),
+  'app require-secret': (admin, f) => admin.call('POST', `/projects/${project(f)}/applications/${encodeURIComponent(required(f.app, '--app'))}/registration-secret`, {}),
+  'app drop-secret': (admin, f) => admin.call('DELETE', `/projects/${project(f)}/applications/${encodeURIComponent(required(f.app, '--app'))}/registration-secret`),
   'member list': async (admin, f) => ({ members: await admin.call('GET', `/tenants/${tenant(f)}/members`) }),
   invite: (admin, f) => admin.call('POST', `/tenants/${tenant(f)}/invitations`, { email: required(f.email, '--email'), role: required(f.role, '--role') }),
   audit: (admin, f) => admin.call('GET', `/tenants/${tenant(f)}/audit-log${f.limit ? `?limit=${encodeURIComponent(f.limit)}` : ''}`),

@@ -16,6 +16,7 @@ export async function deviceCommand(args: string[]): Promise<void> {
       app: { type: 'string' },
       state: { type: 'string' },
       ca: { type: 'string' },
+      'registration-secret': { type: 'string' },
     },
     strict: true,
   });
@@ -26,6 +27,7 @@ export async function deviceCommand(args: string[]): Promise<void> {
     clientName: 'borealis-cli-device',
     ...(values.state !== undefined ? { stateDir: values.state } : {}),
     ...(values.ca !== undefined ? { tls: { ca: readFileSync(values.ca) } } : {}),
+    ...(values['registration-secret'] !== undefined ? { registrationSecrets: { [values.app]: values['registration-secret'] } } : {}),
   });
   const client = daemon.createClient({ applicationId: values.app, inactivityTimeoutMs: 2 ** 31 - 1 });
 

@@ -14,7 +14,7 @@ const COMMAND_USAGE: Record<string, string> = {
   admin tenant|project|key|app|member|invite|audit|rotate-signing-key ...
       Operator and CI management of the registry; \`borealis admin help\` lists every operation.
 `,
-  device: `  device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE]
+  device: `  device --server URL [--server URL ...] --app APPLICATION_ID [--state DIR] [--ca FILE] [--registration-secret SECRET]
       A simulated device (URL: tcp://, tls://, ws://HOST:PORT/device, wss://): prints JSON lines
       for registrationId, notifications and readiness.
 `,

@@ -20,6 +20,7 @@ async function main(): Promise<void> {
         sweepIntervalMs: c.PUSH_SWEEP_INTERVAL_MS,
         retentionMs: c.PUSH_RETENTION_HOURS * 3_600_000,
         staleRegistrationMs: c.PUSH_STALE_REGISTRATION_DAYS * 86_400_000,
+        unconfirmedRegistrationMs: c.PUSH_UNCONFIRMED_REGISTRATION_HOURS * 3_600_000,
       }),
     ],
   });

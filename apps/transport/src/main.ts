@@ -33,6 +33,8 @@ async function main(): Promise<void> {
           ...(c.DEVICE_ACCEPT_SOURCE_RATE !== undefined ? { perSecond: c.DEVICE_ACCEPT_SOURCE_RATE } : {}),
           ...(c.DEVICE_ACCEPT_SOURCE_BURST !== undefined ? { burst: c.DEVICE_ACCEPT_SOURCE_BURST } : {}),
         },
+        enrollPerSource: { perSecond: c.DEVICE_ENROLL_SOURCE_RATE, burst: c.DEVICE_ENROLL_SOURCE_BURST },
+        registerPerSource: { perSecond: c.DEVICE_REGISTER_SOURCE_RATE, burst: c.DEVICE_REGISTER_SOURCE_BURST },
         frameRates: {
           ack: { perSecond: c.DEVICE_ACK_RATE, burst: c.DEVICE_ACK_BURST },
           ping: { perSecond: c.DEVICE_PING_RATE, burst: c.DEVICE_PING_BURST },

@@ -22,7 +22,16 @@ export interface AuthModuleOptions {
   sessionTtlSeconds?: number;
   /** Login and sign-up limits and password-hashing bounds; defaults in DEFAULT_ACCOUNT_LIMITS. */
   accountLimits?: Partial<AccountLimitOptions>;
+  /**
+   * Who may sign up (docs/auth.md): anyone (`open`, the default here), only someone holding a
+   * pending invitation for that e-mail address (`invitation`: operators and organization admins
+   * invite), or no one (`closed`).
+   */
+  signUp?: SignUpMode;
 }
+
+export const SIGN_UP_MODES = ['open', 'invitation', 'closed'] as const;
+export type SignUpMode = (typeof SIGN_UP_MODES)[number];
 
 export interface AccountLimitOptions {
   /** Logins per source address, whatever the e-mail: a new address per attempt is no way around it. */

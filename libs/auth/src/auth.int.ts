@@ -230,7 +230,7 @@ describe('AuthModule against PostgreSQL', () => {
 
     const application = await admin('POST', `/projects/${projectId}/applications`, { name: 'Android' });
     expect(application.statusCode).toBe(201);
-    expect(application.json()).toEqual({ id: expect.stringMatching(/^app_[A-Za-z0-9_-]{22}$/), projectId, name: 'Android', isActive: true, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect(application.json()).toEqual({ id: expect.stringMatching(/^app_[A-Za-z0-9_-]{22}$/), projectId, name: 'Android', isActive: true, registrationSecretRequired: false, createdAt: expect.any(String), updatedAt: expect.any(String) });
     const applicationId: string = application.json().id;
     const deactivated = await admin('PATCH', `/projects/${projectId}/applications/${applicationId}`, { isActive: false });
     expect(deactivated.json()).toMatchObject({ id: applicationId, isActive: false });

@@ -17,6 +17,7 @@ import { AUTH_CONNECTION } from './persistence/database';
 import { AUTH_ENTITIES } from './persistence/entities';
 import { AuthInitial1764300000000 } from './persistence/migrations/1764300000000-auth-initial';
 import { AuthAccounts1764400000000 } from './persistence/migrations/1764400000000-auth-accounts';
+import { RegistrationSecrets1765100000000 } from './persistence/migrations/1765100000000-registration-secrets';
 import { sealedSigningKeysMigration } from './persistence/migrations/1765000000000-sealed-signing-keys';
 import { TypeOrmClientDirectory } from './persistence/typeorm-client-directory';
 import { TypeOrmSigningKeyStore } from './persistence/typeorm-signing-key-store';
@@ -53,7 +54,7 @@ export class AuthModule {
           type: 'postgres',
           url: options.databaseUrl,
           entities: AUTH_ENTITIES,
-          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000, sealedSigningKeysMigration(cipher)],
+          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000, sealedSigningKeysMigration(cipher), RegistrationSecrets1765100000000],
           migrationsRun: true,
           synchronize: false,
         }),

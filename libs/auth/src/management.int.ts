@@ -2,7 +2,7 @@ import { Catch, Global, Module, type ArgumentsHost, type DynamicModule, type Exc
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyReply } from 'fastify';
-import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';
 import { DomainError, OAuthError, Topics, type RegistryEventV1 } from '@borealis/contracts';
 import { MemoryRateLimiter, MemoryReplayGuard, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
@@ -180,6 +180,8 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
       ['GET', `/projects/${projectB}/applications`],
       ['POST', `/projects/${projectB}/applications`, { name: 'intruder' }],
       ['PATCH', `/projects/${projectB}/applications/${appB.id}`, { isActive: false }],
+      ['POST', `/projects/${projectB}/applications/${appB.id}/registration-secret`],
+      ['DELETE', `/projects/${projectB}/applications/${appB.id}/registration-secret`],
       ['POST', '/signing-keys'],
     ];
     for (const [method, url, body] of attempts) {
@@ -349,6 +351,41 @@ describe('management API: accounts, organizations, roles, keys (PostgreSQL)', ()
     const asset = await app.inject({ method: 'GET', url: '/auth/admin/docs/static/swagger-ui-bundle.js' });
     expect([asset.statusCode, asset.headers['content-type']]).toEqual([200, 'application/javascript; charset=utf-8']);
     expect((await app.inject({ method: 'GET', url: '/auth/admin/docs/static/..%2Fpackage.json' })).statusCode).toBe(404);
+  });
+
+  it('issues an application registration secret once, publishes only its SHA-256, and removes it (issue 15, finding 5)', async () => {
+    const app = await ok<{ id: string; registrationSecretRequired: boolean }>('POST', `/projects/${projectA}/applications`, alice.token, { name: 'guarded' });
+    expect(app.registrationSecretRequired).toBe(false);
+    const appEvents = () => events.filter((e): e is Extract<RegistryEventV1, { kind: 'application' }> => e.kind === 'application' && e.application.id === app.id);
+    const issued = await ok<{ registrationSecret: string; registrationSecretRequired: boolean }>('POST', `/projects/${projectA}/applications/${app.id}/registration-secret`, alice.token);
+    expect(issued.registrationSecret).toMatch(/^brs_[A-Za-z0-9_-]{40,}$/);
+    expect(issued.registrationSecretRequired).toBe(true);
+    const hash = createHash('sha256').update(issued.registrationSecret).digest('hex');
+    await expectEventually(() => expect(appEvents().at(-1)?.application.registrationSecretHash).toBe(hash));
+    expect(JSON.stringify(events)).not.toContain(issued.registrationSecret);
+    // Listed as required, never shown again.
+    const listed = await ok<{ id: string }[]>('GET', `/projects/${projectA}/applications`, alice.token);
+    expect(listed.find((a) => a.id === app.id)).toEqual(expect.objectContaining({ registrationSecretRequired: true }));
+    expect(JSON.stringify(listed)).not.toContain(issued.registrationSecret);
+    // A new one replaces it.
+    const again = await ok<{ registrationSecret: string }>('POST', `/projects/${projectA}/applications/${app.id}/registration-secret`, alice.token);
+    expect(again.registrationSecret).not.toBe(issued.registrationSecret);
+    await expectEventually(() => expect(appEvents().at(-1)?.application.registrationSecretHash).toBe(createHash('sha256').update(again.registrationSecret).digest('hex')));
+    expect(await ok('DELETE', `/projects/${projectA}/applications/${app.id}/registration-secret`, alice.token)).toMatchObject({ registrationSecretRequired: false });
+    await expectEventually(() => expect(appEvents().at(-1)?.application.registrationSecretHash).toBeNull());
+  });
+
+  it('sends the docs page and its files with security headers: a CSP that runs only its own scripts and forbids framing, nosniff (issue 15, finding 8)', async () => {
+    const ui = await app.inject({ method: 'GET', url: '/auth/admin/docs' });
+    const inline = /<script>([^<]*)<\/script>/.exec(ui.body)![1]!;
+    const csp = String(ui.headers['content-security-policy'] ?? '');
+    expect(csp).toContain(`script-src 'self' 'sha256-${createHash('sha256').update(inline).digest('base64')}'`);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect([ui.headers['x-content-type-options'], ui.headers['x-frame-options']]).toEqual(['nosniff', 'DENY']);
+    for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css', 'constructor']) {
+      expect((await app.inject({ method: 'GET', url: `/auth/admin/docs/static/${file}` })).headers['x-content-type-options']).toBe('nosniff');
+    }
   });
 
   it.each(['constructor', '__proto__', 'toString', 'nothing-here.js'])('answers 404 for docs/static/%s, and does not let anyone cache the answer', async (name) => {

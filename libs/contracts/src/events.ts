@@ -110,6 +110,11 @@ export const RegistrationRequestedV1 = z.object({
    * of the device's push daemon, '' for the device's only user. Absent from older producers.
    */
   deviceUser: DEVICE_USER.default(''),
+  /**
+   * SHA-256 (hex) of the registration secret the device presented in Register, '' when none: the
+   * transport hashes it, so that no secret travels on the bus. Absent from older producers.
+   */
+  registrationSecretHash: z.string().regex(/^([0-9a-f]{64})?$/).optional(),
   topics: z.array(z.string().min(1).max(256)).max(100),
   atMs: epochMs,
 });
@@ -164,6 +169,11 @@ export const RegistryEventV1 = z.discriminatedUnion('kind', [
       projectId: id,
       name: z.string().max(256),
       isActive: z.boolean(),
+      /**
+       * SHA-256 (hex) of the registration secret devices must present to register with this
+       * application; null or absent when it requires none.
+       */
+      registrationSecretHash: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
       createdAtMs: epochMs,
       updatedAtMs: epochMs,
     }),

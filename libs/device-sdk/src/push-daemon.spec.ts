@@ -257,6 +257,19 @@ afterEach(async () => {
 // ---- tests ----
 
 describe('PushDaemon', () => {
+  it("sends an application's registration secret in its Registers, and none for other applications (issue 15, finding 5)", async () => {
+    const server = await fakeServer();
+    const daemon = daemonFor(server, { registrationSecrets: { app1: 'brs_secret-of-app1' } });
+    const ready = untilReady(daemon);
+    await daemon.start();
+    await server.next('hello');
+    await ready;
+    void daemon.createClient({ applicationId: 'app1' }).registrate();
+    expect((await server.next('register')).frame.register).toMatchObject({ applicationId: 'app1', registrationSecret: 'brs_secret-of-app1' });
+    void daemon.createClient({ applicationId: 'constructor' }).registrate();
+    expect((await server.next('register')).frame.register).toMatchObject({ applicationId: 'constructor', registrationSecret: '' });
+  });
+
   it('persists the credentials issued on first contact and presents them on reconnect', async () => {
     const server = await fakeServer();
     const dir = await stateDir();

@@ -38,6 +38,11 @@ export interface PushDaemonOptions {
   /** Notifications kept for an app that is not running, per app (oldest dropped beyond). Default 1000. */
   maxHeldPerApp?: number;
   /**
+   * Registration secrets by applicationId, for the applications whose operator requires one
+   * (docs/security.md): sent in every Register of that application.
+   */
+  registrationSecrets?: Readonly<Record<string, string>>;
+  /**
    * Called when notifications arrive for an app that is not running (no client has its
    * applicationId), as the Aurora daemon starts such an app in background mode. The daemon keeps
    * them (persisted, until they expire) and hands them over when the app sets its applicationId.
@@ -287,7 +292,17 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
         // A version 1 server keys registrations by (device, application) only: one user's
         // registration would retire another's, so users other than '' need version 2.
         if (user !== '' && version < 2) throw new PushError('unavailable', 'the push server does not support several users on a device (protocol version 2)');
-        return { register: { requestId, applicationId, registrationId: this.registrations.get(key) ?? '', ...(version >= 2 ? { deviceUser: user } : {}) } };
+        const secrets = this.options.registrationSecrets;
+        const registrationSecret = secrets && Object.hasOwn(secrets, applicationId) ? secrets[applicationId] : undefined;
+        return {
+          register: {
+            requestId,
+            applicationId,
+            registrationId: this.registrations.get(key) ?? '',
+            ...(version >= 2 ? { deviceUser: user } : {}),
+            ...(registrationSecret ? { registrationSecret } : {}),
+          },
+        };
       })
         .then((frame) => this.storeRegistration(key, frame.registerResult as RegisterResult))
         .finally(() => this.registering.delete(key));

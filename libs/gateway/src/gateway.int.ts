@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Global, Module } from '@nestjs/common';
@@ -756,6 +757,20 @@ describe('gateway public API', () => {
     expect([bundle.status, bundle.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8']);
     expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
     expect((await fetch(`${baseUrl}${BASE}/docs/..%2Fpackage.json`)).status).toBe(404);
+  });
+
+  it('sends the docs page and its files with security headers: a CSP that runs only its own scripts and forbids framing, nosniff (issue 15, finding 8)', async () => {
+    const ui = await fetch(`${baseUrl}${BASE}/docs`);
+    const inline = /<script>([^<]*)<\/script>/.exec(await ui.text())![1]!;
+    const csp = ui.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain(`script-src 'self' 'sha256-${createHash('sha256').update(inline).digest('base64')}'`);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect([ui.headers.get('x-content-type-options'), ui.headers.get('x-frame-options'), ui.headers.get('referrer-policy')]).toEqual(['nosniff', 'DENY', 'no-referrer']);
+    for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css', 'constructor']) {
+      expect((await fetch(`${baseUrl}${BASE}/docs/${file}`)).headers.get('x-content-type-options')).toBe('nosniff');
+    }
   });
 
   it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'])(

@@ -154,6 +154,8 @@ export const AuthConfig = z
     LOGIN_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(0.5),
     SIGNUP_RATE_LIMIT_IP_BURST: positiveInt(5),
     SIGNUP_RATE_LIMIT_IP_PER_SECOND: z.coerce.number().positive().default(1 / 60),
+    // Who may sign up for a console account (docs/auth.md): by invitation only unless the operator opens it.
+    SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('invitation'),
     PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().positive().optional(),
     PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).default(32),
     // The key that seals the access-token signing keys in the database: the value, or a file holding it (a mounted secret).
@@ -219,6 +221,7 @@ export const PushCoreConfig = z.object({
   PUSH_SWEEP_INTERVAL_MS: positiveInt(30_000),
   PUSH_RETENTION_HOURS: positiveInt(7 * 24),
   PUSH_STALE_REGISTRATION_DAYS: positiveInt(270),
+  PUSH_UNCONFIRMED_REGISTRATION_HOURS: positiveInt(24),
 }).superRefine(kafkaSecurityRules);
 export type PushCoreConfig = z.infer<typeof PushCoreConfig>;
 
@@ -250,6 +253,11 @@ export const TransportConfig = z.object({
   DEVICE_ACCEPT_BURST: z.coerce.number().int().positive().optional(),
   DEVICE_ACCEPT_SOURCE_RATE: z.coerce.number().positive().optional(),
   DEVICE_ACCEPT_SOURCE_BURST: z.coerce.number().int().positive().optional(),
+  // Per source (an IPv4 address or an IPv6 /64), across its connections (docs/security.md, finding 5).
+  DEVICE_ENROLL_SOURCE_RATE: z.coerce.number().positive().default(5),
+  DEVICE_ENROLL_SOURCE_BURST: positiveInt(100),
+  DEVICE_REGISTER_SOURCE_RATE: z.coerce.number().positive().default(100),
+  DEVICE_REGISTER_SOURCE_BURST: positiveInt(2000),
   // Per-connection frame budgets (docs/protocol.md, Limits): whole frames per second, at most 1000.
   DEVICE_ACK_RATE: positiveInt(500).pipe(z.number().max(1000)),
   DEVICE_ACK_BURST: positiveInt(4000).pipe(z.number().min(1000, 'DEVICE_ACK_BURST must be at least 1000 (the ids of one Ack)')),
@@ -283,6 +291,13 @@ export const StandaloneConfig = z.object({
   BOREALIS_DEVICE_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   BOREALIS_DEVICE_TLS_CERT_FILE: z.string().min(1).optional(),
   BOREALIS_DEVICE_TLS_KEY_FILE: z.string().min(1).optional(),
+  // Per source (an IPv4 address or an IPv6 /64), across its connections (docs/security.md, finding 5).
+  DEVICE_ENROLL_SOURCE_RATE: z.coerce.number().positive().default(5),
+  DEVICE_ENROLL_SOURCE_BURST: positiveInt(100),
+  DEVICE_REGISTER_SOURCE_RATE: z.coerce.number().positive().default(100),
+  DEVICE_REGISTER_SOURCE_BURST: positiveInt(2000),
+  // One machine, on 127.0.0.1 by default: anyone who reaches it may sign up unless closed.
+  SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('open'),
   BOREALIS_PRINT_READY_JSON: bool(false),
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),

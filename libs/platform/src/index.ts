@@ -9,3 +9,4 @@ export * from './platform.module';
 export * from './problem-details.filter';
 export * from './serve';
 export * from './kafka-security';
+export * from './docs-page-headers';

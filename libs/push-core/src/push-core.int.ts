@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -71,6 +72,7 @@ beforeAll(async () => {
         sweepIntervalMs: 600_000,
         retentionMs: DAY,
         staleRegistrationMs: 30 * DAY,
+        unconfirmedRegistrationMs: 2 * DAY,
       }),
     ],
   }).compile();
@@ -677,6 +679,87 @@ describe('receipts in batches, sweeper, statistics', () => {
     }
     const [{ n: left }] = await dataSource.query('SELECT count(*)::int AS n FROM registrations WHERE id = $1', [registrationId]);
     expect(left).toBe(0);
+  });
+});
+
+describe('registration stuffing (issue 15, finding 5)', () => {
+  async function rowOf(registrationId: string): Promise<{ live: boolean; confirmed: boolean }> {
+    const [row] = await dataSource.query('SELECT unregistered_at_ms, unconfirmed_since_ms FROM registrations WHERE id = $1', [registrationId]);
+    return { live: row.unregistered_at_ms === null, confirmed: row.unconfirmed_since_ms === null };
+  }
+
+  it('unregisters a registration whose device never connected again, after the short period; a later connection or being online then confirms it', async () => {
+    const [gone, back, online, sameConnection] = [newDevice(), newDevice(), newDevice(), newDevice()];
+    const helloAtMs = clock.now();
+    clock.advance(5);
+    const [rGone, rBack, rOnline, rSame] = [await register(gone, a1), await register(back, a1), await register(online, a1), await register(sameConnection, a1)];
+    // The connection that registered announces itself late (its Hello came before the Register): no confirmation.
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'connected' as const, deviceId: sameConnection, instanceId: 't-1', atMs: helloAtMs } }]);
+    clock.advance(10);
+    // A later connection confirms, also once the device is gone again.
+    await connect(back, 't-2');
+    await presence.removeIfOwner(back, 't-2');
+    // Online throughout (presence here runs on the test's clock).
+    await presence.set(online, 't-1', (5 * DAY) / 1000);
+    const pushed = await send(accepted(p1, { type: 'device', value: rGone }, 5 * DAY));
+    expect(await rowOf(rBack)).toEqual({ live: true, confirmed: true });
+    expect(await rowOf(rGone)).toEqual({ live: true, confirmed: false });
+
+    clock.advance(DAY);
+    while (await sweeper.sweep()) {
+      // nothing unconfirmed is due yet
+    }
+    expect(await rowOf(rGone)).toEqual({ live: true, confirmed: false });
+
+    clock.advance(DAY);
+    while (await sweeper.sweep()) {
+      // every registration of earlier tests made two days ago and never confirmed goes too
+    }
+    expect(await rowOf(rGone)).toEqual({ live: false, confirmed: false });
+    expect(await rowOf(rSame)).toEqual({ live: false, confirmed: false });
+    expect(await rowOf(rBack)).toEqual({ live: true, confirmed: true });
+    expect(await rowOf(rOnline)).toEqual({ live: true, confirmed: true });
+    expect(await deliveryRows(pushed)).toEqual([{ registration_id: rGone, state: 'failed' }]);
+    // The device that comes back after all is issued a new registration.
+    expect(await request({ deviceId: gone, op: 'register', applicationId: a1, registrationId: rGone })).toMatchObject({ ok: true, isNew: true });
+    await presence.removeIfOwner(online, 't-1');
+  });
+
+  it('requires the registration secret of an application that has one for a new registration, compared by hash; a held registration is confirmed without it', async () => {
+    const [pS, aS] = [`ps-${randomToken(4)}`, `as-${randomToken(4)}`];
+    const hash = (s: string) => createHash('sha256').update(s).digest('hex');
+    const device = newDevice();
+    await bus.publish(Topics.registry, [project(pS, true, 1), application(aS, pS, true, 1)]);
+    const before = await register(device, aS);
+    const secret = 'brs_0123456789abcdef0123456789abcdef01234567';
+    await bus.publish(Topics.registry, [{ value: { kind: 'application' as const, application: { id: aS, projectId: pS, name: aS, isActive: true, registrationSecretHash: hash(secret), createdAtMs: 0, updatedAtMs: 2 } } }]);
+
+    const refused = { ok: false, errorCode: 'permission_denied', errorMessage: 'this application requires its registration secret', registrationId: '' };
+    expect(await request({ deviceId: newDevice(), op: 'register', applicationId: aS })).toMatchObject(refused);
+    expect(await request({ deviceId: newDevice(), op: 'register', applicationId: aS, registrationSecretHash: hash('brs_wrong') })).toMatchObject(refused);
+    expect(await request({ deviceId: newDevice(), op: 'register', applicationId: aS, registrationSecretHash: hash(secret) })).toMatchObject({ ok: true, isNew: true });
+    // The device that registered before the secret keeps its registration.
+    expect(await request({ deviceId: device, op: 'register', applicationId: aS, registrationId: before })).toMatchObject({ ok: true, isNew: false, registrationId: before });
+  });
+
+  it('lets one device hold at most 1,000 live registrations, whatever its users; replacing one of them still works', async () => {
+    const device = newDevice();
+    await dataSource.query(
+      `INSERT INTO registrations (id, project_id, application_id, device_id, device_user, created_at_ms, last_seen_at_ms)
+       SELECT 'stuffed-' || $1 || '-' || i, $2, $3, $1, 'u' || i, $4, $4 FROM generate_series(1, 999) AS i`,
+      [device, p1, a1, clock.now()],
+    );
+    const last = await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: 'u1000' });
+    expect(last).toMatchObject({ ok: true, isNew: true });
+    expect(await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: 'u1001' })).toMatchObject({
+      ok: false,
+      errorCode: 'failed_precondition',
+      errorMessage: 'a device holds at most 1000 live registrations',
+    });
+    // A user's app registering again replaces its registration: no more rows.
+    expect(await request({ deviceId: device, op: 'register', applicationId: a1, deviceUser: 'u7' })).toMatchObject({ ok: true, isNew: true });
+    const [{ n }] = await dataSource.query('SELECT count(*)::int AS n FROM registrations WHERE device_id = $1 AND unregistered_at_ms IS NULL', [device]);
+    expect(n).toBe(1000);
   });
 });
 

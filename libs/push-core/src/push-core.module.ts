@@ -20,7 +20,9 @@ import { MessageCancel1767571200000 } from './persistence/migrations/17675712000
 import { MessageListing1767657600000 } from './persistence/migrations/1767657600000-message-listing';
 import { Multicast1767744000000 } from './persistence/migrations/1767744000000-multicast';
 import { DeviceUsers1767830400000 } from './persistence/migrations/1767830400000-device-users';
-import { ScheduledSends1768003200000 } from './persistence/migrations/1768003200000-scheduled-sends';
+import { UnconfirmedRegistrations1767916800000 } from './persistence/migrations/1767916800000-unconfirmed-registrations';
+import { RegistrationSecrets1768003200000 } from './persistence/migrations/1768003200000-registration-secrets';
+import { ScheduledSends1768089600000 } from './persistence/migrations/1768089600000-scheduled-sends';
 import { PUSH_CORE_CONNECTION, PushDb } from './persistence/push-db';
 import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
@@ -60,7 +62,7 @@ export class PushCoreModule {
             url: options.databaseUrl,
             applicationName: 'borealis-push-core',
             entities: [],
-            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000, ScheduledSends1768003200000],
+            migrations: [PushCoreSchema1767225600000, FanOutStatsRetention1767312000000, LeanDeliveries1767398400000, ShardedDailyStats1767484800000, MessageCancel1767571200000, MessageListing1767657600000, Multicast1767744000000, DeviceUsers1767830400000, UnconfirmedRegistrations1767916800000, RegistrationSecrets1768003200000, ScheduledSends1768089600000],
             migrationsTableName: 'push_core_migrations',
             migrationsRun: true,
             synchronize: false,

@@ -53,6 +53,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           signingKeyEncryptionKey: Buffer.from(secrets.signingKeyEncryptionKey, 'base64'),
           publicApiUrl: `${publicUrl}/push/public/api/v1/`,
           pushPublicAddress: deviceUrl,
+          signUp: c.SIGNUP_MODE,
         }),
         pushCore,
         statusBridge(pushCore),
@@ -72,6 +73,8 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           credentialSecret: secrets.deviceCredentialSecret,
           heartbeatIntervalMs: c.HEARTBEAT_INTERVAL_MS,
           registrationTimeoutMs: 10000,
+          enrollPerSource: { perSecond: c.DEVICE_ENROLL_SOURCE_RATE, burst: c.DEVICE_ENROLL_SOURCE_BURST },
+          registerPerSource: { perSecond: c.DEVICE_REGISTER_SOURCE_RATE, burst: c.DEVICE_REGISTER_SOURCE_BURST },
           ...(c.BOREALIS_DEVICE_WS_PORT !== undefined ? { webSocket: { port: c.BOREALIS_DEVICE_WS_PORT } } : {}),
           ...(c.BOREALIS_DEVICE_TLS_PORT !== undefined && c.BOREALIS_DEVICE_TLS_CERT_FILE && c.BOREALIS_DEVICE_TLS_KEY_FILE
             ? { tls: { port: c.BOREALIS_DEVICE_TLS_PORT, certFile: c.BOREALIS_DEVICE_TLS_CERT_FILE, keyFile: c.BOREALIS_DEVICE_TLS_KEY_FILE } }

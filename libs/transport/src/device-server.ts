@@ -60,6 +60,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
    */
   private readonly devices = new Map<string, DeviceConnection>();
   private readonly unrouted = new Set<DeviceConnection>();
+  /**
+   * WebSocket sockets not yet upgraded, with when they were accepted and whether admission let them
+   * in: they count against the connection cap, and one not upgraded by the Hello deadline is cut
+   * (Node's own header timeout is a minute, checked every 30 s). Keyed by the peer's address and
+   * port: over wss the upgrade request comes on the TLS socket, not on the TCP socket accepted.
+   */
+  private readonly upgrading = new Map<string, { socket: Socket; acceptedAtMs: number; admitted: boolean }>();
   /** Resolves the drain's wait once no connection is left open. */
   private allClosed: (() => void) | null = null;
   /** Effects of one device run in order, across its connections: a late disconnect never overtakes a reconnect. */
@@ -71,6 +78,9 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private readonly admission: AdmissionBucket;
   /** Each source's share of the accept bucket, taken before it. */
   private readonly sourceShares: SourceShares;
+  /** Each source's budgets of enrollments and Registers, across its connections. */
+  private readonly enrollShares: SourceShares;
+  private readonly registerShares: SourceShares;
   private wheelTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private stopping: Promise<void> | null = null;
@@ -86,7 +96,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   ) {
     this.maxUnsentBytes = settings.maxUnsentBytes;
     this.closeGraceMs = settings.drainGraceMs;
-    this.sessionContext = { settings, epochMs: clock.now(), credentials, newCorrelationId: () => randomToken(16) };
+    this.enrollShares = new SourceShares(settings.enrollPerSource.perSecond, settings.enrollPerSource.burst);
+    this.registerShares = new SourceShares(settings.registerPerSource.perSecond, settings.registerPerSource.burst);
+    const sourceLimits = {
+      enroll: (source: string, nowMs: number) => this.enrollShares.tryTake(source, nowMs) || (this.stats.enrollmentsOverSourceLimit++, false),
+      register: (source: string, nowMs: number) => this.registerShares.tryTake(source, nowMs) || (this.stats.registersOverSourceLimit++, false),
+    };
+    this.sessionContext = { settings, epochMs: clock.now(), credentials, sourceLimits, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
@@ -96,14 +112,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       }),
     );
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(), this));
+      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(socket.remoteAddress), this));
       else this.sendAway(socket, 'tcp');
     });
     const { tls, webSocket } = settings;
     if (tls) {
       const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        this.adopt(new StreamConnection(socket, this.newSession(), this));
+        this.adopt(new StreamConnection(socket, this.newSession(socket.remoteAddress), this));
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
@@ -116,8 +132,20 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       const http = webSocket.secure && tls ? createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : createHttpServer();
       // Twice the frame limit, so that a frame just over it is answered with FRAME_TOO_LARGE rather than cut.
       const wss = new WebSocketServer({ server: http, path: WEBSOCKET_PATH, maxPayload: 2 * MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+      // Admission when the TCP connection arrives, as for TCP and TLS: an upgrade that never
+      // completes has taken its place all the same.
+      http.on('connection', (socket: Socket) => {
+        const peer = peerOf(socket);
+        this.upgrading.set(peer, { socket, acceptedAtMs: this.clock.now(), admitted: this.admit(socket.remoteAddress) });
+        socket.once('close', () => {
+          if (this.upgrading.get(peer)?.socket === socket) this.upgrading.delete(peer);
+        });
+      });
       wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-        if (this.admit(request.socket.remoteAddress)) this.adopt(new WebSocketConnection(socket, this.newSession(), this));
+        const peer = peerOf(request.socket);
+        const upgraded = this.upgrading.get(peer);
+        this.upgrading.delete(peer);
+        if (upgraded?.admitted) this.adopt(new WebSocketConnection(socket, this.newSession(request.socket.remoteAddress), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -212,7 +240,10 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
           this.unrouted.add(previous);
           previous.apply(previous.session.replaced());
         }
-        this.enqueue(effect.deviceId, () => this.announce(connection, effect.deviceId));
+        // The `connected` event carries the Hello's time, not the announce's: push-core confirms the
+        // registrations made before it, and a Register on this connection comes after the Hello.
+        const helloAtMs = this.clock.now();
+        this.enqueue(effect.deviceId, () => this.announce(connection, effect.deviceId, helloAtMs));
         return;
       }
       case 'refreshPresence':
@@ -255,13 +286,13 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.devices.size + this.unrouted.size;
   }
 
-  private newSession(): DeviceSession {
-    return new DeviceSession(this.sessionContext, this.clock.now());
+  private newSession(remoteAddress: string | undefined): DeviceSession {
+    return new DeviceSession(this.sessionContext, this.clock.now(), sourceOf(remoteAddress));
   }
 
   /** The source's share first: a source over it does not spend the accept bucket everyone shares. */
   private admit(remoteAddress: string | undefined): boolean {
-    if (!this.draining && this.openConnections() < this.settings.maxConnections) {
+    if (!this.draining && this.openConnections() + this.upgrading.size < this.settings.maxConnections) {
       const now = this.clock.now();
       if (!this.sourceShares.tryTake(sourceOf(remoteAddress), now)) this.stats.connectionsOverSourceShare++;
       else if (this.admission.tryTake(now)) return true;
@@ -300,6 +331,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
 
   private advanceWheel(): void {
     const now = this.clock.now();
+    if (this.upgrading.size > 0) this.cutStalledUpgrades(now);
     this.wheel.advance(now, (connection, slot) => {
       // An entry older than the connection's current one: it was rescheduled earlier meanwhile.
       if (slot < connection.wakeSlot) return;
@@ -308,12 +340,23 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     });
   }
 
+  /** WebSocket upgrade requests not completed by the Hello deadline (a device that never upgrades never says Hello). */
+  private cutStalledUpgrades(now: number): void {
+    // In the order they were accepted: the first not due ends the sweep.
+    for (const [peer, { socket, acceptedAtMs }] of this.upgrading) {
+      if (now - acceptedAtMs < this.settings.helloTimeoutMs) break;
+      this.upgrading.delete(peer);
+      this.stats.upgradesTimedOut++;
+      socket.destroy();
+    }
+  }
+
   /** Routes the device here, then tells push-core. A device that cannot be routed is sent away to retry. */
-  private async announce(connection: DeviceConnection, deviceId: string): Promise<void> {
+  private async announce(connection: DeviceConnection, deviceId: string, atMs = this.clock.now()): Promise<void> {
     const { instanceId, presenceTtlSeconds } = this.settings;
     try {
       await this.presence.set(deviceId, instanceId, presenceTtlSeconds);
-      await this.bus.publish(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId) }]);
+      await this.bus.publish(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId, atMs) }]);
     } catch (err) {
       this.warn('device could not be announced; sending it away', deviceId, err);
       if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(this.spreadDelay(), 'service temporarily unavailable'));
@@ -377,8 +420,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       .catch((err: unknown) => this.warn('disconnect event not published', deviceId, err));
   }
 
-  private deviceEvent(kind: DeviceEventV1['kind'], deviceId: string): DeviceEventV1 {
-    return { kind, deviceId, instanceId: this.settings.instanceId, atMs: this.clock.now() };
+  private deviceEvent(kind: DeviceEventV1['kind'], deviceId: string, atMs = this.clock.now()): DeviceEventV1 {
+    return { kind, deviceId, instanceId: this.settings.instanceId, atMs };
   }
 
   private enqueue(deviceId: string, task: () => Promise<void>, chains = this.chains): void {
@@ -408,6 +451,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
    */
   private async drain(): Promise<void> {
     this.draining = true;
+    for (const { socket } of this.upgrading.values()) socket.destroy();
+    this.upgrading.clear();
     const closing = [this.tcp, this.tls, this.webSocketHttp].map(
       (server) => new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve())),
     );
@@ -448,6 +493,10 @@ function listen(server: Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function peerOf(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 function addressOf(server: Server): { host: string; port: number } {

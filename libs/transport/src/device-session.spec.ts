@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DeviceErrorCode,
   DeviceProtocol,
@@ -10,7 +11,8 @@ import {
   type RegistrationReplyV1,
 } from '@borealis/contracts';
 import { CredentialAuthority } from './credentials';
-import { MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type Step } from './device-session';
+import { SourceShares } from './admission';
+import { MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type SourceLimits, type Step } from './device-session';
 
 const settings: SessionSettings = {
   instanceId: 'transport-0',
@@ -504,6 +506,65 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     expect(session.onFrame(wire({ ack: { messageIds: ids } }), T0).send).toEqual([]);
     expect(session.onFrame(wire({ ack: { messageIds: [] } }), T0).send).toEqual([]);
     expect(wire(session.onFrame(wire({ ack: { messageIds: ['x'] } }), T0).send[0]!).error?.code).toBe(DeviceErrorCode.RATE_LIMITED);
+  });
+});
+
+describe('DeviceSession: per-source enrollment and Register budgets (issue 15, finding 5)', () => {
+  /** Two enrollments and three Registers per source at once, then one a second each. */
+  function limits(): SourceLimits {
+    const enroll = new SourceShares(1, 2);
+    const register = new SourceShares(1, 3);
+    return { enroll: (source, now) => enroll.tryTake(source, now), register: (source, now) => register.tryTake(source, now) };
+  }
+  const sessionFrom = (sourceLimits: SourceLimits, source: string) =>
+    new DeviceSession({ settings, epochMs: T0 - 5000, credentials: authority, sourceLimits, newCorrelationId: () => 'corr' }, T0, source);
+  const hello = (session: DeviceSession, credentials?: { deviceId: string; secret: string }, at = T0) =>
+    session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: credentials ?? null } }), at);
+
+  it('refuses a Hello without credentials past the source budget with RATE_LIMITED; other sources and known devices are not held up', () => {
+    const shared = limits();
+    for (let i = 0; i < 2; i++) expect(hello(sessionFrom(shared, '192.0.2.1')).effects[0]).toMatchObject({ type: 'authenticated' });
+    const refused = sessionFrom(shared, '192.0.2.1');
+    expectErrorAndClose(hello(refused), DeviceErrorCode.RATE_LIMITED);
+    expect(refused.deviceId).toBeNull();
+    expect(hello(sessionFrom(shared, '192.0.2.2')).effects[0]).toMatchObject({ type: 'authenticated' });
+    // A device that has its credentials costs no enrollment.
+    const known = authority.issue(T0);
+    expect(hello(sessionFrom(shared, '192.0.2.1'), known).effects[0]).toEqual({ type: 'authenticated', deviceId: known.deviceId });
+    // The budget refills at its rate.
+    expect(hello(sessionFrom(shared, '192.0.2.1'), undefined, T0 + 1000).effects[0]).toMatchObject({ type: 'authenticated' });
+  });
+
+  it('answers a Register past the source budget, across connections, with RATE_LIMITED for that request and keeps the connection', () => {
+    const shared = limits();
+    const a = sessionFrom(shared, '192.0.2.7');
+    const b = sessionFrom(shared, '192.0.2.7');
+    hello(a);
+    hello(b);
+    expect(a.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1' } }), T0).effects[0]).toMatchObject({ type: 'publishRegistration' });
+    expect(b.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1' } }), T0).effects[0]).toMatchObject({ type: 'publishRegistration' });
+    expect(b.onFrame(wire({ register: { requestId: 2, applicationId: 'app-2' } }), T0).effects[0]).toMatchObject({ type: 'publishRegistration' });
+    const refused = a.onFrame(wire({ register: { requestId: 3, applicationId: 'app-3' } }), T0);
+    expect(refused.effects).toEqual([]);
+    expect(wire(refused.send[0]!).error).toMatchObject({ code: DeviceErrorCode.RATE_LIMITED, requestId: 3 });
+    expect(a.isOpen).toBe(true);
+    // Subscribe is not a Register: not counted.
+    expect(a.onFrame(wire({ subscribe: { requestId: 4, registrationId: 'r', topics: ['t'] } }), T0).effects[0]).toMatchObject({ type: 'publishRegistration' });
+  });
+});
+
+describe('DeviceSession: registration secret (issue 15, finding 5)', () => {
+  it('relays the SHA-256 of the secret a Register presents, never the secret; none without one', () => {
+    const { session } = openSession();
+    const withSecret = session.onFrame(wire({ register: { requestId: 1, applicationId: 'app-1', registrationSecret: 'brs_the-secret' } }), T0);
+    const request = (withSecret.effects[0] as Extract<Step['effects'][number], { type: 'publishRegistration' }>).request;
+    expect(request.registrationSecretHash).toBe(createHash('sha256').update('brs_the-secret').digest('hex'));
+    expect(JSON.stringify(request)).not.toContain('the-secret');
+    const without = session.onFrame(wire({ register: { requestId: 2, applicationId: 'app-1' } }), T0);
+    expect((without.effects[0] as Extract<Step['effects'][number], { type: 'publishRegistration' }>).request.registrationSecretHash).toBeUndefined();
+    // A fresh connection: at most two requests wait at once here.
+    const tooLong = openSession().session.onFrame(wire({ register: { requestId: 3, applicationId: 'app-1', registrationSecret: 'x'.repeat(257) } }), T0);
+    expect(wire(tooLong.send[0]!).error).toMatchObject({ code: DeviceErrorCode.INVALID_ARGUMENT, requestId: 3 });
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DeviceErrorCode,
   MIN_PROTOCOL_VERSION,
@@ -53,7 +54,19 @@ export interface SessionContext {
   credentials: Pick<CredentialAuthority, 'issue' | 'verify'>;
   /** The protocol versions this server speaks, lowest and highest. */
   versions?: { min: number; max: number };
+  /** Budgets a source (an IPv4 address or an IPv6 /64) shares across its connections; none: unlimited. */
+  sourceLimits?: SourceLimits;
   newCorrelationId(): string;
+}
+
+/**
+ * Per-source budgets of what costs push-core rows (docs/security.md, finding 5): each call spends
+ * one unit of the source's budget and says whether there was one.
+ */
+export interface SourceLimits {
+  /** A Hello without credentials: a new device id. */
+  enroll(source: string, nowMs: number): boolean;
+  register(source: string, nowMs: number): boolean;
 }
 
 /** `draining`: GoAway was sent; only Ack and Ping are still served. */
@@ -68,6 +81,8 @@ interface PendingRequest {
 /** Delay a replaced connection is told to wait: if two devices share credentials, they do not fight in a tight loop. */
 export const REPLACED_RECONNECT_DELAY_MS = 5000;
 export const MAX_ACK_IDS = 1000;
+/** An application's registration secret (auth issues 46 characters); longer is not one. */
+const MAX_REGISTRATION_SECRET_CHARS = 256;
 /**
  * Notifications a connection remembers as written and not yet acknowledged. A device that never
  * acknowledges cannot grow this without bound; past it the oldest is forgotten, and its late Ack
@@ -120,6 +135,8 @@ export class DeviceSession {
   constructor(
     private readonly context: SessionContext,
     openedAtMs: number,
+    /** The source the connection is counted against (admission.ts, sourceOf). */
+    private readonly source = '',
   ) {
     this.lastActivityAt = sinceEpoch(openedAtMs, context.epochMs);
   }
@@ -186,7 +203,7 @@ export class DeviceSession {
       case 'register': {
         const r = frame.register ?? {};
         // A version 1 device knows nothing of users, whatever unknown field bytes it sent.
-        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs, this.version >= 2 ? (r.deviceUser ?? '') : '');
+        return this.request(r.requestId ?? 0, 'register', r.applicationId ?? '', r.registrationId ?? '', [], nowMs, this.version >= 2 ? (r.deviceUser ?? '') : '', r.registrationSecret ?? '');
       }
       case 'unregister': {
         const r = frame.unregister ?? {};
@@ -348,6 +365,9 @@ export class DeviceSession {
       if (check === 'renew') issued = this.context.credentials.issue(nowMs, deviceId);
       this.id = deviceId;
     } else {
+      if (this.context.sourceLimits?.enroll(this.source, nowMs) === false) {
+        return this.fail(DeviceErrorCode.RATE_LIMITED, 'too many new devices from this address: try again later');
+      }
       issued = this.context.credentials.issue(nowMs);
       this.id = issued.deviceId;
     }
@@ -370,7 +390,7 @@ export class DeviceSession {
     };
   }
 
-  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number, deviceUser = ''): Step {
+  private request(requestId: number, op: RegistrationOp, applicationId: string, registrationId: string, topics: string[], nowMs: number, deviceUser = '', registrationSecret = ''): Step {
     // request_id 0 is reserved for errors about the connection itself.
     if (requestId === 0) return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'request_id must not be 0', 0);
     this.pending ??= new Map();
@@ -384,6 +404,14 @@ export class DeviceSession {
     if ((op === 'subscribe' || op === 'unsubscribe') && (!registrationId || topics.length === 0)) {
       return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, 'registration_id and at least one topic are required', requestId);
     }
+    // A request failure, not a connection fault: the devices behind one address share it, and a
+    // confirmed registration keeps working until the device's next try.
+    if (op === 'register' && this.context.sourceLimits?.register(this.source, nowMs) === false) {
+      return this.requestError(DeviceErrorCode.RATE_LIMITED, 'too many registrations from this address: try again later', requestId);
+    }
+    if (registrationSecret.length > MAX_REGISTRATION_SECRET_CHARS) {
+      return this.requestError(DeviceErrorCode.INVALID_ARGUMENT, `registration_secret is at most ${MAX_REGISTRATION_SECRET_CHARS} characters`, requestId);
+    }
     const parsed = RegistrationRequestedV1.safeParse({
       correlationId: this.context.newCorrelationId(),
       replyTo: this.settings.instanceId,
@@ -392,6 +420,8 @@ export class DeviceSession {
       applicationId,
       registrationId,
       deviceUser,
+      // Hashed here: the secret itself never travels on the bus.
+      ...(registrationSecret ? { registrationSecretHash: createHash('sha256').update(registrationSecret, 'utf8').digest('hex') } : {}),
       topics,
       atMs: nowMs,
     });

@@ -8,12 +8,13 @@ const DEVICE_ERROR_CODES: Record<ErrorCode, DeviceErrorCode> = {
   // Retryable on the device's side, like a timeout.
   [ErrorCode.Unavailable]: DeviceErrorCode.UNAVAILABLE,
   [ErrorCode.RateLimited]: DeviceErrorCode.UNAVAILABLE,
+  // A Register without the application's registration secret (docs/security.md): with a request id, never a connection fault.
+  [ErrorCode.PermissionDenied]: DeviceErrorCode.UNAUTHENTICATED,
   // The rest cannot describe a registration request from a device: a fault on the server side.
   [ErrorCode.MalformedBody]: DeviceErrorCode.INTERNAL,
   [ErrorCode.PayloadTooLarge]: DeviceErrorCode.INTERNAL,
   [ErrorCode.UnsupportedMediaType]: DeviceErrorCode.INTERNAL,
   [ErrorCode.Unauthenticated]: DeviceErrorCode.INTERNAL,
-  [ErrorCode.PermissionDenied]: DeviceErrorCode.INTERNAL,
   [ErrorCode.Conflict]: DeviceErrorCode.INTERNAL,
   [ErrorCode.Internal]: DeviceErrorCode.INTERNAL,
 };

@@ -1,6 +1,7 @@
-// Hostile devices against one transport (issue 15: findings 4 and 7, and the "also build" suite):
-// floods of every frame kind a device can send, trickled frames, half-open connections and one
-// source opening connections as fast as it can. Each case runs the attack against a real
+// Hostile devices against one transport (issue 15: findings 4, 5 and 7, and the "also build" suite):
+// floods of every frame kind a device can send, trickled frames, half-open connections, one
+// source opening connections as fast as it can, and one source enrolling devices and registering
+// apps as fast as it can. Each case runs the attack against a real
 // DeviceServer over TCP and asserts that a well-behaved device on the same server still gets its
 // pushes within PUSH_BOUND_MS while the attack runs, besides what the attacker is held to.
 //
@@ -27,6 +28,7 @@ import {
   type Frame,
   type FrameInit,
   type FrameKind,
+  type RegistrationRequestedV1,
 } from '@borealis/contracts';
 import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
 import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
@@ -106,6 +108,8 @@ interface Harness {
   server: DeviceServer;
   bus: InProcessMessageBus;
   receipts: DeliveryReceiptV1[];
+  /** Registration requests the transport published (nobody answers them). */
+  requests: RegistrationRequestedV1[];
   port: number;
   open(localAddress?: string): Promise<RawDevice>;
 }
@@ -117,7 +121,8 @@ async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Ha
   const receipts: DeliveryReceiptV1[] = [];
   await bus.subscribe({ topic: Topics.deliveryReceipts, group: 'test', handler: async (ms) => void receipts.push(...ms.map((m) => m.value)) });
   // Registration requests go unanswered: the requests time out, which is push-core's part, not this test's.
-  await bus.subscribe({ topic: Topics.registrationRequested, group: 'test', handler: async () => undefined });
+  const requests: RegistrationRequestedV1[] = [];
+  await bus.subscribe({ topic: Topics.registrationRequested, group: 'test', handler: async (ms) => void requests.push(...ms.map((m) => m.value)) });
   await bus.subscribe({ topic: Topics.deviceEvents, group: 'test', handler: async () => undefined });
   const platform: DynamicModule = {
     module: class HostilePlatformModule {},
@@ -154,6 +159,7 @@ async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Ha
     server,
     bus,
     receipts,
+    requests,
     port,
     async open(localAddress) {
       const device = await RawDevice.open(port, localAddress);
@@ -367,6 +373,78 @@ describe('hostile devices: admission shares (finding 7)', () => {
       expect(h.server.statsSnapshot().connectionsOverSourceShare).toBe(120 - flooderAdmitted);
       // The refused sockets were sent a Hello after the server's GoAway: the server still reads to their end and lets them go.
       await expectEventually(async () => expect(await new Promise((resolve) => tcpServer(h).getConnections((_, n) => resolve(n)))).toBe(12 + flooderAdmitted));
+    } finally {
+      await shutdown(h);
+    }
+  });
+});
+
+describe('hostile devices: enrollment and registration floods (finding 5)', () => {
+  it('one source enrolling new devices as fast as it can gets its enrollment budget, RATE_LIMITED beyond it; other sources and known devices are not held up; pushes stay within the bound', async () => {
+    // One source: 10 new devices at once, then 2 a second.
+    const h = await boot({ enrollPerSource: { perSecond: 2, burst: 10 } });
+    try {
+      const legit = await h.open();
+      const legitId = await legit.hello();
+      const started = performance.now();
+      const attempts = await Promise.all(Array.from({ length: 60 }, () => h.open('127.0.0.2')));
+      const answered = Promise.all(
+        attempts.map(async (d) => {
+          d.send({ hello: { protocolVersion: PROTOCOL_VERSION } });
+          await expectEventually(() => expect(d.frames.length).toBeGreaterThan(0));
+        }),
+      );
+      const latencies = await pushWhile(h, legit, legitId, answered);
+      const elapsedS = (performance.now() - started) / 1000;
+      expect(Math.max(...latencies)).toBeLessThan(pushBound());
+
+      const welcomed = attempts.filter((d) => d.frames[0]?.kind === 'welcome');
+      expect(welcomed.length).toBeGreaterThanOrEqual(10);
+      expect(welcomed.length).toBeLessThanOrEqual(10 + Math.ceil(2 * elapsedS));
+      for (const d of attempts.filter((a) => !welcomed.includes(a))) {
+        await d.closed;
+        expect(d.fault()?.code).toBe(DeviceErrorCode.RATE_LIMITED);
+      }
+      expect(h.server.statsSnapshot().enrollmentsOverSourceLimit).toBe(60 - welcomed.length);
+      // Another source enrolls; a device of the flooding source that has its credentials is let in.
+      const other = await h.open('127.0.0.3');
+      await other.hello();
+      const credentials = welcomed[0]!.first('welcome')!.credentials!;
+      const returning = await h.open('127.0.0.2');
+      returning.send({ hello: { protocolVersion: PROTOCOL_VERSION, credentials } });
+      expect((await returning.waitFor('welcome')).deviceId).toBe(credentials.deviceId);
+    } finally {
+      await shutdown(h);
+    }
+  });
+
+  it('Registers from one source across its connections reach push-core within the source budget; the rest are answered RATE_LIMITED and the connections stay', async () => {
+    // One source: 20 Registers at once, then 5 a second, whatever the connection.
+    const h = await boot({ registerPerSource: { perSecond: 5, burst: 20 } });
+    try {
+      const devices = await Promise.all(Array.from({ length: 10 }, () => h.open('127.0.0.4')));
+      await Promise.all(devices.map((d) => d.hello()));
+      const started = performance.now();
+      // 8 each: within each connection's own request budget (burst 100), 80 from the source.
+      for (const d of devices) for (let i = 1; i <= 8; i++) d.send({ register: { requestId: i, applicationId: `app-${i}` } });
+      const refused = () => devices.flatMap((d) => d.frames.filter((f) => f.kind === 'error' && f.error?.code === DeviceErrorCode.RATE_LIMITED));
+      await expectEventually(() => expect(h.requests.length + refused().length).toBe(80));
+      const elapsedS = (performance.now() - started) / 1000;
+      expect(h.requests.length).toBeGreaterThanOrEqual(20);
+      expect(h.requests.length).toBeLessThanOrEqual(20 + Math.ceil(5 * elapsedS));
+      // Answered per request, not as a connection fault.
+      expect(refused().every((f) => (f.error?.requestId ?? 0) > 0)).toBe(true);
+      expect(h.server.statsSnapshot().registersOverSourceLimit).toBe(refused().length);
+      for (const d of devices) {
+        d.send({ ping: { nonce: 5 } });
+        await d.waitFor('pong', (p) => p.nonce === 5);
+      }
+      // Another source still registers.
+      const other = await h.open('127.0.0.5');
+      await other.hello();
+      const before = h.requests.length;
+      other.send({ register: { requestId: 1, applicationId: 'app-1' } });
+      await expectEventually(() => expect(h.requests.length).toBe(before + 1));
     } finally {
       await shutdown(h);
     }

@@ -16,6 +16,7 @@ export class CounterExport {
     this.add('conn:accepted', s.connectionsAccepted, (n) => m.transportConnectionEvents.inc({ event: 'accepted' }, n));
     this.add('conn:rejected', s.connectionsRejected, (n) => m.transportConnectionEvents.inc({ event: 'rejected' }, n));
     this.add('conn:over_source_share', s.connectionsOverSourceShare, (n) => m.transportConnectionEvents.inc({ event: 'rejected_over_source_share' }, n));
+    this.add('conn:upgrade_timed_out', s.upgradesTimedOut, (n) => m.transportConnectionEvents.inc({ event: 'upgrade_timed_out' }, n));
     this.add('conn:closed', s.connectionsClosed, (n) => m.transportConnectionEvents.inc({ event: 'closed' }, n));
     for (const [kind, count] of Object.entries(s.framesIn)) this.add(`in:${kind}`, count ?? 0, (n) => m.transportFrames.inc({ direction: 'in', kind }, n));
     for (const [kind, count] of Object.entries(s.framesOut)) this.add(`out:${kind}`, count ?? 0, (n) => m.transportFrames.inc({ direction: 'out', kind }, n));

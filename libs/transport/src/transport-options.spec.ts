@@ -24,6 +24,15 @@ describe('resolveTransportSettings', () => {
     expect(() => resolveTransportSettings({ ...options, frameRates: { ping: { perSecond: 2000, burst: 1 } } })).toThrow(/frameRates.ping.perSecond/);
   });
 
+  it('resolves the per-source enrollment and Register budgets (finding 5)', () => {
+    const settings = resolveTransportSettings(options);
+    expect(settings.enrollPerSource).toEqual({ perSecond: 5, burst: 100 });
+    expect(settings.registerPerSource).toEqual({ perSecond: 100, burst: 2000 });
+    expect(resolveTransportSettings({ ...options, enrollPerSource: { burst: 7 } }).enrollPerSource).toEqual({ perSecond: 5, burst: 7 });
+    expect(() => resolveTransportSettings({ ...options, registerPerSource: { perSecond: 0 } })).toThrow(/registerPerSource.perSecond must be positive/);
+    expect(() => resolveTransportSettings({ ...options, enrollPerSource: { burst: 1.5 } })).toThrow(/enrollPerSource.burst must be a positive integer/);
+  });
+
   it('derives the timings from the heartbeat', () => {
     expect(resolveTransportSettings(options)).toMatchObject({
       presenceTtlSeconds: 90,

@@ -84,6 +84,13 @@ export interface TransportModuleOptions {
    * burst it may take from the accept bucket. Default a tenth of acceptRatePerSecond and acceptBurst.
    */
   acceptPerSource?: Partial<RateOption>;
+  /**
+   * Enrollments (Hello without credentials: a new device id) one source may make, per second and
+   * at once, across its connections. Default 5 a second, 100 at once: a device enrolls once in its life.
+   */
+  enrollPerSource?: Partial<RateOption>;
+  /** Register requests one source may make, per second and at once, across its connections. Default 100 a second, 2000 at once. */
+  registerPerSource?: Partial<RateOption>;
 }
 
 /** The options with defaults applied and the timings derived from them. */
@@ -116,6 +123,8 @@ export interface TransportSettings {
   sentReceiptHoldMs: number;
   frameBudgets: { ack: FrameBudget; ping: FrameBudget; request: FrameBudget };
   acceptPerSource: RateOption;
+  enrollPerSource: RateOption;
+  registerPerSource: RateOption;
 }
 
 export const TRANSPORT_SETTINGS = Symbol('TRANSPORT_SETTINGS');
@@ -128,6 +137,9 @@ const DAY_MS = 86_400_000;
 const DEFAULT_SENT_RECEIPT_HOLD_MS = 1000;
 /** Longer would keep the status API's `sent` from meaning "written, not yet acknowledged" for long. */
 const MAX_SENT_RECEIPT_HOLD_MS = 10_000;
+/** Per source (docs/security.md, finding 5): far above what the devices behind one address enroll and register, far below a stuffing run. */
+export const DEFAULT_ENROLL_PER_SOURCE: RateOption = { perSecond: 5, burst: 100 };
+export const DEFAULT_REGISTER_PER_SOURCE: RateOption = { perSecond: 100, burst: 2000 };
 
 export function resolveTransportSettings(options: TransportModuleOptions): TransportSettings {
   const problems: string[] = [];
@@ -197,6 +209,14 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
   };
   if (!(acceptPerSource.perSecond > 0)) problems.push('acceptPerSource.perSecond must be positive');
   if (!Number.isInteger(acceptPerSource.burst) || acceptPerSource.burst < 1) problems.push('acceptPerSource.burst must be a positive integer');
+  const perSource = (name: 'enrollPerSource' | 'registerPerSource', fallback: RateOption): RateOption => {
+    const rate = { ...fallback, ...options[name] };
+    if (!(rate.perSecond > 0)) problems.push(`${name}.perSecond must be positive`);
+    if (!Number.isInteger(rate.burst) || rate.burst < 1) problems.push(`${name}.burst must be a positive integer`);
+    return rate;
+  };
+  const enrollPerSource = perSource('enrollPerSource', DEFAULT_ENROLL_PER_SOURCE);
+  const registerPerSource = perSource('registerPerSource', DEFAULT_REGISTER_PER_SOURCE);
   if (problems.length > 0) throw new ConfigError(`invalid transport options:\n  ${problems.join('\n  ')}`);
 
   const idleTimeoutMs = Math.round(2.5 * options.heartbeatIntervalMs);
@@ -226,5 +246,7 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
     sentReceiptHoldMs,
     frameBudgets,
     acceptPerSource,
+    enrollPerSource,
+    registerPerSource,
   };
 }

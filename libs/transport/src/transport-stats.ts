@@ -13,7 +13,13 @@ export interface TransportStatsSnapshot {
   connectionsRejected: number;
   /** Of those, sent away because their source had used its share of the accept rate. */
   connectionsOverSourceShare: number;
+  /** Hellos without credentials refused because their source had used its enrollment budget (Error RATE_LIMITED). */
+  enrollmentsOverSourceLimit: number;
+  /** Registers refused because their source had used its budget (Error RATE_LIMITED for the request). */
+  registersOverSourceLimit: number;
   connectionsClosed: number;
+  /** WebSocket connections cut because their upgrade had not completed by the Hello deadline. */
+  upgradesTimedOut: number;
   framesIn: Partial<Record<FrameKind, number>>;
   framesOut: Partial<Record<FrameKind, number>>;
   /** Notifications written to a device. */
@@ -41,7 +47,10 @@ export class TransportStats {
   connectionsAccepted = 0;
   connectionsRejected = 0;
   connectionsOverSourceShare = 0;
+  enrollmentsOverSourceLimit = 0;
+  registersOverSourceLimit = 0;
   connectionsClosed = 0;
+  upgradesTimedOut = 0;
   deliveries = 0;
   deliveriesNotHeld = 0;
   deliveriesExpired = 0;
@@ -87,7 +96,10 @@ export class TransportStats {
       connectionsAccepted: this.connectionsAccepted,
       connectionsRejected: this.connectionsRejected,
       connectionsOverSourceShare: this.connectionsOverSourceShare,
+      enrollmentsOverSourceLimit: this.enrollmentsOverSourceLimit,
+      registersOverSourceLimit: this.registersOverSourceLimit,
       connectionsClosed: this.connectionsClosed,
+      upgradesTimedOut: this.upgradesTimedOut,
       framesIn: { ...this.framesIn },
       framesOut: { ...this.framesOut },
       deliveries: this.deliveries,

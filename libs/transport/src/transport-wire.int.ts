@@ -413,6 +413,36 @@ describe('protection', () => {
     }
   });
 
+  it('half-open WebSocket upgrade requests count against the connection cap and are cut at the Hello deadline (issue 15, finding 8)', async () => {
+    // Heartbeat 1 s: the Hello deadline is 2.5 s. Room for three connections.
+    const h = await boot({ heartbeatIntervalMs: 1000, maxConnections: 3, goAwaySpreadMs: 1000 });
+    try {
+      const port = h.server.addresses().webSocket!.port;
+      const stalled = await Promise.all(
+        Array.from({ length: 3 }, async () => {
+          const socket = connectTcp({ host: '127.0.0.1', port });
+          socket.on('error', () => undefined);
+          await new Promise((resolve) => socket.once('connect', resolve));
+          // The start of an upgrade request, never finished.
+          socket.write('GET /device HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');
+          return { socket, closed: new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now()))) };
+        }),
+      );
+      const started = performance.now();
+      // The cap is taken: a real device is sent away.
+      const refused = await h.open('ws');
+      expect((await refused.next('goAway')).reason).toMatch(/busy/);
+      const cutAt = await Promise.all(stalled.map((s) => s.closed));
+      for (const at of cutAt) expect(at - started).toBeLessThan(2500 + 1500);
+      expect(h.server.statsSnapshot().upgradesTimedOut).toBe(3);
+      // Their places are free again.
+      const device = await h.open('ws');
+      expect((await device.hello()).deviceId).toBeTruthy();
+    } finally {
+      await shutdown(h);
+    }
+  });
+
   it('drain: readiness fails, GoAway lingers so that late Acks still count, deliveries meanwhile are not held', async () => {
     const h = await boot();
     const device = await h.open('tcp');

@@ -206,6 +206,28 @@ describe('transport over TCP', () => {
     await device.close();
   });
 
+  it('dates the connected event at the Hello, before a Register sent at once on that connection, however slow presence is (finding 5)', async () => {
+    const slow = await boot();
+    try {
+      // push-core confirms the registrations made before a device's connection: this connection's own must come after it.
+      const set = slow.presence.set.bind(slow.presence);
+      slow.presence.set = async (...args) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return set(...args);
+      };
+      const device = await slow.open();
+      const deviceId = (await device.hello()).deviceId!;
+      device.send({ register: { requestId: 1, applicationId: 'app-1' } });
+      await expectEventually(() => expect(slow.requests.some((r) => r.deviceId === deviceId)).toBe(true));
+      await expectEventually(() => expect(slow.deviceEvents.some((e) => e.kind === 'connected' && e.deviceId === deviceId)).toBe(true));
+      const connected = slow.deviceEvents.find((e) => e.kind === 'connected' && e.deviceId === deviceId)!;
+      expect(connected.atMs).toBeLessThanOrEqual(slow.requests.find((r) => r.deviceId === deviceId)!.atMs);
+      await device.close();
+    } finally {
+      await shutdown(slow);
+    }
+  });
+
   it('keeps the device id on reconnect with its credentials, and releases presence on close', async () => {
     const first = await h.open();
     const { credentials } = await first.hello();

@@ -5,9 +5,9 @@ import { QueryFailedError, type DataSource } from 'typeorm';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import { RateLimiter } from '@borealis/keyvalue';
 import { Clock, randomToken, uuidv7 } from '@borealis/util';
-import { AUTH_OPTIONS, DEFAULT_SESSION_TTL_SECONDS, resolveAccountLimits, type AccountLimitOptions, type AuthModuleOptions } from '../auth-options';
+import { AUTH_OPTIONS, DEFAULT_SESSION_TTL_SECONDS, resolveAccountLimits, type AccountLimitOptions, type AuthModuleOptions, type SignUpMode } from '../auth-options';
 import { AUTH_CONNECTION } from '../persistence/database';
-import { AccountEntity, ConsoleSessionEntity, MembershipEntity } from '../persistence/entities';
+import { AccountEntity, ConsoleSessionEntity, InvitationEntity, MembershipEntity } from '../persistence/entities';
 import { PasswordHasher } from './password-hasher';
 import { DUMMY_PASSWORD_HASH } from './passwords';
 
@@ -48,19 +48,28 @@ export class AccountsService {
   private readonly logger = new Logger(AccountsService.name);
   private readonly sessionTtlMs: number;
   private readonly limits: AccountLimitOptions;
+  private readonly signUpMode: SignUpMode;
 
   constructor(
     @InjectDataSource(AUTH_CONNECTION) private readonly dataSource: DataSource,
     private readonly limiter: RateLimiter,
     private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
-    @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'sessionTtlSeconds' | 'accountLimits'>,
+    @Inject(AUTH_OPTIONS) options: Pick<AuthModuleOptions, 'sessionTtlSeconds' | 'accountLimits' | 'signUp'>,
   ) {
+    this.signUpMode = options.signUp ?? 'open';
     this.sessionTtlMs = (options.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000;
     this.limits = resolveAccountLimits(options.accountLimits);
   }
 
-  async signUp(email: string, password: string, sourceIp: string): Promise<AccountView> {
+  /**
+   * A new account. With sign-up by invitation, `invitation` must be the token of a pending
+   * invitation for this e-mail address (the caller accepts it once the account exists).
+   */
+  async signUp(email: string, password: string, sourceIp: string, invitation?: string): Promise<AccountView> {
+    if (this.signUpMode === 'closed') throw new DomainError(ErrorCode.PermissionDenied, 'sign-up is closed on this server; ask its operator for an account');
+    // An invitation given where none is needed is checked all the same: it is accepted afterwards.
+    if (this.signUpMode === 'invitation' || invitation !== undefined) await this.requireInvitation(normalizeEmail(email), invitation);
     const { signUpPerIp } = this.limits;
     const decision = await this.limiter.take(`auth:signup:${sourceIp}`, signUpPerIp.burst, signUpPerIp.perSecond);
     if (!decision.allowed) {
@@ -77,6 +86,15 @@ export class AccountsService {
     }
     this.logger.log({ msg: 'account created', accountId: account.id });
     return accountView(account);
+  }
+
+  /** One answer whatever is wrong with it: a made-up token tells nothing about the invitations that exist. */
+  private async requireInvitation(email: string, token: string | undefined): Promise<void> {
+    const invitation = token ? await this.dataSource.getRepository(InvitationEntity).findOneBy({ tokenHash: sessionTokenHash(token) }) : null;
+    const pending = invitation !== null && invitation.acceptedAt === null && invitation.revokedAt === null && invitation.expiresAt.getTime() > this.clock.now();
+    if (!pending || invitation.email !== email) {
+      throw new DomainError(ErrorCode.PermissionDenied, 'sign-up is by invitation on this server: give the token of a pending invitation for this e-mail address');
+    }
   }
 
   /** One answer for an unknown address and a wrong password, in about the same time. */

@@ -19,10 +19,12 @@ export class AccountsController {
 
   @Post('accounts')
   @Public()
-  @Operation('Sign up: create a developer account', { body: SignUpRequest })
-  signUp(@Body() body: unknown, @Req() request: FastifyRequest): Promise<AccountView> {
-    const { email, password } = parseBody(SignUpRequest, body);
-    return this.accounts.signUp(email, password, request.ip);
+  @Operation('Sign up: create a developer account (with `invitation`, also join the organization that token invites to)', { body: SignUpRequest })
+  async signUp(@Body() body: unknown, @Req() request: FastifyRequest): Promise<AccountView> {
+    const { email, password, invitation } = parseBody(SignUpRequest, body);
+    const account = await this.accounts.signUp(email, password, request.ip, invitation);
+    if (invitation) await this.organizations.accept({ kind: 'account', accountId: account.id, email: account.email }, invitation);
+    return account;
   }
 
   @Post('sessions')

@@ -39,7 +39,12 @@ const email = z.string().trim().max(254).email();
 /** RFC 3339 with an offset, e.g. 2026-01-31T00:00:00Z. */
 const instant = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
 
-export const SignUpRequest = z.object({ email, password: z.string().min(12, 'at least 12 characters').max(256) });
+export const SignUpRequest = z.object({
+  email,
+  password: z.string().min(12, 'at least 12 characters').max(256),
+  /** The token of a pending invitation for `email`: required where sign-up is by invitation, and accepted with the sign-up. */
+  invitation: z.string().min(1).max(256).optional(),
+});
 export const LoginRequest = z.object({ email: z.string().max(254), password: z.string().max(256) });
 export const CreateKeyRequest = z.object({ expiresAt: instant.optional() });
 export const UploadKeyRequest = z.object({ publicKeyPem: z.string().min(1).max(16_384), expiresAt: instant.optional() });

@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DomainError, ErrorCode } from '@borealis/contracts';
+import { DOCS_FILE_HEADERS, docsPageHeaders } from '@borealis/platform';
 import { Public } from '../access/access';
 import { AccessGuard } from '../access/access.guard';
 import { Operation } from './operation';
@@ -13,11 +14,15 @@ const ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
 };
 
+const INLINE_SCRIPT = `SwaggerUIBundle({ url: '/auth/admin/v1/openapi.json', dom_id: '#ui' });`;
+
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Borealis management API</title>
 <link rel="stylesheet" href="/auth/admin/docs/static/swagger-ui.css"></head>
 <body><div id="ui"></div><script src="/auth/admin/docs/static/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({ url: '/auth/admin/v1/openapi.json', dom_id: '#ui' });</script></body></html>`;
+<script>${INLINE_SCRIPT}</script></body></html>`;
+
+const PAGE_HEADERS = docsPageHeaders(INLINE_SCRIPT);
 
 /** A browsable UI for the management API's OpenAPI document. */
 @Controller('auth/admin/docs')
@@ -27,7 +32,8 @@ export class DocsController {
   @Public()
   @Header('Content-Type', 'text/html; charset=utf-8')
   @Operation('Swagger UI for /auth/admin/v1/openapi.json')
-  page(): string {
+  page(@Res({ passthrough: true }) reply: FastifyReply): string {
+    void reply.headers(PAGE_HEADERS);
     return PAGE;
   }
 
@@ -35,6 +41,7 @@ export class DocsController {
   @Public()
   @Operation('Swagger UI assets')
   async asset(@Param('asset') asset: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
+    void reply.headers(DOCS_FILE_HEADERS);
     const type = Object.hasOwn(ASSETS, asset) ? ASSETS[asset] : undefined;
     if (!type) throw new DomainError(ErrorCode.NotFound, 'no such asset');
     const bytes = await readFile(join(dirname(require.resolve('@fastify/swagger-ui/package.json')), 'static', asset));

@@ -88,4 +88,18 @@ export class ProjectsController {
   ): Promise<ApplicationView> {
     return this.registry.setApplicationActive(actor, projectId, applicationId, parseBody(SetActiveRequest, body).isActive);
   }
+
+  @Post('applications/:applicationId/registration-secret')
+  @RequireRole('developer')
+  @Operation("Issue a registration secret: from now on devices must present it in Register (docs/security.md); a new one replaces the old. The answer holds it, once")
+  issueRegistrationSecret(@Caller() actor: Actor, @Param('projectId') projectId: string, @Param('applicationId') applicationId: string): Promise<ApplicationView & { registrationSecret?: string }> {
+    return this.registry.setRegistrationSecret(actor, projectId, applicationId, true);
+  }
+
+  @Delete('applications/:applicationId/registration-secret')
+  @RequireRole('developer')
+  @Operation('Require no registration secret any more')
+  removeRegistrationSecret(@Caller() actor: Actor, @Param('projectId') projectId: string, @Param('applicationId') applicationId: string): Promise<ApplicationView> {
+    return this.registry.setRegistrationSecret(actor, projectId, applicationId, false);
+  }
 }

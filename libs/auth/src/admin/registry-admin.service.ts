@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { createPublicKey, randomUUID } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID } from 'node:crypto';
 import { QueryFailedError, type DataSource } from 'typeorm';
 import { DomainError, ErrorCode } from '@borealis/contracts';
 import { Clock, randomToken } from '@borealis/util';
@@ -28,6 +28,9 @@ import {
 } from './views';
 
 /** Unique constraints of the migration, and what their violation means to the operator. */
+/** Says what the value is (secret scanners too), as `app_` does for application ids. */
+const REGISTRATION_SECRET_PREFIX = 'brs_';
+
 const CONFLICTS: Record<string, string> = {
   tenants_name_key: 'a tenant with this name exists already',
   projects_tenant_name_key: 'this tenant has a project with this name already',
@@ -208,7 +211,7 @@ export class RegistryAdmin {
   async createApplication(actor: Actor, projectId: string, name: string): Promise<ApplicationView> {
     const now = this.now();
     // 128 random bits: devices present application ids, so they must not be guessable.
-    const application: ApplicationEntity = { id: randomToken(16, 'app_'), projectId, name, isActive: true, createdAt: now, updatedAt: now };
+    const application: ApplicationEntity = { id: randomToken(16, 'app_'), projectId, name, isActive: true, registrationSecretHash: null, createdAt: now, updatedAt: now };
     await this.change(async (repo) => {
       const project = await repo.findProject(projectId);
       if (!project) throw notFound('project');
@@ -239,6 +242,27 @@ export class RegistryAdmin {
     });
     this.logger.log({ msg: 'application activation set', projectId, applicationId, isActive });
     return applicationView(application);
+  }
+
+  /**
+   * Requires a registration secret of the devices that register with the application from now on
+   * (a new one replaces the old), or with `issue` false no longer. The secret is returned once;
+   * only its SHA-256 is kept and published. Registrations made before stay.
+   */
+  async setRegistrationSecret(actor: Actor, projectId: string, applicationId: string, issue: boolean): Promise<ApplicationView & { registrationSecret?: string }> {
+    const secret = issue ? randomToken(32, REGISTRATION_SECRET_PREFIX) : null;
+    const application = await this.change(async (repo) => {
+      const [project, found] = [await repo.findProject(projectId), await repo.findApplication(projectId, applicationId, true)];
+      if (!project || !found) throw notFound('application');
+      if (secret === null && found.registrationSecretHash === null) return found;
+      const changed = { ...found, registrationSecretHash: secret === null ? null : createHash('sha256').update(secret, 'utf8').digest('hex'), updatedAt: this.after(found.updatedAt) };
+      await repo.updateApplication(changed);
+      await repo.appendEvent(applicationEvent(changed), changed.updatedAt);
+      await this.audit(repo, actor, project.tenantId, secret ? 'application.registration-secret.issue' : 'application.registration-secret.remove', 'application', applicationId, { projectId });
+      return changed;
+    });
+    this.logger.log({ msg: secret ? 'application registration secret issued' : 'application registration secret removed', projectId, applicationId });
+    return { ...applicationView(application), ...(secret ? { registrationSecret: secret } : {}) };
   }
 
   private async addKey(

@@ -43,6 +43,8 @@ export interface ApplicationView {
   projectId: string;
   name: string;
   isActive: boolean;
+  /** Devices must present the application's registration secret to register (docs/security.md). */
+  registrationSecretRequired: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -103,6 +105,7 @@ export function applicationView(a: ApplicationEntity): ApplicationView {
     projectId: a.projectId,
     name: a.name,
     isActive: a.isActive,
+    registrationSecretRequired: a.registrationSecretHash !== null,
     createdAt: a.createdAt.toISOString(),
     updatedAt: a.updatedAt.toISOString(),
   };

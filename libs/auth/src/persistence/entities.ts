@@ -98,6 +98,10 @@ export class ApplicationEntity {
   @Column({ name: 'is_active', type: 'boolean' })
   isActive!: boolean;
 
+  /** SHA-256 (hex) of the secret devices must present to register; null: none required. */
+  @Column({ name: 'registration_secret_hash', type: 'text', nullable: true })
+  registrationSecretHash!: string | null;
+
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

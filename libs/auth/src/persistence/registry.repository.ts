@@ -128,7 +128,7 @@ export class RegistryRepository {
     await this.em.update(
       ApplicationEntity,
       { id: application.id, projectId: application.projectId },
-      { isActive: application.isActive, updatedAt: application.updatedAt },
+      { isActive: application.isActive, registrationSecretHash: application.registrationSecretHash, updatedAt: application.updatedAt },
     );
   }
 

@@ -25,6 +25,7 @@ export function applicationEvent(application: ApplicationEntity): RegistryEventV
       projectId: application.projectId,
       name: application.name,
       isActive: application.isActive,
+      registrationSecretHash: application.registrationSecretHash,
       createdAtMs: application.createdAt.getTime(),
       updatedAtMs: application.updatedAt.getTime(),
     },

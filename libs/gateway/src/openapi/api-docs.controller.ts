@@ -2,6 +2,7 @@ import { Controller, Get, Header, Param, Res } from '@nestjs/common';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DomainError, ErrorCode } from '@borealis/contracts';
+import { DOCS_FILE_HEADERS, docsPageHeaders } from '@borealis/platform';
 import type { FastifyReply } from 'fastify';
 import { OPENAPI_DOCUMENT } from './openapi-document';
 
@@ -14,15 +15,19 @@ const ASSETS: Record<string, string> = {
   'swagger-ui-standalone-preset.js': 'text/javascript; charset=utf-8',
 };
 
+const INLINE_SCRIPT = `SwaggerUIBundle({ url: '${PREFIX}/openapi.json', dom_id: '#ui', presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });`;
+
 const PAGE = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Borealis push API</title><link rel="stylesheet" href="${PREFIX}/docs/swagger-ui.css"></head>
 <body><div id="ui"></div>
 <script src="${PREFIX}/docs/swagger-ui-bundle.js"></script>
 <script src="${PREFIX}/docs/swagger-ui-standalone-preset.js"></script>
-<script>SwaggerUIBundle({ url: '${PREFIX}/openapi.json', dom_id: '#ui', presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });</script>
+<script>${INLINE_SCRIPT}</script>
 </body>
 </html>`;
+
+const PAGE_HEADERS = docsPageHeaders(INLINE_SCRIPT);
 
 /**
  * The OpenAPI document and a Swagger UI page for it, public like any API reference. The UI's files
@@ -41,12 +46,14 @@ export class ApiDocsController {
 
   @Get('docs')
   @Header('content-type', 'text/html; charset=utf-8')
-  page(): string {
+  page(@Res({ passthrough: true }) reply: FastifyReply): string {
+    void reply.headers(PAGE_HEADERS);
     return PAGE;
   }
 
   @Get('docs/:file')
   async asset(@Param('file') file: string, @Res({ passthrough: true }) reply: FastifyReply): Promise<Buffer> {
+    void reply.headers(DOCS_FILE_HEADERS);
     // Own properties only: `constructor`, `__proto__` or `toString` must not reach the file system.
     if (!Object.hasOwn(ASSETS, file)) throw new DomainError(ErrorCode.NotFound, 'no such docs file');
     let content = this.assets.get(file);

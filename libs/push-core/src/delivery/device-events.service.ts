@@ -13,7 +13,8 @@ import { DeliveryRouter } from './delivery-router';
  * A device that connects gets its open, unexpired deliveries on the instance it connected to, in
  * acceptance order. `sent` ones are included: written to a socket that may have died before the
  * device read them; the device drops duplicates by message id. A connection also counts as the
- * device being seen (stale registrations expire). Disconnects change nothing here: presence
+ * device being seen (stale registrations expire), and confirms the registrations the device made
+ * before this connection (unconfirmed ones expire soon). Disconnects change nothing here: presence
  * belongs to the transport.
  */
 @Injectable()
@@ -42,6 +43,7 @@ export class DeviceEvents {
     const deviceIds = [...connectedTo.keys()];
     await this.db.transaction(async (sql) => {
       await this.registrations.touchDevices(sql, deviceIds, nowMs);
+      await this.registrations.confirmConnected(sql, [...latest.values()].filter((e) => e.kind === 'connected').map((e) => ({ deviceId: e.deviceId, atMs: e.atMs })));
       await this.stats.bump(sql, perRow(await this.deliveries.expireDue(sql, deviceIds, nowMs), 'expired', nowMs));
     });
     const open = await this.deliveries.outboundOfDevices(this.db.sql, deviceIds, OPEN_STATES, nowMs);

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { PresenceStore } from '@borealis/keyvalue';
 import { Clock } from '@borealis/util';
 import { BackgroundLoop } from '../background-loop';
 import { DeliveryRepository } from '../persistence/delivery.repository';
@@ -15,8 +16,8 @@ const MESSAGES_PER_STEP = 50;
 
 /**
  * Periodic housekeeping, safe on every instance at once (SKIP LOCKED): records expiry of open
- * deliveries whose TTL passed, unregisters stale registrations (failing their open deliveries),
- * and purges what retention no longer keeps. Each step works one small batch and says whether
+ * deliveries whose TTL passed, unregisters stale registrations and unconfirmed ones (failing their
+ * open deliveries), and purges what retention no longer keeps. Each step works one small batch and says whether
  * there may be more, so a backlog drains at once without long transactions.
  */
 @Injectable()
@@ -32,6 +33,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
     private readonly messages: MessageRepository,
     private readonly registrations: RegistrationRepository,
     private readonly stats: StatsRepository,
+    private readonly presence: PresenceStore,
     private readonly clock: Clock,
   ) {
     this.tuning = tuningOf(options);
@@ -48,7 +50,7 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
 
   /** One batch of each chore; true when any of them may have more. */
   async sweep(): Promise<boolean> {
-    const results = [await this.expire(), await this.retireStale(), await this.purge()];
+    const results = [await this.expire(), await this.retireStale(), await this.retireUnconfirmed(), await this.purge()];
     return results.some((more) => more);
   }
 
@@ -69,6 +71,25 @@ export class Sweeper implements OnApplicationBootstrap, OnApplicationShutdown {
       await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
       this.logger.log({ msg: 'stale registrations unregistered', count: retired.length });
       return retired.length === BATCH;
+    });
+  }
+
+  /**
+   * Registrations whose device never connected again after registering (docs/security.md, finding
+   * 5): made-up devices register and go. A device online now has held its connection for the whole
+   * time, as a real one does: its registrations are confirmed instead.
+   */
+  private retireUnconfirmed(): Promise<boolean> {
+    return this.db.transaction(async (sql) => {
+      const nowMs = this.clock.now();
+      const due = await this.registrations.unconfirmedBefore(sql, nowMs - this.tuning.unconfirmedRegistrationMs, BATCH);
+      if (due.length === 0) return false;
+      const online = await this.presence.lookup([...new Set(due.map((r) => r.deviceId))]);
+      await this.registrations.confirm(sql, due.filter((r) => online.has(r.deviceId)).map((r) => r.id));
+      const retired = await this.registrations.unregisterMany(sql, due.filter((r) => !online.has(r.deviceId)).map((r) => r.id), nowMs);
+      await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
+      if (retired.length > 0) this.logger.log({ msg: 'unconfirmed registrations unregistered (their devices never connected again)', count: retired.length });
+      return due.length === BATCH;
     });
   }
 

@@ -152,11 +152,56 @@ export class RegistrationRepository {
     await sql(`UPDATE registrations SET last_seen_at_ms = $2 WHERE id = $1`, [registrationId, nowMs]);
   }
 
-  async create(sql: Sql, registration: Omit<Registration, 'live'>, nowMs: number): Promise<void> {
+  /** A new registration, unconfirmed until its device connects after `requestedAtMs` (the transport's time of the Register). */
+  async create(sql: Sql, registration: Omit<Registration, 'live'>, nowMs: number, requestedAtMs: number): Promise<void> {
     await sql(
-      `INSERT INTO registrations (id, project_id, application_id, device_id, device_user, created_at_ms, last_seen_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-      [registration.id, registration.projectId, registration.applicationId, registration.deviceId, registration.deviceUser, nowMs],
+      `INSERT INTO registrations (id, project_id, application_id, device_id, device_user, created_at_ms, last_seen_at_ms, unconfirmed_since_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
+      [registration.id, registration.projectId, registration.applicationId, registration.deviceId, registration.deviceUser, nowMs, requestedAtMs],
     );
+  }
+
+  /** Live registrations of the device (every user and app). */
+  async countLiveOfDevice(sql: Sql, deviceId: string): Promise<number> {
+    const [row] = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM registrations WHERE device_id = $1 AND unregistered_at_ms IS NULL`, [deviceId]);
+    return row!.n;
+  }
+
+  /**
+   * A device connected at `atMs` (the transport's clock): its registrations made before that
+   * connection are confirmed. Those made on that same connection stay unconfirmed.
+   */
+  async confirmConnected(sql: Sql, connections: readonly { deviceId: string; atMs: number }[]): Promise<void> {
+    if (connections.length === 0) return;
+    await sql(
+      `UPDATE registrations r SET unconfirmed_since_ms = NULL
+         FROM unnest($1::text[], $2::bigint[]) AS c(device_id, at_ms)
+        WHERE r.device_id = c.device_id AND r.unregistered_at_ms IS NULL AND r.unconfirmed_since_ms < c.at_ms`,
+      [connections.map((c) => c.deviceId), connections.map((c) => c.atMs)],
+    );
+  }
+
+  /** Up to `limit` live registrations still unconfirmed that were created before `cutoffMs`, locked for this transaction. */
+  async unconfirmedBefore(sql: Sql, cutoffMs: number, limit: number): Promise<{ id: string; deviceId: string }[]> {
+    const rows = await sql<{ id: string; device_id: string }>(
+      `SELECT id, device_id FROM registrations
+        WHERE unregistered_at_ms IS NULL AND unconfirmed_since_ms IS NOT NULL AND created_at_ms < $1
+        LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [cutoffMs, limit],
+    );
+    return rows.map((r) => ({ id: r.id, deviceId: r.device_id }));
+  }
+
+  async confirm(sql: Sql, registrationIds: readonly string[]): Promise<void> {
+    if (registrationIds.length === 0) return;
+    await sql(`UPDATE registrations SET unconfirmed_since_ms = NULL WHERE id = ANY($1)`, [registrationIds]);
+  }
+
+  /** Unregisters these live registrations; returns the ids this call unregistered. */
+  async unregisterMany(sql: Sql, registrationIds: readonly string[], nowMs: number): Promise<string[]> {
+    if (registrationIds.length === 0) return [];
+    const rows = await sql<{ id: string }>(`UPDATE registrations SET unregistered_at_ms = $2 WHERE id = ANY($1) AND unregistered_at_ms IS NULL RETURNING id`, [registrationIds, nowMs]);
+    return rows.map((r) => r.id);
   }
 
   /** Unregisters the live registration of this app of this user on this device, if any; returns its id. */

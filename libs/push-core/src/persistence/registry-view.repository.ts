@@ -9,6 +9,8 @@ export interface ProjectView {
 
 export interface ApplicationView extends ProjectView {
   projectId: string;
+  /** SHA-256 (hex) of the secret devices must present to register; null: none required. */
+  registrationSecretHash: string | null;
 }
 
 /** push-core's copy of auth's registry: only what validation needs. */
@@ -29,12 +31,19 @@ export class RegistryViewRepository {
   async upsertApplications(sql: Sql, applications: readonly ApplicationView[]): Promise<void> {
     if (applications.length === 0) return;
     await sql(
-      `INSERT INTO registry_applications (id, project_id, is_active, updated_at_ms)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[])
+      `INSERT INTO registry_applications (id, project_id, is_active, updated_at_ms, registration_secret_hash)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[], $5::text[])
        ON CONFLICT (id) DO UPDATE
-         SET project_id = EXCLUDED.project_id, is_active = EXCLUDED.is_active, updated_at_ms = EXCLUDED.updated_at_ms
+         SET project_id = EXCLUDED.project_id, is_active = EXCLUDED.is_active, updated_at_ms = EXCLUDED.updated_at_ms,
+             registration_secret_hash = EXCLUDED.registration_secret_hash
          WHERE registry_applications.updated_at_ms <= EXCLUDED.updated_at_ms`,
-      [applications.map((a) => a.id), applications.map((a) => a.projectId), applications.map((a) => a.isActive), applications.map((a) => a.updatedAtMs)],
+      [
+        applications.map((a) => a.id),
+        applications.map((a) => a.projectId),
+        applications.map((a) => a.isActive),
+        applications.map((a) => a.updatedAtMs),
+        applications.map((a) => a.registrationSecretHash),
+      ],
     );
   }
 
@@ -57,14 +66,17 @@ export class RegistryViewRepository {
   }
 
   /** An application with its project's state (undefined when the project is not in the view). */
-  async application(sql: Sql, applicationId: string): Promise<{ projectId: string; isActive: boolean; projectActive: boolean | undefined } | undefined> {
-    const [row] = await sql<{ project_id: string; is_active: boolean; project_active: boolean | null }>(
-      `SELECT a.project_id, a.is_active, p.is_active AS project_active
+  async application(
+    sql: Sql,
+    applicationId: string,
+  ): Promise<{ projectId: string; isActive: boolean; projectActive: boolean | undefined; registrationSecretHash: string | null } | undefined> {
+    const [row] = await sql<{ project_id: string; is_active: boolean; project_active: boolean | null; registration_secret_hash: string | null }>(
+      `SELECT a.project_id, a.is_active, p.is_active AS project_active, a.registration_secret_hash
          FROM registry_applications a LEFT JOIN registry_projects p ON p.id = a.project_id
         WHERE a.id = $1`,
       [applicationId],
     );
-    return row && { projectId: row.project_id, isActive: row.is_active, projectActive: row.project_active ?? undefined };
+    return row && { projectId: row.project_id, isActive: row.is_active, projectActive: row.project_active ?? undefined, registrationSecretHash: row.registration_secret_hash };
   }
 }
 

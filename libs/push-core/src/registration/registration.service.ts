@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import {
   DomainError,
@@ -16,6 +17,7 @@ import { PushDb, type Sql } from '../persistence/push-db';
 import { RegistrationRepository, type Registration } from '../persistence/registration.repository';
 import { RegistryViewRepository } from '../persistence/registry-view.repository';
 import { perRow, StatsRepository } from '../persistence/stats.repository';
+import { MAX_LIVE_REGISTRATIONS_PER_DEVICE } from '../push-core.options';
 
 /** 16 random bytes: a registrationId is opaque and unguessable (DESIGN.md §3). */
 const REGISTRATION_ID_BYTES = 16;
@@ -105,7 +107,15 @@ export class Registrations {
         return success(request, held, false);
       }
     }
+    // Only a new registration needs the secret: confirming one the device holds creates nothing.
+    if (application.registrationSecretHash !== null && !secretMatches(application.registrationSecretHash, request.registrationSecretHash ?? '')) {
+      return failure(request, ErrorCode.PermissionDenied, 'this application requires its registration secret');
+    }
     const retired = await this.registrations.retireLive(sql, request.deviceId, request.deviceUser, request.applicationId, nowMs);
+    // One enrolled device cannot stuff an application through many local users (docs/security.md, finding 5).
+    if (retired.length === 0 && (await this.registrations.countLiveOfDevice(sql, request.deviceId)) >= MAX_LIVE_REGISTRATIONS_PER_DEVICE) {
+      return failure(request, ErrorCode.FailedPrecondition, `a device holds at most ${MAX_LIVE_REGISTRATIONS_PER_DEVICE} live registrations`);
+    }
     await this.stats.bump(sql, perRow(await this.deliveries.failOpenOfRegistrations(sql, retired, nowMs), 'failed', nowMs));
     const registration = {
       id: randomToken(REGISTRATION_ID_BYTES, REGISTRATION_ID_PREFIX),
@@ -114,7 +124,7 @@ export class Registrations {
       deviceId: request.deviceId,
       deviceUser: request.deviceUser,
     };
-    await this.registrations.create(sql, registration, nowMs);
+    await this.registrations.create(sql, registration, nowMs, request.atMs);
     this.logger.debug({ msg: 'registration created', deviceId: request.deviceId, applicationId: request.applicationId, projectId: application.projectId, replaced: retired.length });
     return success(request, { ...registration, live: true }, true);
   }
@@ -155,6 +165,13 @@ export class Registrations {
     if (registration && request.applicationId && registration.applicationId !== request.applicationId) return undefined;
     return registration;
   }
+}
+
+/** Compares two SHA-256 hex digests in constant time (the length of a digest is no secret). */
+function secretMatches(requiredHash: string, presentedHash: string): boolean {
+  const required = Buffer.from(requiredHash, 'hex');
+  const presented = Buffer.from(presentedHash, 'hex');
+  return presented.length === required.length && timingSafeEqual(presented, required);
 }
 
 function success(request: RegistrationRequestedV1, registration: Registration, isNew: boolean): RegistrationReplyV1 {

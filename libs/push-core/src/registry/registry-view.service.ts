@@ -22,8 +22,8 @@ export class RegistryView {
           break;
         }
         case 'application': {
-          const { id, projectId, isActive, updatedAtMs } = event.application;
-          keepNewest(applications, { id, projectId, isActive, updatedAtMs });
+          const { id, projectId, isActive, updatedAtMs, registrationSecretHash } = event.application;
+          keepNewest(applications, { id, projectId, isActive, updatedAtMs, registrationSecretHash: registrationSecretHash ?? null });
           break;
         }
         case 'service-account-key':

@@ -5,8 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * multicast message's deliveries carry it (`not_before_ms`, cleared once released to the
  * transports); a group message's fan-out job waits for it. Nullable columns: no table rewrite.
  */
-export class ScheduledSends1768003200000 implements MigrationInterface {
-  name = 'ScheduledSends1768003200000';
+export class ScheduledSends1768089600000 implements MigrationInterface {
+  name = 'ScheduledSends1768089600000';
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE messages ADD COLUMN send_at_ms bigint`);
