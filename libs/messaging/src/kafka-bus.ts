@@ -39,8 +39,6 @@ export interface KafkaBusOptions {
   observer?: BusObserver;
 }
 
-/** Batches of different partitions a consumer handles at the same time. */
-const PARTITIONS_CONSUMED_CONCURRENTLY = 4;
 
 /** The most records one produce request carries when publishes are coalesced. */
 const MAX_COALESCED = 1000;
@@ -54,6 +52,12 @@ interface Consuming {
   subscription: Subscription<unknown>;
   consumer: Consumer | null;
   joined: boolean;
+}
+
+/** One partition's batch of a fetch, waiting for the handler call it is merged into. */
+interface PartitionBatch {
+  payload: EachBatchPayload;
+  settle: (err?: unknown) => void;
 }
 
 /**
@@ -75,6 +79,8 @@ export class KafkaMessageBus extends MessageBus {
   /** Pending replacements of consumers kafkajs gave up on. */
   private readonly replacing = new Set<NodeJS.Timeout>();
   private readonly outgoing = new Map<string, OutgoingBatch>();
+  /** Partitions of each topic, as the broker's metadata listed them when the topic was ensured. */
+  private readonly partitionCounts = new Map<string, number>();
   private admin: Admin | null = null;
   private adminConnected: Promise<void> = Promise.resolve();
   private started = false;
@@ -235,15 +241,33 @@ export class KafkaMessageBus extends MessageBus {
       await consumer.disconnect().catch(() => undefined);
       return;
     }
+    // kafkajs hands each partition's batch of a fetch to eachBatch and fetches again only when all
+    // of them were handled. With every partition of the topic taken at once (fewer took a fetch of
+    // 12 partitions in rounds of 4, each waiting for the last: in the end-to-end benchmark a hop
+    // cost three handler calls), the batches of one fetch arrive in the same turn of the event loop
+    // and are handled as one: one handler call and one offset commit per fetch, however many
+    // partitions the records came from.
+    let collecting: PartitionBatch[] | null = null;
     await consumer.run({
-      // One partition at a time (kafkajs's default) made a consumer's throughput one batch per
-      // round trip of its handler, whose own publishes wait for acks: in the end-to-end benchmark
-      // the transport's inbox delivered 70 pushes/s that way. Batches of different partitions are
-      // independent (per-key order holds within a partition).
-      partitionsConsumedConcurrently: PARTITIONS_CONSUMED_CONCURRENTLY,
+      partitionsConsumedConcurrently: Math.max(1, this.partitionCounts.get(subscription.topic.name) ?? this.options.partitions),
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.consumeBatch(entry, payload),
+      eachBatch: (payload) =>
+        new Promise<void>((resolve, reject) => {
+          if (payload.batch.messages.length === 0) return resolve();
+          if (!collecting) {
+            const round: PartitionBatch[] = [];
+            collecting = round;
+            setImmediate(() => {
+              if (collecting === round) collecting = null;
+              this.consumeRound(entry, consumer, round).then(
+                () => round.forEach(({ settle }) => settle()),
+                (err: unknown) => round.forEach(({ settle }) => settle(err ?? new Error('batch failed'))),
+              );
+            });
+          }
+          collecting.push({ payload, settle: (err) => (err === undefined ? resolve() : reject(err)) });
+        }),
     });
   }
 
@@ -269,20 +293,32 @@ export class KafkaMessageBus extends MessageBus {
     this.replacing.add(timer);
   }
 
-  private async consumeBatch(entry: Consuming, payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale } = payload;
+  /**
+   * Handles the batches of one fetch (different partitions of the subscription's topic) in one
+   * handler call, their records concatenated in partition order (each partition's in offset order,
+   * so per-key order holds), then commits every partition's offset in one request. The offsets are
+   * committed only after the effect: the handler succeeded, or its bad input was dead-lettered. A
+   * handler that gives up (stopping, rebalancing, a partition sought elsewhere) commits nothing, and
+   * every batch of the round is consumed again.
+   */
+  private async consumeRound(entry: Consuming, consumer: Consumer, round: PartitionBatch[]): Promise<void> {
     const { subscription } = entry;
-    if (batch.messages.length === 0) return;
-    const raw: RawRecord[] = batch.messages.map((m) => ({
-      topic: batch.topic,
-      partition: batch.partition,
-      offset: m.offset,
-      key: m.key ? m.key.toString('utf8') : null,
-      headers: headersToStrings(m.headers),
-      value: m.value ?? Buffer.alloc(0),
-    }));
-    const { messages, rejected } = decodeRecords(subscription.topic, raw);
     const { group } = subscription;
+    const batches = round.map(({ payload }) => payload).sort((a, b) => a.batch.partition - b.batch.partition);
+    const topic = subscription.topic.name;
+    const raw: RawRecord[] = batches.flatMap(({ batch }) =>
+      batch.messages.map((m) => ({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: m.offset,
+        key: m.key ? m.key.toString('utf8') : null,
+        headers: headersToStrings(m.headers),
+        value: m.value ?? Buffer.alloc(0),
+      })),
+    );
+    const { messages, rejected } = decodeRecords(subscription.topic, raw);
+    // The group's heartbeat is the consumer's, whichever batch asks for it.
+    const { heartbeat } = batches[0]!;
     let dead: DeadLetter[];
     const started = performance.now();
     try {
@@ -296,35 +332,38 @@ export class KafkaMessageBus extends MessageBus {
               await sleep(ms);
               await heartbeat();
             },
-            isStopping: () => this.stopping || !isRunning() || isStale(),
-            onRetry: () => this.observer.retried(batch.topic, group),
+            isStopping: () => this.stopping || batches.some(({ isRunning, isStale }) => !isRunning() || isStale()),
+            onRetry: () => this.observer.retried(topic, group),
           }),
         )),
       ];
     } catch (err) {
-      if (messages.length > 0) this.observer.handled(batch.topic, group, messages.length, (performance.now() - started) / 1000, 'failed');
-      // Stopping or rebalancing: leave the offsets uncommitted; the batch is consumed again.
-      this.logger.warn({ msg: 'batch abandoned, will be consumed again', group, topic: batch.topic, error: errorText(err) });
+      if (messages.length > 0) this.observer.handled(topic, group, messages.length, (performance.now() - started) / 1000, 'failed');
+      // Stopping or rebalancing: leave the offsets uncommitted; the batches are consumed again.
+      this.logger.warn({ msg: 'batch abandoned, will be consumed again', group, topic, partitions: batches.map(({ batch }) => batch.partition), error: errorText(err) });
       return;
     }
-    if (messages.length > 0) this.observer.handled(batch.topic, group, messages.length, (performance.now() - started) / 1000, 'ok');
+    if (messages.length > 0) this.observer.handled(topic, group, messages.length, (performance.now() - started) / 1000, 'ok');
     if (dead.length > 0) {
       await this.deadLetter(group, dead);
-      this.observer.deadLettered(batch.topic, group, dead.length);
+      this.observer.deadLettered(topic, group, dead.length);
     }
-    const last = batch.lastOffset();
-    payload.resolveOffset(last);
+    const offsets = batches.map(({ batch, resolveOffset }) => {
+      const last = batch.lastOffset();
+      resolveOffset(last);
+      return { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() };
+    });
     try {
-      await entry.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      await consumer.commitOffsets(offsets);
     } catch (err) {
       if (!lostGroupMembership(err)) throw err;
-      // The group moved on while this batch ran (session expired, rebalance): the partition's new
-      // owner consumes the batch again from the last commit. Thrown, kafkajs would take this for a
+      // The group moved on while this batch ran (session expired, rebalance): the partitions' new
+      // owners consume the batch again from the last commit. Thrown, kafkajs would take this for a
       // non-retriable crash and never restart the consumer; returned, its next heartbeat rejoins.
-      this.logger.warn({ msg: 'batch handled but not committed: the group moved on meanwhile; it will be consumed again', group, topic: batch.topic, partition: batch.partition, error: errorText(err) });
+      this.logger.warn({ msg: 'batch handled but not committed: the group moved on meanwhile; it will be consumed again', group, topic, partitions: offsets.map((o) => o.partition), error: errorText(err) });
       return;
     }
-    this.observer.lag(batch.topic, group, batch.partition, Math.max(0, Number(batch.offsetLag())));
+    for (const { batch } of batches) this.observer.lag(topic, group, batch.partition, Math.max(0, Number(batch.offsetLag())));
   }
 
   private async deadLetter(group: string, dead: DeadLetter[]): Promise<void> {
@@ -419,7 +458,10 @@ export class KafkaMessageBus extends MessageBus {
       try {
         const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
         const partitions = topics.find((t) => t.name === topic)?.partitions ?? [];
-        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) return;
+        if (partitions.length > 0 && partitions.every((p) => p.leader >= 0)) {
+          this.partitionCounts.set(topic, partitions.length);
+          return;
+        }
         last = `${partitions.filter((p) => p.leader < 0).length} of ${partitions.length} partitions without a leader`;
       } catch (err) {
         const type = (err as { type?: string }).type;
