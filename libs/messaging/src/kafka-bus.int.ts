@@ -146,8 +146,9 @@ describe('KafkaMessageBus on the Kafka broker', () => {
         expect(committedWhileFailing[0]!.get(partition) ?? -1).toBeLessThanOrEqual(first);
       }
       // After it succeeded, every partition's offset in one commit request, past its last record.
-      const ends = new Map((await admin.fetchTopicOffsets(topic.name)).map((p) => [p.partition, Number(p.offset)]));
-      await expectEventually(async () => expect(await committed()).toEqual(ends), { timeoutMs: 10_000 });
+      // (A partition no key of this test maps to has nothing to commit.)
+      const ends = new Map((await admin.fetchTopicOffsets(topic.name)).filter((p) => Number(p.offset) > 0).map((p) => [p.partition, Number(p.offset)]));
+      await expectEventually(async () => expect(new Map([...(await committed())].filter(([partition]) => ends.has(partition)))).toEqual(ends), { timeoutMs: 10_000 });
       const commitOf = commits.mock.calls.map(([offsets]) => offsets.map((o) => o.partition)).find((ps) => ps.length > 1);
       expect(commitOf).toEqual(used);
     } finally {
