@@ -39,7 +39,6 @@ export interface KafkaBusOptions {
   observer?: BusObserver;
 }
 
-
 /** The most records one produce request carries when publishes are coalesced. */
 const MAX_COALESCED = 1000;
 
@@ -392,7 +391,9 @@ export class KafkaMessageBus extends MessageBus {
           this.logger.error({ msg: 'offsets not committed; the batch will be consumed again after a restart', group, topic, partitions: offsets.map((o) => o.partition), error: errorText(err) });
           commits.failure = err;
         },
-      );
+      )
+      // Nobody may wait for the last commit: the chain must not end in a rejection (say, from the observer).
+      .catch((err: unknown) => void (commits.failure = err));
     commits.last = commit;
     // Stopping: the consumer leaves its group only after this commit.
     if (this.stopping || batches.some(({ isRunning }) => !isRunning())) await commit;
