@@ -15,8 +15,10 @@
 //                                          this run, and the ratio of their rates)
 //     --variant 'label:KEY=V,KEY=V'        (repeatable) one more distributed system with these service
 //                                          variables, measured after the plain one (before/after a setting);
-//                                          `broker.<property>=V` sets the broker's server.properties and
-//                                          `broker.jvm=-XX:... -XX:...` adds JVM flags to its start
+//                                          `broker.<property>=V` sets the broker's server.properties,
+//                                          `broker.jvm=-XX:... -XX:...` adds JVM flags to its start, and
+//                                          `dist=DIR` runs this system's servers from another build (as
+//                                          --dist, for one system: the build before and after in one run)
 //     --devices 1000[,5000,15000]          connected devices (a list: one system per value: the cost curve)
 //     --regs-per-app 10[,1000]             registrations per application (devices / this = applications)
 //     --rates 1000,2000                    offered pushes per second, each run for --seconds
@@ -331,7 +333,8 @@ async function startDistributed(o, variantEnv) {
   const { createTestDatabase, freePort } = dist('testing');
   const { randomToken } = dist('util');
   const brokerSettings = Object.fromEntries(Object.entries(variantEnv).filter(([k]) => k.startsWith('broker.')).map(([k, v]) => [k.slice('broker.'.length), v]));
-  variantEnv = Object.fromEntries(Object.entries(variantEnv).filter(([k]) => !k.startsWith('broker.')));
+  const serverCli = variantEnv.dist ? path.join(path.resolve(variantEnv.dist), 'apps', 'cli', 'src', 'main.js') : o.serverCli;
+  variantEnv = Object.fromEntries(Object.entries(variantEnv).filter(([k]) => !k.startsWith('broker.') && k !== 'dist'));
   const broker = await startBroker(o, brokerSettings);
   const kafka = broker.brokers;
   const redis = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
@@ -375,7 +378,8 @@ async function startDistributed(o, variantEnv) {
   const started = performance.now();
   if (Object.keys(variantEnv).length > 0) log(`distributed with ${Object.entries(variantEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (Object.keys(brokerSettings).length > 0) log(`broker with ${Object.entries(brokerSettings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...variantEnv }, service, nodeFlags(o, service), o.serverCli));
+  if (serverCli !== o.serverCli) log(`servers from ${serverCli}`);
+  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...variantEnv }, service, nodeFlags(o, service), serverCli));
   try {
     await Promise.all(procs.map((p) => p.waitFor((l) => l.event === 'ready', 120_000, 'ready')));
     for (const port of [ports.auth, ports.gateway, ports.core, ports.transportHttp]) await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000);

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { Topics, DomainError, ErrorCode, transportInboxTopic, type DeviceEventV1, type DeadLetterV1, type TopicDef } from '@borealis/contracts';
 import { expectEventually, kafkaSaslSsl, kafkaSsl, requireKafka, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
-import { randomToken } from '@borealis/util';
-import { Kafka, logLevel } from 'kafkajs';
+import { deferred, randomToken } from '@borealis/util';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { Correlation } from './context';
 import { KafkaMessageBus, type KafkaBusOptions } from './kafka-bus';
 import { KafkaRecordTooLargeError, KafkaTlsError } from './kafka-producer';
@@ -16,7 +16,6 @@ jest.setTimeout(60_000);
 /** A bus on the shared test broker, or on `brokers` (with a short request timeout) when given. */
 function newBus(clientId: string, observer?: BusObserver, brokers?: string, extra: Partial<KafkaBusOptions> = {}): KafkaMessageBus {
   return new KafkaMessageBus({
-    ...extra,
     ...(observer ? { observer } : {}),
     brokers: [brokers ?? requireKafka()],
     clientId,
@@ -27,6 +26,7 @@ function newBus(clientId: string, observer?: BusObserver, brokers?: string, extr
     heartbeatIntervalMs: 1000,
     maxWaitTimeMs: 50,
     requestTimeoutMs: brokers ? 1000 : 5000,
+    ...extra,
   });
 }
 
@@ -75,6 +75,85 @@ describe('KafkaMessageBus on the Kafka broker', () => {
     await expectEventually(() => expect(batches.flat()).toEqual(['1', '2', '3', '4', '5']), { timeoutMs: 20_000 });
     // One produce request writes one record batch per partition; the consumer fetches it whole.
     expect(batches).toHaveLength(1);
+  });
+
+  it('hands the batches of every partition of a fetch to one handler call, in partition order, and commits them together after it', async () => {
+    // More partitions than the bus once handled at a time (4), on a topic of the test's own.
+    const partitions = 6;
+    bus = newBus('bus-test-merged', undefined, undefined, { partitions });
+    const topic: TopicDef<DeviceEventV1> = { ...Topics.deviceEvents, name: `test.${run}.merged` };
+    const group = `test.${run}.merged`;
+    const admin = new Kafka({ brokers: [requireKafka()], clientId: 'merged-admin', logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const committed = async () => {
+      const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic.name] });
+      return new Map(offsets!.partitions.map((p) => [p.partition, Number(p.offset)]));
+    };
+    try {
+      const calls: { partition: number; offset: number; deviceId: string; atMs: number }[][] = [];
+      const gate = deferred<void>();
+      const gateEntered = deferred<void>();
+      let failuresLeft = 2;
+      const committedWhileFailing: Map<number, number>[] = [];
+      await bus.subscribe({
+        topic,
+        group,
+        handler: async (ms) => {
+          calls.push(ms.map((m) => ({ partition: m.partition, offset: Number(m.offset), deviceId: m.value.deviceId, atMs: m.value.atMs })));
+          if (ms.some((m) => m.value.deviceId === `gate-${run}`)) {
+            gateEntered.resolve();
+            await gate.promise;
+            return;
+          }
+          // The merged batch fails twice (retryable): what is committed meanwhile is read here.
+          if (failuresLeft > 0) {
+            if (failuresLeft < 2) committedWhileFailing.push(await committed());
+            failuresLeft--;
+            throw new Error('transient');
+          }
+        },
+      });
+      await bus.start();
+      await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
+      const consumer = (bus as unknown as { consuming: { consumer: Consumer }[] }).consuming[0]!.consumer;
+      const commits = jest.spyOn(consumer, 'commitOffsets');
+
+      // The consumer holds one record's batch while records for many keys (so, many partitions)
+      // arrive: its next fetch brings them all.
+      await bus.publish(topic, [{ value: { kind: 'connected', deviceId: `gate-${run}`, instanceId: 't', atMs: 0 } }]);
+      await gateEntered.promise;
+      const keys = Array.from({ length: 12 }, (_, k) => `merged-${run}-${k}`);
+      for (let round = 1; round <= 3; round++) await bus.publish(topic, keys.map((deviceId) => ({ value: { kind: 'connected' as const, deviceId, instanceId: 't', atMs: round } })));
+      gate.resolve();
+
+      const isMerged = (call: { deviceId: string }[]) => call.some((m) => m.deviceId.startsWith(`merged-${run}-`));
+      await expectEventually(() => expect(calls.filter(isMerged)).toHaveLength(3), { timeoutMs: 20_000 });
+      const merged = calls.filter(isMerged);
+      // Two failed attempts and the one that succeeded, each with every record of every partition.
+      for (const call of merged) expect(call).toHaveLength(36);
+      const call = merged[2]!;
+      const used = [...new Set(call.map((m) => m.partition))];
+      expect(used.length).toBeGreaterThan(1);
+      // Partition order, then each partition's own order (each key's records in publish order).
+      expect(used).toEqual([...used].sort((a, b) => a - b));
+      expect(call.map((m) => m.partition)).toEqual([...call.map((m) => m.partition)].sort((a, b) => a - b));
+      for (const key of keys) expect(call.filter((m) => m.deviceId === key).map((m) => m.atMs)).toEqual([1, 2, 3]);
+
+      // Nothing of the merged batch was committed while its handler failed.
+      expect(committedWhileFailing).toHaveLength(1);
+      for (const partition of used) {
+        const first = Math.min(...call.filter((m) => m.partition === partition).map((m) => m.offset));
+        expect(committedWhileFailing[0]!.get(partition) ?? -1).toBeLessThanOrEqual(first);
+      }
+      // After it succeeded, every partition's offset in one commit request, past its last record.
+      // (A partition no key of this test maps to has nothing to commit.)
+      const ends = new Map((await admin.fetchTopicOffsets(topic.name)).filter((p) => Number(p.offset) > 0).map((p) => [p.partition, Number(p.offset)]));
+      await expectEventually(async () => expect(new Map([...(await committed())].filter(([partition]) => ends.has(partition)))).toEqual(ends), { timeoutMs: 10_000 });
+      const commitOf = commits.mock.calls.map(([offsets]) => offsets.map((o) => o.partition)).find((ps) => ps.length > 1);
+      expect(commitOf).toEqual(used);
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('dead-letters malformed records and bad input, retries the rest, and commits past them', async () => {
