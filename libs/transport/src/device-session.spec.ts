@@ -450,6 +450,23 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['e'] } }), T0))).toEqual([['e']]);
   });
 
+  it('counts Acks the same with a few outstanding (kept in an array) and many (kept in a Set)', () => {
+    for (const outstanding of [3, 16, 17, 40]) {
+      const { session, deviceId } = openSession();
+      const ids = Array.from({ length: outstanding }, (_, i) => `m-${i}`);
+      for (const id of ids) session.deliver({ ...delivery(deviceId), messageId: id });
+      // A repeated write is one outstanding id, not two.
+      session.deliver({ ...delivery(deviceId), messageId: 'm-0' });
+      expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['m-0', 'forged', 'm-0', `m-${outstanding - 1}`] } }), T0))).toEqual([['m-0', `m-${outstanding - 1}`]]);
+      expect(session.onFrame(wire({ ack: { messageIds: ['m-0'] } }), T0)).toEqual({ send: [], effects: [] });
+      const rest = ids.slice(1, -1);
+      if (rest.length > 0) expect(receiptIds(session.onFrame(wire({ ack: { messageIds: rest } }), T0))).toEqual([rest]);
+      // Everything acknowledged: a new write starts over from one.
+      session.deliver({ ...delivery(deviceId), messageId: 'next' });
+      expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['next', ...ids] } }), T0))).toEqual([['next']]);
+    }
+  });
+
   it('remembers at most MAX_UNACKED unacknowledged notifications, forgetting the oldest', () => {
     const { session, deviceId } = openSession();
     for (let i = 0; i <= MAX_UNACKED; i++) session.deliver({ ...delivery(deviceId), messageId: `m-${i}` });
