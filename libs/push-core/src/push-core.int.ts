@@ -1023,7 +1023,7 @@ describe('topic subscriptions requested by app servers', () => {
 
 describe('scheduled sends (send_at)', () => {
   /** The release loop ticks every second (real time) and reads the (fixed) clock. */
-  const released = { timeoutMs: 5_000, intervalMs: 100 };
+  const released = { timeoutMs: 15_000, intervalMs: 100 };
 
   it('holds a device-targeted message until its time, also through a reconnect, then routes it', async () => {
     const device = newDevice();
@@ -1046,7 +1046,7 @@ describe('scheduled sends (send_at)', () => {
     expect(row).toEqual({ not_before_ms: null });
     await receipt('delivered', device, 't-1', [message.messageId]);
     expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'delivered' });
-  }, 20_000);
+  }, 40_000);
 
   it('an offline device gets a released message when it connects', async () => {
     const device = newDevice();
@@ -1061,7 +1061,7 @@ describe('scheduled sends (send_at)', () => {
     expect(deliveries('t-2')).toEqual([]);
     await connect(device, 't-2');
     expect(deliveries('t-2').map((d) => d.messageId)).toEqual([message.messageId]);
-  }, 20_000);
+  }, 40_000);
 
   it('a message cancelled before its time never goes out', async () => {
     const device = newDevice();
@@ -1075,7 +1075,7 @@ describe('scheduled sends (send_at)', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_200));
     await connect(device, 't-1');
     expect(deliveries('t-1').map((d) => d.messageId)).not.toContain(message.messageId);
-  }, 20_000);
+  }, 40_000);
 
   it('fans a group message out only once its time has come', async () => {
     const device = newDevice();
@@ -1089,7 +1089,7 @@ describe('scheduled sends (send_at)', () => {
     clock.advance(5 * 60_000);
     await expectEventually(() => expect(deliveries('t-1').filter((d) => d.messageId === message.messageId && d.deviceId === device)).toHaveLength(1), released);
     await fannedOut(message.messageId);
-  }, 20_000);
+  }, 40_000);
 });
 
 describe('priority in store-and-forward', () => {

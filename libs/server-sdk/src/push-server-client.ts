@@ -113,7 +113,7 @@ export class PushServerClient {
       collapse_key: input.collapseKey,
       send_at: input.sendAt?.toISOString(),
     };
-    const headers: Record<string, string> = input.idempotencyKey === undefined ? {} : { 'idempotency-key': input.idempotencyKey };
+    const headers = idempotencyHeader(input.idempotencyKey);
     const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body, headers);
     return { id: parseResponse(SendResponse, response).id };
   }
@@ -131,7 +131,7 @@ export class PushServerClient {
       collapse_key: input.collapseKey,
       send_at: input.sendAt?.toISOString(),
     };
-    const headers: Record<string, string> = input.idempotencyKey === undefined ? {} : { 'idempotency-key': input.idempotencyKey };
+    const headers = idempotencyHeader(input.idempotencyKey);
     return parseResponse(MulticastResponse, await this.call('POST', ['projects', this.settings.projectId, 'messages', 'multicast'], body, headers));
   }
 
@@ -288,4 +288,9 @@ function parseResponse<T>(schema: z.ZodType<T>, response: { status: number; json
 
 function base64url(value: object): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** The Idempotency-Key header, when the caller gave a key. */
+function idempotencyHeader(key: string | undefined): Record<string, string> {
+  return key === undefined ? {} : { 'idempotency-key': key };
 }

@@ -85,8 +85,8 @@ const FAN_OUT_CHUNK_COMMITS_ASYNCHRONOUSLY = `SET LOCAL synchronous_commit = off
 const OUTBOUND_SELECT = `
   SELECT d.message_id, d.device_id, d.application_id, d.registration_id, m.title, m.body, m.data, d.expires_at_ms
     FROM deliveries d JOIN messages m ON m.id = d.message_id`;
-/** Held by a scheduled send until its time: such a delivery is routed only once it is due. */
-const DUE = '(d.not_before_ms IS NULL OR d.not_before_ms <= $DUE)';
+/** Held by a scheduled send until its time: such a delivery is routed only once it is due (`nowParam`: the query's parameter holding now). */
+const due = (nowParam: string): string => `(d.not_before_ms IS NULL OR d.not_before_ms <= ${nowParam})`;
 /**
  * Per device: `high` priority first, then acceptance order (when the gateway accepted the message,
  * then its time-ordered id). A device that comes back to a backlog gets its urgent pushes first.
@@ -221,7 +221,7 @@ export class DeliveryRepository {
   async outboundOfMessages(sql: Sql, messageIds: readonly string[], states: readonly DeliveryState[], nowMs: number): Promise<OutboundDelivery[]> {
     if (messageIds.length === 0) return [];
     const rows = await sql<OutboundRow>(
-      `${OUTBOUND_SELECT} WHERE d.message_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 AND ${DUE.replace('$DUE', '$3')} ${ACCEPTANCE_ORDER}`,
+      `${OUTBOUND_SELECT} WHERE d.message_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 AND ${due('$3')} ${ACCEPTANCE_ORDER}`,
       [messageIds, states, nowMs],
     );
     return rows.map(toOutbound);
@@ -231,7 +231,7 @@ export class DeliveryRepository {
   async outboundOfDevices(sql: Sql, deviceIds: readonly string[], states: readonly DeliveryState[], nowMs: number): Promise<OutboundDelivery[]> {
     if (deviceIds.length === 0) return [];
     const rows = await sql<OutboundRow>(
-      `${OUTBOUND_SELECT} WHERE d.device_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 AND ${DUE.replace('$DUE', '$3')} ${ACCEPTANCE_ORDER}`,
+      `${OUTBOUND_SELECT} WHERE d.device_id = ANY($1) AND d.state = ANY($2) AND d.expires_at_ms > $3 AND ${due('$3')} ${ACCEPTANCE_ORDER}`,
       [deviceIds, states, nowMs],
     );
     return rows.map(toOutbound);
@@ -275,7 +275,7 @@ export class DeliveryRepository {
     const rows = await sql<OutboundRow>(
       `${OUTBOUND_SELECT}
          JOIN unnest($1::text[], $2::text[]) AS p(device_id, message_id) ON p.device_id = d.device_id AND p.message_id = d.message_id
-        WHERE d.state = ANY($3) AND d.expires_at_ms > $4 AND ${DUE.replace('$DUE', '$4')} ${ACCEPTANCE_ORDER}`,
+        WHERE d.state = ANY($3) AND d.expires_at_ms > $4 AND ${due('$4')} ${ACCEPTANCE_ORDER}`,
       [pairs.map((p) => p.deviceId), pairs.map((p) => p.messageId), states, nowMs],
     );
     return rows.map(toOutbound);

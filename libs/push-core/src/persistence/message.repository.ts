@@ -33,6 +33,36 @@ export interface StoredMessage {
   sendAtMs: number | null;
 }
 
+interface StoredMessageRow {
+  id: string;
+  project_id: string;
+  target_type: TargetType;
+  target_value: string;
+  accepted_at_ms: string;
+  expires_at_ms: string;
+  outcome: MessageOutcome;
+  cancelled_at_ms: string | null;
+  send_at_ms: string | null;
+}
+
+const STORED_MESSAGE_COLUMNS = 'id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms, send_at_ms';
+
+const msOrNull = (value: string | null): number | null => (value === null ? null : Number(value));
+
+function toStoredMessage(row: StoredMessageRow): StoredMessage {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    targetType: row.target_type,
+    targetValue: row.target_value,
+    acceptedAtMs: Number(row.accepted_at_ms),
+    expiresAtMs: Number(row.expires_at_ms),
+    outcome: row.outcome,
+    cancelledAtMs: msOrNull(row.cancelled_at_ms),
+    sendAtMs: msOrNull(row.send_at_ms),
+  };
+}
+
 @Injectable()
 export class MessageRepository {
   /** Inserts the messages not stored yet (keyed by message id); returns the ids it inserted. */
@@ -133,67 +163,21 @@ export class MessageRepository {
   }
 
   async find(sql: Sql, projectId: string, messageId: string): Promise<StoredMessage | undefined> {
-    const [row] = await sql<{
-      id: string;
-      project_id: string;
-      target_type: TargetType;
-      target_value: string;
-      accepted_at_ms: string;
-      expires_at_ms: string;
-      outcome: MessageOutcome;
-      cancelled_at_ms: string | null;
-      send_at_ms: string | null;
-    }>(
-      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms, send_at_ms
-         FROM messages WHERE project_id = $1 AND id = $2`,
-      [projectId, messageId],
-    );
-    return (
-      row && {
-        id: row.id,
-        projectId: row.project_id,
-        targetType: row.target_type,
-        targetValue: row.target_value,
-        acceptedAtMs: Number(row.accepted_at_ms),
-        expiresAtMs: Number(row.expires_at_ms),
-        outcome: row.outcome,
-        cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
-        sendAtMs: row.send_at_ms === null ? null : Number(row.send_at_ms),
-      }
-    );
+    const [row] = await sql<StoredMessageRow>(`SELECT ${STORED_MESSAGE_COLUMNS} FROM messages WHERE project_id = $1 AND id = $2`, [projectId, messageId]);
+    return row && toStoredMessage(row);
   }
 
   /** Up to `limit` messages of this project, newest first, after `after` and not before `sinceMs`. */
   async newestOf(sql: Sql, projectId: string, sinceMs: number, after: { acceptedAtMs: number; messageId: string } | null, limit: number): Promise<StoredMessage[]> {
-    const rows = await sql<{
-      id: string;
-      project_id: string;
-      target_type: TargetType;
-      target_value: string;
-      accepted_at_ms: string;
-      expires_at_ms: string;
-      outcome: MessageOutcome;
-      cancelled_at_ms: string | null;
-      send_at_ms: string | null;
-    }>(
-      `SELECT id, project_id, target_type, target_value, accepted_at_ms, expires_at_ms, outcome, cancelled_at_ms, send_at_ms
+    const rows = await sql<StoredMessageRow>(
+      `SELECT ${STORED_MESSAGE_COLUMNS}
          FROM messages
         WHERE project_id = $1 AND accepted_at_ms >= $2 AND ($3::bigint IS NULL OR (accepted_at_ms, id) < ($3::bigint, $4::text))
         ORDER BY accepted_at_ms DESC, id DESC
         LIMIT $5`,
       [projectId, sinceMs, after?.acceptedAtMs ?? null, after?.messageId ?? '', limit],
     );
-    return rows.map((row) => ({
-      id: row.id,
-      projectId: row.project_id,
-      targetType: row.target_type,
-      targetValue: row.target_value,
-      acceptedAtMs: Number(row.accepted_at_ms),
-      expiresAtMs: Number(row.expires_at_ms),
-      outcome: row.outcome,
-      cancelledAtMs: row.cancelled_at_ms === null ? null : Number(row.cancelled_at_ms),
-        sendAtMs: row.send_at_ms === null ? null : Number(row.send_at_ms),
-    }));
+    return rows.map(toStoredMessage);
   }
 
   /**
