@@ -12,7 +12,7 @@ import {
 } from '@borealis/contracts';
 import { CredentialAuthority } from './credentials';
 import { SourceShares } from './admission';
-import { MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type SourceLimits, type Step } from './device-session';
+import { ackKey, MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type SourceLimits, type Step } from './device-session';
 
 const settings: SessionSettings = {
   instanceId: 'transport-0',
@@ -465,6 +465,27 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
       session.deliver({ ...delivery(deviceId), messageId: 'next' });
       expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['next', ...ids] } }), T0))).toEqual([['next']]);
     }
+  });
+
+  it('keys unacknowledged ids by a small integer; two ids with one key never get more receipts than the notifications written', () => {
+    const keys = ['01936f5e-7c1a-7b3e-9a4f-000000000001', '', 'é', 'x'.repeat(128)].map(ackKey);
+    for (const key of keys) expect(Number.isInteger(key) && key >= 0 && key < 2 ** 30).toBe(true);
+    expect(ackKey('m-1')).toBe(ackKey('m-1'));
+    // Two ids sharing a key (found by search, as an attacker could).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | null = null;
+    for (let i = 0; pair === null; i++) {
+      const id = `forged-${i}`;
+      const other = seen.get(ackKey(id));
+      if (other !== undefined) pair = [other, id];
+      else seen.set(ackKey(id), id);
+    }
+    const [written, forged] = pair;
+    const { session, deviceId } = openSession();
+    session.deliver({ ...delivery(deviceId), messageId: written });
+    session.deliver({ ...delivery(deviceId), messageId: 'm-2' });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: [forged, written, 'm-2'] } }), T0))).toEqual([[forged, 'm-2']]);
+    expect(session.onFrame(wire({ ack: { messageIds: [written, forged] } }), T0)).toEqual({ send: [], effects: [] });
   });
 
   it('remembers at most MAX_UNACKED unacknowledged notifications, forgetting the oldest', () => {
