@@ -450,7 +450,7 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['e'] } }), T0))).toEqual([['e']]);
   });
 
-  it('counts Acks the same with a few outstanding (kept in an array) and many (kept in a Set)', () => {
+  it('counts Acks the same with one outstanding and a few or many (kept in a Set)', () => {
     for (const outstanding of [3, 16, 17, 40]) {
       const { session, deviceId } = openSession();
       const ids = Array.from({ length: outstanding }, (_, i) => `m-${i}`);
@@ -486,6 +486,17 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     session.deliver({ ...delivery(deviceId), messageId: 'm-2' });
     expect(receiptIds(session.onFrame(wire({ ack: { messageIds: [forged, written, 'm-2'] } }), T0))).toEqual([[forged, 'm-2']]);
     expect(session.onFrame(wire({ ack: { messageIds: [written, forged] } }), T0)).toEqual({ send: [], effects: [] });
+  });
+
+  it('keeps counting right when the oldest, middle and newest are acknowledged in any order', () => {
+    const { session, deviceId } = openSession();
+    const write = (messageId: string) => session.deliver({ ...delivery(deviceId), messageId });
+    for (let i = 0; i < 8; i++) write(`a-${i}`);
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'a-6'] } }), T0))).toEqual([['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'a-6']]);
+    for (let i = 0; i < 12; i++) write(`b-${i}`);
+    const outstanding = ['a-5', 'a-7', ...Array.from({ length: 12 }, (_, i) => `b-${i}`)];
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['a-6', ...outstanding.reverse()] } }), T0))).toEqual([outstanding]);
+    expect(session.onFrame(wire({ ack: { messageIds: ['a-5', 'b-0'] } }), T0)).toEqual({ send: [], effects: [] });
   });
 
   it('remembers at most MAX_UNACKED unacknowledged notifications, forgetting the oldest', () => {
