@@ -2,7 +2,10 @@
 // throughput per CPU core, reconnect time after a drain, and bytes on the wire, for the Borealis
 // transport and, measured in the same run, a bare `net` server with 4-byte length framing.
 //
-//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3] [--dist dir] [--compare dir]
+//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3] [--dist dir] [--compare dir] [--ack]
+//
+// --ack: the Borealis devices acknowledge what they receive (one Ack per chunk read), as real
+// devices do; by default they never do (the worst case for what a connection must remember).
 //
 // --compare DIR: a third server, instance C, runs that build (e.g. an older commit's dist/) and
 // holds as many devices; its broadcast rounds alternate with the bare server's and A's, so the
@@ -240,6 +243,8 @@ function settledMemory(label) {
 // ---------------------------------------------------------------------------------------------
 // Role: client process. COUNT devices from LOCAL_ADDRESS, raw protocol, counting what arrives.
 // ---------------------------------------------------------------------------------------------
+const ACK = process.env.BENCH_ACK === '1';
+
 function runClient() {
   const kind = process.env.SERVER_KIND;
   const count = Number(process.env.COUNT);
@@ -279,6 +284,8 @@ function runClient() {
         socket.write(contracts.encodeFramePrefixed({ hello: { protocolVersion: contracts.PROTOCOL_VERSION, minProtocolVersion: 1, credentials: device.credentials } })),
       );
       socket.on('data', (chunk) => {
+        // --ack: the notifications of one chunk are acknowledged in one Ack, as a device does.
+        const received = ACK ? [] : null;
         for (const body of splitter.push(chunk)) {
           const frame = contracts.decodeFrame(body);
           if (frame.welcome) {
@@ -291,6 +298,7 @@ function runClient() {
             else state.welcomed++;
           } else if (frame.notification) {
             state.notifications++;
+            received?.push(frame.notification.messageId);
           } else if (frame.goAway) {
             // Drained: move to B (the stand-in for a load balancer). Busy (admission control): come back later.
             const drained = /shutting down/.test(frame.goAway.reason);
@@ -303,6 +311,7 @@ function runClient() {
             setTimeout(() => open(device, drained || device.moving ? portB : port), frame.goAway.reconnectDelayMs);
           }
         }
+        if (received?.length && socket.writable) socket.write(contracts.encodeFramePrefixed({ ack: { messageIds: received } }));
       });
     }
     socket.on('error', () => state.errors++);
@@ -585,6 +594,7 @@ async function orchestrate() {
       'accept-rate': { type: 'string', default: '5000' },
       dist: { type: 'string' },
       compare: { type: 'string' },
+      ack: { type: 'boolean', default: false },
     },
   });
   const devices = Number(values.devices);
@@ -593,6 +603,8 @@ async function orchestrate() {
   const runs = Number(values.runs);
   const acceptRate = Number(values['accept-rate']);
   if (values.dist) process.env.BENCH_DIST = path.resolve(values.dist);
+  // The clients are forked with this environment.
+  if (values.ack) process.env.BENCH_ACK = '1';
   const log = (line) => process.stderr.write(`[transport-bench] ${line}\n`);
   const bytes = wireBytes();
   log(`${devices} devices from ${processes} client processes, ${rounds} broadcast rounds, ${runs} runs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
