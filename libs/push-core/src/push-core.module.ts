@@ -28,7 +28,7 @@ import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
 import { StatsRepository } from './persistence/stats.repository';
 import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
-import { PushCoreConsumers } from './push-core.consumers';
+import { PushCoreEventsController } from './push-core.events.controller';
 import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
 import { RegistrationController } from './registration/registration.controller';
 import { RegistrationQuery } from './registration/registration.query';
@@ -69,7 +69,7 @@ export class PushCoreModule {
           }),
         }),
       ],
-      controllers: options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [],
+      controllers: [PushCoreEventsController, ...(options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [])],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
         PushDb,
@@ -96,7 +96,6 @@ export class PushCoreModule {
         MessageStatusQuery,
         MessageListQuery,
         ProjectStatsQuery,
-        PushCoreConsumers,
         PushCoreMetrics,
       ],
       exports: [MessageStatusQuery, MessageListQuery, ProjectStatsQuery, RegistrationQuery],
