@@ -1,11 +1,14 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx } from '@nestjs/microservices';
 import { Topics, transportInboxTopic, type TransportInboxV1 } from '@borealis/contracts';
-import { MessageBus, type BusMessage } from '@borealis/messaging';
+import { BusContext, BusEventPattern, MessageBus, type BusMessage, type BusResolve } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { CancelledDeliveries } from './cancelled-deliveries';
 import { DeviceServer } from './device-server';
 import { receiptRecords, type DeliveryOutcome } from './sent-receipts';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
+
+const instanceOf = (resolve: BusResolve): string => resolve<TransportSettings>(TRANSPORT_SETTINGS).instanceId;
 
 /**
  * Consumes this instance's inbox: deliveries are written to the device's connection (or reported
@@ -14,8 +17,8 @@ import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options'
  * `not_held` receipts are published before the batch counts as handled (push-core routes those
  * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`).
  */
-@Injectable()
-export class InboxConsumer implements OnModuleInit {
+@Controller()
+export class InboxConsumer {
   private readonly cancelled = new CancelledDeliveries();
 
   constructor(
@@ -25,13 +28,10 @@ export class InboxConsumer implements OnModuleInit {
     private readonly clock: Clock,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    const { instanceId } = this.settings;
-    await this.bus.subscribe({
-      topic: transportInboxTopic(instanceId),
-      group: `borealis.transport.${instanceId}`,
-      handler: (messages) => this.handle(messages),
-    });
+  /** This instance's inbox, in a consumer group of its own. */
+  @BusEventPattern({ pattern: 'borealis.transport.inbox', topic: (resolve) => transportInboxTopic(instanceOf(resolve)) }, { group: (resolve) => `borealis.transport.${instanceOf(resolve)}` })
+  onInbox(@Ctx() context: BusContext<TransportInboxV1>): Promise<void> {
+    return this.handle(context.getMessages());
   }
 
   /** Idempotent: a redelivered Notification is dropped by the device SDK, a redelivered reply finds no waiting request. */

@@ -25,8 +25,8 @@ export class TransportModule {
           }),
         },
         DeviceServer,
-        InboxConsumer,
       ],
+      controllers: [InboxConsumer],
       exports: [DeviceServer],
     };
   }
