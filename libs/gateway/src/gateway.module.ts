@@ -14,6 +14,7 @@ import { ApiDocsController } from './openapi/api-docs.controller';
 import { PushApiController } from './push-api.controller';
 import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
+import { RegistryEventsController } from './registry/registry-events.controller';
 import { AcceptedPublisher } from './send/accepted-publisher';
 import { MulticastService } from './send/multicast.service';
 import { SendMessageService } from './send/send-message.service';
@@ -94,7 +95,7 @@ export class GatewayModule {
         { provide: MessageListReader, useValue: new HttpMessageListReader(options.pushCoreUrl) },
       );
     }
-    return { module: GatewayModule, controllers: [PushApiController, ApiDocsController], providers };
+    return { module: GatewayModule, controllers: [PushApiController, ApiDocsController, RegistryEventsController], providers };
   }
 }
 
