@@ -1,7 +1,8 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
-import { Clock } from '@borealis/util';
 import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
+import { BusClient } from '@borealis/messaging';
+import { Clock } from '@borealis/util';
 import { AccessGuard, RequestAuthorizer } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
 import { MessageCancelService } from './cancel/message-cancel.service';
@@ -52,6 +53,7 @@ export class GatewayModule {
     const jwksUrl = new URL(options.jwksUrl);
     const providers: Provider[] = [
       { provide: GATEWAY_OPTIONS, useValue: options },
+      BusClient,
       {
         provide: AccessTokenVerifier,
         inject: [Clock],

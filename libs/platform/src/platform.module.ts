@@ -2,7 +2,7 @@ import { Global, Inject, Injectable, Logger, Module, type BeforeApplicationShutd
 import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { PresenceStore, RateLimiter, ReplayGuard } from '@borealis/keyvalue';
-import { BusClient, MessageBus } from '@borealis/messaging';
+import { MessageBus } from '@borealis/messaging';
 import { Clock, sleep } from '@borealis/util';
 import { HealthController, Readiness } from './health';
 import { Metrics } from './metrics';
@@ -108,7 +108,6 @@ export class PlatformModule {
       providers: [
         { provide: DRIVERS, useValue: drivers },
         { provide: MessageBus, useValue: drivers.bus },
-        { provide: BusClient, useValue: new BusClient(drivers.bus) },
         { provide: PresenceStore, useValue: drivers.presence },
         { provide: RateLimiter, useValue: drivers.rateLimiter },
         { provide: ReplayGuard, useValue: drivers.replayGuard },
@@ -117,7 +116,7 @@ export class PlatformModule {
         Readiness,
         PlatformLifecycle,
       ],
-      exports: [MessageBus, BusClient, PresenceStore, RateLimiter, ReplayGuard, Clock, Readiness, Metrics],
+      exports: [MessageBus, PresenceStore, RateLimiter, ReplayGuard, Clock, Readiness, Metrics],
     };
   }
 }

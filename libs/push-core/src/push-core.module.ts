@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BusClient } from '@borealis/messaging';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
 import { MessageCancellation } from './delivery/message-cancellation.service';
 import { DeliveryRouter } from './delivery/delivery-router';
@@ -72,6 +73,7 @@ export class PushCoreModule {
       controllers: [PushCoreEventsController, ...(options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [])],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
+        BusClient,
         PushDb,
         RegistryViewRepository,
         RegistrationRepository,

@@ -1,14 +1,18 @@
+import { Injectable } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { throwError, type Observable } from 'rxjs';
 import type { TopicDef } from '@borealis/contracts';
-import type { MessageBus, PublishRecord } from '../message-bus';
+import { MessageBus, type PublishRecord } from '../message-bus';
 
 /**
  * The Nest client of the bus: `emit(topic, records)` publishes a batch through the MessageBus and
  * completes once it is durable (Kafka: acknowledged by all in-sync replicas; in process: handled by
  * every group), or fails. `publish(topic, records)` is the same as a typed promise, for code that
- * awaits it. Request-reply (`send`) does not exist on the bus and is refused.
+ * awaits it. Request-reply (`send`) does not exist on the bus and is refused. A module that publishes
+ * lists it among its providers (as one registers a client with ClientsModule); it wraps the
+ * process's MessageBus, which the platform provides.
  */
+@Injectable()
 export class BusClient extends ClientProxy {
   constructor(private readonly bus: MessageBus) {
     super();
