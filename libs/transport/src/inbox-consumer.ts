@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx } from '@nestjs/microservices';
 import { Topics, transportInboxTopic, type TransportInboxV1 } from '@borealis/contracts';
-import { BusContext, BusEventPattern, MessageBus, type BusMessage, type BusResolve } from '@borealis/messaging';
+import { BusClient, BusContext, BusEventPattern, type BusMessage, type BusResolve } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { CancelledDeliveries } from './cancelled-deliveries';
 import { DeviceServer } from './device-server';
@@ -23,7 +23,7 @@ export class InboxConsumer {
 
   constructor(
     @Inject(TRANSPORT_SETTINGS) private readonly settings: TransportSettings,
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly server: DeviceServer,
     private readonly clock: Clock,
   ) {}
@@ -57,7 +57,7 @@ export class InboxConsumer {
       else notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
     }
     const held = this.server.sentReceipts.hold(now, written);
-    if (notHeld.length > 0) await this.bus.publish(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));
+    if (notHeld.length > 0) await this.bus.publishBatch(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));
     await held;
   }
 }

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { BusClient } from '@borealis/messaging';
 import { CredentialAuthority } from './credentials';
 import { DeviceServer } from './device-server';
 import { InboxConsumer } from './inbox-consumer';
@@ -25,6 +26,7 @@ export class TransportModule {
           }),
         },
         DeviceServer,
+        BusClient,
       ],
       controllers: [InboxConsumer],
       exports: [DeviceServer],
