@@ -59,7 +59,8 @@ export default [
           message: 'Consume with a @BusEventPattern handler on a controller (BusTransport subscribes it), not with bus.subscribe.',
         },
         {
-          selector: "CallExpression[callee.property.name='subscribe'] > ObjectExpression:has(Property[key.name='handler']):has(Property[key.name='group'])",
+          selector:
+            "CallExpression[callee.property.name='subscribe']:not([callee.object.name=/[bB]us$/]):not([callee.object.property.name=/[bB]us$/]) > ObjectExpression:has(Property[key.name='handler']):has(Property[key.name='group'])",
           message: 'Consume with a @BusEventPattern handler on a controller (BusTransport subscribes it), not with a hand-wired subscription.',
         },
       ],

@@ -178,6 +178,15 @@ describe('BusTransport refuses handlers it cannot consume', () => {
     await expect(start(RequestReplyModule, new InProcessMessageBus())).rejects.toThrow(/no request-reply/);
   });
 
+  it('a second listen (the handlers are subscribed once)', async () => {
+    const bus = new InProcessMessageBus();
+    const moduleRef = await Test.createTestingModule({ imports: [EventsModule] }).compile();
+    const transport = new BusTransport(bus, resolverOf(moduleRef));
+    await moduleRef.createNestMicroservice({ strategy: transport, logger: false }).listen();
+    const second = new Promise<unknown>((resolve) => void transport.listen(resolve));
+    await expect(second).resolves.toEqual(expect.objectContaining({ message: expect.stringMatching(/listening already/) }));
+  });
+
   it('a resolvable group when the transport has no resolver', async () => {
     const moduleRef = await Test.createTestingModule({ controllers: [NeedsResolver], providers: [{ provide: INSTANCE, useValue: 'x' }] }).compile();
     const app = moduleRef.createNestMicroservice({ strategy: new BusTransport(new InProcessMessageBus()), logger: false });

@@ -43,9 +43,13 @@ export class BusTransport extends Server implements CustomTransportStrategy {
     super();
   }
 
+  /** Built once: unchaining Nest's handlers is not repeatable. */
+  private subscribed: Consumer[] | null = null;
+
   async listen(callback: (err?: unknown) => void): Promise<void> {
     try {
-      const consumers = this.consumers();
+      if (this.subscribed) throw new Error('BusTransport is listening already: a bus subscription cannot be made twice');
+      const consumers = (this.subscribed = this.consumers());
       await Promise.all(
         consumers.map((c) =>
           this.bus.subscribe({
