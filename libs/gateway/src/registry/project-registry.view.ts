@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { DomainError, ErrorCode, Topics, type RegistryEventV1 } from '@borealis/contracts';
+import { DomainError, ErrorCode, Topics, type ProjectInfoV1, type RegistryEventV1 } from '@borealis/contracts';
 import { MessageBus, type BusMessage } from '@borealis/messaging';
 import { Clock, randomToken } from '@borealis/util';
 import type { AccessPrincipal } from '../access/access-token-verifier';
@@ -8,15 +8,8 @@ import { GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
 type RegistryProject = Extract<RegistryEventV1, { kind: 'project' }>['project'];
 type RegistryKey = Extract<RegistryEventV1, { kind: 'service-account-key' }>['key'];
 
-/** The Aurora project description (`GET /projects/{project_id}`). */
-export interface ProjectInfo {
-  id: string;
-  name: string;
-  isActive: boolean;
-  serviceAccount: { clientId: string; createdAt: string } | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** The Aurora project description (`GET /projects/{project_id}`), as its schema in libs/contracts says. */
+export type ProjectInfo = ProjectInfoV1;
 
 /**
  * The gateway's in-memory view of auth's projects and service-account keys, rebuilt from the

@@ -1,5 +1,5 @@
-import { DomainError, ErrorCode, Limits } from '@borealis/contracts';
-import { DATA_MAX_DEPTH, parseSendRequest } from './send-request';
+import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits } from '@borealis/contracts';
+import { parseSendRequest } from './send-request';
 
 const NOW = Date.parse('2027-01-31T09:00:00Z');
 const parse = (body: unknown) => parseSendRequest(body, NOW);
