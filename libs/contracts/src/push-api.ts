@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MessageListV1, MessageStatusV1, MessageSummaryV1, ProjectStatsV1, RegistrationInfoV1, RegistrationTopicsV1 } from './events';
+import { decodeMessageCursor, ListableMessageState, MessageListV1, MessageStatusV1, MessageSummaryV1, ProjectStatsV1, RegistrationInfoV1, RegistrationTopicsV1 } from './events';
 import { codePointLength, Limits, parseTtl } from './limits';
 
 /**
@@ -157,6 +157,55 @@ export const MulticastRequest = z
   .meta({ examples: [{ registration_ids: ['reg_3q2-7wEvQ_uZtSpcH2Ngxw', 'reg_8fQ1-xYw2Ue3kLm0PqRs4A'], notification: { title: 'Hello' } }] });
 export type MulticastRequest = z.infer<typeof MulticastRequest>;
 
+/** Messages one listing page holds by default, and at most. */
+export const LIST_DEFAULT_LIMIT = 20;
+export const LIST_MAX_LIMIT = 100;
+/** Longest range of days one stats request may cover. */
+export const STATS_MAX_DAYS = 366;
+const LIMIT = /^\d{1,4}$/;
+const UTC_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A query parameter: Fastify hands over a string, or an array when the parameter was given twice. */
+const queryText = (problem: string) => z.string({ error: (issue) => (Array.isArray(issue.input) ? 'must be given once' : problem) });
+
+/**
+ * The query of `GET /projects/{project_id}/messages`. Values are text on the wire; `limit` is
+ * documented as the integer it must spell.
+ */
+export const MessageListQuery = z.strictObject({
+  state: z
+    .enum(ListableMessageState.options, { error: (issue) => (Array.isArray(issue.input) ? 'must be given once' : `must be one of ${ListableMessageState.options.join(', ')}`) })
+    .meta({ description: 'Only messages whose aggregate state is this' })
+    .optional(),
+  since: queryText('must be an RFC 3339 time such as 2026-03-01T00:00:00Z')
+    .refine((since) => RFC3339.test(since) && Date.parse(since) >= 0, 'must be an RFC 3339 time such as 2026-03-01T00:00:00Z')
+    .meta({ format: 'date-time', description: 'Only messages accepted at or after this time (RFC 3339 with a zone)' })
+    .optional(),
+  limit: queryText(`must be an integer from 1 to ${LIST_MAX_LIMIT}`)
+    .refine((limit) => LIMIT.test(limit) && Number(limit) >= 1 && Number(limit) <= LIST_MAX_LIMIT, `must be an integer from 1 to ${LIST_MAX_LIMIT}`)
+    .meta({ type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_DEFAULT_LIMIT })
+    .optional(),
+  cursor: queryText('is not a cursor this API returned')
+    .refine((cursor) => decodeMessageCursor(cursor) !== null, 'is not a cursor this API returned')
+    .meta({ description: 'The nextCursor of the previous page' })
+    .optional(),
+});
+export type MessageListQuery = z.infer<typeof MessageListQuery>;
+
+const utcDay = (description: string) =>
+  queryText('must be a UTC day YYYY-MM-DD')
+    .regex(UTC_DAY, 'must be a UTC day YYYY-MM-DD')
+    .refine((day) => !UTC_DAY.test(day) || isCalendarDay(day), 'is not a calendar day')
+    .meta({ format: 'date', description })
+    .optional();
+
+/** The query of `GET /projects/{project_id}/stats`: UTC days, both inclusive (other parameters are ignored). */
+export const StatsQuery = z.object({
+  from: utcDay('29 days before `to` when absent'),
+  to: utcDay(`Today when absent; at most ${STATS_MAX_DAYS} days in all`),
+});
+export type StatsQuery = z.infer<typeof StatsQuery>;
+
 /** The answer to a send: the message id, once the message is durable. */
 export const SendMessageResponse = z.object({ id: z.string() });
 export type SendMessageResponse = z.infer<typeof SendMessageResponse>;
@@ -218,6 +267,12 @@ export const PUSH_API_SCHEMAS = {
   Project: ProjectInfoV1,
   ProjectStats: ProjectStatsV1,
 } as const;
+
+/** A real day of the calendar (Date.parse rolls 2026-02-30 over to March: compare back). */
+function isCalendarDay(day: string): boolean {
+  const ms = Date.parse(`${day}T00:00:00Z`);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === day;
+}
 
 /** Seconds of an Aurora TTL the schema accepted; null for one it refuses. */
 export function ttlSeconds(ttl: string): number | null {

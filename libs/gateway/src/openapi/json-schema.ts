@@ -31,3 +31,12 @@ function withoutDialect(schema: JsonSchema): JsonSchema {
   delete copy['$id'];
   return copy;
 }
+
+/** An object schema's properties as OpenAPI query parameters, each with its description beside its schema. */
+export function queryParameters(schema: z.ZodObject): JsonSchema[] {
+  const { properties = {}, required = [] } = jsonSchemaOf(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(properties).map(([name, property]) => {
+    const { description, ...rest } = property;
+    return { name, in: 'query', required: required.includes(name), schema: rest, ...(description === undefined ? {} : { description }) };
+  });
+}

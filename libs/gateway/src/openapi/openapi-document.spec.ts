@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
-import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits, MULTICAST_MAX_RECIPIENTS } from '@borealis/contracts';
+import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits, ListableMessageState, MULTICAST_MAX_RECIPIENTS } from '@borealis/contracts';
 import { parseMulticastRequest, parseSendRequest } from '../send/send-request';
+import { parseStatsRange } from '../stats/stats-range';
+import { parseMessageListParams } from '../status/message-list-params';
 import { OPENAPI_DOCUMENT } from './openapi-document';
 
 /**
@@ -17,6 +19,7 @@ interface Validate {
 interface Ajv {
   addSchema(schema: object, key: string): Ajv;
   addKeyword(keyword: string): Ajv;
+  compile(schema: object): Validate;
   getSchema(ref: string): Validate | undefined;
 }
 const fromFormats = createRequire(require.resolve('ajv-formats'));
@@ -152,5 +155,39 @@ describe('the OpenAPI document and the validation are one schema', () => {
     expect(schema('MulticastResult')(result)).toBe(true);
     expect(schema('MulticastResult')({ ...result, recipients: [{ registrationId: 'reg-1', status: 'rejected' }] })).toBe(false);
     expect(schema('Problem')({ type: 'https://borealis.dev/problems/invalid_argument', title: 'Bad Request', status: 400, detail: 'invalid message', code: 'invalid_argument', errors: { target: 'is required' } })).toBe(true);
+  });
+
+  it('generates the listing and stats query parameters from the schemas the gateway parses them with', () => {
+    const parameters = (path: '/projects/{project_id}/messages' | '/projects/{project_id}/stats') =>
+      new Map((OPENAPI_DOCUMENT.paths[path].get.parameters as readonly unknown[] as readonly { name: string; in: string; schema: object }[]).filter((p) => p.in === 'query').map((p) => [p.name, ajv.compile(p.schema)]));
+    const listing = parameters('/projects/{project_id}/messages');
+    expect([...listing.keys()]).toEqual(['state', 'since', 'limit', 'cursor']);
+    const accepts = (query: Record<string, string>): boolean => {
+      try {
+        parseMessageListParams(query);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Query values are text; the document gives `limit` as the integer it must spell.
+    for (const limit of [0, 1, 20, 100, 101]) {
+      const valid = limit >= 1 && limit <= 100;
+      expect({ limit, document: listing.get('limit')!(limit), gateway: accepts({ limit: String(limit) }) }).toEqual({ limit, document: valid, gateway: valid });
+    }
+    for (const state of [...ListableMessageState.options, 'accepted', 'STORED']) expect({ state, document: listing.get('state')!(state) }).toEqual({ state, document: accepts({ state }) });
+    for (const since of ['2026-01-01T00:00:00Z', '2026-01-01T01:00:00+01:00', '2026-01-01T00:00:00', 'yesterday']) expect({ since, document: listing.get('since')!(since) }).toEqual({ since, document: accepts({ since }) });
+
+    const stats = parameters('/projects/{project_id}/stats');
+    expect([...stats.keys()]).toEqual(['from', 'to']);
+    for (const to of ['2026-03-01', '2026-3-1', '2026-02-30', 'today']) {
+      let gateway = true;
+      try {
+        parseStatsRange(undefined, to, Date.UTC(2026, 2, 15));
+      } catch {
+        gateway = false;
+      }
+      expect({ to, document: stats.get('to')!(to) }).toEqual({ to, document: gateway });
+    }
   });
 });

@@ -1,7 +1,5 @@
-import { Limits, ListableMessageState, MULTICAST_MAX_RECIPIENTS, PUSH_API_SCHEMAS, REGISTRATION_ID_MAX_CHARS, TARGET_PATTERN } from '@borealis/contracts';
-import { STATS_MAX_DAYS } from '../stats/stats-range';
-import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../status/message-list-params';
-import { componentSchemas } from './json-schema';
+import { Limits, MessageListQuery, MULTICAST_MAX_RECIPIENTS, PUSH_API_SCHEMAS, REGISTRATION_ID_MAX_CHARS, StatsQuery, TARGET_PATTERN } from '@borealis/contracts';
+import { componentSchemas, queryParameters } from './json-schema';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
@@ -25,8 +23,9 @@ const subscription = (summary: string) => ({
 
 /**
  * The OpenAPI 3.1 description of the application-server API (served at `/push/public/api/v1/openapi.json`).
- * Its schemas are generated from the ones the gateway validates with and the server SDK reads
- * with (`PUSH_API_SCHEMAS`, libs/contracts); the paths, parameters and answers are written here.
+ * Its schemas and query parameters are generated from the ones the gateway validates with and the
+ * server SDK reads with (`PUSH_API_SCHEMAS`, `MessageListQuery`, `StatsQuery`, libs/contracts);
+ * the paths, path parameters and answers are written here.
  */
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
@@ -45,13 +44,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'The project’s messages, newest first, a page at a time',
         security: [{ bearer: ['project:read'] }],
-        parameters: [
-          projectId,
-          { name: 'state', in: 'query', schema: { type: 'string', enum: ListableMessageState.options }, description: 'Only messages whose aggregate state is this' },
-          { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Only messages accepted at or after this time (RFC 3339 with a zone)' },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_DEFAULT_LIMIT } },
-          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'The nextCursor of the previous page' },
-        ],
+        parameters: [projectId, ...queryParameters(MessageListQuery)],
         responses: { '200': json('A page; with a state filter it may be short, even empty, while nextCursor is set', ref('MessageList')), ...errors },
       },
       post: {
@@ -116,11 +109,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'Per-day counts of accepted messages and of delivered, expired, failed and cancelled recipients (UTC days, both ends inclusive)',
         security: [{ bearer: ['project:read'] }],
-        parameters: [
-          projectId,
-          { name: 'from', in: 'query', schema: { type: 'string', format: 'date' }, description: '29 days before `to` when absent' },
-          { name: 'to', in: 'query', schema: { type: 'string', format: 'date' }, description: `Today when absent; at most ${STATS_MAX_DAYS} days in all` },
-        ],
+        parameters: [projectId, ...queryParameters(StatsQuery)],
         responses: { '200': json('The counters', ref('ProjectStats')), ...errors },
       },
     },

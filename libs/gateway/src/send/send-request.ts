@@ -14,6 +14,7 @@ import {
   type TargetType,
 } from '@borealis/contracts';
 import type { z } from 'zod';
+import { problemsOf } from '../http/schema-problems';
 
 /** A validated send request (the Aurora body plus Borealis' optional fields). */
 export interface SendRequest {
@@ -147,27 +148,6 @@ function sendAtOf(value: string | undefined, nowMs: number, ttlSeconds: number |
 }
 
 const UNKNOWN_FIELD = 'is not a known field';
-
-/**
- * A schema's issues as the problem's `errors` member: field path → the first thing wrong with it
- * (`notification.title`, `registration_ids[3]`; `body` for the body itself), each unknown field
- * named on its own.
- */
-export function problemsOf(error: z.ZodError): Problems {
-  const problems: Problems = {};
-  for (const issue of error.issues) {
-    const at = pathOf(issue.path);
-    if (issue.code === 'unrecognized_keys') for (const key of issue.keys) problems[at ? `${at}.${key}` : key] ??= UNKNOWN_FIELD;
-    else problems[at || 'body'] ??= issue.message;
-  }
-  return problems;
-}
-
-function pathOf(path: readonly PropertyKey[]): string {
-  let at = '';
-  for (const key of path) at += typeof key === 'number' ? `[${key}]` : at ? `.${String(key)}` : String(key);
-  return at;
-}
 
 /** Iterative, so that hostile nesting cannot exhaust the stack (JSON.stringify would). */
 function depthExceeds(root: object, maxDepth: number): boolean {
