@@ -9,6 +9,7 @@ import {
   RegistrationTopicsV1,
   SendMessageResponse,
   SubscriptionResponse,
+  type MessageListQuery,
   type MulticastRequest,
   type PushNotification,
   type SendMessageRequest,
@@ -166,7 +167,7 @@ export class PushServerClient {
    * the next page; it is null after the last. With `state`, a page may be short (even empty)
    * while `nextCursor` is set. `since` is an RFC 3339 time; `limit` 1 to 100 (default 20).
    */
-  async listMessages(options: { state?: MessageListV1['messages'][number]['state']; since?: string; limit?: number; cursor?: string } = {}): Promise<MessageListV1> {
+  async listMessages(options: { state?: MessageListQuery['state']; since?: string; limit?: number; cursor?: string } = {}): Promise<MessageListV1> {
     const query = new URLSearchParams();
     if (options.state !== undefined) query.set('state', options.state);
     if (options.since !== undefined) query.set('since', options.since);
