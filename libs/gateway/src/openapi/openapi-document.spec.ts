@@ -1,40 +1,17 @@
-import { createRequire } from 'node:module';
 import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits, ListableMessageState, MULTICAST_MAX_RECIPIENTS } from '@borealis/contracts';
 import { parseMulticastRequest, parseSendRequest } from '../send/send-request';
 import { parseStatsRange } from '../stats/stats-range';
 import { parseMessageListParams } from '../status/message-list-params';
+import { documentValidator, type Validate } from './document-validator.testing';
 import { OPENAPI_DOCUMENT } from './openapi-document';
 
 /**
- * The document against the validator: a JSON Schema 2020-12 validator of its own (Ajv 8 with its
- * formats, the pair Fastify's validator compiler uses; reached through ajv-formats, since the
- * repository's top-level `ajv` is ESLint's Ajv 6) judges each body by the document alone, and the
- * gateway's parse must agree: refuse what the document refuses (naming the field), accept what
- * it accepts, except for the rules the document states only in words.
+ * The document against the validator: a JSON Schema validator of its own judges each body by the
+ * document alone, and the gateway's parse must agree: refuse what the document refuses (naming the
+ * field), accept what it accepts, except for the rules the document states only in words.
  */
-interface Validate {
-  (data: unknown): boolean;
-  errors?: { instancePath: string; message?: string }[] | null;
-}
-interface Ajv {
-  addSchema(schema: object, key: string): Ajv;
-  addKeyword(keyword: string): Ajv;
-  compile(schema: object): Validate;
-  getSchema(ref: string): Validate | undefined;
-}
-const fromFormats = createRequire(require.resolve('ajv-formats'));
-const Ajv2020 = (fromFormats('ajv/dist/2020') as { default: new (options: object) => Ajv }).default;
-const addFormats = (fromFormats('ajv-formats') as { default: (ajv: Ajv) => Ajv }).default;
-
-// Strict: a keyword Ajv does not know (a typo, or something zod emits that JSON Schema lacks) fails.
-const ajv = addFormats(new Ajv2020({ strict: true, strictTypes: false, allErrors: true }));
-// The document's components at their own $refs (`#/components/schemas/...`).
-ajv.addKeyword('components').addSchema({ components: OPENAPI_DOCUMENT.components }, 'doc');
-const schema = (name: string): Validate => {
-  const validate = ajv.getSchema(`doc#/components/schemas/${name}`);
-  if (!validate) throw new Error(`no component ${name}`);
-  return validate;
-};
+const ajv = documentValidator(OPENAPI_DOCUMENT);
+const schema = (name: string): Validate => ajv.component(name);
 
 const NOW = Date.parse('2027-01-31T09:00:00Z');
 const send = { target: 'reg-1', type: 'device', notification: { title: 'Hello' } };
