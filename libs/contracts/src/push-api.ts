@@ -3,7 +3,8 @@ import { decodeMessageCursor, ListableMessageState, MessageListV1, MessageStatus
 import { codePointLength, Limits, parseTtl } from './limits';
 
 /**
- * The bodies of the public push API (docs/api.md), each described once. The gateway validates with
+ * The bodies of the public push API (docs/api.md), and the query parameters of its listing and
+ * statistics, each described once. The gateway validates with
  * these schemas, its OpenAPI document is generated from them (`z.toJSONSchema`), and the server SDK
  * takes its request and response types from them. A schema states every rule of one field that
  * JSON Schema can say (types, required, unknown fields, enums, patterns, lengths: `maxLength`
@@ -15,7 +16,12 @@ import { codePointLength, Limits, parseTtl } from './limits';
  * "target is required", "notification.title is 513 characters; the limit is 512".
  */
 
-/** Every id Borealis issues and every topic name: what a target (and a multicast id) may be. */
+/**
+ * What a target can be, for every type: topic names as FCM allows them (push-core applies the same
+ * rule), and every id Borealis issues (`reg_`/`app_` and base64url). Anything else (blank, spaces,
+ * control characters, slashes) can never match a recipient, so it is refused at once rather than
+ * accepted with 200 and failed later.
+ */
 export const TARGET_PATTERN = `^[A-Za-z0-9_.~%-]{1,${Limits.targetMaxChars}}$`;
 export const TARGET_RULE = `1 to ${Limits.targetMaxChars} letters, digits or -_.~%`;
 /** Deepest nesting of objects and arrays accepted in `notification.data`. */

@@ -11,9 +11,9 @@ import {
   TARGET_PROBLEM,
   TARGET_PROBLEM_OF_TYPE,
   type Priority,
+  type PushNotification,
   type TargetType,
 } from '@borealis/contracts';
-import type { z } from 'zod';
 import { problemsOf } from '../http/schema-problems';
 
 /** A validated send request (the Aurora body plus Borealis' optional fields). */
@@ -112,7 +112,7 @@ function sendFields(body: JsonObject, problems: Problems, nowMs: number): Omit<S
 
 function notificationOf(value: unknown, problems: Problems): SendRequest['notification'] | undefined {
   if (Object.keys(problems).some((k) => k === 'notification' || k.startsWith('notification.'))) return undefined;
-  const { title, message, data } = value as z.infer<typeof SendMessageRequest>['notification'];
+  const { title, message, data } = value as PushNotification;
   let text: string | null = null;
   if (data !== undefined) {
     if (depthExceeds(data, DATA_MAX_DEPTH)) {
