@@ -7,6 +7,10 @@ import { z } from 'zod';
 
 const id = z.string().min(1).max(128);
 const epochMs = z.number().int().nonnegative();
+/** RFC 3339 text in an API answer (the OpenAPI document says `format: date-time`; not re-checked on read). */
+const instant = () => z.string().meta({ format: 'date-time' });
+/** A UTC day `YYYY-MM-DD` in an API answer. */
+const day = () => z.string().meta({ format: 'date' });
 /** A device's local user (device protocol version 2): opaque, short, no separators. */
 const DEVICE_USER = z.string().max(64).regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-" only');
 
@@ -229,18 +233,18 @@ export const MessageStatusV1 = z.object({
   projectId: id,
   state: MessageState,
   target: z.object({ type: TargetType, value: z.string() }),
-  createdAt: z.string(),
-  expiresAt: z.string(),
+  createdAt: instant(),
+  expiresAt: instant(),
   /** When an app server cancelled it (RFC 3339), else null. */
-  cancelledAt: z.string().nullable(),
+  cancelledAt: instant().nullable().meta({ description: 'When an app server cancelled it' }),
   /** A scheduled send's time (RFC 3339), else null; absent from servers before scheduling. */
-  sendAt: z.string().nullable().optional(),
+  sendAt: instant().nullable().optional().meta({ description: 'A scheduled send’s time (send_at), else null' }),
   counts: z.record(DeliveryState, z.number().int().nonnegative()),
   recipients: z.array(
     z.object({
       registrationId: z.string(),
       state: DeliveryState,
-      updatedAt: z.string(),
+      updatedAt: instant(),
     }),
   ),
 });
@@ -263,11 +267,11 @@ export type TopicSubscriptionRequestedV1 = z.infer<typeof TopicSubscriptionReque
 /** Per-project daily counters (push-core → gateway, `GET .../projects/{id}/stats`). Days are UTC `YYYY-MM-DD`. */
 export const ProjectStatsV1 = z.object({
   projectId: id,
-  from: z.string(),
-  to: z.string(),
+  from: day(),
+  to: day(),
   days: z.array(
     z.object({
-      date: z.string(),
+      date: day(),
       accepted: z.number().int().nonnegative(),
       delivered: z.number().int().nonnegative(),
       expired: z.number().int().nonnegative(),
@@ -301,13 +305,13 @@ export const RegistrationInfoV1 = z.object({
   registrationId: id,
   projectId: id,
   applicationId: id,
-  createdAt: z.string(),
-  lastSeenAt: z.string(),
-  unregisteredAt: z.string().nullable(),
+  createdAt: instant(),
+  lastSeenAt: instant().meta({ description: 'Its last registrate or connection' }),
+  unregisteredAt: instant().nullable().meta({ description: 'When it went away (by its device, the app server, replacement or staleness)' }),
   /** Whether the device holding it is connected to a transport now. */
-  online: z.boolean(),
+  online: z.boolean().meta({ description: 'Its device is connected now' }),
   topicCount: z.number().int().nonnegative(),
-  topics: z.array(z.string()),
+  topics: z.array(z.string()).meta({ description: 'The first 100 topics by name; see /topics for all' }),
 });
 export type RegistrationInfoV1 = z.infer<typeof RegistrationInfoV1>;
 
@@ -315,7 +319,7 @@ export type RegistrationInfoV1 = z.infer<typeof RegistrationInfoV1>;
 export const RegistrationTopicsV1 = z.object({
   registrationId: id,
   projectId: id,
-  topics: z.array(z.object({ topic: z.string(), subscribedAt: z.string() })),
+  topics: z.array(z.object({ topic: z.string(), subscribedAt: instant() })),
 });
 export type RegistrationTopicsV1 = z.infer<typeof RegistrationTopicsV1>;
 
@@ -347,7 +351,7 @@ export type MessageSummaryV1 = z.infer<typeof MessageSummaryV1>;
 export const MessageListV1 = z.object({
   projectId: id,
   messages: z.array(MessageSummaryV1),
-  nextCursor: z.string().nullable(),
+  nextCursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null after the last' }),
 });
 export type MessageListV1 = z.infer<typeof MessageListV1>;
 

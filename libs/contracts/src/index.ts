@@ -2,4 +2,5 @@ export * from './device-protocol';
 export * from './errors';
 export * from './events';
 export * from './limits';
+export * from './push-api';
 export * from './topics';

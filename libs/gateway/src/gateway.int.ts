@@ -26,6 +26,7 @@ import { isUuid, randomToken, SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { GatewayModule, MessageListReader, MessageStatusReader, ProjectStatsReader, RegistrationReader, type MessageListParams } from './index';
+import { documentValidator } from './openapi/document-validator.testing';
 import { RequestLimits } from './rate-limit/request-limits';
 
 const ISSUER = 'https://borealis.test/auth/public';
@@ -743,6 +744,29 @@ describe('gateway public API', () => {
     const bad = await get(`/projects/${projectId}/stats?from=2026-02-01&to=2026-01-01`, auth);
     expectProblem(bad, 400, 'invalid_argument');
     expect(bad.body['errors']).toEqual({ from: 'must not be after to' });
+  });
+
+  it('answers as the OpenAPI document it serves says: a send, a multicast, the project, a refusal', async () => {
+    const served = (await (await fetch(`${baseUrl}${BASE}/openapi.json`)).json()) as { components: object };
+    const document = documentValidator(served);
+    const conforms = (name: string, body: unknown) => {
+      const validate = document.component(name);
+      expect({ name, body, valid: validate(body), errors: validate.errors ?? null }).toEqual({ name, body, valid: true, errors: null });
+    };
+    const projectId = `owner-${randomToken(6)}`;
+    const sent = await send(projectId);
+    expect(sent.response.status).toBe(200);
+    conforms('SendResult', sent.body);
+    const multicast = await send(projectId, { path: `${BASE}/projects/${projectId}/messages/multicast`, body: JSON.stringify({ registration_ids: ['live-a', 'nobody', 'a b'], notification: { data: { sync: true } } }) });
+    expect(multicast.response.status).toBe(200);
+    conforms('MulticastResult', multicast.body);
+    const refused = await send(projectId, { body: JSON.stringify({ ...message, notification: {}, colour: 'red' }) });
+    expectProblem(refused, 400, 'invalid_argument');
+    conforms('Problem', refused.body);
+    await registry({ kind: 'project', project: { id: projectId, tenantId: 't1', name: 'Demo', isActive: true, serviceAccount: null, createdAtMs: 1, updatedAtMs: 2 } });
+    const project = await get(`/projects/${projectId}`, `Bearer ${await token(projectId, { scope: 'project:read' })}`);
+    expect(project.response.status).toBe(200);
+    conforms('Project', project.body);
   });
 
   it('serves the OpenAPI document and its UI', async () => {

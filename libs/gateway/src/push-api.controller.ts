@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { DomainError, ErrorCode, type MessageListV1, type MessageStatusV1, type ProjectStatsV1, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
+import { DomainError, ErrorCode, type MessageListV1, type MessageStatusV1, type ProjectStatsV1, type RegistrationInfoV1, type RegistrationTopicsV1, type SubscriptionResponse } from '@borealis/contracts';
 import { Clock, isUuid } from '@borealis/util';
 import type { FastifyReply } from 'fastify';
 import { AccessGuard, RequiredScope } from './access/access.guard';
@@ -120,14 +120,14 @@ export class PushApiController {
   @Post('registrations/:registrationId/topics/:topic')
   @HttpCode(202)
   @RequiredScope('message:update')
-  subscribe(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string, @Param('topic') topic: string): Promise<{ requestId: string }> {
+  subscribe(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string, @Param('topic') topic: string): Promise<SubscriptionResponse> {
     return this.subscriptions.request(projectId, registrationId, topic, 'subscribe');
   }
 
   @Delete('registrations/:registrationId/topics/:topic')
   @HttpCode(202)
   @RequiredScope('message:update')
-  unsubscribe(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string, @Param('topic') topic: string): Promise<{ requestId: string }> {
+  unsubscribe(@Param('projectId') projectId: string, @Param('registrationId') registrationId: string, @Param('topic') topic: string): Promise<SubscriptionResponse> {
     return this.subscriptions.request(projectId, registrationId, topic, 'unsubscribe');
   }
 }

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { MulticastRequest, SendMessageRequest } from '@borealis/contracts';
 import { FixedClock } from '@borealis/util';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import type { ProjectSettings } from './project-settings';
@@ -116,6 +117,20 @@ describe('PushServerClient', () => {
     await client.sendMulticast({ registrationIds: ['reg-1', 'reg-2'], notification: { title: 'later' }, sendAt, idempotencyKey: 'k-2' });
     expect(server.apiCalls().map((c) => (c.body as { send_at: string }).send_at)).toEqual(['2027-01-31T07:30:00.000Z', '2027-01-31T07:30:00.000Z']);
     expect(server.apiCalls()[1]!.headers['idempotency-key']).toBe('k-2');
+  });
+
+  it('sends bodies the API schemas accept, every option given (the gateway validates with the same schemas)', async () => {
+    const server = fakeServer((req) => Response.json(req.url.endsWith('/multicast') ? { id: 'm2', recipients: [], addedLater: true } : { id: 'm1', addedLater: true }));
+    const client = new PushServerClient(settings, { fetch: server.fetchFn });
+    const common = { ttl: '5h30m', notification: { title: 'T', message: 'M', data: { a: [1] } }, priority: 'high', collapseKey: 'news', sendAt: new Date('2027-01-31T09:30:00Z'), idempotencyKey: 'k-1' } as const;
+    // Fields a newer server adds to an answer are ignored, not a failure.
+    await expect(client.sendMessage({ target: 'news', type: 'topic', ...common })).resolves.toEqual({ id: 'm1' });
+    await expect(client.sendMulticast({ registrationIds: ['r1', 'r2'], ...common })).resolves.toEqual({ id: 'm2', recipients: [] });
+    const [single, multi] = server.apiCalls();
+    expect(SendMessageRequest.safeParse(single!.body).error?.issues).toBeUndefined();
+    expect(MulticastRequest.safeParse(multi!.body).error?.issues).toBeUndefined();
+    expect(Object.keys(single!.body as object).sort()).toEqual(['collapse_key', 'notification', 'priority', 'send_at', 'target', 'ttl', 'type']);
+    expect(Object.keys(multi!.body as object).sort()).toEqual(['collapse_key', 'notification', 'priority', 'registration_ids', 'send_at', 'ttl']);
   });
 
   it('cancels a message: applied on 200, not yet on 202', async () => {

@@ -1,5 +1,20 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { MessageListV1, MessageStatusV1, ProjectStatsV1, RegistrationInfoV1, RegistrationTopicsV1, type Priority, type TargetType } from '@borealis/contracts';
+import {
+  MessageListV1,
+  MessageStatusV1,
+  MulticastResponse,
+  ProjectInfoV1,
+  ProjectStatsV1,
+  RegistrationInfoV1,
+  RegistrationTopicsV1,
+  SendMessageResponse,
+  SubscriptionResponse,
+  type MessageListQuery,
+  type MulticastRequest,
+  type PushNotification,
+  type SendMessageRequest,
+  type SendTargetType,
+} from '@borealis/contracts';
 import { randomToken, SystemClock, type Clock } from '@borealis/util';
 import { z } from 'zod';
 import type { ProjectSettings } from './project-settings';
@@ -16,12 +31,12 @@ export interface PushServerClientOptions {
 export interface SendMessageInput {
   /** A registrationId for type `device`. */
   target: string;
-  type?: TargetType;
+  type?: SendTargetType;
   /** Aurora duration, e.g. `5h30m`; the server's default when absent. */
   ttl?: string;
   /** Each optional, at least one given: data alone is a silent push. */
-  notification: { title?: string; message?: string; data?: Record<string, unknown> };
-  priority?: Priority;
+  notification: PushNotification;
+  priority?: SendMessageRequest['priority'];
   collapseKey?: string;
   /** Sent as the Idempotency-Key header: a retry with the same key and body sends once. */
   idempotencyKey?: string;
@@ -33,8 +48,8 @@ export interface MulticastInput {
   /** 1 to 1,000 registration ids of this project. */
   registrationIds: string[];
   ttl?: string;
-  notification: SendMessageInput['notification'];
-  priority?: Priority;
+  notification: PushNotification;
+  priority?: MulticastRequest['priority'];
   collapseKey?: string;
   /** A scheduled send: no device gets it before this time (less than the TTL ahead). */
   sendAt?: Date;
@@ -42,29 +57,11 @@ export interface MulticastInput {
   idempotencyKey?: string;
 }
 
-/** Each listed id's outcome: accepted, or rejected with `invalid_argument` or `not_found`. */
-export const MulticastResponse = z.looseObject({
-  id: z.string().min(1).nullable(),
-  recipients: z.array(
-    z.looseObject({ registrationId: z.string(), status: z.enum(['accepted', 'rejected']), code: z.string().optional(), detail: z.string().optional() }),
-  ),
-});
-export type MulticastResponse = z.infer<typeof MulticastResponse>;
-
-/** The Aurora project description. */
-export const ProjectInfo = z.looseObject({
-  id: z.string(),
-  name: z.string(),
-  isActive: z.boolean(),
-  serviceAccount: z.looseObject({ clientId: z.string(), createdAt: z.string() }).nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type ProjectInfo = z.infer<typeof ProjectInfo>;
+/** The Aurora project description (`ProjectInfoV1`, the schema the server's OpenAPI document is generated from). */
+export const ProjectInfo = ProjectInfoV1;
+export type ProjectInfo = ProjectInfoV1;
 
 const TokenResponse = z.looseObject({ access_token: z.string().min(1), expires_in: z.number().positive() });
-const SendResponse = z.looseObject({ id: z.string().min(1) });
-const SubscriptionResponse = z.looseObject({ requestId: z.string().min(1) });
 
 const ASSERTION_LIFETIME_SECONDS = 60;
 /** Tokens are renewed this long before they expire, so none expires in flight. */
@@ -104,7 +101,7 @@ export class PushServerClient {
   }
 
   async sendMessage(input: SendMessageInput): Promise<{ id: string }> {
-    const body = {
+    const body: SendMessageRequest = {
       target: input.target,
       type: input.type ?? 'device',
       ttl: input.ttl,
@@ -115,7 +112,7 @@ export class PushServerClient {
     };
     const headers = idempotencyHeader(input.idempotencyKey);
     const response = await this.call('POST', ['projects', this.settings.projectId, 'messages'], body, headers);
-    return { id: parseResponse(SendResponse, response).id };
+    return { id: parseResponse(SendMessageResponse, response).id };
   }
 
   /**
@@ -123,7 +120,7 @@ export class PushServerClient {
    * id was accepted), and each id's outcome. Takes one unit of the project's quota per accepted id.
    */
   async sendMulticast(input: MulticastInput): Promise<MulticastResponse> {
-    const body = {
+    const body: MulticastRequest = {
       registration_ids: input.registrationIds,
       ttl: input.ttl,
       notification: input.notification,
@@ -170,7 +167,7 @@ export class PushServerClient {
    * the next page; it is null after the last. With `state`, a page may be short (even empty)
    * while `nextCursor` is set. `since` is an RFC 3339 time; `limit` 1 to 100 (default 20).
    */
-  async listMessages(options: { state?: MessageListV1['messages'][number]['state']; since?: string; limit?: number; cursor?: string } = {}): Promise<MessageListV1> {
+  async listMessages(options: { state?: MessageListQuery['state']; since?: string; limit?: number; cursor?: string } = {}): Promise<MessageListV1> {
     const query = new URLSearchParams();
     if (options.state !== undefined) query.set('state', options.state);
     if (options.since !== undefined) query.set('since', options.since);

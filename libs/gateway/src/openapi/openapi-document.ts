@@ -1,12 +1,9 @@
-import { DeliveryState, Limits, ListableMessageState, MessageState } from '@borealis/contracts';
-import { DATA_MAX_DEPTH, TARGET_PATTERN } from '../send/send-request';
-import { STATS_MAX_DAYS } from '../stats/stats-range';
-import { MULTICAST_MAX_RECIPIENTS } from '../send/multicast.service';
-import { LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT } from '../status/message-list-params';
+import { Limits, MessageListQuery, MULTICAST_MAX_RECIPIENTS, PUSH_API_SCHEMAS, REGISTRATION_ID_MAX_CHARS, StatsQuery, TARGET_PATTERN } from '@borealis/contracts';
+import { componentSchemas, queryParameters } from './json-schema';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 const json = (description: string, schema: object) => ({ description, content: { 'application/json': { schema } } });
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const ref = (name: keyof typeof PUSH_API_SCHEMAS) => ({ $ref: `#/components/schemas/${name}` });
 const errors = {
   '400': problem('invalid_argument or malformed_body: the `errors` member names each bad field'),
   '401': problem('unauthenticated: no token, a bad token, or one obtained with a revoked key (with WWW-Authenticate)'),
@@ -15,16 +12,21 @@ const errors = {
   '503': problem('unavailable: retry after Retry-After seconds'),
 };
 const projectId = { name: 'project_id', in: 'path', required: true, schema: { type: 'string' } };
-const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: 128, pattern: TARGET_PATTERN } };
+const registrationId = { name: 'registration_id', in: 'path', required: true, schema: { type: 'string', maxLength: REGISTRATION_ID_MAX_CHARS, pattern: TARGET_PATTERN } };
 const topic = { name: 'topic', in: 'path', required: true, schema: { type: 'string', pattern: TARGET_PATTERN } };
 const subscription = (summary: string) => ({
   summary,
   security: [{ bearer: ['message:update'] }],
   parameters: [projectId, registrationId, topic],
-  responses: { '202': json('Durable; push-core applies it if the registration belongs to the project', { type: 'object', properties: { requestId: { type: 'string' } } }), ...errors },
+  responses: { '202': json('Durable; push-core applies it if the registration belongs to the project', ref('SubscriptionAccepted')), ...errors },
 });
 
-/** The OpenAPI 3.1 description of the application-server API (served at `/push/public/api/v1/openapi.json`). */
+/**
+ * The OpenAPI 3.1 description of the application-server API (served at `/push/public/api/v1/openapi.json`).
+ * Its schemas and query parameters are generated from the ones the gateway validates with and the
+ * server SDK reads with (`PUSH_API_SCHEMAS`, `MessageListQuery`, `StatsQuery`, libs/contracts);
+ * the paths, path parameters and answers are written here.
+ */
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
   info: {
@@ -35,186 +37,14 @@ export const OPENAPI_DOCUMENT = {
   servers: [{ url: '/push/public/api/v1' }],
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /auth/public/oauth2/token' } },
-    schemas: {
-      Problem: {
-        type: 'object',
-        required: ['type', 'title', 'status', 'detail', 'code'],
-        properties: {
-          type: { type: 'string', format: 'uri' },
-          title: { type: 'string' },
-          status: { type: 'integer' },
-          detail: { type: 'string' },
-          code: { type: 'string', description: 'Stable code from the error catalogue' },
-          instance: { type: 'string' },
-          errors: { type: 'object', additionalProperties: { type: 'string' }, description: 'Field path → what is wrong with it' },
-          errorId: { type: 'string', description: 'For internal errors: quote it to the operator' },
-        },
-      },
-      SendRequest: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['target', 'type', 'notification'],
-        properties: {
-          target: { type: 'string', minLength: 1, maxLength: Limits.targetMaxChars, pattern: TARGET_PATTERN, description: 'registrationId, applicationId or topic name, by type' },
-          type: { type: 'string', enum: ['device', 'application', 'topic'] },
-          ttl: { type: 'string', pattern: '^(\\d+h)?(\\d+m)?(\\d+s)?$', description: `Duration like 5h30m, at most ${Limits.ttlMaxSeconds / 86400} days (the default)` },
-          notification: {
-            type: 'object',
-            additionalProperties: false,
-            minProperties: 1,
-            description: 'Every field is optional, but at least one of title, message (not empty) or data must be given. A push with data only is silent: the device gets it with empty title and message and shows nothing.',
-            properties: {
-              title: { type: 'string', maxLength: Limits.titleMaxChars, description: 'Counted in Unicode code points' },
-              message: { type: 'string', maxLength: Limits.messageMaxChars, description: 'Counted in Unicode code points' },
-              data: { type: 'object', description: `Delivered to the device as JSON text; at most ${Limits.dataMaxBytes} bytes as UTF-8 JSON, ${DATA_MAX_DEPTH} levels deep` },
-            },
-          },
-          priority: { type: 'string', enum: ['high', 'normal'], default: 'normal' },
-          collapse_key: { type: 'string', minLength: 1, maxLength: Limits.collapseKeyMaxChars, description: 'A newer pending message with the same key replaces the older one' },
-          send_at: {
-            type: 'string',
-            format: 'date-time',
-            description:
-              'A scheduled send (Borealis extension): RFC 3339 with a time zone. Stored at once (the 200 means durable), sent to no device before this time (within about a second after it), cancellable until then. Must be less than the TTL ahead (the TTL counts from acceptance); a time already past sends at once.',
-          },
-        },
-      },
-      MulticastRequest: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['registration_ids', 'notification'],
-        properties: {
-          registration_ids: {
-            type: 'array',
-            minItems: 1,
-            maxItems: MULTICAST_MAX_RECIPIENTS,
-            items: { type: 'string' },
-            description: 'Registration ids of this project; each judged on its own (malformed: invalid_argument, not a live registration of this project: not_found)',
-          },
-          ttl: { $ref: '#/components/schemas/SendRequest/properties/ttl' },
-          notification: { $ref: '#/components/schemas/SendRequest/properties/notification' },
-          priority: { $ref: '#/components/schemas/SendRequest/properties/priority' },
-          collapse_key: { $ref: '#/components/schemas/SendRequest/properties/collapse_key' },
-          send_at: { $ref: '#/components/schemas/SendRequest/properties/send_at' },
-        },
-      },
-      MulticastResult: {
-        type: 'object',
-        properties: {
-          id: { type: ['string', 'null'], description: 'The message id; null when no id was accepted (nothing sent, no quota taken)' },
-          recipients: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['registrationId', 'status'],
-              properties: {
-                registrationId: { type: 'string' },
-                status: { type: 'string', enum: ['accepted', 'rejected'] },
-                code: { type: 'string', enum: ['invalid_argument', 'not_found'] },
-                detail: { type: 'string' },
-              },
-            },
-          },
-        },
-      },
-      MessageStatus: {
-        type: 'object',
-        properties: {
-          id: { type: 'string' },
-          projectId: { type: 'string' },
-          state: { type: 'string', enum: MessageState.options },
-          target: { type: 'object', properties: { type: { type: 'string' }, value: { type: 'string' } } },
-          createdAt: { type: 'string', format: 'date-time' },
-          expiresAt: { type: 'string', format: 'date-time' },
-          cancelledAt: { type: ['string', 'null'], format: 'date-time', description: 'When an app server cancelled it' },
-          sendAt: { type: ['string', 'null'], format: 'date-time', description: 'A scheduled send’s time (send_at), else null' },
-          counts: { type: 'object', properties: Object.fromEntries(DeliveryState.options.map((s) => [s, { type: 'integer' }])) },
-          recipients: {
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: { registrationId: { type: 'string' }, state: { type: 'string', enum: DeliveryState.options }, updatedAt: { type: 'string', format: 'date-time' } },
-            },
-          },
-        },
-      },
-      MessageList: {
-        type: 'object',
-        properties: {
-          projectId: { type: 'string' },
-          messages: { type: 'array', items: ref('MessageStatus'), description: 'Each a message status without `recipients`' },
-          nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null after the last' },
-        },
-      },
-      Registration: {
-        type: 'object',
-        properties: {
-          registrationId: { type: 'string' },
-          projectId: { type: 'string' },
-          applicationId: { type: 'string' },
-          createdAt: { type: 'string', format: 'date-time' },
-          lastSeenAt: { type: 'string', format: 'date-time', description: 'Its last registrate or connection' },
-          unregisteredAt: { type: ['string', 'null'], format: 'date-time', description: 'When it went away (by its device, the app server, replacement or staleness)' },
-          online: { type: 'boolean', description: 'Its device is connected now' },
-          topicCount: { type: 'integer' },
-          topics: { type: 'array', items: { type: 'string' }, description: 'The first 100 topics by name; see /topics for all' },
-        },
-      },
-      RegistrationTopics: {
-        type: 'object',
-        properties: {
-          registrationId: { type: 'string' },
-          projectId: { type: 'string' },
-          topics: { type: 'array', items: { type: 'object', properties: { topic: { type: 'string' }, subscribedAt: { type: 'string', format: 'date-time' } } } },
-        },
-      },
-      Project: {
-        type: 'object',
-        properties: {
-          id: { type: 'string' },
-          name: { type: 'string' },
-          isActive: { type: 'boolean' },
-          serviceAccount: { type: ['object', 'null'], properties: { clientId: { type: 'string' }, createdAt: { type: 'string', format: 'date-time' } } },
-          createdAt: { type: 'string', format: 'date-time' },
-          updatedAt: { type: 'string', format: 'date-time' },
-        },
-      },
-      ProjectStats: {
-        type: 'object',
-        properties: {
-          projectId: { type: 'string' },
-          from: { type: 'string', format: 'date' },
-          to: { type: 'string', format: 'date' },
-          days: {
-            type: 'array',
-            items: {
-              type: 'object',
-              properties: {
-                date: { type: 'string', format: 'date' },
-                accepted: { type: 'integer' },
-                delivered: { type: 'integer' },
-                expired: { type: 'integer' },
-                failed: { type: 'integer' },
-                cancelled: { type: 'integer' },
-              },
-            },
-          },
-        },
-      },
-    },
+    schemas: componentSchemas(PUSH_API_SCHEMAS),
   },
   paths: {
     '/projects/{project_id}/messages': {
       get: {
         summary: 'The project’s messages, newest first, a page at a time',
         security: [{ bearer: ['project:read'] }],
-        parameters: [
-          projectId,
-          { name: 'state', in: 'query', schema: { type: 'string', enum: ListableMessageState.options }, description: 'Only messages whose aggregate state is this' },
-          { name: 'since', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Only messages accepted at or after this time (RFC 3339 with a zone)' },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: LIST_MAX_LIMIT, default: LIST_DEFAULT_LIMIT } },
-          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'The nextCursor of the previous page' },
-        ],
+        parameters: [projectId, ...queryParameters(MessageListQuery)],
         responses: { '200': json('A page; with a state filter it may be short, even empty, while nextCursor is set', ref('MessageList')), ...errors },
       },
       post: {
@@ -226,7 +56,7 @@ export const OPENAPI_DOCUMENT = {
         ],
         requestBody: { required: true, content: { 'application/json': { schema: ref('SendRequest') } } },
         responses: {
-          '200': json('Durable in Kafka (all in-sync replicas)', { type: 'object', required: ['id'], properties: { id: { type: 'string' } } }),
+          '200': json('Durable in Kafka (all in-sync replicas)', ref('SendResult')),
           ...errors,
           '409': problem('conflict: a request with this Idempotency-Key is still in progress'),
           '413': problem(`payload_too_large: the body exceeds ${Limits.bodyMaxBytes} bytes`),
@@ -279,11 +109,7 @@ export const OPENAPI_DOCUMENT = {
       get: {
         summary: 'Per-day counts of accepted messages and of delivered, expired, failed and cancelled recipients (UTC days, both ends inclusive)',
         security: [{ bearer: ['project:read'] }],
-        parameters: [
-          projectId,
-          { name: 'from', in: 'query', schema: { type: 'string', format: 'date' }, description: '29 days before `to` when absent' },
-          { name: 'to', in: 'query', schema: { type: 'string', format: 'date' }, description: `Today when absent; at most ${STATS_MAX_DAYS} days in all` },
-        ],
+        parameters: [projectId, ...queryParameters(StatsQuery)],
         responses: { '200': json('The counters', ref('ProjectStats')), ...errors },
       },
     },

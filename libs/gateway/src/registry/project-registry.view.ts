@@ -1,20 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, ErrorCode, type RegistryEventV1 } from '@borealis/contracts';
+import { DomainError, ErrorCode, type ProjectInfoV1, type RegistryEventV1 } from '@borealis/contracts';
 import { Clock } from '@borealis/util';
 import type { AccessPrincipal } from '../access/access-token-verifier';
 
 type RegistryProject = Extract<RegistryEventV1, { kind: 'project' }>['project'];
 type RegistryKey = Extract<RegistryEventV1, { kind: 'service-account-key' }>['key'];
 
-/** The Aurora project description (`GET /projects/{project_id}`). */
-export interface ProjectInfo {
-  id: string;
-  name: string;
-  isActive: boolean;
-  serviceAccount: { clientId: string; createdAt: string } | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** The Aurora project description (`GET /projects/{project_id}`), as its schema in libs/contracts says. */
+export type ProjectInfo = ProjectInfoV1;
 
 /**
  * The gateway's in-memory view of auth's projects and service-account keys, rebuilt from the

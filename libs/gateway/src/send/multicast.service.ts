@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DomainError, ErrorCode, type MessageAcceptedV1 } from '@borealis/contracts';
+import { DomainError, ErrorCode, REGISTRATION_ID_MAX_CHARS, type MessageAcceptedV1, type MulticastRecipient, type MulticastResponse } from '@borealis/contracts';
 import { Clock, uuidv7 } from '@borealis/util';
 import { DEFAULT_IDEMPOTENCY_TTL_SECONDS, GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
 import { IdempotencyStore } from '../idempotency/idempotency-store';
@@ -7,20 +7,10 @@ import { checkIdempotencyKey, IdempotentRequests } from '../idempotency/idempote
 import { RequestLimits, type LimitOutcome } from '../rate-limit/request-limits';
 import { RegistrationReader } from '../registrations/registration-reader';
 import { AcceptedPublisher } from './accepted-publisher';
-import { isValidTopicName, parseSendRequest, type SendRequest } from './send-request';
+import { isValidTopicName, parseMulticastRequest, type MulticastSendRequest } from './send-request';
 
-/** Registration ids one multicast may name. */
-export const MULTICAST_MAX_RECIPIENTS = 1000;
-const REGISTRATION_ID_MAX_CHARS = 128;
-
-export type MulticastRecipient =
-  | { registrationId: string; status: 'accepted' }
-  | { registrationId: string; status: 'rejected'; code: 'invalid_argument' | 'not_found'; detail: string };
-
-export interface MulticastResult {
-  /** The message id, or null when no recipient was accepted (nothing was sent or counted). */
-  id: string | null;
-  recipients: MulticastRecipient[];
+/** The answer (`MulticastResponse`: the message id, or null when no recipient was accepted, and each id's outcome). */
+export interface MulticastResult extends MulticastResponse {
   /** True when an Idempotency-Key retry was answered from the first request's result. */
   replayed?: boolean;
 }
@@ -55,9 +45,7 @@ export class MulticastService {
    */
   async send(projectId: string, body: unknown, onRateLimit: (outcome: LimitOutcome) => void, requestId?: string, idempotencyKey?: string): Promise<MulticastResult> {
     if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey);
-    const { ids, rest } = splitRecipients(body);
-    // The rest is a send body without its target: the same rules, the same field names.
-    const request = parseSendRequest({ ...rest, target: 'multicast', type: 'device' }, this.clock.now());
+    const { registrationIds: ids, request } = parseMulticastRequest(body, this.clock.now());
     if (idempotencyKey === undefined) return this.accept(projectId, ids, request, onRateLimit, requestId);
     const { answer, replayed } = await this.idempotent.run(
       `${projectId}/multicast`,
@@ -69,7 +57,7 @@ export class MulticastService {
     return { ...(JSON.parse(answer) as MulticastResult), replayed };
   }
 
-  private async accept(projectId: string, ids: string[], request: SendRequest, onRateLimit: (outcome: LimitOutcome) => void, requestId: string | undefined): Promise<MulticastResult> {
+  private async accept(projectId: string, ids: string[], request: MulticastSendRequest['request'], onRateLimit: (outcome: LimitOutcome) => void, requestId: string | undefined): Promise<MulticastResult> {
 
     const recipients: MulticastRecipient[] = [];
     const wellFormed: string[] = [];
@@ -116,20 +104,4 @@ export class MulticastService {
     }
     return { id: event.messageId, recipients };
   }
-}
-
-/** `registration_ids` out of the body: a JSON array of 1 to 1,000 strings, else a 400 naming it. */
-function splitRecipients(body: unknown): { ids: string[]; rest: Record<string, unknown> } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid({ body: 'must be a JSON object' });
-  const { registration_ids: ids, ...rest } = body as Record<string, unknown>;
-  if (!Array.isArray(ids)) throw invalid({ registration_ids: 'is required: an array of registration ids' });
-  if (ids.length === 0 || ids.length > MULTICAST_MAX_RECIPIENTS) throw invalid({ registration_ids: `must hold 1 to ${MULTICAST_MAX_RECIPIENTS} registration ids (got ${ids.length})` });
-  const wrong = ids.findIndex((id) => typeof id !== 'string');
-  if (wrong >= 0) throw invalid({ [`registration_ids[${wrong}]`]: 'must be a string' });
-  if ('target' in rest || 'type' in rest) throw invalid({ [('target' in rest ? 'target' : 'type')]: 'is not a field of a multicast: name the recipients in registration_ids' });
-  return { ids: ids as string[], rest };
-}
-
-function invalid(fields: Record<string, string>): DomainError {
-  return new DomainError(ErrorCode.InvalidArgument, `invalid multicast: ${Object.entries(fields).map(([f, r]) => `${f} ${r}`).join('; ')}`, { fields });
 }

@@ -1,5 +1,5 @@
-import { DomainError, ErrorCode, Limits } from '@borealis/contracts';
-import { DATA_MAX_DEPTH, parseSendRequest } from './send-request';
+import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits } from '@borealis/contracts';
+import { parseMulticastRequest, parseSendRequest } from './send-request';
 
 const NOW = Date.parse('2027-01-31T09:00:00Z');
 const parse = (body: unknown) => parseSendRequest(body, NOW);
@@ -171,5 +171,47 @@ describe('parseSendRequest', () => {
     it('reports a bad ttl alone, not a send_at judged against it', () => {
       expect(Object.keys(fieldsOf({ ...valid(), ttl: 'soon', send_at: '2027-01-31T09:30:00Z' }))).toEqual(['ttl']);
     });
+  });
+});
+
+describe('parseMulticastRequest', () => {
+  const multicast = (body: unknown) => parseMulticastRequest(body, NOW);
+  const fieldsOfMulticast = (body: unknown): Record<string, string> => {
+    try {
+      multicast(body);
+    } catch (err) {
+      expect((err as DomainError).code).toBe(ErrorCode.InvalidArgument);
+      expect((err as DomainError).message).toMatch(/^invalid multicast: /);
+      return (err as DomainError).details.fields ?? {};
+    }
+    throw new Error('expected the body to be refused');
+  };
+  const notification = { title: 'Hi' };
+
+  it('takes the listed ids as given (each judged later) and the rest as a send', () => {
+    expect(multicast({ registration_ids: ['reg-1', 'a b', 'reg-1'], ttl: '1h', notification, priority: 'high', send_at: '2027-01-31T09:30:00Z' })).toEqual({
+      registrationIds: ['reg-1', 'a b', 'reg-1'],
+      request: { ttlSeconds: 3600, notification: { title: 'Hi', message: '', data: null }, priority: 'high', collapseKey: null, sendAtMs: NOW + 30 * 60_000 },
+    });
+  });
+
+  it('names what is wrong with registration_ids', () => {
+    expect(fieldsOfMulticast({ notification })).toEqual({ registration_ids: 'is required: an array of registration ids' });
+    expect(fieldsOfMulticast({ registration_ids: 'reg-1', notification })).toEqual({ registration_ids: 'must be an array of registration ids' });
+    expect(fieldsOfMulticast({ registration_ids: [], notification })).toEqual({ registration_ids: 'must hold 1 to 1000 registration ids (got 0)' });
+    expect(fieldsOfMulticast({ registration_ids: Array.from({ length: 1001 }, (_, i) => `r${i}`), notification })).toEqual({ registration_ids: 'must hold 1 to 1000 registration ids (got 1001)' });
+    expect(fieldsOfMulticast({ registration_ids: ['reg-1', 7, null], notification })).toEqual({ 'registration_ids[1]': 'must be a string', 'registration_ids[2]': 'must be a string' });
+  });
+
+  it('refuses target and type with a hint, and every send field problem at once', () => {
+    expect(fieldsOfMulticast({ registration_ids: ['reg-1'], target: 'reg-1', type: 'device', notification: { title: 'x'.repeat(513) }, ttl: '1d', colour: 'red' })).toEqual({
+      target: 'is not a field of a multicast: name the recipients in registration_ids',
+      type: 'is not a field of a multicast: name the recipients in registration_ids',
+      colour: 'is not a known field',
+      'notification.title': 'is 513 characters; the limit is 512',
+      ttl: 'must be a duration like "5h30m" (units h, m, s) of at most 28 days',
+    });
+    expect(fieldsOfMulticast({ registration_ids: ['reg-1'], notification: {} })).toEqual({ notification: 'needs at least one of title, message (not empty) or data' });
+    expect(fieldsOfMulticast(['reg-1'])).toEqual({ body: 'must be a JSON object' });
   });
 });

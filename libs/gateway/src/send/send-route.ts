@@ -1,16 +1,18 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { SendMessageResponse } from '@borealis/contracts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RequestAuthorizer } from '../access/access.guard';
 import { PUBLIC_API_PREFIX } from '../http/public-api-http';
+import { jsonSchemaOf } from '../openapi/json-schema';
 import { answerIdempotencyKeyReused, IdempotencyKeyReusedError } from '../idempotency/idempotency-key-reused';
 import { setRateLimitHeaders } from '../rate-limit/rate-limit-headers';
 import { SendMessageService, type SendContext } from './send-message.service';
 
 type SendRequest = FastifyRequest<{ Params: { projectId: string } }>;
 
-/** The answer is serialized by a function compiled from this schema, not by JSON.stringify. */
-const SENT = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'], additionalProperties: false } as const;
+/** The answer is serialized by a function compiled from its schema (libs/contracts), not by JSON.stringify. */
+const SENT = jsonSchemaOf(SendMessageResponse);
 
 /**
  * `POST /projects/{project_id}/messages` (docs/api.md), the hot path, as a plain Fastify route
