@@ -12,7 +12,8 @@ import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options'
  * `not_held` when the device is no longer here), unless a cancel for them came first or in the same
  * batch; registration replies answer the waiting request.
  * `not_held` receipts are published before the batch counts as handled (push-core routes those
- * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`).
+ * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`), those of
+ * deliveries that wait in a connection's write queue from when they are written.
  */
 @Injectable()
 export class InboxConsumer implements OnModuleInit {
@@ -53,8 +54,10 @@ export class InboxConsumer implements OnModuleInit {
         this.server.stats.deliveriesExpired++;
         continue;
       }
-      if (this.server.deliver(value)) written.push({ status: 'sent', deviceId: value.deviceId, messageId: value.messageId });
-      else notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
+      // A queued delivery's `sent` receipt follows when it is written (DeviceServer.written).
+      const outcome = this.server.deliver(value);
+      if (outcome === 'written') written.push({ status: 'sent', deviceId: value.deviceId, messageId: value.messageId });
+      else if (outcome === 'not_held') notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
     }
     const held = this.server.sentReceipts.hold(now, written);
     if (notHeld.length > 0) await this.bus.publish(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));
