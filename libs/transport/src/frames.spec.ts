@@ -122,7 +122,7 @@ describe('encodeNotification', () => {
     expect(encodeNotificationBatch(frames, true).equals(encodeFramePrefixed(expected))).toBe(true);
     const decoded = decodeFrame(encodeNotificationBatch(frames, false));
     expect(decoded.kind).toBe('notifications');
-    expect(decoded.notifications!.notifications.map((n) => n.messageId)).toEqual(['m-1', 'm-2', 'm-3']);
+    expect(decoded.notifications!.notifications!.map((n) => n.messageId)).toEqual(['m-1', 'm-2', 'm-3']);
     // The frames handed in are left as they were (they may be written again elsewhere).
     expect(frames.every((f) => f[0] === 0x42)).toBe(true);
     expect(() => encodeNotificationBatch([Buffer.from(encodeFrame({ ping: { nonce: 1 } }))], false)).toThrow('not an encoded Notification frame');
