@@ -176,7 +176,11 @@ async function runBorealis() {
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
       let written = 0;
-      for (const d of deliveries) if (server.deliver(d)) written++;
+      // A build before the write queue answers a boolean; this one 'written', 'queued' or 'not_held'.
+      for (const d of deliveries) {
+        const outcome = server.deliver(d);
+        if (outcome === true || outcome === 'written' || outcome === 'queued') written++;
+      }
       return reply({ deliveries: written, loopMs: performance.now() - t0 });
     }
     if (msg.cmd === 'rawBroadcast') {
