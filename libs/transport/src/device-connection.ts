@@ -138,18 +138,24 @@ export abstract class DeviceConnection {
       const normalsToo = flushNormals || out.holdNormalUntilMs <= now;
       if (normalsToo) out.holdNormalUntilMs = 0;
       const batches = this.session.takesNotificationBatches;
-      const packBytes = Math.max(1, Math.min(MAX_BATCH_BYTES, this.host.writeHighWaterBytes));
       let written: string[] | null = null;
       while (!out.isEmpty && this.unsentBytes <= this.host.writeHighWaterBytes) {
-        const taken = out.take(packBytes, normalsToo);
+        const taken = out.take(this.packBytes, normalsToo);
         if (taken.length === 0) break;
-        const frames = taken.map((n) => n.frame);
-        const batch = batches && taken.length > 1;
-        this.host.stats.queuedOut(taken.length, batch ? 1 : taken.length, batch);
+        // Expired while it waited: push-core's to mark expired, as for one found expired in the inbox.
+        const live = taken.filter((n) => n.expiresAtMs > now);
+        this.host.stats.deliveriesExpired += taken.length - live.length;
+        if (live.length === 0) continue;
+        const batch = batches && live.length > 1;
+        this.host.stats.queuedOut(live.length, batch ? 1 : live.length, batch);
         // The socket is ready for more once these bytes have left: pump again then.
-        this.writeQueued(frames, batch, () => this.pump());
+        this.writeQueued(
+          live.map((n) => n.frame),
+          batch,
+          () => this.pump(),
+        );
         written ??= [];
-        for (const n of taken) written.push(n.messageId);
+        for (const n of live) written.push(n.messageId);
       }
       if (out.isEmpty) this.out = null;
       else if (this.unsentBytes > this.host.writeHighWaterBytes) this.retryLater(out);
@@ -170,14 +176,14 @@ export abstract class DeviceConnection {
     }
     const out = (this.out ??= new WriteQueue());
     const high = delivery.priority === 'high';
-    out.add({ messageId: delivery.messageId, frame }, high);
+    out.add({ messageId: delivery.messageId, expiresAtMs: delivery.expiresAtMs, frame }, high);
     this.host.stats.deliveriesQueued++;
     if (this.unsentBytes > this.host.writeHighWaterBytes) {
       this.retryLater(out);
     } else if (high || this.host.coalesceMs === 0 || !this.session.takesNotificationBatches) {
       // A high push goes at once, and takes the normal ones held for coalescing along: the device wakes for it anyway.
       this.pump(true);
-    } else if (out.bytes >= MAX_BATCH_BYTES) {
+    } else if (out.bytes >= this.packBytes) {
       // A full frame's worth need not wait for the window.
       this.pump(true);
     } else if (out.holdNormalUntilMs === 0) {
@@ -185,6 +191,11 @@ export abstract class DeviceConnection {
       this.host.schedulePump(this, 'coalesced');
     }
     return 'queued';
+  }
+
+  /** What one write from the queue carries at most: a Notifications frame within the frame limit, and no more than the high-water mark. */
+  private get packBytes(): number {
+    return Math.min(MAX_BATCH_BYTES, this.host.writeHighWaterBytes);
   }
 
   private retryLater(out: WriteQueue): void {

@@ -1,6 +1,6 @@
 import { FixedDelayTimer, WriteQueue, type QueuedNotification } from './write-queue';
 
-const item = (messageId: string, bytes = 10): QueuedNotification => ({ messageId, frame: Buffer.alloc(bytes, 0x42) });
+const item = (messageId: string, bytes = 10): QueuedNotification => ({ messageId, expiresAtMs: Infinity, frame: Buffer.alloc(bytes, 0x42) });
 const ids = (taken: QueuedNotification[]) => taken.map((n) => n.messageId);
 
 describe('WriteQueue', () => {

@@ -1,6 +1,7 @@
-/** A notification waiting in a connection's write queue: its message id and its encoded Notification frame (no length prefix). */
+/** A notification waiting in a connection's write queue: its message id, expiry and encoded Notification frame (no length prefix). */
 export interface QueuedNotification {
   messageId: string;
+  expiresAtMs: number;
   frame: Buffer;
 }
 
