@@ -268,3 +268,18 @@ describe('DeviceConnection: coalescing', () => {
     expect(connection.queuedNotifications).toBe(0);
   });
 });
+
+describe('DeviceConnection: cancel', () => {
+  it('takes cancelled messages out of the queue: they are never written nor reported', () => {
+    const host = new FakeHost(10_000, 50);
+    const { connection, deviceId } = connect(host);
+    connection.deliver(push(deviceId, 'n1'));
+    connection.deliver(push(deviceId, 'n2'));
+    expect(connection.cancelQueued(['n1', 'other'])).toBe(1);
+    host.nowMs += 50;
+    connection.pump();
+    expect(connection.writes).toEqual([{ ids: ['n2'], how: 'frames' }]);
+    expect(host.writtenIds).toEqual([['n2']]);
+    expect(connection.cancelQueued(['n2'])).toBe(0);
+  });
+});

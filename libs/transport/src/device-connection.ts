@@ -198,6 +198,15 @@ export abstract class DeviceConnection {
     return Math.min(MAX_BATCH_BYTES, this.host.writeHighWaterBytes);
   }
 
+  /** push-core cancelled these: those still waiting here are not written (and never reported). */
+  cancelQueued(messageIds: readonly string[]): number {
+    const out = this.out;
+    if (out === null) return 0;
+    const removed = out.remove(messageIds);
+    if (out.isEmpty) this.out = null;
+    return removed;
+  }
+
   private retryLater(out: WriteQueue): void {
     if (out.retryScheduled) return;
     out.retryScheduled = true;

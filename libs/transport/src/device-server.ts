@@ -231,6 +231,12 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return outcome;
   }
 
+  /** Cancelled deliveries still waiting in the device's write queue are not written. */
+  cancelQueued(deviceId: string, messageIds: readonly string[]): void {
+    const removed = this.devices.get(deviceId)?.cancelQueued(messageIds) ?? 0;
+    this.stats.queuedCancelled += removed;
+  }
+
   schedulePump(connection: DeviceConnection, when: 'coalesced' | 'retry'): void {
     if (when === 'retry') this.retryPumps.add(connection);
     else if (this.coalescePumps) this.coalescePumps.add(connection);

@@ -41,7 +41,12 @@ export class InboxConsumer implements OnModuleInit {
     const written: DeliveryOutcome[] = [];
     const notHeld: DeliveryOutcome[] = [];
     // Cancels first: a delivery ahead of its cancel in the same batch is not written either.
-    for (const { value } of messages) if (value.kind === 'cancel') this.cancelled.add(value.deviceId, value.messageIds);
+    for (const { value } of messages) {
+      if (value.kind !== 'cancel') continue;
+      this.cancelled.add(value.deviceId, value.messageIds);
+      // Those waiting in the device's write queue (behind a backlog, or held to coalesce) are not written either.
+      this.server.cancelQueued(value.deviceId, value.messageIds);
+    }
     for (const { value } of messages) {
       if (value.kind === 'registration.reply') {
         this.server.handleReply(value);

@@ -21,6 +21,7 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     deliveriesExpired: 0,
     deliveriesQueued: 0,
     queuedUnwritten: 0,
+    queuedCancelled: 0,
     acks: 0,
     slowReaderDrops: 0,
     errors: {},

@@ -24,6 +24,7 @@ export class CounterExport {
     this.add('deliveries:not_held', s.deliveriesNotHeld, (n) => m.transportDeliveries.inc({ outcome: 'not_held' }, n));
     this.add('deliveries:queued', s.deliveriesQueued, (n) => m.transportDeliveries.inc({ outcome: 'queued' }, n));
     this.add('deliveries:queued_unwritten', s.queuedUnwritten, (n) => m.transportDeliveries.inc({ outcome: 'queued_unwritten' }, n));
+    this.add('deliveries:queued_cancelled', s.queuedCancelled, (n) => m.transportDeliveries.inc({ outcome: 'queued_cancelled' }, n));
     this.add('deliveries:expired', s.deliveriesExpired, (n) => m.transportDeliveries.inc({ outcome: 'expired' }, n));
     this.add('acks', s.acks, (n) => m.transportAcks.inc(n));
     this.add('slow', s.slowReaderDrops, (n) => m.transportSlowReaderDrops.inc(n));

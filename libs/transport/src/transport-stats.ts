@@ -32,6 +32,8 @@ export interface TransportStatsSnapshot {
   deliveriesQueued: number;
   /** Queued deliveries never written because their connection closed first (not reported sent: push-core resends them). */
   queuedUnwritten: number;
+  /** Queued deliveries taken out of a write queue because push-core cancelled their message. */
+  queuedCancelled: number;
   /** Message ids acknowledged by devices. */
   acks: number;
   /** Connections cut because the device did not read its socket. */
@@ -60,6 +62,7 @@ export class TransportStats {
   deliveriesExpired = 0;
   deliveriesQueued = 0;
   queuedUnwritten = 0;
+  queuedCancelled = 0;
   acks = 0;
   slowReaderDrops = 0;
   internalFailures = 0;
@@ -120,6 +123,7 @@ export class TransportStats {
       deliveriesExpired: this.deliveriesExpired,
       deliveriesQueued: this.deliveriesQueued,
       queuedUnwritten: this.queuedUnwritten,
+      queuedCancelled: this.queuedCancelled,
       acks: this.acks,
       slowReaderDrops: this.slowReaderDrops,
       errors: { ...this.errors },

@@ -613,6 +613,27 @@ describe('priority and coalescing (docs/delivery.md)', () => {
     }
   }, 30_000);
 
+  it('a cancel from push-core takes a delivery out of the write queue, where it waited to be coalesced', async () => {
+    const h = await boot({ coalesceMs: 1000, sentReceiptHoldMs: 0 });
+    try {
+      const device = await h.open('tcp');
+      const deviceId = (await device.hello()).deviceId!;
+      await h.bus.publish(inbox, [{ value: delivery(deviceId, 'keep') }, { value: delivery(deviceId, 'cancel-me') }]);
+      await h.bus.publish(inbox, [{ value: { kind: 'cancel', deviceId, messageIds: ['cancel-me'], atMs: Date.now() } }]);
+      const frames = await expectEventually(() => {
+        expect(notificationsIn(device.frames)).toHaveLength(1);
+        return device.frames;
+      });
+      expect(notificationsIn(frames)[0]!.messageId).toBe('keep');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(notificationsIn(device.frames).map((n) => n.messageId)).toEqual(['keep']);
+      expect(sentIds(h, deviceId)).toEqual(['keep']);
+      expect(h.server.statsSnapshot().queuedCancelled).toBe(1);
+    } finally {
+      await shutdown(h);
+    }
+  });
+
   it('answers a malformed Notifications frame from a device with MALFORMED_FRAME, and a well-formed one with PROTOCOL_VIOLATION', async () => {
     const h = await boot();
     try {

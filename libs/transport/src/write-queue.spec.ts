@@ -53,6 +53,16 @@ describe('WriteQueue', () => {
     expect(queue.bytes).toBe(9970);
   });
 
+  it('remove takes cancelled messages out of either priority and counts their bytes', () => {
+    const queue = new WriteQueue();
+    queue.add(item('n1', 10), false);
+    queue.add(item('h1', 20), true);
+    queue.add(item('n2', 30), false);
+    expect(queue.remove(['h1', 'n2', 'unknown'])).toBe(2);
+    expect(queue.bytes).toBe(10);
+    expect(ids(queue.take(1000, true))).toEqual(['n1']);
+  });
+
   it('clear empties it and says how many it held', () => {
     const queue = new WriteQueue();
     queue.add(item('n1'), false);

@@ -46,6 +46,21 @@ export class WriteQueue {
     return taken;
   }
 
+  /** Takes these messages out (cancelled); returns how many it held. */
+  remove(messageIds: readonly string[]): number {
+    const ids = new Set(messageIds);
+    const before = this.size;
+    const keep = (list: QueuedNotification[]) =>
+      list.filter((n) => {
+        if (!ids.has(n.messageId)) return true;
+        this.bytes -= n.frame.length;
+        return false;
+      });
+    this.high = keep(this.high);
+    this.normal = keep(this.normal);
+    return before - this.size;
+  }
+
   /** Empties the queue; returns how many notifications it held. */
   clear(): number {
     const size = this.size;
