@@ -159,8 +159,8 @@ export abstract class DeviceConnection {
       }
       if (out.isEmpty) this.out = null;
       else if (this.unsentBytes > this.host.writeHighWaterBytes) this.retryLater(out);
-      if (written !== null) this.host.written(this, written);
-      this.checkBackpressure();
+      // Cut off (over the bound), the connection reports nothing: push-core sends them again on the next one.
+      if (this.checkBackpressure() && written !== null) this.host.written(this, written);
     } catch (err) {
       this.failed(err);
     }
