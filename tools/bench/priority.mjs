@@ -171,48 +171,59 @@ function push(deviceId, messageId, priority, message) {
   };
 }
 
-/** Rounds of: a backlog of normal pushes to a device that stopped reading, then a high one, then the device reads at its rate. */
-async function priorityRounds(label, options) {
+/** A transport and one slow device on it, for the priority rounds. */
+async function prioritySetup(label, options) {
   const transport = await startTransport(`bench-${label.replace(/\W+/g, '-')}`, { maxUnsentBytes: 64 * 1024 * 1024, ...options });
-  let urgentAt = 0;
-  let seenInRound = 0;
-  const latencies = [];
-  const ahead = [];
-  const device = openDevice(transport.port, {
+  const setup = { label, transport, urgentAt: 0, seenInRound: 0, latencies: [], ahead: [], roundTimes: [], sent: 0 };
+  setup.device = openDevice(transport.port, {
     onNotification: (messageId) => {
       if (messageId.startsWith('urgent')) {
-        latencies.push(performance.now() - urgentAt);
-        ahead.push(seenInRound);
+        setup.latencies.push(performance.now() - setup.urgentAt);
+        setup.ahead.push(setup.seenInRound);
       }
-      seenInRound++;
+      setup.seenInRound++;
     },
   });
-  await until(() => device.deviceId, 10_000, 'welcome');
+  await until(() => setup.device.deviceId, 10_000, 'welcome');
+  return setup;
+}
+
+/** One round: a backlog of normal pushes to a device that stopped reading, then a high one, then the device reads at its rate. */
+async function priorityRound(setup, round) {
+  const { transport, device } = setup;
   const body = 'm'.repeat(1000);
-  const roundTimes = [];
-  let sent = 0;
-  for (let round = 0; round < ROUNDS; round++) {
-    await until(() => device.received === sent, 60_000, 'the previous round read');
-    seenInRound = 0;
-    device.rate = 0;
-    for (let i = 0; i < BACKLOG; i += 100) {
-      for (let j = i; j < Math.min(BACKLOG, i + 100); j++) transport.server.deliver(push(device.deviceId, `n-${round}-${j}`, 'normal', body));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    sent += BACKLOG;
-    await sleep(50);
-    device.rate = READ_BYTES_PER_S;
-    urgentAt = performance.now();
-    transport.server.deliver(push(device.deviceId, `urgent-${round}`, 'high', 'urgent'));
-    sent += 1;
-    await until(() => device.received === sent, 120_000, 'the round read');
-    roundTimes.push(performance.now() - urgentAt);
-    device.rate = Infinity;
+  await until(() => device.received === setup.sent, 60_000, 'the previous round read');
+  setup.seenInRound = 0;
+  device.rate = 0;
+  for (let i = 0; i < BACKLOG; i += 100) {
+    for (let j = i; j < Math.min(BACKLOG, i + 100); j++) transport.server.deliver(push(device.deviceId, `n-${round}-${j}`, 'normal', body));
+    await new Promise((resolve) => setImmediate(resolve));
   }
-  const stats = transport.server.statsSnapshot();
-  device.close();
-  await transport.close();
-  return { label, latencyMs: median(latencies), latenciesMs: latencies.map((x) => Math.round(x)), aheadOfHigh: median(ahead), backlog: BACKLOG, drainMs: median(roundTimes), queued: stats.deliveriesQueued, slowReaderDrops: stats.slowReaderDrops };
+  setup.sent += BACKLOG;
+  await sleep(50);
+  device.rate = READ_BYTES_PER_S;
+  setup.urgentAt = performance.now();
+  transport.server.deliver(push(device.deviceId, `urgent-${round}`, 'high', 'urgent'));
+  setup.sent += 1;
+  await until(() => device.received === setup.sent, 120_000, 'the round read');
+  setup.roundTimes.push(performance.now() - setup.urgentAt);
+  device.rate = Infinity;
+}
+
+async function priorityResult(setup) {
+  const stats = setup.transport.server.statsSnapshot();
+  setup.device.close();
+  await setup.transport.close();
+  return {
+    label: setup.label,
+    latencyMs: median(setup.latencies),
+    latenciesMs: setup.latencies.map((x) => Math.round(x)),
+    aheadOfHigh: median(setup.ahead),
+    backlog: BACKLOG,
+    drainMs: median(setup.roundTimes),
+    queued: stats.deliveriesQueued,
+    slowReaderDrops: stats.slowReaderDrops,
+  };
 }
 
 /** Bursts of normal pushes to devices that read at once, with coalescing window `windowMs`. */
@@ -254,8 +265,15 @@ async function coalescing(windowMs) {
 }
 
 const startedAt = new Date();
-const withQueue = await priorityRounds('write queue (default)', {});
-const withoutQueue = await priorityRounds('no queue (high-water mark = unsent limit)', { writeHighWaterBytes: 64 * 1024 * 1024 });
+// The two transports' rounds alternate, so that both see the same background load.
+const queueSetup = await prioritySetup('write queue (default)', {});
+const noQueueSetup = await prioritySetup('no queue (high-water mark = unsent limit)', { writeHighWaterBytes: 64 * 1024 * 1024 });
+for (let round = 0; round < ROUNDS; round++) {
+  await priorityRound(queueSetup, round);
+  await priorityRound(noQueueSetup, round);
+}
+const withQueue = await priorityResult(queueSetup);
+const withoutQueue = await priorityResult(noQueueSetup);
 const coalesced = [];
 for (const windowMs of WINDOWS) coalesced.push(await coalescing(windowMs));
 const result = {
