@@ -285,6 +285,9 @@ function runClient() {
             else state.welcomed++;
           } else if (frame.notification) {
             state.notifications++;
+          } else if (frame.notifications) {
+            // Protocol version 3: a backlog written at once comes packed.
+            state.notifications += frame.notifications.notifications.length;
           } else if (frame.goAway) {
             // Drained: move to B (the stand-in for a load balancer). Busy (admission control): come back later.
             const drained = /shutting down/.test(frame.goAway.reason);
