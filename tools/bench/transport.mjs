@@ -270,7 +270,8 @@ function runClient() {
     } else {
       const splitter = new contracts.FrameSplitter();
       socket.on('connect', () =>
-        socket.write(contracts.encodeFramePrefixed({ hello: { protocolVersion: contracts.PROTOCOL_VERSION, credentials: device.credentials } })),
+        // Every version from 1 on: a transport of an older build (--dist) speaks fewer.
+        socket.write(contracts.encodeFramePrefixed({ hello: { protocolVersion: contracts.PROTOCOL_VERSION, minProtocolVersion: 1, credentials: device.credentials } })),
       );
       socket.on('data', (chunk) => {
         for (const body of splitter.push(chunk)) {
