@@ -47,6 +47,26 @@ export default [
     },
   },
   {
+    // Consumers are @BusEventPattern handlers of Nest controllers (docs/adr/0001-messaging-port.md):
+    // only the transport strategy subscribes to the bus. Tests may still subscribe to capture records.
+    files: ['**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/*.int.ts', '**/*.e2e.ts', 'apps/*/e2e/**/*.ts', 'libs/messaging/src/nest/bus-transport.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='subscribe'][callee.object.name=/[bB]us$/], CallExpression[callee.property.name='subscribe'][callee.object.property.name=/[bB]us$/]",
+          message: 'Consume with a @BusEventPattern handler on a controller (BusTransport subscribes it), not with bus.subscribe.',
+        },
+        {
+          selector:
+            "CallExpression[callee.property.name='subscribe']:not([callee.object.name=/[bB]us$/]):not([callee.object.property.name=/[bB]us$/]) > ObjectExpression:has(Property[key.name='handler']):has(Property[key.name='group'])",
+          message: 'Consume with a @BusEventPattern handler on a controller (BusTransport subscribes it), not with a hand-wired subscription.',
+        },
+      ],
+    },
+  },
+  {
     // Tests may use the testing library on top of what their project may use.
     files: ['**/*.spec.ts', '**/*.int.ts', '**/*.e2e.ts', 'apps/*/e2e/**/*.ts'],
     rules: {

@@ -33,7 +33,9 @@
 //                                          connections, JIT)
 //     --system-warmup S                    seconds at 300/s once per system before any run, not recorded
 //                                          (default 3 standalone, 30 distributed: the broker's JIT)
-//     --type device|application            target of each push (application: fan-out to its registrations)
+//     --type device|application|multicast  target of each push (application: fan-out to its registrations;
+//                                          multicast: POST .../messages/multicast naming the same registrations
+//                                          of one application by id, so the three types compare per recipient)
 //     --connect-rate 1000                  devices connecting (and registering) per second before the runs
 //     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit, and the
 //                                          Kafka broker a JFR recording (`jfr print --events ExecutionSample`)
@@ -119,7 +121,7 @@ function options() {
   for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
   // The systems to measure, in order: each mode, then each variant of the distributed one.
   o.systems = [...o.modes.map((mode) => ({ mode, label: mode, env: {} })), ...o.variants.map((v) => ({ mode: 'distributed', label: `distributed, ${v.label}`, env: v.env }))];
-  if (!['device', 'application'].includes(o.type)) throw new Error('--type must be device or application');
+  if (!['device', 'application', 'multicast'].includes(o.type)) throw new Error('--type must be device, application or multicast');
   return o;
 }
 
@@ -581,12 +583,15 @@ async function runAtRate(system, fleet, rate, o) {
   const total = Math.max(1, Math.round(rate * (o.seconds + o.warmup)));
   const warmupCount = Math.round(rate * o.warmup);
   const targets = o.type === 'device' ? fleet.registrations : fleet.apps;
+  // A multicast names the registrations of one application, the same recipients as an application send.
+  const recipients = o.type === 'multicast' ? Object.fromEntries(fleet.apps.map((app) => [app, fleet.byApp.get(app)])) : undefined;
   const deliveredBefore = await deliveredCount(client);
   const handlersBefore = await busHandlers(system);
   system.monitor.begin();
   const ownCpu0 = process.cpuUsage();
   log(`offering ${rate}/s for ${o.warmup} + ${o.seconds} s (${total} pushes to ${o.type} targets), load average ${os.loadavg()[0].toFixed(2)}`);
-  const { sent, driver } = await drive({ url: `${system.httpUrl}/push/public/api/v1/projects/${projectId}/messages`, token: fleet.accessToken, rate, total, targets, type: o.type });
+  const messages = `${system.httpUrl}/push/public/api/v1/projects/${projectId}/messages`;
+  const { sent, driver } = await drive({ url: o.type === 'multicast' ? `${messages}/multicast` : messages, token: fleet.accessToken, rate, total, targets, type: o.type, recipients });
   const sendEnd = performance.timeOrigin + performance.now();
   // Join: every accepted message with its receipts.
   const accepted = sent.filter((s) => s.status === 200);
@@ -760,12 +765,8 @@ function runDriver() {
     const finished = new Promise((resolve) => {
       const send = (i) => {
         const target = plan.targets[i % plan.targets.length];
-        const body = JSON.stringify({
-          target,
-          type: plan.type,
-          ttl: '1h',
-          notification: { title: 'Benchmark', message: 'A short message body of the length most pushes have, about a hundred characters.', data: { seq: i } },
-        });
+        const notification = { title: 'Benchmark', message: 'A short message body of the length most pushes have, about a hundred characters.', data: { seq: i } };
+        const body = JSON.stringify(plan.type === 'multicast' ? { registration_ids: plan.recipients[target], ttl: '1h', notification } : { target, type: plan.type, ttl: '1h', notification });
         const entry = { i, target, scheduledAt: t0 + i * interval, startedAt: now(), answeredAt: 0, status: 0, id: '' };
         sent[i] = entry;
         const req = request(
@@ -965,11 +966,11 @@ function printTable(results, o) {
     );
   }
   lines.push('');
-  lines.push('| mode | devices | regs/app | offered/s | process | CPU s | CPU µs/push | peak RSS MB |');
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  lines.push('| mode | devices | regs/app | offered/s | process | CPU s | CPU µs/push | CPU µs/delivery | peak RSS MB |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     for (const p of r.processes) {
-      lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${p.name} | ${p.cpuSeconds.toFixed(2)} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.accepted))} | ${fmt(p.peakRssMb)} |`);
+      lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.regsPerApp)} | ${fmt(r.offered)} | ${p.name} | ${p.cpuSeconds.toFixed(2)} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.accepted))} | ${fmt((p.cpuSeconds * 1e6) / Math.max(1, r.deliveries))} | ${fmt(p.peakRssMb)} |`);
     }
   }
   lines.push('');

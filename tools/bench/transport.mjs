@@ -2,7 +2,14 @@
 // throughput per CPU core, reconnect time after a drain, and bytes on the wire, for the Borealis
 // transport and, measured in the same run, a bare `net` server with 4-byte length framing.
 //
-//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3] [--dist dir]
+//   npm run build && npm run bench -- transport [--devices 15000] [--clients 3] [--rounds 5] [--runs 3] [--dist dir] [--compare dir] [--ack]
+//
+// --ack: the Borealis devices acknowledge what they receive (one Ack per chunk read), as real
+// devices do; by default they never do (the worst case for what a connection must remember).
+//
+// --compare DIR: a third server, instance C, runs that build (e.g. an older commit's dist/) and
+// holds as many devices; its broadcast rounds alternate with the bare server's and A's, so the
+// build before and after are compared in one run (broadcastVsCompare: A's round over C's).
 //
 // One file, four roles (BENCH_ROLE): the orchestrator (default), `bare` (the baseline server),
 // `borealis` (a transport instance: the real DeviceServer with an in-process bus and a presence
@@ -111,6 +118,11 @@ async function runBorealis() {
     async removeIfOwner() {
       this.writes++;
       return true;
+    }
+    // This instance's entry, renewed (an older build never calls it).
+    async refresh() {
+      this.writes++;
+      return 'kept';
     }
   }
   const { Clock, SystemClock } = serverDist('util');
@@ -235,6 +247,8 @@ function settledMemory(label) {
 // ---------------------------------------------------------------------------------------------
 // Role: client process. COUNT devices from LOCAL_ADDRESS, raw protocol, counting what arrives.
 // ---------------------------------------------------------------------------------------------
+const ACK = process.env.BENCH_ACK === '1';
+
 function runClient() {
   const kind = process.env.SERVER_KIND;
   const count = Number(process.env.COUNT);
@@ -270,10 +284,12 @@ function runClient() {
     } else {
       const splitter = new contracts.FrameSplitter();
       socket.on('connect', () =>
-        // Every version from 1 on: a transport of an older build (--dist) speaks fewer.
+        // Every version from 1 up: a server of an older build (--compare, --dist) negotiates its own.
         socket.write(contracts.encodeFramePrefixed({ hello: { protocolVersion: contracts.PROTOCOL_VERSION, minProtocolVersion: 1, credentials: device.credentials } })),
       );
       socket.on('data', (chunk) => {
+        // --ack: the notifications of one chunk are acknowledged in one Ack, as a device does.
+        const received = ACK ? [] : null;
         for (const body of splitter.push(chunk)) {
           const frame = contracts.decodeFrame(body);
           if (frame.welcome) {
@@ -286,9 +302,11 @@ function runClient() {
             else state.welcomed++;
           } else if (frame.notification) {
             state.notifications++;
+            received?.push(frame.notification.messageId);
           } else if (frame.notifications) {
             // Protocol version 3: a backlog written at once comes packed.
             state.notifications += frame.notifications.notifications.length;
+            for (const n of frame.notifications.notifications) received?.push(n.messageId);
           } else if (frame.goAway) {
             // Drained: move to B (the stand-in for a load balancer). Busy (admission control): come back later.
             const drained = /shutting down/.test(frame.goAway.reason);
@@ -301,6 +319,7 @@ function runClient() {
             setTimeout(() => open(device, drained || device.moving ? portB : port), frame.goAway.reconnectDelayMs);
           }
         }
+        if (received?.length && socket.writable) socket.write(contracts.encodeFramePrefixed({ ack: { messageIds: received } }));
       });
     }
     socket.on('error', () => state.errors++);
@@ -415,14 +434,18 @@ async function broadcastRound(server, clients, command, ids, expectedTotal) {
  * same time (each from its own client processes), so that their broadcast rounds alternate and
  * see the same background load; then Borealis' inbox paths, and a drain of A onto B.
  */
-async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
-  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, compareDir) {
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL_US ?? 1000}`] : [];
   const bare = startChild({ BENCH_ROLE: 'bare' }, ['--expose-gc']);
   const a = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-a', ACCEPT_RATE: String(acceptRate) }, ['--expose-gc', ...profile]);
   const b = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-b', ACCEPT_RATE: String(acceptRate) }, ['--expose-gc']);
-  await Promise.all([bare.listening(), a.listening(), b.listening()]);
+  // --compare: instance C runs another build (BENCH_DIST for it alone) and holds as many devices, its
+  // broadcast rounds alternating with the bare server's and A's: the build before, in the same run.
+  const c = compareDir ? startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-c', ACCEPT_RATE: String(acceptRate), BENCH_DIST: compareDir }, ['--expose-gc', ...profile]) : null;
+  await Promise.all([bare.listening(), a.listening(), b.listening(), c?.listening()]);
   const idleBare = await bare.ask({ cmd: 'rss' });
   const idleA = await a.ask({ cmd: 'rss' });
+  const idleC = c ? await c.ask({ cmd: 'rss' }) : null;
 
   const bareClients = startClients('bare', devices, processes, acceptRate * 0.8, 2);
   for (const c of bareClients) c.send({ cmd: 'connect', port: bare.port });
@@ -431,29 +454,40 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
   const clients = startClients('borealis', devices, processes, acceptRate * 0.8, 2 + processes);
   for (const c of clients) c.send({ cmd: 'connect', port: a.port, portB: b.port });
   await until(async () => (await a.ask({ cmd: 'count' })).count >= devices, 180_000, 'borealis devices held');
+  const compareClients = c ? startClients('borealis', devices, processes, acceptRate * 0.8, 2 + 2 * processes) : [];
+  for (const client of compareClients) client.send({ cmd: 'connect', port: c.port });
+  if (c) await until(async () => (await c.ask({ cmd: 'count' })).count >= devices, 180_000, 'devices held by the --compare build');
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const fullBare = await bare.ask({ cmd: 'rss' });
   const full = await a.ask({ cmd: 'rss' });
+  const fullC = c ? await c.ask({ cmd: 'rss' }) : null;
   const ids = [];
-  for (const c of clients) ids.push(...(await c.ask({ cmd: 'ids' })).ids);
+  for (const client of clients) ids.push(...(await client.ask({ cmd: 'ids' })).ids);
+  const idsC = [];
+  for (const client of compareClients) idsC.push(...(await client.ask({ cmd: 'ids' })).ids);
 
   await bare.ask({ cmd: 'setPayload', bytes: payloadBytes });
   let expected = 0;
   let expectedBare = 0;
+  let expectedC = 0;
   const direct = [];
   const bareRounds = [];
+  const compareRounds = [];
   // Round 0 warms up the JIT on both sides and is not counted.
   for (let r = 0; r <= rounds; r++) {
     const bareRound = await broadcastRound(bare, bareClients, 'broadcast', null, (expectedBare += devices));
     const round = await broadcastRound(a, clients, 'broadcast', ids, (expected += ids.length));
+    const compareRound = c ? await broadcastRound(c, compareClients, 'broadcast', idsC, (expectedC += idsC.length)) : null;
     if (r > 0) {
       bareRounds.push(bareRound);
       direct.push(round);
+      if (compareRound) compareRounds.push(compareRound);
     }
     if (process.env.BENCH_RAW) await broadcastRound(a, clients, 'rawBroadcast', ids, (expected += ids.length));
   }
-  for (const c of bareClients) c.send({ cmd: 'exit' });
+  for (const client of [...bareClients, ...compareClients]) client.send({ cmd: 'exit' });
   bare.kill();
+  c?.send({ cmd: 'exit' }); // a normal exit: its CPU profile is written
   const inbox = [];
   for (let r = 0; r < rounds; r++) inbox.push(await broadcastRound(a, clients, 'broadcastInbox', ids, (expected += ids.length)));
   const targetedIds = Array.from({ length: Math.min(20_000, ids.length) }, () => ids[Math.floor(Math.random() * ids.length)]);
@@ -473,7 +507,7 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
   const { cpuMs: reconnectCpuMs } = await b.ask({ cmd: 'cpu' });
   const { drainMs } = await drained;
   const statsB = (await b.ask({ cmd: 'stats' })).stats;
-  for (const c of clients) c.send({ cmd: 'exit' });
+  for (const client of clients) client.send({ cmd: 'exit' });
   // A normal exit, so that a CPU profile (BENCH_PROFILE) is written.
   a.send({ cmd: 'exit' });
   b.kill();
@@ -495,6 +529,14 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes) {
       clientRetries: sum(clients, 'retries'),
     },
     broadcastRatio: median(direct.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
+    ...(c
+      ? {
+          compare: { ...perConnection(idleC, fullC, devices), broadcastPerCoreSecond: median(compareRounds.map((x) => x.perCoreSecond)) },
+          compareBroadcastRatio: median(compareRounds.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
+          // This build's round over the other build's round beside it.
+          broadcastVsCompare: median(direct.map((x, i) => x.perCoreSecond / compareRounds[i].perCoreSecond)),
+        }
+      : {}),
   };
 }
 
@@ -559,6 +601,8 @@ async function orchestrate() {
       runs: { type: 'string', default: '3' },
       'accept-rate': { type: 'string', default: '5000' },
       dist: { type: 'string' },
+      compare: { type: 'string' },
+      ack: { type: 'boolean', default: false },
     },
   });
   const devices = Number(values.devices);
@@ -567,13 +611,15 @@ async function orchestrate() {
   const runs = Number(values.runs);
   const acceptRate = Number(values['accept-rate']);
   if (values.dist) process.env.BENCH_DIST = path.resolve(values.dist);
+  // The clients are forked with this environment.
+  if (values.ack) process.env.BENCH_ACK = '1';
   const log = (line) => process.stderr.write(`[transport-bench] ${line}\n`);
   const bytes = wireBytes();
   log(`${devices} devices from ${processes} client processes, ${rounds} broadcast rounds, ${runs} runs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const results = [];
   for (let run = 1; run <= runs; run++) {
     // The bare server sends a body of the same size, so both write the same bytes per delivery (give or take the prefix).
-    const result = await benchRun(devices, processes, rounds, acceptRate, bytes.notificationBodyBytes);
+    const result = await benchRun(devices, processes, rounds, acceptRate, bytes.notificationBodyBytes, values.compare ? path.resolve(values.compare) : undefined);
     log(`run ${run}: ${JSON.stringify(result)}`);
     results.push(result);
   }
@@ -609,6 +655,14 @@ async function orchestrate() {
       heapVsBare: Number((m((r) => r.borealis.heapPerConnection / r.bare.heapPerConnection)).toFixed(2)),
       // Median over runs of the median ratio of alternating rounds.
       broadcastVsBare: Number(m((r) => r.broadcastRatio).toFixed(2)),
+      ...(values.compare
+        ? {
+            compareBuild: values.compare,
+            compareBroadcastVsBare: Number(m((r) => r.compareBroadcastRatio).toFixed(2)),
+            broadcastVsCompare: Number(m((r) => r.broadcastVsCompare).toFixed(2)),
+            rssVsCompare: Number(m((r) => r.borealis.rssPerConnection / r.compare.rssPerConnection).toFixed(2)),
+          }
+        : {}),
     },
     bytes,
   };

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BusClient } from '@borealis/messaging';
 import { AccessGuard } from './access/access.guard';
 import { AccountsService } from './accounts/accounts.service';
 import { PasswordHasher } from './accounts/password-hasher';
@@ -62,6 +63,7 @@ export class AuthModule {
       controllers: [TokenController, WellKnownController, ...MANAGEMENT_API],
       providers: [
         { provide: AUTH_OPTIONS, useValue: options },
+        BusClient,
         { provide: MANAGEMENT_CONTROLLERS, useValue: MANAGEMENT_API },
         { provide: ClientDirectory, useClass: TypeOrmClientDirectory },
         { provide: SigningKeyCipher, useValue: cipher },

@@ -5,7 +5,7 @@ import { Test } from '@nestjs/testing';
 import { Topics } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard, RedisRateLimiter, type RateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus, KafkaMessageBus, type MessageBus } from '@borealis/messaging';
-import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
+import { configureHttpApp, createFastifyAdapter, PlatformModule, startBusConsumers } from '@borealis/platform';
 import { expectEventually, freePort, startOwnKafkaBroker, type OwnKafkaBroker } from '@borealis/testing';
 import { SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
@@ -45,6 +45,7 @@ async function startGateway(bus: MessageBus, rateLimiter: RateLimiter, burst: nu
   }).compile();
   const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { logger: false, bodyParser: false });
   configureHttpApp(app);
+  await startBusConsumers(app);
   await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
   const send = async (projectId: string) => {

@@ -20,7 +20,7 @@ import {
 } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryReplayGuard, RedisRateLimiter } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
-import { configureHttpApp, createFastifyAdapter, PlatformModule } from '@borealis/platform';
+import { configureHttpApp, createFastifyAdapter, PlatformModule, startBusConsumers } from '@borealis/platform';
 import { requireRedis } from '@borealis/testing';
 import { isUuid, randomToken, SystemClock } from '@borealis/util';
 import Redis from 'ioredis';
@@ -217,6 +217,7 @@ beforeAll(async () => {
   }).compile();
   app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { logger: false, bodyParser: false });
   configureHttpApp(app);
+  await startBusConsumers(app);
   await app.listen(0, '127.0.0.1');
   baseUrl = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
 });

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown, type Provider } from '@nestjs/common';
-import { Clock } from '@borealis/util';
 import Redis from 'ioredis';
 import { createRemoteJWKSet } from 'jose';
+import { BusClient } from '@borealis/messaging';
+import { Clock } from '@borealis/util';
 import { AccessGuard, RequestAuthorizer } from './access/access.guard';
 import { AccessTokenVerifier } from './access/access-token-verifier';
 import { MessageCancelService } from './cancel/message-cancel.service';
@@ -14,6 +15,7 @@ import { ApiDocsController } from './openapi/api-docs.controller';
 import { PushApiController } from './push-api.controller';
 import { RequestLimits } from './rate-limit/request-limits';
 import { ProjectRegistryView } from './registry/project-registry.view';
+import { RegistryEventsController } from './registry/registry-events.controller';
 import { AcceptedPublisher } from './send/accepted-publisher';
 import { MulticastService } from './send/multicast.service';
 import { SendMessageService } from './send/send-message.service';
@@ -51,6 +53,7 @@ export class GatewayModule {
     const jwksUrl = new URL(options.jwksUrl);
     const providers: Provider[] = [
       { provide: GATEWAY_OPTIONS, useValue: options },
+      BusClient,
       {
         provide: AccessTokenVerifier,
         inject: [Clock],
@@ -94,7 +97,7 @@ export class GatewayModule {
         { provide: MessageListReader, useValue: new HttpMessageListReader(options.pushCoreUrl) },
       );
     }
-    return { module: GatewayModule, controllers: [PushApiController, ApiDocsController], providers };
+    return { module: GatewayModule, controllers: [PushApiController, ApiDocsController, RegistryEventsController], providers };
   }
 }
 

@@ -5,3 +5,7 @@ export { InProcessMessageBus } from './in-process-bus';
 export { KafkaMessageBus, type KafkaBusOptions } from './kafka-bus';
 export { KafkaConnectionError, KafkaRecordTooLargeError, KafkaTimeoutError, KafkaTlsError, KafkaUnsupportedVersionError, type KafkaTlsOptions } from './kafka-producer';
 export { KafkaAuthenticationError, type KafkaSaslMechanism, type KafkaSaslOptions } from './kafka-sasl';
+export { BusClient } from './nest/bus-client';
+export { BusContext, type PartitionOffsets } from './nest/bus-context';
+export { BUS_EXTRAS, BusErrorPassthrough, BusEventPattern, type BusHandlerOptions, type BusResolve, type DynamicTopic, type Resolvable } from './nest/bus-pattern';
+export { BUS_TRANSPORT, BusTransport, resolverOf } from './nest/bus-transport';

@@ -10,3 +10,4 @@ export * from './problem-details.filter';
 export * from './serve';
 export * from './kafka-security';
 export * from './docs-page-headers';
+export * from './bus-consumers';

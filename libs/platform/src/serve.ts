@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, maskConfig } from '@borealis/util';
 import type { TrustProxy } from './config';
+import { startBusConsumers } from './bus-consumers';
 import { createHttpApp, useJsonLogs } from './http';
 import { Metrics } from './metrics';
 
@@ -22,6 +23,7 @@ export async function serveHttp(options: { service: string; host: string; port: 
   if (options.config['MIGRATE_ONLY'] === true) return migrateAndExit(options.service, options.imports);
   const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports }, options.service, trustProxyOf(options.config));
   app.get(Metrics).setService(options.service);
+  await startBusConsumers(app);
   await app.listen(options.port, options.host);
   return { app, httpUrl: `http://${displayHost(options.host)}:${(app.getHttpServer().address() as AddressInfo).port}` };
 }

@@ -18,7 +18,7 @@ import {
 } from '@borealis/contracts';
 import { MemoryPresenceStore, MemoryRateLimiter, MemoryReplayGuard } from '@borealis/keyvalue';
 import { InProcessMessageBus } from '@borealis/messaging';
-import { configureHttpApp, createFastifyAdapter, Metrics, PlatformModule } from '@borealis/platform';
+import { configureHttpApp, createFastifyAdapter, Metrics, PlatformModule, startBusConsumers } from '@borealis/platform';
 import { createTestDatabase, expectEventually, type TestDatabase } from '@borealis/testing';
 import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
 import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from './index';
@@ -78,6 +78,7 @@ beforeAll(async () => {
   }).compile();
   app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), { logger: false, bodyParser: false });
   configureHttpApp(app);
+  await startBusConsumers(app);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   statuses = app.get(MessageStatusQuery);

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { BusClient } from '@borealis/messaging';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
 import { MessageCancellation } from './delivery/message-cancellation.service';
 import { DeliveryRouter } from './delivery/delivery-router';
@@ -28,7 +29,7 @@ import { RegistrationRepository } from './persistence/registration.repository';
 import { RegistryViewRepository } from './persistence/registry-view.repository';
 import { StatsRepository } from './persistence/stats.repository';
 import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
-import { PushCoreConsumers } from './push-core.consumers';
+import { PushCoreEventsController } from './push-core.events.controller';
 import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
 import { RegistrationController } from './registration/registration.controller';
 import { RegistrationQuery } from './registration/registration.query';
@@ -69,9 +70,10 @@ export class PushCoreModule {
           }),
         }),
       ],
-      controllers: options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [],
+      controllers: [PushCoreEventsController, ...(options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [])],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
+        BusClient,
         PushDb,
         RegistryViewRepository,
         RegistrationRepository,
@@ -96,7 +98,6 @@ export class PushCoreModule {
         MessageStatusQuery,
         MessageListQuery,
         ProjectStatsQuery,
-        PushCoreConsumers,
         PushCoreMetrics,
       ],
       exports: [MessageStatusQuery, MessageListQuery, ProjectStatsQuery, RegistrationQuery],

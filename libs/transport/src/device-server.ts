@@ -6,7 +6,7 @@ import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, t
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_FRAME_BYTES, Topics, encodeFrame, encodeFramePrefixed, type DeliveryReceiptV1, type DeliveryV1, type DeviceEventV1, type RegistrationReplyV1 } from '@borealis/contracts';
 import { PresenceStore, type PresenceRefresh } from '@borealis/keyvalue';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
 import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
 import type { IncomingMessage } from 'node:http';
@@ -100,7 +100,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   constructor(
     @Inject(TRANSPORT_SETTINGS) private readonly settings: TransportSettings,
     credentials: CredentialAuthority,
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly presence: PresenceStore,
     private readonly clock: Clock,
     @Optional() readiness?: Readiness,
@@ -124,7 +124,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
     this.sentReceipts = new SentReceipts(settings.instanceId, settings.sentReceiptHoldMs, clock, (records) =>
-      this.bus.publish(Topics.deliveryReceipts, records).catch((err: unknown) => {
+      this.bus.publishBatch(Topics.deliveryReceipts, records).catch((err: unknown) => {
         this.logger.warn({ msg: 'sent receipts not published (the deliveries stay open)', receipts: records.length, error: err instanceof Error ? err.message : String(err) });
       }),
     );
@@ -293,7 +293,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       case 'publishRegistration':
         this.enqueue(effect.request.deviceId, async () => {
           try {
-            await this.bus.publish(Topics.registrationRequested, [{ value: effect.request }]);
+            await this.bus.publishBatch(Topics.registrationRequested, [{ value: effect.request }]);
           } catch (err) {
             this.warn('registration request not published', effect.request.deviceId, err);
             connection.apply(connection.session.onRequestFailed(effect.request.correlationId));
@@ -397,7 +397,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     const { instanceId, presenceTtlSeconds } = this.settings;
     try {
       await this.presence.set(deviceId, instanceId, presenceTtlSeconds);
-      await this.bus.publish(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId, atMs) }]);
+      await this.bus.publishBatch(Topics.deviceEvents, [{ value: this.deviceEvent('connected', deviceId, atMs) }]);
     } catch (err) {
       this.warn('device could not be announced; sending it away', deviceId, err);
       if (this.devices.get(deviceId) === connection) connection.apply(connection.session.goAway(this.spreadDelay(), 'service temporarily unavailable'));
@@ -440,7 +440,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private async publishReceipt(receipt: DeliveryReceiptV1): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.bus.publish(Topics.deliveryReceipts, [{ value: receipt }]);
+        await this.bus.publishBatch(Topics.deliveryReceipts, [{ value: receipt }]);
         if (attempt > 0) this.logger.log({ msg: 'delivery receipt published after retries', deviceId: receipt.deviceId, attempts: attempt + 1 });
         return;
       } catch (err) {
@@ -457,7 +457,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     const { instanceId } = this.settings;
     await this.presence.removeIfOwner(deviceId, instanceId).catch((err: unknown) => this.warn('presence not removed (it expires by TTL)', deviceId, err));
     await this.bus
-      .publish(Topics.deviceEvents, [{ value: this.deviceEvent('disconnected', deviceId) }])
+      .publishBatch(Topics.deviceEvents, [{ value: this.deviceEvent('disconnected', deviceId) }])
       .catch((err: unknown) => this.warn('disconnect event not published', deviceId, err));
   }
 

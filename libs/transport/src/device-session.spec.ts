@@ -12,7 +12,7 @@ import {
 } from '@borealis/contracts';
 import { CredentialAuthority } from './credentials';
 import { SourceShares } from './admission';
-import { MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type SourceLimits, type Step } from './device-session';
+import { ackKey, MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type SourceLimits, type Step } from './device-session';
 
 const settings: SessionSettings = {
   instanceId: 'transport-0',
@@ -461,7 +461,7 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['e'] } }), T0))).toEqual([['e']]);
   });
 
-  it('counts Acks the same with a few outstanding (kept in an array) and many (kept in a Set)', () => {
+  it('counts Acks the same with one outstanding and a few or many (kept in a Set)', () => {
     for (const outstanding of [3, 16, 17, 40]) {
       const { session, deviceId } = openSession();
       const ids = Array.from({ length: outstanding }, (_, i) => `m-${i}`);
@@ -476,6 +476,38 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
       session.deliver({ ...delivery(deviceId), messageId: 'next' });
       expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['next', ...ids] } }), T0))).toEqual([['next']]);
     }
+  });
+
+  it('keys unacknowledged ids by a small integer; two ids with one key never get more receipts than the notifications written', () => {
+    const keys = ['01936f5e-7c1a-7b3e-9a4f-000000000001', '', 'é', 'x'.repeat(128)].map(ackKey);
+    for (const key of keys) expect(Number.isInteger(key) && key >= 0 && key < 2 ** 30).toBe(true);
+    expect(ackKey('m-1')).toBe(ackKey('m-1'));
+    // Two ids sharing a key (found by search, as an attacker could).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | null = null;
+    for (let i = 0; pair === null; i++) {
+      const id = `forged-${i}`;
+      const other = seen.get(ackKey(id));
+      if (other !== undefined) pair = [other, id];
+      else seen.set(ackKey(id), id);
+    }
+    const [written, forged] = pair;
+    const { session, deviceId } = openSession();
+    session.deliver({ ...delivery(deviceId), messageId: written });
+    session.deliver({ ...delivery(deviceId), messageId: 'm-2' });
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: [forged, written, 'm-2'] } }), T0))).toEqual([[forged, 'm-2']]);
+    expect(session.onFrame(wire({ ack: { messageIds: [written, forged] } }), T0)).toEqual({ send: [], effects: [] });
+  });
+
+  it('keeps counting right when the oldest, middle and newest are acknowledged in any order', () => {
+    const { session, deviceId } = openSession();
+    const write = (messageId: string) => session.deliver({ ...delivery(deviceId), messageId });
+    for (let i = 0; i < 8; i++) write(`a-${i}`);
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'a-6'] } }), T0))).toEqual([['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'a-6']]);
+    for (let i = 0; i < 12; i++) write(`b-${i}`);
+    const outstanding = ['a-5', 'a-7', ...Array.from({ length: 12 }, (_, i) => `b-${i}`)];
+    expect(receiptIds(session.onFrame(wire({ ack: { messageIds: ['a-6', ...outstanding.reverse()] } }), T0))).toEqual([outstanding]);
+    expect(session.onFrame(wire({ ack: { messageIds: ['a-5', 'b-0'] } }), T0)).toEqual({ send: [], effects: [] });
   });
 
   it('remembers at most MAX_UNACKED unacknowledged notifications, forgetting the oldest', () => {

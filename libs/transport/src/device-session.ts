@@ -117,13 +117,16 @@ export class DeviceSession {
   /** Created on the first request: most connections never make one, and an empty Map costs memory. */
   private pending: Map<number, PendingRequest> | null = null;
   /**
-   * Message ids written on this connection and not yet acknowledged: an Ack counts for these only,
-   * so a device cannot turn made-up ids into receipt work for push-core. Usually one is
-   * outstanding (a push, its Ack, the next push): it sits in `unackedOne`, which costs no
-   * allocation per delivery; a Set holds them from the second on, and is dropped once empty.
+   * The notifications written on this connection and not yet acknowledged, by `ackKey` of their
+   * message id: an Ack counts for these only, so a device cannot turn made-up ids into receipt
+   * work for push-core. Usually one is outstanding (a push, its Ack, the next push): it sits in
+   * `unackedOne`, which costs no allocation per delivery; a Set holds them from the second on, and
+   * is dropped once empty. Keys, not the ids: a small integer keeps nothing alive, where each id
+   * string kept for a device that does not acknowledge cost the broadcast benchmark a sixth of
+   * its throughput (docs/benchmarks.md).
    */
-  private unackedOne: string | null = null;
-  private unacked: Set<string> | null = null;
+  private unackedOne: number | null = null;
+  private unacked: Set<number> | null = null;
   /**
    * Per-connection frame budgets as GCRA, the one-number form of a token bucket: when the next
    * frame of the kind is due (ms since the epoch, a small integer), so three fields and no
@@ -300,14 +303,14 @@ export class DeviceSession {
    */
   deliver(delivery: DeliveryV1): boolean {
     if (this.phase !== 'open' || delivery.deviceId !== this.id) return false;
-    const id = delivery.messageId;
+    const id = ackKey(delivery.messageId);
     if (this.unacked === null) {
       if (this.unackedOne === null || this.unackedOne === id) {
         this.unackedOne = id;
         return true;
       }
       // add(), not the constructor's iterable: no iterator on this path.
-      this.unacked = new Set<string>().add(this.unackedOne);
+      this.unacked = new Set<number>().add(this.unackedOne);
       this.unackedOne = null;
     }
     const unacked = this.unacked;
@@ -456,11 +459,13 @@ export class DeviceSession {
     let known: string[] | null = null;
     if (unacked === null) {
       const one = this.unackedOne;
-      if (one === null || !messageIds.includes(one)) return NOTHING;
+      if (one === null) return NOTHING;
+      const id = messageIds.find((candidate) => ackKey(candidate) === one);
+      if (id === undefined) return NOTHING;
       this.unackedOne = null;
-      known = [one];
+      known = [id];
     } else {
-      for (const id of messageIds) if (unacked.delete(id)) (known ??= []).push(id);
+      for (const id of messageIds) if (unacked.delete(ackKey(id))) (known ??= []).push(id);
       if (unacked.size === 0) this.unacked = null;
       if (known === null) return NOTHING;
     }
@@ -544,6 +549,21 @@ function spend(dueAt: number, now: number, budget: FrameBudget, cost = 1): numbe
   const ahead = dueAt - now;
   const next = (ahead <= 0 || ahead > budget.limitMs ? now : dueAt) + cost * budget.intervalMs;
   return next - now > budget.limitMs ? -1 : next;
+}
+
+/**
+ * A message id's key among a connection's unacknowledged notifications: FNV-1a over its UTF-16
+ * code units, cut to 30 bits so that V8 keeps it as a small integer (no allocation). Two ids with
+ * one key count as one notification: an Ack names one of them, and it is one receipt; so a device
+ * can never get more receipts out of a connection than notifications were written to it (a made-up
+ * id that happens to share a key only stands in for the one written, whose delivery then stays
+ * open and is sent again). Outstanding ids of a device that acknowledges are one or a few, where a
+ * shared key has odds of about 1 in 10^9.
+ */
+export function ackKey(messageId: string): number {
+  let hash = 0x811c9dc5 | 0;
+  for (let i = 0; i < messageId.length; i++) hash = Math.imul(hash ^ messageId.charCodeAt(i), 0x01000193);
+  return hash & 0x3fffffff;
 }
 
 function assertNever(value: never): never {

@@ -1,11 +1,14 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx } from '@nestjs/microservices';
 import { Topics, transportInboxTopic, type TransportInboxV1 } from '@borealis/contracts';
-import { MessageBus, type BusMessage } from '@borealis/messaging';
+import { BusClient, BusContext, BusEventPattern, type BusMessage, type BusResolve } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { CancelledDeliveries } from './cancelled-deliveries';
 import { DeviceServer } from './device-server';
 import { receiptRecords, type DeliveryOutcome } from './sent-receipts';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
+
+const instanceOf = (resolve: BusResolve): string => resolve<TransportSettings>(TRANSPORT_SETTINGS).instanceId;
 
 /**
  * Consumes this instance's inbox: deliveries are written to the device's connection (or reported
@@ -15,24 +18,21 @@ import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options'
  * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`), those of
  * deliveries that wait in a connection's write queue from when they are written.
  */
-@Injectable()
-export class InboxConsumer implements OnModuleInit {
+@Controller()
+export class InboxConsumer {
   private readonly cancelled = new CancelledDeliveries();
 
   constructor(
     @Inject(TRANSPORT_SETTINGS) private readonly settings: TransportSettings,
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly server: DeviceServer,
     private readonly clock: Clock,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    const { instanceId } = this.settings;
-    await this.bus.subscribe({
-      topic: transportInboxTopic(instanceId),
-      group: `borealis.transport.${instanceId}`,
-      handler: (messages) => this.handle(messages),
-    });
+  /** This instance's inbox, in a consumer group of its own. */
+  @BusEventPattern({ pattern: 'borealis.transport.inbox', topic: (resolve) => transportInboxTopic(instanceOf(resolve)) }, { group: (resolve) => `borealis.transport.${instanceOf(resolve)}` })
+  onInbox(@Ctx() context: BusContext<TransportInboxV1>): Promise<void> {
+    return this.handle(context.getMessages());
   }
 
   /** Idempotent: a redelivered Notification is dropped by the device SDK, a redelivered reply finds no waiting request. */
@@ -65,7 +65,7 @@ export class InboxConsumer implements OnModuleInit {
       else if (outcome === 'not_held') notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
     }
     const held = this.server.sentReceipts.hold(now, written);
-    if (notHeld.length > 0) await this.bus.publish(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));
+    if (notHeld.length > 0) await this.bus.publishBatch(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));
     await held;
   }
 }

@@ -4,7 +4,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import Redis from 'ioredis';
 import { FrameSplitter, PROTOCOL_VERSION, Topics, decodeFrame, encodeFramePrefixed, type DeviceEventV1, type Frame } from '@borealis/contracts';
 import { PresenceStore, RedisPresenceStore } from '@borealis/keyvalue';
-import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
+import { BusTransport, InProcessMessageBus, MessageBus, resolverOf } from '@borealis/messaging';
 import { expectEventually, requireRedis } from '@borealis/testing';
 import { Clock, SystemClock } from '@borealis/util';
 import { DeviceServer, TransportModule } from './index';
@@ -36,7 +36,8 @@ async function instance(id: string, presence: PresenceStore): Promise<Instance> 
   const moduleRef = await Test.createTestingModule({
     imports: [platform, TransportModule.register({ instanceId: id, host: '127.0.0.1', port: 0, credentialSecret: SECRET, heartbeatIntervalMs: 30_000, registrationTimeoutMs: 5000, drainGraceMs: 300 })],
   }).compile();
-  await moduleRef.init();
+  // Init hooks run in listen(); the inbox handler is subscribed after them.
+  await moduleRef.createNestMicroservice({ strategy: new BusTransport(moduleRef.get(MessageBus), resolverOf(moduleRef)) }).listen();
   await bus.start();
   return { id, moduleRef, server: moduleRef.get(DeviceServer), bus, events };
 }

@@ -39,7 +39,7 @@ import {
   type RegistrationRequestedV1,
 } from '@borealis/contracts';
 import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
-import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
+import { BusTransport, InProcessMessageBus, MessageBus, resolverOf } from '@borealis/messaging';
 import { Clock, SystemClock } from '@borealis/util';
 import { DeviceServer, TransportModule, WEBSOCKET_PATH } from './index';
 
@@ -475,7 +475,8 @@ describe('device protocol fuzzer', () => {
         }),
       ],
     }).compile();
-    await moduleRef.init();
+    // Init hooks run in listen(); the inbox handler is subscribed after them.
+    await moduleRef.createNestMicroservice({ strategy: new BusTransport(moduleRef.get(MessageBus), resolverOf(moduleRef)) }).listen();
     await bus.start();
     server = moduleRef.get(DeviceServer);
     const a = server.addresses();

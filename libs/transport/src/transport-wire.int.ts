@@ -25,7 +25,7 @@ import {
   type RegistrationRequestedV1,
 } from '@borealis/contracts';
 import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
-import { InProcessMessageBus, MessageBus } from '@borealis/messaging';
+import { BusTransport, InProcessMessageBus, MessageBus, resolverOf } from '@borealis/messaging';
 import { expectEventually } from '@borealis/testing';
 import { Clock, SystemClock } from '@borealis/util';
 import { DeviceServer, TransportModule, WEBSOCKET_PATH, type TransportModuleOptions } from './index';
@@ -216,7 +216,8 @@ async function boot(overrides: Partial<TransportModuleOptions> = {}): Promise<Ha
       }),
     ],
   }).compile();
-  await moduleRef.init();
+  // Init hooks run in listen(); the inbox handler is subscribed after them.
+  await moduleRef.createNestMicroservice({ strategy: new BusTransport(moduleRef.get(MessageBus), resolverOf(moduleRef)) }).listen();
   await bus.start();
   const server = moduleRef.get(DeviceServer);
   const ca = readFileSync(certFile, 'utf8');

@@ -21,7 +21,7 @@ import {
   type TopicDef,
 } from '@borealis/contracts';
 import { MemoryPresenceStore, PresenceStore } from '@borealis/keyvalue';
-import { InProcessMessageBus, MessageBus, type PublishRecord } from '@borealis/messaging';
+import { BusTransport, InProcessMessageBus, MessageBus, type PublishRecord, resolverOf } from '@borealis/messaging';
 import { expectEventually } from '@borealis/testing';
 import { Clock, sleep, SystemClock } from '@borealis/util';
 import { DeviceServer, TransportModule, type TransportModuleOptions } from './index';
@@ -133,7 +133,8 @@ async function boot(overrides: Partial<TransportModuleOptions> = {}, bus = new I
       }),
     ],
   }).compile();
-  await moduleRef.init();
+  // Init hooks run in listen(); the inbox handler is subscribed after them.
+  await moduleRef.createNestMicroservice({ strategy: new BusTransport(moduleRef.get(MessageBus), resolverOf(moduleRef)) }).listen();
   await bus.start();
   const server = moduleRef.get(DeviceServer);
   const devices: RawDevice[] = [];

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { BusClient } from '@borealis/messaging';
 import { CredentialAuthority } from './credentials';
 import { DeviceServer } from './device-server';
 import { InboxConsumer } from './inbox-consumer';
@@ -25,8 +26,9 @@ export class TransportModule {
           }),
         },
         DeviceServer,
-        InboxConsumer,
+        BusClient,
       ],
+      controllers: [InboxConsumer],
       exports: [DeviceServer],
     };
   }

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy }
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { Topics, type RegistryEventV1 } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Clock, backoffDelay, sleep } from '@borealis/util';
 import { AUTH_CONNECTION, AdvisoryLock } from '../persistence/database';
 
@@ -14,7 +14,7 @@ const RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Publishes the registry outbox to `Topics.registry` in `seq` order and marks the rows published
- * once `MessageBus.publish` resolved (durable). One replica at a time relays (a transaction-scoped
+ * once the publish resolved (durable). One replica at a time relays (a transaction-scoped
  * advisory lock), so events of one entity never overtake each other. A failed publish leaves the
  * rows pending and is retried with backoff: nothing committed is lost, some may be published twice
  * (consumers are idempotent; every event carries full state).
@@ -28,7 +28,7 @@ export class RegistryOutboxRelay implements OnApplicationBootstrap, OnModuleDest
 
   constructor(
     @InjectDataSource(AUTH_CONNECTION) private readonly dataSource: DataSource,
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly clock: Clock,
   ) {}
 
@@ -87,7 +87,7 @@ export class RegistryOutboxRelay implements OnApplicationBootstrap, OnModuleDest
         payload: RegistryEventV1;
       }[];
       if (rows.length === 0) return 0;
-      await this.bus.publish(
+      await this.bus.publishBatch(
         Topics.registry,
         rows.map((row) => ({ value: row.payload })),
       );

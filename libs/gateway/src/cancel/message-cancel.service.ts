@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, ErrorCode, Topics, type MessageStatusV1 } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Clock, isUuid, uuidv7 } from '@borealis/util';
 import { MessageStatusReader } from '../status/message-status-reader';
 
@@ -25,7 +25,7 @@ export class MessageCancelService {
   private readonly logger = new Logger(MessageCancelService.name);
 
   constructor(
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly statuses: MessageStatusReader,
     private readonly clock: Clock,
   ) {}
@@ -40,7 +40,7 @@ export class MessageCancelService {
 
     const atMs = this.clock.now();
     try {
-      await this.bus.publish(Topics.messageCancelRequested, [{ value: { requestId: uuidv7(atMs), projectId, messageId, atMs } }]);
+      await this.bus.publishBatch(Topics.messageCancelRequested, [{ value: { requestId: uuidv7(atMs), projectId, messageId, atMs } }]);
     } catch (err) {
       this.logger.warn({ msg: 'cancel request not durable', requestId, projectId, messageId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the cancel request could not be made durable; retry', { retryAfterSeconds: 1 });

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, ErrorCode, Topics, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Clock, uuidv7 } from '@borealis/util';
 import { isValidTopicName } from '../send/send-request';
 import { RegistrationReader } from './registration-reader';
@@ -19,7 +19,7 @@ export class RegistrationManagementService {
   private readonly logger = new Logger(RegistrationManagementService.name);
 
   constructor(
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly reader: RegistrationReader,
     private readonly clock: Clock,
   ) {}
@@ -40,7 +40,7 @@ export class RegistrationManagementService {
     if (before.unregisteredAt !== null) return { applied: true, registration: before };
     const atMs = this.clock.now();
     try {
-      await this.bus.publish(Topics.registrationUnregisterRequested, [{ value: { requestId: uuidv7(atMs), projectId, registrationId, atMs } }]);
+      await this.bus.publishBatch(Topics.registrationUnregisterRequested, [{ value: { requestId: uuidv7(atMs), projectId, registrationId, atMs } }]);
     } catch (err) {
       this.logger.warn({ msg: 'unregister request not durable', requestId, projectId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the unregister request could not be made durable; retry', { retryAfterSeconds: 1 });

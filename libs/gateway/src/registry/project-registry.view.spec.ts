@@ -1,10 +1,8 @@
-import { ErrorCode, Topics, type RegistryEventV1 } from '@borealis/contracts';
-import { InProcessMessageBus } from '@borealis/messaging';
+import { ErrorCode, type RegistryEventV1 } from '@borealis/contracts';
 import { FixedClock } from '@borealis/util';
 import type { AccessPrincipal } from '../access/access-token-verifier';
 import { ProjectRegistryView } from './project-registry.view';
 
-const options = { issuer: 'i', jwksUrl: 'https://i/jwks', audience: 'a', accessTokenTtlSeconds: 3600, rateLimit: { perSecond: 1, burst: 1 } };
 const principal = (keyId: string, projectId = 'p1', clientId = 'c1'): AccessPrincipal => ({ projectId, clientId, keyId, scopes: new Set() });
 const key = (id: string, fields: { revokedAtMs?: number | null; expiresAtMs?: number | null; updatedAtMs?: number; projectId?: string }): RegistryEventV1 => ({
   kind: 'service-account-key',
@@ -12,12 +10,10 @@ const key = (id: string, fields: { revokedAtMs?: number | null; expiresAtMs?: nu
 });
 
 async function setup() {
-  const bus = new InProcessMessageBus();
   const clock = new FixedClock(10_000);
-  const view = new ProjectRegistryView(bus, clock, options);
-  await view.onModuleInit();
-  await bus.start();
-  const publish = (...events: RegistryEventV1[]) => bus.publish(Topics.registry, events.map((value) => ({ value })));
+  const view = new ProjectRegistryView(clock);
+  // The view as RegistryEventsController feeds it (the gateway's integration test goes through the bus).
+  const publish = (...events: RegistryEventV1[]) => view.apply(events);
   return { view, clock, publish };
 }
 

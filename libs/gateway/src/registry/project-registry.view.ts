@@ -1,9 +1,7 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { DomainError, ErrorCode, Topics, type RegistryEventV1 } from '@borealis/contracts';
-import { MessageBus, type BusMessage } from '@borealis/messaging';
-import { Clock, randomToken } from '@borealis/util';
+import { Injectable } from '@nestjs/common';
+import { DomainError, ErrorCode, type RegistryEventV1 } from '@borealis/contracts';
+import { Clock } from '@borealis/util';
 import type { AccessPrincipal } from '../access/access-token-verifier';
-import { GATEWAY_OPTIONS, type GatewayModuleOptions } from '../gateway-options';
 
 type RegistryProject = Extract<RegistryEventV1, { kind: 'project' }>['project'];
 type RegistryKey = Extract<RegistryEventV1, { kind: 'service-account-key' }>['key'];
@@ -20,30 +18,16 @@ export interface ProjectInfo {
 
 /**
  * The gateway's in-memory view of auth's projects and service-account keys, rebuilt from the
- * compacted registry topic on every start: a consumer group of its own per process, read from the
- * beginning, so that every gateway instance sees every entity. It lets the gateway refuse tokens
- * of deactivated projects and revoked keys without asking auth.
+ * compacted registry topic on every start (RegistryEventsController: a consumer group of its own per
+ * process, read from the beginning, so that every gateway instance sees every entity). It lets the
+ * gateway refuse tokens of deactivated projects and revoked keys without asking auth.
  */
 @Injectable()
-export class ProjectRegistryView implements OnModuleInit {
+export class ProjectRegistryView {
   private readonly projects = new Map<string, RegistryProject>();
   private readonly keys = new Map<string, RegistryKey>();
 
-  constructor(
-    private readonly bus: MessageBus,
-    private readonly clock: Clock,
-    @Inject(GATEWAY_OPTIONS) private readonly options: GatewayModuleOptions,
-  ) {}
-
-  async onModuleInit(): Promise<void> {
-    const prefix = this.options.consumerGroupPrefix ?? 'borealis.gateway';
-    await this.bus.subscribe({
-      topic: Topics.registry,
-      group: `${prefix}.registry.${randomToken(6)}`,
-      fromBeginning: true,
-      handler: async (messages) => this.apply(messages),
-    });
-  }
+  constructor(private readonly clock: Clock) {}
 
   /**
    * Refuses a token obtained with a key that auth has revoked or that has expired (401: the token
@@ -85,9 +69,9 @@ export class ProjectRegistryView implements OnModuleInit {
     };
   }
 
-  private async apply(messages: BusMessage<RegistryEventV1>[]): Promise<void> {
+  async apply(events: RegistryEventV1[]): Promise<void> {
     // Redelivery may replay an older state: keep the newest.
-    for (const { value } of messages) {
+    for (const value of events) {
       if (value.kind === 'project') keepNewest(this.projects, value.project.id, value.project);
       else if (value.kind === 'service-account-key') keepNewest(this.keys, value.key.id, value.key);
     }

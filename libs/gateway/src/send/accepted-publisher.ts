@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Topics, type MessageAcceptedV1 } from '@borealis/contracts';
-import { MessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
+import { BusClient, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
 
 /**
  * Publishes in flight at once; further messages wait and leave together in the next batch. One:
@@ -30,7 +30,7 @@ export class AcceptedPublisher {
   private inFlight = 0;
   private scheduled = false;
 
-  constructor(private readonly bus: MessageBus) {}
+  constructor(private readonly bus: BusClient) {}
 
   /** `requestId` goes into the record's headers (each record its own request's id, whichever request's turn drains the batch). */
   publish(event: MessageAcceptedV1, requestId?: string): Promise<void> {
@@ -51,7 +51,7 @@ export class AcceptedPublisher {
       const batch = this.waiting.splice(0, MAX_BATCH);
       this.inFlight++;
       this.bus
-        .publish(
+        .publishBatch(
           Topics.messageAccepted,
           batch.map((w) => w.record),
         )

@@ -1,6 +1,6 @@
 import { DomainError, ErrorCode, Limits, Topics, type MessageAcceptedV1, type TopicDef } from '@borealis/contracts';
 import { MemoryRateLimiter, RateLimiter, type RateLimitDecision } from '@borealis/keyvalue';
-import { InProcessMessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
+import { BusClient, InProcessMessageBus, REQUEST_ID_HEADER, type PublishRecord } from '@borealis/messaging';
 import { Metrics, MetricNames } from '@borealis/platform';
 import { deferred, FixedClock, isUuid } from '@borealis/util';
 import type { GatewayModuleOptions } from '../gateway-options';
@@ -60,7 +60,7 @@ async function setup(bus = new InProcessMessageBus(), store?: IdempotencyStore, 
   const accepted: MessageAcceptedV1[] = [];
   await bus.subscribe({ topic: Topics.messageAccepted, group: 'test', handler: async (messages) => void accepted.push(...messages.map((m) => m.value)) });
   const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, options);
-  const service = new SendMessageService(new AcceptedPublisher(bus), limits, store ?? new MemoryIdempotencyStore(clock), clock, options, metrics);
+  const service = new SendMessageService(new AcceptedPublisher(new BusClient(bus)), limits, store ?? new MemoryIdempotencyStore(clock), clock, options, metrics);
   const decisions: RateLimitDecision[] = [];
   const send = (projectId = 'p1', payload: unknown = body, key?: string) => service.send(projectId, payload, { idempotencyKey: key, onRateLimit: (o) => decisions.push(o.decision) });
   return { bus, clock, accepted, decisions, send };
@@ -143,7 +143,7 @@ describe('SendMessageService', () => {
       const published: PublishRecord<MessageAcceptedV1>[] = [];
       await bus.subscribe({ topic: Topics.messageAccepted, group: 'test', handler: async (messages) => void published.push(...messages.map((m) => ({ value: m.value, headers: m.headers }))) });
       const limits = new RequestLimits(new MemoryRateLimiter(clock), clock, { ...options, rateLimit: { perSecond: 1, burst: 5 }, ipRateLimit: { perSecond: 1, burst: 2 } });
-      const service = new SendMessageService(new AcceptedPublisher(bus), limits, new MemoryIdempotencyStore(clock), clock, options);
+      const service = new SendMessageService(new AcceptedPublisher(new BusClient(bus)), limits, new MemoryIdempotencyStore(clock), clock, options);
       const ip: RateLimitDecision[] = [];
       const project: RateLimitDecision[] = [];
       const context = (requestId: string) => ({ requestId, onIpOutcome: (o: { decision: RateLimitDecision }) => ip.push(o.decision), onRateLimit: (o: { decision: RateLimitDecision }) => project.push(o.decision) });
@@ -295,7 +295,7 @@ describe('AcceptedPublisher', () => {
 
   it('batches what arrives in one event-loop turn and while a publish is in flight', async () => {
     const bus = new SlowBus();
-    const publisher = new AcceptedPublisher(bus);
+    const publisher = new AcceptedPublisher(new BusClient(bus));
     const first = Array.from({ length: 5 }, (_, i) => publisher.publish(event(i)));
     // Once the first batch is in flight, in a later turn:
     await new Promise((resolve) => setImmediate(resolve));
@@ -306,7 +306,7 @@ describe('AcceptedPublisher', () => {
 
   it('publishes each message with the request id of its own request, not of the one that drained the batch', async () => {
     const bus = new SlowBus();
-    const publisher = new AcceptedPublisher(bus);
+    const publisher = new AcceptedPublisher(new BusClient(bus));
     await Promise.all([1, 2, 3].map((n) => publisher.publish(event(n), `req-${n}`)));
     expect(bus.batches).toEqual([3]);
     expect(bus.headers).toEqual([1, 2, 3].map((n) => ({ [REQUEST_ID_HEADER]: `req-${n}` })));
@@ -315,7 +315,7 @@ describe('AcceptedPublisher', () => {
   it('fails every caller of a failed batch', async () => {
     const bus = new SlowBus();
     bus.failNext = true;
-    const publisher = new AcceptedPublisher(bus);
+    const publisher = new AcceptedPublisher(new BusClient(bus));
     const results = await Promise.allSettled([publisher.publish(event(1)), publisher.publish(event(2))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     await expect(publisher.publish(event(3))).resolves.toBeUndefined();

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DomainError, ErrorCode, Limits, Topics } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Clock, uuidv7 } from '@borealis/util';
 import { isValidTopicName } from '../send/send-request';
 
@@ -13,7 +13,7 @@ export class TopicSubscriptionService {
   private readonly logger = new Logger(TopicSubscriptionService.name);
 
   constructor(
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly clock: Clock,
   ) {}
 
@@ -26,7 +26,7 @@ export class TopicSubscriptionService {
     const atMs = this.clock.now();
     const requestId = uuidv7(atMs);
     try {
-      await this.bus.publish(Topics.topicSubscriptionRequested, [{ value: { requestId, projectId, registrationId, op, topics: [topic], atMs } }]);
+      await this.bus.publishBatch(Topics.topicSubscriptionRequested, [{ value: { requestId, projectId, registrationId, op, topics: [topic], atMs } }]);
     } catch (err) {
       this.logger.warn({ msg: 'subscription request not durable', projectId, error: String(err) });
       throw new DomainError(ErrorCode.Unavailable, 'the subscription request could not be made durable; retry', { retryAfterSeconds: 1 });

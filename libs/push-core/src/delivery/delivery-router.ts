@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isValidInstanceId, transportInboxTopic, type DeliveryV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { groupBy } from '../group-by';
 import type { OutboundDelivery } from '../persistence/delivery.repository';
@@ -22,7 +22,7 @@ export class DeliveryRouter {
   private readonly logger = new Logger('PushCoreDeliveryRouter');
 
   constructor(
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly presence: PresenceStore,
     private readonly clock: Clock,
   ) {}
@@ -69,7 +69,7 @@ export class DeliveryRouter {
     }
     await Promise.all(
       [...byInstance].map(([instanceId, devices]) =>
-        this.bus.publish(
+        this.bus.publishBatch(
           transportInboxTopic(instanceId),
           [...devices].flatMap(([deviceId, ids]) => chunks(ids, MAX_CANCEL_IDS).map((messageIds) => ({ value: { kind: 'cancel' as const, deviceId, messageIds, atMs } }))),
         ),
@@ -89,7 +89,7 @@ export class DeliveryRouter {
   async send(instanceId: string, deliveries: readonly OutboundDelivery[]): Promise<void> {
     if (deliveries.length === 0) return;
     const sentAtMs = this.clock.now();
-    await this.bus.publish(
+    await this.bus.publishBatch(
       transportInboxTopic(instanceId),
       deliveries.map((d) => ({ value: toDeliveryV1(d, sentAtMs) })),
     );

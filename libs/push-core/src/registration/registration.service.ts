@@ -8,7 +8,7 @@ import {
   type RegistrationReplyV1,
   type RegistrationRequestedV1,
 } from '@borealis/contracts';
-import { MessageBus } from '@borealis/messaging';
+import { BusClient } from '@borealis/messaging';
 import { Clock, randomToken } from '@borealis/util';
 import { isValidTopicName, MAX_TOPICS_PER_REGISTRATION } from '../domain/topic-name';
 import { groupBy } from '../group-by';
@@ -42,7 +42,7 @@ export class Registrations {
     private readonly registrations: RegistrationRepository,
     private readonly deliveries: DeliveryRepository,
     private readonly stats: StatsRepository,
-    private readonly bus: MessageBus,
+    private readonly bus: BusClient,
     private readonly clock: Clock,
   ) {}
 
@@ -66,7 +66,7 @@ export class Registrations {
     await Promise.all(Array.from({ length: Math.min(DEVICES_SIDE_BY_SIDE, devices.length) }, worker));
     const answered = batch.map((request) => ({ replyTo: request.replyTo, reply: replies.get(request)! }));
     const byInstance = groupBy(answered, (a) => a.replyTo);
-    await Promise.all([...byInstance].map(([instanceId, list]) => this.bus.publish(transportInboxTopic(instanceId), list.map((a) => ({ value: a.reply })))));
+    await Promise.all([...byInstance].map(([instanceId, list]) => this.bus.publishBatch(transportInboxTopic(instanceId), list.map((a) => ({ value: a.reply })))));
   }
 
   private async answer(sql: Sql, request: RegistrationRequestedV1): Promise<RegistrationReplyV1> {
