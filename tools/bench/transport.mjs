@@ -188,7 +188,11 @@ async function runBorealis() {
       cpuAtStart = process.cpuUsage();
       const t0 = performance.now();
       let written = 0;
-      for (const d of deliveries) if (server.deliver(d)) written++;
+      // A build before the write queue answers a boolean; this one 'written', 'queued' or 'not_held'.
+      for (const d of deliveries) {
+        const outcome = server.deliver(d);
+        if (outcome === true || outcome === 'written' || outcome === 'queued') written++;
+      }
       return reply({ deliveries: written, loopMs: performance.now() - t0 });
     }
     if (msg.cmd === 'rawBroadcast') {
@@ -299,6 +303,10 @@ function runClient() {
           } else if (frame.notification) {
             state.notifications++;
             received?.push(frame.notification.messageId);
+          } else if (frame.notifications) {
+            // Protocol version 3: a backlog written at once comes packed.
+            state.notifications += frame.notifications.notifications.length;
+            for (const n of frame.notifications.notifications) received?.push(n.messageId);
           } else if (frame.goAway) {
             // Drained: move to B (the stand-in for a load balancer). Busy (admission control): come back later.
             const drained = /shutting down/.test(frame.goAway.reason);

@@ -42,6 +42,8 @@ async function main(): Promise<void> {
         },
         maxConnections: c.DEVICE_MAX_CONNECTIONS,
         maxUnsentBytes: c.DEVICE_MAX_UNSENT_BYTES,
+        writeHighWaterBytes: c.DEVICE_WRITE_HIGH_WATER_BYTES,
+        coalesceMs: c.DEVICE_COALESCE_MS,
         goAwaySpreadMs: c.DEVICE_GOAWAY_SPREAD_MS,
         drainGraceMs: c.DEVICE_DRAIN_GRACE_MS,
         sentReceiptHoldMs: c.DEVICE_SENT_RECEIPT_HOLD_MS,

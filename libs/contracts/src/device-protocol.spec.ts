@@ -1,4 +1,4 @@
-import { DeviceErrorCode, FrameError, FrameSplitter, MAX_FRAME_BYTES, lengthPrefixed } from './device-protocol';
+import { DeviceErrorCode, DeviceProtocol, FrameError, FrameSplitter, MAX_FRAME_BYTES, NOTIFICATIONS_FRAME_VERSION, PROTOCOL_VERSION, decodeFrame, encodeFrame, encodeFramePrefixed, lengthPrefixed } from './device-protocol';
 
 /** A frame body of `bytes` bytes; the splitter does not decode, so any bytes do (varied, so that a misplaced byte shows). */
 function bodyOf(bytes: number, seed = bytes): Buffer {
@@ -111,5 +111,34 @@ describe('FrameSplitter', () => {
     const chunk = Buffer.concat(bodies.map(lengthPrefixed));
     const frames = new FrameSplitter().push(chunk);
     expect(frames.map((f) => f.buffer)).toEqual([chunk.buffer, chunk.buffer]);
+  });
+});
+
+describe('the Notifications frame (protocol version 3)', () => {
+  const notifications = [
+    { messageId: 'm-1', applicationId: 'app-1', registrationId: 'reg-1', title: 'one', message: 'ё', data: '', sentAtMs: 1_767_225_600_123, expiresAtMs: 1_767_229_200_123 },
+    { messageId: 'm-2', applicationId: 'app-2', registrationId: 'reg-2', title: '', message: '', data: '{"silent":true}', sentAtMs: 1, expiresAtMs: 2 },
+  ];
+
+  it('round-trips through the TCP framing with its notifications in order', () => {
+    const stream = encodeFramePrefixed({ notifications: { notifications } });
+    const [body] = new FrameSplitter().push(stream);
+    const frame = decodeFrame(body!);
+    expect(frame.kind).toBe('notifications');
+    expect(DeviceProtocol.Frame.toObject(frame, { defaults: true }).notifications.notifications).toEqual(notifications);
+  });
+
+  it('is a Notification frame\'s bytes under another tag: field 17 of Frame, each notification field 1', () => {
+    const single = Buffer.from(encodeFrame({ notification: notifications[0] }));
+    const batch = Buffer.from(encodeFrame({ notifications: { notifications: [notifications[0]!] } }));
+    expect(single[0]).toBe(0x42);
+    expect([...batch.subarray(0, 2)]).toEqual([0x8a, 0x01]);
+    expect(batch.subarray(3).equals(Buffer.concat([Buffer.from([0x0a]), single.subarray(1)]))).toBe(true);
+  });
+
+  it('a malformed one is a FrameError MALFORMED_FRAME', () => {
+    // Its one notification claims 5 bytes and has 1.
+    expect(() => decodeFrame(Buffer.from([0x8a, 0x01, 0x03, 0x0a, 0x05, 0x01]))).toThrow(expect.objectContaining({ code: DeviceErrorCode.MALFORMED_FRAME }));
+    expect(NOTIFICATIONS_FRAME_VERSION).toBeLessThanOrEqual(PROTOCOL_VERSION);
   });
 });

@@ -8,8 +8,14 @@ export type FrameKind = NonNullable<Frame['kind']>;
 export const DeviceErrorCode = borealis.device.v1.ErrorCode;
 export type DeviceErrorCode = borealis.device.v1.ErrorCode;
 
-/** The highest device protocol version; 2 added the device's local user to Register. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * The highest device protocol version: 2 added the device's local user to Register; 3 added the
+ * Notifications frame (several notifications in one frame), which a server sends only to devices
+ * that negotiated 3 or higher.
+ */
+export const PROTOCOL_VERSION = 3;
+/** The first version whose devices take the Notifications frame. */
+export const NOTIFICATIONS_FRAME_VERSION = 3;
 /** The lowest version this code still speaks: version 1 devices are served as single-user devices. */
 export const MIN_PROTOCOL_VERSION = 1;
 /** Largest encoded frame either side accepts; larger frames are refused with FRAME_TOO_LARGE. */

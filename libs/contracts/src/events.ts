@@ -60,6 +60,11 @@ export const DeliveryV1 = z.object({
   data: z.string().nullable(),
   sentAtMs: epochMs,
   expiresAtMs: epochMs,
+  /**
+   * The message's priority: the transport writes `high` ahead of `normal` pushes waiting for a slow
+   * device and never holds it back to coalesce. Absent (a record from before the field) = normal.
+   */
+  priority: Priority.optional(),
 });
 export type DeliveryV1 = z.infer<typeof DeliveryV1>;
 

@@ -336,6 +336,24 @@ describe('PushDaemon', () => {
     expect(acked).toContain('m2');
   });
 
+  it('takes a Notifications frame (protocol version 3) as its notifications in order, each acknowledged by its id', async () => {
+    const server = await fakeServer();
+    const { client } = await registeredClient(server);
+    const received = pushes(client, 3);
+    const batch = [notification('n1'), notification('n2'), notification('n1'), notification('n3')].map((f) => f.notification!);
+    server.connections[0]!.send({ notifications: { notifications: batch } });
+
+    expect((await received).map((p) => p.id)).toEqual(['n1', 'n2', 'n3']);
+    expect((await server.acked(4)).flat()).toEqual(['n1', 'n2', 'n1', 'n3']);
+  });
+
+  it('offers protocol versions 1 to 3 in Hello', async () => {
+    const server = await fakeServer();
+    await daemonFor(server).start();
+    const hello = (await server.next('hello')).frame.hello!;
+    expect([hello.minProtocolVersion, hello.protocolVersion]).toEqual([1, 3]);
+  });
+
   it('batches acknowledgements by delay and by count', async () => {
     const server = await fakeServer();
     await registeredClient(server, 'app1', { ackDelayMs: 200, ackBatchSize: 100 });

@@ -96,6 +96,7 @@ type ResultKind = 'registerResult' | 'requestResult' | 'credentialsRotated';
 type Welcome = InstanceType<typeof DeviceProtocol.Welcome>;
 type RegisterResult = InstanceType<typeof DeviceProtocol.RegisterResult>;
 type Notification = InstanceType<typeof DeviceProtocol.Notification>;
+type Notifications = InstanceType<typeof DeviceProtocol.Notifications>;
 type ErrorFrame = InstanceType<typeof DeviceProtocol.Error>;
 type RequestResult = InstanceType<typeof DeviceProtocol.RequestResult>;
 type CredentialsRotated = InstanceType<typeof DeviceProtocol.CredentialsRotated>;
@@ -485,6 +486,10 @@ export class PushDaemon extends EventEmitter<PushDaemonEvents> {
         return this.settle((frame.credentialsRotated as CredentialsRotated).requestId, frame);
       case 'notification':
         return this.onNotification(conn, frame.notification as Notification, arrived);
+      case 'notifications':
+        // Version 3: several in one frame, each acknowledged by its own id, in the frame's order.
+        for (const n of (frame.notifications as Notifications).notifications ?? []) this.onNotification(conn, n as Notification, arrived);
+        return;
       case 'ping':
         return this.send(conn, { pong: { nonce: (frame.ping as Ping).nonce } });
       case 'pong':

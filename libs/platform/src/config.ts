@@ -267,6 +267,9 @@ export const TransportConfig = z.object({
   DEVICE_REQUEST_BURST: positiveInt(100),
   DEVICE_MAX_CONNECTIONS: positiveInt(1_000_000),
   DEVICE_MAX_UNSENT_BYTES: positiveInt(256 * 1024),
+  // Priority and coalescing (docs/delivery.md): the write queue's threshold, the normal-push window (0 = off).
+  DEVICE_WRITE_HIGH_WATER_BYTES: positiveInt(16 * 1024),
+  DEVICE_COALESCE_MS: z.coerce.number().int().min(0).max(10_000).default(0),
   DEVICE_GOAWAY_SPREAD_MS: positiveInt(5000),
   DEVICE_DRAIN_GRACE_MS: positiveInt(2000),
   DEVICE_SENT_RECEIPT_HOLD_MS: z.coerce.number().int().min(0).max(10_000).default(1000),

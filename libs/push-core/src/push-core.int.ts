@@ -308,6 +308,7 @@ describe('messages and deliveries', () => {
         data: '{"k":1}',
         sentAtMs: T0,
         expiresAtMs: message.expiresAtMs,
+        priority: 'normal',
       },
     ]);
     expect(await statuses.getStatus(p1, message.messageId)).toMatchObject({ state: 'stored', counts: { pending: 1 } });
@@ -1105,5 +1106,18 @@ describe('priority in store-and-forward', () => {
     }
     await connect(device, 't-2');
     expect(deliveries('t-2').map((d) => d.messageId)).toEqual([ids['h1'], ids['h2'], ids['n1'], ids['n2']]);
+    // Each delivery carries its priority, so that the transport writes high ones ahead of a backlog too.
+    expect(deliveries('t-2').map((d) => d.priority)).toEqual(['high', 'high', 'normal', 'normal']);
+  });
+
+  it('a group message’s deliveries carry its priority to the transport', async () => {
+    const app = `aprio-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [application(app, p1, true, 1)]);
+    const device = newDevice();
+    await register(device, app);
+    await presence.set(device, 't-1', 3600);
+    const messageId = await send({ ...accepted(p1, { type: 'application', value: app }), priority: 'high' });
+    await fannedOut(messageId);
+    expect(deliveries('t-1').filter((d) => d.messageId === messageId)).toEqual([expect.objectContaining({ deviceId: device, priority: 'high' })]);
   });
 });

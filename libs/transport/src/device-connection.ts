@@ -4,8 +4,19 @@ import type { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { DeviceErrorCode, DeviceProtocol, FrameError, FrameSplitter, MAX_FRAME_BYTES, encodeFrame, encodeFramePrefixed, type DeliveryV1, type Frame, type FrameInit } from '@borealis/contracts';
 import type { DeviceSession, SessionEffect, Step } from './device-session';
-import { encodeNotification, notificationRetained, sharedNotification } from './frames';
+import { encodeNotification, encodeNotificationBatch, notificationRetained, prefixedFrames, sharedNotification } from './frames';
 import type { TransportStats } from './transport-stats';
+import { WriteQueue } from './write-queue';
+
+/**
+ * What became of a delivery handed to a connection: written to the socket (its `sent` receipt is
+ * the caller's), queued behind a backlog or held to be coalesced (the host reports it `sent` once
+ * it is written: `ConnectionHost.written`), or not taken (the device is not held here).
+ */
+export type DeliverOutcome = 'written' | 'queued' | 'not_held';
+
+/** A Notifications frame's notifications stay under this (the frame limit, less its own tag and length). */
+const MAX_BATCH_BYTES = MAX_FRAME_BYTES - 16;
 
 export type WireKind = 'tcp' | 'tls' | 'ws';
 
@@ -23,6 +34,14 @@ export interface ConnectionHost {
   readonly maxUnsentBytes: number;
   /** After the server ends a connection, the peer has this long to close its side. */
   readonly closeGraceMs: number;
+  /** Beyond this many unsent bytes in its socket, a connection queues notifications (high ones first). */
+  readonly writeHighWaterBytes: number;
+  /** Normal pushes to a version 3 device are held this long to go out in one Notifications frame; 0: off. */
+  readonly coalesceMs: number;
+  /** Pump the connection's write queue later: when its coalescing window ends, or soon (its socket was backpressured). */
+  schedulePump(connection: DeviceConnection, when: 'coalesced' | 'retry'): void;
+  /** Queued notifications were written: their `sent` receipts are the host's. */
+  written(connection: DeviceConnection, messageIds: string[]): void;
 }
 
 /** Connection state: open, ending (the peer has the close grace to finish; since when is in `closingSinceMs`) or closed. */
@@ -50,6 +69,8 @@ export abstract class DeviceConnection {
   private state: ConnectionState = OPEN;
   /** When the connection started closing; null while open (set on few connections at a time, so not a number field on all). */
   private closingSinceMs: number | null = null;
+  /** Notifications waiting to be written: only while the socket is backpressured or pushes are held to coalesce. */
+  private out: WriteQueue | null = null;
 
   constructor(
     readonly session: DeviceSession,
@@ -62,6 +83,11 @@ export abstract class DeviceConnection {
   abstract get writable(): boolean;
   protected abstract writeFrames(frames: FrameInit[]): void;
   protected abstract writeNotification(delivery: DeliveryV1): void;
+  /**
+   * Queued Notification frames (no length prefix), in order: as one Notifications frame when
+   * `batch`, else each in its own frame. `flushed` runs once the bytes have left the process.
+   */
+  protected abstract writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void;
   protected abstract endWire(): void;
   abstract destroy(): void;
 
@@ -74,12 +100,123 @@ export abstract class DeviceConnection {
     if (this.state !== CLOSED) this.host.wake(this, this.nextDeadline());
   }
 
-  /** Writes a Notification if this connection can take it; false means the device is not held here. */
-  deliver(delivery: DeliveryV1): boolean {
-    if (!this.writable || !this.session.deliver(delivery)) return false;
-    this.host.stats.notificationOut();
-    this.writeNotification(delivery);
-    return this.checkBackpressure();
+  /**
+   * Writes a Notification if this connection can take it, or queues it: behind a backlog the device
+   * has not read yet (a `high` push ahead of the `normal` ones waiting), or held to be coalesced.
+   */
+  deliver(delivery: DeliveryV1): DeliverOutcome {
+    if (!this.writable || !this.session.deliver(delivery)) return 'not_held';
+    // The usual case, as fast as without a queue: nothing waits, the socket takes it, nothing to hold.
+    if (
+      this.out === null &&
+      this.unsentBytes <= this.host.writeHighWaterBytes &&
+      (this.host.coalesceMs === 0 || delivery.priority === 'high' || !this.session.takesNotificationBatches)
+    ) {
+      this.host.stats.notificationOut();
+      this.writeNotification(delivery);
+      return this.checkBackpressure() ? 'written' : 'not_held';
+    }
+    return this.enqueue(delivery);
+  }
+
+  /** Notifications waiting in this connection's write queue. */
+  get queuedNotifications(): number {
+    return this.out?.size ?? 0;
+  }
+
+  /**
+   * Writes what may go of the queue while the socket takes it: high pushes, and normal ones unless
+   * held to coalesce (`flushNormals`: held ones too). Called when a high push arrives, when a
+   * coalescing window ends, and when the socket drained.
+   */
+  pump(flushNormals = false): void {
+    const out = this.out;
+    if (out === null || this.state === CLOSED) return;
+    try {
+      if (!this.writable) return;
+      const now = this.host.now();
+      const normalsToo = flushNormals || out.holdNormalUntilMs <= now;
+      if (normalsToo) out.holdNormalUntilMs = 0;
+      const batches = this.session.takesNotificationBatches;
+      let written: string[] | null = null;
+      while (!out.isEmpty && this.unsentBytes <= this.host.writeHighWaterBytes) {
+        const taken = out.take(this.packBytes, normalsToo);
+        if (taken.length === 0) break;
+        // Expired while it waited: push-core's to mark expired, as for one found expired in the inbox.
+        const live = taken.filter((n) => n.expiresAtMs > now);
+        this.host.stats.deliveriesExpired += taken.length - live.length;
+        if (live.length === 0) continue;
+        const batch = batches && live.length > 1;
+        this.host.stats.queuedOut(live.length, batch ? 1 : live.length, batch);
+        // The socket is ready for more once these bytes have left: pump again then.
+        this.writeQueued(
+          live.map((n) => n.frame),
+          batch,
+          () => this.pump(),
+        );
+        written ??= [];
+        for (const n of live) written.push(n.messageId);
+      }
+      if (out.isEmpty) this.out = null;
+      else if (this.unsentBytes > this.host.writeHighWaterBytes) this.retryLater(out);
+      // Cut off (over the bound), the connection reports nothing: push-core sends them again on the next one.
+      if (this.checkBackpressure() && written !== null) this.host.written(this, written);
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private enqueue(delivery: DeliveryV1): DeliverOutcome {
+    const frame = encodeNotification(delivery, false);
+    const queued = this.out?.bytes ?? 0;
+    // The bound: what the socket holds and what waits, together, as for a device that does not read.
+    if (this.unsentBytes + queued + frame.length > this.host.maxUnsentBytes) {
+      this.cutSlowReader();
+      return 'not_held';
+    }
+    const out = (this.out ??= new WriteQueue());
+    const high = delivery.priority === 'high';
+    out.add({ messageId: delivery.messageId, expiresAtMs: delivery.expiresAtMs, frame }, high);
+    this.host.stats.deliveriesQueued++;
+    if (this.unsentBytes > this.host.writeHighWaterBytes) {
+      this.retryLater(out);
+    } else if (high || this.host.coalesceMs === 0 || !this.session.takesNotificationBatches) {
+      // A high push goes at once, and takes the normal ones held for coalescing along: the device wakes for it anyway.
+      this.pump(true);
+    } else if (out.bytes >= this.packBytes) {
+      // A full frame's worth need not wait for the window.
+      this.pump(true);
+    } else if (out.holdNormalUntilMs === 0) {
+      out.holdNormalUntilMs = this.host.now() + this.host.coalesceMs;
+      this.host.schedulePump(this, 'coalesced');
+    }
+    return 'queued';
+  }
+
+  /** What one write from the queue carries at most: a Notifications frame within the frame limit, and no more than the high-water mark. */
+  private get packBytes(): number {
+    return Math.min(MAX_BATCH_BYTES, this.host.writeHighWaterBytes);
+  }
+
+  /** push-core cancelled these: those still waiting here are not written (and never reported). */
+  cancelQueued(messageIds: readonly string[]): number {
+    const out = this.out;
+    if (out === null) return 0;
+    const removed = out.remove(messageIds);
+    if (out.isEmpty) this.out = null;
+    return removed;
+  }
+
+  private retryLater(out: WriteQueue): void {
+    if (out.retryScheduled) return;
+    out.retryScheduled = true;
+    this.host.schedulePump(this, 'retry');
+  }
+
+  /** The host's retry timer fired. */
+  retryPump(): void {
+    if (this.out !== null) this.out.retryScheduled = false;
+    this.pump();
   }
 
   /** Called when the connection's timer wheel slot fires; returns when it next needs a tick. */
@@ -124,6 +261,11 @@ export abstract class DeviceConnection {
     if (this.state === CLOSED) return;
     this.state = CLOSED;
     this.closingSinceMs = null;
+    // Never reported `sent`: push-core keeps them pending and sends them on the device's next connection.
+    if (this.out !== null) {
+      this.host.stats.queuedUnwritten += this.out.clear();
+      this.out = null;
+    }
     this.host.stats.connectionsClosed++;
     this.host.stats.connectionsByWire[this.wire]--;
     this.host.closed(this);
@@ -159,11 +301,15 @@ export abstract class DeviceConnection {
   }
 
   private checkBackpressure(): boolean {
-    if (this.unsentBytes <= this.host.maxUnsentBytes) return true;
+    if (this.unsentBytes + (this.out?.bytes ?? 0) <= this.host.maxUnsentBytes) return true;
+    this.cutSlowReader();
+    return false;
+  }
+
+  private cutSlowReader(): void {
     this.host.stats.slowReaderDrops++;
     this.host.logger.warn({ msg: 'device does not read its socket; closing', deviceId: this.session.deviceId });
     this.destroy();
-    return false;
   }
 
   private end(): void {
@@ -258,6 +404,10 @@ export class StreamConnection extends DeviceConnection {
     if (this.socket.writableLength > 0) notificationRetained(bytes);
   }
 
+  protected writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void {
+    this.socket.write(batch ? encodeNotificationBatch(frames, true) : prefixedFrames(frames), flushed);
+  }
+
   protected endWire(): void {
     this.socket.end();
   }
@@ -338,6 +488,14 @@ export class WebSocketConnection extends DeviceConnection {
 
   protected writeNotification(delivery: DeliveryV1): void {
     this.socket.send(encodeNotification(delivery, false), { binary: true });
+  }
+
+  protected writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void {
+    if (batch) {
+      this.socket.send(encodeNotificationBatch(frames, false), { binary: true }, flushed);
+      return;
+    }
+    for (let i = 0; i < frames.length; i++) this.socket.send(frames[i]!, { binary: true }, i === frames.length - 1 ? flushed : undefined);
   }
 
   protected endWire(): void {

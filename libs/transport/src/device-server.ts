@@ -12,13 +12,14 @@ import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
 import type { IncomingMessage } from 'node:http';
 import { SourceShares, sourceOf } from './admission';
 import { CredentialAuthority } from './credentials';
-import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeviceConnection, type WireKind } from './device-connection';
+import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeliverOutcome, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
 import { SentReceipts } from './sent-receipts';
 import { CounterExport } from './stats-export';
 import { TimerWheel } from './timer-wheel';
 import { TRANSPORT_SETTINGS, type TransportSettings } from './transport-options';
 import { AdmissionBucket, TransportStats, type TransportStatsSnapshot } from './transport-stats';
+import { FixedDelayTimer } from './write-queue';
 
 /** The path of the WebSocket endpoint. */
 export const WEBSOCKET_PATH = '/device';
@@ -27,6 +28,12 @@ const RECEIPT_RETRY_BASE_MS = 200;
 const RECEIPT_RETRY_CAP_MS = 2000;
 /** Slots of the timer wheel: with 1 s slots a horizon of about 17 minutes, beyond any connection deadline. */
 const WHEEL_SLOTS = 1024;
+/**
+ * A backpressured connection's queue is pumped again this soon when nothing else wakes it (a
+ * write's completion usually does first): the first queued push follows bytes written without a
+ * completion callback, since the hot path allocates none.
+ */
+const PUMP_RETRY_MS = 10;
 
 export interface DeviceAddresses {
   tcp: { host: string; port: number };
@@ -50,6 +57,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   readonly sentReceipts: SentReceipts;
   readonly maxUnsentBytes: number;
   readonly closeGraceMs: number;
+  readonly writeHighWaterBytes: number;
+  readonly coalesceMs: number;
+  /** Pumps of connection write queues: at the end of a coalescing window, and retries of backpressured ones. */
+  private readonly coalescePumps: FixedDelayTimer<DeviceConnection> | null;
+  private readonly retryPumps: FixedDelayTimer<DeviceConnection>;
   private readonly tcp: Server;
   private readonly tls: Server | null = null;
   private readonly webSocketHttp: HttpServer | null = null;
@@ -96,6 +108,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   ) {
     this.maxUnsentBytes = settings.maxUnsentBytes;
     this.closeGraceMs = settings.drainGraceMs;
+    this.writeHighWaterBytes = settings.writeHighWaterBytes;
+    this.coalesceMs = settings.coalesceMs;
+    const now = () => this.clock.now();
+    this.coalescePumps = settings.coalesceMs > 0 ? new FixedDelayTimer(settings.coalesceMs, now, (connection) => connection.pump()) : null;
+    this.retryPumps = new FixedDelayTimer(PUMP_RETRY_MS, now, (connection) => connection.retryPump());
     this.enrollShares = new SourceShares(settings.enrollPerSource.perSecond, settings.enrollPerSource.burst);
     this.registerShares = new SourceShares(settings.registerPerSource.perSecond, settings.registerPerSource.burst);
     const sourceLimits = {
@@ -204,11 +221,35 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.stats.snapshot({ connectionsOpen: this.openConnections(), devicesHeld: this.devices.size });
   }
 
-  /** Writes the Notification to the device's connection; false when this instance does not hold the device. */
-  deliver(delivery: DeliveryV1): boolean {
-    const written = this.devices.get(delivery.deviceId)?.deliver(delivery) ?? false;
-    if (!written) this.stats.deliveriesNotHeld++;
-    return written;
+  /**
+   * Writes the Notification to the device's connection, or queues it there (its `sent` receipt then
+   * follows when it is written); `not_held` when this instance does not hold the device.
+   */
+  deliver(delivery: DeliveryV1): DeliverOutcome {
+    const outcome = this.devices.get(delivery.deviceId)?.deliver(delivery) ?? 'not_held';
+    if (outcome === 'not_held') this.stats.deliveriesNotHeld++;
+    return outcome;
+  }
+
+  /** Cancelled deliveries still waiting in the device's write queue are not written. */
+  cancelQueued(deviceId: string, messageIds: readonly string[]): void {
+    const removed = this.devices.get(deviceId)?.cancelQueued(messageIds) ?? 0;
+    this.stats.queuedCancelled += removed;
+  }
+
+  schedulePump(connection: DeviceConnection, when: 'coalesced' | 'retry'): void {
+    if (when === 'retry') this.retryPumps.add(connection);
+    else if (this.coalescePumps) this.coalescePumps.add(connection);
+    else connection.pump();
+  }
+
+  written(connection: DeviceConnection, messageIds: string[]): void {
+    const deviceId = connection.session.deviceId;
+    if (deviceId === null) return;
+    void this.sentReceipts.hold(
+      this.clock.now(),
+      messageIds.map((messageId) => ({ status: 'sent' as const, deviceId, messageId })),
+    );
   }
 
   handleReply(reply: RegistrationReplyV1): void {
@@ -468,6 +509,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     for (const connection of [...this.devices.values(), ...this.unrouted]) connection.destroy();
     await allClosed;
     if (this.wheelTimer) clearInterval(this.wheelTimer);
+    this.coalescePumps?.stop();
+    this.retryPumps.stop();
     // What the devices did not acknowledge before they left.
     await this.sentReceipts.flush();
     // Presence removals and disconnect events of the closed connections.

@@ -153,6 +153,16 @@ describe('DeviceSession: Hello', () => {
     expectErrorAndClose(narrow.onFrame(wire({ hello: { protocolVersion: 1 } }), T0), DeviceErrorCode.UNSUPPORTED_VERSION);
   });
 
+  it('takes Notifications frames only from a device that negotiated version 3', () => {
+    const hello = (protocolVersion: number) => {
+      const session = newSession();
+      session.onFrame(wire({ hello: { protocolVersion } }), T0);
+      return session.takesNotificationBatches;
+    };
+    expect([hello(1), hello(2), hello(3)]).toEqual([false, false, true]);
+    expect(newSession().takesNotificationBatches).toBe(false);
+  });
+
   it.each<[string, FrameInit]>([
     ['ping', { ping: { nonce: 1 } }],
     ['register', { register: { requestId: 1, applicationId: 'a' } }],
@@ -187,6 +197,7 @@ describe('DeviceSession: frames a device must not send', () => {
   it.each<[string, FrameInit]>([
     ['welcome', { welcome: { deviceId: 'x' } }],
     ['notification', { notification: { messageId: 'm' } }],
+    ['notifications', { notifications: { notifications: [{ messageId: 'm' }] } }],
     ['registerResult', { registerResult: { requestId: 1 } }],
     ['requestResult', { requestResult: { requestId: 1 } }],
     ['goAway', { goAway: {} }],

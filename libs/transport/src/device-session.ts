@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   DeviceErrorCode,
   MIN_PROTOCOL_VERSION,
+  NOTIFICATIONS_FRAME_VERSION,
   PROTOCOL_VERSION,
   RegistrationRequestedV1,
   type DeliveryReceiptV1,
@@ -152,6 +153,11 @@ export class DeviceSession {
     return this.id;
   }
 
+  /** The device negotiated a version that takes several notifications in one Notifications frame. */
+  get takesNotificationBatches(): boolean {
+    return this.version >= NOTIFICATIONS_FRAME_VERSION;
+  }
+
   get isOpen(): boolean {
     return this.phase === 'open';
   }
@@ -232,6 +238,7 @@ export class DeviceSession {
       case 'registerResult':
       case 'requestResult':
       case 'notification':
+      case 'notifications':
       case 'pong':
       case 'goAway':
       case 'error':

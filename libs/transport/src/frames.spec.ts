@@ -1,5 +1,6 @@
 import { DeviceErrorCode, ErrorCode, decodeFrame, encodeFrame, encodeFramePrefixed, type DeliveryV1, type RegistrationReplyV1 } from '@borealis/contracts';
-import { deviceErrorCodeFor, encodeNotification, notificationFrame, notificationRetained, replyFrame, requestTimeoutFrame, sharedNotification } from './frames';
+import { FrameSplitter } from '@borealis/contracts';
+import { deviceErrorCodeFor, encodeNotification, encodeNotificationBatch, notificationFrame, notificationRetained, prefixedFrames, replyFrame, requestTimeoutFrame, sharedNotification } from './frames';
 
 const ok: RegistrationReplyV1 = {
   kind: 'registration.reply',
@@ -111,5 +112,26 @@ describe('encodeNotification', () => {
     const nonAscii = delivery({ registrationId: 'reg-ё' });
     expect(sharedNotification(nonAscii).equals(expected(nonAscii))).toBe(true);
     expect(sharedNotification(b).equals(expected(b))).toBe(true);
+  });
+
+  it('encodeNotificationBatch writes what the generated encoder writes for a Notifications frame, in order', () => {
+    const ds = [delivery({ messageId: 'm-1' }), delivery({ messageId: 'm-2', data: null, message: 'ё'.repeat(2048) }), delivery({ messageId: 'm-3', registrationId: 'reg-ё' })];
+    const frames = ds.map((d) => encodeNotification(d, false));
+    const expected = { notifications: { notifications: ds.map((d) => notificationFrame(d).notification!) } };
+    expect(encodeNotificationBatch(frames, false).equals(Buffer.from(encodeFrame(expected)))).toBe(true);
+    expect(encodeNotificationBatch(frames, true).equals(encodeFramePrefixed(expected))).toBe(true);
+    const decoded = decodeFrame(encodeNotificationBatch(frames, false));
+    expect(decoded.kind).toBe('notifications');
+    expect(decoded.notifications!.notifications!.map((n) => n.messageId)).toEqual(['m-1', 'm-2', 'm-3']);
+    // The frames handed in are left as they were (they may be written again elsewhere).
+    expect(frames.every((f) => f[0] === 0x42)).toBe(true);
+    expect(() => encodeNotificationBatch([Buffer.from(encodeFrame({ ping: { nonce: 1 } }))], false)).toThrow('not an encoded Notification frame');
+  });
+
+  it('prefixedFrames is the frames each with its length prefix, as the splitter reads them back', () => {
+    const frames = [encodeNotification(delivery({ messageId: 'm-1' }), false), encodeNotification(delivery({ messageId: 'm-2', message: 'y'.repeat(200) }), false)];
+    const bytes = prefixedFrames(frames);
+    expect(bytes.equals(Buffer.concat(frames.map((f) => encodeFramePrefixed(decodeFrame(f)))))).toBe(true);
+    expect(new FrameSplitter().push(bytes).map((b) => decodeFrame(b).notification?.messageId)).toEqual(['m-1', 'm-2']);
   });
 });

@@ -76,6 +76,43 @@ export function notificationRetained(bytes: Buffer): void {
   if (lastTemplate?.bytes === bytes) lastTemplate.bytes = Buffer.from(bytes);
 }
 
+/**
+ * Several encoded Notification frames (no length prefix, as `encodeNotification(d, false)` makes
+ * them) as one Notifications frame (protocol version 3), for devices that negotiated it. Each
+ * frame is `0x42 len body` (Frame.notification, field 8) and becomes `0x0a len body`
+ * (Notifications.notifications, field 1): the same bytes with another tag, so no re-encoding.
+ */
+export function encodeNotificationBatch(frames: readonly Buffer[], lengthPrefix: boolean): Buffer {
+  let inner = 0;
+  for (const frame of frames) inner += frame.length;
+  const frameBytes = 2 + varintSize(inner) + inner;
+  const out = Buffer.allocUnsafe((lengthPrefix ? varintSize(frameBytes) : 0) + frameBytes);
+  let at = lengthPrefix ? writeVarint(out, 0, frameBytes) : 0;
+  // Frame.notifications: field 17, length-delimited, the tag as a two-byte varint.
+  out[at++] = 0x8a;
+  out[at++] = 0x01;
+  at = writeVarint(out, at, inner);
+  for (const frame of frames) {
+    if (frame[0] !== 0x42) throw new Error('not an encoded Notification frame');
+    at += frame.copy(out, at);
+    out[at - frame.length] = 0x0a;
+  }
+  return out;
+}
+
+/** Encoded frames (no length prefix) each with its varint length prefix, in one buffer: one socket write. */
+export function prefixedFrames(frames: readonly Buffer[]): Buffer {
+  let bytes = 0;
+  for (const frame of frames) bytes += varintSize(frame.length) + frame.length;
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const frame of frames) {
+    at = writeVarint(out, at, frame.length);
+    at += frame.copy(out, at);
+  }
+  return out;
+}
+
 /** The registrationId is ASCII in practice: written in place by a loop that gives up otherwise (the caller encodes the whole frame). */
 function writeAscii(out: Buffer, at: number, value: string): boolean {
   for (let i = 0; i < value.length; i++) {

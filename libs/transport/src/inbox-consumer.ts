@@ -15,7 +15,8 @@ const instanceOf = (resolve: BusResolve): string => resolve<TransportSettings>(T
  * `not_held` when the device is no longer here), unless a cancel for them came first or in the same
  * batch; registration replies answer the waiting request.
  * `not_held` receipts are published before the batch counts as handled (push-core routes those
- * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`).
+ * deliveries again); `sent` receipts are held for the device's Ack (`SentReceipts`), those of
+ * deliveries that wait in a connection's write queue from when they are written.
  */
 @Controller()
 export class InboxConsumer {
@@ -40,7 +41,12 @@ export class InboxConsumer {
     const written: DeliveryOutcome[] = [];
     const notHeld: DeliveryOutcome[] = [];
     // Cancels first: a delivery ahead of its cancel in the same batch is not written either.
-    for (const { value } of messages) if (value.kind === 'cancel') this.cancelled.add(value.deviceId, value.messageIds);
+    for (const { value } of messages) {
+      if (value.kind !== 'cancel') continue;
+      this.cancelled.add(value.deviceId, value.messageIds);
+      // Those waiting in the device's write queue (behind a backlog, or held to coalesce) are not written either.
+      this.server.cancelQueued(value.deviceId, value.messageIds);
+    }
     for (const { value } of messages) {
       if (value.kind === 'registration.reply') {
         this.server.handleReply(value);
@@ -53,8 +59,10 @@ export class InboxConsumer {
         this.server.stats.deliveriesExpired++;
         continue;
       }
-      if (this.server.deliver(value)) written.push({ status: 'sent', deviceId: value.deviceId, messageId: value.messageId });
-      else notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
+      // A queued delivery's `sent` receipt follows when it is written (DeviceServer.written).
+      const outcome = this.server.deliver(value);
+      if (outcome === 'written') written.push({ status: 'sent', deviceId: value.deviceId, messageId: value.messageId });
+      else if (outcome === 'not_held') notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
     }
     const held = this.server.sentReceipts.hold(now, written);
     if (notHeld.length > 0) await this.bus.publishBatch(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));

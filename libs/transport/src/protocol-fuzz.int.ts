@@ -132,6 +132,8 @@ function deviceFrame(rng: Rng, state: { requestId: number; credentials: { device
       return rng.pick<FrameInit>([
         { welcome: { deviceId: 'd', heartbeatIntervalMs: 1 } },
         { notification: { messageId: 'm', applicationId: 'a' } },
+        // Protocol version 3; mutated, a Notifications frame with broken inner notifications.
+        { notifications: { notifications: [{ messageId: 'm', applicationId: 'a', title: text(rng) }, { messageId: 'n', data: text(rng) }] } },
         { pong: { nonce: 1 } },
         { goAway: { reconnectDelayMs: 1 } },
         { error: { code: DeviceErrorCode.INTERNAL, message: 'x' } },

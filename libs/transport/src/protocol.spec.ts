@@ -21,6 +21,14 @@ const EXAMPLES: Record<FrameKind, FrameInit> = {
   notification: {
     notification: { messageId: 'm-1', applicationId: 'app-1', registrationId: 'reg-2', title: 'Привет', message: 'мир ✓', data: '{"k":[1,2]}', sentAtMs: 1_767_225_600_123, expiresAtMs: 1_767_229_200_123 },
   },
+  notifications: {
+    notifications: {
+      notifications: [
+        { messageId: 'm-2', applicationId: 'app-1', registrationId: 'reg-2', title: 'one', message: '', data: '', sentAtMs: 1_767_225_600_123, expiresAtMs: 1_767_229_200_123 },
+        { messageId: 'm-3', applicationId: 'app-2', registrationId: 'reg-3', title: '', message: '', data: '{"silent":true}', sentAtMs: 1, expiresAtMs: 2 },
+      ],
+    },
+  },
   ack: { ack: { messageIds: ['m-1', 'm-2'] } },
   ping: { ping: { nonce: 0xffffffff } },
   pong: { pong: { nonce: 7 } },

@@ -19,6 +19,9 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     deliveries: 0,
     deliveriesNotHeld: 0,
     deliveriesExpired: 0,
+    deliveriesQueued: 0,
+    queuedUnwritten: 0,
+    queuedCancelled: 0,
     acks: 0,
     slowReaderDrops: 0,
     errors: {},
@@ -34,12 +37,14 @@ describe('CounterExport', () => {
     const metrics = new Metrics({ service: 'transport', processMetrics: false });
     const exported = new CounterExport(metrics);
     exported.update(snapshot({ connectionsAccepted: 3, framesIn: { hello: 3, ack: 2 }, deliveries: 5, acks: 4, errors: { MALFORMED_FRAME: 1 } }));
-    exported.update(snapshot({ connectionsAccepted: 5, framesIn: { hello: 5, ack: 2 }, deliveries: 9, acks: 4, errors: { MALFORMED_FRAME: 1 }, internalFailures: 1 }));
+    exported.update(snapshot({ connectionsAccepted: 5, framesIn: { hello: 5, ack: 2 }, deliveries: 9, deliveriesQueued: 6, queuedUnwritten: 2, acks: 4, errors: { MALFORMED_FRAME: 1 }, internalFailures: 1 }));
     const text = await metrics.render();
     expect(text).toMatch(/borealis_transport_connection_events_total\{[^}]*event="accepted"[^}]*\} 5/);
     expect(text).toMatch(/borealis_transport_frames_total\{[^}]*direction="in",kind="hello"[^}]*\} 5/);
     expect(text).toMatch(/borealis_transport_frames_total\{[^}]*direction="in",kind="ack"[^}]*\} 2/);
     expect(text).toMatch(/borealis_transport_deliveries_total\{[^}]*outcome="written"[^}]*\} 9/);
+    expect(text).toMatch(/borealis_transport_deliveries_total\{[^}]*outcome="queued"[^}]*\} 6/);
+    expect(text).toMatch(/borealis_transport_deliveries_total\{[^}]*outcome="queued_unwritten"[^}]*\} 2/);
     expect(text).toMatch(/borealis_transport_acks_total\{[^}]*\} 4/);
     expect(text).toMatch(/borealis_transport_errors_total\{[^}]*code="MALFORMED_FRAME"[^}]*\} 1/);
     expect(text).toMatch(/borealis_transport_errors_total\{[^}]*code="internal_failure"[^}]*\} 1/);

@@ -22,6 +22,9 @@ export class CounterExport {
     for (const [kind, count] of Object.entries(s.framesOut)) this.add(`out:${kind}`, count ?? 0, (n) => m.transportFrames.inc({ direction: 'out', kind }, n));
     this.add('deliveries:written', s.deliveries, (n) => m.transportDeliveries.inc({ outcome: 'written' }, n));
     this.add('deliveries:not_held', s.deliveriesNotHeld, (n) => m.transportDeliveries.inc({ outcome: 'not_held' }, n));
+    this.add('deliveries:queued', s.deliveriesQueued, (n) => m.transportDeliveries.inc({ outcome: 'queued' }, n));
+    this.add('deliveries:queued_unwritten', s.queuedUnwritten, (n) => m.transportDeliveries.inc({ outcome: 'queued_unwritten' }, n));
+    this.add('deliveries:queued_cancelled', s.queuedCancelled, (n) => m.transportDeliveries.inc({ outcome: 'queued_cancelled' }, n));
     this.add('deliveries:expired', s.deliveriesExpired, (n) => m.transportDeliveries.inc({ outcome: 'expired' }, n));
     this.add('acks', s.acks, (n) => m.transportAcks.inc(n));
     this.add('slow', s.slowReaderDrops, (n) => m.transportSlowReaderDrops.inc(n));

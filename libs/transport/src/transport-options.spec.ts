@@ -50,6 +50,8 @@ describe('resolveTransportSettings', () => {
       acceptRatePerSecond: 2000,
       acceptBurst: 4000,
       maxUnsentBytes: 256 * 1024,
+      writeHighWaterBytes: 16 * 1024,
+      coalesceMs: 0,
       goAwaySpreadMs: 5000,
       drainGraceMs: 2000,
       sentReceiptHoldMs: 1000,
@@ -64,6 +66,14 @@ describe('resolveTransportSettings', () => {
     for (const bad of [-1, 1.5, 10_001]) {
       expect(() => resolveTransportSettings({ ...options, sentReceiptHoldMs: bad })).toThrow('sentReceiptHoldMs must be an integer from 0 to 10000');
     }
+  });
+
+  it('takes a coalescing window from 0 (off) to 10 s and a positive write high-water mark, and refuses anything else', () => {
+    expect(resolveTransportSettings({ ...options, coalesceMs: 25, writeHighWaterBytes: 4096 })).toMatchObject({ coalesceMs: 25, writeHighWaterBytes: 4096 });
+    for (const bad of [-1, 2.5, 10_001]) {
+      expect(() => resolveTransportSettings({ ...options, coalesceMs: bad })).toThrow('coalesceMs must be an integer from 0 to 10000');
+    }
+    expect(() => resolveTransportSettings({ ...options, writeHighWaterBytes: 0 })).toThrow('writeHighWaterBytes must be a positive integer');
   });
 
   it('names an unreadable certificate and a secure WebSocket without TLS', () => {

@@ -66,8 +66,24 @@ export interface TransportModuleOptions {
   acceptBurst?: number;
   /** Connections held at most; beyond, new ones are sent away. Default 1,000,000. */
   maxConnections?: number;
-  /** A device whose unsent bytes exceed this is cut off. Default 256 KiB. */
+  /**
+   * A device whose unsent bytes (in its socket and in its write queue together) exceed this is cut
+   * off. Default 256 KiB.
+   */
   maxUnsentBytes?: number;
+  /**
+   * Beyond this many bytes unsent in a connection's socket, further notifications wait in the
+   * connection's own write queue, `high` ones ahead of `normal` ones, and go out as the socket
+   * drains. At maxUnsentBytes or above there is no queue: every notification goes straight to the
+   * socket, in arrival order. Default 16 KiB.
+   */
+  writeHighWaterBytes?: number;
+  /**
+   * Normal-priority pushes to a device that speaks protocol version 3 are held up to this long and
+   * go out together in one Notifications frame; high ones never wait. 0 turns coalescing off (the
+   * default: see docs/delivery.md). At most 10000.
+   */
+  coalesceMs?: number;
   /** GoAway reconnect delays are spread over at least this range. Default 5000 ms. */
   goAwaySpreadMs?: number;
   /** After GoAway, devices get this long to close before their sockets are cut. Default 2000 ms. */
@@ -118,6 +134,8 @@ export interface TransportSettings {
   acceptBurst: number;
   maxConnections: number;
   maxUnsentBytes: number;
+  writeHighWaterBytes: number;
+  coalesceMs: number;
   goAwaySpreadMs: number;
   drainGraceMs: number;
   sentReceiptHoldMs: number;
@@ -135,6 +153,9 @@ const MAX_ACK_IDS = 1000;
 const MAX_HELLO_WAIT_MS = 10_000;
 const DAY_MS = 86_400_000;
 const DEFAULT_SENT_RECEIPT_HOLD_MS = 1000;
+const DEFAULT_WRITE_HIGH_WATER_BYTES = 16 * 1024;
+/** Longer holds a push past what "normal priority" lets an app server expect. */
+export const MAX_COALESCE_MS = 10_000;
 /** Longer would keep the status API's `sent` from meaning "written, not yet acknowledged" for long. */
 const MAX_SENT_RECEIPT_HOLD_MS = 10_000;
 /** Per source (docs/security.md, finding 5): far above what the devices behind one address enroll and register, far below a stuffing run. */
@@ -187,6 +208,9 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
   const acceptBurst = positive('acceptBurst', options.acceptBurst, 2 * acceptRatePerSecond);
   const maxConnections = positive('maxConnections', options.maxConnections, 1_000_000);
   const maxUnsentBytes = positive('maxUnsentBytes', options.maxUnsentBytes, 256 * 1024);
+  const writeHighWaterBytes = positive('writeHighWaterBytes', options.writeHighWaterBytes, DEFAULT_WRITE_HIGH_WATER_BYTES);
+  const coalesceMs = options.coalesceMs ?? 0;
+  if (!Number.isInteger(coalesceMs) || coalesceMs < 0 || coalesceMs > MAX_COALESCE_MS) problems.push(`coalesceMs must be an integer from 0 to ${MAX_COALESCE_MS}`);
   const goAwaySpreadMs = positive('goAwaySpreadMs', options.goAwaySpreadMs, 5000);
   const drainGraceMs = positive('drainGraceMs', options.drainGraceMs, 2000);
   const sentReceiptHoldMs = options.sentReceiptHoldMs ?? DEFAULT_SENT_RECEIPT_HOLD_MS;
@@ -241,6 +265,8 @@ export function resolveTransportSettings(options: TransportModuleOptions): Trans
     acceptBurst,
     maxConnections,
     maxUnsentBytes,
+    writeHighWaterBytes,
+    coalesceMs,
     goAwaySpreadMs,
     drainGraceMs,
     sentReceiptHoldMs,

@@ -28,6 +28,12 @@ export interface TransportStatsSnapshot {
   deliveriesNotHeld: number;
   /** Deliveries dropped because their message expired before they could be written. */
   deliveriesExpired: number;
+  /** Deliveries that waited in a connection's write queue (behind a backlog, or held to coalesce) before they were written. */
+  deliveriesQueued: number;
+  /** Queued deliveries never written because their connection closed first (not reported sent: push-core resends them). */
+  queuedUnwritten: number;
+  /** Queued deliveries taken out of a write queue because push-core cancelled their message. */
+  queuedCancelled: number;
   /** Message ids acknowledged by devices. */
   acks: number;
   /** Connections cut because the device did not read its socket. */
@@ -54,6 +60,9 @@ export class TransportStats {
   deliveries = 0;
   deliveriesNotHeld = 0;
   deliveriesExpired = 0;
+  deliveriesQueued = 0;
+  queuedUnwritten = 0;
+  queuedCancelled = 0;
   acks = 0;
   slowReaderDrops = 0;
   internalFailures = 0;
@@ -89,6 +98,13 @@ export class TransportStats {
     this.deliveries++;
   }
 
+  /** Queued notifications written: `count` of them in `frames` frames (one Notifications frame when `batch`). */
+  queuedOut(count: number, frames: number, batch: boolean): void {
+    const kind = batch ? 'notifications' : 'notification';
+    this.framesOut[kind] = (this.framesOut[kind] ?? 0) + frames;
+    this.deliveries += count;
+  }
+
   snapshot(gauges: { connectionsOpen: number; devicesHeld: number }): TransportStatsSnapshot {
     return {
       ...gauges,
@@ -105,6 +121,9 @@ export class TransportStats {
       deliveries: this.deliveries,
       deliveriesNotHeld: this.deliveriesNotHeld,
       deliveriesExpired: this.deliveriesExpired,
+      deliveriesQueued: this.deliveriesQueued,
+      queuedUnwritten: this.queuedUnwritten,
+      queuedCancelled: this.queuedCancelled,
       acks: this.acks,
       slowReaderDrops: this.slowReaderDrops,
       errors: { ...this.errors },

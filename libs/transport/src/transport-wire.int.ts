@@ -137,8 +137,8 @@ class RawDevice {
     return frame[kind] as NonNullable<Frame[K]>;
   }
 
-  async hello(credentials?: { deviceId: string; secret: string }) {
-    this.send({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: credentials ?? null } });
+  async hello(credentials?: { deviceId: string; secret: string }, protocolVersion = PROTOCOL_VERSION) {
+    this.send({ hello: { protocolVersion, credentials: credentials ?? null } });
     return this.next('welcome');
   }
 
@@ -151,6 +151,11 @@ class RawDevice {
   destroy(): void {
     this.out.destroy();
   }
+}
+
+/** The notifications among `frames` in arrival order, those of Notifications frames (protocol version 3) each on its own. */
+function notificationsIn(frames: readonly Frame[]): NonNullable<Frame['notification']>[] {
+  return frames.flatMap((f) => (f.kind === 'notification' ? [f.notification!] : f.kind === 'notifications' ? (f.notifications!.notifications as NonNullable<Frame['notification']>[]) : []));
 }
 
 interface Harness {
@@ -382,11 +387,14 @@ describe('protection', () => {
       expect(slowSocket.writableLength).toBeGreaterThan(0);
       const group = delivery('', 'group-1');
       for (let i = 10; i < 30; i++) {
-        expect(h.server.deliver({ ...group, deviceId: slowId, registrationId: `reg-slow-${i}` })).toBe(true);
-        expect(h.server.deliver({ ...group, deviceId: fastId, registrationId: `reg-fast-${i}` })).toBe(true);
+        expect(h.server.deliver({ ...group, deviceId: slowId, registrationId: `reg-slow-${i}` })).not.toBe('not_held');
+        expect(h.server.deliver({ ...group, deviceId: fastId, registrationId: `reg-fast-${i}` })).toBe('written');
       }
       slow.resume();
-      const received = (device: RawDevice) => device.frames.filter((f) => f.notification?.messageId === 'group-1').map((f) => f.notification!.registrationId);
+      const received = (device: RawDevice) =>
+        notificationsIn(device.frames)
+          .filter((n) => n.messageId === 'group-1')
+          .map((n) => n.registrationId);
       const expected = (who: string) => Array.from({ length: 20 }, (_, i) => `reg-${who}-${i + 10}`);
       await expectEventually(() => expect(received(slow)).toEqual(expected('slow')));
       await expectEventually(() => expect(received(fast)).toEqual(expected('fast')));
@@ -453,11 +461,196 @@ describe('protection', () => {
     const stopped = h.server.stop();
     expect(h.server.isListening()).toBe(false);
     await device.next('goAway');
-    expect(h.server.deliver(delivery(deviceId, 'too-late'))).toBe(false);
+    expect(h.server.deliver(delivery(deviceId, 'too-late'))).toBe('not_held');
     device.send({ ack: { messageIds: ['in-flight'] } });
     await expectEventually(() => expect(h.receipts).toContainEqual(expect.objectContaining({ status: 'delivered', messageIds: ['in-flight'] })));
     await device.close();
     await stopped;
     await shutdown(h);
+  });
+});
+
+describe('priority and coalescing (docs/delivery.md)', () => {
+  type Held = { queuedNotifications: number; socket?: Socket };
+  const connectionOf = (h: Harness, deviceId: string) => (h.server['devices'] as unknown as Map<string, Held>).get(deviceId)!;
+  const sentIds = (h: Harness, deviceId: string) => h.receipts.filter((r) => r.status === 'sent' && r.deviceId === deviceId).flatMap((r) => r.messageIds);
+  const big = 'x'.repeat(2000);
+
+  /** Normal pushes to a device that does not read, until `queued` of them wait in its connection's queue; returns how many were handed over. */
+  async function backlog(h: Harness, deviceId: string, queued: number): Promise<number> {
+    const connection = connectionOf(h, deviceId);
+    let n = 0;
+    while (connection.queuedNotifications < queued && n < 50_000) {
+      for (let i = 0; i < 50; i++) expect(h.server.deliver(delivery(deviceId, `normal-${n++}`, { message: big }))).not.toBe('not_held');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(connection.queuedNotifications).toBeGreaterThanOrEqual(queued);
+    return n;
+  }
+
+  it.each<[Wire, number]>([
+    ['tcp', PROTOCOL_VERSION],
+    ['ws', PROTOCOL_VERSION],
+    ['tcp', 2],
+  ])('%s, protocol version %i: a high push overtakes the queued normal backlog of a device that does not read; every push arrives once and is reported sent only once written', async (wire, version) => {
+    const h = await boot({ maxUnsentBytes: 16 * 1024 * 1024, sentReceiptHoldMs: 0 });
+    try {
+      const device = await h.open(wire);
+      const deviceId = (await device.hello(undefined, version)).deviceId!;
+      device.pause();
+      const handed = await backlog(h, deviceId, 100);
+      const queued = connectionOf(h, deviceId).queuedNotifications;
+      // Those ahead of the queue are in the socket's and the kernel's buffers already: nothing overtakes them.
+      const ahead = handed - queued;
+      expect(h.server.deliver(delivery(deviceId, 'urgent', { priority: 'high' }))).toBe('queued');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Nothing still waiting was reported sent: the last `queued` normal pushes and the high one.
+      const waiting = new Set(['urgent', ...Array.from({ length: queued }, (_, i) => `normal-${handed - queued + i}`)]);
+      expect(sentIds(h, deviceId).filter((id) => waiting.has(id))).toEqual([]);
+
+      device.resume();
+      await expectEventually(() => expect(notificationsIn(device.frames)).toHaveLength(handed + 1), { timeoutMs: 20_000 });
+      const order = notificationsIn(device.frames).map((n) => n.messageId);
+      expect(order.indexOf('urgent')).toBe(ahead);
+      expect(new Set(order).size).toBe(handed + 1);
+      // The normal pushes keep their order around it.
+      expect(order.filter((id) => id !== 'urgent')).toEqual(Array.from({ length: handed }, (_, i) => `normal-${i}`));
+      // A version 3 device gets the backlog packed into Notifications frames; an older one a frame per push.
+      expect(device.frames.some((f) => f.kind === 'notifications')).toBe(version >= 3);
+      // Each queued push reported sent once, when written (the others are the inbox consumer's, not used here).
+      await expectEventually(() => expect(new Set(sentIds(h, deviceId))).toEqual(new Set([...waiting].filter((id) => id === 'urgent' || id.startsWith('normal-')))));
+      const sent = sentIds(h, deviceId);
+      expect(new Set(sent).size).toBe(sent.length);
+      expect(h.server.statsSnapshot().slowReaderDrops).toBe(0);
+    } finally {
+      await shutdown(h);
+    }
+  }, 60_000);
+
+  it('with the queue off (high-water mark at the unsent limit), the same high push waits behind the whole backlog', async () => {
+    const h = await boot({ maxUnsentBytes: 4 * 1024 * 1024, writeHighWaterBytes: 4 * 1024 * 1024 });
+    try {
+      const device = await h.open('tcp');
+      const deviceId = (await device.hello()).deviceId!;
+      device.pause();
+      const socket = (h.server['devices'] as unknown as Map<string, { socket: Socket }>).get(deviceId)!.socket;
+      let n = 0;
+      while (socket.writableLength < 256 * 1024 && n < 50_000) {
+        for (let i = 0; i < 50; i++) expect(h.server.deliver(delivery(deviceId, `normal-${n++}`, { message: big }))).toBe('written');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(h.server.deliver(delivery(deviceId, 'urgent', { priority: 'high' }))).toBe('written');
+      expect(connectionOf(h, deviceId).queuedNotifications).toBe(0);
+      device.resume();
+      await expectEventually(() => expect(notificationsIn(device.frames)).toHaveLength(n + 1), { timeoutMs: 20_000 });
+      expect(notificationsIn(device.frames).map((x) => x.messageId).indexOf('urgent')).toBe(n);
+    } finally {
+      await shutdown(h);
+    }
+  }, 60_000);
+
+  it('cuts a device whose queue and socket together pass the unsent limit; what was queued is not reported sent', async () => {
+    const h = await boot({ maxUnsentBytes: 256 * 1024, sentReceiptHoldMs: 0 });
+    try {
+      const device = await h.open('tcp');
+      const deviceId = (await device.hello()).deviceId!;
+      device.pause();
+      let n = 0;
+      let outcome = 'queued';
+      while (outcome !== 'not_held' && n < 50_000) {
+        outcome = h.server.deliver(delivery(deviceId, `normal-${n++}`, { message: big }));
+        if (n % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(outcome).toBe('not_held');
+      await expectEventually(() => expect(h.server.heldDevices()).toBe(0));
+      const stats = h.server.statsSnapshot();
+      expect(stats.slowReaderDrops).toBe(1);
+      expect(stats.queuedUnwritten).toBeGreaterThan(0);
+      // Written ones (from the queue) were reported; none of those still queued at the cut.
+      await expectEventually(() => expect(sentIds(h, deviceId).length).toBe(stats.deliveriesQueued - stats.queuedUnwritten));
+      device.destroy();
+    } finally {
+      await shutdown(h);
+    }
+  }, 60_000);
+
+  it('coalesces normal pushes to a version 3 device into one Notifications frame, each acknowledged by its id; versions 1 and 2 get a frame each; a high push goes at once and takes the held ones along', async () => {
+    const windowMs = 1500;
+    const h = await boot({ coalesceMs: windowMs, sentReceiptHoldMs: 0 });
+    try {
+      const v3 = await h.open('tcp');
+      const v3Id = (await v3.hello()).deviceId!;
+      const v2 = await h.open('ws');
+      const v2Id = (await v2.hello(undefined, 2)).deviceId!;
+      const v1 = await h.open('tcp');
+      const v1Id = (await v1.hello(undefined, 1)).deviceId!;
+      const ids = Array.from({ length: 5 }, (_, i) => `c-${i}`);
+      const startedAt = performance.now();
+      await h.bus.publish(inbox, [v3Id, v2Id, v1Id].flatMap((deviceId) => ids.map((id) => ({ value: delivery(deviceId, id) }))));
+
+      const batch = await v3.next('notifications');
+      expect(performance.now() - startedAt).toBeGreaterThanOrEqual(windowMs - 50);
+      expect(batch.notifications!.map((n) => n.messageId)).toEqual(ids);
+      expect(batch.notifications![0]).toMatchObject({ applicationId: 'app-1', registrationId: 'reg-1', title: 'Hello', message: 'World', data: '{"k":"v"}' });
+      for (const device of [v2, v1]) for (const id of ids) expect((await device.next('notification')).messageId).toBe(id);
+      expect(v2.frames.concat(v1.frames).some((f) => f.kind === 'notifications')).toBe(false);
+
+      v3.send({ ack: { messageIds: ids } });
+      await expectEventually(() =>
+        expect(h.receipts.filter((r) => r.status === 'delivered' && r.deviceId === v3Id).flatMap((r) => r.messageIds)).toEqual(ids),
+      );
+      expect(sentIds(h, v3Id).sort()).toEqual(ids);
+
+      // Two normal pushes held, then a high one: all three at once, the high one first.
+      await h.bus.publish(inbox, [{ value: delivery(v3Id, 'later-1') }, { value: delivery(v3Id, 'later-2') }]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const highAt = performance.now();
+      await h.bus.publish(inbox, [{ value: delivery(v3Id, 'now', { priority: 'high' }) }]);
+      const together = await v3.next('notifications');
+      expect(performance.now() - highAt).toBeLessThan(windowMs - 200);
+      expect(together.notifications!.map((n) => n.messageId)).toEqual(['now', 'later-1', 'later-2']);
+    } finally {
+      await shutdown(h);
+    }
+  }, 30_000);
+
+  it('a cancel from push-core takes a delivery out of the write queue, where it waited to be coalesced', async () => {
+    const h = await boot({ coalesceMs: 1000, sentReceiptHoldMs: 0 });
+    try {
+      const device = await h.open('tcp');
+      const deviceId = (await device.hello()).deviceId!;
+      await h.bus.publish(inbox, [{ value: delivery(deviceId, 'keep') }, { value: delivery(deviceId, 'cancel-me') }]);
+      await h.bus.publish(inbox, [{ value: { kind: 'cancel', deviceId, messageIds: ['cancel-me'], atMs: Date.now() } }]);
+      const frames = await expectEventually(() => {
+        expect(notificationsIn(device.frames)).toHaveLength(1);
+        return device.frames;
+      });
+      expect(notificationsIn(frames)[0]!.messageId).toBe('keep');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(notificationsIn(device.frames).map((n) => n.messageId)).toEqual(['keep']);
+      expect(sentIds(h, deviceId)).toEqual(['keep']);
+      expect(h.server.statsSnapshot().queuedCancelled).toBe(1);
+    } finally {
+      await shutdown(h);
+    }
+  });
+
+  it('answers a malformed Notifications frame from a device with MALFORMED_FRAME, and a well-formed one with PROTOCOL_VIOLATION', async () => {
+    const h = await boot();
+    try {
+      const malformed = await h.open('tcp');
+      await malformed.hello();
+      // Frame.notifications (field 17) whose one notification claims 5 bytes and has 1.
+      malformed.raw(lengthPrefixed(Buffer.from([0x8a, 0x01, 0x03, 0x0a, 0x05, 0x01])));
+      expect((await malformed.next('error')).code).toBe(DeviceErrorCode.MALFORMED_FRAME);
+      await malformed.closed;
+      const sender = await h.open('ws');
+      await sender.hello();
+      sender.send({ notifications: { notifications: [{ messageId: 'm', applicationId: 'a' }] } });
+      expect((await sender.next('error')).code).toBe(DeviceErrorCode.PROTOCOL_VIOLATION);
+      await sender.closed;
+    } finally {
+      await shutdown(h);
+    }
   });
 });

@@ -114,5 +114,6 @@ function toDeliveryV1(d: OutboundDelivery, sentAtMs: number): DeliveryV1 {
     data: d.data,
     sentAtMs,
     expiresAtMs: d.expiresAtMs,
+    priority: d.priority,
   };
 }

@@ -120,9 +120,9 @@ export class FanOutWorker implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async route(message: GroupMessageContent, pending: readonly RecipientOfMessage[], last: string): Promise<void> {
     // Explicit fields: spreading 5,000 rows per chunk showed up in the CPU profile.
-    const { title, body, data, expiresAtMs } = message;
+    const { title, body, data, expiresAtMs, priority } = message;
     const outbound = pending.map(
-      (p): OutboundDelivery => ({ messageId: p.messageId, deviceId: p.deviceId, applicationId: p.applicationId, registrationId: p.registrationId, title, message: body, data, expiresAtMs }),
+      (p): OutboundDelivery => ({ messageId: p.messageId, deviceId: p.deviceId, applicationId: p.applicationId, registrationId: p.registrationId, title, message: body, data, expiresAtMs, priority }),
     );
     const routed = await this.router.routeByPresence(outbound);
     if (isNowOrNever(message)) {

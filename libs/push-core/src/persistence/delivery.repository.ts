@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { DeliveryState, TargetType } from '@borealis/contracts';
+import type { DeliveryState, Priority, TargetType } from '@borealis/contracts';
 import { Delivery, OPEN_STATES, statesThatCanBecome } from '../domain/delivery-state';
 import type { Sql } from './push-db';
 
@@ -13,6 +13,7 @@ export interface OutboundDelivery {
   message: string;
   data: string | null;
   expiresAtMs: number;
+  priority: Priority;
 }
 
 /** A device-targeted message: its one recipient is resolved inline. */
@@ -71,6 +72,7 @@ interface OutboundRow {
   body: string;
   data: string | null;
   expires_at_ms: string;
+  priority: Priority;
 }
 
 /**
@@ -83,7 +85,7 @@ interface OutboundRow {
 const FAN_OUT_CHUNK_COMMITS_ASYNCHRONOUSLY = `SET LOCAL synchronous_commit = off`;
 
 const OUTBOUND_SELECT = `
-  SELECT d.message_id, d.device_id, d.application_id, d.registration_id, m.title, m.body, m.data, d.expires_at_ms
+  SELECT d.message_id, d.device_id, d.application_id, d.registration_id, m.title, m.body, m.data, d.expires_at_ms, m.priority
     FROM deliveries d JOIN messages m ON m.id = d.message_id`;
 /** Held by a scheduled send until its time: such a delivery is routed only once it is due (`nowParam`: the query's parameter holding now). */
 const due = (nowParam: string): string => `(d.not_before_ms IS NULL OR d.not_before_ms <= ${nowParam})`;
@@ -107,6 +109,7 @@ function toOutbound(row: OutboundRow): OutboundDelivery {
     message: row.body,
     data: row.data,
     expiresAtMs: Number(row.expires_at_ms),
+    priority: row.priority,
   };
 }
 

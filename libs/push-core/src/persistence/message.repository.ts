@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { MessageAcceptedV1, TargetType } from '@borealis/contracts';
+import type { MessageAcceptedV1, Priority, TargetType } from '@borealis/contracts';
 import type { MessageOutcome } from '../domain/message-status';
 import type { GroupMessage } from './delivery.repository';
 import type { Sql } from './push-db';
@@ -18,6 +18,7 @@ export interface GroupMessageContent extends GroupMessage {
   body: string;
   data: string | null;
   ttlSeconds: number;
+  priority: Priority;
 }
 
 export interface StoredMessage {
@@ -118,9 +119,10 @@ export class MessageRepository {
       body: string;
       data: string | null;
       ttl_seconds: string;
+      priority: Priority;
     }>(
       `SELECT id, project_id, target_type, target_value, collapse_key, accepted_at_ms, expires_at_ms, title, body, data,
-              ttl_seconds
+              ttl_seconds, priority
          FROM messages WHERE id = $1 AND target_type IN ('application', 'topic')`,
       [messageId],
     );
@@ -137,6 +139,7 @@ export class MessageRepository {
         body: row.body,
         data: row.data,
         ttlSeconds: Number(row.ttl_seconds),
+        priority: row.priority,
       }
     );
   }
