@@ -299,6 +299,9 @@ export const StandaloneConfig = z.object({
   DEVICE_ENROLL_SOURCE_BURST: positiveInt(100),
   DEVICE_REGISTER_SOURCE_RATE: z.coerce.number().positive().default(100),
   DEVICE_REGISTER_SOURCE_BURST: positiveInt(2000),
+  // Priority and coalescing in the transport, as for the transport service (docs/delivery.md).
+  DEVICE_WRITE_HIGH_WATER_BYTES: positiveInt(16 * 1024),
+  DEVICE_COALESCE_MS: z.coerce.number().int().min(0).max(10_000).default(0),
   // One machine, on 127.0.0.1 by default: anyone who reaches it may sign up unless closed.
   SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('open'),
   BOREALIS_PRINT_READY_JSON: bool(false),

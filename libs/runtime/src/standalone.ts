@@ -75,6 +75,8 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           registrationTimeoutMs: 10000,
           enrollPerSource: { perSecond: c.DEVICE_ENROLL_SOURCE_RATE, burst: c.DEVICE_ENROLL_SOURCE_BURST },
           registerPerSource: { perSecond: c.DEVICE_REGISTER_SOURCE_RATE, burst: c.DEVICE_REGISTER_SOURCE_BURST },
+          writeHighWaterBytes: c.DEVICE_WRITE_HIGH_WATER_BYTES,
+          coalesceMs: c.DEVICE_COALESCE_MS,
           ...(c.BOREALIS_DEVICE_WS_PORT !== undefined ? { webSocket: { port: c.BOREALIS_DEVICE_WS_PORT } } : {}),
           ...(c.BOREALIS_DEVICE_TLS_PORT !== undefined && c.BOREALIS_DEVICE_TLS_CERT_FILE && c.BOREALIS_DEVICE_TLS_KEY_FILE
             ? { tls: { port: c.BOREALIS_DEVICE_TLS_PORT, certFile: c.BOREALIS_DEVICE_TLS_CERT_FILE, keyFile: c.BOREALIS_DEVICE_TLS_KEY_FILE } }
