@@ -112,6 +112,15 @@ const sendAt = z
   })
   .optional();
 
+/** What a send and a multicast both carry besides their recipients. */
+const MESSAGE_FIELDS = {
+  ttl: Ttl.optional(),
+  notification: PushNotification,
+  priority,
+  collapse_key: collapseKey,
+  send_at: sendAt,
+};
+
 /** `POST /projects/{project_id}/messages`: the Aurora body plus Borealis' optional fields. */
 export const SendMessageRequest = z
   .strictObject(
@@ -121,11 +130,7 @@ export const SendMessageRequest = z
         .regex(new RegExp(TARGET_PATTERN), TARGET_PROBLEM)
         .meta({ maxLength: Limits.targetMaxChars, description: 'registrationId, applicationId or topic name, by type' }),
       type: SendTargetType,
-      ttl: Ttl.optional(),
-      notification: PushNotification,
-      priority,
-      collapse_key: collapseKey,
-      send_at: sendAt,
+      ...MESSAGE_FIELDS,
     },
     { error: JSON_OBJECT },
   )
@@ -152,11 +157,7 @@ export const MulticastRequest = z
           maxItems: MULTICAST_MAX_RECIPIENTS,
           description: 'Registration ids of this project; each judged on its own (malformed: invalid_argument, not a live registration of this project: not_found)',
         }),
-      ttl: Ttl.optional(),
-      notification: PushNotification,
-      priority,
-      collapse_key: collapseKey,
-      send_at: sendAt,
+      ...MESSAGE_FIELDS,
     },
     { error: JSON_OBJECT },
   )
