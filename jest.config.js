@@ -21,7 +21,7 @@ module.exports = {
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs}/**/*.int.ts'],
       // Real services, RSA key generation and scrypt: 5 s is too tight on a busy 2-core machine.
-      testTimeout: 20_000,
+      setupFilesAfterEnv: ['<rootDir>/libs/testing/src/integration-timeout.js'],
     },
     {
       ...common,
