@@ -162,8 +162,20 @@ async function runBorealis() {
       }),
     ],
   })(BenchRoot);
-  const app = await NestFactory.createApplicationContext(BenchRoot, { logger: ['error'] });
-  await app.init();
+  // Since the NestJS bus transport, the inbox consumer is a @BusEventPattern handler, which a
+  // microservice with BusTransport subscribes (as the services do); an older build (--dist,
+  // --compare) subscribes it in its module's init.
+  const { BusTransport, resolverOf } = serverDist('messaging');
+  let app;
+  if (BusTransport) {
+    let created = null;
+    const resolve = (token) => resolverOf(created)(token);
+    app = created = await NestFactory.createMicroservice(BenchRoot, { strategy: new BusTransport(bus, resolve), logger: ['error'] });
+    await app.listen();
+  } else {
+    app = await NestFactory.createApplicationContext(BenchRoot, { logger: ['error'] });
+    await app.init();
+  }
   await bus.start();
   const server = app.get(DeviceServer);
   const inbox = transportInboxTopic(instanceId);
