@@ -38,10 +38,19 @@
 //                                          of one application by id, so the three types compare per recipient)
 //     --connect-rate 1000                  devices connecting (and registering) per second before the runs
 //     --cpu-prof DIR                       the server processes write V8 CPU profiles there on exit, and the
-//                                          Kafka broker a JFR recording (`jfr print --events ExecutionSample`)
+//                                          Kafka broker a JFR recording (`jfr print --events ExecutionSample`);
+//                                          each run then also gets a per-stage breakdown of the servers' main
+//                                          threads, in µs per push, from the samples inside its window
+//                                          (tools/bench/lib/profile-stages.mjs)
 //     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
 //                                          for before/after); devices and tools always run from this one
 //     --broker-heap-mb 512                 distributed: the Kafka broker's JVM heap
+//     --compare DIR                        one more standalone system from another build's dist/ (e.g. the
+//                                          build before a change), measured after this build's, in this run
+//     --skip-baseline                      leave out the bare Fastify baseline (by default every run at a rate
+//                                          is followed by one of tools/bench/lib/bare-fastify.mjs at the same
+//                                          rate under the same client: its CPU per request, and the push's
+//                                          server + PostgreSQL CPU per push divided by it)
 //     --smoke                              tiny sizes for CI (timings printed, never asserted)
 //     --json                               also print the results as one JSON line (for tests)
 //
@@ -52,7 +61,7 @@
 // (TEST_REDIS_URL); the standalone mode needs nothing else.
 import { randomBytes } from 'node:crypto';
 import { fork, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -60,6 +69,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { jfrFlag, startBenchBroker } from './lib/broker.mjs';
+import { STAGES, stagesOf, sumStages } from './lib/profile-stages.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = path.join(ROOT, 'apps', 'cli', 'bin', 'borealis.js');
@@ -89,6 +99,8 @@ function options() {
       'cpu-prof': { type: 'string' },
       dist: { type: 'string' },
       'broker-heap-mb': { type: 'string', default: '512' },
+      compare: { type: 'string' },
+      'skip-baseline': { type: 'boolean', default: false },
       variant: { type: 'string', multiple: true, default: [] },
       repeat: { type: 'string', default: '1' },
       smoke: { type: 'boolean', default: false },
@@ -116,11 +128,14 @@ function options() {
     repeat: Math.max(1, Number(values.repeat)),
     serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
     json: values.json,
+    baseline: !values['skip-baseline'],
+    compare: values.compare ? path.resolve(values.compare) : undefined,
   };
   if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, warmup: 0, sweep: false });
   for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
   // The systems to measure, in order: each mode, then each variant of the distributed one.
   o.systems = [...o.modes.map((mode) => ({ mode, label: mode, env: {} })), ...o.variants.map((v) => ({ mode: 'distributed', label: `distributed, ${v.label}`, env: v.env }))];
+  if (o.compare) o.systems.push({ mode: 'standalone', label: `standalone, ${path.basename(o.compare)}`, env: {}, serverCli: path.join(o.compare, 'apps', 'cli', 'src', 'main.js') });
   if (!['device', 'application', 'multicast'].includes(o.type)) throw new Error('--type must be device, application or multicast');
   return o;
 }
@@ -148,11 +163,13 @@ async function main() {
   const failedSetups = [];
   log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
-    for (const { mode, label, env } of o.systems) {
+    const bare = o.baseline ? await startBare() : null;
+    for (const { mode, label, env, serverCli } of o.systems) {
       for (const devices of o.devices) {
         for (const regsPerApp of o.regsPerApp) {
-          const system = await startSystem(mode, o, env);
+          const system = await startSystem(mode, { ...o, serverCli: serverCli ?? o.serverCli }, env);
           let fleet = null;
+          let measured = [];
           try {
             try {
               fleet = await connectDevices(system, devices, Math.min(regsPerApp, devices), o.connectRate);
@@ -172,13 +189,22 @@ async function main() {
               log(`warming the system up (${warmSeconds} s at 300/s, not recorded)`);
               await runAtRate(system, fleet, 300, { ...o, seconds: warmSeconds, warmup: 0 });
             }
-            const runs = o.sweep ? await sweep(system, fleet, o) : [];
-            if (!o.sweep) for (let round = 0; round < o.repeat; round++) for (const rate of o.rates) runs.push(await runAtRate(system, fleet, rate, o));
-            for (const run of runs) results.push({ mode, label, ...(label !== mode ? { variant: env } : {}), devices, regsPerApp, type: o.type, idleRss: idle, ...run });
+            // Each run at a rate, then (by default) the bare baseline at the same rate under the same client.
+            const measure = async (rate, opts = o) => {
+              const run = await runAtRate(system, fleet, rate, opts);
+              if (bare && opts === o) run.bare = await runBare(bare, fleet, rate, o);
+              return run;
+            };
+            const runs = o.sweep ? await sweep(system, fleet, o, measure) : [];
+            if (!o.sweep) for (let round = 0; round < o.repeat; round++) for (const rate of o.rates) runs.push(await measure(rate));
+            measured = runs.map((run) => ({ mode, label, ...(label !== mode ? { variant: env } : {}), devices, regsPerApp, type: o.type, idleRss: idle, ...run }));
           } finally {
             await fleet?.loadgen.stop();
             await system.stop();
           }
+          // V8 writes a profile when its process exits.
+          if (o.cpuProf) addStages(system, measured);
+          results.push(...measured);
         }
       }
     }
@@ -263,10 +289,13 @@ function spawnJson(args, env, name, nodeArgs = [], cli = CLI) {
   };
 }
 
-function nodeFlags(o, name) {
+/** With --cpu-prof, the flags that make a server write its profile; the file is added to `profiles`. */
+function nodeFlags(o, name, profiles = []) {
   if (!o.cpuProf) return [];
   mkdirSync(o.cpuProf, { recursive: true });
-  return ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
+  const file = `${name}-${Date.now()}-${randomBytes(3).toString('hex')}.cpuprofile`;
+  profiles.push(path.join(o.cpuProf, file));
+  return ['--cpu-prof', `--cpu-prof-dir=${o.cpuProf}`, `--cpu-prof-name=${file}`];
 }
 
 /** Per-source enrollment and Register budgets high enough never to apply (docs/security.md, finding 5). */
@@ -304,7 +333,8 @@ async function startStandalone(o) {
     // The load generator's devices all enroll and register from a few loopback addresses.
     ...DEVICE_SOURCE_LIMITS_OFF,
   };
-  const server = spawnJson(['serve'], env, 'standalone', nodeFlags(o, 'standalone'), o.serverCli);
+  const profiles = [];
+  const server = spawnJson(['serve'], env, 'standalone', nodeFlags(o, 'standalone', profiles), o.serverCli);
   const started = performance.now();
   await server.waitFor((l) => l.event === 'ready', 120_000, 'ready');
   log(`standalone ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -323,6 +353,7 @@ async function startStandalone(o) {
     adminServer: httpUrl,
     monitor,
     work,
+    profiles,
     async stop() {
       monitor.stop();
       await server.stop();
@@ -381,7 +412,8 @@ async function startDistributed(o, variantEnv) {
   if (Object.keys(variantEnv).length > 0) log(`distributed with ${Object.entries(variantEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (Object.keys(brokerSettings).length > 0) log(`broker with ${Object.entries(brokerSettings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (serverCli !== o.serverCli) log(`servers from ${serverCli}`);
-  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...variantEnv }, service, nodeFlags(o, service), serverCli));
+  const profiles = [];
+  const procs = services.map(([service, env]) => spawnJson(['serve', '--service', service], { ...common, ...env, ...variantEnv }, service, nodeFlags(o, service, profiles), serverCli));
   try {
     await Promise.all(procs.map((p) => p.waitFor((l) => l.event === 'ready', 120_000, 'ready')));
     for (const port of [ports.auth, ports.gateway, ports.core, ports.transportHttp]) await waitReady(`http://127.0.0.1:${port}/readyz`, 60_000);
@@ -412,6 +444,7 @@ async function startDistributed(o, variantEnv) {
     adminServer: `http://127.0.0.1:${ports.auth}`,
     monitor,
     work,
+    profiles,
     async stop() {
       monitor.stop();
       await Promise.all(procs.map((p) => p.stop()));
@@ -545,14 +578,14 @@ class Receipts {
 // ---------------------------------------------------------------------------------------------
 // One offered rate
 
-async function sweep(system, fleet, o) {
+async function sweep(system, fleet, o, measure) {
   const runs = [];
   const passes = (r) => r.lost === 0 && r.duplicates === 0 && r.errors === 0 && r.accepted >= r.sent * 0.999 && r.p99 < o.p99Ms && r.lateStarts < 0.01;
   let good = 0;
   let bad = Infinity;
   let rate = o.sweepStart;
   while (rate < bad && runs.length < 12) {
-    const run = await runAtRate(system, fleet, rate, o);
+    const run = await measure(rate);
     runs.push(run);
     if (passes(run)) good = Math.max(good, rate);
     else bad = Math.min(bad, rate);
@@ -563,7 +596,7 @@ async function sweep(system, fleet, o) {
   }
   log(`highest rate sustained with p99 < ${o.p99Ms} ms: ${good || 'none'}/s`);
   // --repeat N: that rate N - 1 more times, so that its figures are medians (the machine is noisy).
-  for (let i = 1; good > 0 && i < o.repeat; i++) runs.push(await runAtRate(system, fleet, good, o));
+  for (let i = 1; good > 0 && i < o.repeat; i++) runs.push(await measure(good));
   for (const r of runs) r.sustained = passes(r);
   return runs;
 }
@@ -588,6 +621,7 @@ async function runAtRate(system, fleet, rate, o) {
   const deliveredBefore = await deliveredCount(client);
   const handlersBefore = await busHandlers(system);
   system.monitor.begin();
+  const windowFromUs = Number(process.hrtime.bigint() / 1000n);
   const ownCpu0 = process.cpuUsage();
   log(`offering ${rate}/s for ${o.warmup} + ${o.seconds} s (${total} pushes to ${o.type} targets), load average ${os.loadavg()[0].toFixed(2)}`);
   const messages = `${system.httpUrl}/push/public/api/v1/projects/${projectId}/messages`;
@@ -619,6 +653,7 @@ async function runAtRate(system, fleet, rate, o) {
   const dbDone = performance.timeOrigin + performance.now();
   await new Promise((r) => setTimeout(r, 300)); // stray duplicates arriving late still count
   const usage = system.monitor.end();
+  const windowToUs = Number(process.hrtime.bigint() / 1000n);
   const handlers = diffHandlers(await busHandlers(system), handlersBefore);
   const ownCpu = process.cpuUsage(ownCpu0);
 
@@ -680,6 +715,7 @@ async function runAtRate(system, fleet, rate, o) {
     worstPerSecond: Array.from(worstPerSecond, (v) => Math.round(v ?? 0)),
     postP99: percentile(accepted.map((s) => s.answeredAt - s.scheduledAt), 99),
     lateStarts: sent.filter((s) => s.startedAt - s.scheduledAt > 10).length / Math.max(1, sent.length),
+    windowUs: [windowFromUs, windowToUs],
     processes: [
       ...usage,
       { name: 'app server (HTTP sender)', cpuSeconds: driver.cpuSeconds, peakRssMb: driver.peakRssMb },
@@ -694,6 +730,48 @@ async function runAtRate(system, fleet, rate, o) {
   // Let the system go quiet before the next rate.
   await new Promise((r) => setTimeout(r, 1000));
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The baseline: a bare Fastify handler under the same client, and where the servers' CPU goes
+
+/** Processes that are the installation (the rest are the benchmark's clients and bookkeeping). */
+const CLIENT_PROCESSES = new Set(['load generator (devices)', 'app server (HTTP sender)', 'benchmark bookkeeping']);
+const serverCpuSeconds = (run) => run.processes.filter((p) => !CLIENT_PROCESSES.has(p.name)).reduce((n, p) => n + p.cpuSeconds, 0);
+
+async function startBare() {
+  const server = spawnJson([], {}, 'bare fastify', [], path.join(import.meta.dirname, 'lib', 'bare-fastify.mjs'));
+  cleanups.push(() => server.stop());
+  const { port } = await server.waitFor((l) => l.event === 'ready', 30_000, 'ready');
+  return { server, url: `http://127.0.0.1:${port}/push/public/api/v1/projects/bare/messages`, monitor: new ProcessMonitor([{ name: 'bare fastify', pids: () => [server.child.pid] }]) };
+}
+
+/** The same offered rate, length, bodies and client as the run just measured, against the bare server. */
+async function runBare(bare, fleet, rate, o) {
+  const total = Math.max(1, Math.round(rate * (o.seconds + o.warmup)));
+  const targets = o.type === 'device' ? fleet.registrations : fleet.apps;
+  const recipients = o.type === 'multicast' ? Object.fromEntries(fleet.apps.map((app) => [app, fleet.byApp.get(app)])) : undefined;
+  bare.monitor.begin();
+  const { sent } = await drive({ url: bare.url, token: 'none', rate, total, targets, type: o.type === 'multicast' ? 'device' : o.type, recipients: undefined });
+  const [usage] = bare.monitor.end();
+  const ok = sent.filter((s) => s.status === 200).length;
+  const result = { requests: sent.length, ok, cpuSeconds: usage.cpuSeconds, cpuMicrosPerRequest: (usage.cpuSeconds * 1e6) / Math.max(1, ok), p99: percentile(sent.map((s) => s.answeredAt - s.scheduledAt), 99) };
+  void recipients;
+  log(`  bare Fastify at ${rate}/s: ${ok}/${sent.length} answered 200, ${fmt(result.cpuMicrosPerRequest)} µs of CPU per request, answer p99 ${ms(result.p99)} ms`);
+  await new Promise((r) => setTimeout(r, 500));
+  return result;
+}
+
+/** Once the system has stopped (V8 writes profiles on exit): each run's stages, µs per push. */
+function addStages(system, runs) {
+  const written = system.profiles.filter((file) => existsSync(file) || void log(`no CPU profile at ${file}`));
+  const profiles = written.map((file) => JSON.parse(readFileSync(file, 'utf8')));
+  for (const run of runs) {
+    const [fromUs, toUs] = run.windowUs;
+    const { ms: byStage, total } = sumStages(profiles.map((p) => stagesOf(p, { fromUs, toUs })));
+    run.stages = Object.fromEntries(STAGES.filter((s) => byStage[s] > 0).map((s) => [s, (byStage[s] * 1000) / Math.max(1, run.accepted)]));
+    run.stagesTotal = (total * 1000) / Math.max(1, run.accepted);
+  }
 }
 
 /** Per topic and consumer group: records handled, handler calls (batches), seconds spent in them. */
@@ -992,6 +1070,26 @@ function printTable(results, o) {
     }
     lines.push('');
   }
+  const withBare = results.filter((r) => r.bare);
+  if (withBare.length > 0) {
+    lines.push('| mode | devices | offered/s | server + PostgreSQL CPU µs/push | bare Fastify CPU µs/request | ratio | bare answer p99 ms |');
+    lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of withBare) {
+      const server = (serverCpuSeconds(r) * 1e6) / Math.max(1, r.accepted);
+      lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${fmt(server)} | ${fmt(r.bare.cpuMicrosPerRequest)} | ${(server / r.bare.cpuMicrosPerRequest).toFixed(2)} | ${ms(r.bare.p99)} |`);
+    }
+    lines.push('');
+  }
+  const withStages = results.filter((r) => r.stages);
+  if (withStages.length > 0) {
+    lines.push('| mode | devices | offered/s | stage (servers\' main threads, from the CPU profile): µs per push |');
+    lines.push('| --- | --- | --- | --- |');
+    for (const r of withStages) {
+      const parts = Object.entries(r.stages).map(([s, us]) => `${s} ${us.toFixed(0)}`);
+      lines.push(`| ${r.label} | ${fmt(r.devices)} | ${fmt(r.offered)} | ${parts.join('; ')}; total ${r.stagesTotal.toFixed(0)} |`);
+    }
+    lines.push('');
+  }
   lines.push('| mode | devices | regs/app | process | RSS MB with the devices connected, before traffic |');
   lines.push('| --- | --- | --- | --- | --- |');
   const seen = new Set();
@@ -1036,6 +1134,9 @@ function printComparison(results, o) {
       p99s: runs.map((r) => r.p99),
       lost: runs.reduce((n, r) => n + r.lost, 0),
       errors: runs.reduce((n, r) => n + r.errors, 0),
+      serverMicrosPerPush: median(runs.map((r) => (serverCpuSeconds(r) * 1e6) / Math.max(1, r.accepted))),
+      bareMicrosPerRequest: median(runs.map((r) => r.bare?.cpuMicrosPerRequest ?? NaN)),
+      ratioToBare: median(runs.map((r) => (r.bare ? (serverCpuSeconds(r) * 1e6) / Math.max(1, r.accepted) / r.bare.cpuMicrosPerRequest : NaN))),
       processes: names.map((name) => ({
         name,
         cpuMicrosPerPush: median(runs.map((r) => ((proc(r, name)?.cpuSeconds ?? NaN) * 1e6) / Math.max(1, r.accepted))),
@@ -1068,6 +1169,12 @@ function printComparison(results, o) {
       const per = h.processes.map((p) => `${p.name} ${fmt(p.cpuMicrosPerPush)} µs, ${fmt(p.peakRssMb)} MB`).join('; ');
       const sustained = h.sustainedRuns !== undefined && h.runs > 1 ? ` (sustained in ${h.sustainedRuns} of ${h.runs} runs)` : '';
       lines.push(`| ${s.label} | ${fmt(s.devices)} | ${fmt(h.offered)}${sustained} | ${fmt(h.acceptedPerSecond)} | ${fmt(h.deliveredPerSecond)} | ${ms(h.p50)} | ${ms(h.p99)}${h.runs > 1 ? ` (${h.p99s.map(ms).join(', ')})` : ''} | ${h.lost} | ${fmt(total)} | ${per} |`);
+    }
+  }
+  for (const s of out) {
+    for (const h of s.headline) {
+      if (!h || !Number.isFinite(h.ratioToBare)) continue;
+      lines.push('', `${s.label} at ${fmt(h.offered)}/s: server + PostgreSQL ${fmt(h.serverMicrosPerPush)} µs of CPU per push ÷ bare Fastify ${fmt(h.bareMicrosPerRequest)} µs per request = ${h.ratioToBare.toFixed(2)}${h.runs > 1 ? ` (median of ${h.runs} runs, each divided by its own baseline)` : ''}`);
     }
   }
   const ratios = [];
