@@ -45,6 +45,13 @@
 //     --dist DIR                           run the servers from another build (e.g. an older commit's dist/,
 //                                          for before/after); devices and tools always run from this one
 //     --broker-heap-mb 512                 distributed: the Kafka broker's JVM heap
+//     --client node|wrk                    node (default): the open-model sender above, at --rates; wrk: the
+//                                          issue-18 setting, a closed loop of `wrk` (Debian's package) with
+//                                          --connections keep-alive connections sending as fast as answers
+//                                          come, for --seconds, --repeat times (no per-message latency: wrk
+//                                          sees no ids; loss and duplicates from the Push DB's accepted count
+//                                          and the devices' receipts); the bare baseline then runs under wrk too
+//     --connections 32                     wrk's connections
 //     --compare DIR                        one more standalone system from another build's dist/ (e.g. the
 //                                          build before a change), measured after this build's, in this run
 //     --skip-baseline                      leave out the bare Fastify baseline (by default every run at a rate
@@ -60,8 +67,8 @@
 // measured). It also needs PostgreSQL (TEST_DATABASE_URL, default the local server) and Redis
 // (TEST_REDIS_URL); the standalone mode needs nothing else.
 import { randomBytes } from 'node:crypto';
-import { fork, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -100,6 +107,8 @@ function options() {
       dist: { type: 'string' },
       'broker-heap-mb': { type: 'string', default: '512' },
       compare: { type: 'string' },
+      client: { type: 'string', default: 'node' },
+      connections: { type: 'string', default: '32' },
       'skip-baseline': { type: 'boolean', default: false },
       variant: { type: 'string', multiple: true, default: [] },
       repeat: { type: 'string', default: '1' },
@@ -129,6 +138,8 @@ function options() {
     serverCli: values.dist ? path.join(path.resolve(values.dist), 'apps', 'cli', 'src', 'main.js') : CLI,
     json: values.json,
     baseline: !values['skip-baseline'],
+    client: values.client,
+    connections: Number(values.connections),
     compare: values.compare ? path.resolve(values.compare) : undefined,
   };
   if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, warmup: 0, sweep: false });
@@ -137,6 +148,13 @@ function options() {
   o.systems = [...o.modes.map((mode) => ({ mode, label: mode, env: {} })), ...o.variants.map((v) => ({ mode: 'distributed', label: `distributed, ${v.label}`, env: v.env }))];
   if (o.compare) o.systems.push({ mode: 'standalone', label: `standalone, ${path.basename(o.compare)}`, env: {}, serverCli: path.join(o.compare, 'apps', 'cli', 'src', 'main.js') });
   if (!['device', 'application', 'multicast'].includes(o.type)) throw new Error('--type must be device, application or multicast');
+  if (!['node', 'wrk'].includes(o.client)) throw new Error('--client must be node or wrk');
+  if (o.client === 'wrk') {
+    if (o.type !== 'device') throw new Error('--client wrk sends device targets only');
+    if (o.sweep) throw new Error('--client wrk is a closed loop: no --sweep');
+    if (spawnSync('wrk', ['--version']).error) throw new Error('--client wrk needs wrk on the PATH (Debian: apt-get install -y wrk)');
+    o.rates = [0];
+  }
   return o;
 }
 
@@ -190,9 +208,14 @@ async function main() {
               await runAtRate(system, fleet, 300, { ...o, seconds: warmSeconds, warmup: 0 });
             }
             // Each run at a rate, then (by default) the bare baseline at the same rate under the same client.
-            const measure = async (rate, opts = o) => {
-              const run = await runAtRate(system, fleet, rate, opts);
-              if (bare && opts === o) run.bare = await runBare(bare, fleet, rate, o);
+            const measure = async (rate) => {
+              if (o.client === 'wrk') {
+                const run = await runWrk(system, fleet, o);
+                if (bare) run.bare = await runBareWrk(bare, fleet, o, system.work);
+                return run;
+              }
+              const run = await runAtRate(system, fleet, rate, o);
+              if (bare) run.bare = await runBare(bare, fleet, rate, o);
               return run;
             };
             const runs = o.sweep ? await sweep(system, fleet, o, measure) : [];
@@ -750,14 +773,150 @@ async function startBare() {
 async function runBare(bare, fleet, rate, o) {
   const total = Math.max(1, Math.round(rate * (o.seconds + o.warmup)));
   const targets = o.type === 'device' ? fleet.registrations : fleet.apps;
+  // The same bodies as the run's (a multicast's list of registrations included).
   const recipients = o.type === 'multicast' ? Object.fromEntries(fleet.apps.map((app) => [app, fleet.byApp.get(app)])) : undefined;
   bare.monitor.begin();
-  const { sent } = await drive({ url: bare.url, token: 'none', rate, total, targets, type: o.type === 'multicast' ? 'device' : o.type, recipients: undefined });
+  const { sent } = await drive({ url: bare.url, token: fleet.accessToken, rate, total, targets, type: o.type, recipients });
   const [usage] = bare.monitor.end();
   const ok = sent.filter((s) => s.status === 200).length;
   const result = { requests: sent.length, ok, cpuSeconds: usage.cpuSeconds, cpuMicrosPerRequest: (usage.cpuSeconds * 1e6) / Math.max(1, ok), p99: percentile(sent.map((s) => s.answeredAt - s.scheduledAt), 99) };
-  void recipients;
   log(`  bare Fastify at ${rate}/s: ${ok}/${sent.length} answered 200, ${fmt(result.cpuMicrosPerRequest)} µs of CPU per request, answer p99 ${ms(result.p99)} ms`);
+  await new Promise((r) => setTimeout(r, 500));
+  return result;
+}
+
+/** The wrk script: POSTs the benchmark's push body to each target in turn, with the access token. */
+function wrkScript(dir, targets, token) {
+  const file = path.join(dir, `wrk-${randomBytes(3).toString('hex')}.lua`);
+  const message = 'A short message body of the length most pushes have, about a hundred characters.';
+  writeFileSync(
+    file,
+    [
+      `local targets = {${targets.map((t) => JSON.stringify(t)).join(',')}}`,
+      'local i = 0',
+      `wrk.method = "POST"`,
+      `wrk.headers["Content-Type"] = "application/json"`,
+      `wrk.headers["Authorization"] = ${JSON.stringify(`Bearer ${token}`)}`,
+      'request = function()',
+      '  i = i + 1',
+      `  local body = '{"target":"' .. targets[(i % #targets) + 1] .. '","type":"device","ttl":"1h","notification":{"title":"Benchmark","message":"${message}","data":{"seq":' .. i .. '}}}'`,
+      '  return wrk.format(nil, nil, nil, body)',
+      'end',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Runs wrk; resolves with its counts and HTTP latency percentiles (from `--latency`). */
+function runWrkProcess(url, script, seconds, connections, onPid) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onPid(child.pid);
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    child.on('exit', (code) => {
+      onPid(null);
+      if (code !== 0) return reject(new Error(`wrk exited ${code}: ${out}`));
+      const num = (re) => {
+        const m = re.exec(out);
+        return m ? Number(m[1]) : 0;
+      };
+      const latency = (p) => {
+        const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+        return m ? Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]] : NaN;
+      };
+      const requests = num(/(\d+) requests in/);
+      const non2xx = num(/Non-2xx or 3xx responses: (\d+)/);
+      const socketErrors = [...out.matchAll(/(connect|read|write|timeout) (\d+)/g)].reduce((n, m) => n + Number(m[2]), 0);
+      resolve({ requests, ok: requests - non2xx, non2xx, socketErrors, p50: latency(50), p99: latency(99), text: out });
+    });
+  });
+}
+
+/**
+ * The issue-18 setting: wrk's closed loop for --seconds against the push API, device targets. The
+ * Push DB's `accepted` count says how many the server took (wrk counts only the answers it read);
+ * all of them must be delivered once: received by the devices and `delivered` in the Push DB.
+ */
+async function runWrk(system, fleet, o) {
+  const { client, receipts } = fleet;
+  const counts = async () => (await client.getStats()).days.reduce((n, d) => ({ accepted: n.accepted + d.accepted, delivered: n.delivered + d.delivered }), { accepted: 0, delivered: 0 });
+  const before = await counts();
+  receipts.byMessage.clear();
+  const script = wrkScript(system.work, fleet.registrations, fleet.accessToken);
+  let wrkPid = null;
+  const sender = { name: 'app server (HTTP sender)', pids: () => (wrkPid ? [wrkPid] : []) };
+  system.monitor.add(sender);
+  system.monitor.begin();
+  const windowFromUs = Number(process.hrtime.bigint() / 1000n);
+  log(`wrk, ${o.connections} connections, ${o.seconds} s, device targets, load average ${os.loadavg()[0].toFixed(2)}`);
+  const t0 = Date.now();
+  const wrk = await runWrkProcess(`${system.httpUrl}/push/public/api/v1/projects/${fleet.projectId}/messages`, script, o.seconds, o.connections, (pid) => (wrkPid = pid ?? wrkPid));
+  const sendSeconds = (Date.now() - t0) / 1000;
+  // Until the Push DB counts every accepted push delivered (30 s without progress: the rest is lost).
+  let after = await counts();
+  let deadline = Date.now() + 30_000;
+  while (after.delivered - before.delivered < after.accepted - before.accepted && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = await counts();
+    if (now.delivered !== after.delivered) deadline = Date.now() + 30_000;
+    after = now;
+  }
+  await new Promise((r) => setTimeout(r, 300)); // late duplicates still count
+  const usage = system.monitor.end();
+  const windowToUs = Number(process.hrtime.bigint() / 1000n);
+  system.monitor.groups = system.monitor.groups.filter((g) => g.name !== sender.name);
+  let firstReceipts = 0;
+  let duplicates = 0;
+  for (const got of receipts.byMessage.values()) {
+    const regs = new Set(got.map(([reg]) => reg));
+    firstReceipts += regs.size;
+    duplicates += got.length - regs.size;
+  }
+  receipts.byMessage.clear();
+  const accepted = after.accepted - before.accepted;
+  const result = {
+    offered: `wrk ${o.connections} connections`,
+    sent: wrk.requests,
+    accepted,
+    errors: wrk.non2xx + wrk.socketErrors,
+    statuses: {},
+    acceptedPerSecond: accepted / sendSeconds,
+    deliveredPerSecond: firstReceipts / sendSeconds,
+    deliveries: firstReceipts,
+    lost: Math.max(0, accepted - firstReceipts),
+    duplicates,
+    misrouted: 0,
+    dbDelivered: after.delivered - before.delivered,
+    dbLagMs: NaN,
+    p50: NaN,
+    p95: NaN,
+    p99: NaN,
+    max: NaN,
+    httpP50: wrk.p50,
+    httpP99: wrk.p99,
+    handlers: [],
+    worstPerSecond: [],
+    postP99: wrk.p99,
+    lateStarts: 0,
+    windowUs: [windowFromUs, windowToUs],
+    processes: usage,
+  };
+  log(`  wrk: ${wrk.requests} answered (${wrk.non2xx} not 2xx, ${wrk.socketErrors} socket errors), Push DB accepted ${accepted} (${fmt(result.acceptedPerSecond)}/s), devices received ${firstReceipts}, duplicates ${duplicates}, Push DB delivered ${result.dbDelivered}, HTTP p50 ${ms(wrk.p50)} p99 ${ms(wrk.p99)} ms`);
+  await new Promise((r) => setTimeout(r, 1000));
+  return result;
+}
+
+/** The bare Fastify handler under the same wrk loop, same bodies, same length. */
+async function runBareWrk(bare, fleet, o, dir) {
+  const script = wrkScript(dir, fleet.registrations, fleet.accessToken);
+  bare.monitor.begin();
+  const wrk = await runWrkProcess(bare.url, script, o.seconds, o.connections, () => undefined);
+  const [usage] = bare.monitor.end();
+  const result = { requests: wrk.requests, ok: wrk.ok, cpuSeconds: usage.cpuSeconds, cpuMicrosPerRequest: (usage.cpuSeconds * 1e6) / Math.max(1, wrk.ok), p99: wrk.p99, perSecond: wrk.ok / o.seconds };
+  log(`  bare Fastify under wrk: ${wrk.ok} answered 200 (${fmt(result.perSecond)}/s), ${fmt(result.cpuMicrosPerRequest)} µs of CPU per request, answer p99 ${ms(wrk.p99)} ms`);
   await new Promise((r) => setTimeout(r, 500));
   return result;
 }
@@ -1030,7 +1189,9 @@ class ProcessMonitor {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const fmt = (n) => (typeof n === 'string' ? n : Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+/** A run's offered load: a rate, or wrk's closed loop. */
+const offeredText = (offered) => (typeof offered === 'string' ? `under ${offered}` : `at ${fmt(offered)}/s`);
 const ms = (n) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 
 function printTable(results, o) {
@@ -1174,7 +1335,7 @@ function printComparison(results, o) {
   for (const s of out) {
     for (const h of s.headline) {
       if (!h || !Number.isFinite(h.ratioToBare)) continue;
-      lines.push('', `${s.label} at ${fmt(h.offered)}/s: server + PostgreSQL ${fmt(h.serverMicrosPerPush)} µs of CPU per push ÷ bare Fastify ${fmt(h.bareMicrosPerRequest)} µs per request = ${h.ratioToBare.toFixed(2)}${h.runs > 1 ? ` (median of ${h.runs} runs, each divided by its own baseline)` : ''}`);
+      lines.push('', `${s.label} ${offeredText(h.offered)}: server + PostgreSQL ${fmt(h.serverMicrosPerPush)} µs of CPU per push ÷ bare Fastify ${fmt(h.bareMicrosPerRequest)} µs per request = ${h.ratioToBare.toFixed(2)}${h.runs > 1 ? ` (median of ${h.runs} runs, each divided by its own baseline)` : ''}`);
     }
   }
   const ratios = [];
