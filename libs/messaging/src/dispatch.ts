@@ -33,13 +33,23 @@ export function decodeRecords<T>(topic: TopicDef<T>, records: RawRecord[]): { me
     }
     const parsed = topic.schema.safeParse(json);
     if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-      rejected.push({ record, reason: `does not match ${topic.name}: ${issues.join('; ')}` });
+      rejected.push({ record, reason: mismatch(topic, parsed.error) });
       continue;
     }
     messages.push({ topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, headers: record.headers, value: parsed.data });
   }
   return { messages, rejected };
+}
+
+/** Why a value does not match its topic's schema (a dead letter's reason), or null when it does. */
+export function schemaProblem<T>(topic: TopicDef<T>, value: unknown): string | null {
+  const parsed = topic.schema.safeParse(value);
+  return parsed.success ? null : mismatch(topic, parsed.error);
+}
+
+function mismatch(topic: { name: string }, error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  const issues = error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+  return `does not match ${topic.name}: ${issues.join('; ')}`;
 }
 
 export interface RetryPolicy {

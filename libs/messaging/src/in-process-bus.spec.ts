@@ -135,10 +135,41 @@ describe('InProcessMessageBus', () => {
     });
     await bus.start();
     await bus.publish(Topics.deviceEvents, [{ value: event('bad') }, { value: event('good') }]);
-    // An invalid payload never reaches the handler.
-    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'exploded' } as unknown as DeviceEventV1, key: 'x' }]);
+    // A value the compiler did not check (Nest's emit) is checked against the schema: an invalid one never reaches the handler.
+    await bus.publish(Topics.deviceEvents, [{ value: { kind: 'exploded' } as unknown as DeviceEventV1, key: 'x' }], { unchecked: true });
     expect(handled.map((m) => m.value.deviceId)).toEqual(['good']);
     expect(bus.deadLetters.map((d) => d.reason)).toEqual([expect.stringContaining('unknown device'), expect.stringContaining('does not match borealis.transport.device.event.v1')]);
+    expect(bus.deadLetters[1]!.value).toBe('{"kind":"exploded"}');
+  });
+
+  it('hands every group the publisher\'s value itself, frozen, so that no handler can change what another sees', async () => {
+    const bus = new InProcessMessageBus({ retryBaseMs: 1, maxAttempts: 1 });
+    const seen: DeviceEventV1[] = [];
+    const writes: string[] = [];
+    for (const group of ['a', 'b']) {
+      await bus.subscribe({
+        topic: Topics.deviceEvents,
+        group,
+        handler: async (ms) => {
+          for (const m of ms) {
+            seen.push(m.value);
+            try {
+              (m.value as { deviceId: string }).deviceId = `changed by ${group}`;
+            } catch (err) {
+              writes.push(`${group}: ${(err as Error).name}`);
+            }
+          }
+        },
+      });
+    }
+    await bus.start();
+    const value = { ...event('d'), nested: { list: [{ x: 1 }] } } as unknown as DeviceEventV1;
+    await bus.publish(Topics.deviceEvents, [{ value }]);
+    expect(seen).toEqual([value, value]);
+    expect(seen[0]).toBe(value);
+    expect(value.deviceId).toBe('d');
+    expect(writes).toEqual(['a: TypeError', 'b: TypeError']);
+    expect(Object.isFrozen((value as unknown as { nested: { list: object[] } }).nested.list[0])).toBe(true);
   });
 });
 

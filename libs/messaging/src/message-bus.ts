@@ -35,6 +35,15 @@ export interface Subscription<T> {
   handler: BatchHandler<T>;
 }
 
+export interface PublishOptions {
+  /**
+   * The values were not typed against the topic's schema by the compiler (Nest's `emit` takes any
+   * data): the in-process bus checks them against the schema before a handler sees them, as every
+   * Kafka consumer does with every record, and dead-letters what does not match.
+   */
+  unchecked?: boolean;
+}
+
 /**
  * The messaging port. Two drivers implement it: Kafka (distributed mode) and an in-process bus
  * (standalone mode). The same handlers run on both.
@@ -43,7 +52,7 @@ export interface Subscription<T> {
  * replicas; in process, handled by every subscribed group. It rejects otherwise.
  */
 export abstract class MessageBus {
-  abstract publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void>;
+  abstract publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[], options?: PublishOptions): Promise<void>;
   /** Registers a consumer; call before `start()` (later calls start consuming at once). */
   abstract subscribe<T>(subscription: Subscription<T>): Promise<void>;
   abstract start(): Promise<void>;

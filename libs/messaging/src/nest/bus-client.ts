@@ -47,7 +47,7 @@ export class BusClient extends ClientProxy {
       throw new Error(`BusClient.emit(${describe(packet.pattern)}): the pattern must be a topic from @borealis/contracts`);
     }
     if (!Array.isArray(packet.data)) throw new Error(`BusClient.emit(${topic.name}): the data must be an array of records ({ value, key?, headers? })`);
-    await this.bus.publish(topic, packet.data as PublishRecord<unknown>[]);
+    await this.bus.publish(topic, packet.data as PublishRecord<unknown>[], { unchecked: true });
     return undefined as T;
   }
 
