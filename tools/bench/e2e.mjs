@@ -53,7 +53,9 @@
 //                                          and the devices' receipts); the bare baseline then runs under wrk too
 //     --connections 32                     wrk's connections
 //     --compare DIR                        one more standalone system from another build's dist/ (e.g. the
-//                                          build before a change), measured after this build's, in this run
+//                                          build before a change), measured after this build's, in this run;
+//                                          started with --compare-node-flags (default none), while this build's
+//                                          standalone gets the Node flags of `npm start` (package.json)
 //     --skip-baseline                      leave out the bare Fastify baseline (by default every run at a rate
 //                                          is followed by one of tools/bench/lib/bare-fastify.mjs at the same
 //                                          rate under the same client: its CPU per request, and the push's
@@ -83,6 +85,8 @@ const CLI = path.join(ROOT, 'apps', 'cli', 'bin', 'borealis.js');
 const require = createRequire(import.meta.url);
 const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
 const CLK_TCK = 100;
+/** The Node flags `npm start` gives the standalone server (package.json's start script), so that the benchmark runs it the same way. */
+const START_NODE_FLAGS = (/\bnode((?: --[\w-]+(?:=\S+)?)*) apps\/cli\/bin\/borealis\.js serve/.exec(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start)?.[1] ?? '').split(' ').filter(Boolean);
 
 // ---------------------------------------------------------------------------------------------
 // Orchestrator
@@ -107,6 +111,7 @@ function options() {
       dist: { type: 'string' },
       'broker-heap-mb': { type: 'string', default: '512' },
       compare: { type: 'string' },
+      'compare-node-flags': { type: 'string', default: '' },
       client: { type: 'string', default: 'node' },
       connections: { type: 'string', default: '32' },
       'skip-baseline': { type: 'boolean', default: false },
@@ -146,7 +151,8 @@ function options() {
   for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
   // The systems to measure, in order: each mode, then each variant of the distributed one.
   o.systems = [...o.modes.map((mode) => ({ mode, label: mode, env: {} })), ...o.variants.map((v) => ({ mode: 'distributed', label: `distributed, ${v.label}`, env: v.env }))];
-  if (o.compare) o.systems.push({ mode: 'standalone', label: `standalone, ${path.basename(o.compare)}`, env: {}, serverCli: path.join(o.compare, 'apps', 'cli', 'src', 'main.js') });
+  const compareFlags = values['compare-node-flags'].split(' ').filter(Boolean);
+  if (o.compare) o.systems.push({ mode: 'standalone', label: `standalone, ${path.basename(o.compare)}${compareFlags.length ? ` ${compareFlags.join(' ')}` : ''}`, env: {}, serverCli: path.join(o.compare, 'apps', 'cli', 'src', 'main.js'), nodeFlags: compareFlags });
   if (!['device', 'application', 'multicast'].includes(o.type)) throw new Error('--type must be device, application or multicast');
   if (!['node', 'wrk'].includes(o.client)) throw new Error('--client must be node or wrk');
   if (o.client === 'wrk') {
@@ -182,10 +188,10 @@ async function main() {
   log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
     const bare = o.baseline ? await startBare() : null;
-    for (const { mode, label, env, serverCli } of o.systems) {
+    for (const { mode, label, env, serverCli, nodeFlags: flags } of o.systems) {
       for (const devices of o.devices) {
         for (const regsPerApp of o.regsPerApp) {
-          const system = await startSystem(mode, { ...o, serverCli: serverCli ?? o.serverCli }, env);
+          const system = await startSystem(mode, { ...o, serverCli: serverCli ?? o.serverCli, standaloneFlags: flags ?? START_NODE_FLAGS }, env);
           let fleet = null;
           let measured = [];
           try {
@@ -357,7 +363,8 @@ async function startStandalone(o) {
     ...DEVICE_SOURCE_LIMITS_OFF,
   };
   const profiles = [];
-  const server = spawnJson(['serve'], env, 'standalone', nodeFlags(o, 'standalone', profiles), o.serverCli);
+  if (o.standaloneFlags.length > 0) log(`standalone with ${o.standaloneFlags.join(' ')}`);
+  const server = spawnJson(['serve'], env, 'standalone', [...o.standaloneFlags, ...nodeFlags(o, 'standalone', profiles)], o.serverCli);
   const started = performance.now();
   await server.waitFor((l) => l.event === 'ready', 120_000, 'ready');
   log(`standalone ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
