@@ -108,9 +108,11 @@ export function App() {
 
   if (auth.status === 'signed-out') {
     const invitation = route.name === 'accept-invitation' ? route.token : null;
-    const onSignedIn = async (session: SessionBody) => {
+    // After signing in the visitor stays where they were going; a sign-up that carried an
+    // invitation has accepted it already, so it goes to the organizations.
+    const onSignedIn = async (session: SessionBody, acceptedInvitation = false) => {
       await establish(session);
-      if (isPublic(route)) navigate(session.account.operator ? { name: 'operator' } : { name: 'home' }, true);
+      if (isPublic(route) || acceptedInvitation) navigate(session.account.operator ? { name: 'operator' } : { name: 'home' }, true);
     };
     return (
       <Container size="xs" py="xl" component="main">

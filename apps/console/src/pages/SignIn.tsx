@@ -10,7 +10,7 @@ interface Props {
   /** The invitation token when the visitor came from an invitation link. */
   invitation: string | null;
   startWithSignUp: boolean;
-  onSignedIn: (session: SessionBody) => Promise<void>;
+  onSignedIn: (session: SessionBody, acceptedInvitation?: boolean) => Promise<void>;
 }
 
 /** Sign in, sign up (where the operator allows it) and the operator's sign-in with the admin token. */
@@ -26,7 +26,7 @@ export function SignInPage({ api, invitation, startWithSignUp, onSignedIn }: Pro
           You were invited to an organization. Sign in, or create an account, with the invited e-mail address to accept.
         </Text>
       )}
-      <Tabs value={tab} onChange={setTab}>
+      <Tabs value={tab} onChange={setTab} keepMounted={false}>
         <Tabs.List mb="md">
           <Tabs.Tab value="signin">Sign in</Tabs.Tab>
           <Tabs.Tab value="signup">Create account</Tabs.Tab>
@@ -83,7 +83,7 @@ function SignUpForm({ api, invitation, onSignedIn }: { api: ApiClient; invitatio
     const body: Record<string, string> = { email: email.trim(), password };
     if (invitation) body['invitation'] = invitation;
     await api.request('POST', 'accounts', body, true);
-    await onSignedIn(await api.request<SessionBody>('POST', 'console/session', { email: email.trim(), password }, true));
+    await onSignedIn(await api.request<SessionBody>('POST', 'console/session', { email: email.trim(), password }, true), invitation !== null);
   });
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
