@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { AuthModule } from '@borealis/auth';
-import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp, signingKeyEncryptionKey } from '@borealis/platform';
+import { announceReady, AuthConfig, defaultConsoleDir, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp, signingKeyEncryptionKey } from '@borealis/platform';
 import { loadConfig } from '@borealis/util';
 
 /** The auth service alone (distributed mode). Configuration: environment, see .env.sample. */
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
     host: c.HTTP_HOST,
     port: c.HTTP_PORT,
     config: c,
+    consoleDir: c.BOREALIS_CONSOLE_DIR ?? defaultConsoleDir(),
     imports: [
       PlatformModule.register(distributedDrivers('auth', c)),
       AuthModule.register({

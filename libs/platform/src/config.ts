@@ -115,6 +115,9 @@ const http = {
  */
 const accessTokenTtlSeconds = z.coerce.number().int().min(60).max(86_400).default(3600);
 
+/** Where the built web console is (docs/adr/0008-console-serving.md); default dist/apps/console beside the code. */
+const consoleSite = { BOREALIS_CONSOLE_DIR: z.string().min(1).optional() };
+
 /** Services with a database: `true` runs the pending migrations and exits (the migrations job). */
 const migrateOnly = { MIGRATE_ONLY: bool(false) };
 
@@ -164,6 +167,7 @@ export const AuthConfig = z
       .optional()
       .refine((v) => v === undefined || parseAes256Key(v) !== null, `SIGNING_KEY_ENCRYPTION_KEY ${AES_KEY_HINT}`),
     SIGNING_KEY_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+    ...consoleSite,
   })
   .superRefine(kafkaSecurityRules)
   .superRefine((c, ctx) => {
@@ -305,6 +309,7 @@ export const StandaloneConfig = z.object({
   // One machine, on 127.0.0.1 by default: anyone who reaches it may sign up unless closed.
   SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('open'),
   BOREALIS_PRINT_READY_JSON: bool(false),
+  ...consoleSite,
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),

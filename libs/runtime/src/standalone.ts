@@ -2,7 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { AuthModule } from '@borealis/auth';
 import { GatewayModule, MessageListReader, MessageStatusReader, ProjectStatsReader, RegistrationReader } from '@borealis/gateway';
-import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
+import { defaultConsoleDir, displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
 import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from '@borealis/push-core';
 import { DeviceServer, TransportModule } from '@borealis/transport';
 import { loadConfig } from '@borealis/util';
@@ -41,6 +41,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
       host: c.BOREALIS_HOST,
       port: c.BOREALIS_HTTP_PORT,
       config: { ...c, dataDir },
+      consoleDir: c.BOREALIS_CONSOLE_DIR ?? defaultConsoleDir(),
       imports: [
         PlatformModule.register(standaloneDrivers(() => pg.stop())),
         AuthModule.register({
