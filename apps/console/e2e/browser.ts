@@ -55,11 +55,10 @@ export interface Problems {
 export async function watch(context: BrowserContext): Promise<Problems> {
   const all: string[] = [];
   const allowed: { pathPart: string; status: number }[] = [];
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      // Reported back through the console so the test sees it even if the page swallowed it.
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
-    });
+  // Reported back through the console, so the test sees a violation even if the page swallowed it.
+  await context.addInitScript({
+    content:
+      "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' (' + e.sourceFile + ':' + e.lineNumber + ')'));",
   });
   const onPage = (page: Page) => {
     page.on('console', (msg: ConsoleMessage) => {

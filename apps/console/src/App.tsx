@@ -112,7 +112,8 @@ export function App() {
     // invitation has accepted it already, so it goes to the organizations.
     const onSignedIn = async (session: SessionBody, acceptedInvitation = false) => {
       await establish(session);
-      if (isPublic(route) || acceptedInvitation) navigate(session.account.operator ? { name: 'operator' } : { name: 'home' }, true);
+      const landing: Route = session.account.operator ? { name: 'operator' } : { name: 'home' };
+      if (isPublic(route) || acceptedInvitation || route.name === 'home') navigate(landing, true);
     };
     return (
       <Container size="xs" py="xl" component="main">

@@ -2,28 +2,32 @@ import { Badge, Button, Code, Group, Paper, Stack, Table, Text, Title } from '@m
 import { useState } from 'react';
 import { AsyncList, PageTitle, ProblemAlert, useAsync, useSubmit, type Async } from '../components/common';
 import { useConsole } from '../context';
-import { formatFigure, formatTime } from '../lib/format';
+import { ProblemError, problemOf } from '../lib/api';
+import { formatFigure } from '../lib/format';
 
 interface Overview {
   services: { name: string; status: 'up' | 'down'; detail?: string }[];
   metrics: Record<string, number>;
 }
 
-interface SigningKey {
+interface Jwk {
   kid: string;
-  createdAt?: string;
-  current?: boolean;
-  [field: string]: unknown;
+  alg?: string;
+  kty: string;
+}
+
+/** The public JWKS: the keys access tokens are verified with (the current signing key and the previous one). */
+async function loadJwks(): Promise<Jwk[]> {
+  const response = await window.fetch('/auth/public/.well-known/jwks.json', { cache: 'no-store', headers: { accept: 'application/json' } });
+  if (!response.ok) throw new ProblemError(await problemOf(response));
+  return ((await response.json()) as { keys: Jwk[] }).keys;
 }
 
 /** The operator's view: service health, the key figures of /metrics, signing-key rotation. Tenants are on the home page. */
 export function OperatorPage() {
   const c = useConsole();
   const [overview, reloadOverview] = useAsync(() => c.api.get<Overview>('operator/overview'), [c.api]);
-  const [keys, reloadKeys] = useAsync(async () => {
-    const answer = await c.api.get<SigningKey[] | { keys: SigningKey[] }>('signing-keys');
-    return Array.isArray(answer) ? answer : answer.keys;
-  }, [c.api]);
+  const [keys, reloadKeys] = useAsync(loadJwks, []);
   const [rotated, setRotated] = useState<string | null>(null);
   const rotate = useSubmit(async () => {
     const answer = await c.api.post<{ kid: string }>('signing-keys');
@@ -114,26 +118,29 @@ export function OperatorPage() {
         </Text>
         {rotated && (
           <Text role="status" mb="sm">
-            New current key: <Code>{rotated}</Code>
+            New current key: <Code data-testid="rotated-kid">{rotated}</Code>
           </Text>
         )}
         <ProblemAlert error={rotate.error} />
+        <Text size="sm" mb="xs">
+          The keys access tokens are verified with, from the public JWKS:
+        </Text>
         <AsyncList value={keys} label="signing keys" reload={reloadKeys} empty="No signing key yet.">
           {(items) => (
             <Table aria-label="Signing keys">
               <Table.Thead>
                 <Table.Tr>
-                  <Table.Th scope="col">Key id</Table.Th>
-                  <Table.Th scope="col">Created</Table.Th>
-                  <Table.Th scope="col">Current</Table.Th>
+                  <Table.Th scope="col">Key id (in the JWKS)</Table.Th>
+                  <Table.Th scope="col">Algorithm</Table.Th>
+                  <Table.Th scope="col">Note</Table.Th>
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
                 {items.map((k) => (
                   <Table.Tr key={k.kid}>
                     <Table.Td className="mono">{k.kid}</Table.Td>
-                    <Table.Td>{formatTime(k.createdAt)}</Table.Td>
-                    <Table.Td>{k.current ? <Badge color="green">current</Badge> : ''}</Table.Td>
+                    <Table.Td>{k.alg ?? k.kty}</Table.Td>
+                    <Table.Td>{k.kid === rotated ? <Badge color="green">new current key</Badge> : ''}</Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>
