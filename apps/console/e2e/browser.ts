@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@borealis/testing';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
@@ -90,7 +90,15 @@ export async function watch(context: BrowserContext): Promise<Problems> {
   };
 }
 
+/** Where `BOREALIS_CONSOLE_DOC_SCREENSHOTS=1` also puts them, for docs/console.md (committed). */
+export const DOC_SCREENSHOTS = join(REPO_ROOT, 'docs', 'console');
+
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const file = join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (process.env['BOREALIS_CONSOLE_DOC_SCREENSHOTS'] === '1') {
+    mkdirSync(DOC_SCREENSHOTS, { recursive: true });
+    copyFileSync(file, join(DOC_SCREENSHOTS, `${name.replace(/^\d+-/, '')}.png`));
+  }
 }
