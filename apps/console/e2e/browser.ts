@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@borealis/testing';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
@@ -93,7 +93,33 @@ export async function watch(context: BrowserContext): Promise<Problems> {
 /** Where `BOREALIS_CONSOLE_DOC_SCREENSHOTS=1` also puts them, for docs/console.md (committed). */
 export const DOC_SCREENSHOTS = join(REPO_ROOT, 'docs', 'console');
 
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+let axeSource: string | null = null;
+
+/**
+ * axe-core's WCAG 2.x A and AA rules on the page as it is (labels, names, contrast, ARIA, landmarks
+ * and headings). Evaluated through the DevTools protocol, which the page's CSP does not govern; the
+ * console's own code stays under it.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  if (!(await page.evaluate<boolean>('typeof window.axe === "object"'))) await page.evaluate<unknown>(axeSource);
+  const violations = await page.evaluate<AxeViolation[]>(
+    "window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))",
+  );
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** A screenshot of the page, after checking it with axe: a page that fails WCAG A/AA fails the test. */
 export async function screenshot(page: Page, name: string): Promise<void> {
+  const violations = await accessibilityViolations(page);
+  if (violations.length > 0) throw new Error(`accessibility violations on ${name}:\n${violations.join('\n')}`);
   mkdirSync(SCREENSHOTS, { recursive: true });
   const file = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });

@@ -95,7 +95,7 @@ describe('the console in a browser', () => {
     await screenshot(ownerPage, '01-sign-in');
     // Mantine's stylesheet applied (style-src 'self' let it in): the button is Mantine's blue.
     const background = await ownerPage.evaluate<string>("getComputedStyle(document.querySelector('button[type=submit]')).backgroundColor");
-    expect(background).toBe('rgb(34, 139, 230)');
+    expect(background).toBe('rgb(25, 113, 194)'); // blue 8: the console's contrast override applied too
     expect(ownerProblems.unexpected()).toEqual([]);
   });
 

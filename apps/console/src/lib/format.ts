@@ -41,7 +41,7 @@ export function stateColor(state: string): string {
     case 'sent':
       return 'blue';
     default:
-      return 'yellow';
+      return 'orange';
   }
 }
 

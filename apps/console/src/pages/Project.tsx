@@ -232,7 +232,7 @@ function Keys({ projectId, role }: { projectId: string; role: Role | null }) {
           <RoleNote role={role} needed="developer" what="create, expire or revoke keys" />
         )}
         {issued && (
-          <Alert color="yellow" mt="md" title={`Key ${issued.keyId} created`} role="alert" data-testid="key-issued">
+          <Alert color="orange" mt="md" title={`Key ${issued.keyId} created`} role="alert" data-testid="key-issued">
             <Stack gap="xs">
               <Text size="sm">
                 Download the project settings file now: it holds the private key, which is offered this once. Closing this message forgets it.
@@ -285,7 +285,7 @@ function Keys({ projectId, role }: { projectId: string; role: Role | null }) {
                       <Table.Tr key={k.keyId}>
                         <Table.Td className="mono">{k.keyId}</Table.Td>
                         <Table.Td>
-                          <Badge color={state === 'active' ? 'green' : state === 'expiring' ? 'yellow' : 'gray'}>{state}</Badge>
+                          <Badge color={state === 'active' ? 'green' : state === 'expiring' ? 'orange' : 'gray'}>{state}</Badge>
                         </Table.Td>
                         <Table.Td>{k.origin}</Table.Td>
                         <Table.Td>{formatTime(k.createdAt)}</Table.Td>
@@ -294,7 +294,7 @@ function Keys({ projectId, role }: { projectId: string; role: Role | null }) {
                           <Table.Td>
                             {(state === 'active' || state === 'expiring') && (
                               <Group gap="xs">
-                                <Button size="xs" variant="light" onClick={() => void expire.run(k.keyId, new Date().toISOString())} aria-label={`Expire key ${k.keyId} now`}>
+                                <Button size="xs" variant="light" onClick={() => void expire.run(k.keyId, new Date().toISOString())} aria-label={`Expire now: key ${k.keyId}`}>
                                   Expire now
                                 </Button>
                                 <Button size="xs" variant="light" color="red" onClick={() => void revoke.run(k.keyId)} aria-label={`Revoke key ${k.keyId}`}>
