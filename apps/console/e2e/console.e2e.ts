@@ -330,10 +330,23 @@ describe('the console in a browser', () => {
     p.expectStatus('/auth/admin/v1/console/session', 401);
     p.expectStatus(`/auth/admin/v1/tenants/${tenantId}`, 401);
     await page.goto('/');
-    await page.getByLabel('E-mail').fill(viewer.email);
-    await page.getByRole('textbox', { name: 'Password', exact: true }).fill(viewer.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // By keyboard alone: Tab reaches the e-mail field past the tabs, then the password; Enter submits.
+    await page.getByRole('tab', { name: 'Sign in' }).waitFor();
+    const focusedLabel = () => page.evaluate<string>("document.activeElement?.labels?.[0]?.textContent ?? document.activeElement?.textContent ?? ''");
+    for (let i = 0; i < 6 && !(await focusedLabel()).startsWith('E-mail'); i++) await page.keyboard.press('Tab');
+    expect(await focusedLabel()).toMatch(/^E-mail/);
+    await page.keyboard.type(viewer.email);
+    await page.keyboard.press('Tab');
+    expect(await focusedLabel()).toMatch(/^Password/);
+    await page.keyboard.type(viewer.password);
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Organizations', level: 1 }).waitFor();
+    // The page's heading has the focus (announced by a screen reader); from the top of the page the
+    // first Tab offers the skip link.
+    expect(await page.evaluate<string>('document.activeElement?.tagName')).toBe('H1');
+    await page.evaluate<void>('document.activeElement.blur()');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate<string>('document.activeElement?.textContent')).toBe('Skip to content');
     // The session ends behind the page's back (as at its expiry): its next call tells it.
     await page.evaluate(async () => {
       const session = (await (await fetch('/auth/admin/v1/console/session')).json()) as { csrfToken: string };
