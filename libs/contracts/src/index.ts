@@ -5,3 +5,4 @@ export * from './limits';
 export * from './push-api';
 export * from './topics';
 export * from './push-api-params';
+export * from './console-send';
