@@ -14,7 +14,11 @@ import { OrganizationsController } from './admin/organizations.controller';
 import { ProjectsController } from './admin/projects.controller';
 import { RegistryAdmin } from './admin/registry-admin.service';
 import { AUTH_OPTIONS, checkAuthOptions, type AuthModuleOptions } from './auth-options';
+import { ConsolePushController } from './console/console-push.controller';
 import { ConsoleSessionController } from './console/console-session.controller';
+import { OperatorOverviewService } from './console/operator-overview.service';
+import { HttpPushCoreReads, PushCoreReads } from './console/push-core-reads';
+import { ConsoleTestSend } from './console/test-send.service';
 import { ConsoleSessions } from './console/console-sessions.service';
 import { CsrfTokens } from './console/csrf';
 import { AUTH_CONNECTION } from './persistence/database';
@@ -38,7 +42,7 @@ import { TokenController } from './token/token.controller';
 import { TokenService } from './token/token.service';
 
 /** The management API (/auth/admin/v1): every route declares its access rule. */
-export const MANAGEMENT_API = [AccountsController, ConsoleSessionController, OrganizationsController, ProjectsController, OperatorController, DocsController];
+export const MANAGEMENT_API = [AccountsController, ConsoleSessionController, OrganizationsController, ProjectsController, ConsolePushController, OperatorController, DocsController];
 
 /**
  * The auth service: developer accounts, organizations (tenants) with roles, projects, service
@@ -84,6 +88,10 @@ export class AuthModule {
         AccountsService,
         { provide: CsrfTokens, useValue: new CsrfTokens(options.signingKeyEncryptionKey) },
         ConsoleSessions,
+        ConsoleTestSend,
+        OperatorOverviewService,
+        // Distributed: push-core's internal API. Standalone: the composition provides push-core's queries.
+        ...(options.console?.pushCoreUrl ? [{ provide: PushCoreReads, useValue: new HttpPushCoreReads(options.console.pushCoreUrl) }] : []),
         AccessGuard,
         ManagementDocs,
       ],
