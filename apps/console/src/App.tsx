@@ -83,6 +83,8 @@ export function App() {
   const signOut = useCallback(async () => {
     try {
       await api.delete('console/session');
+    } catch {
+      // Already ended (401) or unreachable: either way this page forgets the session.
     } finally {
       api.setCsrfToken(null);
       setAuth({ status: 'signed-out', notice: 'signed-out' });

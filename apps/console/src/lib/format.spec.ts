@@ -1,5 +1,5 @@
 import { parse } from 'yaml';
-import { addDays, distinct, filterAudit, formatDuration, formatFigure, formatTime, isFinalMessageState, keyState, lastDays, msUntil, settingsYaml, stateColor, totals, type AuditEntry } from './format';
+import { addDays, metricLabel, distinct, filterAudit, formatDuration, formatFigure, formatTime, isFinalMessageState, keyState, lastDays, msUntil, settingsYaml, stateColor, totals, type AuditEntry } from './format';
 
 describe('what the pages show', () => {
   it('days and the default statistics range', () => {
@@ -78,5 +78,8 @@ describe('what the pages show', () => {
     expect(formatTime(null)).toBe('—');
     expect(formatFigure(1234567)).toBe('1,234,567');
     expect(formatFigure(0.012345)).toBe('0.0123');
+    expect(metricLabel('deliveriesDelivered')).toBe('Deliveries delivered');
+    expect(metricLabel('busConsumerLag')).toBe('Bus consumer lag');
+    expect(metricLabel('http_requests_total')).toBe('Http requests total');
   });
 });

@@ -126,3 +126,13 @@ export function formatFigure(value: number): string {
   if (Number.isInteger(value)) return value.toLocaleString('en-US');
   return Number(value.toPrecision(3)).toLocaleString('en-US', { maximumFractionDigits: 6 });
 }
+
+/** A key figure's name as the operator reads it: `deliveriesDelivered` → "Deliveries delivered". */
+export function metricLabel(name: string): string {
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/[_.]+/g, ' ')
+    .trim()
+    .toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { AsyncList, PageTitle, ProblemAlert, useAsync, useSubmit, type Async } from '../components/common';
 import { useConsole } from '../context';
 import { ProblemError, problemOf } from '../lib/api';
-import { formatFigure } from '../lib/format';
+import { formatFigure, metricLabel } from '../lib/format';
 
 interface Overview {
   services: { name: string; status: 'up' | 'down'; detail?: string }[];
@@ -93,8 +93,8 @@ export function OperatorPage() {
             <Group gap="lg" role="list" aria-label="Key figures">
               {items.map(([name, value]) => (
                 <Paper withBorder p="sm" key={name} role="listitem" miw={180}>
-                  <Text size="xs" c="dimmed" className="mono">
-                    {name}
+                  <Text size="sm" c="dimmed" title={name}>
+                    {metricLabel(name)}
                   </Text>
                   <Text className="figure">{formatFigure(value)}</Text>
                 </Paper>

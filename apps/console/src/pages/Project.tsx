@@ -38,8 +38,8 @@ export interface Application {
   isActive: boolean;
   registrationSecretRequired: boolean;
   createdAt: string;
-  /** Live registrations of the application (console API). */
-  registrations?: number;
+  /** Live registrations of the application; null when push-core could not be asked just now. */
+  registrations?: number | null;
 }
 
 const TAB_LABELS: Record<ProjectTab, string> = {
@@ -402,7 +402,7 @@ function Applications({ projectId, role }: { projectId: string; role: Role | nul
                       <Table.Td>
                         <Badge color={a.isActive ? 'green' : 'gray'}>{a.isActive ? 'active' : 'inactive'}</Badge>
                       </Table.Td>
-                      <Table.Td data-testid="registrations">{a.registrations ?? '—'}</Table.Td>
+                      <Table.Td data-testid="registrations">{typeof a.registrations === 'number' ? a.registrations : 'unknown'}</Table.Td>
                       <Table.Td>{formatTime(a.createdAt)}</Table.Td>
                     </Table.Tr>
                   ))}
