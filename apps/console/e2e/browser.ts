@@ -125,6 +125,6 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: file, fullPage: true });
   if (process.env['BOREALIS_CONSOLE_DOC_SCREENSHOTS'] === '1') {
     mkdirSync(DOC_SCREENSHOTS, { recursive: true });
-    copyFileSync(file, join(DOC_SCREENSHOTS, `${name.replace(/^\d+-/, '')}.png`));
+    copyFileSync(file, join(DOC_SCREENSHOTS, `${name.replace(/^\d+[a-z]?-/, '')}.png`));
   }
 }

@@ -345,6 +345,9 @@ function AuditSection({ tenantId, role }: { tenantId: string; role: Role | null 
     setPages((p) => [...p, ...page.entries]);
     setNext(page.next);
   });
+  // Entries name accounts by id: show the members' e-mail addresses where known.
+  const [members] = useAsync(() => (canRead ? c.api.get<Member[]>(`tenants/${encodeURIComponent(tenantId)}/members`) : Promise.resolve([])), [c.api, tenantId, canRead]);
+  const who = (actorId: string): string => (members.state === 'ok' ? members.data.find((m) => m.accountId === actorId)?.email : undefined) ?? actorId;
   const [action, setAction] = useState('');
   const [actor, setActor] = useState('');
   const [text, setText] = useState('');
@@ -358,7 +361,7 @@ function AuditSection({ tenantId, role }: { tenantId: string; role: Role | null 
       </Title>
       <Group align="flex-end" mb="md" role="search" aria-label="Filter the audit log">
         <NativeSelect label="Action" value={action} onChange={(e) => setAction(e.currentTarget.value)} data={[{ value: '', label: 'any action' }, ...distinct(all.map((e) => e.action))]} />
-        <NativeSelect label="Who" value={actor} onChange={(e) => setActor(e.currentTarget.value)} data={[{ value: '', label: 'anyone' }, ...distinct(all.map((e) => e.actor))]} />
+        <NativeSelect label="Who" value={actor} onChange={(e) => setActor(e.currentTarget.value)} data={[{ value: '', label: 'anyone' }, ...distinct(all.map((e) => e.actor)).map((a) => ({ value: a, label: who(a) }))]} />
         <TextInput label="Entity or details contain" value={text} onChange={(e) => setText(e.currentTarget.value)} />
       </Group>
       <AsyncList value={value} label="the audit log" reload={reload} empty={all.length === 0 ? 'Nothing recorded yet.' : 'No entry matches the filters.'}>
@@ -378,7 +381,7 @@ function AuditSection({ tenantId, role }: { tenantId: string; role: Role | null 
                 {items.map((e) => (
                   <Table.Tr key={e.seq}>
                     <Table.Td>{formatTime(e.at)}</Table.Td>
-                    <Table.Td className="mono">{e.actor}</Table.Td>
+                    <Table.Td>{who(e.actor)}</Table.Td>
                     <Table.Td>{e.action}</Table.Td>
                     <Table.Td className="mono">
                       {e.entityType} {e.entityId}
