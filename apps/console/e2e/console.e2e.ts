@@ -316,6 +316,26 @@ describe('the console in a browser', () => {
     expect(refused.withCsrf).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
     expect(refused.withoutCsrf).toMatchObject({ status: 403, body: { code: 'permission_denied' } });
     expect(refused.withoutCsrf.body.detail).toMatch(/CSRF/);
+
+    // Signed in already, the invitee accepts an invitation from its link: the owner invites them
+    // to a second organization as a developer.
+    await page.goto('/');
+    await page.getByLabel('Name').fill('Beta');
+    await page.getByRole('button', { name: 'Create organization' }).click();
+    await page.getByRole('heading', { name: 'Beta', level: 1 }).waitFor();
+    await page.getByRole('tab', { name: 'Invitations' }).click();
+    await page.getByLabel('E-mail').fill(viewer.email);
+    await page.getByLabel('Role').selectOption('developer');
+    await page.getByRole('button', { name: 'Invite' }).click();
+    const second = ((await page.getByTestId('invitation-link').textContent()) ?? '').trim();
+    await v.goto(second);
+    await v.getByRole('heading', { name: 'Accept an invitation', level: 1 }).waitFor();
+    await v.getByRole('button', { name: 'Accept the invitation' }).click();
+    await v.getByText('You joined the organization as developer.').waitFor();
+    await screenshot(v, '11b-invitation-accepted');
+    await v.getByRole('link', { name: 'Open the organization' }).click();
+    await v.getByRole('heading', { name: 'Beta', level: 1 }).waitFor();
+    await v.getByText('your role: developer').waitFor();
     expect(vp.unexpected()).toEqual([]);
 
     // The owner sees the new member and can change the role.
