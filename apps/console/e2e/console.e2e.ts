@@ -161,6 +161,23 @@ describe('the console in a browser', () => {
     await page.getByRole('cell', { name: s['key_id'], exact: true }).waitFor();
     expect(await page.content()).not.toContain('BEGIN PRIVATE KEY');
 
+    // A second key: closed without downloading, given an expiry, then revoked.
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const issuedTitle = (await page.getByTestId('key-issued').getByText(/^Key .* created$/).textContent()) ?? '';
+    const secondKey = issuedTitle.replace(/^Key (.*) created$/, '$1');
+    expect(secondKey).not.toBe(s['key_id']);
+    await page.getByRole('button', { name: 'Close without downloading' }).click();
+    const secondRow = page.getByRole('row', { name: new RegExp(secondKey.replace(/[-]/g, '\\-')) });
+    await secondRow.getByText('active').waitFor();
+    await page.getByLabel('Key', { exact: true }).selectOption(secondKey);
+    await page.getByLabel('Expires at (your local time)').fill('2035-01-31T09:00');
+    await page.getByRole('button', { name: 'Set expiry' }).click();
+    await secondRow.getByText('expiring').waitFor();
+    await secondRow.getByRole('button', { name: 'Revoke' }).click();
+    await secondRow.getByText('revoked').waitFor();
+    // The first key is untouched.
+    await page.getByRole('row', { name: new RegExp(s['key_id']!.replace(/[-]/g, '\\-')) }).getByText('active').waitFor();
+
     await page.getByRole('tab', { name: 'Applications' }).click();
     await page.getByText('No application yet.').waitFor();
     await page.getByRole('button', { name: 'Create application' }).click();
