@@ -11,6 +11,8 @@ const scopes = [
   { sourceTag: 'scope:sdk', onlyDependOnLibsWithTags: ['scope:sdk', 'scope:shared'] },
   { sourceTag: 'scope:runtime', onlyDependOnLibsWithTags: ['scope:runtime', 'scope:shared', 'scope:auth', 'scope:gateway', 'scope:push-core', 'scope:transport'] },
   { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:cli', 'scope:runtime', 'scope:sdk', 'scope:shared'] },
+  // The web console (apps/console) runs in the browser: it may use the shared contracts' types only.
+  { sourceTag: 'scope:console', onlyDependOnLibsWithTags: ['scope:console', 'scope:shared'] },
 ];
 const types = (extra) => [
   { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:feature', 'type:data-access', 'type:contracts', 'type:util', 'type:sdk', ...extra] },
@@ -72,6 +74,26 @@ export default [
     rules: {
       '@nx/enforce-module-boundaries': boundaries(['type:testing']),
       'no-console': 'off',
+    },
+  },
+  {
+    // The console's components: the same rules as the rest, for .tsx too.
+    files: ['apps/console/src/**/*.tsx'],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries([]),
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  {
+    // Browser code bundles only type imports from the libraries (the contracts' runtime pulls in
+    // Node-only code): a value import would break the bundle or the CSP.
+    files: ['apps/console/src/**/*.ts', 'apps/console/src/**/*.tsx'],
+    ignores: ['apps/console/src/**/*.spec.ts'],
+    rules: {
+      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports' }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['@borealis/*'], allowTypeImports: true, message: 'The console may import only types from the libraries.' }] }],
     },
   },
   {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { AuthModule } from '@borealis/auth';
-import { announceReady, AuthConfig, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp, signingKeyEncryptionKey } from '@borealis/platform';
+import { announceReady, AuthConfig, defaultConsoleDir, distributedDrivers, exitOnStartupFailure, PlatformModule, serveHttp, signingKeyEncryptionKey } from '@borealis/platform';
 import { loadConfig } from '@borealis/util';
 
 /** The auth service alone (distributed mode). Configuration: environment, see .env.sample. */
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
     host: c.HTTP_HOST,
     port: c.HTTP_PORT,
     config: c,
+    consoleDir: c.BOREALIS_CONSOLE_DIR ?? defaultConsoleDir(),
     imports: [
       PlatformModule.register(distributedDrivers('auth', c)),
       AuthModule.register({
@@ -28,6 +29,15 @@ async function main(): Promise<void> {
           perClient: { burst: c.TOKEN_RATE_LIMIT_CLIENT_BURST, perSecond: c.TOKEN_RATE_LIMIT_CLIENT_PER_SECOND },
         },
         sessionTtlSeconds: c.SESSION_TTL_SECONDS,
+        console: {
+          ...(c.PUSH_CORE_URL !== undefined ? { pushCoreUrl: c.PUSH_CORE_URL } : {}),
+          ...(c.GATEWAY_URL !== undefined ? { gatewayUrl: c.GATEWAY_URL } : {}),
+          services: c.CONSOLE_OVERVIEW_SERVICES ?? [
+            ...(c.GATEWAY_URL !== undefined ? [{ name: 'gateway', url: c.GATEWAY_URL }] : []),
+            ...(c.PUSH_CORE_URL !== undefined ? [{ name: 'push-core', url: c.PUSH_CORE_URL }] : []),
+          ],
+          selfName: 'auth',
+        },
         signUp: c.SIGNUP_MODE,
         accountLimits: {
           loginPerIp: { burst: c.LOGIN_RATE_LIMIT_IP_BURST, perSecond: c.LOGIN_RATE_LIMIT_IP_PER_SECOND },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createTestDatabase, expectEventually, freePort, requireKafka, requireRedis, startCli, type JsonLineProcess, type TestDatabase } from '@borealis/testing';
 import { randomToken } from '@borealis/util';
 import { startIngress } from './ingress';
-import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkSendFlags, checkRegistrations, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkConsole, checkHostileInput, checkListing, checkMulticast, checkSendFlags, checkRegistrations, expectDelivered, http, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(180_000);
 
@@ -21,6 +21,7 @@ describe('distributed mode, end to end', () => {
   let ingress: { url: string; close(): Promise<void> };
   let installation: Installation;
   let project: Project;
+  let operatorToken: string;
 
   beforeAll(async () => {
     const kafka = requireKafka();
@@ -46,7 +47,17 @@ describe('distributed mode, end to end', () => {
       return proc;
     };
     const started = [
-      start('auth', { HTTP_PORT: String(authPort), DATABASE_URL: authDb.url, BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'), BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}` }),
+      start('auth', {
+        HTTP_PORT: String(authPort),
+        DATABASE_URL: authDb.url,
+        BOREALIS_ADMIN_TOKEN: adminToken,
+        SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        BOREALIS_DEVICE_URL: `tcp://127.0.0.1:${devicePort}`,
+        // The web console's push side: push-core's internal API, the gateway's send route, the overview.
+        PUSH_CORE_URL: `http://127.0.0.1:${corePort}`,
+        GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`,
+        CONSOLE_OVERVIEW_SERVICES: `gateway=http://127.0.0.1:${gatewayPort},push-core=http://127.0.0.1:${corePort},transport=http://127.0.0.1:${transportPort}`,
+      }),
       start('push-core', { HTTP_PORT: String(corePort), DATABASE_URL: coreDb.url }),
       start('gateway', {
         HTTP_PORT: String(gatewayPort),
@@ -80,6 +91,7 @@ describe('distributed mode, end to end', () => {
       );
     }
     installation = { httpUrl: ingress.url, deviceUrl: `tcp://127.0.0.1:${devicePort}`, adminEnv: { BOREALIS_ADMIN_TOKEN: adminToken, SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } };
+    operatorToken = adminToken;
     project = await quickstart(installation, join(work, 'project-a'), 'project-a');
   });
 
@@ -96,6 +108,10 @@ describe('distributed mode, end to end', () => {
     const registrationId = await registrationIdOf(device);
     const messageId = await sendAndReceive(project, device, registrationId, 'distributed push');
     await expectDelivered(project, messageId);
+  });
+
+  it('serves the web console: a cookie session, a test send delivered and counted, the operator overview of the four services', async () => {
+    processes.push(await checkConsole(installation, operatorToken, project, join(work, 'device-console'), ['auth', 'gateway', 'push-core', 'transport']));
   });
 
   it('a device that reconnects keeps its registrationId', async () => {

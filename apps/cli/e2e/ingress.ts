@@ -2,12 +2,13 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A path-routing reverse proxy standing in for the installation's ingress: `/auth/...` to auth,
- * everything else to the gateway, as deploy/ routes them.
+ * A path-routing reverse proxy standing in for the installation's ingress: `/push/...` to the
+ * gateway, everything else to auth (the management API and the web console at `/`), as deploy/
+ * routes them.
  */
 export async function startIngress(routes: { auth: string; gateway: string }): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    const target = new URL(req.url?.startsWith('/auth/') ? routes.auth : routes.gateway);
+    const target = new URL(req.url?.startsWith('/push/') || req.url?.startsWith('//push/') ? routes.gateway : routes.auth);
     const upstream = request(
       { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } },
       (answer) => {

@@ -181,9 +181,11 @@ describe('docker-compose.yml', () => {
     for (const port of [DEVICE_PORT, WS_PORT]) expect(compose.services['device-lb']!.ports!.some((p) => composeValue(p).endsWith(`:${port}:${port}`))).toBe(true);
     expect(haproxy).toContain(`bind :${WS_PORT}`);
     const nginx = readText('deploy', 'compose', 'nginx.conf');
-    expect(nginx).toContain(`location /auth/ { set $auth http://auth:${HTTP_PORT};`);
-    expect(nginx).toContain(`location / { set $gateway http://gateway:${HTTP_PORT};`);
+    // /push to the gateway, everything else to auth (the management API and the web console, ADR 8).
+    expect(nginx).toContain(`location /push/ { set $gateway http://gateway:${HTTP_PORT};`);
+    expect(nginx).toContain(`location / { set $auth http://auth:${HTTP_PORT};`);
     expect(nginx).toMatch(/location ~ \^\/\(metrics\|healthz\|readyz\)\$ \{ return 404; \}/);
+    expect(nginx).toMatch(/location ~ \^\/internal\(\/\|\$\) \{ return 404; \}/);
     for (const [, definition] of borealis) expect(definition.environment!['HTTP_PORT']).toBe(String(HTTP_PORT));
   });
 });
@@ -269,14 +271,26 @@ function checkInstallation(objects: K8sObject[]): void {
 
   checkNetworkPolicies(objects);
 
-  // Ingress: /auth → auth, /push → gateway, nothing else.
+  // Ingress: /auth → auth, /push → gateway, every other path → auth (the web console, ADR 8), except
+  // the operations paths, sent to a Service that selects no pod.
   const ingress = byKind('Ingress');
   expect(ingress).toHaveLength(1);
   const routes = ingress[0]!.spec.rules.flatMap((r: { http: { paths: { path: string; backend: { service: { name: string } } }[] } }) => r.http.paths.map((p) => [p.path, p.backend.service.name]));
-  expect(routes.sort()).toEqual([
-    ['/auth', 'auth'],
-    ['/push', 'gateway'],
-  ]);
+  expect(routes.sort()).toEqual(
+    [
+      ['/', 'auth'],
+      ['/auth', 'auth'],
+      ['/push', 'gateway'],
+      ['/metrics', 'unrouted'],
+      ['/healthz', 'unrouted'],
+      ['/readyz', 'unrouted'],
+      ['/internal', 'unrouted'],
+    ].sort(),
+  );
+  const unrouted = find('Service', 'unrouted')!;
+  const selector = Object.entries(unrouted.spec.selector as Record<string, string>);
+  const selected = workloads.filter((w) => w.kind !== 'CronJob' && selector.every(([k, v]) => podLabelsOf(w)[k] === v));
+  expect(selected.map((w) => w.metadata.name)).toEqual([]);
 
   // Every topic of the contracts, and an inbox for every transport replica.
   const topics = byKind('KafkaTopic');

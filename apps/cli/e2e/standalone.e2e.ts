@@ -1,8 +1,8 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startCli, type JsonLineProcess } from '@borealis/testing';
-import { checkCancel, checkHostileInput, checkListing, checkMulticast, checkSendFlags, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
+import { checkCancel, checkConsole, checkHostileInput, checkListing, checkMulticast, checkSendFlags, checkRegistrations, expectDelivered, quickstart, registrationIdOf, sendAndReceive, startDevice, type Installation, type Project } from './support';
 
 jest.setTimeout(120_000);
 
@@ -47,6 +47,11 @@ describe('standalone mode, end to end', () => {
     expect(registrationId.length).toBeGreaterThanOrEqual(22);
     const messageId = await sendAndReceive(project, device, registrationId, 'first push');
     await expectDelivered(project, messageId);
+  });
+
+  it('serves the web console: a cookie session, a test send delivered and counted, the operator overview', async () => {
+    const { adminToken } = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { adminToken: string };
+    devices.push(await checkConsole(installation, adminToken, project, join(work, 'device-console'), ['standalone']));
   });
 
   it('a device that reconnects keeps its registrationId, and pushes still reach it', async () => {

@@ -377,3 +377,80 @@ export async function checkSendFlags(installation: Installation, project: Projec
   expect(Date.parse(push.sentAt)).toBeGreaterThanOrEqual(sendAt.getTime());
   return device;
 }
+
+/**
+ * The web console's server half (docs/auth.md, "Console sessions", "Console routes") through the
+ * installation's public URL, as a browser uses it: the operator signs in with the admin token into
+ * a cookie session; a device registers; the application list counts it; a test send from the
+ * console reaches the device and is listed, looked up and counted; the overview names the
+ * services. `/` serves the console, or answers 404 "not built" in a build without it.
+ */
+export async function checkConsole(installation: Installation, adminToken: string, project: Project, stateDir: string, services: string[]): Promise<JsonLineProcess> {
+  const admin = `${installation.httpUrl}/auth/admin/v1`;
+  const signIn = await fetch(`${admin}/console/operator-session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: adminToken }) });
+  expect(signIn.status).toBe(200);
+  const setCookie = signIn.headers.get('set-cookie') ?? '';
+  expect(setCookie).toMatch(/^borealis_session=bco_[^;]+; HttpOnly; SameSite=Strict; Path=\/auth\/admin; Max-Age=\d+$/);
+  const cookie = setCookie.split(';')[0]!;
+  const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+  const read = (path: string) => http(`${admin}${path}`, { headers: { cookie } });
+
+  const device = startDevice(installation.deviceUrl, project.applicationId, stateDir);
+  const registrationId = await registrationIdOf(device);
+  await expectEventually(async () => {
+    const apps = await read(`/projects/${project.projectId}/applications`);
+    const mine = (apps.body as unknown as { id: string; registrations: number | null }[]).find((a) => a.id === project.applicationId);
+    expect(mine?.registrations).toBeGreaterThanOrEqual(1);
+  });
+
+  const body = { target: registrationId, type: 'device', ttl: '10m', notification: { title: 'From the console', message: 'test push', data: { console: true } } };
+  const refused = await http(`${admin}/projects/${project.projectId}/messages`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect([refused.status, refused.body['detail']]).toEqual([403, 'missing or invalid CSRF token']);
+  const invalid = await http(`${admin}/projects/${project.projectId}/messages`, {
+    method: 'POST',
+    headers: { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, ttl: 'soon' }),
+  });
+  expect(invalid.status).toBe(400);
+  expect(invalid.body['errors']).toMatchObject({ ttl: expect.any(String) });
+  const sent = await http(`${admin}/projects/${project.projectId}/messages`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(sent.status).toBe(200);
+  const id = String(sent.body['id']);
+  const line = await device.waitFor((l) => l['event'] === 'notifications' && (l['pushList'] as { id: string }[]).some((p) => p.id === id), 30_000, `console push ${id}`);
+  expect((line['pushList'] as { id: string; title: string }[]).find((p) => p.id === id)).toMatchObject({ title: 'From the console' });
+
+  await expectEventually(
+    async () => {
+      const status = await read(`/projects/${project.projectId}/messages/${id}`);
+      expect(status.body).toMatchObject({ id, projectId: project.projectId, state: 'delivered', counts: { delivered: 1 } });
+    },
+    { timeoutMs: 20_000, intervalMs: 300 },
+  );
+  const listed = await read(`/projects/${project.projectId}/messages?limit=20`);
+  expect((listed.body['messages'] as { id: string }[]).map((m) => m.id)).toContain(id);
+  const today = new Date().toISOString().slice(0, 10);
+  await expectEventually(async () => {
+    const stats = await read(`/projects/${project.projectId}/stats?from=${today}&to=${today}`);
+    const day = (stats.body['days'] as { date: string; accepted: number; delivered: number }[]).find((d) => d.date === today);
+    expect(day).toMatchObject({ accepted: expect.any(Number), delivered: expect.any(Number) });
+    expect(day!.delivered).toBeGreaterThanOrEqual(1);
+  });
+
+  const overview = await read('/operator/overview');
+  expect(overview.status).toBe(200);
+  expect(overview.body['services']).toEqual(services.map((name) => ({ name, status: 'up' })));
+  expect((overview.body['metrics'] as Record<string, number>)['pushesAccepted']).toBeGreaterThanOrEqual(1);
+
+  const page = await fetch(`${installation.httpUrl}/invitations/accept?token=x`);
+  if (page.status === 200) {
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+  } else {
+    expect([page.status, ((await page.json()) as { detail: string }).detail]).toEqual([404, expect.stringContaining('the console is not built')]);
+  }
+
+  const out = await http(`${admin}/console/session`, { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrfToken } });
+  expect(out.status).toBe(204);
+  expect((await read('/console/session')).status).toBe(401);
+  return device;
+}

@@ -28,6 +28,23 @@ export interface AuthModuleOptions {
    * invite), or no one (`closed`).
    */
   signUp?: SignUpMode;
+  /** What the console's push-side routes reach (docs/auth.md, "Console routes"). */
+  console?: ConsoleBackendOptions;
+}
+
+export interface ConsoleBackendOptions {
+  /**
+   * push-core's internal API: message listings and statuses, statistics and registration counts
+   * are read there. Without it the composition provides `PushCoreReads` (standalone), or those
+   * routes answer 503.
+   */
+  pushCoreUrl?: string;
+  /** The gateway's base URL: the test send posts to its public send route. Without it the test send answers 503. */
+  gatewayUrl?: string;
+  /** Other services whose `/readyz` and `/metrics` the operator overview reads. */
+  services?: { name: string; url: string }[];
+  /** This process in the operator overview: `auth`, or `standalone`. */
+  selfName?: string;
 }
 
 export const SIGN_UP_MODES = ['open', 'invitation', 'closed'] as const;
@@ -122,6 +139,9 @@ export function checkAuthOptions(options: AuthModuleOptions): void {
   }
   if (!(Number.isInteger(accounts.hashConcurrency) && accounts.hashConcurrency >= 1)) problems.push('accountLimits.hashConcurrency must be a positive integer');
   if (!(Number.isInteger(accounts.hashQueue) && accounts.hashQueue >= 0)) problems.push('accountLimits.hashQueue must be an integer >= 0');
+  for (const [name, value] of [['console.pushCoreUrl', options.console?.pushCoreUrl], ['console.gatewayUrl', options.console?.gatewayUrl], ...(options.console?.services ?? []).map((s) => [`console.services.${s.name}`, s.url] as const)] as const) {
+    if (value !== undefined && !/^https?:\/\//.test(value)) problems.push(`${name} must be an http(s) URL`);
+  }
   const session = options.sessionTtlSeconds;
   if (session !== undefined && !(Number.isInteger(session) && session >= 300 && session <= 30 * 86_400)) {
     problems.push('sessionTtlSeconds must be an integer between 300 and 2592000');

@@ -14,11 +14,19 @@ import { OrganizationsController } from './admin/organizations.controller';
 import { ProjectsController } from './admin/projects.controller';
 import { RegistryAdmin } from './admin/registry-admin.service';
 import { AUTH_OPTIONS, checkAuthOptions, type AuthModuleOptions } from './auth-options';
+import { ConsolePushController } from './console/console-push.controller';
+import { ConsoleSessionController } from './console/console-session.controller';
+import { OperatorOverviewService } from './console/operator-overview.service';
+import { HttpPushCoreReads, PushCoreReads } from './console/push-core-reads';
+import { ConsoleTestSend } from './console/test-send.service';
+import { ConsoleSessions } from './console/console-sessions.service';
+import { CsrfTokens } from './console/csrf';
 import { AUTH_CONNECTION } from './persistence/database';
 import { AUTH_ENTITIES } from './persistence/entities';
 import { AuthInitial1764300000000 } from './persistence/migrations/1764300000000-auth-initial';
 import { AuthAccounts1764400000000 } from './persistence/migrations/1764400000000-auth-accounts';
 import { RegistrationSecrets1765100000000 } from './persistence/migrations/1765100000000-registration-secrets';
+import { OperatorSessions1765200000000 } from './persistence/migrations/1765200000000-operator-sessions';
 import { sealedSigningKeysMigration } from './persistence/migrations/1765000000000-sealed-signing-keys';
 import { TypeOrmClientDirectory } from './persistence/typeorm-client-directory';
 import { TypeOrmSigningKeyStore } from './persistence/typeorm-signing-key-store';
@@ -34,7 +42,7 @@ import { TokenController } from './token/token.controller';
 import { TokenService } from './token/token.service';
 
 /** The management API (/auth/admin/v1): every route declares its access rule. */
-export const MANAGEMENT_API = [AccountsController, OrganizationsController, ProjectsController, OperatorController, DocsController];
+export const MANAGEMENT_API = [AccountsController, ConsoleSessionController, OrganizationsController, ProjectsController, ConsolePushController, OperatorController, DocsController];
 
 /**
  * The auth service: developer accounts, organizations (tenants) with roles, projects, service
@@ -55,7 +63,7 @@ export class AuthModule {
           type: 'postgres',
           url: options.databaseUrl,
           entities: AUTH_ENTITIES,
-          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000, sealedSigningKeysMigration(cipher), RegistrationSecrets1765100000000],
+          migrations: [AuthInitial1764300000000, AuthAccounts1764400000000, sealedSigningKeysMigration(cipher), RegistrationSecrets1765100000000, OperatorSessions1765200000000],
           migrationsRun: true,
           synchronize: false,
         }),
@@ -78,6 +86,12 @@ export class AuthModule {
         RegistryAdmin,
         OrganizationAdmin,
         AccountsService,
+        { provide: CsrfTokens, useValue: new CsrfTokens(options.signingKeyEncryptionKey) },
+        ConsoleSessions,
+        ConsoleTestSend,
+        OperatorOverviewService,
+        // Distributed: push-core's internal API. Standalone: the composition provides push-core's queries.
+        ...(options.console?.pushCoreUrl ? [{ provide: PushCoreReads, useValue: new HttpPushCoreReads(options.console.pushCoreUrl) }] : []),
         AccessGuard,
         ManagementDocs,
       ],

@@ -328,6 +328,10 @@ export const RegistrationTopicsV1 = z.object({
 });
 export type RegistrationTopicsV1 = z.infer<typeof RegistrationTopicsV1>;
 
+/** push-core → auth (the console): live registrations per application of a project; absent means none. */
+export const RegistrationCountsV1 = z.object({ applications: z.record(z.string(), z.number().int().nonnegative()) });
+export type RegistrationCountsV1 = z.infer<typeof RegistrationCountsV1>;
+
 /**
  * gateway → push-core: an app server unregisters one of its registrations. push-core applies it
  * only to a live registration of `projectId`; idempotent. Its open deliveries fail.

@@ -115,6 +115,29 @@ const http = {
  */
 const accessTokenTtlSeconds = z.coerce.number().int().min(60).max(86_400).default(3600);
 
+/** `name=url,name=url`: services the operator overview asks for `/readyz` and `/metrics`. */
+const overviewServices = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === '') return undefined;
+    const services: { name: string; url: string }[] = [];
+    for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const eq = part.indexOf('=');
+      const name = part.slice(0, eq).trim();
+      const target = part.slice(eq + 1).trim();
+      if (eq <= 0 || !/^[a-z0-9-]+$/.test(name) || !/^https?:\/\/\S+$/.test(target)) {
+        ctx.addIssue({ code: 'custom', message: `CONSOLE_OVERVIEW_SERVICES must be name=http(s)://url pairs separated by commas (at "${part}")` });
+        return z.NEVER;
+      }
+      services.push({ name, url: target });
+    }
+    return services;
+  });
+
+/** Where the built web console is (docs/adr/0008-console-serving.md); default dist/apps/console beside the code. */
+const consoleSite = { BOREALIS_CONSOLE_DIR: z.string().min(1).optional() };
+
 /** Services with a database: `true` runs the pending migrations and exits (the migrations job). */
 const migrateOnly = { MIGRATE_ONLY: bool(false) };
 
@@ -164,6 +187,12 @@ export const AuthConfig = z
       .optional()
       .refine((v) => v === undefined || parseAes256Key(v) !== null, `SIGNING_KEY_ENCRYPTION_KEY ${AES_KEY_HINT}`),
     SIGNING_KEY_ENCRYPTION_KEY_FILE: z.string().min(1).optional(),
+    ...consoleSite,
+    // The console's push-side routes (docs/auth.md): reads from push-core, the test send through the gateway.
+    PUSH_CORE_URL: url.transform((v) => v.replace(/\/+$/, '')).optional(),
+    GATEWAY_URL: url.transform((v) => v.replace(/\/+$/, '')).optional(),
+    // name=url pairs whose /readyz and /metrics the operator overview reads; default: gateway and push-core above.
+    CONSOLE_OVERVIEW_SERVICES: overviewServices,
   })
   .superRefine(kafkaSecurityRules)
   .superRefine((c, ctx) => {
@@ -305,6 +334,7 @@ export const StandaloneConfig = z.object({
   // One machine, on 127.0.0.1 by default: anyone who reaches it may sign up unless closed.
   SIGNUP_MODE: z.enum(['open', 'invitation', 'closed']).default('open'),
   BOREALIS_PRINT_READY_JSON: bool(false),
+  ...consoleSite,
   TRUST_PROXY: trustProxy,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).optional(),

@@ -11,3 +11,4 @@ export * from './serve';
 export * from './kafka-security';
 export * from './docs-page-headers';
 export * from './bus-consumers';
+export * from './console-site';

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, maskConfig } from '@borealis/util';
 import type { TrustProxy } from './config';
 import { startBusConsumers } from './bus-consumers';
+import { ConsoleSiteModule } from './console-site';
 import { createHttpApp, useJsonLogs } from './http';
 import { Metrics } from './metrics';
 
@@ -17,11 +18,20 @@ export interface RunningApp {
 class ServiceAppModule {}
 
 /** Builds one process's Nest app from its modules, listens, and returns where it is reachable. */
-export async function serveHttp(options: { service: string; host: string; port: number; config: Record<string, unknown>; imports: DynamicModule[] }): Promise<RunningApp> {
+/** `consoleDir`: serve the web console built there at `/` (standalone and auth; docs/adr/0008-console-serving.md). */
+export async function serveHttp(options: {
+  service: string;
+  host: string;
+  port: number;
+  config: Record<string, unknown>;
+  imports: DynamicModule[];
+  consoleDir?: string;
+}): Promise<RunningApp> {
   useJsonLogs(options.service);
   new Logger('Config').log({ msg: 'configuration', config: maskConfig(options.config) });
   if (options.config['MIGRATE_ONLY'] === true) return migrateAndExit(options.service, options.imports);
-  const app = await createHttpApp({ module: ServiceAppModule, imports: options.imports }, options.service, trustProxyOf(options.config));
+  const imports = options.consoleDir === undefined ? options.imports : [...options.imports, ConsoleSiteModule.register(options.consoleDir)];
+  const app = await createHttpApp({ module: ServiceAppModule, imports }, options.service, trustProxyOf(options.config));
   app.get(Metrics).setService(options.service);
   await startBusConsumers(app);
   await app.listen(options.port, options.host);

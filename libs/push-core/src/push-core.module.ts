@@ -31,7 +31,7 @@ import { StatsRepository } from './persistence/stats.repository';
 import { PUSH_CORE_OPTIONS, type PushCoreModuleOptions } from './push-core.options';
 import { PushCoreEventsController } from './push-core.events.controller';
 import { AppServerUnregistrations } from './registration/app-server-unregistrations.service';
-import { RegistrationController } from './registration/registration.controller';
+import { RegistrationController, RegistrationCountsController } from './registration/registration.controller';
 import { RegistrationQuery } from './registration/registration.query';
 import { Registrations } from './registration/registration.service';
 import { TopicSubscriptions } from './registration/topic-subscriptions.service';
@@ -70,7 +70,7 @@ export class PushCoreModule {
           }),
         }),
       ],
-      controllers: [PushCoreEventsController, ...(options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController] : [])],
+      controllers: [PushCoreEventsController, ...(options.exposeInternalApi ? [MessageListController, MessageStatusController, ProjectStatsController, RegistrationController, RegistrationCountsController] : [])],
       providers: [
         { provide: PUSH_CORE_OPTIONS, useValue: options },
         BusClient,

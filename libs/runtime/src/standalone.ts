@@ -1,8 +1,8 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { resolve } from 'node:path';
-import { AuthModule } from '@borealis/auth';
+import { AuthModule, PushCoreReads } from '@borealis/auth';
 import { GatewayModule, MessageListReader, MessageStatusReader, ProjectStatsReader, RegistrationReader } from '@borealis/gateway';
-import { displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
+import { defaultConsoleDir, displayHost, PlatformModule, serveHttp, standaloneDrivers, StandaloneConfig, startEmbeddedPostgres, useJsonLogs, type RunningApp } from '@borealis/platform';
 import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from '@borealis/push-core';
 import { DeviceServer, TransportModule } from '@borealis/transport';
 import { loadConfig } from '@borealis/util';
@@ -41,6 +41,7 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
       host: c.BOREALIS_HOST,
       port: c.BOREALIS_HTTP_PORT,
       config: { ...c, dataDir },
+      consoleDir: c.BOREALIS_CONSOLE_DIR ?? defaultConsoleDir(),
       imports: [
         PlatformModule.register(standaloneDrivers(() => pg.stop())),
         AuthModule.register({
@@ -54,9 +55,14 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
           publicApiUrl: `${publicUrl}/push/public/api/v1/`,
           pushPublicAddress: deviceUrl,
           signUp: c.SIGNUP_MODE,
+          console: {
+            // The console's test send takes the push API's send route, over loopback as the JWKS is read.
+            gatewayUrl: `http://${host}:${c.BOREALIS_HTTP_PORT}`,
+            selfName: 'standalone',
+          },
         }),
         pushCore,
-        statusBridge(pushCore),
+        pushCoreBridge(pushCore),
         GatewayModule.register({
           issuer: `${publicUrl}/auth/public`,
           // Read over loopback, as a separate gateway reads it from auth; cached after the first request.
@@ -92,8 +98,11 @@ export async function runStandalone(env: NodeJS.ProcessEnv = process.env): Promi
   }
 }
 
-/** In one process the gateway reads message statuses, statistics and registrations from push-core directly, not over HTTP. */
-function statusBridge(pushCore: DynamicModule): DynamicModule {
+/**
+ * In one process the gateway reads message statuses, statistics and registrations from push-core
+ * directly, not over HTTP; so do auth's console routes (`PushCoreReads`).
+ */
+export function pushCoreBridge(pushCore: DynamicModule): DynamicModule {
   @Global()
   @Module({})
   class StatusBridgeModule {}
@@ -105,7 +114,17 @@ function statusBridge(pushCore: DynamicModule): DynamicModule {
       { provide: ProjectStatsReader, useExisting: ProjectStatsQuery },
       { provide: RegistrationReader, useExisting: RegistrationQuery },
       { provide: MessageListReader, useExisting: MessageListQuery },
+      {
+        provide: PushCoreReads,
+        inject: [MessageListQuery, MessageStatusQuery, ProjectStatsQuery, RegistrationQuery],
+        useFactory: (list: MessageListQuery, status: MessageStatusQuery, stats: ProjectStatsQuery, registrations: RegistrationQuery): PushCoreReads => ({
+          listMessages: (projectId, params) => list.list(projectId, params),
+          getStatus: (projectId, messageId) => status.getStatus(projectId, messageId),
+          getStats: (projectId, from, to) => stats.getStats(projectId, from, to),
+          registrationCounts: (projectId) => registrations.registrationCounts(projectId),
+        }),
+      },
     ],
-    exports: [MessageStatusReader, MessageListReader, ProjectStatsReader, RegistrationReader],
+    exports: [MessageStatusReader, MessageListReader, ProjectStatsReader, RegistrationReader, PushCoreReads],
   };
 }

@@ -37,6 +37,8 @@ export const RequireRole = (role: Role) => SetMetadata(ACCESS_RULE, { kind: 'rol
 /** What the guard established about a request, for the handler. */
 export interface AccessContext {
   actor: Actor | null;
+  /** The console session token that authenticated the request, and how it came (none for the admin token). */
+  session?: { token: string; via: 'cookie' | 'bearer' };
 }
 
 export const ACCESS_CONTEXT = Symbol('borealis.auth.access');

@@ -129,16 +129,15 @@ export class AccountsService {
     await this.dataSource.getRepository(ConsoleSessionEntity).delete({ tokenHash: sessionTokenHash(token) });
   }
 
-  /** The account of a live session token, or null. */
-  async resolveSession(token: string): Promise<AccountEntity | null> {
+  /** The account of a live session token and when the session ends, or null. */
+  async resolveSession(token: string): Promise<{ accountId: string; email: string; expiresAt: Date } | null> {
     if (!token.startsWith(SESSION_TOKEN_PREFIX)) return null;
-    const rows: AccountEntity[] = await this.dataSource
-      .getRepository(AccountEntity)
-      .createQueryBuilder('a')
-      .innerJoin(ConsoleSessionEntity, 's', 's.account_id = a.id')
-      .where('s.token_hash = :hash AND s.expires_at > :now', { hash: sessionTokenHash(token), now: this.now() })
-      .getMany();
-    return rows[0] ?? null;
+    const rows: { id: string; email: string; expires_at: Date }[] = await this.dataSource.query(
+      'SELECT a.id, a.email, s.expires_at FROM console_sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2',
+      [sessionTokenHash(token), this.now()],
+    );
+    const row = rows[0];
+    return row ? { accountId: row.id, email: row.email, expiresAt: new Date(row.expires_at) } : null;
   }
 
   async me(accountId: string): Promise<MeView> {

@@ -1,7 +1,8 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Post, Req, UseGuards } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { Authenticated, Public, type Actor } from '../access/access';
-import { AccessGuard, Caller } from '../access/access.guard';
+import { Authenticated, Public, type AccessContext, type Actor } from '../access/access';
+import { Access, AccessGuard, Caller } from '../access/access.guard';
+import { ConsoleSessions } from '../console/console-sessions.service';
 import { AccountsService, type AccountView, type MeView, type SessionIssued } from '../accounts/accounts.service';
 import { AcceptInvitationRequest, LoginRequest, SignUpRequest, parseBody } from './admin-requests';
 import { Operation } from './operation';
@@ -15,6 +16,7 @@ export class AccountsController {
   constructor(
     private readonly accounts: AccountsService,
     private readonly organizations: OrganizationAdmin,
+    private readonly sessions: ConsoleSessions,
   ) {}
 
   @Post('accounts')
@@ -39,8 +41,8 @@ export class AccountsController {
   @Authenticated()
   @HttpCode(204)
   @Operation('Log out: ends the session whose token authenticates this request')
-  async logout(@Headers('authorization') authorization: string): Promise<void> {
-    await this.accounts.logout(authorization.replace(/^Bearer +/i, '').trim());
+  async logout(@Access() access: AccessContext): Promise<void> {
+    if (access.session) await this.sessions.end(access.session.token);
   }
 
   @Get('me')

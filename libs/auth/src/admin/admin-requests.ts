@@ -52,3 +52,4 @@ export const ExpireKeyRequest = z.object({ expiresAt: instant });
 export const InviteRequest = z.object({ email, role });
 export const AcceptInvitationRequest = z.object({ token: z.string().min(1).max(256) });
 export const SetRoleRequest = z.object({ role });
+export const OperatorSessionRequest = z.object({ token: z.string().min(1).max(512) });

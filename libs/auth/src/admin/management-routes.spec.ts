@@ -45,9 +45,13 @@ describe('management routes', () => {
     expect(unscoped).toEqual([]);
   });
 
-  it('public management routes are exactly sign-up, login and the API description', () => {
+  it('public management routes are exactly sign-up, login (Bearer and console cookie), the operator console sign-in and the API description', () => {
     const open = management.filter((r) => r.access?.kind === 'public').map((r) => `${r.method} ${r.path}`);
-    expect(open.sort()).toEqual(['GET /auth/admin/docs', 'GET /auth/admin/docs/static/:asset', 'GET /auth/admin/v1/openapi.json', 'POST /auth/admin/v1/accounts', 'POST /auth/admin/v1/sessions']);
+    expect(open.sort()).toEqual(['GET /auth/admin/docs', 'GET /auth/admin/docs/static/:asset', 'GET /auth/admin/v1/openapi.json', 'POST /auth/admin/v1/accounts',
+      'POST /auth/admin/v1/console/operator-session',
+      'POST /auth/admin/v1/console/session',
+      'POST /auth/admin/v1/sessions',
+    ]);
   });
 
   it('detects a route that forgot its rule', () => {

@@ -59,7 +59,7 @@ export function openApiDocument(routes: readonly ManagementRoute[], serverUrl: s
       summary: route.doc?.summary ?? route.handler,
       description: `Access: ${describeAccess(route.access)}`,
       'x-borealis-access': route.access ?? null,
-      security: route.access?.kind === 'public' ? [] : [{ bearer: [] }],
+      security: route.access?.kind === 'public' ? [] : [{ bearer: [] }, { consoleSession: [] }],
       parameters: [
         ...params.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
         ...Object.entries(route.doc?.query ?? {}).map(([name, description]) => ({ name, in: 'query', required: false, description, schema: { type: 'string' } })),
@@ -80,7 +80,15 @@ export function openApiDocument(routes: readonly ManagementRoute[], serverUrl: s
     info: { title: 'Borealis auth management API', version: 'v1', description: 'Organizations, members, projects, service-account keys, applications and the audit log. See docs/auth.md.' },
     servers: [{ url: serverUrl }],
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A console session token (POST /auth/admin/v1/sessions) or the operator admin token' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A console session token (POST /auth/admin/v1/sessions) or the operator admin token' },
+        consoleSession: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'borealis_session',
+          description: 'The console session cookie (POST /auth/admin/v1/console/session); requests other than GET, HEAD and OPTIONS also need X-CSRF-Token',
+        },
+      },
       schemas: {
         Problem: {
           type: 'object',

@@ -1,6 +1,7 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Logger, Optional, Param, Patch, Post, UseGuards } from '@nestjs/common';
 import { RequireRole, type Actor } from '../access/access';
 import { AccessGuard, Caller } from '../access/access.guard';
+import { PushCoreReads } from '../console/push-core-reads';
 import { CreateApplicationRequest, CreateKeyRequest, ExpireKeyRequest, SetActiveRequest, UploadKeyRequest, parseBody } from './admin-requests';
 import { Operation } from './operation';
 import { RegistryAdmin } from './registry-admin.service';
@@ -10,7 +11,12 @@ import type { ApplicationView, ProjectDetailView, ProjectView, ServiceAccountKey
 @Controller('auth/admin/v1/projects/:projectId')
 @UseGuards(AccessGuard)
 export class ProjectsController {
-  constructor(private readonly registry: RegistryAdmin) {}
+  private readonly logger = new Logger(ProjectsController.name);
+
+  constructor(
+    private readonly registry: RegistryAdmin,
+    @Optional() private readonly pushCore?: PushCoreReads,
+  ) {}
 
   @Get()
   @RequireRole('viewer')
@@ -72,9 +78,21 @@ export class ProjectsController {
 
   @Get('applications')
   @RequireRole('viewer')
-  @Operation("The project's applications")
-  listApplications(@Param('projectId') projectId: string): Promise<ApplicationView[]> {
-    return this.registry.listApplications(projectId);
+  @Operation("The project's applications, each with `registrations`: its live registrations (null when push-core cannot be asked now)")
+  async listApplications(@Param('projectId') projectId: string): Promise<(ApplicationView & { registrations: number | null })[]> {
+    const [applications, counts] = await Promise.all([this.registry.listApplications(projectId), this.registrationCounts(projectId)]);
+    return applications.map((a) => ({ ...a, registrations: counts === null ? null : (counts[a.id] ?? 0) }));
+  }
+
+  /** push-core's counts, or null when it cannot be asked (the list itself stays available). */
+  private async registrationCounts(projectId: string): Promise<Record<string, number> | null> {
+    if (!this.pushCore) return null;
+    try {
+      return (await this.pushCore.registrationCounts(projectId)).applications;
+    } catch (err) {
+      this.logger.warn({ msg: 'registration counts unavailable', projectId, error: String(err) });
+      return null;
+    }
   }
 
   @Patch('applications/:applicationId')

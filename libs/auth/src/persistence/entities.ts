@@ -175,6 +175,26 @@ export class ConsoleSessionEntity {
   expiresAt!: Date;
 }
 
+/**
+ * An operator's console session (`POST /auth/admin/v1/console/operator-session`): only the SHA-256
+ * of its token is kept, with a fingerprint of the admin token it was opened with, so that changing
+ * `BOREALIS_ADMIN_TOKEN` ends every operator session.
+ */
+@Entity('operator_sessions')
+export class OperatorSessionEntity {
+  @PrimaryColumn({ name: 'token_hash', type: 'text' })
+  tokenHash!: string;
+
+  @Column({ name: 'admin_token_fingerprint', type: 'text' })
+  adminTokenFingerprint!: string;
+
+  @Column({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+}
+
 @Entity('memberships')
 export class MembershipEntity {
   @PrimaryColumn({ name: 'tenant_id', type: 'text' })
@@ -258,6 +278,7 @@ export class AuditLogEntity {
 export const AUTH_ENTITIES = [
   AccountEntity,
   ConsoleSessionEntity,
+  OperatorSessionEntity,
   MembershipEntity,
   InvitationEntity,
   AuditLogEntity,

@@ -52,7 +52,7 @@ async function refusal(authorization: string | undefined, getKey?: JWTVerifyGetK
 describe('AccessTokenVerifier', () => {
   it('returns the project, client and scopes of a valid token', async () => {
     const principal = await verifier().verify(`Bearer ${await mint()}`);
-    expect(principal).toEqual({ projectId: 'p1', clientId: 'client-1', keyId: 'key-1', scopes: new Set(['openid', 'message:update', 'project:read']) });
+    expect(principal).toEqual({ kind: 'client', projectId: 'p1', clientId: 'client-1', keyId: 'key-1', scopes: new Set(['openid', 'message:update', 'project:read']) });
   });
 
   it('reads the service-account key id and refuses a malformed one', async () => {
@@ -80,6 +80,7 @@ describe('AccessTokenVerifier', () => {
       ['no client_key_id', () => mint({ client_key_id: undefined }), /client_key_id/],
       ['an empty client_key_id', () => mint({ client_key_id: '' }), /client_key_id/],
       ['no sub', () => mint({}, { sub: null }), /sub/],
+      ["the console's scope (console:send) in an access token", () => mint({ scope: 'message:update console:send' }), /console:send/],
     ])('refuses one with %s: 401 without saying why, the reason in the log', async (_name, token, reason) => {
       const err = await refusal(`Bearer ${await token()}`);
       expect(err).toMatchObject({ code: ErrorCode.Unauthenticated, message: 'the access token is not valid' });
@@ -92,6 +93,57 @@ describe('AccessTokenVerifier', () => {
       await expect(verifier().verify(`Bearer ${await mint({}, { exp: NOW_S + TTL_S })}`)).resolves.toMatchObject({ projectId: 'p1' });
       await expect(verifier().verify(`Bearer ${await mint({}, { iat: NOW_S + 30, exp: NOW_S + 30 + TTL_S })}`)).resolves.toMatchObject({ projectId: 'p1' });
       expect(warnings).not.toHaveBeenCalled();
+    });
+  });
+
+  describe("auth's console send token (one test send, 60 s, the send route only: docs/security.md)", () => {
+    let warnings: jest.SpyInstance;
+    beforeEach(() => {
+      warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    });
+    afterEach(() => warnings.mockRestore());
+
+    /** A console send token as auth mints it (console-send-token.ts), claims overridable. */
+    function mintConsoleSend(claims: Record<string, unknown> = {}, opts: { iat?: number | null; exp?: number; sub?: string | null; typ?: string } = {}) {
+      const iat = opts.iat === undefined ? NOW_S : opts.iat;
+      const jwt = new SignJWT({ project_id: 'p1', scope: 'console:send', jti: 'j-1', ...claims })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: opts.typ ?? 'console-send+jwt' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(opts.exp ?? (iat ?? NOW_S) + 60);
+      if (opts.sub !== null) jwt.setSubject(opts.sub ?? 'console:acc-1');
+      if (iat !== null) jwt.setIssuedAt(iat);
+      return jwt.sign(signingKey);
+    }
+
+    it('is verified as a principal of its own kind, with no service-account key and only its own scope', async () => {
+      const principal = await verifier().verify(`Bearer ${await mintConsoleSend()}`);
+      expect(principal).toEqual({ kind: 'console-send', projectId: 'p1', clientId: 'console:acc-1', keyId: '', scopes: new Set(['console:send']) });
+      expect(warnings).not.toHaveBeenCalled();
+    });
+
+    it.each([
+      ['a lifetime of 61 s', () => mintConsoleSend({}, { iat: NOW_S - 10, exp: NOW_S + 51 }), /lifetime/],
+      ['a lifetime of an access token (an hour)', () => mintConsoleSend({}, { exp: NOW_S + 3600 }), /lifetime/],
+      ['an expiry beyond 60 s + skew from now (iat in the future)', () => mintConsoleSend({}, { iat: NOW_S + 40, exp: NOW_S + 100 }), /expires|future/],
+      ['no iat', () => mintConsoleSend({}, { iat: null, exp: NOW_S + 60 }), /iat/],
+      ['a sub that is not console:<who>', () => mintConsoleSend({}, { sub: 'client-1' }), /sub/],
+      ['no sub', () => mintConsoleSend({}, { sub: null }), /sub/],
+      ['a wider scope', () => mintConsoleSend({ scope: 'console:send message:update' }), /scope/],
+      ['the scope of an access token', () => mintConsoleSend({ scope: 'message:update' }), /scope/],
+      ['no jti', () => mintConsoleSend({ jti: undefined }), /jti/],
+      ['a client_key_id (mixing the two kinds)', () => mintConsoleSend({ client_key_id: 'key-1' }), /client_key_id/],
+    ])('refuses one with %s: 401 without saying why, the reason in the log', async (_name, token, reason) => {
+      const err = await refusal(`Bearer ${await token()}`);
+      expect(err).toMatchObject({ code: ErrorCode.Unauthenticated, message: 'the access token is not valid' });
+      const [entry] = warnings.mock.calls[0] as [{ msg: string; reason: string }];
+      expect(entry).toMatchObject({ msg: 'console send token refused: auth would not issue it', reason: expect.stringMatching(reason) });
+    });
+
+    it('is an access token like any other without its typ: then it lacks a client_key_id and is refused', async () => {
+      const err = await refusal(`Bearer ${await mintConsoleSend({}, { typ: 'at+jwt' })}`);
+      expect(err.message).toBe('the access token is not valid');
+      expect(warnings.mock.calls[0]![0]).toMatchObject({ reason: expect.stringMatching(/client_key_id/) });
     });
   });
 

@@ -1,14 +1,20 @@
 import { Logger } from '@nestjs/common';
-import { DomainError, ErrorCode } from '@borealis/contracts';
+import { CONSOLE_SEND_SCOPE, CONSOLE_SEND_TOKEN_TTL_SECONDS, CONSOLE_SEND_TOKEN_TYPE, DomainError, ErrorCode } from '@borealis/contracts';
 import type { Clock } from '@borealis/util';
 import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type FlattenedJWSInput } from 'jose';
 
 /** Who an access token speaks for. */
 export interface AccessPrincipal {
+  /**
+   * `client`: an app server's access token (a service account's key). `console-send`: auth's
+   * 60-second token for one test send from the console, good on the send route only
+   * (libs/contracts, console-send.ts; docs/security.md, "Console send tokens").
+   */
+  kind: 'client' | 'console-send';
   projectId: string;
-  /** The service account (`sub`). */
+  /** The service account (`sub`); for a console send token `console:<account id>` or `console:operator`. */
   clientId: string;
-  /** The service-account key the token was obtained with (`client_key_id`): revoking it ends the token. */
+  /** The service-account key the token was obtained with (`client_key_id`): revoking it ends the token. Empty for a console send token. */
   keyId: string;
   scopes: ReadonlySet<string>;
 }
@@ -69,8 +75,9 @@ export class AccessTokenVerifier {
       this.verified.delete(token);
     }
     let payload: JWTPayload;
+    let typ: string | undefined;
     try {
-      ({ payload } = await jwtVerify(token, (header, jws) => this.resolveKey(header, jws), {
+      ({ payload, protectedHeader: { typ } } = await jwtVerify(token, (header, jws) => this.resolveKey(header, jws), {
         algorithms: ['RS256'],
         issuer: this.expected.issuer,
         audience: this.expected.audience,
@@ -82,10 +89,11 @@ export class AccessTokenVerifier {
       if (err instanceof errors.JOSEError) throw unauthenticated(describe(err));
       throw err;
     }
-    const faults = this.issuanceFaults(payload);
+    const consoleSend = typ === CONSOLE_SEND_TOKEN_TYPE;
+    const faults = consoleSend ? this.consoleSendFaults(payload) : this.issuanceFaults(payload);
     if (faults.length > 0) {
       this.logger.warn({
-        msg: 'access token refused: auth would not issue it',
+        msg: consoleSend ? 'console send token refused: auth would not issue it' : 'access token refused: auth would not issue it',
         reason: faults.join('; '),
         sub: clip(payload.sub),
         projectId: clip(payload['project_id']),
@@ -99,9 +107,10 @@ export class AccessTokenVerifier {
     if (typeof projectId !== 'string' || projectId === '') throw unauthenticated('the access token carries no project_id');
     if (typeof scope !== 'string') throw unauthenticated('the access token carries no scope');
     const principal: AccessPrincipal = {
+      kind: consoleSend ? 'console-send' : 'client',
       projectId,
       clientId: payload.sub!,
-      keyId: payload['client_key_id'] as string,
+      keyId: consoleSend ? '' : (payload['client_key_id'] as string),
       scopes: new Set(scope.split(' ').filter(Boolean)),
     };
     this.remember(token, principal, payload.exp! * 1000 + CLOCK_SKEW_SECONDS * 1000);
@@ -129,6 +138,33 @@ export class AccessTokenVerifier {
     if (typeof sub !== 'string' || sub === '') faults.push('no sub claim');
     if (keyId === undefined) faults.push('no client_key_id claim');
     else if (typeof keyId !== 'string' || keyId === '') faults.push('client_key_id is not a non-empty string');
+    // The console's scope is never granted to a service account.
+    if (typeof payload['scope'] === 'string' && payload['scope'].split(' ').includes(CONSOLE_SEND_SCOPE)) faults.push(`scope ${CONSOLE_SEND_SCOPE} in an access token`);
+    return faults;
+  }
+
+  /**
+   * Why a verified token of type `console-send+jwt` cannot be one auth minted for a test send:
+   * `iat` present and not in the future, `exp` − `iat` at most `CONSOLE_SEND_TOKEN_TTL_SECONDS`
+   * (and `exp` no further ahead, with the skew), `sub` `console:…`, scope exactly
+   * `console:send`, a `jti`. It names no service-account key, so nothing could revoke it: its
+   * lifetime is its bound.
+   */
+  private consoleSendFaults(payload: JWTPayload): string[] {
+    const now = this.clock.now() / 1000;
+    const { iat, sub, jti } = payload;
+    const exp = payload.exp!;
+    const faults: string[] = [];
+    if (iat === undefined) faults.push('no iat claim');
+    else {
+      if (iat > now + CLOCK_SKEW_SECONDS) faults.push(`iat is ${Math.round(iat - now)} s in the future`);
+      if (exp - iat > CONSOLE_SEND_TOKEN_TTL_SECONDS) faults.push(`lifetime exp - iat of ${exp - iat} s exceeds the console send token's ${CONSOLE_SEND_TOKEN_TTL_SECONDS} s`);
+    }
+    if (exp - now > CONSOLE_SEND_TOKEN_TTL_SECONDS + CLOCK_SKEW_SECONDS) faults.push(`expires ${Math.round(exp - now)} s from now, beyond the console send token's ${CONSOLE_SEND_TOKEN_TTL_SECONDS} s`);
+    if (typeof sub !== 'string' || !/^console:\S+$/.test(sub)) faults.push('sub is not console:<who>');
+    if (payload['scope'] !== CONSOLE_SEND_SCOPE) faults.push(`scope is not exactly ${CONSOLE_SEND_SCOPE}`);
+    if (typeof jti !== 'string' || jti === '') faults.push('no jti claim');
+    if (payload['client_key_id'] !== undefined) faults.push('a client_key_id claim');
     return faults;
   }
 

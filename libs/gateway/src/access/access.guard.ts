@@ -29,7 +29,11 @@ export class RequestAuthorizer {
     private readonly limits: RequestLimits,
   ) {}
 
-  async authorize(request: FastifyRequest, reply: FastifyReply, scope: string): Promise<void> {
+  /**
+   * `consoleSend`: the route also takes auth's console send token in place of a `message:update`
+   * access token (the single-message send route, and no other).
+   */
+  async authorize(request: FastifyRequest, reply: FastifyReply, scope: string, { consoleSend = false }: { consoleSend?: boolean } = {}): Promise<void> {
     await this.limits.takeIp(request.ip, (outcome) => {
       if (!outcome.decision.allowed) setRateLimitHeaders(reply, outcome);
     });
@@ -44,13 +48,18 @@ export class RequestAuthorizer {
     const principal = await this.verifier.verify(authorization).catch((err: unknown) => {
       throw challenge(err);
     });
-    try {
-      this.registry.assertKeyValid(principal);
-    } catch (err) {
-      throw challenge(err);
+    if (principal.kind === 'console-send') {
+      // Good for one thing: a send on the route that says so. Anywhere else it is no token at all.
+      if (!consoleSend || scope !== WRITE_SCOPE) throw challenge(new DomainError(ErrorCode.Unauthenticated, 'the access token is not valid'));
+    } else {
+      try {
+        this.registry.assertKeyValid(principal);
+      } catch (err) {
+        throw challenge(err);
+      }
     }
 
-    if (!principal.scopes.has(scope)) {
+    if (principal.kind === 'client' && !principal.scopes.has(scope)) {
       reply.header('WWW-Authenticate', `${REALM}, error="insufficient_scope", scope="${scope}"`);
       throw new DomainError(ErrorCode.PermissionDenied, `the access token lacks the scope ${scope}`);
     }
@@ -68,7 +77,8 @@ export class RequestAuthorizer {
    */
   passesWithoutIpLimit(request: FastifyRequest, scope: string): boolean {
     const principal = this.verifier.remembered(request.headers.authorization);
-    if (!principal || !principal.scopes.has(scope) || principal.projectId !== (request.params as { projectId?: string }).projectId) return false;
+    // A console send token always goes the usual way (`authorize` with `consoleSend`).
+    if (!principal || principal.kind !== 'client' || !principal.scopes.has(scope) || principal.projectId !== (request.params as { projectId?: string }).projectId) return false;
     try {
       this.registry.assertKeyValid(principal);
       if (scope === WRITE_SCOPE) this.registry.assertActive(principal.projectId);

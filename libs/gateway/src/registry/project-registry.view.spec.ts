@@ -3,7 +3,7 @@ import { FixedClock } from '@borealis/util';
 import type { AccessPrincipal } from '../access/access-token-verifier';
 import { ProjectRegistryView } from './project-registry.view';
 
-const principal = (keyId: string, projectId = 'p1', clientId = 'c1'): AccessPrincipal => ({ projectId, clientId, keyId, scopes: new Set() });
+const principal = (keyId: string, projectId = 'p1', clientId = 'c1'): AccessPrincipal => ({ kind: 'client', projectId, clientId, keyId, scopes: new Set() });
 const key = (id: string, fields: { revokedAtMs?: number | null; expiresAtMs?: number | null; updatedAtMs?: number; projectId?: string }): RegistryEventV1 => ({
   kind: 'service-account-key',
   key: { id, clientId: 'c1', projectId: fields.projectId ?? 'p1', revokedAtMs: fields.revokedAtMs ?? null, expiresAtMs: fields.expiresAtMs ?? null, createdAtMs: 1, updatedAtMs: fields.updatedAtMs ?? 2 },

@@ -1,11 +1,6 @@
-import { DomainError, encodeMessageCursor, ErrorCode, MessageListV1, type ListableMessageState, type MessageListPosition } from '@borealis/contracts';
+import { DomainError, encodeMessageCursor, ErrorCode, MessageListV1, type MessageListParams } from '@borealis/contracts';
 
-export interface MessageListParams {
-  state?: ListableMessageState | undefined;
-  sinceMs?: number | undefined;
-  limit: number;
-  after?: MessageListPosition | null | undefined;
-}
+export type { MessageListParams } from '@borealis/contracts';
 
 /** Lists a project's messages, newest first, from push-core, which owns them. */
 export abstract class MessageListReader {

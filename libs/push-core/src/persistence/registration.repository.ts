@@ -100,6 +100,15 @@ export class RegistrationRepository {
     );
   }
 
+  /** Live registrations per application of this project (applications without any are absent). */
+  async countLiveByApplication(sql: Sql, projectId: string): Promise<Record<string, number>> {
+    const rows = await sql<{ application_id: string; n: string }>(
+      `SELECT application_id, count(*) AS n FROM registrations WHERE project_id = $1 AND unregistered_at_ms IS NULL GROUP BY application_id`,
+      [projectId],
+    );
+    return Object.fromEntries(rows.map((r) => [r.application_id, Number(r.n)]));
+  }
+
   /** Which of these ids are live registrations of this project. */
   async liveInProject(sql: Sql, projectId: string, registrationIds: readonly string[]): Promise<string[]> {
     if (registrationIds.length === 0) return [];

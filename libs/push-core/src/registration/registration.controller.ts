@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { DomainError, ErrorCode, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
+import { DomainError, ErrorCode, type RegistrationCountsV1, type RegistrationInfoV1, type RegistrationTopicsV1 } from '@borealis/contracts';
 import { RegistrationQuery } from './registration.query';
 
 /** Cluster-internal: the gateway reads registrations here in distributed mode. Never exposed publicly. */
@@ -32,4 +32,15 @@ export class RegistrationController {
 function orNotFound<T>(value: T | null): T {
   if (value === null) throw new DomainError(ErrorCode.NotFound, 'no such registration in this project');
   return value;
+}
+
+/** Cluster-internal: auth reads each application's live registrations here for the console. */
+@Controller('internal/v1/projects/:projectId/registration-counts')
+export class RegistrationCountsController {
+  constructor(private readonly query: RegistrationQuery) {}
+
+  @Get()
+  counts(@Param('projectId') projectId: string): Promise<RegistrationCountsV1> {
+    return this.query.registrationCounts(projectId);
+  }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { RegistrationInfoV1, RegistrationTopicsV1 } from '@borealis/contracts';
+import type { RegistrationCountsV1, RegistrationInfoV1, RegistrationTopicsV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
 import { MAX_TOPICS_PER_REGISTRATION } from '../domain/topic-name';
 import { PushDb } from '../persistence/push-db';
@@ -41,6 +41,11 @@ export class RegistrationQuery {
       topicCount: topics.total,
       topics: topics.topics.map((t) => t.topic),
     };
+  }
+
+  /** How many live registrations each application of the project has (the console's application list). */
+  async registrationCounts(projectId: string): Promise<RegistrationCountsV1> {
+    return { applications: await this.registrations.countLiveByApplication(this.db.sql, projectId) };
   }
 
   /** Which of these ids are live registrations of this project (a multicast's recipients). */
