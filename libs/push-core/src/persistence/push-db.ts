@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { ClientBase, QueryResultRow } from 'pg';
 import { DataSource, type QueryRunner } from 'typeorm';
 
 /** The name of push-core's TypeORM connection (several services may share one process). */
@@ -78,10 +79,33 @@ async function inTransaction<T>(runner: QueryRunner, work: (sql: Sql) => Promise
   }
 }
 
+/** The most statement texts given a name; beyond, a statement is parsed at every call as before. */
+const MAX_NAMED_STATEMENTS = 256;
+const statementNames = new Map<string, string>();
+
+/**
+ * A name for a parameterized statement's text, the same on every connection: pg prepares it once
+ * per connection (Parse), and later calls only bind and execute it, so PostgreSQL neither parses
+ * nor analyzes it again, and plans it per its plan cache (docs/benchmarks.md, "Cost per push").
+ * Statements without parameters stay unnamed (the simple protocol, which allows several statements).
+ */
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) statementNames.set(text, (name = `push_core_${statementNames.size}`));
+  return name;
+}
+
+/**
+ * Statements go to the runner's pg client directly: TypeORM's query path (its subscribers'
+ * broadcasts, timing and result wrapping) cost more than the call itself on push-core's hot path;
+ * transactions still start and end through the runner, on the same connection.
+ */
 function rows(runner: QueryRunner, afterCommit: (work: () => void) => void = (work) => work()): Sql {
   const sql = async <T>(text: string, params?: readonly unknown[]) => {
-    const result = await runner.query(text, params ? [...params] : undefined, true);
-    return (result.records ?? []) as T[];
+    const client = (await runner.connect()) as ClientBase;
+    const name = params === undefined ? undefined : statementName(text);
+    const result = await client.query<T & QueryResultRow>(name === undefined ? { text, values: params ? [...params] : undefined } : { name, text, values: [...params!] });
+    return result.rows as T[];
   };
   return Object.assign(sql, { afterCommit });
 }
