@@ -34,7 +34,7 @@ const boundaries = (extra) => [
 ];
 
 export default [
-  { ignores: ['**/node_modules/**', 'dist/**', 'tmp/**', '.data/**', '.nx/**', 'libs/contracts/src/generated/**', 'coverage/**'] },
+  { ignores: ['**/node_modules/**', 'dist/**', 'tmp/**', '.data/**', '.nx/**', 'libs/contracts/src/generated/**', 'coverage/**', '.cache/**'] },
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   {
