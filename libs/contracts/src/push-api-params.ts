@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { DomainError, ErrorCode } from './errors';
-import { decodeMessageCursor, type ListableMessageState, type MessageListPosition } from './events';
+import { decodeMessageCursor, encodeMessageCursor, type ListableMessageState, type MessageListPosition } from './events';
 import { LIST_DEFAULT_LIMIT, MessageListQuery, STATS_MAX_DAYS, StatsQuery } from './push-api';
 
 /**
@@ -56,6 +56,15 @@ export function parseMessageListParams(query: Record<string, unknown>): MessageL
     limit: limit === undefined ? LIST_DEFAULT_LIMIT : Number(limit),
     after: cursor === undefined ? null : decodeMessageCursor(cursor),
   };
+}
+
+/** A page request as the query of push-core's internal listing (`limit`, `state`, `sinceMs`, `cursor`), for the services that ask it. */
+export function messageListQuery(params: MessageListParams): URLSearchParams {
+  const query = new URLSearchParams({ limit: String(params.limit) });
+  if (params.state !== undefined) query.set('state', params.state);
+  if (params.sinceMs !== undefined) query.set('sinceMs', String(params.sinceMs));
+  if (params.after) query.set('cursor', encodeMessageCursor(params.after));
+  return query;
 }
 
 /** Days covered when `from` is absent: the last 30, today included. */

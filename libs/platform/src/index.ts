@@ -12,3 +12,4 @@ export * from './kafka-security';
 export * from './docs-page-headers';
 export * from './bus-consumers';
 export * from './console-site';
+export * from './push-core-internal-api';

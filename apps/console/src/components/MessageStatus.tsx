@@ -1,5 +1,6 @@
 import type { MessageStatusV1 } from '@borealis/contracts';
 import { Badge, Group, Stack, Table, Text } from '@mantine/core';
+import { ListTable } from './layout';
 import { formatTime, stateColor } from '../lib/format';
 
 /** A message's state, counts and (when given) per-recipient status. */
@@ -35,30 +36,19 @@ export function MessageStatusView({ status }: { status: MessageStatusV1 | Omit<M
             No recipients (yet): a group target is resolved after acceptance.
           </Text>
         ) : (
-          <div className="table-scroll">
-            <Table striped aria-label="Recipients">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">Registration</Table.Th>
-                  <Table.Th scope="col">State</Table.Th>
-                  <Table.Th scope="col">Updated</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {recipients.map((r) => (
-                  <Table.Tr key={r.registrationId}>
-                    <Table.Td className="mono">{r.registrationId}</Table.Td>
-                    <Table.Td>
-                      <Badge color={stateColor(r.state)} variant="light">
-                        {r.state}
-                      </Badge>
-                    </Table.Td>
-                    <Table.Td>{formatTime(r.updatedAt)}</Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </div>
+          <ListTable label="Recipients" columns={['Registration', 'State', 'Updated']}>
+            {recipients.map((r) => (
+              <Table.Tr key={r.registrationId}>
+                <Table.Td className="mono">{r.registrationId}</Table.Td>
+                <Table.Td>
+                  <Badge color={stateColor(r.state)} variant="light">
+                    {r.state}
+                  </Badge>
+                </Table.Td>
+                <Table.Td>{formatTime(r.updatedAt)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </ListTable>
         ))}
     </Stack>
   );

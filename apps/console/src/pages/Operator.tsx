@@ -1,6 +1,7 @@
-import { Badge, Button, Code, Group, Paper, Stack, Table, Text, Title } from '@mantine/core';
+import { Badge, Button, Code, Group, Paper, Stack, Table, Text } from '@mantine/core';
 import { useState } from 'react';
 import { AsyncList, PageTitle, ProblemAlert, useAsync, useSubmit, type Async } from '../components/common';
+import { ListTable, Section } from '../components/layout';
 import { useConsole } from '../context';
 import { ProblemError, problemOf } from '../lib/api';
 import { formatFigure, metricLabel } from '../lib/format';
@@ -55,39 +56,24 @@ export function OperatorPage() {
       >
         Operator
       </PageTitle>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Service health
-        </Title>
+      <Section title="Service health">
         <AsyncList value={services} label="service health" reload={reloadOverview} empty="No service reported.">
           {(items) => (
-            <Table aria-label="Service health">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">Service</Table.Th>
-                  <Table.Th scope="col">Status</Table.Th>
-                  <Table.Th scope="col">Detail</Table.Th>
+            <ListTable label="Service health" columns={['Service', 'Status', 'Detail']} striped={false} scroll={false}>
+              {items.map((s) => (
+                <Table.Tr key={s.name}>
+                  <Table.Td>{s.name}</Table.Td>
+                  <Table.Td>
+                    <Badge color={s.status === 'up' ? 'green' : 'red'}>{s.status}</Badge>
+                  </Table.Td>
+                  <Table.Td>{s.detail ?? ''}</Table.Td>
                 </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {items.map((s) => (
-                  <Table.Tr key={s.name}>
-                    <Table.Td>{s.name}</Table.Td>
-                    <Table.Td>
-                      <Badge color={s.status === 'up' ? 'green' : 'red'}>{s.status}</Badge>
-                    </Table.Td>
-                    <Table.Td>{s.detail ?? ''}</Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+              ))}
+            </ListTable>
           )}
         </AsyncList>
-      </Paper>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Key figures (from /metrics)
-        </Title>
+      </Section>
+      <Section title="Key figures (from /metrics)">
         <AsyncList value={metrics} label="metrics" reload={reloadOverview} empty="No figures.">
           {(items) => (
             <Group gap="lg" role="list" aria-label="Key figures">
@@ -102,16 +88,15 @@ export function OperatorPage() {
             </Group>
           )}
         </AsyncList>
-      </Paper>
-      <Paper withBorder p="md">
-        <Group justify="space-between" mb="sm">
-          <Title order={2} size="h4">
-            Access-token signing keys
-          </Title>
+      </Section>
+      <Section
+        title="Access-token signing keys"
+        actions={
           <Button color="orange" onClick={() => void rotate.run()} loading={rotate.pending}>
             Rotate the signing key
           </Button>
-        </Group>
+        }
+      >
         <Text size="sm" c="dimmed" mb="sm">
           Rotating makes a new current key; the JWKS keeps serving the previous one, so tokens signed before stay valid until they expire. Rotate no more often than the
           token lifetime.
@@ -127,27 +112,18 @@ export function OperatorPage() {
         </Text>
         <AsyncList value={keys} label="signing keys" reload={reloadKeys} empty="No signing key yet.">
           {(items) => (
-            <Table aria-label="Signing keys">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">Key id (in the JWKS)</Table.Th>
-                  <Table.Th scope="col">Algorithm</Table.Th>
-                  <Table.Th scope="col">Note</Table.Th>
+            <ListTable label="Signing keys" columns={['Key id (in the JWKS)', 'Algorithm', 'Note']} striped={false} scroll={false}>
+              {items.map((k) => (
+                <Table.Tr key={k.kid}>
+                  <Table.Td className="mono">{k.kid}</Table.Td>
+                  <Table.Td>{k.alg ?? k.kty}</Table.Td>
+                  <Table.Td>{k.kid === rotated ? <Badge color="green">new current key</Badge> : ''}</Table.Td>
                 </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {items.map((k) => (
-                  <Table.Tr key={k.kid}>
-                    <Table.Td className="mono">{k.kid}</Table.Td>
-                    <Table.Td>{k.alg ?? k.kty}</Table.Td>
-                    <Table.Td>{k.kid === rotated ? <Badge color="green">new current key</Badge> : ''}</Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
+              ))}
+            </ListTable>
           )}
         </AsyncList>
-      </Paper>
+      </Section>
     </Stack>
   );
 }

@@ -1,10 +1,11 @@
-import { Alert, Badge, Button, Code, Group, NativeSelect, Paper, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Code, Group, NativeSelect, Stack, Table, Tabs, Text, TextInput } from '@mantine/core';
 import { useState, type FormEvent } from 'react';
 import { AsyncList, Link, PageTitle, ProblemAlert, RoleNote, useAsync, useSubmit } from '../components/common';
+import { CreateByNameForm, ListTable, Section } from '../components/layout';
 import { ROLES, atLeast, roleIn, useConsole, type Role } from '../context';
 import { distinct, filterAudit, formatTime, type AuditEntry } from '../lib/format';
 import { hrefOf, type OrganizationTab } from '../lib/routes';
-import { checkEmail, checkName } from '../lib/validate';
+import { checkEmail } from '../lib/validate';
 import type { Tenant } from './Organizations';
 
 export interface Project {
@@ -76,75 +77,45 @@ export function OrganizationPage({ tenantId, tab }: { tenantId: string; tab: Org
 function ProjectsSection({ tenantId, role }: { tenantId: string; role: Role | null }) {
   const c = useConsole();
   const [projects, reload] = useAsync(() => c.api.get<Project[]>(`tenants/${encodeURIComponent(tenantId)}/projects`), [c.api, tenantId]);
-  const [name, setName] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const submit = useSubmit(async (value: string) => {
-    const project = await c.api.post<Project>(`tenants/${encodeURIComponent(tenantId)}/projects`, { name: value });
-    setName('');
-    reload();
-    c.navigate({ name: 'project', projectId: project.id, tab: 'overview' });
-  });
-  const onSubmit = (event: FormEvent) => {
-    event.preventDefault();
-    const problem = checkName(name, 'the project’s name');
-    setError(problem);
-    if (!problem) void submit.run(name.trim());
-  };
   return (
     <Stack>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Create a project
-        </Title>
+      <Section title="Create a project">
         {atLeast(role, 'admin') ? (
-          <form onSubmit={onSubmit} noValidate aria-label="Create a project">
-            <Group align="flex-start">
-              <TextInput label="Project name" value={name} onChange={(e) => setName(e.currentTarget.value)} error={error} required />
-              <Button type="submit" mt={25} loading={submit.pending}>
-                Create project
-              </Button>
-            </Group>
-            <ProblemAlert error={submit.error} />
-          </form>
+          <CreateByNameForm
+            formLabel="Create a project"
+            inputLabel="Project name"
+            buttonLabel="Create project"
+            what="the project’s name"
+            create={(name) => c.api.post<Project>(`tenants/${encodeURIComponent(tenantId)}/projects`, { name })}
+            onCreated={(project) => {
+              reload();
+              c.navigate({ name: 'project', projectId: project.id, tab: 'overview' });
+            }}
+          />
         ) : (
           <RoleNote role={role} needed="admin" what="create projects" />
         )}
-      </Paper>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Projects
-        </Title>
+      </Section>
+      <Section title="Projects">
         <AsyncList value={projects} label="projects" reload={reload} empty="No project yet.">
           {(items) => (
-            <div className="table-scroll">
-              <Table striped aria-label="Projects">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Name</Table.Th>
-                    <Table.Th scope="col">State</Table.Th>
-                    <Table.Th scope="col">Project id</Table.Th>
-                    <Table.Th scope="col">Created</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {items.map((p) => (
-                    <Table.Tr key={p.id}>
-                      <Table.Td>
-                        <Link to={{ name: 'project', projectId: p.id, tab: 'overview' }}>{p.name}</Link>
-                      </Table.Td>
-                      <Table.Td>
-                        <Badge color={p.isActive ? 'green' : 'gray'}>{p.isActive ? 'active' : 'inactive'}</Badge>
-                      </Table.Td>
-                      <Table.Td className="mono">{p.id}</Table.Td>
-                      <Table.Td>{formatTime(p.createdAt)}</Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </div>
+            <ListTable label="Projects" columns={['Name', 'State', 'Project id', 'Created']}>
+              {items.map((p) => (
+                <Table.Tr key={p.id}>
+                  <Table.Td>
+                    <Link to={{ name: 'project', projectId: p.id, tab: 'overview' }}>{p.name}</Link>
+                  </Table.Td>
+                  <Table.Td>
+                    <Badge color={p.isActive ? 'green' : 'gray'}>{p.isActive ? 'active' : 'inactive'}</Badge>
+                  </Table.Td>
+                  <Table.Td className="mono">{p.id}</Table.Td>
+                  <Table.Td>{formatTime(p.createdAt)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </AsyncList>
-      </Paper>
+      </Section>
     </Stack>
   );
 }
@@ -163,57 +134,42 @@ function MembersSection({ tenantId, role }: { tenantId: string; role: Role | nul
   });
   const canManage = atLeast(role, 'admin');
   return (
-    <Paper withBorder p="md">
-      <Title order={2} size="h4" mb="sm">
-        Members and roles
-      </Title>
+    <Section title="Members and roles">
       {!canManage && <RoleNote role={role} needed="admin" what="change roles or remove members" />}
       <ProblemAlert error={change.error ?? remove.error} />
       <AsyncList value={members} label="members" reload={reload} empty="No members.">
         {(items) => (
-          <div className="table-scroll">
-            <Table striped aria-label="Members">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">E-mail</Table.Th>
-                  <Table.Th scope="col">Role</Table.Th>
-                  <Table.Th scope="col">Member since</Table.Th>
-                  {canManage && <Table.Th scope="col">Actions</Table.Th>}
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {items.map((m) => (
-                  <Table.Tr key={m.accountId}>
-                    <Table.Td>{m.email}</Table.Td>
-                    <Table.Td>
-                      {canManage ? (
-                        <NativeSelect
-                          aria-label={`Role of ${m.email}`}
-                          data={ROLES.filter((r) => r !== 'owner' || role === 'owner' || m.role === 'owner').map((r) => ({ value: r, label: r }))}
-                          value={m.role}
-                          disabled={change.pending}
-                          onChange={(e) => void change.run(m.accountId, e.currentTarget.value as Role)}
-                        />
-                      ) : (
-                        <Badge variant="light">{m.role}</Badge>
-                      )}
-                    </Table.Td>
-                    <Table.Td>{formatTime(m.since)}</Table.Td>
-                    {canManage && (
-                      <Table.Td>
-                        <Button size="xs" color="red" variant="light" onClick={() => void remove.run(m.accountId)} aria-label={`Remove ${m.email}`}>
-                          Remove
-                        </Button>
-                      </Table.Td>
-                    )}
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </div>
+          <ListTable label="Members" columns={['E-mail', 'Role', 'Member since', canManage && 'Actions']}>
+            {items.map((m) => (
+              <Table.Tr key={m.accountId}>
+                <Table.Td>{m.email}</Table.Td>
+                <Table.Td>
+                  {canManage ? (
+                    <NativeSelect
+                      aria-label={`Role of ${m.email}`}
+                      data={ROLES.filter((r) => r !== 'owner' || role === 'owner' || m.role === 'owner').map((r) => ({ value: r, label: r }))}
+                      value={m.role}
+                      disabled={change.pending}
+                      onChange={(e) => void change.run(m.accountId, e.currentTarget.value as Role)}
+                    />
+                  ) : (
+                    <Badge variant="light">{m.role}</Badge>
+                  )}
+                </Table.Td>
+                <Table.Td>{formatTime(m.since)}</Table.Td>
+                {canManage && (
+                  <Table.Td>
+                    <Button size="xs" color="red" variant="light" onClick={() => void remove.run(m.accountId)} aria-label={`Remove ${m.email}`}>
+                      Remove
+                    </Button>
+                  </Table.Td>
+                )}
+              </Table.Tr>
+            ))}
+          </ListTable>
         )}
       </AsyncList>
-    </Paper>
+    </Section>
   );
 }
 
@@ -252,10 +208,7 @@ function InvitationsSection({ tenantId, role }: { tenantId: string; role: Role |
   };
   return (
     <Stack>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Invite someone
-        </Title>
+      <Section title="Invite someone">
         <form onSubmit={onSubmit} noValidate aria-label="Invite">
           <Group align="flex-start">
             <TextInput label="E-mail" type="email" value={email} onChange={(e) => setEmail(e.currentTarget.value)} error={error} required />
@@ -279,49 +232,33 @@ function InvitationsSection({ tenantId, role }: { tenantId: string; role: Role |
             </Code>
           </Alert>
         )}
-      </Paper>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Invitations
-        </Title>
+      </Section>
+      <Section title="Invitations">
         <ProblemAlert error={revoke.error} />
         <AsyncList value={invitations} label="invitations" reload={reload} empty="No invitation sent yet.">
           {(items) => (
-            <div className="table-scroll">
-              <Table striped aria-label="Invitations">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">E-mail</Table.Th>
-                    <Table.Th scope="col">Role</Table.Th>
-                    <Table.Th scope="col">State</Table.Th>
-                    <Table.Th scope="col">Expires</Table.Th>
-                    <Table.Th scope="col">Actions</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {items.map((i) => (
-                    <Table.Tr key={i.id}>
-                      <Table.Td>{i.email}</Table.Td>
-                      <Table.Td>{i.role}</Table.Td>
-                      <Table.Td>
-                        <Badge variant="light">{invitationState(i)}</Badge>
-                      </Table.Td>
-                      <Table.Td>{formatTime(i.expiresAt)}</Table.Td>
-                      <Table.Td>
-                        {invitationState(i) === 'pending' && (
-                          <Button size="xs" variant="light" color="red" onClick={() => void revoke.run(i.id)} aria-label={`Revoke the invitation of ${i.email}`}>
-                            Revoke
-                          </Button>
-                        )}
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </div>
+            <ListTable label="Invitations" columns={['E-mail', 'Role', 'State', 'Expires', 'Actions']}>
+              {items.map((i) => (
+                <Table.Tr key={i.id}>
+                  <Table.Td>{i.email}</Table.Td>
+                  <Table.Td>{i.role}</Table.Td>
+                  <Table.Td>
+                    <Badge variant="light">{invitationState(i)}</Badge>
+                  </Table.Td>
+                  <Table.Td>{formatTime(i.expiresAt)}</Table.Td>
+                  <Table.Td>
+                    {invitationState(i) === 'pending' && (
+                      <Button size="xs" variant="light" color="red" onClick={() => void revoke.run(i.id)} aria-label={`Revoke the invitation of ${i.email}`}>
+                        Revoke
+                      </Button>
+                    )}
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </AsyncList>
-      </Paper>
+      </Section>
     </Stack>
   );
 }
@@ -355,10 +292,7 @@ function AuditSection({ tenantId, role }: { tenantId: string; role: Role | null 
   const all = first.state === 'ok' ? [...first.data, ...pages] : [];
   const value = first.state === 'ok' ? { state: 'ok' as const, data: filterAudit(all, { action, actor, text }) } : first;
   return (
-    <Paper withBorder p="md">
-      <Title order={2} size="h4" mb="sm">
-        Audit log
-      </Title>
+    <Section title="Audit log">
       <Group align="flex-end" mb="md" role="search" aria-label="Filter the audit log">
         <NativeSelect label="Action" value={action} onChange={(e) => setAction(e.currentTarget.value)} data={[{ value: '', label: 'any action' }, ...distinct(all.map((e) => e.action))]} />
         <NativeSelect label="Who" value={actor} onChange={(e) => setActor(e.currentTarget.value)} data={[{ value: '', label: 'anyone' }, ...distinct(all.map((e) => e.actor)).map((a) => ({ value: a, label: who(a) }))]} />
@@ -366,32 +300,19 @@ function AuditSection({ tenantId, role }: { tenantId: string; role: Role | null 
       </Group>
       <AsyncList value={value} label="the audit log" reload={reload} empty={all.length === 0 ? 'Nothing recorded yet.' : 'No entry matches the filters.'}>
         {(items) => (
-          <div className="table-scroll">
-            <Table striped aria-label="Audit log">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">When</Table.Th>
-                  <Table.Th scope="col">Who</Table.Th>
-                  <Table.Th scope="col">Action</Table.Th>
-                  <Table.Th scope="col">Entity</Table.Th>
-                  <Table.Th scope="col">Details</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {items.map((e) => (
-                  <Table.Tr key={e.seq}>
-                    <Table.Td>{formatTime(e.at)}</Table.Td>
-                    <Table.Td>{who(e.actor)}</Table.Td>
-                    <Table.Td>{e.action}</Table.Td>
-                    <Table.Td className="mono">
-                      {e.entityType} {e.entityId}
-                    </Table.Td>
-                    <Table.Td className="mono">{JSON.stringify(e.details)}</Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </div>
+          <ListTable label="Audit log" columns={['When', 'Who', 'Action', 'Entity', 'Details']}>
+            {items.map((e) => (
+              <Table.Tr key={e.seq}>
+                <Table.Td>{formatTime(e.at)}</Table.Td>
+                <Table.Td>{who(e.actor)}</Table.Td>
+                <Table.Td>{e.action}</Table.Td>
+                <Table.Td className="mono">
+                  {e.entityType} {e.entityId}
+                </Table.Td>
+                <Table.Td className="mono">{JSON.stringify(e.details)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </ListTable>
         )}
       </AsyncList>
       {next && (
@@ -400,6 +321,6 @@ function AuditSection({ tenantId, role }: { tenantId: string; role: Role | null 
         </Button>
       )}
       <ProblemAlert error={more.error} />
-    </Paper>
+    </Section>
   );
 }

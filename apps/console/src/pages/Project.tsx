@@ -1,14 +1,15 @@
 import type { MessageListV1, MessageStatusV1, MessageSummaryV1, ProjectStatsV1 } from '@borealis/contracts';
-import { Alert, Badge, Button, Code, Group, JsonInput, NativeSelect, Paper, SegmentedControl, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Code, Group, JsonInput, NativeSelect, Paper, SegmentedControl, Stack, Table, Tabs, Text, TextInput } from '@mantine/core';
 import { useEffect, useState, type FormEvent } from 'react';
 import { AsyncList, Link, PageTitle, ProblemAlert, RoleNote, useAsync, useSubmit, type Async } from '../components/common';
+import { CreateByNameForm, ListTable, Section } from '../components/layout';
 import { MessageStatusView } from '../components/MessageStatus';
 import { StatsChart } from '../components/StatsChart';
 import { atLeast, roleIn, useConsole, type Role } from '../context';
 import { ProblemError } from '../lib/api';
 import { STAT_SERIES, formatTime, isFinalMessageState, keyState, lastDays, settingsYaml, stateColor, totals } from '../lib/format';
 import type { ProjectTab } from '../lib/routes';
-import { buildSendBody, checkDayRange, checkName, parseExpiry, type FieldErrors, type SendForm, type TargetType } from '../lib/validate';
+import { buildSendBody, checkDayRange, parseExpiry, type FieldErrors, type SendForm, type TargetType } from '../lib/validate';
 import type { Project } from './Organization';
 
 interface KeyView {
@@ -204,10 +205,7 @@ function Keys({ projectId, role }: { projectId: string; role: Role | null }) {
 
   return (
     <Stack>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Create a key
-        </Title>
+      <Section title="Create a key">
         {canWrite ? (
           <form onSubmit={onCreate} noValidate aria-label="Create a key">
             <Text size="sm" mb="sm">
@@ -258,66 +256,46 @@ function Keys({ projectId, role }: { projectId: string; role: Role | null }) {
             </Stack>
           </Alert>
         )}
-      </Paper>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Keys
-        </Title>
+      </Section>
+      <Section title="Keys">
         <ProblemAlert error={revoke.error ?? expire.error} />
         <AsyncList value={keys} label="keys" reload={reload} empty="No key yet: create one to get a settings file.">
           {(items) => (
-            <div className="table-scroll">
-              <Table striped aria-label="Keys">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Key id</Table.Th>
-                    <Table.Th scope="col">State</Table.Th>
-                    <Table.Th scope="col">Origin</Table.Th>
-                    <Table.Th scope="col">Created</Table.Th>
-                    <Table.Th scope="col">Expires</Table.Th>
-                    {canWrite && <Table.Th scope="col">Actions</Table.Th>}
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {items.map((k) => {
-                    const state = keyState(k, now);
-                    return (
-                      <Table.Tr key={k.keyId}>
-                        <Table.Td className="mono">{k.keyId}</Table.Td>
-                        <Table.Td>
-                          <Badge color={state === 'active' ? 'green' : state === 'expiring' ? 'orange' : 'gray'}>{state}</Badge>
-                        </Table.Td>
-                        <Table.Td>{k.origin}</Table.Td>
-                        <Table.Td>{formatTime(k.createdAt)}</Table.Td>
-                        <Table.Td>{formatTime(k.expiresAt)}</Table.Td>
-                        {canWrite && (
-                          <Table.Td>
-                            {(state === 'active' || state === 'expiring') && (
-                              <Group gap="xs">
-                                <Button size="xs" variant="light" onClick={() => void expire.run(k.keyId, new Date().toISOString())} aria-label={`Expire now: key ${k.keyId}`}>
-                                  Expire now
-                                </Button>
-                                <Button size="xs" variant="light" color="red" onClick={() => void revoke.run(k.keyId)} aria-label={`Revoke key ${k.keyId}`}>
-                                  Revoke
-                                </Button>
-                              </Group>
-                            )}
-                          </Table.Td>
+            <ListTable label="Keys" columns={['Key id', 'State', 'Origin', 'Created', 'Expires', canWrite && 'Actions']}>
+              {items.map((k) => {
+                const state = keyState(k, now);
+                return (
+                  <Table.Tr key={k.keyId}>
+                    <Table.Td className="mono">{k.keyId}</Table.Td>
+                    <Table.Td>
+                      <Badge color={state === 'active' ? 'green' : state === 'expiring' ? 'orange' : 'gray'}>{state}</Badge>
+                    </Table.Td>
+                    <Table.Td>{k.origin}</Table.Td>
+                    <Table.Td>{formatTime(k.createdAt)}</Table.Td>
+                    <Table.Td>{formatTime(k.expiresAt)}</Table.Td>
+                    {canWrite && (
+                      <Table.Td>
+                        {(state === 'active' || state === 'expiring') && (
+                          <Group gap="xs">
+                            <Button size="xs" variant="light" onClick={() => void expire.run(k.keyId, new Date().toISOString())} aria-label={`Expire now: key ${k.keyId}`}>
+                              Expire now
+                            </Button>
+                            <Button size="xs" variant="light" color="red" onClick={() => void revoke.run(k.keyId)} aria-label={`Revoke key ${k.keyId}`}>
+                              Revoke
+                            </Button>
+                          </Group>
                         )}
-                      </Table.Tr>
-                    );
-                  })}
-                </Table.Tbody>
-              </Table>
-            </div>
+                      </Table.Td>
+                    )}
+                  </Table.Tr>
+                );
+              })}
+            </ListTable>
           )}
         </AsyncList>
-      </Paper>
+      </Section>
       {canWrite && live.length > 0 && (
-        <Paper withBorder p="md">
-          <Title order={2} size="h4" mb="sm">
-            Set a key&apos;s expiry
-          </Title>
+        <Section title="Set a key's expiry">
           <form onSubmit={onSetExpiry} noValidate aria-label="Set a key's expiry">
             <Group align="flex-start">
               <NativeSelect label="Key" value={expiryKey} onChange={(e) => setExpiryKey(e.currentTarget.value)} data={[{ value: '', label: 'choose a key' }, ...live.map((k) => k.keyId)]} />
@@ -327,7 +305,7 @@ function Keys({ projectId, role }: { projectId: string; role: Role | null }) {
               </Button>
             </Group>
           </form>
-        </Paper>
+        </Section>
       )}
     </Stack>
   );
@@ -337,81 +315,50 @@ function Applications({ projectId, role }: { projectId: string; role: Role | nul
   const c = useConsole();
   const base = `projects/${encodeURIComponent(projectId)}/applications`;
   const [apps, reload] = useAsync(() => c.api.get<Application[]>(base), [c.api, projectId]);
-  const [name, setName] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const create = useSubmit(async (value: string) => {
-    await c.api.post<Application>(base, { name: value });
-    setName('');
-    reload();
-  });
-  const onSubmit = (event: FormEvent) => {
-    event.preventDefault();
-    const problem = checkName(name, 'the application’s name');
-    setError(problem);
-    if (!problem) void create.run(name.trim());
-  };
   return (
     <Stack>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Create an application
-        </Title>
+      <Section title="Create an application">
         {atLeast(role, 'developer') ? (
-          <form onSubmit={onSubmit} noValidate aria-label="Create an application">
-            <Group align="flex-start">
-              <TextInput label="Application name" value={name} onChange={(e) => setName(e.currentTarget.value)} error={error} required />
-              <Button type="submit" mt={25} loading={create.pending}>
-                Create application
-              </Button>
-            </Group>
-            <ProblemAlert error={create.error} />
-          </form>
+          <CreateByNameForm
+            formLabel="Create an application"
+            inputLabel="Application name"
+            buttonLabel="Create application"
+            what="the application’s name"
+            create={(name) => c.api.post<Application>(base, { name })}
+            onCreated={reload}
+          />
         ) : (
           <RoleNote role={role} needed="developer" what="create applications" />
         )}
-      </Paper>
-      <Paper withBorder p="md">
-        <Group justify="space-between" mb="sm">
-          <Title order={2} size="h4">
-            Applications
-          </Title>
+      </Section>
+      <Section
+        title="Applications"
+        actions={
           <Button size="xs" variant="default" onClick={reload}>
             Refresh
           </Button>
-        </Group>
+        }
+      >
         <AsyncList value={apps} label="applications" reload={reload} empty="No application yet.">
           {(items) => (
-            <div className="table-scroll">
-              <Table striped aria-label="Applications">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Name</Table.Th>
-                    <Table.Th scope="col">Application id</Table.Th>
-                    <Table.Th scope="col">State</Table.Th>
-                    <Table.Th scope="col">Registrations</Table.Th>
-                    <Table.Th scope="col">Created</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {items.map((a) => (
-                    <Table.Tr key={a.id}>
-                      <Table.Td>{a.name}</Table.Td>
-                      <Table.Td className="mono" data-testid="application-id">
-                        {a.id}
-                      </Table.Td>
-                      <Table.Td>
-                        <Badge color={a.isActive ? 'green' : 'gray'}>{a.isActive ? 'active' : 'inactive'}</Badge>
-                      </Table.Td>
-                      <Table.Td data-testid="registrations">{typeof a.registrations === 'number' ? a.registrations : 'unknown'}</Table.Td>
-                      <Table.Td>{formatTime(a.createdAt)}</Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </div>
+            <ListTable label="Applications" columns={['Name', 'Application id', 'State', 'Registrations', 'Created']}>
+              {items.map((a) => (
+                <Table.Tr key={a.id}>
+                  <Table.Td>{a.name}</Table.Td>
+                  <Table.Td className="mono" data-testid="application-id">
+                    {a.id}
+                  </Table.Td>
+                  <Table.Td>
+                    <Badge color={a.isActive ? 'green' : 'gray'}>{a.isActive ? 'active' : 'inactive'}</Badge>
+                  </Table.Td>
+                  <Table.Td data-testid="registrations">{typeof a.registrations === 'number' ? a.registrations : 'unknown'}</Table.Td>
+                  <Table.Td>{formatTime(a.createdAt)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </AsyncList>
-      </Paper>
+      </Section>
     </Stack>
   );
 }
@@ -450,10 +397,7 @@ function Statistics({ projectId }: { projectId: string }) {
           </Group>
         </form>
       </Paper>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Daily messages
-        </Title>
+      <Section title="Daily messages">
         <AsyncList value={days} label="statistics" reload={reload} empty="No days in this range.">
           {(items) => {
             const sum = totals(items);
@@ -498,7 +442,7 @@ function Statistics({ projectId }: { projectId: string }) {
             );
           }}
         </AsyncList>
-      </Paper>
+      </Section>
     </Stack>
   );
 }
@@ -534,10 +478,7 @@ function Messages({ projectId }: { projectId: string }) {
   const value: Async<MessageSummaryV1[]> = first.state === 'ok' ? { state: 'ok', data: [...first.data, ...extra] } : first;
   return (
     <Stack>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Look up a message
-        </Title>
+      <Section title="Look up a message">
         <form onSubmit={onLookup} noValidate aria-label="Look up a message" role="search">
           <Group align="flex-start">
             <TextInput label="Message id" value={lookup} onChange={(e) => setLookup(e.currentTarget.value)} error={lookupError} w={420} />
@@ -546,49 +487,37 @@ function Messages({ projectId }: { projectId: string }) {
             </Button>
           </Group>
         </form>
-      </Paper>
-      <Paper withBorder p="md">
-        <Group justify="space-between" mb="sm" align="flex-end">
-          <Title order={2} size="h4">
-            Recent messages
-          </Title>
+      </Section>
+      <Section
+        title="Recent messages"
+        align="flex-end"
+        actions={
           <Group align="flex-end">
             <NativeSelect label="State" value={state} onChange={(e) => setState(e.currentTarget.value)} data={[{ value: '', label: 'any state' }, ...LISTABLE_STATES]} />
             <Button variant="default" onClick={reload}>
               Refresh
             </Button>
           </Group>
-        </Group>
+        }
+      >
         <AsyncList value={value} label="messages" reload={reload} empty={cursor ? 'None on this page: load more.' : 'No messages.'}>
           {(items) => (
-            <div className="table-scroll">
-              <Table striped aria-label="Recent messages">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Message id</Table.Th>
-                    <Table.Th scope="col">State</Table.Th>
-                    <Table.Th scope="col">Target</Table.Th>
-                    <Table.Th scope="col">Accepted</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {items.map((m) => (
-                    <Table.Tr key={m.id}>
-                      <Table.Td className="mono">
-                        <Link to={{ name: 'message', projectId, messageId: m.id }}>{m.id}</Link>
-                      </Table.Td>
-                      <Table.Td>
-                        <Badge color={stateColor(m.state)}>{m.state}</Badge>
-                      </Table.Td>
-                      <Table.Td>
-                        {m.target.type} <span className="mono">{m.target.value}</span>
-                      </Table.Td>
-                      <Table.Td>{formatTime(m.createdAt)}</Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </div>
+            <ListTable label="Recent messages" columns={['Message id', 'State', 'Target', 'Accepted']}>
+              {items.map((m) => (
+                <Table.Tr key={m.id}>
+                  <Table.Td className="mono">
+                    <Link to={{ name: 'message', projectId, messageId: m.id }}>{m.id}</Link>
+                  </Table.Td>
+                  <Table.Td>
+                    <Badge color={stateColor(m.state)}>{m.state}</Badge>
+                  </Table.Td>
+                  <Table.Td>
+                    {m.target.type} <span className="mono">{m.target.value}</span>
+                  </Table.Td>
+                  <Table.Td>{formatTime(m.createdAt)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
           )}
         </AsyncList>
         {cursor && (
@@ -597,7 +526,7 @@ function Messages({ projectId }: { projectId: string }) {
           </Button>
         )}
         <ProblemAlert error={more.error} />
-      </Paper>
+      </Section>
     </Stack>
   );
 }
@@ -678,10 +607,7 @@ function TestSend({ projectId, role }: { projectId: string; role: Role | null })
   };
   return (
     <Stack>
-      <Paper withBorder p="md">
-        <Title order={2} size="h4" mb="sm">
-          Send a test push
-        </Title>
+      <Section title="Send a test push">
         <form onSubmit={onSubmit} noValidate aria-label="Send a test push">
           <Stack>
             <div>
@@ -723,12 +649,17 @@ function TestSend({ projectId, role }: { projectId: string; role: Role | null })
             </Group>
           </Stack>
         </form>
-      </Paper>
+      </Section>
       {messageId && (
-        <Paper withBorder p="md" aria-live="polite" data-testid="send-result">
-          <Title order={2} size="h4" mb="sm">
-            Message <span className="mono">{messageId}</span>
-          </Title>
+        <Section
+          title={
+            <>
+              Message <span className="mono">{messageId}</span>
+            </>
+          }
+          aria-live="polite"
+          data-testid="send-result"
+        >
           {status ? <MessageStatusView status={status} /> : <Text size="sm">Accepted; waiting for its status…</Text>}
           {polling && (
             <Text size="xs" c="dimmed" mt="xs">
@@ -739,7 +670,7 @@ function TestSend({ projectId, role }: { projectId: string; role: Role | null })
           <Text size="sm" mt="sm">
             <Link to={{ name: 'message', projectId, messageId }}>Open the message</Link>
           </Text>
-        </Paper>
+        </Section>
       )}
     </Stack>
   );

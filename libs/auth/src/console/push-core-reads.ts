@@ -1,4 +1,5 @@
-import { DomainError, encodeMessageCursor, ErrorCode, MessageListV1, MessageStatusV1, ProjectStatsV1, RegistrationCountsV1, type MessageListParams } from '@borealis/contracts';
+import { MessageListV1, MessageStatusV1, ProjectStatsV1, RegistrationCountsV1, messageListQuery, type MessageListParams } from '@borealis/contracts';
+import { PushCoreInternalApi } from '@borealis/platform';
 
 /**
  * What the console reads from push-core, which owns messages, statistics and registrations: the
@@ -14,61 +15,29 @@ export abstract class PushCoreReads {
   abstract registrationCounts(projectId: string): Promise<RegistrationCountsV1>;
 }
 
-const TIMEOUT_MS = 10_000;
-
 /** Distributed mode: push-core's internal HTTP API. */
 export class HttpPushCoreReads extends PushCoreReads {
-  private readonly baseUrl: string;
+  private readonly api: PushCoreInternalApi;
 
-  constructor(
-    pushCoreUrl: string,
-    private readonly fetchFn: typeof fetch = fetch,
-  ) {
+  constructor(pushCoreUrl: string, fetchFn: typeof fetch = fetch) {
     super();
-    this.baseUrl = pushCoreUrl.replace(/\/+$/, '');
+    this.api = new PushCoreInternalApi(pushCoreUrl, fetchFn, 10_000);
   }
 
   async listMessages(projectId: string, params: MessageListParams): Promise<MessageListV1> {
-    const query = new URLSearchParams({ limit: String(params.limit) });
-    if (params.state !== undefined) query.set('state', params.state);
-    if (params.sinceMs !== undefined) query.set('sinceMs', String(params.sinceMs));
-    if (params.after) query.set('cursor', encodeMessageCursor(params.after));
-    return MessageListV1.parse(await this.get(projectId, `messages?${query}`, 'message listings'));
+    return MessageListV1.parse(await this.api.request(projectId, `messages?${messageListQuery(params)}`, { what: 'message listings' }));
   }
 
   async getStatus(projectId: string, messageId: string): Promise<MessageStatusV1 | null> {
-    const body = await this.get(projectId, `messages/${encodeURIComponent(messageId)}`, 'message statuses', true);
-    return body === null ? null : MessageStatusV1.parse(body);
+    const body = await this.api.request(projectId, `messages/${encodeURIComponent(messageId)}`, { what: 'message statuses', notFoundIsNull: true });
+    return body === undefined ? null : MessageStatusV1.parse(body);
   }
 
   async getStats(projectId: string, from: string, to: string): Promise<ProjectStatsV1> {
-    return ProjectStatsV1.parse(await this.get(projectId, `stats?${new URLSearchParams({ from, to })}`, 'statistics'));
+    return ProjectStatsV1.parse(await this.api.request(projectId, `stats?${new URLSearchParams({ from, to })}`, { what: 'statistics' }));
   }
 
   async registrationCounts(projectId: string): Promise<RegistrationCountsV1> {
-    return RegistrationCountsV1.parse(await this.get(projectId, 'registration-counts', 'registration counts'));
+    return RegistrationCountsV1.parse(await this.api.request(projectId, 'registration-counts', { what: 'registration counts' }));
   }
-
-  /** The JSON answer, or null for a 404 where `notFoundIsNull`. */
-  private async get(projectId: string, path: string, what: string, notFoundIsNull = false): Promise<unknown> {
-    const url = `${this.baseUrl}/internal/v1/projects/${encodeURIComponent(projectId)}/${path}`;
-    let response: Response;
-    try {
-      response = await this.fetchFn(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(TIMEOUT_MS) });
-    } catch {
-      throw unavailable(what, 'push-core unreachable');
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      if (response.status === 404 && notFoundIsNull) return null;
-      if (response.status >= 500) throw unavailable(what, `push-core answered ${response.status}`);
-      // auth validated the parameters: any other answer is a disagreement on the internal API, a bug.
-      throw new Error(`push-core answered ${response.status} to GET ${url}`);
-    }
-    return response.json();
-  }
-}
-
-function unavailable(what: string, why: string): DomainError {
-  return new DomainError(ErrorCode.Unavailable, `${what} are unavailable now (${why}); retry`, { retryAfterSeconds: 1 });
 }
