@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Req } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { FastifyRequest } from 'fastify';
@@ -11,6 +11,11 @@ class EchoController {
   @Post()
   echo(@Body() body: { n: number }): { n: number; requestId: string | undefined } {
     return { n: body.n, requestId: Correlation.requestId() };
+  }
+
+  @Get(':id')
+  one(@Param('id') id: string): { id: string } {
+    return { id };
   }
 }
 
@@ -35,6 +40,14 @@ describe('HTTP app', () => {
     );
     expect(answers.map((a) => a.headers['x-request-id'])).toEqual(['req-1', 'req-2', 'req-3']);
     expect(answers.map((a) => a.json())).toEqual([1, 2, 3].map((n) => ({ n, requestId: `req-${n}` })));
+  });
+
+  it('answers a URL with a broken percent-escape in problem+json, and keeps serving', async () => {
+    const bad = await app.inject({ method: 'GET', url: '/echo/%E0%A4%A' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(bad.json()).toMatchObject({ status: 400, code: 'invalid_argument', detail: expect.stringContaining('percent-escape') });
+    expect((await app.inject({ method: 'GET', url: '/echo/%C3%A9' })).json()).toEqual({ id: 'é' });
   });
 });
 

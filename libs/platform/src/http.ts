@@ -1,15 +1,15 @@
 import { Logger, type INestApplication, type Type, type DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Limits } from '@borealis/contracts';
+import { ErrorCode, Limits } from '@borealis/contracts';
 import { Correlation, REQUEST_ID_HEADER } from '@borealis/messaging';
 import type { TrustProxy } from './config';
 import { createLogger, logFormat, PinoLoggerService, prettyDestination } from './logging';
 import { labelChildren, Metrics } from './metrics';
-import { ProblemDetailsFilter } from './problem-details.filter';
+import { ERROR_TYPE_BASE, ProblemDetailsFilter } from './problem-details.filter';
 
 /**
  * The Nest logger of a service through pino, level from LOG_LEVEL: JSON lines on stdout, or
@@ -47,6 +47,20 @@ export function createFastifyAdapter(options: { trustProxy?: TrustProxy } = {}):
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 256 },
     trustProxy: options.trustProxy ?? false,
     genReqId: requestIdOf,
+    // A URL the router cannot decode (a broken percent-escape) never reaches a route or the
+    // exception filter: answer it as every other bad request is answered, in problem+json.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply
+        .status(400)
+        .header('content-type', 'application/problem+json')
+        .send({
+          type: ERROR_TYPE_BASE + ErrorCode.InvalidArgument,
+          title: 'Invalid argument',
+          status: 400,
+          detail: error.code === 'FST_ERR_BAD_URL' ? 'the request URL is not valid (a malformed percent-escape)' : 'the request could not be routed',
+          code: ErrorCode.InvalidArgument,
+        });
+    },
   });
   const fastify = adapter.getInstance();
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: Limits.bodyMaxBytes }, (_req, body, done) => {

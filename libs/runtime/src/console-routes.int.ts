@@ -134,7 +134,7 @@ describe.each([
     const bad = await call('POST', `/projects/${projectId}/messages`, write(), { target: applicationId, type: 'application', ttl: '99x', notification: { title: 'x'.repeat(600) } });
     expect(bad.statusCode).toBe(400);
     expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(bad.json()).toMatchObject({ code: 'invalid_argument', errors: { ttl: expect.any(String), 'notification.title': expect.any(String) } });
+    expect(bad.json()).toMatchObject({ code: 'invalid_argument', instance: `/auth/admin/v1/projects/${projectId}/messages`, errors: { ttl: expect.any(String), 'notification.title': expect.any(String) } });
     expect((await call('POST', `/projects/${projectId}/messages`, write(), { target: ' ', type: 'device', notification: { title: 't' } })).json()).toMatchObject({ errors: { target: expect.any(String) } });
     expect((await call('POST', `/projects/${projectId}/messages`, { cookie: session.cookie }, sendBody())).statusCode).toBe(403);
   });

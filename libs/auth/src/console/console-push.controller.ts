@@ -65,6 +65,9 @@ export class ConsolePushController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const answer = await this.testSend.send(actor, projectId, body, idempotencyKey, request.id);
+    // A refusal's `instance` names the request the caller made, not the gateway route it went on to.
+    const problem = answer.body as { instance?: unknown } | undefined;
+    if (answer.status >= 400 && problem !== null && typeof problem === 'object' && typeof problem.instance === 'string') problem.instance = request.url.split('?')[0];
     void reply.status(answer.status).headers(answer.headers).send(answer.body);
   }
 
