@@ -664,6 +664,36 @@ describe('receipts in batches, sweeper, statistics', () => {
     );
   }, 20_000);
 
+  it('analyzes deliveries and messages as they grow, so that prepared statements are planned again for their size', async () => {
+    const lastAnalyze = async (table: string) =>
+      (await dataSource.query(`SELECT coalesce(last_analyze, 'epoch')::text AS at FROM pg_stat_user_tables WHERE relname = $1`, [table]))[0].at as string;
+    const before = { deliveries: await lastAnalyze('deliveries'), messages: await lastAnalyze('messages') };
+    const tag = `bulk-${randomToken(4)}`;
+    await dataSource.query(
+      `INSERT INTO messages (id, project_id, target_type, target_value, title, body, priority, accepted_at_ms, expires_at_ms, ttl_seconds, outcome, stored_at_ms)
+       SELECT $1 || '-' || g, 'bulk-project', 'device', 'r', 't', 'b', 'normal', 1, 2, 1, 'stored', 1 FROM generate_series(1, 2000) g`,
+      [tag],
+    );
+    await dataSource.query(
+      `INSERT INTO deliveries (message_id, registration_id, project_id, device_id, application_id, state, accepted_at_ms, expires_at_ms, updated_at_ms)
+       SELECT $1 || '-' || g, 'r', 'bulk-project', 'd', 'a', 'delivered', 1, 2, 1 FROM generate_series(1, 2000) g`,
+      [tag],
+    );
+    try {
+      await expectEventually(
+        async () => {
+          await app.get(PlannerStatistics).check();
+          expect(await lastAnalyze('deliveries')).not.toBe(before.deliveries);
+          expect(await lastAnalyze('messages')).not.toBe(before.messages);
+        },
+        { timeoutMs: 15_000, intervalMs: 200 },
+      );
+    } finally {
+      await dataSource.query(`DELETE FROM deliveries WHERE project_id = 'bulk-project'`);
+      await dataSource.query(`DELETE FROM messages WHERE project_id = 'bulk-project'`);
+    }
+  }, 20_000);
+
   it('unregisters stale registrations and purges what retention no longer keeps', async () => {
     const device = newDevice();
     const registrationId = await register(device, a1);

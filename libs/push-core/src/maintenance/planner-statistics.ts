@@ -3,13 +3,20 @@ import { BackgroundLoop } from '../background-loop';
 import { PushDb } from '../persistence/push-db';
 
 /**
- * The tables a delivery is joined with when a device-targeted message is stored. Their planner
- * statistics must follow their growth: right after a burst of registrations (a new app's devices
- * coming online) PostgreSQL still planned with the old row counts, and storing a batch of 70
- * messages took 230 ms instead of 2 ms (docs/benchmarks.md, "End to end"), until autovacuum
- * analyzed them up to a minute later.
+ * The tables whose planner statistics must follow their growth, not wait up to a minute for
+ * autovacuum:
+ * - a delivery is joined with `registrations` and `registry_applications` when a device-targeted
+ *   message is stored: right after a burst of registrations (a new app's devices coming online)
+ *   PostgreSQL still planned with the old row counts, and storing a batch of 70 messages took
+ *   230 ms instead of 2 ms (docs/benchmarks.md, "End to end");
+ * - `deliveries` and `messages` are read and updated by push-core's named prepared statements
+ *   (push-db.ts), whose generic plan PostgreSQL makes once and keeps until the table's statistics
+ *   change. Made while the table was small, it scans the whole table: on a fresh installation under
+ *   load the receipts' UPDATE went from 1 ms to 6.4 ms a call within 20 s, 1,908 sequential scans
+ *   reading 22.6 M rows (docs/benchmarks.md, "Cost per push"). Analyzing them as they grow makes
+ *   PostgreSQL plan them again with their real size.
  */
-const WATCHED = ['registrations', 'registry_applications'] as const;
+const WATCHED = ['registrations', 'registry_applications', 'deliveries', 'messages'] as const;
 const CHECK_EVERY_MS = 5000;
 
 /** ANALYZE a watched table once this many rows changed since its last analysis (autovacuum's default rule, sooner). */
