@@ -642,6 +642,25 @@ describe('receipts in batches, sweeper, statistics', () => {
     for (const row of rows) expect(row.accepted).toBe(row.delivered);
   });
 
+  it('counts the rows a statement changed in that statement, on a shard of its own when it commits alone', async () => {
+    const p5 = `p5-${randomToken(4)}`;
+    const db = app.get(PushDb);
+    const repository = app.get(StatsRepository);
+    const day = new Date(T0).toISOString().slice(0, 10);
+    const change = { text: `SELECT $1::text AS project_id FROM generate_series(1, 2)`, params: [p5] };
+    const results = await Promise.all(Array.from({ length: 24 }, () => repository.countChanged(db.sql, change, 'delivered', T0)));
+    for (const rows of results) expect(rows).toEqual([{ project_id: p5 }, { project_id: p5 }]);
+    // In a transaction, the counting statement and a bump share the transaction's one shard.
+    await db.transaction(async (sql) => {
+      await repository.countChanged(sql, change, 'accepted', T0);
+      await repository.bump(sql, [{ projectId: p5, counter: 'accepted', atMs: T0 }]);
+    });
+    expect(await stats.getStats(p5, day, day)).toMatchObject({ days: [{ date: day, accepted: 3, delivered: 48, expired: 0, failed: 0 }] });
+    const rows = await dataSource.query(`SELECT accepted FROM project_daily_stats WHERE project_id = $1 AND accepted > 0`, [p5]);
+    expect(rows).toEqual([{ accepted: '3' }]);
+    expect(Number((await dataSource.query(`SELECT count(*) AS n FROM project_daily_stats WHERE project_id = $1`, [p5]))[0].n)).toBeGreaterThan(1);
+  });
+
   it('analyzes the tables a delivery is joined with as soon as they grew, not a minute later', async () => {
     expect(needsAnalyze(1000, 100)).toBe(false);
     expect(needsAnalyze(1000, 200)).toBe(true);

@@ -3,11 +3,11 @@ import type { DeliveryReceiptV1, DeliveryState } from '@borealis/contracts';
 import { Metrics } from '@borealis/platform';
 import { Clock } from '@borealis/util';
 import { Delivery } from '../domain/delivery-state';
-import { receiptRounds } from '../domain/receipt-rounds';
+import { receiptRounds, type ReceiptMove } from '../domain/receipt-rounds';
 import { groupBy } from '../group-by';
 import { DeliveryRepository, type MovedRow } from '../persistence/delivery.repository';
-import { PushDb } from '../persistence/push-db';
-import { perRow, StatsRepository } from '../persistence/stats.repository';
+import { PushDb, type Sql } from '../persistence/push-db';
+import { StatsRepository } from '../persistence/stats.repository';
 import { DeliveryRouter } from './delivery-router';
 
 const TARGET_STATE: Record<DeliveryReceiptV1['status'], DeliveryState> = {
@@ -18,9 +18,11 @@ const TARGET_STATE: Record<DeliveryReceiptV1['status'], DeliveryState> = {
 
 /**
  * Receipts from transports move deliveries along the lifecycle (the repository refuses moves the
- * state machine forbids, and counts only the reporting device's deliveries), in one transaction
- * per batch with set-based statements, and count the deliveries that reached `delivered`. A
- * `not_held` delivery is pending again and is re-routed at once if presence names another instance.
+ * state machine forbids, and counts only the reporting device's deliveries) with set-based
+ * statements, and count the deliveries that reached `delivered` in the statement that moved them.
+ * A batch of one kind of receipt is one statement and needs no transaction; a mixed one is one
+ * transaction. A `not_held` delivery is pending again and is re-routed at once if presence names
+ * another instance.
  */
 @Injectable()
 export class DeliveryReceipts {
@@ -33,6 +35,18 @@ export class DeliveryReceipts {
     @Optional() private readonly metrics?: Metrics,
   ) {}
 
+  /** Moves these pairs to the receipt's state; `delivered` ones are counted in the same statement. */
+  private async apply(sql: Sql, status: DeliveryReceiptV1['status'], moves: readonly ReceiptMove[], nowMs: number): Promise<void> {
+    const to = TARGET_STATE[status];
+    if (status === 'delivered') {
+      const moved = await this.stats.countChanged<MovedRow>(sql, this.deliveries.transitionStatement(moves, to, nowMs), 'delivered', nowMs);
+      sql.afterCommit(() => this.observeLatency(moved, nowMs));
+      return;
+    }
+    const moved = await this.deliveries.transition(sql, moves, to, nowMs);
+    if (status === 'sent' && moved.length > 0) sql.afterCommit(() => this.metrics?.deliveries.inc({ state: 'sent' }, moved.length));
+  }
+
   /** Acceptance by the gateway to the device's acknowledgement, as push-core learns it. */
   private observeLatency(moved: readonly MovedRow[], nowMs: number): void {
     if (!this.metrics) return;
@@ -41,19 +55,16 @@ export class DeliveryReceipts {
 
   async handle(batch: readonly DeliveryReceiptV1[]): Promise<void> {
     const nowMs = this.clock.now();
-    await this.db.transaction(async (sql) => {
-      for (const round of receiptRounds(batch)) {
-        for (const [status, moves] of groupBy(round, (m) => m.status)) {
-          const moved = await this.deliveries.transition(sql, moves, TARGET_STATE[status as DeliveryReceiptV1['status']], nowMs);
-          if (status === 'delivered') {
-            await this.stats.bump(sql, perRow(moved, 'delivered', nowMs));
-            sql.afterCommit(() => this.observeLatency(moved, nowMs));
-          } else if (status === 'sent' && moved.length > 0) {
-            sql.afterCommit(() => this.metrics?.deliveries.inc({ state: 'sent' }, moved.length));
-          }
-        }
-      }
-    });
+    const steps = receiptRounds(batch).flatMap((round) => [...groupBy(round, (m) => m.status)]);
+    if (steps.length === 1) {
+      // The usual batch (every receipt a `delivered`): one statement, which commits on its own.
+      const [status, moves] = steps[0]!;
+      await this.apply(this.db.sql, status as DeliveryReceiptV1['status'], moves, nowMs);
+    } else if (steps.length > 1) {
+      await this.db.transaction(async (sql) => {
+        for (const [status, moves] of steps) await this.apply(sql, status as DeliveryReceiptV1['status'], moves, nowMs);
+      });
+    }
 
     const notHeld = batch.filter((r) => r.status === 'not_held');
     if (notHeld.length === 0) return;

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { DeliveryState, Priority, TargetType } from '@borealis/contracts';
 import { Delivery, OPEN_STATES, statesThatCanBecome } from '../domain/delivery-state';
-import type { Sql } from './push-db';
+import type { Sql, Statement } from './push-db';
 
 /** A delivery with what the transport needs to hand it to the device. */
 export interface OutboundDelivery {
@@ -291,13 +291,19 @@ export class DeliveryRepository {
    */
   async transition(sql: Sql, pairs: readonly { deviceId: string; messageId: string }[], to: DeliveryState, nowMs: number): Promise<MovedRow[]> {
     if (pairs.length === 0) return [];
-    return sql(
-      `UPDATE deliveries d SET state = $3, updated_at_ms = $5
+    const { text, params } = this.transitionStatement(pairs, to, nowMs);
+    return sql(text, params);
+  }
+
+  /** `transition`'s statement, for a caller that runs it inside its own (StatsRepository.countChanged). */
+  transitionStatement(pairs: readonly { deviceId: string; messageId: string }[], to: DeliveryState, nowMs: number): Statement {
+    return {
+      text: `UPDATE deliveries d SET state = $3, updated_at_ms = $5
          FROM unnest($1::text[], $2::text[]) AS p(device_id, message_id)
         WHERE d.device_id = p.device_id AND d.message_id = p.message_id AND d.state = ANY($4)
         RETURNING d.project_id, d.accepted_at_ms::float8 AS accepted_at_ms`,
-      [pairs.map((p) => p.deviceId), pairs.map((p) => p.messageId), to, statesThatCanBecome(to), nowMs],
-    );
+      params: [pairs.map((p) => p.deviceId), pairs.map((p) => p.messageId), to, statesThatCanBecome(to), nowMs],
+    };
   }
 
   /** Cancels the open deliveries of a message of this project. Returns the rows it cancelled. */

@@ -10,10 +10,18 @@ export const PUSH_CORE_CONNECTION = 'push-core';
  * Runs one parameterized statement and returns its rows (also for UPDATE/DELETE ... RETURNING).
  * Inside a transaction `afterCommit` queues work for once the transaction committed (metrics that
  * must not count a rolled-back or retried attempt); outside one it runs the work at once.
+ * `inTransaction` is false where each statement commits on its own.
  */
 export type Sql = (<T = Record<string, unknown>>(text: string, params?: readonly unknown[]) => Promise<T[]>) & {
   afterCommit(work: () => void): void;
+  readonly inTransaction: boolean;
 };
+
+/** A statement's text and parameters, for a repository that runs another's statement as part of its own. */
+export interface Statement {
+  text: string;
+  params: readonly unknown[];
+}
 
 /**
  * The Push DB. Repositories take an `Sql` so that a use case decides what runs in one transaction.
@@ -34,7 +42,7 @@ export class PushDb {
         await runner.release();
       }
     },
-    { afterCommit: (work: () => void) => work() },
+    { afterCommit: (work: () => void) => work(), inTransaction: false },
   );
 
   async transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
@@ -100,12 +108,12 @@ function statementName(text: string): string | undefined {
  * broadcasts, timing and result wrapping) cost more than the call itself on push-core's hot path;
  * transactions still start and end through the runner, on the same connection.
  */
-function rows(runner: QueryRunner, afterCommit: (work: () => void) => void = (work) => work()): Sql {
+function rows(runner: QueryRunner, afterCommit?: (work: () => void) => void): Sql {
   const sql = async <T>(text: string, params?: readonly unknown[]) => {
     const client = (await runner.connect()) as ClientBase;
     const name = params === undefined ? undefined : statementName(text);
     const result = await client.query<T & QueryResultRow>(name === undefined ? { text, values: params ? [...params] : undefined } : { name, text, values: [...params!] });
     return result.rows as T[];
   };
-  return Object.assign(sql, { afterCommit });
+  return Object.assign(sql, { afterCommit: afterCommit ?? ((work: () => void) => work()), inTransaction: afterCommit !== undefined });
 }
