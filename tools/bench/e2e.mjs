@@ -56,6 +56,12 @@
 //                                          build before a change), measured after this build's, in this run;
 //                                          started with --compare-node-flags (default none), while this build's
 //                                          standalone gets the Node flags of `npm start` (package.json)
+//     --alternate                          with several systems and --repeat N: N rounds, each starting every
+//                                          system afresh on an empty database and measuring it once, in the
+//                                          order A B, then B A, ... (without it a system's repeats follow each
+//                                          other on its growing tables, and the system measured second always
+//                                          runs in the wake of the first's shutdown: its files being written
+//                                          back and deleted)
 //     --skip-baseline                      leave out the bare Fastify baseline (by default every run at a rate
 //                                          is followed by one of tools/bench/lib/bare-fastify.mjs at the same
 //                                          rate under the same client: its CPU per request, and the push's
@@ -115,6 +121,7 @@ function options() {
       client: { type: 'string', default: 'node' },
       connections: { type: 'string', default: '32' },
       'skip-baseline': { type: 'boolean', default: false },
+      alternate: { type: 'boolean', default: false },
       variant: { type: 'string', multiple: true, default: [] },
       repeat: { type: 'string', default: '1' },
       smoke: { type: 'boolean', default: false },
@@ -146,6 +153,7 @@ function options() {
     client: values.client,
     connections: Number(values.connections),
     compare: values.compare ? path.resolve(values.compare) : undefined,
+    alternate: values.alternate,
   };
   if (values.smoke) Object.assign(o, { devices: [20], regsPerApp: [10], rates: [50], seconds: 2, warmup: 0, sweep: false });
   for (const m of o.modes) if (!['standalone', 'distributed'].includes(m)) throw new Error(`--mode: unknown mode ${m}`);
@@ -153,6 +161,7 @@ function options() {
   o.systems = [...o.modes.map((mode) => ({ mode, label: mode, env: {} })), ...o.variants.map((v) => ({ mode: 'distributed', label: `distributed, ${v.label}`, env: v.env }))];
   const compareFlags = values['compare-node-flags'].split(' ').filter(Boolean);
   if (o.compare) o.systems.push({ mode: 'standalone', label: `standalone, ${path.basename(o.compare)}${compareFlags.length ? ` ${compareFlags.join(' ')}` : ''}`, env: {}, serverCli: path.join(o.compare, 'apps', 'cli', 'src', 'main.js'), nodeFlags: compareFlags });
+  if (o.alternate && o.sweep) throw new Error('--alternate repeats fixed rates or wrk runs: no --sweep');
   if (!['device', 'application', 'multicast'].includes(o.type)) throw new Error('--type must be device, application or multicast');
   if (!['node', 'wrk'].includes(o.client)) throw new Error('--client must be node or wrk');
   if (o.client === 'wrk') {
@@ -188,7 +197,12 @@ async function main() {
   log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   try {
     const bare = o.baseline ? await startBare() : null;
-    for (const { mode, label, env, serverCli, nodeFlags: flags } of o.systems) {
+    // --alternate: one measurement per system per round, on freshly started systems, A B then B A.
+    const rounds = o.alternate ? o.repeat : 1;
+    const repeat = o.alternate ? 1 : o.repeat;
+    const order = (round) => (round % 2 === 0 ? o.systems : [...o.systems].reverse());
+    for (let round = 0; round < rounds; round++)
+    for (const { mode, label, env, serverCli, nodeFlags: flags } of order(round)) {
       for (const devices of o.devices) {
         for (const regsPerApp of o.regsPerApp) {
           const system = await startSystem(mode, { ...o, serverCli: serverCli ?? o.serverCli, standaloneFlags: flags ?? START_NODE_FLAGS }, env);
@@ -225,7 +239,7 @@ async function main() {
               return run;
             };
             const runs = o.sweep ? await sweep(system, fleet, o, measure) : [];
-            if (!o.sweep) for (let round = 0; round < o.repeat; round++) for (const rate of o.rates) runs.push(await measure(rate));
+            if (!o.sweep) for (let round = 0; round < repeat; round++) for (const rate of o.rates) runs.push(await measure(rate));
             measured = runs.map((run) => ({ mode, label, ...(label !== mode ? { variant: env } : {}), devices, regsPerApp, type: o.type, idleRss: idle, ...run }));
           } finally {
             await fleet?.loadgen.stop();
