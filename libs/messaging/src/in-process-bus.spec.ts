@@ -63,6 +63,23 @@ describe('InProcessMessageBus', () => {
     expect(batches).toEqual([[1], [2, 3, 4]]);
   });
 
+  it('lets a batch wait batchWaitMs for more records when its subscription asks to, and at once otherwise', async () => {
+    const bus = new InProcessMessageBus();
+    const waiting: number[] = [];
+    const eager: number[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'waiting', batchWaitMs: 200, handler: async (ms) => void waiting.push(ms.length) });
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'eager', handler: async (ms) => void eager.push(ms.length) });
+    await bus.start();
+    const publishes: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      publishes.push(bus.publish(Topics.deviceEvents, [{ value: event(`d${i}`) }]));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(publishes);
+    expect(waiting).toEqual([3]);
+    expect(eager).toEqual([1, 1, 1]);
+  });
+
   it('with several partitions, a slow handler holds up only its own partition', async () => {
     const bus = new InProcessMessageBus({ partitions: 8 });
     let release!: () => void;

@@ -64,8 +64,8 @@ interface Group {
  * Records are handled in batches, as a Kafka consumer receives them: a partition runs one handler
  * call at a time, and the records published while it runs (up to MAX_BATCH) form its next call. So
  * under load one database transaction stores many messages, and when quiet a record is handled at
- * once. Each publish still resolves only when its own records' batches
- * have been handled (and rejects if one of them gave up).
+ * once, or after its `batchWaitMs` when the subscription asks to wait for more. Each publish still
+ * resolves only when its own records' batches have been handled (and rejects if one of them gave up).
  *
  * A publish made from inside a handler is queued but not awaited. Awaiting it could deadlock: the
  * topics form cycles (inbox → receipts → inbox), and each partition runs one handler at a time, so
@@ -117,9 +117,10 @@ export class InProcessMessageBus extends MessageBus {
     const queue = group.partitions[partition]!;
     queue.waiting.push(pending);
     if (queue.running) return;
-    // Start once the caller's synchronous work is done (the rest of its records join this batch);
-    // what is published while the batch runs forms the next one.
-    queue.running = Promise.resolve().then(() => this.drain(group, queue));
+    // Start once the caller's synchronous work is done (the rest of its records join this batch),
+    // or after the group's batchWaitMs; what is published while the batch runs forms the next one.
+    const waitMs = group.subscription.batchWaitMs ?? 0;
+    queue.running = (waitMs > 0 ? sleep(waitMs) : Promise.resolve()).then(() => this.drain(group, queue));
   }
 
   private async drain(group: Group, queue: PartitionQueue): Promise<void> {

@@ -32,6 +32,13 @@ export interface Subscription<T> {
    * not skip what was published before it first joined, or an accepted message could be lost.
    */
   fromBeginning?: boolean;
+  /**
+   * In one process (the in-process driver), how long the first record of a batch waits for more
+   * before the handler is called; default 0, at once. For a consumer whose cost is per call (a
+   * statement, a round trip to PostgreSQL) and whose publishers can afford the wait. A Kafka
+   * consumer's batches are what each fetch brings.
+   */
+  batchWaitMs?: number;
   handler: BatchHandler<T>;
 }
 

@@ -28,6 +28,9 @@ const group =
   (resolve: BusResolve): string =>
     `${resolve<PushCoreModuleOptions>(PUSH_CORE_OPTIONS).consumerGroupPrefix ?? DEFAULT_CONSUMER_GROUP_PREFIX}.${purpose}`;
 
+/** How long, in one process, a receipt waits for others to share its statement (docs/benchmarks.md, "Cost per push"). */
+export const RECEIPT_BATCH_WAIT_MS = 5;
+
 /**
  * push-core's Kafka consumers: thin adapters from bus batches to the use cases. Each handler gets
  * one batch of decoded records and returns when its effect is stored; the bus commits then, and
@@ -81,7 +84,11 @@ export class PushCoreEventsController {
     return this.deviceEvents.handle(events);
   }
 
-  @BusEventPattern(Topics.deliveryReceipts, { group: group('delivery-receipts') })
+  /**
+   * Receipts wait up to RECEIPT_BATCH_WAIT_MS for each other in one process: a batch costs one
+   * statement whatever its size, and nobody waits for a delivery's state but the status API.
+   */
+  @BusEventPattern(Topics.deliveryReceipts, { group: group('delivery-receipts'), batchWaitMs: RECEIPT_BATCH_WAIT_MS })
   onDeliveryReceipts(@Payload() receipts: DeliveryReceiptV1[]): Promise<void> {
     return this.receipts.handle(receipts);
   }

@@ -21,6 +21,8 @@ export interface BusHandlerOptions {
   group: Resolvable<string>;
   /** Where a group without a committed offset starts (default: earliest). */
   fromBeginning?: boolean;
+  /** In one process, how long a batch's first record waits for more (`Subscription.batchWaitMs`). */
+  batchWaitMs?: number;
 }
 
 /** The key of the `@EventPattern` extras that BusTransport reads. */
@@ -30,6 +32,7 @@ export interface BusExtras {
   topic: Resolvable<TopicDef<unknown>>;
   group: Resolvable<string>;
   fromBeginning?: boolean;
+  batchWaitMs?: number;
 }
 
 /**
@@ -59,6 +62,7 @@ export function BusEventPattern<T>(topic: TopicDef<T> | DynamicTopic<T>, options
     topic: dynamic ? (topic.topic as (resolve: BusResolve) => TopicDef<unknown>) : (topic as TopicDef<unknown>),
     group: options.group,
     ...(options.fromBeginning !== undefined ? { fromBeginning: options.fromBeginning } : {}),
+    ...(options.batchWaitMs !== undefined ? { batchWaitMs: options.batchWaitMs } : {}),
   };
   return applyDecorators(EventPattern(dynamic ? topic.pattern : topic.name, { [BUS_EXTRAS]: extras }), UseFilters(PASSTHROUGH));
 }

@@ -13,6 +13,7 @@ interface Consumer {
   topic: TopicDef<unknown>;
   group: string;
   fromBeginning: boolean;
+  batchWaitMs: number;
   handlers: MessageHandler[];
 }
 
@@ -56,6 +57,7 @@ export class BusTransport extends Server implements CustomTransportStrategy {
             topic: c.topic,
             group: c.group,
             fromBeginning: c.fromBeginning,
+            batchWaitMs: c.batchWaitMs,
             handler: (messages) => this.dispatch(c, messages),
           }),
         ),
@@ -98,10 +100,12 @@ export class BusTransport extends Server implements CustomTransportStrategy {
         const topic = this.resolved(extras.topic);
         const group = this.resolved(extras.group);
         const fromBeginning = extras.fromBeginning ?? true;
+        const batchWaitMs = extras.batchWaitMs ?? 0;
         const key = `${topic.name}\u0000${group}`;
         const known = byKey.get(key);
-        if (!known) byKey.set(key, { topic, group, fromBeginning, handlers: [link] });
+        if (!known) byKey.set(key, { topic, group, fromBeginning, batchWaitMs, handlers: [link] });
         else if (known.fromBeginning !== fromBeginning) throw new Error(`the handlers of ${topic.name} in group ${group} disagree on fromBeginning`);
+        else if (known.batchWaitMs !== batchWaitMs) throw new Error(`the handlers of ${topic.name} in group ${group} disagree on batchWaitMs`);
         else known.handlers.push(link);
       }
     }
