@@ -24,6 +24,7 @@ import { FixedClock, randomToken, uuidv7 } from '@borealis/util';
 import { MessageListQuery, MessageStatusQuery, ProjectStatsQuery, PushCoreModule, RegistrationQuery } from './index';
 import { needsAnalyze, PlannerStatistics } from './maintenance/planner-statistics';
 import { Sweeper } from './maintenance/sweeper';
+import { DeliveryRepository } from './persistence/delivery.repository';
 import { PushDb } from './persistence/push-db';
 import { StatsRepository } from './persistence/stats.repository';
 
@@ -404,6 +405,19 @@ describe('messages and deliveries', () => {
     expect(await deliveryRows(message.messageId)).toEqual([{ registration_id: registrationId, state: 'pending' }]);
     const [{ n }] = await dataSource.query('SELECT count(*)::int AS n FROM messages WHERE id = $1', [message.messageId]);
     expect(n).toBe(1);
+  });
+
+  it('routes a redelivered message again from its stored delivery while it is pending (an earlier attempt may have stopped before routing)', async () => {
+    const device = newDevice();
+    const registrationId = await register(device, a1);
+    await presence.set(device, 't-1', 3600);
+    const message = accepted(p1, { type: 'device', value: registrationId });
+    clock.advance(5);
+    const fresh = accepted(p1, { type: 'device', value: registrationId });
+    await send(message);
+    // The same message again, in a batch with a new one: read back from the Push DB, both routed.
+    await bus.publish(Topics.messageAccepted, [{ value: message }, { value: fresh }]);
+    expect(deliveries('t-1').map((d) => d.messageId)).toEqual([message.messageId, message.messageId, fresh.messageId]);
   });
 
   it('never routes a message that expired before it was stored', async () => {
@@ -1157,6 +1171,39 @@ describe('priority in store-and-forward', () => {
     expect(deliveries('t-2').map((d) => d.messageId)).toEqual([ids['h1'], ids['h2'], ids['n1'], ids['n2']]);
     // Each delivery carries its priority, so that the transport writes high ones ahead of a backlog too.
     expect(deliveries('t-2').map((d) => d.priority)).toEqual(['high', 'high', 'normal', 'normal']);
+  });
+
+  it('routes a batch of messages as their stored deliveries read back: collapsed, scheduled, failed and by priority', async () => {
+    const [d1, d2] = [newDevice(), newDevice()];
+    const [r1, r2] = [await register(d1, a1), await register(d2, a1)];
+    await presence.set(d1, 't-1', 3600);
+    await presence.set(d2, 't-1', 3600);
+    const next = (message: MessageAcceptedV1): MessageAcceptedV1 => (clock.advance(5), { ...message, messageId: uuidv7(clock.now()), acceptedAtMs: clock.now() });
+    const batch = [
+      next({ ...accepted(p1, { type: 'device', value: r1 }), collapseKey: 'score' }),
+      next({ ...accepted(p1, { type: 'device', value: r2 }) }),
+      next({ ...accepted(p1, { type: 'device', value: r1 }), collapseKey: 'score' }),
+      next({ ...accepted(p1, { type: 'device', value: r2 }), priority: 'high' }),
+      next({ ...accepted(p1, { type: 'device', value: r1 }), sendAtMs: clock.now() + HOUR }),
+      next({ ...accepted(p1, { type: 'registrations', value: '2' }), registrationIds: [r2, r1], priority: 'high' }),
+      next({ ...accepted(p1, { type: 'device', value: r2 }), notification: { title: 'T', message: 'M', data: null }, ttlSeconds: 0 }),
+      next({ ...accepted(p1, { type: 'device', value: 'no-such-registration' }) }),
+    ];
+    const ids = batch.map((m) => m.messageId);
+    await bus.publish(
+      Topics.messageAccepted,
+      batch.map((value) => ({ value })),
+    );
+    const routed = deliveries('t-1')
+      .filter((d) => ids.includes(d.messageId))
+      .map(({ kind: _kind, sentAtMs: _sentAtMs, ...delivery }) => delivery);
+    const stored = await app.get(DeliveryRepository).outboundOfMessages(app.get(PushDb).sql, ids, ['pending'], clock.now());
+    expect(routed).toEqual(stored);
+    // The first 'score' message gave way to the second; the scheduled one waits; the unknown target
+    // failed; per device high priority first, then acceptance order.
+    const expected: Record<string, number[]> = { [d1]: [5, 2], [d2]: [3, 5, 1, 6] };
+    const inOrder = [d1, d2].sort().flatMap((device) => expected[device]!.map((index) => [device, index]));
+    expect(routed.map((d) => [d.deviceId, ids.indexOf(d.messageId)])).toEqual(inOrder);
   });
 
   it('a group message’s deliveries carry its priority to the transport', async () => {
