@@ -40,8 +40,23 @@ export function requestIdOf(req: IncomingMessage): string {
  * are parsed into plain objects, and every request gets an id (`x-request-id`, kept if the caller
  * sent a sane one).
  */
-/** `trustProxy`: see `TRUST_PROXY` (config.ts); by default the connection's peer is the client. */
-export function createFastifyAdapter(options: { trustProxy?: TrustProxy } = {}): FastifyAdapter {
+/**
+ * How long a closing server waits for connections still receiving a request before it cuts them.
+ * Node's `server.close()` closes the connections that are idle at that moment and then waits for
+ * the rest: a keep-alive connection whose request was being handled stayed open after its answer
+ * until the keep-alive timeout (Fastify's 72 s), and one sending its request slowly until the
+ * request timeout, past any orchestrator's grace period, so the process was killed before it
+ * closed its consumers and databases.
+ */
+export const HTTP_CLOSE_GRACE_MS = 10_000;
+/** While closing, connections that have become idle (their answer sent) are closed this often. */
+const CLOSE_IDLE_EVERY_MS = 100;
+
+/**
+ * `trustProxy`: see `TRUST_PROXY` (config.ts); by default the connection's peer is the client.
+ * `closeGraceMs`: HTTP_CLOSE_GRACE_MS unless a test needs it shorter.
+ */
+export function createFastifyAdapter(options: { trustProxy?: TrustProxy; closeGraceMs?: number } = {}): FastifyAdapter {
   const adapter = new FastifyAdapter({
     bodyLimit: Limits.bodyMaxBytes,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 256 },
@@ -68,6 +83,18 @@ export function createFastifyAdapter(options: { trustProxy?: TrustProxy } = {}):
     const object: Record<string, string> = {};
     for (const [name, value] of params) object[name] = value;
     done(null, object);
+  });
+  // Closing: each connection goes once its answer is sent; what is left after the grace is cut.
+  const graceMs = options.closeGraceMs ?? HTTP_CLOSE_GRACE_MS;
+  fastify.addHook('preClose', (done) => {
+    const server = fastify.server;
+    const idle = setInterval(() => server.closeIdleConnections(), CLOSE_IDLE_EVERY_MS);
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.once('close', () => {
+      clearInterval(idle);
+      clearTimeout(cut);
+    });
+    done();
   });
   return adapter;
 }
