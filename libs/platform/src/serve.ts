@@ -64,12 +64,19 @@ export function announceReady(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify({ event: 'ready', ...event }) + '\n');
 }
 
-/** Startup failed: say why (the variable, for configuration errors) and exit non-zero. */
-export function exitOnStartupFailure(what: string, err: unknown): never {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`borealis ${what}: ${err.message}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`borealis ${what}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+/** How long a failed start waits for its last words to be written before it exits all the same. */
+const LAST_WORDS_BOUND_MS = 2000;
+
+/**
+ * Startup failed: say why (the variable, for configuration errors) and exit non-zero, 2 for a
+ * configuration error, 1 otherwise. The exit waits until the reason is written: stderr into a pipe
+ * is asynchronous once the pipe is full, and `process.exit` right after the write dropped what was
+ * still queued (a log collector or a parent reading late got the exit code and no reason).
+ */
+export function exitOnStartupFailure(what: string, err: unknown): void {
+  const [code, reason] = err instanceof ConfigError ? [2, err.message] : [1, `failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`];
+  process.exitCode = code;
+  const exit = () => process.exit(code);
+  setTimeout(exit, LAST_WORDS_BOUND_MS);
+  process.stderr.write(`borealis ${what}: ${reason}\n`, exit);
 }
