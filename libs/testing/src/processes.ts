@@ -6,6 +6,9 @@ import { join } from 'node:path';
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
 export const CLI = join(REPO_ROOT, 'apps', 'cli', 'bin', 'borealis.js');
 
+/** How long an exited process's remaining output is waited for. */
+const OUTPUT_AFTER_EXIT_MS = 2000;
+
 /**
  * A child process whose stdout is read as JSON lines (the CLI's output format). Lines that are
  * not JSON (logs) are kept as text. `waitFor` resolves with the first line, past or future, that
@@ -30,13 +33,19 @@ export class JsonLineProcess {
       if (this.text.length > 2000) this.text.splice(0, 1000);
       for (const wake of this.waiters) wake();
     };
-    createInterface({ input: child.stdout! }).on('line', (l) => onLine(l, 'stdout'));
-    createInterface({ input: child.stderr! }).on('line', (l) => onLine(l, 'stderr'));
+    const readers = [createInterface({ input: child.stdout! }).on('line', (l) => onLine(l, 'stdout')), createInterface({ input: child.stderr! }).on('line', (l) => onLine(l, 'stderr'))];
+    const allRead = Promise.all(readers.map((reader) => new Promise<void>((resolve) => reader.once('close', () => resolve()))));
     this.exited = new Promise((resolve) =>
       child.on('exit', (code) => {
-        this.exitCode = code ?? -1;
-        for (const wake of this.waiters) wake();
-        resolve(code);
+        // 'exit' may come before the pipes have given their last lines (a message printed just
+        // before exiting): the process counts as exited once they are read, or after a bound, as
+        // a process it started may still hold them open.
+        const bound = new Promise<void>((done) => setTimeout(done, OUTPUT_AFTER_EXIT_MS).unref());
+        void Promise.race([allRead, bound]).then(() => {
+          this.exitCode = code ?? -1;
+          for (const wake of this.waiters) wake();
+          resolve(code);
+        });
       }),
     );
   }
