@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { exitAfterWriting } from '@borealis/util';
 import { UsageError } from './usage';
 
 /** Each command's usage: `borealis COMMAND --help` prints its entry, `borealis help` all of them. */
@@ -102,9 +103,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
-    process.stderr.write(`borealis: ${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
+    exitAfterWriting(`borealis: ${(err as Error).message}\n\n${USAGE}`, 2);
+    return;
   }
-  process.stderr.write(`borealis: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  exitAfterWriting(`borealis: ${err instanceof Error ? err.message : String(err)}\n`, 1);
 });

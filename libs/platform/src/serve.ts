@@ -2,7 +2,7 @@ import type { DynamicModule } from '@nestjs/common';
 import { Logger, Module } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, maskConfig } from '@borealis/util';
+import { ConfigError, exitAfterWriting, maskConfig } from '@borealis/util';
 import type { TrustProxy } from './config';
 import { startBusConsumers } from './bus-consumers';
 import { ConsoleSiteModule } from './console-site';
@@ -64,19 +64,11 @@ export function announceReady(event: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify({ event: 'ready', ...event }) + '\n');
 }
 
-/** How long a failed start waits for its last words to be written before it exits all the same. */
-const LAST_WORDS_BOUND_MS = 2000;
-
 /**
  * Startup failed: say why (the variable, for configuration errors) and exit non-zero, 2 for a
- * configuration error, 1 otherwise. The exit waits until the reason is written: stderr into a pipe
- * is asynchronous once the pipe is full, and `process.exit` right after the write dropped what was
- * still queued (a log collector or a parent reading late got the exit code and no reason).
+ * configuration error, 1 otherwise, once the reason is written (`exitAfterWriting`).
  */
 export function exitOnStartupFailure(what: string, err: unknown): void {
   const [code, reason] = err instanceof ConfigError ? [2, err.message] : [1, `failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`];
-  process.exitCode = code;
-  const exit = () => process.exit(code);
-  setTimeout(exit, LAST_WORDS_BOUND_MS);
-  process.stderr.write(`borealis ${what}: ${reason}\n`, exit);
+  exitAfterWriting(`borealis ${what}: ${reason}\n`, code);
 }

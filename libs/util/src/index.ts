@@ -2,3 +2,4 @@ export * from './async';
 export * from './clock';
 export * from './config';
 export * from './ids';
+export * from './exit';
