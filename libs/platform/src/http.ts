@@ -35,12 +35,6 @@ export function requestIdOf(req: IncomingMessage): string {
 }
 
 /**
- * The Fastify adapter every service uses: `//` after a path segment is tolerated (Aurora clients
- * join `api_url` and paths literally), bodies are limited, form-urlencoded bodies (OAuth2 clients)
- * are parsed into plain objects, and every request gets an id (`x-request-id`, kept if the caller
- * sent a sane one).
- */
-/**
  * How long a closing server waits for connections still receiving a request before it cuts them.
  * Node's `server.close()` closes the connections that are idle at that moment and then waits for
  * the rest: a keep-alive connection whose request was being handled stayed open after its answer
@@ -53,6 +47,12 @@ export const HTTP_CLOSE_GRACE_MS = 10_000;
 const CLOSE_IDLE_EVERY_MS = 100;
 
 /**
+ * The Fastify adapter every service uses: `//` after a path segment is tolerated (Aurora clients
+ * join `api_url` and paths literally), bodies are limited, form-urlencoded bodies (OAuth2 clients)
+ * are parsed into plain objects, every request gets an id (`x-request-id`, kept if the caller sent
+ * a sane one), and closing ends each connection once its answer is sent, cutting what is still
+ * busy after `closeGraceMs`.
+ *
  * `trustProxy`: see `TRUST_PROXY` (config.ts); by default the connection's peer is the client.
  * `closeGraceMs`: HTTP_CLOSE_GRACE_MS unless a test needs it shorter.
  */
@@ -88,8 +88,9 @@ export function createFastifyAdapter(options: { trustProxy?: TrustProxy; closeGr
   const graceMs = options.closeGraceMs ?? HTTP_CLOSE_GRACE_MS;
   fastify.addHook('preClose', (done) => {
     const server = fastify.server;
-    const idle = setInterval(() => server.closeIdleConnections(), CLOSE_IDLE_EVERY_MS);
-    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    // Unreferenced: the open connections keep the process alive while they matter.
+    const idle = setInterval(() => server.closeIdleConnections(), CLOSE_IDLE_EVERY_MS).unref();
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs).unref();
     server.once('close', () => {
       clearInterval(idle);
       clearTimeout(cut);

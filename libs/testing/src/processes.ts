@@ -33,7 +33,10 @@ export class JsonLineProcess {
       if (this.text.length > 2000) this.text.splice(0, 1000);
       for (const wake of this.waiters) wake();
     };
-    const readers = [createInterface({ input: child.stdout! }).on('line', (l) => onLine(l, 'stdout')), createInterface({ input: child.stderr! }).on('line', (l) => onLine(l, 'stderr'))];
+    const readers = [
+      createInterface({ input: child.stdout! }).on('line', (l) => onLine(l, 'stdout')),
+      createInterface({ input: child.stderr! }).on('line', (l) => onLine(l, 'stderr')),
+    ];
     const allRead = Promise.all(readers.map((reader) => new Promise<void>((resolve) => reader.once('close', () => resolve()))));
     this.exited = new Promise((resolve) =>
       child.on('exit', (code) => {

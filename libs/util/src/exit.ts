@@ -1,5 +1,5 @@
 /** How long a process waits for its last words to be written before it exits all the same. */
-export const LAST_WORDS_BOUND_MS = 2000;
+const LAST_WORDS_BOUND_MS = 2000;
 
 /**
  * Writes `text` to stderr and exits with `code` once it is written, or after LAST_WORDS_BOUND_MS
