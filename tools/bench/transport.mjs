@@ -9,7 +9,10 @@
 //
 // --compare DIR: a third server, instance C, runs that build (e.g. an older commit's dist/) and
 // holds as many devices; its broadcast rounds alternate with the bare server's and A's, so the
-// build before and after are compared in one run (broadcastVsCompare: A's round over C's).
+// build before and after are compared in one run. Every second run swaps the builds' places (A
+// runs the --compare build): A measured a build against itself about 0.95 of C, so
+// broadcastVsCompare weighs both places alike (two runs or more) and placeBias says how far A's
+// place moved its figures; this build's other figures come from the runs where it was A.
 //
 // One file, four roles (BENCH_ROLE): the orchestrator (default), `bare` (the baseline server),
 // `borealis` (a transport instance: the real DeviceServer with an in-process bus and a presence
@@ -447,14 +450,18 @@ async function broadcastRound(server, clients, command, ids, expectedTotal) {
  * same time (each from its own client processes), so that their broadcast rounds alternate and
  * see the same background load; then Borealis' inbox paths, and a drain of A onto B.
  */
-async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, compareDir) {
+async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, compareDir, swapped = false) {
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-interval=${process.env.BENCH_PROFILE_INTERVAL_US ?? 1000}`] : [];
   const bare = startChild({ BENCH_ROLE: 'bare' }, ['--expose-gc']);
-  const a = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-a', ACCEPT_RATE: String(acceptRate) }, ['--expose-gc', ...profile]);
+  // swapped: A runs the --compare build and C this one. Instance A measured a build against itself
+  // about 0.95 of C (its devices connect first; its clients also know B): the comparison's runs
+  // take both places, and only the unswapped runs' A stands for this build in the other figures.
+  const thisDist = process.env.BENCH_DIST ?? path.join(ROOT, 'dist');
+  const a = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-a', ACCEPT_RATE: String(acceptRate), ...(swapped ? { BENCH_DIST: compareDir } : {}) }, ['--expose-gc', ...profile]);
   const b = startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-b', ACCEPT_RATE: String(acceptRate) }, ['--expose-gc']);
   // --compare: instance C runs another build (BENCH_DIST for it alone) and holds as many devices, its
   // broadcast rounds alternating with the bare server's and A's: the build before, in the same run.
-  const c = compareDir ? startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-c', ACCEPT_RATE: String(acceptRate), BENCH_DIST: compareDir }, ['--expose-gc', ...profile]) : null;
+  const c = compareDir ? startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-c', ACCEPT_RATE: String(acceptRate), BENCH_DIST: swapped ? thisDist : compareDir }, ['--expose-gc', ...profile]) : null;
   await Promise.all([bare.listening(), a.listening(), b.listening(), c?.listening()]);
   const idleBare = await bare.ask({ cmd: 'rss' });
   const idleA = await a.ask({ cmd: 'rss' });
@@ -553,8 +560,9 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, co
       ? {
           compare: { ...perConnection(idleC, fullC, devices), broadcastPerCoreSecond: median(compareRounds.map((x) => x.perCoreSecond)) },
           compareBroadcastRatio: median(compareRounds.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
-          // This build's round over the other build's round beside it.
-          broadcastVsCompare: median(direct.map((x, i) => x.perCoreSecond / compareRounds[i].perCoreSecond)),
+          swapped,
+          // A's round over C's round beside it: this build's over the other's, or (swapped) the inverse.
+          broadcastAOverC: median(direct.map((x, i) => x.perCoreSecond / compareRounds[i].perCoreSecond)),
         }
       : {}),
   };
@@ -636,14 +644,26 @@ async function orchestrate() {
   const log = (line) => process.stderr.write(`[transport-bench] ${line}\n`);
   const bytes = wireBytes();
   log(`${devices} devices from ${processes} client processes, ${rounds} broadcast rounds, ${runs} runs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const results = [];
+  const compareDir = values.compare ? path.resolve(values.compare) : undefined;
+  const all = [];
   for (let run = 1; run <= runs; run++) {
+    // With --compare, every second run swaps the builds' places (A and C).
+    const swapped = compareDir !== undefined && run % 2 === 0;
     // The bare server sends a body of the same size, so both write the same bytes per delivery (give or take the prefix).
-    const result = await benchRun(devices, processes, rounds, acceptRate, bytes.notificationBodyBytes, values.compare ? path.resolve(values.compare) : undefined);
-    log(`run ${run}: ${JSON.stringify(result)}`);
-    results.push(result);
+    const result = await benchRun(devices, processes, rounds, acceptRate, bytes.notificationBodyBytes, compareDir, swapped);
+    log(`run ${run}${swapped ? ' (places swapped: A runs the --compare build)' : ''}: ${JSON.stringify(result)}`);
+    all.push(result);
   }
+  // This build's own figures come from the runs where it was A.
+  const results = all.filter((r) => !r.swapped);
   const m = (pick) => median(results.map(pick));
+  // This build over the other, each place weighted alike: the geometric mean of the two places'
+  // geometric means of A over C, the swapped place's inverted. Place bias: A over C whatever A runs.
+  const geomean = (xs) => Math.exp(xs.reduce((n, x) => n + Math.log(x), 0) / xs.length);
+  const ownPlace = results.map((r) => r.broadcastAOverC);
+  const swappedPlace = all.filter((r) => r.swapped).map((r) => r.broadcastAOverC);
+  const versus = swappedPlace.length === 0 ? geomean(ownPlace) : Math.sqrt(geomean(ownPlace) / geomean(swappedPlace));
+  const placeBias = swappedPlace.length === 0 ? null : Math.sqrt(geomean(ownPlace) * geomean(swappedPlace));
   const kb = (x) => Number((x / 1024).toFixed(2));
   const summary = {
     devices,
@@ -679,7 +699,10 @@ async function orchestrate() {
         ? {
             compareBuild: values.compare,
             compareBroadcastVsBare: Number(m((r) => r.compareBroadcastRatio).toFixed(2)),
-            broadcastVsCompare: Number(m((r) => r.broadcastVsCompare).toFixed(2)),
+            // Runs in both places (two or more runs) cancel the place's bias; with one run it is in.
+            broadcastVsCompare: Number(versus.toFixed(3)),
+            broadcastVsCompareByRun: all.map((r) => Number((r.swapped ? 1 / r.broadcastAOverC : r.broadcastAOverC).toFixed(3))),
+            placeBias: placeBias === null ? null : Number(placeBias.toFixed(3)),
             rssVsCompare: Number(m((r) => r.borealis.rssPerConnection / r.compare.rssPerConnection).toFixed(2)),
           }
         : {}),
