@@ -14,6 +14,7 @@ import { SourceShares, sourceOf } from './admission';
 import { CredentialAuthority } from './credentials';
 import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeliverOutcome, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
+import { GroupDeliveries } from './group-deliveries';
 import { SentReceipts } from './sent-receipts';
 import { CounterExport } from './stats-export';
 import { TimerWheel } from './timer-wheel';
@@ -119,7 +120,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       enroll: (source: string, nowMs: number) => this.enrollShares.tryTake(source, nowMs) || (this.stats.enrollmentsOverSourceLimit++, false),
       register: (source: string, nowMs: number) => this.registerShares.tryTake(source, nowMs) || (this.stats.registersOverSourceLimit++, false),
     };
-    this.sessionContext = { settings, epochMs: clock.now(), credentials, sourceLimits, newCorrelationId: () => randomToken(16) };
+    this.sessionContext = { settings, epochMs: clock.now(), credentials, sourceLimits, groups: new GroupDeliveries(), newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);

@@ -12,6 +12,7 @@ import {
 } from '@borealis/contracts';
 import { CredentialAuthority } from './credentials';
 import { SourceShares } from './admission';
+import { GroupDeliveries } from './group-deliveries';
 import { ackKey, MAX_ACK_IDS, MAX_UNACKED, REPLACED_RECONNECT_DELAY_MS, DeviceSession, negotiateVersion, type SessionSettings, type SourceLimits, type Step } from './device-session';
 
 const settings: SessionSettings = {
@@ -566,6 +567,103 @@ describe('DeviceSession: hostile devices (issue 15, finding 4)', () => {
     expect(session.onFrame(wire({ ack: { messageIds: ids } }), T0).send).toEqual([]);
     expect(session.onFrame(wire({ ack: { messageIds: [] } }), T0).send).toEqual([]);
     expect(wire(session.onFrame(wire({ ack: { messageIds: ['x'] } }), T0).send[0]!).error?.code).toBe(DeviceErrorCode.RATE_LIMITED);
+  });
+});
+
+describe('DeviceSession: group pushes, remembered per message by the server (issue 15, finding 4)', () => {
+  const receiptIds = (step: Step) => step.effects.flatMap((e) => (e.type === 'publishReceipt' ? [e.receipt.messageIds] : []));
+
+  /** Sessions of one server: they share its GroupDeliveries. */
+  function server() {
+    const groups = new GroupDeliveries();
+    let n = 0;
+    const context = { settings, epochMs: T0 - 5000, credentials: authority, groups, newCorrelationId: () => `corr-${++n}` };
+    const open = (credentials?: { deviceId: string; secret: string }) => {
+      const session = new DeviceSession(context, T0);
+      session.onFrame(wire({ hello: { protocolVersion: PROTOCOL_VERSION, credentials: credentials ?? null } }), T0);
+      return { session, deviceId: session.deviceId! };
+    };
+    return { groups, open };
+  }
+
+  it('counts each device\'s Ack of a broadcast once, and nobody else\'s', () => {
+    const { groups, open } = server();
+    const devices = [open(), open(), open()];
+    const bystander = open();
+    for (const messageId of ['b-1', 'b-2', 'b-3']) for (const d of devices) d.session.deliver({ ...delivery(d.deviceId), messageId });
+    // The first notification each device has outstanding is its own; the rest are the server's, per message.
+    expect(groups.size.messages).toBe(2);
+    expect(receiptIds(bystander.session.onFrame(wire({ ack: { messageIds: ['b-1', 'b-2', 'b-3'] } }), T0))).toEqual([]);
+    for (const d of devices) {
+      expect(receiptIds(d.session.onFrame(wire({ ack: { messageIds: ['b-3', 'forged', 'b-1', 'b-3', 'b-2'] } }), T0))).toEqual([['b-3', 'b-1', 'b-2']]);
+      expect(receiptIds(d.session.onFrame(wire({ ack: { messageIds: ['b-1', 'b-2', 'b-3'] } }), T0))).toEqual([]);
+    }
+    // Every device acknowledged: the server remembers nothing (the last run's entry goes when the next run starts).
+    devices[0]!.session.deliver({ ...delivery(devices[0]!.deviceId), messageId: 'next' });
+    expect(groups.size.messages).toBe(0);
+  });
+
+  it('does not let a later connection in the same slot acknowledge what an earlier one was written', () => {
+    const { groups, open } = server();
+    // The first delivery of a run is not known to start one: the lead device keeps its own.
+    const [lead, a, b] = [open(), open(), open()];
+    for (const messageId of ['b-1', 'b-2']) for (const d of [lead, a, b]) d.session.deliver({ ...delivery(d.deviceId), messageId });
+    expect(groups.size.slots).toBe(2);
+    b.session.onClosed();
+    expect(groups.size.slots).toBe(1);
+    // The same device again (its slot given back and taken again): a new connection was written nothing yet.
+    const again = open({ deviceId: b.deviceId, secret: authority.issue(T0, b.deviceId).secret });
+    for (const messageId of ['b-3', 'b-4']) for (const d of [lead, a, again]) d.session.deliver({ ...delivery(d.deviceId), messageId });
+    expect(groups.size.slots).toBe(2);
+    expect(receiptIds(again.session.onFrame(wire({ ack: { messageIds: ['b-1', 'b-2', 'b-3', 'b-4'] } }), T0))).toEqual([['b-3', 'b-4']]);
+    expect(receiptIds(a.session.onFrame(wire({ ack: { messageIds: ['b-1', 'b-2', 'b-3', 'b-4'] } }), T0))).toEqual([['b-1', 'b-2', 'b-3', 'b-4']]);
+  });
+
+  it('counts Acks exactly as a model of each connection\'s unacknowledged notifications does, over random pushes, Acks and reconnects', () => {
+    let seed = 20261206;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const { open } = server();
+    type Device = { session: DeviceSession; deviceId: string; written: Set<string> };
+    const devices: Device[] = Array.from({ length: 12 }, () => ({ ...open(), written: new Set<string>() }));
+    let messages = 0;
+    const sent: string[] = [];
+    const pick = () => (sent.length > 0 && random(4) === 0 ? sent[random(sent.length)]! : `m-${++messages}`);
+    let now = T0;
+    for (let step = 0; step < 4000; step++) {
+      now += 2000;
+      const op = random(10);
+      if (op < 3) {
+        // A group push (sometimes a message again) to a random subset, one after another.
+        const messageId = pick();
+        sent.push(messageId);
+        for (const d of devices) {
+          if (random(3) === 0) continue;
+          expect(d.session.deliver({ ...delivery(d.deviceId), messageId })).toBe(true);
+          d.written.add(messageId);
+        }
+      } else if (op < 6) {
+        const d = devices[random(devices.length)]!;
+        const messageId = pick();
+        sent.push(messageId);
+        d.session.deliver({ ...delivery(d.deviceId), messageId });
+        d.written.add(messageId);
+      } else if (op < 9) {
+        const d = devices[random(devices.length)]!;
+        const ids = Array.from({ length: 1 + random(8) }, () => (random(5) === 0 ? `forged-${random(1000)}` : sent.length > 0 ? sent[random(sent.length)]! : 'none'));
+        const expected = ids.filter((id) => d.written.delete(id));
+        const got = receiptIds(d.session.onFrame(wire({ ack: { messageIds: ids } }), now));
+        expect(got).toEqual(expected.length > 0 ? [expected] : []);
+      } else {
+        // A reconnect: the old connection closes, the new one was written nothing.
+        const i = random(devices.length);
+        const old = devices[i]!;
+        old.session.onClosed();
+        devices[i] = { ...(random(2) === 0 ? open() : open({ deviceId: old.deviceId, secret: authority.issue(T0, old.deviceId).secret })), written: new Set<string>() };
+      }
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import {
   type RegistrationReplyV1,
 } from '@borealis/contracts';
 import type { CredentialAuthority } from './credentials';
+import type { GroupDeliveries } from './group-deliveries';
 import { errorFrame, replyFrame, requestTimeoutFrame } from './frames';
 import type { FrameBudget, TransportSettings } from './transport-options';
 
@@ -57,6 +58,8 @@ export interface SessionContext {
   versions?: { min: number; max: number };
   /** Budgets a source (an IPv4 address or an IPv6 /64) shares across its connections; none: unlimited. */
   sourceLimits?: SourceLimits;
+  /** Unacknowledged notifications of group pushes, per message (none: each session keeps its own). */
+  groups?: GroupDeliveries;
   newCorrelationId(): string;
 }
 
@@ -123,10 +126,15 @@ export class DeviceSession {
    * `unackedOne`, which costs no allocation per delivery; a Set holds them from the second on, and
    * is dropped once empty. Keys, not the ids: a small integer keeps nothing alive, where each id
    * string kept for a device that does not acknowledge cost the broadcast benchmark a sixth of
-   * its throughput (docs/benchmarks.md).
+   * its throughput (docs/benchmarks.md). The notifications of a group push past the first are kept
+   * by the server's `GroupDeliveries` instead, as a bit of this connection's slot (`groupSlot`,
+   * taken on the first, given back on close) in the message's entry.
    */
   private unackedOne: number | null = null;
   private unacked: Set<number> | null = null;
+  private groupSlot = -1;
+  /** The slot's tenancy (GroupDeliveries.tenancy when it was taken). */
+  private groupSince = 0;
   /**
    * Per-connection frame budgets as GCRA, the one-number form of a token bucket: when the next
    * frame of the kind is due (ms since the epoch, a small integer), so three fields and no
@@ -304,13 +312,24 @@ export class DeviceSession {
   deliver(delivery: DeliveryV1): boolean {
     if (this.phase !== 'open' || delivery.deviceId !== this.id) return false;
     const id = ackKey(delivery.messageId);
+    const groups = this.context.groups;
+    const inGroup = groups !== undefined && groups.continuesRun(id);
     if (this.unacked === null) {
       if (this.unackedOne === null || this.unackedOne === id) {
         this.unackedOne = id;
         return true;
       }
+    }
+    if (inGroup) {
+      if (this.groupSlot < 0) {
+        this.groupSince = groups.tenancy;
+        this.groupSlot = groups.takeSlot();
+      }
+      if (groups.record(id, this.groupSlot, this.groupSince)) return true;
+    }
+    if (this.unacked === null) {
       // add(), not the constructor's iterable: no iterator on this path.
-      this.unacked = new Set<number>().add(this.unackedOne);
+      this.unacked = new Set<number>().add(this.unackedOne!);
       this.unackedOne = null;
     }
     const unacked = this.unacked;
@@ -354,6 +373,10 @@ export class DeviceSession {
     this.pending = null;
     this.unackedOne = null;
     this.unacked = null;
+    if (this.groupSlot >= 0) {
+      this.context.groups?.release(this.groupSlot);
+      this.groupSlot = -1;
+    }
     if (!this.holdsRoute || this.id === null) return NOTHING;
     this.holdsRoute = false;
     return { send: [], effects: [{ type: 'released', deviceId: this.id }] };
@@ -456,19 +479,20 @@ export class DeviceSession {
     }
     // Only ids written here and not yet acknowledged; a repeated id is found once.
     const unacked = this.unacked;
+    const groups = this.groupSlot >= 0 ? this.context.groups : undefined;
+    if (unacked === null && this.unackedOne === null && groups === undefined) return NOTHING;
     let known: string[] | null = null;
-    if (unacked === null) {
-      const one = this.unackedOne;
-      if (one === null) return NOTHING;
-      const id = messageIds.find((candidate) => ackKey(candidate) === one);
-      if (id === undefined) return NOTHING;
-      this.unackedOne = null;
-      known = [id];
-    } else {
-      for (const id of messageIds) if (unacked.delete(ackKey(id))) (known ??= []).push(id);
-      if (unacked.size === 0) this.unacked = null;
-      if (known === null) return NOTHING;
+    for (const id of messageIds) {
+      const key = ackKey(id);
+      // Wherever it is remembered (a message written again can be in two places), it goes from all.
+      let found = key === this.unackedOne;
+      if (found) this.unackedOne = null;
+      if (unacked !== null && unacked.delete(key)) found = true;
+      if (groups !== undefined && groups.acknowledge(key, this.groupSlot, this.groupSince)) found = true;
+      if (found) (known ??= []).push(id);
     }
+    if (unacked !== null && unacked.size === 0) this.unacked = null;
+    if (known === null) return NOTHING;
     const receipt: DeliveryReceiptV1 = { status: 'delivered', deviceId: this.id!, instanceId: this.settings.instanceId, messageIds: known, atMs: nowMs };
     return { send: [], effects: [{ type: 'publishReceipt', receipt }] };
   }
