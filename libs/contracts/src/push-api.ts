@@ -66,10 +66,15 @@ const isJsonObject = (value: unknown): value is Record<string, unknown> => typeo
 export const SendTargetType = z.enum(['device', 'application', 'topic'], { error: expected('"device", "application" or "topic"') });
 export type SendTargetType = z.infer<typeof SendTargetType>;
 
+/** The `ttl` rule whole: its shape, and at most the longest TTL. */
+export function isTtl(ttl: string): boolean {
+  return TTL_SHAPE.test(ttl) && ttlSeconds(ttl) !== null;
+}
+
 export const Ttl = z
   .string({ error: TTL_PROBLEM })
   .regex(TTL_SHAPE, TTL_PROBLEM)
-  .refine((ttl) => !TTL_SHAPE.test(ttl) || ttlSeconds(ttl) !== null, TTL_PROBLEM)
+  .refine((ttl) => !TTL_SHAPE.test(ttl) || isTtl(ttl), TTL_PROBLEM)
   .meta({ description: `Duration like 5h30m, at most ${Limits.ttlMaxSeconds / 86400} days (the default)`, examples: ['5h30m', '90s'] });
 
 /** `data` is kept as the very object sent (a zod object would copy it, and drop a `__proto__` key). */

@@ -1,5 +1,5 @@
-import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits } from '@borealis/contracts';
-import { parseMulticastRequest, parseSendRequest } from './send-request';
+import { DATA_MAX_DEPTH, DomainError, ErrorCode, Limits, SendMessageRequest } from '@borealis/contracts';
+import { isPlainSend, parseMulticastRequest, parseSendRequest } from './send-request';
 
 const NOW = Date.parse('2027-01-31T09:00:00Z');
 const parse = (body: unknown) => parseSendRequest(body, NOW);
@@ -171,6 +171,64 @@ describe('parseSendRequest', () => {
     it('reports a bad ttl alone, not a send_at judged against it', () => {
       expect(Object.keys(fieldsOf({ ...valid(), ttl: 'soon', send_at: '2027-01-31T09:30:00Z' }))).toEqual(['ttl']);
     });
+  });
+});
+
+describe('isPlainSend (the send body judged without the schema)', () => {
+  it('takes the usual bodies, so that they skip the schema', () => {
+    expect(isPlainSend(valid())).toBe(true);
+    expect(isPlainSend({ target: 'news', type: 'topic', ttl: '5h30m', priority: 'high', collapse_key: 'k', notification: { data: { a: [1, { b: null }] } } })).toBe(true);
+    expect(isPlainSend(JSON.parse(JSON.stringify({ ...valid(), notification: { title: 'x'.repeat(Limits.titleMaxChars), message: '' } })))).toBe(true);
+  });
+
+  it('never takes a body the schema refuses, over many near-valid bodies', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const oneOf = <T>(values: readonly T[]): T => values[random(values.length)]!;
+    const strings = (max: number) => ['', 'a', ' ', 'é', '😀'.repeat(max / 2 + 1), 'x'.repeat(max), 'x'.repeat(max + 1), '😀'.repeat(max / 2), 'reg_a-b.c~d%2F', 'a/b', 'a b'];
+    const values = {
+      target: [...strings(Limits.targetMaxChars), 'x'.repeat(Limits.targetMaxChars - 1) + 'é', 1, null, ['a'], undefined],
+      type: ['device', 'application', 'topic', 'Device', '', null, 1, undefined],
+      ttl: ['1h', '5h30m', '90s', '0s', '999999h', '1h1h', 'h', '', ' 1h', `${Limits.ttlMaxSeconds}s`, `${Limits.ttlMaxSeconds + 1}s`, 60, null, undefined],
+      priority: ['high', 'normal', 'low', '', null, undefined],
+      collapse_key: [...strings(Limits.collapseKeyMaxChars), 7, null, undefined],
+      send_at: ['2027-01-31T10:00:00Z', 'tomorrow', null, undefined],
+      extra: [1, 'x', undefined],
+    } as const;
+    const notifications = () => {
+      const n: Record<string, unknown> = {};
+      if (random(3) > 0) n['title'] = random(2) === 0 ? 'Hello' : oneOf([...strings(Limits.titleMaxChars), 3, null]);
+      if (random(3) > 0) n['message'] = random(2) === 0 ? 'World' : oneOf([...strings(Limits.messageMaxChars), false, null]);
+      if (random(3) > 0) n['data'] = oneOf([{}, { a: 1 }, [], 'text', null, 1, Object.create(null)]);
+      if (random(8) === 0) n[oneOf(['extra', '__proto__', 'constructor'])] = 1;
+      return oneOf([n, n, n, n, n, null, [], 'x']);
+    };
+    const GOOD = { target: 'reg_3q2-7wEvQ_uZtSpcH2Ngxw', type: 'device', ttl: '1h', priority: 'normal', collapse_key: 'news' } as const;
+    let plain = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const body: Record<string, unknown> = {};
+      for (const [key, choices] of Object.entries(values)) {
+        // Rare: send_at and an unknown field (never plain); often: each of the others.
+        if (key === 'extra' || key === 'send_at' ? random(8) > 0 : random(6) === 0) continue;
+        // Mostly a good value, so that the bodies are near-valid: one or two fields off.
+        const good = GOOD[key as keyof typeof GOOD];
+        const value = good !== undefined && random(3) > 0 ? good : oneOf(choices as readonly unknown[]);
+        if (value !== undefined || random(2) === 0) body[key] = value;
+      }
+      if (random(6) > 0) body['notification'] = notifications();
+      const candidate = random(10) === 0 ? JSON.parse(JSON.stringify(body)) : body;
+      if (!isPlainSend(candidate)) continue;
+      plain++;
+      const parsed = SendMessageRequest.safeParse(candidate);
+      if (!parsed.success) throw new Error(`taken without the schema, refused by it: ${JSON.stringify(candidate)}`);
+      // What the rest reads is the same either way: the schema's output has the body's fields and values.
+      expect(parsed.data).toStrictEqual(candidate);
+    }
+    // The generator reaches the fast path often enough for this to mean something.
+    expect(plain).toBeGreaterThan(500);
   });
 });
 
