@@ -70,10 +70,10 @@ describe('GroupDeliveries', () => {
       for (const slot of slots) groups.record(message, slot, 0);
       expect(groups.size.bytes).toBeLessThanOrEqual(maxBytes);
     }
-    // 5,000 slots: 628 bytes a message, so about a hundred of the last messages are kept.
+    // 5,000 slots: 628 bytes of bits a message and its entry, so about 80 of the last messages are kept.
     const kept = groups.size.messages;
-    expect(kept).toBeGreaterThan(90);
-    expect(kept).toBeLessThan(110);
+    expect(kept).toBeGreaterThan(70);
+    expect(kept).toBeLessThan(90);
     expect(groups.acknowledge(1, slots[0]!, 0)).toBe(false);
     expect(groups.acknowledge(200 - kept + 1, slots[4999]!, 0)).toBe(true);
     expect(groups.acknowledge(200, slots[2500]!, 0)).toBe(true);

@@ -108,19 +108,19 @@ export class GroupDeliveries {
     return found;
   }
 
-  /** Messages remembered, and the bytes of their bitsets (for tests and stats). */
+  /** Messages remembered, the bytes they take (bitsets and entries), slots in use. */
   get size(): { messages: number; bytes: number; slots: number } {
     return { messages: this.live, bytes: this.bytes, slots: this.slotsInUse };
   }
 
   private open(key: number): GroupEntry {
     const words = Math.max(MIN_WORDS, (this.highestSlot + 31) >>> 5);
-    this.makeRoom(words * 4);
+    this.makeRoom(ENTRY_BYTES + words * 4);
     const older = this.byKey.get(key);
     const entry: GroupEntry = { key, seq: this.nextSeq++, bits: new Uint32Array(words), count: 0, older, index: this.entries.length };
     this.byKey.set(key, entry);
     this.entries.push(entry);
-    this.bytes += words * 4;
+    this.bytes += ENTRY_BYTES + words * 4;
     this.live++;
     return entry;
   }
@@ -152,7 +152,7 @@ export class GroupDeliveries {
 
   /** Drops an entry: its bits (a later Ack of it finds nothing) and its place in the queue. */
   private forget(entry: GroupEntry): void {
-    this.bytes -= entry.bits.length * 4;
+    this.bytes -= ENTRY_BYTES + entry.bits.length * 4;
     this.live--;
     entry.bits = EMPTY;
     entry.count = 0;
@@ -181,6 +181,8 @@ interface GroupEntry {
 }
 
 const EMPTY = new Uint32Array(0);
+/** What an entry costs besides its bits: the object, its bitset's header, its places in the map and the queue. */
+const ENTRY_BYTES = 160;
 const MIN_WORDS = 32;
 /** 32 MiB: at 500,000 connections, the last 500 or so group pushes; at 5,000, tens of thousands. */
 export const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
