@@ -50,7 +50,7 @@ function cpuOf(child) {
     const onMessage = (m) => {
       if (!m.cpu) return;
       child.off('message', onMessage);
-      resolve({ cpuUs: m.cpu.user + m.cpu.system, ...m.publishes });
+      resolve({ cpuUs: m.cpu.user + m.cpu.system, sysUs: m.cpu.system, ...m.publishes });
     };
     child.on('message', onMessage);
     child.send('cpu');
@@ -226,13 +226,15 @@ async function load({ port, token, child }, seconds, connections, warmupSeconds,
   const after = await cpuOf(child);
   const helpersAfter = helperCpu(pids);
   const cpuUsPerRequest = (after.cpuUs - before.cpuUs) / answered;
+  // The kernel's share (system time): socket reads and writes.
+  const sysUsPerRequest = (after.sysUs - before.sysUs) / answered;
   const redisUsPerRequest = (helpersAfter.redisUs - helpersBefore.redisUs) / answered;
   const brokerUsPerRequest = (helpersAfter.brokerUs - helpersBefore.brokerUs) / answered;
   const recordsPerPublish = (after.records - before.records) / (after.requests - before.requests);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, redisUsPerRequest, brokerUsPerRequest, recordsPerPublish, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
+  return { perSecond: latencies.length / elapsed, cpuUsPerRequest, sysUsPerRequest, redisUsPerRequest, brokerUsPerRequest, recordsPerPublish, p50: pct(50), p95: pct(95), p99: pct(99), statuses: Object.fromEntries(statuses) };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -260,7 +262,7 @@ async function orchestrate() {
       for (const [name, server] of order) {
         const r = await load(server, seconds, connections, Number(values.warmup), pids);
         results[name].push(r);
-        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${name !== 'bare' ? `  redis ${fmt(r.redisUsPerRequest, 0)} µs/req  broker ${fmt(r.brokerUsPerRequest, 0)} µs/req  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
+        process.stdout.write(`run ${run} ${name.padEnd(7)} ${fmt(r.perSecond, 0).padStart(7)} req/s  ${fmt(r.cpuUsPerRequest, 0).padStart(4)} µs CPU/req (sys ${fmt(r.sysUsPerRequest, 0)})  p50 ${fmt(r.p50, 2)} ms  p95 ${fmt(r.p95, 2)} ms  p99 ${fmt(r.p99, 2)} ms  ${JSON.stringify(r.statuses)}${name !== 'bare' ? `  redis ${fmt(r.redisUsPerRequest, 0)} µs/req  broker ${fmt(r.brokerUsPerRequest, 0)} µs/req  ${fmt(r.recordsPerPublish)} records/produce` : ''}\n`);
       }
     }
   } finally {
