@@ -13,8 +13,8 @@ import {
   type RegistrationReplyV1,
 } from '@borealis/contracts';
 import type { CredentialAuthority } from './credentials';
-import type { GroupDeliveries } from './group-deliveries';
 import { errorFrame, replyFrame, requestTimeoutFrame } from './frames';
+import type { GroupDeliveries } from './group-deliveries';
 import type { FrameBudget, TransportSettings } from './transport-options';
 
 /** What the socket adapter must do besides writing frames. */

@@ -5,9 +5,9 @@
  * written to that connection (finding 4, docs/security.md); a session remembers its first
  * outstanding notification itself and the rest of a direct push's in a Set of its own, but a
  * broadcast to devices that do not acknowledge would put one more entry into every connection's
- * Set per message: a store into a structure per connection, which cost the broadcast benchmark a
- * tenth of its throughput. Here a broadcast sets bits in one small array that stays in the cache
- * while the message is written (docs/benchmarks.md).
+ * Set per message: a store into a structure per connection, about 3 % of the broadcast
+ * benchmark's throughput. Here a broadcast sets bits in one small array that stays in the cache
+ * while the message is written (docs/benchmarks.md, "a fourth look").
  *
  * Slots are small integers a session takes on its first group notification and gives back when it
  * closes; a slot taken again starts a new tenancy (`since`), so the bits its earlier holder left
@@ -166,7 +166,6 @@ export class GroupDeliveries {
     else this.byKey.delete(entry.key);
     entry.older = undefined;
   }
-
 }
 
 interface GroupEntry {
