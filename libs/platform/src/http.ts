@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { ErrorCode, Limits } from '@borealis/contracts';
 import { Correlation, REQUEST_ID_HEADER } from '@borealis/messaging';
 import type { TrustProxy } from './config';
+import { useLeanAsyncResourceBind } from './lean-async-bind';
 import { createLogger, logFormat, PinoLoggerService, prettyDestination } from './logging';
 import { labelChildren, Metrics } from './metrics';
 import { ERROR_TYPE_BASE, ProblemDetailsFilter } from './problem-details.filter';
@@ -51,12 +52,14 @@ const CLOSE_IDLE_EVERY_MS = 100;
  * join `api_url` and paths literally), bodies are limited, form-urlencoded bodies (OAuth2 clients)
  * are parsed into plain objects, every request gets an id (`x-request-id`, kept if the caller sent
  * a sane one), and closing ends each connection once its answer is sent, cutting what is still
- * busy after `closeGraceMs`.
+ * busy after `closeGraceMs`. Fastify's per-request async binding is made cheap on Node 20
+ * (lean-async-bind.ts).
  *
  * `trustProxy`: see `TRUST_PROXY` (config.ts); by default the connection's peer is the client.
  * `closeGraceMs`: HTTP_CLOSE_GRACE_MS unless a test needs it shorter.
  */
 export function createFastifyAdapter(options: { trustProxy?: TrustProxy; closeGraceMs?: number } = {}): FastifyAdapter {
+  useLeanAsyncResourceBind();
   const adapter = new FastifyAdapter({
     bodyLimit: Limits.bodyMaxBytes,
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 256 },
