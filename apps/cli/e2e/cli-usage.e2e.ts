@@ -34,6 +34,14 @@ describe('borealis <command> --help', () => {
     expect(stdout).toContain('key create --project ID --out DIR');
   }, 30_000);
 
+  it('admin takes a key id that begins with a dash (one base64url id in 64 does) as the value of --key', async () => {
+    // Port 9 (discard) has no server here: past the parsing, the request fails, naming the server.
+    const { code, stderr } = await run(['admin', 'key', 'revoke', '--project', 'p-1', '--key', '-UGmYSLApx2IACA9kURrLA', '--server', 'http://127.0.0.1:9', '--token', 't']);
+    expect(code).not.toBe(0);
+    expect(stderr).not.toContain('option argument');
+    expect(stderr).toContain('127.0.0.1:9');
+  }, 30_000);
+
   it('refuses a bad option value with the allowed ones and exit code 2, before reading any file', async () => {
     for (const [args, message] of [
       [['send', '--settings', 'nowhere.yaml', '--target', 'r', '--title', 't', '--type', 'group'], '--type must be one of device, application, topic (got "group")'],

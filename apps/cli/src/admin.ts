@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { readStandaloneSecrets } from '@borealis/runtime';
-import { printJson, required, UsageError } from './usage';
+import { joinDashValues, printJson, required, UsageError } from './usage';
 
 export const ADMIN_USAGE = `usage: borealis admin <command> [--server URL] [--token TOKEN] [options]
 
@@ -53,7 +53,7 @@ export async function adminCommand(args: string[]): Promise<void> {
     return;
   }
   const twoWords = ['tenant', 'project', 'key', 'app', 'member'].includes(group);
-  const { values } = parseArgs({ args: args.slice(twoWords ? 2 : 1), options: OPTIONS, strict: true });
+  const { values } = parseArgs({ args: joinDashValues(args.slice(twoWords ? 2 : 1), OPTIONS), options: OPTIONS, strict: true });
   const flags = values as Flags;
   const server = (flags.server ?? `http://127.0.0.1:${process.env['BOREALIS_HTTP_PORT'] ?? '8080'}`).replace(/\/+$/, '');
   const admin = new AdminApi(server, adminToken(flags.token));
