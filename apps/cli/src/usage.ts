@@ -21,12 +21,12 @@ export function printJson(value: unknown): void {
  * itself one of the options: `--key --project P` still reports the missing value.
  */
 export function joinDashValues(args: readonly string[], options: Readonly<Record<string, { type: 'string' | 'boolean' }>>): string[] {
-  const isOption = (arg: string) => arg.startsWith('--') && arg.slice(2).split('=')[0]! in options;
+  const isOption = (arg: string) => arg.startsWith('--') && Object.hasOwn(options, arg.slice(2).split('=')[0]!);
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const next = args[i + 1];
-    if (arg.startsWith('--') && options[arg.slice(2)]?.type === 'string' && next !== undefined && next.startsWith('-') && !isOption(next)) {
+    if (isOption(arg) && options[arg.slice(2)]?.type === 'string' && next !== undefined && next.startsWith('-') && !isOption(next)) {
       out.push(`${arg}=${next}`);
       i++;
     } else {

@@ -79,6 +79,23 @@ describe('GroupDeliveries', () => {
     expect(groups.acknowledge(200, slots[2500]!, 0)).toBe(true);
   });
 
+  it('keeps its queue as short as what it remembers when an old message is never acknowledged', () => {
+    const groups = new GroupDeliveries();
+    const [silent, reader] = [groups.takeSlot(), groups.takeSlot()];
+    groups.continuesRun(1);
+    groups.record(1, silent, 0);
+    // Many later messages, each acknowledged at once: only the first stays.
+    for (let message = 2; message <= 20_000; message++) {
+      groups.continuesRun(message);
+      groups.record(message, reader, 0);
+      groups.continuesRun(-message);
+      expect(groups.acknowledge(message, reader, 0)).toBe(true);
+    }
+    expect(groups.size.messages).toBe(1);
+    expect(groups.queueLength).toBeLessThan(3000);
+    expect(groups.acknowledge(1, silent, 0)).toBe(true);
+  });
+
   it('grows a message bitset for slots taken after the message was first recorded', () => {
     const groups = new GroupDeliveries();
     const first = groups.takeSlot();

@@ -108,6 +108,11 @@ export class GroupDeliveries {
     return found;
   }
 
+  /** Places in the eviction queue, forgotten ones not yet compacted away included (for tests). */
+  get queueLength(): number {
+    return this.entries.length;
+  }
+
   /** Messages remembered, the bytes they take (bitsets and entries), slots in use. */
   get size(): { messages: number; bytes: number; slots: number } {
     return { messages: this.live, bytes: this.bytes, slots: this.slotsInUse };
@@ -142,10 +147,11 @@ export class GroupDeliveries {
       else if (oldest) break;
       else this.head++;
     }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      // Compact the queue: the forgotten entries ahead of head go.
-      this.entries = this.entries.slice(this.head);
-      for (let i = 0; i < this.entries.length; i++) if (this.entries[i]) this.entries[i]!.index = i;
+    if (this.entries.length > 1024 && this.entries.length > 2 * this.live) {
+      // Compact the queue once most of it is forgotten places, wherever they are (behind one old
+      // message nobody acknowledges, the head would not move).
+      this.entries = this.entries.filter((entry) => entry !== null);
+      for (let i = 0; i < this.entries.length; i++) this.entries[i]!.index = i;
       this.head = 0;
     }
   }
