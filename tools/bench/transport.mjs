@@ -463,9 +463,9 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, co
   // broadcast rounds alternating with the bare server's and A's: the build before, in the same run.
   const c = compareDir ? startChild({ BENCH_ROLE: 'borealis', INSTANCE_ID: 'bench-c', ACCEPT_RATE: String(acceptRate), BENCH_DIST: swapped ? thisDist : compareDir }, ['--expose-gc', ...profile]) : null;
   await Promise.all([bare.listening(), a.listening(), b.listening(), c?.listening()]);
-  const idleBare = await bare.ask({ cmd: 'rss' });
-  const idleA = await a.ask({ cmd: 'rss' });
-  const idleC = c ? await c.ask({ cmd: 'rss' }) : null;
+  const idleBare = await bare.ask({ cmd: 'rss', label: 'idle' });
+  const idleA = await a.ask({ cmd: 'rss', label: 'idle' });
+  const idleC = c ? await c.ask({ cmd: 'rss', label: 'idle' }) : null;
 
   const bareClients = startClients('bare', devices, processes, acceptRate * 0.8, 2);
   for (const c of bareClients) c.send({ cmd: 'connect', port: bare.port });
@@ -478,9 +478,9 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, co
   for (const client of compareClients) client.send({ cmd: 'connect', port: c.port });
   if (c) await until(async () => (await c.ask({ cmd: 'count' })).count >= devices, 180_000, 'devices held by the --compare build');
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const fullBare = await bare.ask({ cmd: 'rss' });
-  const full = await a.ask({ cmd: 'rss' });
-  const fullC = c ? await c.ask({ cmd: 'rss' }) : null;
+  const fullBare = await bare.ask({ cmd: 'rss', label: 'full' });
+  const full = await a.ask({ cmd: 'rss', label: 'full' });
+  const fullC = c ? await c.ask({ cmd: 'rss', label: 'full' }) : null;
   const ids = [];
   for (const client of clients) ids.push(...(await client.ask({ cmd: 'ids' })).ids);
   const idsC = [];

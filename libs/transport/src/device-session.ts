@@ -311,8 +311,8 @@ export class DeviceSession {
    */
   deliver(delivery: DeliveryV1): boolean {
     if (this.phase !== 'open' || delivery.deviceId !== this.id) return false;
-    const id = ackKey(delivery.messageId);
     const groups = this.context.groups;
+    const id = groups !== undefined ? groups.keyOf(delivery.messageId) : ackKey(delivery.messageId);
     const inGroup = groups !== undefined && groups.continuesRun(id);
     if (this.unacked === null) {
       if (this.unackedOne === null || this.unackedOne === id) {

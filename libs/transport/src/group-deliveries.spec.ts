@@ -1,6 +1,17 @@
+import { ackKey } from './device-session';
 import { GroupDeliveries } from './group-deliveries';
 
 describe('GroupDeliveries', () => {
+  it('keys a message id as ackKey does, whether it repeats the last id or not', () => {
+    const groups = new GroupDeliveries();
+    const ids = ['', 'm-1', 'm-1', 'm-2', 'm-1', 'é', '01936f5e-7c1a-7b3e-9a4f-000000000001'];
+    for (const id of ids) expect(groups.keyOf(id)).toBe(ackKey(id));
+    // The same id as another string object (a record decoded afresh): the same key.
+    const [a, b] = ['01936f5e-7c1a-7b3e-9a4f-', '000000000042'];
+    expect(groups.keyOf(a + b)).toBe(groups.keyOf([a, b].join('')));
+    expect(groups.keyOf(a + b)).toBe(ackKey(`${a}${b}`));
+  });
+
   it('sees a run: the second delivery of one message in a row continues it, another message ends it', () => {
     const groups = new GroupDeliveries();
     expect(groups.continuesRun(7)).toBe(false);
