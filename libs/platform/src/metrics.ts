@@ -41,6 +41,9 @@ export const MetricNames = {
   transportFrames: 'borealis_transport_frames_total',
   transportDeliveries: 'borealis_transport_deliveries_total',
   transportAcks: 'borealis_transport_acks_total',
+  transportUnackedGroupMessages: 'borealis_transport_unacked_group_messages',
+  transportUnackedGroupBytes: 'borealis_transport_unacked_group_bytes',
+  transportUnackedGroupEvicted: 'borealis_transport_unacked_group_evicted_total',
   transportSlowReaderDrops: 'borealis_transport_slow_reader_drops_total',
   transportErrors: 'borealis_transport_errors_total',
   transportPresenceRepairs: 'borealis_transport_presence_repairs_total',
@@ -104,6 +107,9 @@ export class Metrics {
   readonly transportFrames = new Counter({ name: MetricNames.transportFrames, help: 'Device protocol frames, by direction (in, out) and frame kind', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
   readonly transportDeliveries = new Counter({ name: MetricNames.transportDeliveries, help: 'Deliveries handled by this transport, by outcome (written, not_held, expired, queued, queued_unwritten, queued_cancelled)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly transportAcks = new Counter({ name: MetricNames.transportAcks, help: 'Message ids acknowledged by devices', registers: [this.registry] });
+  readonly transportUnackedGroupMessages = new Gauge({ name: MetricNames.transportUnackedGroupMessages, help: 'Group pushes this transport remembers as written and not yet acknowledged by every device', registers: [this.registry] });
+  readonly transportUnackedGroupBytes = new Gauge({ name: MetricNames.transportUnackedGroupBytes, help: 'Memory those group pushes take (bounded by the transport, 32 MiB)', registers: [this.registry] });
+  readonly transportUnackedGroupEvicted = new Counter({ name: MetricNames.transportUnackedGroupEvicted, help: 'Group pushes forgotten for the memory bound before every device acknowledged them (late Acks of them are ignored and the deliveries resent on reconnect)', registers: [this.registry] });
   readonly transportSlowReaderDrops = new Counter({ name: MetricNames.transportSlowReaderDrops, help: 'Connections cut because the device did not read its socket', registers: [this.registry] });
   readonly transportPresenceRepairs = new Counter({ name: MetricNames.transportPresenceRepairs, help: 'Presence refreshes of a connected device that found its route gone and set it again, announcing the device again (restored), or found another instance\'s route and left it (taken)', labelNames: ['outcome'] as const, registers: [this.registry] });
   readonly transportErrors = new Counter({ name: MetricNames.transportErrors, help: 'Error frames sent to devices by code, and handler faults (code internal_failure)', labelNames: ['code'] as const, registers: [this.registry] });

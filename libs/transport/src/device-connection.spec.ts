@@ -3,7 +3,7 @@ import { PROTOCOL_VERSION, decodeFrame, encodeFrame, type DeliveryV1, type Prior
 import { CredentialAuthority } from './credentials';
 import { DeviceConnection, type ConnectionHost } from './device-connection';
 import { DeviceSession, type SessionSettings } from './device-session';
-import { TransportStats } from './transport-stats';
+import { TransportStats, type ServerReadings } from './transport-stats';
 
 const settings: SessionSettings = {
   instanceId: 'transport-0',
@@ -114,6 +114,11 @@ function connect(host: FakeHost, protocolVersion = PROTOCOL_VERSION): { connecti
   return { connection: new FakeConnection(session, host), deviceId: session.deviceId! };
 }
 
+/** A server's readings with `open` connections and devices and no group memory. */
+function readings(open: number): ServerReadings {
+  return { connectionsOpen: open, devicesHeld: open, unackedGroupMessages: 0, unackedGroupBytes: 0, unackedGroupEvicted: 0 };
+}
+
 function push(deviceId: string, messageId: string, priority: Priority = 'normal', overrides: Partial<DeliveryV1> = {}): DeliveryV1 {
   return { kind: 'deliver', messageId, deviceId, applicationId: 'app', registrationId: 'reg', title: 't', message: 'm', data: null, sentAtMs: 1, expiresAtMs: 2_000_000_000_000, priority, ...overrides };
 }
@@ -131,7 +136,7 @@ describe('DeviceConnection: the write queue', () => {
     expect(connection.queuedNotifications).toBe(0);
     expect(host.scheduled).toEqual([]);
     expect(host.writtenIds).toEqual([]);
-    expect(host.stats.snapshot({ connectionsOpen: 1, devicesHeld: 1 }).framesOut).toEqual({ notification: 2 });
+    expect(host.stats.snapshot(readings(1)).framesOut).toEqual({ notification: 2 });
   });
 
   it('queues beyond the high-water mark and writes high pushes first when the socket drains, reporting each sent once written', () => {
@@ -155,7 +160,7 @@ describe('DeviceConnection: the write queue', () => {
     expect(connection.writes).toEqual([{ ids: ['h1', 'h2', 'n1', 'n2', 'n3'], how: 'batch' }]);
     expect(host.writtenIds).toEqual([['h1', 'h2', 'n1', 'n2', 'n3']]);
     expect(connection.queuedNotifications).toBe(0);
-    const stats = host.stats.snapshot({ connectionsOpen: 1, devicesHeld: 1 });
+    const stats = host.stats.snapshot(readings(1));
     expect(stats).toMatchObject({ deliveries: 5, deliveriesQueued: 5, framesOut: { notifications: 1 } });
     // Empty again: the next push takes the hot path.
     connection.drain();
@@ -194,7 +199,7 @@ describe('DeviceConnection: the write queue', () => {
     expect(outcome).toBe('not_held');
     expect(connection.destroyed).toBe(true);
     expect(host.writtenIds).toEqual([]);
-    expect(host.stats.snapshot({ connectionsOpen: 0, devicesHeld: 0 })).toMatchObject({ slowReaderDrops: 1, queuedUnwritten: n - 1, deliveriesQueued: n - 1 });
+    expect(host.stats.snapshot(readings(0))).toMatchObject({ slowReaderDrops: 1, queuedUnwritten: n - 1, deliveriesQueued: n - 1 });
     expect(connection.deliver(push(deviceId, 'late'))).toBe('not_held');
   });
 

@@ -56,6 +56,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   readonly stats = new TransportStats();
   /** `sent` receipts of written deliveries, held for the devices' Acks. */
   readonly sentReceipts: SentReceipts;
+  /** What the sessions remember of group pushes their devices have not acknowledged (shared, bounded). */
+  private readonly groups = new GroupDeliveries();
   readonly maxUnsentBytes: number;
   readonly closeGraceMs: number;
   readonly writeHighWaterBytes: number;
@@ -120,7 +122,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       enroll: (source: string, nowMs: number) => this.enrollShares.tryTake(source, nowMs) || (this.stats.enrollmentsOverSourceLimit++, false),
       register: (source: string, nowMs: number) => this.registerShares.tryTake(source, nowMs) || (this.stats.registersOverSourceLimit++, false),
     };
-    this.sessionContext = { settings, epochMs: clock.now(), credentials, sourceLimits, groups: new GroupDeliveries(), newCorrelationId: () => randomToken(16) };
+    this.sessionContext = { settings, epochMs: clock.now(), credentials, sourceLimits, groups: this.groups, newCorrelationId: () => randomToken(16) };
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
@@ -174,8 +176,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       const exported = new CounterExport(metrics);
       metrics.registerCollector(() => {
         for (const [protocol, open] of Object.entries(this.stats.connectionsByWire)) metrics.deviceConnections.set({ protocol }, open);
-        metrics.devicesHeld.set(this.devices.size);
-        exported.update(this.statsSnapshot());
+        const snapshot = this.statsSnapshot();
+        metrics.devicesHeld.set(snapshot.devicesHeld);
+        metrics.transportUnackedGroupMessages.set(snapshot.unackedGroupMessages);
+        metrics.transportUnackedGroupBytes.set(snapshot.unackedGroupBytes);
+        exported.update(snapshot);
       });
     }
   }
@@ -219,7 +224,14 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   }
 
   statsSnapshot(): TransportStatsSnapshot {
-    return this.stats.snapshot({ connectionsOpen: this.openConnections(), devicesHeld: this.devices.size });
+    const groups = this.groups.size;
+    return this.stats.snapshot({
+      connectionsOpen: this.openConnections(),
+      devicesHeld: this.devices.size,
+      unackedGroupMessages: groups.messages,
+      unackedGroupBytes: groups.bytes,
+      unackedGroupEvicted: groups.evicted,
+    });
   }
 
   /**

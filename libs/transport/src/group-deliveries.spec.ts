@@ -69,7 +69,8 @@ describe('GroupDeliveries', () => {
     groups.continuesRun(9);
     expect(groups.size.messages).toBe(1);
     expect(groups.acknowledge(6, slots[0]!, 0)).toBe(true);
-    expect(groups.size).toEqual({ messages: 0, bytes: 0, slots: 40 });
+    // Acknowledged by every device, not forgotten for the bound.
+    expect(groups.size).toEqual({ messages: 0, bytes: 0, slots: 40, evicted: 0 });
   });
 
   it('keeps its memory bound by forgetting the oldest messages', () => {
@@ -85,6 +86,8 @@ describe('GroupDeliveries', () => {
     const kept = groups.size.messages;
     expect(kept).toBeGreaterThan(70);
     expect(kept).toBeLessThan(90);
+    // The messages before them were forgotten for the bound, the current one never is.
+    expect(groups.size.evicted).toBe(200 - kept);
     expect(groups.acknowledge(1, slots[0]!, 0)).toBe(false);
     expect(groups.acknowledge(200 - kept + 1, slots[4999]!, 0)).toBe(true);
     expect(groups.acknowledge(200, slots[2500]!, 0)).toBe(true);

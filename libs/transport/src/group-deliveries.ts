@@ -33,6 +33,8 @@ export class GroupDeliveries {
   private nextSeq = 0;
   private bytes = 0;
   private live = 0;
+  /** Messages forgotten for the memory bound while some device had not acknowledged them. */
+  private evictedMessages = 0;
   /** Slots given back, taken again first (so bitsets stay as short as the connections are few). */
   private readonly freeSlots: number[] = [];
   private slotsInUse = 0;
@@ -130,9 +132,13 @@ export class GroupDeliveries {
     return this.entries.length;
   }
 
-  /** Messages remembered, the bytes they take (bitsets and entries), slots in use. */
-  get size(): { messages: number; bytes: number; slots: number } {
-    return { messages: this.live, bytes: this.bytes, slots: this.slotsInUse };
+  /**
+   * Messages remembered, the bytes they take (bitsets and entries), slots in use, and messages
+   * forgotten since start for the memory bound (their late Acks are ignored; a steady rise means
+   * the bound is small for how long devices take to acknowledge).
+   */
+  get size(): { messages: number; bytes: number; slots: number; evicted: number } {
+    return { messages: this.live, bytes: this.bytes, slots: this.slotsInUse, evicted: this.evictedMessages };
   }
 
   private open(key: number): GroupEntry {
@@ -160,8 +166,10 @@ export class GroupDeliveries {
   private makeRoom(bytes: number): void {
     while (this.bytes + bytes > this.maxBytes && this.head < this.entries.length) {
       const oldest = this.entries[this.head];
-      if (oldest && oldest !== this.current) this.forget(oldest);
-      else if (oldest) break;
+      if (oldest && oldest !== this.current) {
+        this.forget(oldest);
+        this.evictedMessages++;
+      } else if (oldest) break;
       else this.head++;
     }
     if (this.entries.length > 1024 && this.entries.length > 2 * this.live) {

@@ -7,6 +7,9 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     connectionsOpen: 0,
     connectionsByWire: { tcp: 0, tls: 0, ws: 0 },
     devicesHeld: 0,
+    unackedGroupMessages: 0,
+    unackedGroupBytes: 0,
+    unackedGroupEvicted: 0,
     connectionsAccepted: 0,
     connectionsRejected: 0,
     connectionsOverSourceShare: 0,
@@ -37,7 +40,7 @@ describe('CounterExport', () => {
     const metrics = new Metrics({ service: 'transport', processMetrics: false });
     const exported = new CounterExport(metrics);
     exported.update(snapshot({ connectionsAccepted: 3, framesIn: { hello: 3, ack: 2 }, deliveries: 5, acks: 4, errors: { MALFORMED_FRAME: 1 } }));
-    exported.update(snapshot({ connectionsAccepted: 5, framesIn: { hello: 5, ack: 2 }, deliveries: 9, deliveriesQueued: 6, queuedUnwritten: 2, acks: 4, errors: { MALFORMED_FRAME: 1 }, internalFailures: 1 }));
+    exported.update(snapshot({ connectionsAccepted: 5, framesIn: { hello: 5, ack: 2 }, deliveries: 9, deliveriesQueued: 6, queuedUnwritten: 2, acks: 4, unackedGroupEvicted: 7, errors: { MALFORMED_FRAME: 1 }, internalFailures: 1 }));
     const text = await metrics.render();
     expect(text).toMatch(/borealis_transport_connection_events_total\{[^}]*event="accepted"[^}]*\} 5/);
     expect(text).toMatch(/borealis_transport_frames_total\{[^}]*direction="in",kind="hello"[^}]*\} 5/);
@@ -46,6 +49,7 @@ describe('CounterExport', () => {
     expect(text).toMatch(/borealis_transport_deliveries_total\{[^}]*outcome="queued"[^}]*\} 6/);
     expect(text).toMatch(/borealis_transport_deliveries_total\{[^}]*outcome="queued_unwritten"[^}]*\} 2/);
     expect(text).toMatch(/borealis_transport_acks_total\{[^}]*\} 4/);
+    expect(text).toMatch(/borealis_transport_unacked_group_evicted_total\{[^}]*\} 7/);
     expect(text).toMatch(/borealis_transport_errors_total\{[^}]*code="MALFORMED_FRAME"[^}]*\} 1/);
     expect(text).toMatch(/borealis_transport_errors_total\{[^}]*code="internal_failure"[^}]*\} 1/);
   });

@@ -27,6 +27,7 @@ export class CounterExport {
     this.add('deliveries:queued_cancelled', s.queuedCancelled, (n) => m.transportDeliveries.inc({ outcome: 'queued_cancelled' }, n));
     this.add('deliveries:expired', s.deliveriesExpired, (n) => m.transportDeliveries.inc({ outcome: 'expired' }, n));
     this.add('acks', s.acks, (n) => m.transportAcks.inc(n));
+    this.add('unacked_group_evicted', s.unackedGroupEvicted, (n) => m.transportUnackedGroupEvicted.inc(n));
     this.add('slow', s.slowReaderDrops, (n) => m.transportSlowReaderDrops.inc(n));
     for (const [code, count] of Object.entries(s.errors)) this.add(`error:${code}`, count ?? 0, (n) => m.transportErrors.inc({ code }, n));
     this.add('presence:restored', s.presenceRestored, (n) => m.transportPresenceRepairs.inc({ outcome: 'restored' }, n));

@@ -7,7 +7,12 @@ export interface TransportStatsSnapshot {
   /** Open connections by wire: tcp, tls, ws. */
   connectionsByWire: Record<'tcp' | 'tls' | 'ws', number>;
   devicesHeld: number;
+  /** Group pushes remembered as written and not yet acknowledged by every device (GroupDeliveries), and the memory they take. */
+  unackedGroupMessages: number;
+  unackedGroupBytes: number;
   /** Counters since start. */
+  /** Group pushes forgotten for the memory bound before every device acknowledged them (late Acks of them are ignored). */
+  unackedGroupEvicted: number;
   connectionsAccepted: number;
   /** Sent away by admission control (rate or connection cap) or refused while draining. */
   connectionsRejected: number;
@@ -47,6 +52,9 @@ export interface TransportStatsSnapshot {
   /** Presence refreshes that found another instance's route and left it. */
   presenceTaken: number;
 }
+
+/** What a snapshot takes from the server rather than from the counters. */
+export type ServerReadings = Pick<TransportStatsSnapshot, 'connectionsOpen' | 'devicesHeld' | 'unackedGroupMessages' | 'unackedGroupBytes' | 'unackedGroupEvicted'>;
 
 /** The transport's counters: plain numbers bumped on the hot path, copied on demand. */
 export class TransportStats {
@@ -105,7 +113,8 @@ export class TransportStats {
     this.deliveries += count;
   }
 
-  snapshot(gauges: { connectionsOpen: number; devicesHeld: number }): TransportStatsSnapshot {
+  /** The counters kept here, with what the server reads off its connections and its group memory. */
+  snapshot(gauges: ServerReadings): TransportStatsSnapshot {
     return {
       ...gauges,
       connectionsByWire: { ...this.connectionsByWire },

@@ -297,6 +297,36 @@ describe('transport over TCP', () => {
     }
   });
 
+  it('remembers a group push until its devices acknowledge it, and reports what it holds in its stats', async () => {
+    const own = await boot();
+    try {
+      const devices = [await own.open(), await own.open(), await own.open()];
+      const ids: string[] = [];
+      for (const device of devices) ids.push((await device.hello()).deviceId!);
+      // Each device has one notification outstanding, then a group push goes to all three in a row:
+      // past the first device, it is remembered per message (GroupDeliveries), not per connection.
+      await own.bus.publish(inbox, ids.map((id, i) => ({ value: delivery(id, `direct-${i}`) })));
+      await own.bus.publish(inbox, ids.map((id) => ({ value: delivery(id, 'group-1') })));
+      for (const device of devices) {
+        expect((await device.next('notification')).messageId).toMatch(/^direct-/);
+        expect((await device.next('notification')).messageId).toBe('group-1');
+      }
+      const held = own.server.statsSnapshot();
+      expect(held).toMatchObject({ unackedGroupMessages: 1, unackedGroupEvicted: 0 });
+      expect(held.unackedGroupBytes).toBeGreaterThan(0);
+      // Acknowledged by the devices it was remembered for; the run ends with the next delivery.
+      devices[1]!.send({ ack: { messageIds: ['group-1'] } });
+      devices[2]!.send({ ack: { messageIds: ['group-1'] } });
+      await expectEventually(() => expect(own.receipts.filter((r) => r.status === 'delivered').flatMap((r) => r.messageIds)).toEqual(['group-1', 'group-1']));
+      await own.bus.publish(inbox, [{ value: delivery(ids[0]!, 'direct-next') }]);
+      expect((await devices[0]!.next('notification')).messageId).toBe('direct-next');
+      expect(own.server.statsSnapshot()).toMatchObject({ unackedGroupMessages: 0, unackedGroupBytes: 0, unackedGroupEvicted: 0 });
+      for (const device of devices) await device.close();
+    } finally {
+      await shutdown(own);
+    }
+  });
+
   it('reports not_held for a device it does not hold, and drops expired deliveries', async () => {
     const device = await h.open();
     const deviceId = (await device.hello()).deviceId!;
