@@ -15,6 +15,7 @@ import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { sampleNotification } from './lib/sample-notification.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
@@ -141,18 +142,7 @@ function runWorker() {
   for (let r = 0; r < rounds; r++) {
     const expiresAtMs = Date.now() + 3_600_000;
     // As in the transport benchmark, the strings of each delivery are new, as decoded from a record.
-    const deliveries = JSON.parse(idsJson).map((deviceId) => ({
-      kind: 'deliver',
-      messageId: `01936f5e-7c1a-7b3e-9a4f-${String(r).padStart(12, '0')}`,
-      deviceId,
-      applicationId: 'ru.example.newsreader',
-      registrationId: `r1_${deviceId}`.padEnd(48, 'x'),
-      title: 'Breaking news',
-      message: 'A short message body of the length most pushes have, about a hundred characters of text here.',
-      data: '{"articleId":"a-18734","section":"world"}',
-      sentAtMs: 1_767_225_600_123,
-      expiresAtMs,
-    }));
+    const deliveries = JSON.parse(idsJson).map((deviceId) => sampleNotification(deviceId, r, expiresAtMs));
     const t0 = process.hrtime.bigint();
     for (const delivery of deliveries) {
       // A build before the write queue answers a boolean; later ones 'written', 'queued' or 'not_held'.

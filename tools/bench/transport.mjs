@@ -28,6 +28,7 @@ import { createConnection, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { sampleNotification } from './lib/sample-notification.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const require = createRequire(import.meta.url);
@@ -36,22 +37,6 @@ const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index
 const serverDist = (lib) => require(path.join(process.env.BENCH_DIST ?? path.join(ROOT, 'dist'), 'libs', lib, 'src', 'index.js'));
 const ROLE = process.env.BENCH_ROLE ?? 'orchestrator';
 const HEARTBEAT_MS = 60_000;
-
-/** A typical notification: the ids and sizes of a real one (uuidv7 message id, 48-character registrationId per device). */
-function sampleNotification(deviceId, n, expiresAtMs = Date.now() + 3_600_000) {
-  return {
-    kind: 'deliver',
-    messageId: `01936f5e-7c1a-7b3e-9a4f-${String(n).padStart(12, '0')}`,
-    deviceId,
-    applicationId: 'ru.example.newsreader',
-    registrationId: `r1_${deviceId}`.padEnd(48, 'x'),
-    title: 'Breaking news',
-    message: 'A short message body of the length most pushes have, about a hundred characters of text here.',
-    data: '{"articleId":"a-18734","section":"world"}',
-    sentAtMs: 1_767_225_600_123,
-    expiresAtMs,
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Role: bare baseline server. Length-prefixed frames (4 bytes), a one-frame handshake, broadcast.
