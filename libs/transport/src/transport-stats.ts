@@ -11,8 +11,6 @@ export interface TransportStatsSnapshot {
   unackedGroupMessages: number;
   unackedGroupBytes: number;
   /** Counters since start. */
-  /** Group pushes forgotten for the memory bound before every device acknowledged them (late Acks of them are ignored). */
-  unackedGroupEvicted: number;
   connectionsAccepted: number;
   /** Sent away by admission control (rate or connection cap) or refused while draining. */
   connectionsRejected: number;
@@ -41,6 +39,8 @@ export interface TransportStatsSnapshot {
   queuedCancelled: number;
   /** Message ids acknowledged by devices. */
   acks: number;
+  /** Group pushes forgotten for the memory bound before every device acknowledged them (late Acks of them are ignored). */
+  unackedGroupEvicted: number;
   /** Connections cut because the device did not read its socket. */
   slowReaderDrops: number;
   /** Error frames sent, by code. */
