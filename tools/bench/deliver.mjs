@@ -32,8 +32,12 @@ async function orchestrate() {
       compare: { type: 'string' },
     },
   });
+  for (const name of ['devices', 'rounds', 'pairs']) {
+    if (!/^[1-9][0-9]*$/.test(values[name])) throw new Error(`--${name} must be a positive integer, not ${JSON.stringify(values[name])}`);
+  }
   const dist = path.resolve(ROOT, values.dist ?? 'dist');
   const compare = values.compare ? path.resolve(ROOT, values.compare) : null;
+  if (compare === dist) throw new Error('--compare names the build measured itself: give another build\'s dist/');
   const pairs = Number(values.pairs);
   const own = [];
   const other = [];
@@ -64,9 +68,11 @@ async function orchestrate() {
 function runIn(dist, devices, rounds) {
   return new Promise((resolve, reject) => {
     const child = fork(import.meta.filename, [], { env: { ...process.env, BENCH_ROLE: 'worker', BENCH_DIST: dist, DEVICES: devices, ROUNDS: rounds } });
-    child.once('message', resolve);
+    let result = null;
+    child.once('message', (message) => (result = message));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`worker for ${dist} exited with ${code}`))));
+    // 'close', not 'exit': the channel has delivered the worker's result by then.
+    child.once('close', (code) => (code === 0 && result !== null ? resolve(result) : reject(new Error(`worker for ${dist} exited with ${code} without a result`))));
   });
 }
 
