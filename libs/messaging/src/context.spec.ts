@@ -45,6 +45,20 @@ describe('request ids passed explicitly only (Correlation.setImplicit(false))', 
     await Correlation.run('req-3', () => bus.publish(Topics.deviceEvents, [{ value: event('b') }]));
     expect(seen).toEqual(['req-2', undefined]);
   });
+
+  it('gives a handler\'s records the request id of the batch it names (causedBy), if they lack one', async () => {
+    Correlation.setImplicit(false);
+    const bus = new InProcessMessageBus();
+    const seen: (string | undefined)[] = [];
+    await bus.subscribe({ topic: Topics.deviceEvents, group: 'g', handler: async (ms) => void seen.push(...ms.map((m) => m.headers[REQUEST_ID_HEADER])) });
+    await bus.start();
+    const same = [{ headers: { [REQUEST_ID_HEADER]: 'req-4' } }, { headers: { [REQUEST_ID_HEADER]: 'req-4' } }];
+    const mixed = [{ headers: { [REQUEST_ID_HEADER]: 'req-5' } }, { headers: {} }];
+    await bus.publish(Topics.deviceEvents, [{ value: event('a') }, { value: event('b'), headers: { [REQUEST_ID_HEADER]: 'own' } }], { causedBy: same });
+    await bus.publish(Topics.deviceEvents, [{ value: event('c') }], { causedBy: mixed });
+    await bus.stop();
+    expect(seen).toEqual(['req-4', 'own', undefined]);
+  });
 });
 
 describe('bus observer', () => {

@@ -11,17 +11,19 @@ const storage = new AsyncLocalStorage<RequestContext>();
 let implicit = true;
 
 /**
- * The id of the HTTP request (or consumed record) being handled, carried across async calls. The
- * platform sets it per HTTP request; the message bus writes it into the headers of every record
- * published inside that request and restores it around the handler that consumes the record, so
- * one id follows a push from the gateway through Kafka to push-core and the transport.
+ * The id of the HTTP request (or consumed record) being handled. The platform sets it per HTTP
+ * request; the message bus writes it into the headers of every record published inside that
+ * request and restores it around the handler that consumes the record, so one id follows a push
+ * from the gateway through Kafka to push-core and the transport.
  *
  * Carrying it implicitly has a price on Node 20: once an AsyncLocalStorage has been entered, the
  * process runs a promise hook for every promise it creates (about a tenth of the gateway's CPU per
- * request). A process whose hot path passes the id explicitly (the gateway alone: its send route
- * gives the request id to the publisher and to its log lines) turns implicit carrying off with
- * `Correlation.setImplicit(false)` before it handles anything; then `run` only calls `fn`,
- * `requestId()` is undefined and `headers` adds nothing.
+ * request, 4 % of standalone's per push). A process whose hot path passes the id explicitly turns
+ * implicit carrying off with `Correlation.setImplicit(false)` before it handles anything (the
+ * gateway alone, and standalone: the send routes give the request id to the publisher and to their
+ * log lines, and a handler's publish names its batch in `PublishOptions.causedBy`, whose request id
+ * its records inherit). Then `run` only calls `fn`, `requestId()` is undefined and `headers` adds
+ * only what `causedBy` gives.
  */
 export const Correlation = {
   setImplicit(enabled: boolean): void {
@@ -34,16 +36,27 @@ export const Correlation = {
   requestId(): string | undefined {
     return implicit ? storage.getStore()?.requestId : undefined;
   },
-  /** The headers to publish with: the caller's own, plus the current request id if they lack one. */
-  headers(headers: Record<string, string> | undefined): Record<string, string> {
-    const requestId = implicit ? storage.getStore()?.requestId : undefined;
+  /**
+   * The request id to publish records with: the one the batch a handler publishes from shares
+   * (`causedBy`), else the current one. Once per publish; `withRequestId` applies it per record.
+   */
+  forPublish(causedBy: readonly { headers: Record<string, string> }[] | undefined): string | undefined {
+    return (causedBy ? Correlation.ofBatch(causedBy) : undefined) ?? (implicit ? storage.getStore()?.requestId : undefined);
+  },
+  /** A record's headers: its own, plus `requestId` if they lack one. */
+  withRequestId(headers: Record<string, string> | undefined, requestId: string | undefined): Record<string, string> {
     if (!requestId || headers?.[REQUEST_ID_HEADER]) return headers ?? {};
     return { ...headers, [REQUEST_ID_HEADER]: requestId };
   },
+  /** The headers to publish with: the caller's own, plus the current request id if they lack one. */
+  headers(headers: Record<string, string> | undefined): Record<string, string> {
+    return Correlation.withRequestId(headers, implicit ? storage.getStore()?.requestId : undefined);
+  },
   /** The request id a batch was published under, when all its records share one. */
   ofBatch(messages: readonly { headers: Record<string, string> }[]): string | undefined {
-    const ids = new Set(messages.map((m) => m.headers[REQUEST_ID_HEADER]));
-    if (ids.size !== 1) return undefined;
-    return [...ids][0];
+    const first = messages[0]?.headers[REQUEST_ID_HEADER];
+    if (first === undefined) return undefined;
+    for (let i = 1; i < messages.length; i++) if (messages[i]!.headers[REQUEST_ID_HEADER] !== first) return undefined;
+    return first;
   },
 };

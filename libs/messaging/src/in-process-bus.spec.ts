@@ -1,4 +1,6 @@
 import { DomainError, ErrorCode, Topics, type DeviceEventV1 } from '@borealis/contracts';
+import { sleep } from '@borealis/util';
+import { REQUEST_ID_HEADER } from './context';
 import { InProcessMessageBus } from './in-process-bus';
 import type { BusMessage } from './message-bus';
 
@@ -191,16 +193,16 @@ describe('InProcessMessageBus', () => {
 });
 
 describe('InProcessMessageBus publishing from handlers', () => {
-  it('does not deadlock when handlers publish around a cycle of topics', async () => {
-    const bus = new InProcessMessageBus();
-    const done: string[] = [];
-    // deviceEvents → deliveryReceipts → deviceEvents, same key, so the same partitions.
+  /** deviceEvents → deliveryReceipts → deviceEvents, same key, so the same partitions. */
+  async function cycle(bus: InProcessMessageBus, nameBatch: boolean, done: string[], requestIds: (string | undefined)[] = []): Promise<void> {
     await bus.subscribe({
       topic: Topics.deviceEvents,
       group: 'transport',
       handler: async (ms) => {
         for (const m of ms) {
-          if (m.value.atMs < 3) await bus.publish(Topics.deliveryReceipts, [{ value: { status: 'sent', deviceId: m.value.deviceId, instanceId: 'i', messageIds: [String(m.value.atMs)], atMs: m.value.atMs } }]);
+          requestIds.push(m.headers[REQUEST_ID_HEADER]);
+          const receipt = { status: 'sent' as const, deviceId: m.value.deviceId, instanceId: 'i', messageIds: [String(m.value.atMs)], atMs: m.value.atMs };
+          if (m.value.atMs < 3) await bus.publish(Topics.deliveryReceipts, [{ value: receipt }], nameBatch ? { causedBy: ms } : undefined);
           done.push(`event ${m.value.atMs}`);
         }
       },
@@ -210,14 +212,44 @@ describe('InProcessMessageBus publishing from handlers', () => {
       group: 'core',
       handler: async (ms) => {
         for (const m of ms) {
-          await bus.publish(Topics.deviceEvents, [{ value: event(m.value.deviceId, m.value.atMs + 1) }]);
+          requestIds.push(m.headers[REQUEST_ID_HEADER]);
+          await bus.publish(Topics.deviceEvents, [{ value: event(m.value.deviceId, m.value.atMs + 1) }], nameBatch ? { causedBy: ms } : undefined);
           done.push(`receipt ${m.value.atMs}`);
         }
       },
     });
     await bus.start();
-    await bus.publish(Topics.deviceEvents, [{ value: event('d', 1) }]);
+  }
+
+  it('does not deadlock when handlers publish around a cycle of topics, naming their batch', async () => {
+    const bus = new InProcessMessageBus();
+    const done: string[] = [];
+    const requestIds: (string | undefined)[] = [];
+    await cycle(bus, true, done, requestIds);
+    await bus.publish(Topics.deviceEvents, [{ value: event('d', 1), headers: { [REQUEST_ID_HEADER]: 'req-1' } }]);
     await bus.stop();
+    expect(done.sort()).toEqual(['event 1', 'event 2', 'event 3', 'receipt 1', 'receipt 2']);
+    // Each hop's records inherit the request id of the batch that caused them.
+    expect(requestIds).toEqual(['req-1', 'req-1', 'req-1', 'req-1', 'req-1']);
+  });
+
+  it('would deadlock if a handler waited for its records (the reason handlers name their batch)', async () => {
+    const bus = new InProcessMessageBus();
+    const done: string[] = [];
+    await cycle(bus, false, done);
+    const outcome = await Promise.race([bus.publish(Topics.deviceEvents, [{ value: event('d', 1) }]).then(() => 'handled'), sleep(300).then(() => 'stuck')]);
+    expect(outcome).toBe('stuck');
+    expect(done).toEqual([]);
+  });
+
+  it('keeps taking a handler\'s records while stopping, and refuses the others', async () => {
+    const bus = new InProcessMessageBus();
+    const done: string[] = [];
+    await cycle(bus, true, done);
+    await bus.publish(Topics.deviceEvents, [{ value: event('d', 1) }]);
+    const stopped = bus.stop();
+    await expect(bus.publish(Topics.deviceEvents, [{ value: event('e', 1) }])).rejects.toThrow('message bus is stopping');
+    await stopped;
     expect(done.sort()).toEqual(['event 1', 'event 2', 'event 3', 'receipt 1', 'receipt 2']);
   });
 });

@@ -221,10 +221,18 @@ describe('KafkaMessageBus on the Kafka broker', () => {
         for (const m of ms) if (m.value.deviceId === `corr-${run}`) seen.push({ header: m.headers['x-request-id'], context: Correlation.requestId() });
       },
     });
+    // A handler's publish names its batch (`causedBy`): its records get the batch's request id
+    // without any async context.
+    const explicit: TopicDef<DeviceEventV1> = { ...Topics.deviceEvents, name: `test.${run}.correlation-explicit` };
+    const seenExplicit: (string | undefined)[] = [];
+    await bus.subscribe({ topic: explicit, group: `${group}-explicit`, handler: async (ms) => void seenExplicit.push(...ms.map((m) => m.headers['x-request-id'])) });
     await bus.start();
     await expectEventually(() => expect(bus.isReady()).toBe(true), { timeoutMs: 20_000 });
     await Correlation.run(`req-${run}`, () => bus.publish(topic, [{ value: { kind: 'connected', deviceId: `corr-${run}`, instanceId: 't', atMs: 1 } }]));
     await expectEventually(() => expect(seen).toEqual([{ header: `req-${run}`, context: `req-${run}` }]), { timeoutMs: 30_000 });
+    const batch = [{ headers: { 'x-request-id': `batch-${run}` } }, { headers: { 'x-request-id': `batch-${run}` } }];
+    await bus.publish(explicit, [{ value: { kind: 'connected', deviceId: 'a', instanceId: 't', atMs: 1 } }, { value: { kind: 'connected', deviceId: 'b', instanceId: 't', atMs: 1 }, headers: { 'x-request-id': 'own' } }], { causedBy: batch });
+    await expectEventually(() => expect(seenExplicit.sort()).toEqual([`batch-${run}`, 'own']), { timeoutMs: 30_000 });
     expect(events).toContain(`published ${topic.name} 1`);
     // The handled count and the lag are reported after the handler returned and the offset was committed.
     await expectEventually(() => {

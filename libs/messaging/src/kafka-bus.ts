@@ -7,7 +7,7 @@ import { decodeRecords, errorText, runHandler, type DeadLetter, type RawRecord }
 import { KafkaProducer, type KafkaTlsOptions } from './kafka-producer';
 import type { KafkaSaslOptions } from './kafka-sasl';
 import type { WireRecord } from './kafka-wire';
-import { MessageBus, type PublishRecord, type Subscription } from './message-bus';
+import { MessageBus, type PublishOptions, type PublishRecord, type Subscription } from './message-bus';
 import { NO_BUS_OBSERVER, type BusObserver } from './observer';
 
 export interface KafkaBusOptions {
@@ -123,11 +123,12 @@ export class KafkaMessageBus extends MessageBus {
     });
   }
 
-  async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
+  async publish<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[], options?: PublishOptions): Promise<void> {
     if (records.length === 0) return;
     if (this.stopping) throw new Error('message bus is stopping');
     try {
-      const wire = records.map((r): WireRecord => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.headers(r.headers) }));
+      const requestId = Correlation.forPublish(options?.causedBy);
+      const wire = records.map((r): WireRecord => ({ key: r.key ?? topic.key(r.value), value: JSON.stringify(r.value), headers: Correlation.withRequestId(r.headers, requestId) }));
       // A record too large for any request fails its own publish here, before it is coalesced
       // with other publishers' records that would otherwise fail with it.
       for (const record of wire) this.producer.checkRecordSize(topic.name, record);

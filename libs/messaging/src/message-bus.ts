@@ -42,6 +42,9 @@ export interface Subscription<T> {
   handler: BatchHandler<T>;
 }
 
+/** The records a handler is handling when it publishes (`PublishOptions.causedBy`): its batch's `BusMessage`s will do. */
+export type PublishCause = readonly { headers: Record<string, string> }[];
+
 export interface PublishOptions {
   /**
    * The values were not typed against the topic's schema by the compiler (Nest's `emit` takes any
@@ -49,6 +52,15 @@ export interface PublishOptions {
    * Kafka consumer does with every record, and dead-letters what does not match.
    */
   unchecked?: boolean;
+  /**
+   * Set by a handler that publishes: the batch it is handling (its `messages`, or those these
+   * records come from). It marks the publish as a handler's, so the in-process bus queues the
+   * records without waiting for their handling (waiting could deadlock a cycle of topics: see
+   * InProcessMessageBus), and a record without a request id gets the one these messages share, so
+   * the id follows a push through every hop even where it is not carried implicitly (`Correlation`).
+   * A handler that publishes without it, in one process, waits for its records' handlers.
+   */
+  causedBy?: PublishCause;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Controller } from '@nestjs/common';
-import { Payload } from '@nestjs/microservices';
+import { Ctx, Payload } from '@nestjs/microservices';
 import {
   Topics,
   type DeliveryReceiptV1,
@@ -11,7 +11,7 @@ import {
   type RegistryEventV1,
   type TopicSubscriptionRequestedV1,
 } from '@borealis/contracts';
-import { BusEventPattern, type BusResolve } from '@borealis/messaging';
+import { BusContext, BusEventPattern, type BusResolve } from '@borealis/messaging';
 import { DeliveryReceipts } from './delivery/delivery-receipts.service';
 import { DeviceEvents } from './delivery/device-events.service';
 import { MessageCancellation } from './delivery/message-cancellation.service';
@@ -34,7 +34,8 @@ export const RECEIPT_BATCH_WAIT_MS = 5;
 /**
  * push-core's Kafka consumers: thin adapters from bus batches to the use cases. Each handler gets
  * one batch of decoded records and returns when its effect is stored; the bus commits then, and
- * retries or dead-letters what it throws.
+ * retries or dead-letters what it throws. A use case that publishes gets the batch's records as
+ * its `causedBy` (see `PublishOptions`).
  */
 @Controller()
 export class PushCoreEventsController {
@@ -55,8 +56,8 @@ export class PushCoreEventsController {
   }
 
   @BusEventPattern(Topics.registrationRequested, { group: group('registrations') })
-  onRegistrationRequested(@Payload() requests: RegistrationRequestedV1[]): Promise<void> {
-    return this.registrations.handle(requests);
+  onRegistrationRequested(@Payload() requests: RegistrationRequestedV1[], @Ctx() context: BusContext): Promise<void> {
+    return this.registrations.handle(requests, context.getMessages());
   }
 
   @BusEventPattern(Topics.topicSubscriptionRequested, { group: group('subscriptions') })
@@ -65,23 +66,23 @@ export class PushCoreEventsController {
   }
 
   @BusEventPattern(Topics.registrationUnregisterRequested, { group: group('unregistrations') })
-  onUnregisterRequested(@Payload() requests: RegistrationUnregisterRequestedV1[]): Promise<void> {
-    return this.unregistrations.handle(requests);
+  onUnregisterRequested(@Payload() requests: RegistrationUnregisterRequestedV1[], @Ctx() context: BusContext): Promise<void> {
+    return this.unregistrations.handle(requests, context.getMessages());
   }
 
   @BusEventPattern(Topics.messageAccepted, { group: group('messages') })
-  onMessageAccepted(@Payload() messages: MessageAcceptedV1[]): Promise<void> {
-    return this.ingest.handle(messages);
+  onMessageAccepted(@Payload() messages: MessageAcceptedV1[], @Ctx() context: BusContext): Promise<void> {
+    return this.ingest.handle(messages, context.getMessages());
   }
 
   @BusEventPattern(Topics.messageCancelRequested, { group: group('cancellations') })
-  onMessageCancelRequested(@Payload() requests: MessageCancelRequestedV1[]): Promise<void> {
-    return this.cancellations.handle(requests);
+  onMessageCancelRequested(@Payload() requests: MessageCancelRequestedV1[], @Ctx() context: BusContext): Promise<void> {
+    return this.cancellations.handle(requests, context.getMessages());
   }
 
   @BusEventPattern(Topics.deviceEvents, { group: group('device-events') })
-  onDeviceEvents(@Payload() events: DeviceEventV1[]): Promise<void> {
-    return this.deviceEvents.handle(events);
+  onDeviceEvents(@Payload() events: DeviceEventV1[], @Ctx() context: BusContext): Promise<void> {
+    return this.deviceEvents.handle(events, context.getMessages());
   }
 
   /**
@@ -89,7 +90,7 @@ export class PushCoreEventsController {
    * statement whatever its size, and nobody waits for a delivery's state but the status API.
    */
   @BusEventPattern(Topics.deliveryReceipts, { group: group('delivery-receipts'), batchWaitMs: RECEIPT_BATCH_WAIT_MS })
-  onDeliveryReceipts(@Payload() receipts: DeliveryReceiptV1[]): Promise<void> {
-    return this.receipts.handle(receipts);
+  onDeliveryReceipts(@Payload() receipts: DeliveryReceiptV1[], @Ctx() context: BusContext): Promise<void> {
+    return this.receipts.handle(receipts, context.getMessages());
   }
 }

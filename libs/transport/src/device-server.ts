@@ -126,8 +126,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     this.wheel = new TimerWheel(settings.sweepIntervalMs, WHEEL_SLOTS, clock.now());
     this.admission = new AdmissionBucket(settings.acceptRatePerSecond, settings.acceptBurst, clock.now());
     this.sourceShares = new SourceShares(settings.acceptPerSource.perSecond, settings.acceptPerSource.burst);
-    this.sentReceipts = new SentReceipts(settings.instanceId, settings.sentReceiptHoldMs, clock, (records) =>
-      this.bus.publishBatch(Topics.deliveryReceipts, records).catch((err: unknown) => {
+    this.sentReceipts = new SentReceipts(settings.instanceId, settings.sentReceiptHoldMs, clock, (records, causedBy) =>
+      this.bus.publishBatch(Topics.deliveryReceipts, records, { causedBy }).catch((err: unknown) => {
         this.logger.warn({ msg: 'sent receipts not published (the deliveries stay open)', receipts: records.length, error: err instanceof Error ? err.message : String(err) });
       }),
     );

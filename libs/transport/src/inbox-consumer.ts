@@ -64,8 +64,8 @@ export class InboxConsumer {
       if (outcome === 'written') written.push({ status: 'sent', deviceId: value.deviceId, messageId: value.messageId });
       else if (outcome === 'not_held') notHeld.push({ status: 'not_held', deviceId: value.deviceId, messageId: value.messageId });
     }
-    const held = this.server.sentReceipts.hold(now, written);
-    if (notHeld.length > 0) await this.bus.publishBatch(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld));
+    const held = this.server.sentReceipts.hold(now, written, messages);
+    if (notHeld.length > 0) await this.bus.publishBatch(Topics.deliveryReceipts, receiptRecords(this.settings.instanceId, now, notHeld), { causedBy: messages });
     await held;
   }
 }

@@ -1,5 +1,5 @@
 import type { DeliveryReceiptV1 } from '@borealis/contracts';
-import type { PublishRecord } from '@borealis/messaging';
+import type { PublishCause, PublishRecord } from '@borealis/messaging';
 import type { Clock } from '@borealis/util';
 
 const MAX_RECEIPT_IDS = 1000;
@@ -61,15 +61,21 @@ export class SentReceipts {
     private readonly instanceId: string,
     private readonly holdMs: number,
     private readonly clock: Clock,
-    /** Publishes receipts; reports its own failures (a lost `sent` receipt loses nothing, see above). */
-    private readonly publish: (records: PublishRecord<DeliveryReceiptV1>[]) => Promise<void>,
+    /**
+     * Publishes receipts; reports its own failures (a lost `sent` receipt loses nothing, see above).
+     * `causedBy` is the inbox batch being handled when the publish is its handler's (see `PublishOptions`).
+     */
+    private readonly publish: (records: PublishRecord<DeliveryReceiptV1>[], causedBy?: PublishCause) => Promise<void>,
     private readonly maxHeld = MAX_HELD,
   ) {}
 
-  /** Deliveries written to their devices at `atMs`: reported `sent` after `holdMs` unless acknowledged before. */
-  hold(atMs: number, written: readonly DeliveryOutcome[]): Promise<void> {
+  /**
+   * Deliveries written to their devices at `atMs`: reported `sent` after `holdMs` unless
+   * acknowledged before. The inbox's handler passes its batch as `causedBy`.
+   */
+  hold(atMs: number, written: readonly DeliveryOutcome[], causedBy?: PublishCause): Promise<void> {
     if (written.length === 0) return Promise.resolve();
-    if (this.holdMs === 0) return this.publish(receiptRecords(this.instanceId, atMs, written));
+    if (this.holdMs === 0) return this.publish(receiptRecords(this.instanceId, atMs, written), causedBy);
     const outcomes: DeliveryOutcome[] = [];
     for (const outcome of written) {
       const pair = pairOf(outcome.deviceId, outcome.messageId);
@@ -78,7 +84,7 @@ export class SentReceipts {
       outcomes.push(outcome);
     }
     if (outcomes.length > 0) this.batches.push({ atMs, outcomes });
-    if (this.held.size > this.maxHeld) return this.publishDue(-Infinity);
+    if (this.held.size > this.maxHeld) return this.publishDue(-Infinity, causedBy);
     this.arm();
     return Promise.resolve();
   }
@@ -112,7 +118,7 @@ export class SentReceipts {
   }
 
   /** Publishes the held batches written at or before `writtenBy`, less what was acknowledged meanwhile. */
-  private publishDue(writtenBy: number): Promise<void> {
+  private publishDue(writtenBy: number, causedBy?: PublishCause): Promise<void> {
     const records: PublishRecord<DeliveryReceiptV1>[] = [];
     while (this.batches.length > 0 && (this.batches[0]!.atMs <= writtenBy || this.held.size > this.maxHeld)) {
       const batch = this.batches.shift()!;
@@ -122,6 +128,6 @@ export class SentReceipts {
       for (const record of receiptRecords(this.instanceId, batch.atMs, due)) records.push(record);
     }
     this.arm();
-    return records.length > 0 ? this.publish(records) : Promise.resolve();
+    return records.length > 0 ? this.publish(records, causedBy) : Promise.resolve();
   }
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ClientProxy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { throwError, type Observable } from 'rxjs';
 import type { TopicDef } from '@borealis/contracts';
-import { MessageBus, type PublishRecord } from '../message-bus';
+import { MessageBus, type PublishOptions, type PublishRecord } from '../message-bus';
 
 /**
  * The Nest client of the bus: `emit(topic, records)` publishes a batch through the MessageBus and
@@ -18,9 +18,12 @@ export class BusClient extends ClientProxy {
     super();
   }
 
-  /** Typed `emit`: resolves when the records are durable. */
-  publishBatch<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[]): Promise<void> {
-    return this.bus.publish(topic, records);
+  /**
+   * Typed `emit`: resolves when the records are durable. A handler passes the batch it is handling
+   * as `causedBy` (see `PublishOptions`).
+   */
+  publishBatch<T>(topic: TopicDef<T>, records: PublishRecord<NoInfer<T>>[], options?: Pick<PublishOptions, 'causedBy'>): Promise<void> {
+    return this.bus.publish(topic, records, options);
   }
 
   override send<TResult = unknown, TInput = unknown>(pattern: unknown, _data?: TInput): Observable<TResult> {

@@ -1,5 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import type { DeliveryReceiptV1, DeliveryState } from '@borealis/contracts';
+import type { PublishCause } from '@borealis/messaging';
 import { Metrics } from '@borealis/platform';
 import { Clock } from '@borealis/util';
 import { Delivery } from '../domain/delivery-state';
@@ -53,7 +54,8 @@ export class DeliveryReceipts {
     for (const row of moved) this.metrics.deliveryLatency.observe(Math.max(0, nowMs - row.accepted_at_ms) / 1000);
   }
 
-  async handle(batch: readonly DeliveryReceiptV1[]): Promise<void> {
+  /** `causedBy`: the bus batch being handled, when called by its handler (see `PublishOptions`). */
+  async handle(batch: readonly DeliveryReceiptV1[], causedBy?: PublishCause): Promise<void> {
     const nowMs = this.clock.now();
     const steps = receiptRounds(batch).flatMap((round) => [...groupBy(round, (m) => m.status)]);
     if (steps.length === 1) {
@@ -71,6 +73,6 @@ export class DeliveryReceipts {
     const staleRoutes = new Map(notHeld.map((r) => [r.deviceId, r.instanceId]));
     const pairs = notHeld.flatMap((r) => r.messageIds.map((messageId) => ({ deviceId: r.deviceId, messageId })));
     const pending = await this.deliveries.outboundOfPairs(this.db.sql, pairs, [Delivery.pending], nowMs);
-    await this.router.routeByPresence(pending, staleRoutes);
+    await this.router.routeByPresence(pending, { staleRoutes, causedBy });
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { isValidInstanceId, transportInboxTopic, type DeliveryV1 } from '@borealis/contracts';
 import { PresenceStore } from '@borealis/keyvalue';
-import { BusClient } from '@borealis/messaging';
+import { BusClient, type PublishCause } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { groupBy } from '../group-by';
 import type { OutboundDelivery } from '../persistence/delivery.repository';
@@ -31,9 +31,11 @@ export class DeliveryRouter {
    * Routes by presence (one lookup for the whole list); deliveries of offline devices wait for the
    * device's next `connected` event. `staleRoutes` names, per device, an instance known not to hold
    * it: if presence still says that instance, the device's reconnection there will flush them.
-   * Returns the deliveries it handed to a transport.
+   * A handler passes its batch as `causedBy` (see `PublishOptions`). Returns the deliveries it
+   * handed to a transport.
    */
-  async routeByPresence(deliveries: readonly OutboundDelivery[], staleRoutes?: ReadonlyMap<string, string>): Promise<OutboundDelivery[]> {
+  async routeByPresence(deliveries: readonly OutboundDelivery[], options: { staleRoutes?: ReadonlyMap<string, string>; causedBy?: PublishCause } = {}): Promise<OutboundDelivery[]> {
+    const { staleRoutes, causedBy } = options;
     if (deliveries.length === 0) return [];
     const routes = await this.lookup([...new Set(deliveries.map((d) => d.deviceId))]);
     const routable = deliveries.filter((d) => {
@@ -44,7 +46,7 @@ export class DeliveryRouter {
       return false;
     });
     const byInstance = groupBy(routable, (d) => routes.get(d.deviceId)!);
-    await Promise.all([...byInstance].map(([instanceId, list]) => this.send(instanceId, list)));
+    await Promise.all([...byInstance].map(([instanceId, list]) => this.send(instanceId, list, causedBy)));
     return routable;
   }
 
@@ -53,7 +55,7 @@ export class DeliveryRouter {
    * so that one still waiting in their inbox is not written. Offline devices need nothing: they are
    * flushed only open deliveries when they connect.
    */
-  async cancelQueued(pairs: readonly { deviceId: string; messageId: string }[]): Promise<void> {
+  async cancelQueued(pairs: readonly { deviceId: string; messageId: string }[], causedBy?: PublishCause): Promise<void> {
     if (pairs.length === 0) return;
     const routes = await this.lookup([...new Set(pairs.map((p) => p.deviceId))]);
     const atMs = this.clock.now();
@@ -72,6 +74,7 @@ export class DeliveryRouter {
         this.bus.publishBatch(
           transportInboxTopic(instanceId),
           [...devices].flatMap(([deviceId, ids]) => chunks(ids, MAX_CANCEL_IDS).map((messageIds) => ({ value: { kind: 'cancel' as const, deviceId, messageIds, atMs } }))),
+          { causedBy },
         ),
       ),
     );
@@ -86,12 +89,13 @@ export class DeliveryRouter {
   }
 
   /** Publishes to one instance's inbox, in the given order (the topic is keyed by device). */
-  async send(instanceId: string, deliveries: readonly OutboundDelivery[]): Promise<void> {
+  async send(instanceId: string, deliveries: readonly OutboundDelivery[], causedBy?: PublishCause): Promise<void> {
     if (deliveries.length === 0) return;
     const sentAtMs = this.clock.now();
     await this.bus.publishBatch(
       transportInboxTopic(instanceId),
       deliveries.map((d) => ({ value: toDeliveryV1(d, sentAtMs) })),
+      { causedBy },
     );
   }
 }

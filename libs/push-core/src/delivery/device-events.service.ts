@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, ErrorCode, isValidInstanceId, type DeviceEventV1 } from '@borealis/contracts';
+import type { PublishCause } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { OPEN_STATES } from '../domain/delivery-state';
 import { groupBy } from '../group-by';
@@ -28,7 +29,8 @@ export class DeviceEvents {
     private readonly clock: Clock,
   ) {}
 
-  async handle(batch: readonly DeviceEventV1[]): Promise<void> {
+  /** `causedBy`: the bus batch being handled, when called by its handler (see `PublishOptions`). */
+  async handle(batch: readonly DeviceEventV1[], causedBy?: PublishCause): Promise<void> {
     for (const event of batch) {
       if (!isValidInstanceId(event.instanceId)) {
         throw new DomainError(ErrorCode.InvalidArgument, `instanceId "${event.instanceId}" is not a transport instance id`);
@@ -49,6 +51,6 @@ export class DeviceEvents {
     const open = await this.deliveries.outboundOfDevices(this.db.sql, deviceIds, OPEN_STATES, nowMs);
 
     const byInstance = groupBy(open, (d) => connectedTo.get(d.deviceId)!);
-    await Promise.all([...byInstance].map(([instanceId, list]) => this.router.send(instanceId, list)));
+    await Promise.all([...byInstance].map(([instanceId, list]) => this.router.send(instanceId, list, causedBy)));
   }
 }

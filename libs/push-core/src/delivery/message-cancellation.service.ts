@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { MessageCancelRequestedV1 } from '@borealis/contracts';
+import type { PublishCause } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { DeliveryRepository } from '../persistence/delivery.repository';
 import { MessageRepository } from '../persistence/message.repository';
@@ -29,7 +30,8 @@ export class MessageCancellation {
     private readonly clock: Clock,
   ) {}
 
-  async handle(batch: readonly MessageCancelRequestedV1[]): Promise<void> {
+  /** `causedBy`: the bus batch being handled, when called by its handler (see `PublishOptions`). */
+  async handle(batch: readonly MessageCancelRequestedV1[], causedBy?: PublishCause): Promise<void> {
     const unique = [...new Map(batch.map((r) => [`${r.projectId}\n${r.messageId}`, r])).values()];
     const nowMs = this.clock.now();
     const cancelled = await this.db.transaction(async (sql) => {
@@ -45,6 +47,6 @@ export class MessageCancellation {
       }
       return rows;
     });
-    await this.router.cancelQueued(cancelled);
+    await this.router.cancelQueued(cancelled, causedBy);
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { MessageAcceptedV1 } from '@borealis/contracts';
+import type { PublishCause } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { admit } from '../domain/admission';
 import { Delivery } from '../domain/delivery-state';
@@ -43,7 +44,8 @@ export class MessageIngest {
     private readonly clock: Clock,
   ) {}
 
-  async handle(batch: readonly MessageAcceptedV1[]): Promise<void> {
+  /** `causedBy`: the bus batch being handled, when called by its handler (see `PublishOptions`). */
+  async handle(batch: readonly MessageAcceptedV1[], causedBy?: PublishCause): Promise<void> {
     const unique = [...new Map(batch.map((m) => [m.messageId, m])).values()];
     const nowMs = this.clock.now();
     const groupJobs = await this.db.transaction(async (sql) => {
@@ -71,7 +73,7 @@ export class MessageIngest {
     // event is handled. Pending deliveries of earlier attempts at this batch are routed too.
     const deviceTargeted = unique.filter(isListedTarget);
     const pending = await this.deliveries.outboundOfMessages(this.db.sql, deviceTargeted.map((m) => m.messageId), [Delivery.pending], nowMs);
-    const routed = new Set((await this.router.routeByPresence(pending)).map((d) => d.messageId));
+    const routed = new Set((await this.router.routeByPresence(pending, { causedBy })).map((d) => d.messageId));
     // TTL 0: whoever was not reachable just now will never get it.
     const nowOrNever = new Set(deviceTargeted.filter(isNowOrNever).map((m) => m.messageId));
     const missed = pending.filter((d) => nowOrNever.has(d.messageId) && !routed.has(d.messageId));

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { RegistrationUnregisterRequestedV1 } from '@borealis/contracts';
+import type { PublishCause } from '@borealis/messaging';
 import { Clock } from '@borealis/util';
 import { DeliveryRouter } from '../delivery/delivery-router';
 import { DeliveryRepository } from '../persistence/delivery.repository';
@@ -27,7 +28,8 @@ export class AppServerUnregistrations {
     private readonly clock: Clock,
   ) {}
 
-  async handle(batch: readonly RegistrationUnregisterRequestedV1[]): Promise<void> {
+  /** `causedBy`: the bus batch being handled, when called by its handler (see `PublishOptions`). */
+  async handle(batch: readonly RegistrationUnregisterRequestedV1[], causedBy?: PublishCause): Promise<void> {
     const nowMs = this.clock.now();
     const failed = await this.db.transaction(async (sql) => {
       const rows: { deviceId: string; messageId: string }[] = [];
@@ -42,6 +44,6 @@ export class AppServerUnregistrations {
       }
       return rows;
     });
-    await this.router.cancelQueued(failed);
+    await this.router.cancelQueued(failed, causedBy);
   }
 }

@@ -8,7 +8,7 @@ import {
   type RegistrationReplyV1,
   type RegistrationRequestedV1,
 } from '@borealis/contracts';
-import { BusClient } from '@borealis/messaging';
+import { BusClient, type PublishCause } from '@borealis/messaging';
 import { Clock, randomToken } from '@borealis/util';
 import { isValidTopicName, MAX_TOPICS_PER_REGISTRATION } from '../domain/topic-name';
 import { groupBy } from '../group-by';
@@ -46,7 +46,8 @@ export class Registrations {
     private readonly clock: Clock,
   ) {}
 
-  async handle(batch: readonly RegistrationRequestedV1[]): Promise<void> {
+  /** `causedBy`: the bus batch being handled, when called by its handler (see `PublishOptions`). */
+  async handle(batch: readonly RegistrationRequestedV1[], causedBy?: PublishCause): Promise<void> {
     for (const request of batch) {
       if (!isValidInstanceId(request.replyTo)) {
         throw new DomainError(ErrorCode.InvalidArgument, `replyTo "${request.replyTo}" is not a transport instance id`);
@@ -66,7 +67,7 @@ export class Registrations {
     await Promise.all(Array.from({ length: Math.min(DEVICES_SIDE_BY_SIDE, devices.length) }, worker));
     const answered = batch.map((request) => ({ replyTo: request.replyTo, reply: replies.get(request)! }));
     const byInstance = groupBy(answered, (a) => a.replyTo);
-    await Promise.all([...byInstance].map(([instanceId, list]) => this.bus.publishBatch(transportInboxTopic(instanceId), list.map((a) => ({ value: a.reply })))));
+    await Promise.all([...byInstance].map(([instanceId, list]) => this.bus.publishBatch(transportInboxTopic(instanceId), list.map((a) => ({ value: a.reply })), { causedBy })));
   }
 
   private async answer(sql: Sql, request: RegistrationRequestedV1): Promise<RegistrationReplyV1> {
