@@ -53,7 +53,7 @@ describe('request ids passed explicitly only (Correlation.setImplicit(false))', 
     await bus.subscribe({ topic: Topics.deviceEvents, group: 'g', handler: async (ms) => void seen.push(...ms.map((m) => m.headers[REQUEST_ID_HEADER])) });
     await bus.start();
     const same = [{ headers: { [REQUEST_ID_HEADER]: 'req-4' } }, { headers: { [REQUEST_ID_HEADER]: 'req-4' } }];
-    const mixed = [{ headers: { [REQUEST_ID_HEADER]: 'req-5' } }, { headers: {} }];
+    const mixed: { headers: Record<string, string> }[] = [{ headers: { [REQUEST_ID_HEADER]: 'req-5' } }, { headers: {} }];
     await bus.publish(Topics.deviceEvents, [{ value: event('a') }, { value: event('b'), headers: { [REQUEST_ID_HEADER]: 'own' } }], { causedBy: same });
     await bus.publish(Topics.deviceEvents, [{ value: event('c') }], { causedBy: mixed });
     await bus.stop();
