@@ -420,6 +420,37 @@ describe('messages and deliveries', () => {
     expect(deliveries('t-1').map((d) => d.messageId)).toEqual([message.messageId, message.messageId, fresh.messageId]);
   });
 
+  it('routes a fresh batch from what it stored, as the Push DB would answer: per device high priority first, then acceptance order; not a scheduled or collapsed one', async () => {
+    const [x, y] = [newDevice(), newDevice()];
+    const [rx, ry] = [await register(x, a1), await register(y, a1)];
+    await presence.set(x, 't-1', 3600);
+    await presence.set(y, 't-1', 3600);
+    const m1 = accepted(p1, { type: 'device', value: rx });
+    clock.advance(1);
+    const m2 = { ...accepted(p1, { type: 'device', value: rx }), priority: 'high' as const, notification: { title: 'T2', message: 'M2', data: null } };
+    const m3 = { ...accepted(p1, { type: 'registrations', value: '2' }), registrationIds: [ry, rx] };
+    clock.advance(1);
+    const scheduled = { ...accepted(p1, { type: 'device', value: ry }), sendAtMs: clock.now() + HOUR };
+    const older = { ...accepted(p1, { type: 'device', value: ry }), collapseKey: 'score' };
+    clock.advance(1);
+    const newer = { ...accepted(p1, { type: 'device', value: ry }), collapseKey: 'score' };
+    const batch = [m1, m2, m3, scheduled, older, newer];
+    await bus.publish(Topics.messageAccepted, batch.map((value) => ({ value })));
+    const ids = batch.map((m) => m.messageId);
+    const stored = await app.get(DeliveryRepository).outboundOfMessages(app.get(PushDb).sql, ids, ['pending'], clock.now());
+    await expectEventually(() => expect(deliveries('t-1')).toHaveLength(stored.length));
+    const routed = deliveries('t-1');
+    const perDevice = (deviceId: string, list: { deviceId: string; messageId: string }[]) => list.filter((d) => d.deviceId === deviceId).map((d) => d.messageId);
+    expect(perDevice(x, routed)).toEqual([m2.messageId, m1.messageId, m3.messageId]);
+    expect(perDevice(y, routed)).toEqual([m3.messageId, newer.messageId]);
+    for (const device of [x, y]) expect(perDevice(device, routed)).toEqual(perDevice(device, stored));
+    const m2Routed = routed.find((d) => d.messageId === m2.messageId)!;
+    expect(m2Routed).toMatchObject({ title: 'T2', message: 'M2', priority: 'high', expiresAtMs: m2.expiresAtMs, applicationId: a1, registrationId: rx });
+    expect(m2Routed.data).toBeNull();
+    expect(routed.find((d) => d.messageId === m1.messageId)).toMatchObject({ title: 'Hello', message: 'World', data: '{"k":1}', priority: 'normal' });
+    expect(await deliveryRows(older.messageId)).toEqual([{ registration_id: ry, state: 'expired' }]);
+  });
+
   it('never routes a message that expired before it was stored', async () => {
     const device = newDevice();
     const registrationId = await register(device, a1);

@@ -7,7 +7,7 @@ import { Delivery } from '../domain/delivery-state';
 import { deliveryExpiry, isNowOrNever } from '../domain/expiry';
 import type { StatIncrement } from '../domain/stats';
 import { groupBy } from '../group-by';
-import { DeliveryRepository, type DeviceTargetMessage } from '../persistence/delivery.repository';
+import { DeliveryRepository, type DeviceTargetMessage, type OutboundDelivery, type RecipientOfMessage } from '../persistence/delivery.repository';
 import { FanOutJobRepository } from '../persistence/fanout-job.repository';
 import { MessageRepository, type NewMessage } from '../persistence/message.repository';
 import { PushDb, type Sql } from '../persistence/push-db';
@@ -17,6 +17,49 @@ import { DeliveryRouter } from './delivery-router';
 import { FanOutWorker } from './fan-out.worker';
 
 const NO_LIVE_REGISTRATION = 'no live registration in this project';
+
+/** A pending delivery this call created, with what routing needs and what orders it. */
+export interface CreatedDelivery extends OutboundDelivery {
+  acceptedAtMs: number;
+  notBeforeMs: number | null;
+}
+
+function createdDelivery(recipient: RecipientOfMessage, stored: NewMessage): CreatedDelivery {
+  const { message } = stored;
+  return {
+    messageId: recipient.messageId,
+    deviceId: recipient.deviceId,
+    applicationId: recipient.applicationId,
+    registrationId: recipient.registrationId,
+    title: message.notification.title,
+    message: message.notification.message,
+    data: message.notification.data,
+    expiresAtMs: stored.expiresAtMs,
+    priority: message.priority,
+    acceptedAtMs: message.acceptedAtMs,
+    notBeforeMs: message.sendAtMs ?? null,
+  };
+}
+
+/**
+ * What `DeliveryRepository.outboundOfMessages` would read back of these pending deliveries: the
+ * unexpired and due ones, per device `high` priority first, then in acceptance order.
+ */
+export function routableNow(created: readonly CreatedDelivery[], nowMs: number): OutboundDelivery[] {
+  return created
+    .filter((d) => d.expiresAtMs > nowMs && (d.notBeforeMs === null || d.notBeforeMs <= nowMs))
+    .sort(
+      (a, b) =>
+        compare(a.deviceId, b.deviceId) ||
+        Number(b.priority === 'high') - Number(a.priority === 'high') ||
+        a.acceptedAtMs - b.acceptedAtMs ||
+        compare(a.messageId, b.messageId),
+    );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** Targets whose recipients the message names (one registration, or a multicast's list), not a group to fan out. */
 function isListedTarget(message: MessageAcceptedV1): boolean {
@@ -48,7 +91,7 @@ export class MessageIngest {
   async handle(batch: readonly MessageAcceptedV1[], causedBy?: PublishCause): Promise<void> {
     const unique = [...new Map(batch.map((m) => [m.messageId, m])).values()];
     const nowMs = this.clock.now();
-    const groupJobs = await this.db.transaction(async (sql) => {
+    const { groupJobs, created } = await this.db.transaction(async (sql) => {
       const admitted = await this.admitAll(sql, unique, nowMs);
       // Only messages stored by this call count and resolve recipients: a redelivery changes nothing.
       const inserted = await this.messages.insertNew(sql, admitted, nowMs);
@@ -60,11 +103,12 @@ export class MessageIngest {
         this.logger.log({ msg: `message ${a.outcome}`, messageId: a.message.messageId, projectId: a.message.projectId, reason: a.failureReason });
       }
       const stored = fresh.filter((a) => a.outcome === 'stored');
-      counted.push(...(await this.storeDeviceTargeted(sql, stored.filter((a) => isListedTarget(a.message)), nowMs)));
+      const listed = await this.storeDeviceTargeted(sql, stored.filter((a) => isListedTarget(a.message)), nowMs);
+      counted.push(...listed.counted);
       const group = stored.filter((a) => !isListedTarget(a.message)).map((a) => ({ messageId: a.message.messageId, notBeforeMs: a.message.sendAtMs ?? null }));
       await this.jobs.create(sql, group, nowMs);
       await this.stats.bump(sql, counted);
-      return group.length;
+      return { groupJobs: group.length, created: { messageIds: new Set(fresh.map((a) => a.message.messageId)), deliveries: listed.created } };
     });
     if (groupJobs > 0) this.fanOut.kick();
 
@@ -72,7 +116,12 @@ export class MessageIngest {
     // this read is found here, and one that connects after it finds them when its `connected`
     // event is handled. Pending deliveries of earlier attempts at this batch are routed too.
     const deviceTargeted = unique.filter(isListedTarget);
-    const pending = await this.deliveries.outboundOfMessages(this.db.sql, deviceTargeted.map((m) => m.messageId), [Delivery.pending], nowMs);
+    // When this call stored every one of them, the deliveries it created are all they have: no
+    // need to read them back (a statement per batch, and each message's content from PostgreSQL,
+    // which this process holds already). Otherwise an earlier attempt may have stored some.
+    const pending = deviceTargeted.every((m) => created.messageIds.has(m.messageId))
+      ? routableNow(created.deliveries, nowMs)
+      : await this.deliveries.outboundOfMessages(this.db.sql, deviceTargeted.map((m) => m.messageId), [Delivery.pending], nowMs);
     const routed = new Set((await this.router.routeByPresence(pending, { causedBy })).map((d) => d.messageId));
     // TTL 0: whoever was not reachable just now will never get it.
     const nowOrNever = new Set(deviceTargeted.filter(isNowOrNever).map((m) => m.messageId));
@@ -106,8 +155,9 @@ export class MessageIngest {
   /**
    * Creates the deliveries of device-targeted and multicast messages (one per listed registration
    * that is live in the message's project), applies collapse keys, fails a message none reached.
+   * Returns the counts and the deliveries left pending (those created, less the collapsed).
    */
-  private async storeDeviceTargeted(sql: Sql, stored: readonly NewMessage[], nowMs: number): Promise<StatIncrement[]> {
+  private async storeDeviceTargeted(sql: Sql, stored: readonly NewMessage[], nowMs: number): Promise<{ counted: StatIncrement[]; created: CreatedDelivery[] }> {
     const targets: DeviceTargetMessage[] = stored.flatMap((a) =>
       [...new Set(a.message.registrationIds ?? [a.message.target.value])].map((registrationId) => ({
         id: a.message.messageId,
@@ -126,11 +176,15 @@ export class MessageIngest {
     const counted: StatIncrement[] = unreachable.map((m) => ({ projectId: m.projectId, counter: 'failed', atMs: nowMs }));
     for (const m of unreachable) this.logger.log({ msg: 'message failed', messageId: m.id, reason: NO_LIVE_REGISTRATION });
 
+    const collapsedPairs = new Set<string>();
     const collapsing = targets.filter((m) => m.collapseKey !== null && reached.has(m.id));
     for (const [key, list] of groupBy(collapsing, (m) => m.collapseKey!)) {
       const collapsed = await this.deliveries.collapse(sql, key, [...new Set(list.map((m) => m.registrationId))], nowMs);
       counted.push(...perRow(collapsed, 'expired', nowMs));
+      for (const row of collapsed) collapsedPairs.add(`${row.message_id}\n${row.registration_id}`);
     }
-    return counted;
+    const byId = new Map(stored.map((a) => [a.message.messageId, a]));
+    const pending = collapsedPairs.size === 0 ? created : created.filter((c) => !collapsedPairs.has(`${c.messageId}\n${c.registrationId}`));
+    return { counted, created: pending.map((c) => createdDelivery(c, byId.get(c.messageId)!)) };
   }
 }
