@@ -667,6 +667,29 @@ describe('receipts in batches, sweeper, statistics', () => {
     expect(bad.json()).toMatchObject({ code: 'invalid_argument' });
   });
 
+  it('counts a batch accepted across midnight on each message\'s own day, in the statement that stores it; a redelivery counts nothing', async () => {
+    const p6 = `p6-${randomToken(4)}`;
+    const a6 = `a6-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p6, true, 1), application(a6, p6, true, 1)]);
+    const registrationId = await register(newDevice(), a6);
+    clock.set(T0 + DAY - 1);
+    const late = accepted(p6, { type: 'device', value: registrationId });
+    clock.set(T0 + DAY);
+    const early = accepted(p6, { type: 'device', value: registrationId });
+    const unreachable = accepted(p6, { type: 'device', value: 'no-such-registration' });
+    const foreign = accepted(p1, { type: 'device', value: registrationId });
+    await bus.publish(Topics.messageAccepted, [late, early, unreachable, foreign].map((value) => ({ value })));
+    await bus.publish(Topics.messageAccepted, [late, early].map((value) => ({ value })));
+    const day1 = new Date(T0).toISOString().slice(0, 10);
+    const day2 = new Date(T0 + DAY).toISOString().slice(0, 10);
+    expect((await stats.getStats(p6, day1, day2)).days).toEqual([
+      { date: day1, accepted: 1, delivered: 0, expired: 0, failed: 0, cancelled: 0 },
+      { date: day2, accepted: 2, delivered: 0, expired: 0, failed: 1, cancelled: 0 },
+    ]);
+    expect(await statuses.getStatus(p6, unreachable.messageId)).toMatchObject({ state: 'failed' });
+    expect(await statuses.getStatus(p1, foreign.messageId)).toMatchObject({ state: 'failed' });
+  });
+
   it('adds up counts made by many concurrent transactions, which do not queue on one counter row', async () => {
     const p4 = `p4-${randomToken(4)}`;
     const db = app.get(PushDb);
