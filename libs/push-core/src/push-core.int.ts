@@ -667,7 +667,7 @@ describe('receipts in batches, sweeper, statistics', () => {
     expect(bad.json()).toMatchObject({ code: 'invalid_argument' });
   });
 
-  it('counts a batch accepted across midnight on each message\'s own day, in the statement that stores it; a redelivery counts nothing', async () => {
+  it('counts a batch accepted across midnight on each message\'s own day; a redelivery counts nothing', async () => {
     const p6 = `p6-${randomToken(4)}`;
     const a6 = `a6-${randomToken(4)}`;
     await bus.publish(Topics.registry, [project(p6, true, 1), application(a6, p6, true, 1)]);

@@ -94,11 +94,9 @@ export class MessageIngest {
     const { groupJobs, created } = await this.db.transaction(async (sql) => {
       const admitted = await this.admitAll(sql, unique, nowMs);
       // Only messages stored by this call count and resolve recipients: a redelivery changes nothing.
-      // They are counted accepted in the statement that stores them; what else this call counts is
-      // on today's counter rows, which that statement took.
-      const inserted = admitted.length === 0 ? new Set<string>() : await this.stats.countAccepted(sql, this.messages.insertNewStatement(admitted, nowMs), admitted.map((a) => a.message.projectId), nowMs);
+      const inserted = await this.messages.insertNew(sql, admitted, nowMs);
       const fresh = admitted.filter((a) => inserted.has(a.message.messageId));
-      const counted: StatIncrement[] = [];
+      const counted: StatIncrement[] = fresh.map((a) => ({ projectId: a.message.projectId, counter: 'accepted', atMs: a.message.acceptedAtMs }));
       for (const a of fresh) {
         if (a.outcome === 'stored') continue;
         counted.push({ projectId: a.message.projectId, counter: a.outcome, atMs: nowMs });

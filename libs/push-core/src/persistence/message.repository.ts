@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { MessageAcceptedV1, Priority, TargetType } from '@borealis/contracts';
 import type { MessageOutcome } from '../domain/message-status';
 import type { GroupMessage } from './delivery.repository';
-import type { Sql, Statement } from './push-db';
+import type { Sql } from './push-db';
 
 export interface NewMessage {
   message: MessageAcceptedV1;
@@ -67,22 +67,18 @@ function toStoredMessage(row: StoredMessageRow): StoredMessage {
 @Injectable()
 export class MessageRepository {
   /** Inserts the messages not stored yet (keyed by message id); returns the ids it inserted. */
-  /**
-   * Inserts the messages not stored yet (idempotent by id); the statement returns each inserted
-   * message's `id`, `project_id` and `accepted_at_ms`, for the caller to count in the same
-   * statement (`StatsRepository.countAccepted`).
-   */
-  insertNewStatement(messages: readonly NewMessage[], nowMs: number): Statement {
+  async insertNew(sql: Sql, messages: readonly NewMessage[], nowMs: number): Promise<Set<string>> {
+    if (messages.length === 0) return new Set();
     const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
-    return {
-      text: `INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
+    const rows = await sql<{ id: string }>(
+      `INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
                              accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms, stored_at_ms)
        SELECT m.*, $16::bigint
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                      $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[]) AS m
        ON CONFLICT (id) DO NOTHING
-       RETURNING id, project_id, accepted_at_ms`,
-      params: [
+       RETURNING id`,
+      [
         column((m) => m.message.messageId),
         column((m) => m.message.projectId),
         column((m) => m.message.target.type),
@@ -100,7 +96,8 @@ export class MessageRepository {
         column((m) => m.message.sendAtMs ?? null),
         nowMs,
       ],
-    };
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   async markFailed(sql: Sql, messageIds: readonly string[], reason: string): Promise<void> {

@@ -64,38 +64,6 @@ export class StatsRepository {
     return rows;
   }
 
-  /**
-   * Runs a statement that inserts messages (it must return `id`, `project_id` and
-   * `accepted_at_ms` of each row it inserted) and counts each as `accepted` on the UTC day it was
-   * accepted, in the same statement; returns the inserted ids. It also takes the counter row of
-   * each of `projectIds` for `nowMs`'s day (adding nothing), so that a later `bump` in the same
-   * transaction, which counts on that day, finds its rows held already: the transaction takes its
-   * counter rows in one statement, in order, as one `bump` would (no deadlock with another), and
-   * saves the round trip of a `bump` when it has nothing else to count.
-   */
-  async countAccepted(sql: Sql, insert: Statement, projectIds: readonly string[], nowMs: number): Promise<Set<string>> {
-    const n = insert.params.length;
-    const rows = await sql<{ id: string }>(
-      `WITH changed AS (${insert.text}),
-       counts AS (
-         SELECT project_id, day, sum(accepted)::bigint AS accepted FROM (
-           SELECT project_id, (to_timestamp(accepted_at_ms / 1000.0) AT TIME ZONE 'UTC')::date AS day, 1 AS accepted FROM changed
-           UNION ALL
-           SELECT project_id, $${n + 2}::date, 0 FROM unnest($${n + 1}::text[]) AS p(project_id)
-         ) c
-         GROUP BY project_id, day ORDER BY project_id, day
-       ),
-       counted AS (
-         INSERT INTO project_daily_stats AS s (project_id, day, ${COUNTERS.join(', ')}, shard)
-         SELECT project_id, day, ${COUNTERS.map((c) => (c === 'accepted' ? 'accepted' : '0')).join(', ')}, $${n + 3}::smallint FROM counts
-         ON CONFLICT (project_id, day, shard) DO UPDATE SET accepted = s.accepted + EXCLUDED.accepted
-       )
-       SELECT id FROM changed`,
-      [...insert.params, [...new Set(projectIds)], utcDay(nowMs), this.shardOf(sql)],
-    );
-    return new Set(rows.map((r) => r.id));
-  }
-
   async bump(sql: Sql, increments: readonly StatIncrement[]): Promise<void> {
     this.countInMetrics(sql, increments);
     const rows = new Map<string, { projectId: string; day: string; counts: Record<StatCounter, number> }>();
