@@ -5,6 +5,7 @@ import { Clock } from '@borealis/util';
 import { admit } from '../domain/admission';
 import { Delivery } from '../domain/delivery-state';
 import { deliveryExpiry, isNowOrNever } from '../domain/expiry';
+import type { MessageOutcome } from '../domain/message-status';
 import type { StatIncrement } from '../domain/stats';
 import { groupBy } from '../group-by';
 import { DeliveryRepository, type DeviceTargetMessage, type OutboundDelivery, type RecipientOfMessage } from '../persistence/delivery.repository';
@@ -17,6 +18,28 @@ import { DeliveryRouter } from './delivery-router';
 import { FanOutWorker } from './fan-out.worker';
 
 const NO_LIVE_REGISTRATION = 'no live registration in this project';
+
+/** What storing a batch gives routing: the messages this call stored, and the pending deliveries it created. */
+interface StoredBatch {
+  groupJobs: number;
+  created: { messageIds: Set<string>; deliveries: CreatedDelivery[] };
+}
+
+/** A row of `MessageRepository.storeListedStatement`. */
+interface ListedRow {
+  kind: 'message' | 'delivery';
+  id: string;
+  outcome: MessageOutcome | null;
+  failure_reason: string | null;
+  registration_id: string | null;
+  device_id: string | null;
+  application_id: string | null;
+}
+
+/** A message `storeListed` takes: a listed target, no collapse key (collapsing needs its own statements). */
+function storedInOneStatement(message: MessageAcceptedV1): boolean {
+  return isListedTarget(message) && message.collapseKey === null;
+}
 
 /** A pending delivery this call created, with what routing needs and what orders it. */
 export interface CreatedDelivery extends OutboundDelivery {
@@ -91,25 +114,8 @@ export class MessageIngest {
   async handle(batch: readonly MessageAcceptedV1[], causedBy?: PublishCause): Promise<void> {
     const unique = [...new Map(batch.map((m) => [m.messageId, m])).values()];
     const nowMs = this.clock.now();
-    const { groupJobs, created } = await this.db.transaction(async (sql) => {
-      const admitted = await this.admitAll(sql, unique, nowMs);
-      // Only messages stored by this call count and resolve recipients: a redelivery changes nothing.
-      const inserted = await this.messages.insertNew(sql, admitted, nowMs);
-      const fresh = admitted.filter((a) => inserted.has(a.message.messageId));
-      const counted: StatIncrement[] = fresh.map((a) => ({ projectId: a.message.projectId, counter: 'accepted', atMs: a.message.acceptedAtMs }));
-      for (const a of fresh) {
-        if (a.outcome === 'stored') continue;
-        counted.push({ projectId: a.message.projectId, counter: a.outcome, atMs: nowMs });
-        this.logger.log({ msg: `message ${a.outcome}`, messageId: a.message.messageId, projectId: a.message.projectId, reason: a.failureReason });
-      }
-      const stored = fresh.filter((a) => a.outcome === 'stored');
-      const listed = await this.storeDeviceTargeted(sql, stored.filter((a) => isListedTarget(a.message)), nowMs);
-      counted.push(...listed.counted);
-      const group = stored.filter((a) => !isListedTarget(a.message)).map((a) => ({ messageId: a.message.messageId, notBeforeMs: a.message.sendAtMs ?? null }));
-      await this.jobs.create(sql, group, nowMs);
-      await this.stats.bump(sql, counted);
-      return { groupJobs: group.length, created: { messageIds: new Set(fresh.map((a) => a.message.messageId)), deliveries: listed.created } };
-    });
+    // The usual batch, device-targeted or multicast messages without a collapse key: one statement.
+    const { groupJobs, created } = unique.every(storedInOneStatement) ? await this.storeListed(unique, nowMs) : await this.storeInTransaction(unique, nowMs);
     if (groupJobs > 0) this.fanOut.kick();
 
     // Presence is read only now that the deliveries are committed: a device that connected before
@@ -134,6 +140,60 @@ export class MessageIngest {
         }
       });
     }
+  }
+
+
+  /** Any batch, in one transaction: messages, deliveries, collapse keys, fan-out jobs, counters. */
+  private storeInTransaction(unique: readonly MessageAcceptedV1[], nowMs: number): Promise<StoredBatch> {
+    return this.db.transaction(async (sql) => {
+      const admitted = await this.admitAll(sql, unique, nowMs);
+      // Only messages stored by this call count and resolve recipients: a redelivery changes nothing.
+      const inserted = await this.messages.insertNew(sql, admitted, nowMs);
+      const fresh = admitted.filter((a) => inserted.has(a.message.messageId));
+      const counted: StatIncrement[] = fresh.map((a) => ({ projectId: a.message.projectId, counter: 'accepted', atMs: a.message.acceptedAtMs }));
+      for (const a of fresh) {
+        if (a.outcome === 'stored') continue;
+        counted.push({ projectId: a.message.projectId, counter: a.outcome, atMs: nowMs });
+        this.logger.log({ msg: `message ${a.outcome}`, messageId: a.message.messageId, projectId: a.message.projectId, reason: a.failureReason });
+      }
+      const stored = fresh.filter((a) => a.outcome === 'stored');
+      const listed = await this.storeDeviceTargeted(sql, stored.filter((a) => isListedTarget(a.message)), nowMs);
+      counted.push(...listed.counted);
+      const group = stored.filter((a) => !isListedTarget(a.message)).map((a) => ({ messageId: a.message.messageId, notBeforeMs: a.message.sendAtMs ?? null }));
+      await this.jobs.create(sql, group, nowMs);
+      await this.stats.bump(sql, counted);
+      return { groupJobs: group.length, created: { messageIds: new Set(fresh.map((a) => a.message.messageId)), deliveries: listed.created } };
+    });
+  }
+
+  /**
+   * A batch of device-targeted and multicast messages without collapse keys: the projects read,
+   * then messages, deliveries and counters in one statement, which commits on its own (four round
+   * trips to PostgreSQL fewer than a transaction: see docs/benchmarks.md, "Cost per push").
+   */
+  private async storeListed(unique: readonly MessageAcceptedV1[], nowMs: number): Promise<StoredBatch> {
+    const admitted = await this.admitAll(this.db.sql, unique, nowMs);
+    const targets = admitted
+      .filter((a) => a.outcome === 'stored')
+      .flatMap((a) => [...new Set(a.message.registrationIds ?? [a.message.target.value])].map((registrationId) => ({ messageId: a.message.messageId, registrationId })));
+    const rows = await this.stats.withCounts<ListedRow>(this.db.sql, this.messages.storeListedStatement(admitted, targets, nowMs, NO_LIVE_REGISTRATION), ['accepted', 'expired', 'failed']);
+    const byId = new Map(admitted.map((a) => [a.message.messageId, a]));
+    const messageIds = new Set<string>();
+    const counted: StatIncrement[] = [];
+    const deliveries: CreatedDelivery[] = [];
+    for (const row of rows) {
+      if (row.kind === 'delivery') {
+        deliveries.push(createdDelivery({ messageId: row.id, registrationId: row.registration_id!, deviceId: row.device_id!, applicationId: row.application_id! }, byId.get(row.id)!));
+        continue;
+      }
+      messageIds.add(row.id);
+      if (row.outcome === 'stored') continue;
+      const { projectId } = byId.get(row.id)!.message;
+      counted.push({ projectId, counter: row.outcome as Exclude<MessageOutcome, 'stored'>, atMs: nowMs });
+      this.logger.log({ msg: `message ${row.outcome}`, messageId: row.id, projectId, reason: row.failure_reason });
+    }
+    this.stats.observe(this.db.sql, counted);
+    return { groupJobs: 0, created: { messageIds, deliveries } };
   }
 
   private async admitAll(sql: Sql, messages: readonly MessageAcceptedV1[], nowMs: number): Promise<NewMessage[]> {

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { MessageAcceptedV1, Priority, TargetType } from '@borealis/contracts';
+import { Delivery } from '../domain/delivery-state';
 import type { MessageOutcome } from '../domain/message-status';
+import { utcDay } from '../domain/stats';
 import type { GroupMessage } from './delivery.repository';
 import type { Sql } from './push-db';
 
@@ -98,6 +100,98 @@ export class MessageRepository {
       ],
     );
     return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Device-targeted and multicast messages with their deliveries, as one statement (atomic without
+   * a transaction), for `StatsRepository.withCounts` (its CTE `counts`). It inserts the messages
+   * not stored yet. One that admission let through (`stored`) but none of whose listed
+   * registrations is live in its project, of an active application, is stored `failed` with
+   * `unreachableReason`; the others get a pending delivery per such registration (`targets`, one
+   * per message and registration). It counts each inserted message `accepted` on the UTC day it
+   * was accepted, and one not `stored` under its outcome on `nowMs`'s day. The rows: one per
+   * inserted message (`kind` 'message': `id`, `project_id`, `outcome`, `failure_reason`) and one
+   * per created delivery (`kind` 'delivery': `id` its message's, `registration_id`, `device_id`,
+   * `application_id`).
+   */
+  storeListedStatement(
+    messages: readonly NewMessage[],
+    targets: readonly { messageId: string; registrationId: string }[],
+    nowMs: number,
+    unreachableReason: string,
+  ): { ctes: string; select: string; params: unknown[] } {
+    const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
+    return {
+      ctes: `input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[])
+           AS i(id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
+                accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms)
+       ),
+       reach AS (
+         SELECT t.message_id, r.id AS registration_id, r.project_id, r.device_id, r.application_id
+           FROM unnest($17::text[], $18::text[]) AS t(message_id, registration_id)
+           JOIN input i ON i.id = t.message_id AND i.outcome = 'stored'
+           JOIN registrations r ON r.id = t.registration_id AND r.project_id = i.project_id AND r.unregistered_at_ms IS NULL
+           JOIN registry_applications a ON a.id = r.application_id AND a.project_id = r.project_id AND a.is_active
+       ),
+       judged AS (
+         SELECT i.*, (i.outcome = 'stored' AND NOT EXISTS (SELECT 1 FROM reach WHERE reach.message_id = i.id)) AS unreachable FROM input i
+       ),
+       stored AS (
+         INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
+                               accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms, stored_at_ms)
+         SELECT id, project_id, target_type, target_value, title, body, data, priority, collapse_key, accepted_at_ms, expires_at_ms,
+                CASE WHEN unreachable THEN 'failed' ELSE outcome END, CASE WHEN unreachable THEN $19 ELSE failure_reason END,
+                ttl_seconds, send_at_ms, $16::bigint
+           FROM judged
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id, project_id, outcome, failure_reason, accepted_at_ms
+       ),
+       created AS (
+         INSERT INTO deliveries (message_id, registration_id, project_id, device_id, application_id, state,
+                                 accepted_at_ms, expires_at_ms, updated_at_ms, collapse_key, not_before_ms)
+         SELECT r.message_id, r.registration_id, r.project_id, r.device_id, r.application_id, $20, i.accepted_at_ms, i.expires_at_ms, $16::bigint,
+                i.collapse_key, i.send_at_ms
+           FROM reach r JOIN stored s ON s.id = r.message_id JOIN input i ON i.id = r.message_id
+         ON CONFLICT (message_id, registration_id) DO NOTHING
+         RETURNING message_id, registration_id, device_id, application_id
+       ),
+       counts AS (
+         SELECT project_id, day, sum(accepted)::bigint AS accepted, sum(expired)::bigint AS expired, sum(failed)::bigint AS failed FROM (
+           SELECT project_id, (to_timestamp(accepted_at_ms / 1000.0) AT TIME ZONE 'UTC')::date AS day, 1 AS accepted, 0 AS expired, 0 AS failed FROM stored
+           UNION ALL
+           SELECT project_id, $21::date, 0, (outcome = 'expired')::int, (outcome = 'failed')::int FROM stored WHERE outcome <> 'stored'
+         ) c
+         GROUP BY project_id, day
+       )`,
+      select: `SELECT 'message' AS kind, id, outcome, failure_reason, NULL::text AS registration_id, NULL::text AS device_id, NULL::text AS application_id FROM stored
+       UNION ALL
+       SELECT 'delivery', message_id, NULL, NULL, registration_id, device_id, application_id FROM created`,
+      params: [
+        column((m) => m.message.messageId),
+        column((m) => m.message.projectId),
+        column((m) => m.message.target.type),
+        column((m) => m.message.target.value),
+        column((m) => m.message.notification.title),
+        column((m) => m.message.notification.message),
+        column((m) => m.message.notification.data),
+        column((m) => m.message.priority),
+        column((m) => m.message.collapseKey),
+        column((m) => m.message.acceptedAtMs),
+        column((m) => m.expiresAtMs),
+        column((m) => m.outcome),
+        column((m) => m.failureReason),
+        column((m) => m.message.ttlSeconds),
+        column((m) => m.message.sendAtMs ?? null),
+        nowMs,
+        targets.map((t) => t.messageId),
+        targets.map((t) => t.registrationId),
+        unreachableReason,
+        Delivery.pending,
+        utcDay(nowMs),
+      ],
+    };
   }
 
   async markFailed(sql: Sql, messageIds: readonly string[], reason: string): Promise<void> {

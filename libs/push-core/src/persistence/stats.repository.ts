@@ -64,6 +64,33 @@ export class StatsRepository {
     return rows;
   }
 
+  /**
+   * Runs a statement whose WITH list ends with a CTE `counts` (columns `project_id`, `day` and one
+   * per counter in `counters`, at most one row per project and day) and adds those rows to the
+   * counters in the same statement, in order, as `bump` does: atomic on its own, so the caller
+   * needs no transaction. `ctes` is the WITH list without the WITH, `select` the final query; the
+   * shard is one parameter after `params`. The caller reports what it counted with `observe`.
+   */
+  async withCounts<T>(sql: Sql, statement: { ctes: string; select: string; params: readonly unknown[] }, counters: readonly StatCounter[]): Promise<T[]> {
+    const shard = `$${statement.params.length + 1}::smallint`;
+    return sql<T>(
+      `WITH ${statement.ctes},
+       counted AS (
+         INSERT INTO project_daily_stats AS s (project_id, day, ${COUNTERS.join(', ')}, shard)
+         SELECT project_id, day, ${COUNTERS.map((c) => (counters.includes(c) ? c : '0')).join(', ')}, ${shard}
+           FROM counts ORDER BY project_id, day
+         ON CONFLICT (project_id, day, shard) DO UPDATE SET ${counters.map((c) => `${c} = s.${c} + EXCLUDED.${c}`).join(', ')}
+       )
+       ${statement.select}`,
+      [...statement.params, this.shardOf(sql)],
+    );
+  }
+
+  /** Reports increments counted by a `withCounts` statement to the metrics, once it committed. */
+  observe(sql: Sql, increments: readonly StatIncrement[]): void {
+    this.countInMetrics(sql, increments);
+  }
+
   async bump(sql: Sql, increments: readonly StatIncrement[]): Promise<void> {
     this.countInMetrics(sql, increments);
     const rows = new Map<string, { projectId: string; day: string; counts: Record<StatCounter, number> }>();
