@@ -551,6 +551,33 @@ describe('messages and deliveries', () => {
     expect(await statuses.getStatus(p1, messageId)).toMatchObject({ state: 'stored', counts: { pending: 7 } });
   });
 
+  it('stores a mixed batch of listed messages as one statement would have to: each outcome, each delivery, each count, once', async () => {
+    const p7 = `p7-${randomToken(4)}`;
+    const a7 = `a7-${randomToken(4)}`;
+    await bus.publish(Topics.registry, [project(p7, true, 1), application(a7, p7, true, 1)]);
+    const [x, y] = [newDevice(), newDevice()];
+    const [rx, ry] = [await register(x, a7), await register(y, a7)];
+    const foreignRegistration = await register(newDevice(), a1);
+    const unknownProject = accepted(`p-unknown-${randomToken(4)}`, { type: 'device', value: rx });
+    const expired = { ...accepted(p7, { type: 'device', value: rx }), expiresAtMs: clock.now() - 1 };
+    const multicast = { ...accepted(p7, { type: 'registrations', value: '4' }), registrationIds: [rx, foreignRegistration, 'no-such-registration', ry] };
+    const unreachable = { ...accepted(p7, { type: 'registrations', value: '1' }), registrationIds: [foreignRegistration] };
+    const plain = accepted(p7, { type: 'device', value: ry });
+    const batch = [unknownProject, expired, multicast, unreachable, plain];
+    await bus.publish(Topics.messageAccepted, batch.map((value) => ({ value })));
+    await bus.publish(Topics.messageAccepted, batch.map((value) => ({ value })));
+
+    expect(await statuses.getStatus(unknownProject.projectId, unknownProject.messageId)).toMatchObject({ state: 'failed', recipients: [] });
+    expect(await statuses.getStatus(p7, expired.messageId)).toMatchObject({ state: 'expired', recipients: [] });
+    expect(await statuses.getStatus(p7, unreachable.messageId)).toMatchObject({ state: 'failed', recipients: [] });
+    const byRegistration = (a: { registration_id: string }, b: { registration_id: string }) => (a.registration_id < b.registration_id ? -1 : 1);
+    expect((await deliveryRows(multicast.messageId)).sort(byRegistration)).toEqual([rx, ry].map((registration_id) => ({ registration_id, state: 'pending' })).sort(byRegistration));
+    expect(await deliveryRows(plain.messageId)).toEqual([{ registration_id: ry, state: 'pending' }]);
+    const day = new Date(T0).toISOString().slice(0, 10);
+    expect((await stats.getStats(p7, day, day)).days).toEqual([{ date: day, accepted: 4, delivered: 0, expired: 1, failed: 1, cancelled: 0 }]);
+    expect((await stats.getStats(unknownProject.projectId, day, day)).days).toEqual([{ date: day, accepted: 1, delivered: 0, expired: 0, failed: 1, cancelled: 0 }]);
+  });
+
   it('fails messages of an unknown project', async () => {
     const messageId = await send(accepted('no-such-project', { type: 'application', value: a1 }));
     expect(await statuses.getStatus('no-such-project', messageId)).toMatchObject({ state: 'failed' });
