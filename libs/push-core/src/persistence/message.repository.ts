@@ -66,12 +66,36 @@ function toStoredMessage(row: StoredMessageRow): StoredMessage {
   };
 }
 
+/**
+ * The messages as the 15 parameter arrays both inserts unnest, in the column order of
+ * `INSERT INTO messages` (`stored_at_ms` comes after them).
+ */
+function messageColumns(messages: readonly NewMessage[]): unknown[][] {
+  const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
+  return [
+    column((m) => m.message.messageId),
+    column((m) => m.message.projectId),
+    column((m) => m.message.target.type),
+    column((m) => m.message.target.value),
+    column((m) => m.message.notification.title),
+    column((m) => m.message.notification.message),
+    column((m) => m.message.notification.data),
+    column((m) => m.message.priority),
+    column((m) => m.message.collapseKey),
+    column((m) => m.message.acceptedAtMs),
+    column((m) => m.expiresAtMs),
+    column((m) => m.outcome),
+    column((m) => m.failureReason),
+    column((m) => m.message.ttlSeconds),
+    column((m) => m.message.sendAtMs ?? null),
+  ];
+}
+
 @Injectable()
 export class MessageRepository {
   /** Inserts the messages not stored yet (keyed by message id); returns the ids it inserted. */
   async insertNew(sql: Sql, messages: readonly NewMessage[], nowMs: number): Promise<Set<string>> {
     if (messages.length === 0) return new Set();
-    const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
     const rows = await sql<{ id: string }>(
       `INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
                              accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms, stored_at_ms)
@@ -80,24 +104,7 @@ export class MessageRepository {
                      $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[]) AS m
        ON CONFLICT (id) DO NOTHING
        RETURNING id`,
-      [
-        column((m) => m.message.messageId),
-        column((m) => m.message.projectId),
-        column((m) => m.message.target.type),
-        column((m) => m.message.target.value),
-        column((m) => m.message.notification.title),
-        column((m) => m.message.notification.message),
-        column((m) => m.message.notification.data),
-        column((m) => m.message.priority),
-        column((m) => m.message.collapseKey),
-        column((m) => m.message.acceptedAtMs),
-        column((m) => m.expiresAtMs),
-        column((m) => m.outcome),
-        column((m) => m.failureReason),
-        column((m) => m.message.ttlSeconds),
-        column((m) => m.message.sendAtMs ?? null),
-        nowMs,
-      ],
+      [...messageColumns(messages), nowMs],
     );
     return new Set(rows.map((r) => r.id));
   }
@@ -120,7 +127,6 @@ export class MessageRepository {
     nowMs: number,
     unreachableReason: string,
   ): { ctes: string; select: string; params: unknown[] } {
-    const column = <T>(pick: (m: NewMessage) => T) => messages.map(pick);
     return {
       ctes: `input AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
@@ -169,21 +175,7 @@ export class MessageRepository {
        UNION ALL
        SELECT 'delivery', message_id, NULL, NULL, registration_id, device_id, application_id FROM created`,
       params: [
-        column((m) => m.message.messageId),
-        column((m) => m.message.projectId),
-        column((m) => m.message.target.type),
-        column((m) => m.message.target.value),
-        column((m) => m.message.notification.title),
-        column((m) => m.message.notification.message),
-        column((m) => m.message.notification.data),
-        column((m) => m.message.priority),
-        column((m) => m.message.collapseKey),
-        column((m) => m.message.acceptedAtMs),
-        column((m) => m.expiresAtMs),
-        column((m) => m.outcome),
-        column((m) => m.failureReason),
-        column((m) => m.message.ttlSeconds),
-        column((m) => m.message.sendAtMs ?? null),
+        ...messageColumns(messages),
         nowMs,
         targets.map((t) => t.messageId),
         targets.map((t) => t.registrationId),
