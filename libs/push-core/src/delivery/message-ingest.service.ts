@@ -142,7 +142,6 @@ export class MessageIngest {
     }
   }
 
-
   /** Any batch, in one transaction: messages, deliveries, collapse keys, fan-out jobs, counters. */
   private storeInTransaction(unique: readonly MessageAcceptedV1[], nowMs: number): Promise<StoredBatch> {
     return this.db.transaction(async (sql) => {
