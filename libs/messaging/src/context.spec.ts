@@ -24,7 +24,8 @@ describe('request id propagation through the bus', () => {
   });
 
   it('keeps a request id the publisher set explicitly', () => {
-    expect(Correlation.run('outer', () => Correlation.headers({ [REQUEST_ID_HEADER]: 'own' }))).toEqual({ [REQUEST_ID_HEADER]: 'own' });
+    expect(Correlation.run('outer', () => Correlation.withRequestId({ [REQUEST_ID_HEADER]: 'own' }, Correlation.forPublish(undefined)))).toEqual({ [REQUEST_ID_HEADER]: 'own' });
+    expect(Correlation.run('outer', () => Correlation.withRequestId({}, Correlation.forPublish(undefined)))).toEqual({ [REQUEST_ID_HEADER]: 'outer' });
     expect(Correlation.ofBatch([{ headers: { [REQUEST_ID_HEADER]: 'a' } }, { headers: { [REQUEST_ID_HEADER]: 'b' } }])).toBeUndefined();
     expect(Correlation.ofBatch([{ headers: { [REQUEST_ID_HEADER]: 'a' } }, { headers: { [REQUEST_ID_HEADER]: 'a' } }])).toBe('a');
   });
@@ -36,7 +37,7 @@ describe('request ids passed explicitly only (Correlation.setImplicit(false))', 
   it('neither enters nor reads a context, and a record keeps the id its publisher set', async () => {
     Correlation.setImplicit(false);
     expect(Correlation.run('req-1', () => Correlation.requestId())).toBeUndefined();
-    expect(Correlation.run('req-1', () => Correlation.headers(undefined))).toEqual({});
+    expect(Correlation.run('req-1', () => Correlation.forPublish(undefined))).toBeUndefined();
     const bus = new InProcessMessageBus();
     const seen: (string | undefined)[] = [];
     await bus.subscribe({ topic: Topics.deviceEvents, group: 'g', handler: async ([m]) => void seen.push(m!.headers[REQUEST_ID_HEADER]) });

@@ -22,8 +22,8 @@ let implicit = true;
  * implicit carrying off with `Correlation.setImplicit(false)` before it handles anything (the
  * gateway alone, and standalone: the send routes give the request id to the publisher and to their
  * log lines, and a handler's publish names its batch in `PublishOptions.causedBy`, whose request id
- * its records inherit). Then `run` only calls `fn`, `requestId()` is undefined and `headers` adds
- * only what `causedBy` gives.
+ * its records inherit). Then `run` only calls `fn`, `requestId()` is undefined and `forPublish`
+ * gives only what `causedBy` gives.
  */
 export const Correlation = {
   setImplicit(enabled: boolean): void {
@@ -47,10 +47,6 @@ export const Correlation = {
   withRequestId(headers: Record<string, string> | undefined, requestId: string | undefined): Record<string, string> {
     if (!requestId || headers?.[REQUEST_ID_HEADER]) return headers ?? {};
     return { ...headers, [REQUEST_ID_HEADER]: requestId };
-  },
-  /** The headers to publish with: the caller's own, plus the current request id if they lack one. */
-  headers(headers: Record<string, string> | undefined): Record<string, string> {
-    return Correlation.withRequestId(headers, implicit ? storage.getStore()?.requestId : undefined);
   },
   /** The request id a batch was published under, when all its records share one. */
   ofBatch(messages: readonly { headers: Record<string, string> }[]): string | undefined {
