@@ -1,5 +1,5 @@
 import { BaseRpcContext } from '@nestjs/microservices';
-import { REQUEST_ID_HEADER } from '../context';
+import { Correlation } from '../context';
 import type { BusMessage } from '../message-bus';
 
 /** The offsets one handler call covers in one partition (both inclusive). */
@@ -45,12 +45,6 @@ export class BusContext<T = unknown> extends BaseRpcContext<[BusMessage<T>[], st
 
   /** The request id the batch was published under, when all its records share one. */
   getRequestId(): string | undefined {
-    let id: string | undefined;
-    for (const [i, m] of this.args[0].entries()) {
-      const own = m.headers[REQUEST_ID_HEADER];
-      if (i === 0) id = own;
-      else if (own !== id) return undefined;
-    }
-    return id;
+    return Correlation.ofBatch(this.args[0]);
   }
 }

@@ -66,6 +66,13 @@ function toStoredMessage(row: StoredMessageRow): StoredMessage {
   };
 }
 
+/** The columns both inserts of messages write, in the order of `messageColumns` (then `stored_at_ms`). */
+const MESSAGE_COLUMNS = `id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
+  accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms`;
+/** `messageColumns` as rows: parameters $1 to $15. */
+const MESSAGE_ROWS = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+  $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[])`;
+
 /**
  * The messages as the 15 parameter arrays both inserts unnest, in the column order of
  * `INSERT INTO messages` (`stored_at_ms` comes after them).
@@ -97,11 +104,8 @@ export class MessageRepository {
   async insertNew(sql: Sql, messages: readonly NewMessage[], nowMs: number): Promise<Set<string>> {
     if (messages.length === 0) return new Set();
     const rows = await sql<{ id: string }>(
-      `INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
-                             accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms, stored_at_ms)
-       SELECT m.*, $16::bigint
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[]) AS m
+      `INSERT INTO messages (${MESSAGE_COLUMNS}, stored_at_ms)
+       SELECT m.*, $16::bigint FROM ${MESSAGE_ROWS} AS m
        ON CONFLICT (id) DO NOTHING
        RETURNING id`,
       [...messageColumns(messages), nowMs],
@@ -128,12 +132,7 @@ export class MessageRepository {
     unreachableReason: string,
   ): { ctes: string; select: string; params: unknown[] } {
     return {
-      ctes: `input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                              $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[], $15::bigint[])
-           AS i(id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
-                accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms)
-       ),
+      ctes: `input AS (SELECT * FROM ${MESSAGE_ROWS} AS i(${MESSAGE_COLUMNS})),
        reach AS (
          SELECT t.message_id, r.id AS registration_id, r.project_id, r.device_id, r.application_id
            FROM unnest($17::text[], $18::text[]) AS t(message_id, registration_id)
@@ -145,8 +144,7 @@ export class MessageRepository {
          SELECT i.*, (i.outcome = 'stored' AND NOT EXISTS (SELECT 1 FROM reach WHERE reach.message_id = i.id)) AS unreachable FROM input i
        ),
        stored AS (
-         INSERT INTO messages (id, project_id, target_type, target_value, title, body, data, priority, collapse_key,
-                               accepted_at_ms, expires_at_ms, outcome, failure_reason, ttl_seconds, send_at_ms, stored_at_ms)
+         INSERT INTO messages (${MESSAGE_COLUMNS}, stored_at_ms)
          SELECT id, project_id, target_type, target_value, title, body, data, priority, collapse_key, accepted_at_ms, expires_at_ms,
                 CASE WHEN unreachable THEN 'failed' ELSE outcome END, CASE WHEN unreachable THEN $19 ELSE failure_reason END,
                 ttl_seconds, send_at_ms, $16::bigint
