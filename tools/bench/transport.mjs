@@ -13,6 +13,7 @@
 // runs the --compare build): A measured a build against itself about 0.95 of C, so
 // broadcastVsCompare weighs both places alike (two runs or more) and placeBias says how far A's
 // place moved its figures; this build's other figures come from the runs where it was A.
+// cpuPerDeliveryUs splits each build's broadcast CPU into user and system time.
 //
 // One file, four roles (BENCH_ROLE): the orchestrator (default), `bare` (the baseline server),
 // `borealis` (a transport instance: the real DeviceServer with an in-process bus and a presence
@@ -174,7 +175,10 @@ async function runBorealis() {
     if (msg.cmd === 'rss') return reply({ ...settledMemory(msg.label), count: server.heldDevices() });
     if (msg.cmd === 'count') return reply({ count: server.heldDevices() });
     if (msg.cmd === 'stats') return reply({ stats: server.statsSnapshot() });
-    if (msg.cmd === 'cpu') return reply({ cpuMs: cpuMs(process.cpuUsage(cpuAtStart)) });
+    if (msg.cmd === 'cpu') {
+      const usage = process.cpuUsage(cpuAtStart);
+      return reply({ cpuMs: cpuMs(usage), userMs: usage.user / 1000, systemMs: usage.system / 1000 });
+    }
     if (msg.cmd === 'markCpu') {
       cpuAtStart = process.cpuUsage();
       return reply({});
@@ -425,9 +429,10 @@ function startClients(kind, devices, processes, rate, firstAddress) {
 async function broadcastRound(server, clients, command, ids, expectedTotal) {
   const result = await server.ask(ids ? { cmd: command, ids } : { cmd: command });
   await until(() => sum(clients, 'notifications') >= expectedTotal, 120_000, `${command} delivered`);
-  const { cpuMs: cpu } = await server.ask({ cmd: 'cpu' });
-  if (process.env.BENCH_VERBOSE) process.stderr.write(`  ${command} (${server.label}): ${result.deliveries} deliveries, loop ${result.loopMs.toFixed(1)} ms, cpu ${cpu.toFixed(1)} ms\n`);
-  return { perCoreSecond: result.deliveries / (cpu / 1000), cpuMs: cpu, loopMs: result.loopMs };
+  const { cpuMs: cpu, userMs, systemMs } = await server.ask({ cmd: 'cpu' });
+  if (process.env.BENCH_VERBOSE) process.stderr.write(`  ${command} (${server.label}): ${result.deliveries} deliveries, loop ${result.loopMs.toFixed(1)} ms, cpu ${cpu.toFixed(1)} ms (user ${userMs.toFixed(1)}, system ${systemMs.toFixed(1)})\n`);
+  // µs of the process's user and system CPU per delivery: where a difference between builds lies.
+  return { perCoreSecond: result.deliveries / (cpu / 1000), cpuMs: cpu, loopMs: result.loopMs, userUs: (1000 * userMs) / result.deliveries, systemUs: (1000 * systemMs) / result.deliveries };
 }
 
 /**
@@ -544,6 +549,11 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, co
     ...(c
       ? {
           compare: { ...perConnection(idleC, fullC, devices), broadcastPerCoreSecond: median(compareRounds.map((x) => x.perCoreSecond)) },
+          // Each build's user and system CPU per delivery (µs, medians of the run's rounds), whichever place it had.
+          cpuSplit: {
+            this: split(swapped ? compareRounds : direct),
+            compare: split(swapped ? direct : compareRounds),
+          },
           compareBroadcastRatio: median(compareRounds.map((x, i) => x.perCoreSecond / bareRounds[i].perCoreSecond)),
           swapped,
           // A's round over C's round beside it: this build's over the other's, or (swapped) the inverse.
@@ -551,6 +561,11 @@ async function benchRun(devices, processes, rounds, acceptRate, payloadBytes, co
         }
       : {}),
   };
+}
+
+/** Medians of rounds' user and system CPU per delivery, µs. */
+function split(rounds) {
+  return { userUs: median(rounds.map((x) => x.userUs)), systemUs: median(rounds.map((x) => x.systemUs)) };
 }
 
 /**
@@ -689,6 +704,16 @@ async function orchestrate() {
             broadcastVsCompareByRun: all.map((r) => Number((r.swapped ? 1 / r.broadcastAOverC : r.broadcastAOverC).toFixed(3))),
             placeBias: placeBias === null ? null : Number(placeBias.toFixed(3)),
             rssVsCompare: Number(m((r) => r.borealis.rssPerConnection / r.compare.rssPerConnection).toFixed(2)),
+            // Broadcast CPU per delivery of each build, user and system apart (medians over all runs, both places).
+            cpuPerDeliveryUs: Object.fromEntries(
+              ['this', 'compare'].map((build) => [
+                build,
+                {
+                  user: Number(median(all.map((r) => r.cpuSplit[build].userUs)).toFixed(2)),
+                  system: Number(median(all.map((r) => r.cpuSplit[build].systemUs)).toFixed(2)),
+                },
+              ]),
+            ),
           }
         : {}),
     },
