@@ -80,7 +80,7 @@ function runBare() {
       for (const conn of conns) conn.socket.write(payload);
       return reply({ deliveries: conns.size, loopMs: performance.now() - t0 });
     }
-    if (msg.cmd === 'cpu') return reply({ cpuMs: cpuMs(process.cpuUsage(cpuAtStart)) });
+    if (msg.cmd === 'cpu') return reply(cpuSince(cpuAtStart));
   });
 }
 
@@ -175,10 +175,7 @@ async function runBorealis() {
     if (msg.cmd === 'rss') return reply({ ...settledMemory(msg.label), count: server.heldDevices() });
     if (msg.cmd === 'count') return reply({ count: server.heldDevices() });
     if (msg.cmd === 'stats') return reply({ stats: server.statsSnapshot() });
-    if (msg.cmd === 'cpu') {
-      const usage = process.cpuUsage(cpuAtStart);
-      return reply({ cpuMs: cpuMs(usage), userMs: usage.user / 1000, systemMs: usage.system / 1000 });
-    }
+    if (msg.cmd === 'cpu') return reply(cpuSince(cpuAtStart));
     if (msg.cmd === 'markCpu') {
       cpuAtStart = process.cpuUsage();
       return reply({});
@@ -237,6 +234,12 @@ function reply(body) {
 
 function cpuMs(usage) {
   return (usage.user + usage.system) / 1000;
+}
+
+/** The process's CPU since `start` (a process.cpuUsage()), in ms: in all, user and system. */
+function cpuSince(start) {
+  const usage = process.cpuUsage(start);
+  return { cpuMs: cpuMs(usage), userMs: usage.user / 1000, systemMs: usage.system / 1000 };
 }
 
 /** Memory after a full GC; with BENCH_HEAP_SNAPSHOT=dir also a heap snapshot there (to diff before/after the devices connect). */
