@@ -37,6 +37,7 @@ export const MetricNames = {
   deliveryLatency: 'borealis_push_delivery_latency_seconds',
   deviceConnections: 'borealis_transport_connections',
   devicesHeld: 'borealis_transport_devices',
+  sourcesConnected: 'borealis_transport_sources',
   transportConnectionEvents: 'borealis_transport_connection_events_total',
   transportFrames: 'borealis_transport_frames_total',
   transportDeliveries: 'borealis_transport_deliveries_total',
@@ -103,6 +104,7 @@ export class Metrics {
   readonly deliveryLatency = new Histogram({ name: MetricNames.deliveryLatency, help: 'Time from acceptance by the gateway to the device acknowledgement, in seconds', buckets: DELIVERY_BUCKETS, registers: [this.registry] });
   readonly deviceConnections = new Gauge({ name: MetricNames.deviceConnections, help: 'Open device connections on this transport instance, by protocol (tcp, ws)', labelNames: ['protocol'] as const, registers: [this.registry] });
   readonly devicesHeld = new Gauge({ name: MetricNames.devicesHeld, help: 'Authenticated devices held by this transport instance', registers: [this.registry] });
+  readonly sourcesConnected = new Gauge({ name: MetricNames.sourcesConnected, help: 'Sources (IPv4 addresses, IPv6 /64 prefixes) with an open device connection on this transport instance', registers: [this.registry] });
   readonly transportConnectionEvents = new Counter({ name: MetricNames.transportConnectionEvents, help: 'Device connections accepted, rejected (admission control, draining), rejected_over_source_share (of the rejected, those whose source had used its share), upgrade_timed_out (WebSocket upgrades not completed by the Hello deadline) and closed, by event', labelNames: ['event'] as const, registers: [this.registry] });
   readonly transportFrames = new Counter({ name: MetricNames.transportFrames, help: 'Device protocol frames, by direction (in, out) and frame kind', labelNames: ['direction', 'kind'] as const, registers: [this.registry] });
   readonly transportDeliveries = new Counter({ name: MetricNames.transportDeliveries, help: 'Deliveries handled by this transport, by outcome (written, not_held, expired, queued, queued_unwritten, queued_cancelled)', labelNames: ['outcome'] as const, registers: [this.registry] });

@@ -1,4 +1,5 @@
-import { SourceShares, sourceOf } from './admission';
+import { createServer, connect, type Socket } from 'node:net';
+import { OpenSources, SourceShares, readPeer, sourceOf } from './admission';
 
 describe('sourceOf', () => {
   it.each([
@@ -40,5 +41,45 @@ describe('SourceShares', () => {
     // Long after, every bucket has refilled: a new source makes room without losing anything.
     shares.tryTake('late', 60_000);
     expect(shares.size).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('OpenSources', () => {
+  it('holds a source while it has a connection and forgets it with the last one', () => {
+    const sources = new OpenSources();
+    expect(sources.hold('203.0.113.7')).toBe('203.0.113.7');
+    sources.hold('203.0.113.7');
+    sources.hold('2001:db8:1:2::/64');
+    expect(sources.size).toBe(2);
+    expect(sources.connectionsFrom('203.0.113.7')).toBe(2);
+    sources.release('203.0.113.7');
+    expect(sources.connectionsFrom('203.0.113.7')).toBe(1);
+    sources.release('203.0.113.7');
+    sources.release('2001:db8:1:2::/64');
+    expect(sources.size).toBe(0);
+    // A release without a hold (never expected) changes nothing.
+    sources.release('198.51.100.1');
+    expect(sources.size).toBe(0);
+  });
+});
+
+describe('readPeer', () => {
+  it("gives the peer's address and port, and leaves no cached copy on the socket", async () => {
+    const server = createServer();
+    const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port });
+    try {
+      const socket = await accepted;
+      await new Promise<void>((resolve) => (client.localPort ? resolve() : client.once('connect', () => resolve())));
+      expect(readPeer(socket)).toEqual({ address: '127.0.0.1', port: client.localPort });
+      expect((socket as Socket & { _peername?: unknown })._peername).toBeUndefined();
+      // Still readable: Node asks the handle again.
+      expect(socket.remoteAddress).toBe('127.0.0.1');
+      socket.destroy();
+    } finally {
+      client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

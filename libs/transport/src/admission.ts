@@ -1,3 +1,19 @@
+import type { Socket } from 'node:net';
+
+/**
+ * The peer's address and port, read once. Node caches the peer's address object on the socket the
+ * first time either is read (`_peername`) and keeps it for the socket's life: some 90 bytes per
+ * connection that the transport never reads again, which the broadcast benchmark measured at about
+ * 1.5 % of its rate (docs/benchmarks.md). Dropping the cache is safe: should anything read the
+ * address later, Node asks the socket's handle again. A TLS socket keeps the raw socket it wraps,
+ * with a cache of its own: read each with this.
+ */
+export function readPeer(socket: Socket): { address: string | undefined; port: number | undefined } {
+  const peer = { address: socket.remoteAddress, port: socket.remotePort };
+  (socket as Socket & { _peername?: unknown })._peername = undefined;
+  return peer;
+}
+
 /**
  * The source a connection is counted against: an IPv4 address, or the /64 prefix of an IPv6 one
  * (one subscriber usually holds a whole /64, so counting single IPv6 addresses would give it 2^64
@@ -72,5 +88,41 @@ export class SourceShares {
       if (n++ >= excess) break;
       this.buckets.delete(source);
     }
+  }
+}
+
+/**
+ * One string per source among the open connections. Each session keeps its source for the per-source
+ * limits on Enroll and Register, and `sourceOf` makes a new string per connection: five thousand
+ * devices behind one address held five thousand copies of it. `hold` gives the copy already held,
+ * `release` forgets it with the source's last connection, so the table never outgrows the open
+ * connections.
+ */
+export class OpenSources {
+  private readonly held = new Map<string, { source: string; connections: number }>();
+
+  hold(source: string): string {
+    const entry = this.held.get(source);
+    if (entry === undefined) {
+      this.held.set(source, { source, connections: 1 });
+      return source;
+    }
+    entry.connections++;
+    return entry.source;
+  }
+
+  release(source: string): void {
+    const entry = this.held.get(source);
+    if (entry !== undefined && --entry.connections === 0) this.held.delete(source);
+  }
+
+  /** Open connections from the source (tests, metrics). */
+  connectionsFrom(source: string): number {
+    return this.held.get(source)?.connections ?? 0;
+  }
+
+  /** Sources with an open connection. */
+  get size(): number {
+    return this.held.size;
   }
 }

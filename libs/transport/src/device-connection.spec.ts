@@ -116,7 +116,7 @@ function connect(host: FakeHost, protocolVersion = PROTOCOL_VERSION): { connecti
 
 /** A server's readings with `open` connections and devices and no group memory. */
 function readings(open: number): ServerReadings {
-  return { connectionsOpen: open, devicesHeld: open, unackedGroupMessages: 0, unackedGroupBytes: 0, unackedGroupEvicted: 0 };
+  return { connectionsOpen: open, devicesHeld: open, sourcesConnected: open, unackedGroupMessages: 0, unackedGroupBytes: 0, unackedGroupEvicted: 0 };
 }
 
 function push(deviceId: string, messageId: string, priority: Priority = 'normal', overrides: Partial<DeliveryV1> = {}): DeliveryV1 {

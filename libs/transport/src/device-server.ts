@@ -10,7 +10,7 @@ import { BusClient } from '@borealis/messaging';
 import { Metrics, Readiness } from '@borealis/platform';
 import { backoffDelay, Clock, randomToken, sleep } from '@borealis/util';
 import type { IncomingMessage } from 'node:http';
-import { SourceShares, sourceOf } from './admission';
+import { OpenSources, SourceShares, readPeer, sourceOf } from './admission';
 import { CredentialAuthority } from './credentials';
 import { NO_WAKE_SLOT, StreamConnection, WebSocketConnection, type ConnectionHost, type DeliverOutcome, type DeviceConnection, type WireKind } from './device-connection';
 import { DeviceSession, type SessionContext, type SessionEffect } from './device-session';
@@ -93,6 +93,8 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
   private readonly admission: AdmissionBucket;
   /** Each source's share of the accept bucket, taken before it. */
   private readonly sourceShares: SourceShares;
+  /** The source string each open connection's session keeps, one per source. */
+  private readonly openSources = new OpenSources();
   /** Each source's budgets of enrollments and Registers, across its connections. */
   private readonly enrollShares: SourceShares;
   private readonly registerShares: SourceShares;
@@ -132,18 +134,19 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       }),
     );
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      if (this.admit(socket.remoteAddress)) this.adopt(new StreamConnection(socket, this.newSession(socket.remoteAddress), this));
+      const source = sourceOf(readPeer(socket).address);
+      if (this.admit(source)) this.adopt(new StreamConnection(socket, this.newSession(source), this));
       else this.sendAway(socket, 'tcp');
     });
     const { tls, webSocket } = settings;
     if (tls) {
       const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        this.adopt(new StreamConnection(socket, this.newSession(socket.remoteAddress), this));
+        this.adopt(new StreamConnection(socket, this.newSession(sourceOf(readPeer(socket).address)), this));
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
-        if (!this.admit(socket.remoteAddress)) socket.destroy();
+        if (!this.admit(sourceOf(readPeer(socket).address))) socket.destroy();
       });
       server.on('tlsClientError', (err) => this.logger.debug({ msg: 'TLS handshake failed', error: err.message }));
       this.tls = server;
@@ -155,17 +158,20 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       // Admission when the TCP connection arrives, as for TCP and TLS: an upgrade that never
       // completes has taken its place all the same.
       http.on('connection', (socket: Socket) => {
-        const peer = peerOf(socket);
-        this.upgrading.set(peer, { socket, acceptedAtMs: this.clock.now(), admitted: this.admit(socket.remoteAddress) });
+        const { address, port } = readPeer(socket);
+        const peer = `${address}|${port}`;
+        this.upgrading.set(peer, { socket, acceptedAtMs: this.clock.now(), admitted: this.admit(sourceOf(address)) });
         socket.once('close', () => {
           if (this.upgrading.get(peer)?.socket === socket) this.upgrading.delete(peer);
         });
       });
       wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-        const peer = peerOf(request.socket);
+        // Behind TLS, request.socket wraps the socket the connection listener saw: the same peer.
+        const { address, port } = readPeer(request.socket);
+        const peer = `${address}|${port}`;
         const upgraded = this.upgrading.get(peer);
         this.upgrading.delete(peer);
-        if (upgraded?.admitted) this.adopt(new WebSocketConnection(socket, this.newSession(request.socket.remoteAddress), this));
+        if (upgraded?.admitted) this.adopt(new WebSocketConnection(socket, this.newSession(sourceOf(address)), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -178,6 +184,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
         for (const [protocol, open] of Object.entries(this.stats.connectionsByWire)) metrics.deviceConnections.set({ protocol }, open);
         const snapshot = this.statsSnapshot();
         metrics.devicesHeld.set(snapshot.devicesHeld);
+        metrics.sourcesConnected.set(snapshot.sourcesConnected);
         metrics.transportUnackedGroupMessages.set(snapshot.unackedGroupMessages);
         metrics.transportUnackedGroupBytes.set(snapshot.unackedGroupBytes);
         exported.update(snapshot);
@@ -228,6 +235,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.stats.snapshot({
       connectionsOpen: this.openConnections(),
       devicesHeld: this.devices.size,
+      sourcesConnected: this.openSources.size,
       unackedGroupMessages: groups.messages,
       unackedGroupBytes: groups.bytes,
       unackedGroupEvicted: groups.evicted,
@@ -333,6 +341,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     const deviceId = connection.session.deviceId;
     if (deviceId !== null && this.devices.get(deviceId) === connection) this.devices.delete(deviceId);
     else this.unrouted.delete(connection);
+    this.openSources.release(connection.session.source);
     if (this.allClosed && this.openConnections() === 0) this.allClosed();
   }
 
@@ -340,15 +349,16 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     return this.devices.size + this.unrouted.size;
   }
 
-  private newSession(remoteAddress: string | undefined): DeviceSession {
-    return new DeviceSession(this.sessionContext, this.clock.now(), sourceOf(remoteAddress));
+  /** Every session made here is adopted, and its connection ends in `closed`, which releases the source. */
+  private newSession(source: string): DeviceSession {
+    return new DeviceSession(this.sessionContext, this.clock.now(), this.openSources.hold(source));
   }
 
   /** The source's share first: a source over it does not spend the accept bucket everyone shares. */
-  private admit(remoteAddress: string | undefined): boolean {
+  private admit(source: string): boolean {
     if (!this.draining && this.openConnections() + this.upgrading.size < this.settings.maxConnections) {
       const now = this.clock.now();
-      if (!this.sourceShares.tryTake(sourceOf(remoteAddress), now)) this.stats.connectionsOverSourceShare++;
+      if (!this.sourceShares.tryTake(source, now)) this.stats.connectionsOverSourceShare++;
       else if (this.admission.tryTake(now)) return true;
     }
     this.stats.connectionsRejected++;
@@ -549,10 +559,6 @@ function listen(server: Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
-}
-
-function peerOf(socket: Socket): string {
-  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 function addressOf(server: Server): { host: string; port: number } {

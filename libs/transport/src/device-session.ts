@@ -148,7 +148,7 @@ export class DeviceSession {
     private readonly context: SessionContext,
     openedAtMs: number,
     /** The source the connection is counted against (admission.ts, sourceOf). */
-    private readonly source = '',
+    readonly source = '',
   ) {
     this.lastActivityAt = sinceEpoch(openedAtMs, context.epochMs);
   }

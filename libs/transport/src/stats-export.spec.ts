@@ -7,6 +7,7 @@ function snapshot(over: Partial<TransportStatsSnapshot> = {}): TransportStatsSna
     connectionsOpen: 0,
     connectionsByWire: { tcp: 0, tls: 0, ws: 0 },
     devicesHeld: 0,
+    sourcesConnected: 0,
     unackedGroupMessages: 0,
     unackedGroupBytes: 0,
     unackedGroupEvicted: 0,

@@ -7,6 +7,8 @@ export interface TransportStatsSnapshot {
   /** Open connections by wire: tcp, tls, ws. */
   connectionsByWire: Record<'tcp' | 'tls' | 'ws', number>;
   devicesHeld: number;
+  /** Sources (IPv4 addresses, IPv6 /64s: admission.ts) with an open connection here. */
+  sourcesConnected: number;
   /** Group pushes remembered as written and not yet acknowledged by every device (GroupDeliveries), and the memory they take. */
   unackedGroupMessages: number;
   unackedGroupBytes: number;
@@ -54,7 +56,7 @@ export interface TransportStatsSnapshot {
 }
 
 /** What a snapshot takes from the server rather than from the counters. */
-export type ServerReadings = Pick<TransportStatsSnapshot, 'connectionsOpen' | 'devicesHeld' | 'unackedGroupMessages' | 'unackedGroupBytes' | 'unackedGroupEvicted'>;
+export type ServerReadings = Pick<TransportStatsSnapshot, 'connectionsOpen' | 'devicesHeld' | 'sourcesConnected' | 'unackedGroupMessages' | 'unackedGroupBytes' | 'unackedGroupEvicted'>;
 
 /** The transport's counters: plain numbers bumped on the hot path, copied on demand. */
 export class TransportStats {

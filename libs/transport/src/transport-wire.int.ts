@@ -291,6 +291,30 @@ describe('the same device flow over TCP, TLS and WebSocket', () => {
     await again.close();
   });
 
+  it('counts one source for connections from one address over every wire, and forgets it with the last of them', async () => {
+    const own = await boot({ webSocket: { port: 0 } });
+    const secure = await boot({ webSocket: { port: 0, secure: true } });
+    try {
+      const devices = [await own.open('tcp'), await own.open('tls'), await own.open('ws'), await own.open('tcp')];
+      await Promise.all(devices.map((d) => d.hello()));
+      expect(own.server.statsSnapshot()).toMatchObject({ connectionsOpen: 4, sourcesConnected: 1 });
+      await devices[0]!.close();
+      await expectEventually(() => expect(own.server.statsSnapshot().connectionsOpen).toBe(3));
+      expect(own.server.statsSnapshot().sourcesConnected).toBe(1);
+      await Promise.all(devices.slice(1).map((d) => d.close()));
+      await expectEventually(() => expect(own.server.statsSnapshot()).toMatchObject({ connectionsOpen: 0, sourcesConnected: 0 }));
+
+      const overTls = await secure.open('wss');
+      await overTls.hello();
+      expect(secure.server.statsSnapshot()).toMatchObject({ connectionsOpen: 1, sourcesConnected: 1 });
+      await overTls.close();
+      await expectEventually(() => expect(secure.server.statsSnapshot()).toMatchObject({ connectionsOpen: 0, sourcesConnected: 0 }));
+    } finally {
+      await shutdown(own);
+      await shutdown(secure);
+    }
+  });
+
   it('wss: the WebSocket path over TLS', async () => {
     const secure = await boot({ webSocket: { port: 0, secure: true } });
     try {
