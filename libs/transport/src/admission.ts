@@ -2,9 +2,9 @@ import type { Socket } from 'node:net';
 
 /**
  * The peer's address and port, read once. Node caches the peer's address object on the socket the
- * first time either is read (`_peername`) and keeps it for the socket's life: some 90 bytes per
- * connection that the transport never reads again, which the broadcast benchmark measured at about
- * 1.5 % of its rate (docs/benchmarks.md). Dropping the cache is safe: should anything read the
+ * first time either is read (`_peername`) and keeps it for the socket's life: memory per connection
+ * that the transport never reads again (with `OpenSources`, 106 bytes a connection less on the JS
+ * heap; docs/benchmarks.md, "a seventh look"). Dropping the cache is safe: should anything read the
  * address later, Node asks the socket's handle again. A TLS socket keeps the raw socket it wraps,
  * with a cache of its own: read each with this.
  */
