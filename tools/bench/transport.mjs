@@ -232,14 +232,10 @@ function reply(body) {
   process.send({ type: 'reply', ...body });
 }
 
-function cpuMs(usage) {
-  return (usage.user + usage.system) / 1000;
-}
-
 /** The process's CPU since `start` (a process.cpuUsage()), in ms: in all, user and system. */
 function cpuSince(start) {
   const usage = process.cpuUsage(start);
-  return { cpuMs: cpuMs(usage), userMs: usage.user / 1000, systemMs: usage.system / 1000 };
+  return { cpuMs: (usage.user + usage.system) / 1000, userMs: usage.user / 1000, systemMs: usage.system / 1000 };
 }
 
 /** Memory after a full GC; with BENCH_HEAP_SNAPSHOT=dir also a heap snapshot there (to diff before/after the devices connect). */

@@ -134,7 +134,7 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       }),
     );
     this.tcp = createServer({ noDelay: true }, (socket) => {
-      const source = sourceOf(readPeer(socket).address);
+      const { source } = peerOf(socket);
       if (this.admit(source)) this.adopt(new StreamConnection(socket, this.newSession(source), this));
       else this.sendAway(socket, 'tcp');
     });
@@ -142,11 +142,11 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
     if (tls) {
       const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (socket: TLSSocket) => {
         socket.setNoDelay(true);
-        this.adopt(new StreamConnection(socket, this.newSession(sourceOf(readPeer(socket).address)), this));
+        this.adopt(new StreamConnection(socket, this.newSession(peerOf(socket).source), this));
       });
       // Admission before the handshake: refusing after it would spend the CPU a storm lacks.
       server.prependListener('connection', (socket: Socket) => {
-        if (!this.admit(sourceOf(readPeer(socket).address))) socket.destroy();
+        if (!this.admit(peerOf(socket).source)) socket.destroy();
       });
       server.on('tlsClientError', (err) => this.logger.debug({ msg: 'TLS handshake failed', error: err.message }));
       this.tls = server;
@@ -158,20 +158,18 @@ export class DeviceServer implements ConnectionHost, OnApplicationBootstrap, Bef
       // Admission when the TCP connection arrives, as for TCP and TLS: an upgrade that never
       // completes has taken its place all the same.
       http.on('connection', (socket: Socket) => {
-        const { address, port } = readPeer(socket);
-        const peer = `${address}|${port}`;
-        this.upgrading.set(peer, { socket, acceptedAtMs: this.clock.now(), admitted: this.admit(sourceOf(address)) });
+        const { key: peer, source } = peerOf(socket);
+        this.upgrading.set(peer, { socket, acceptedAtMs: this.clock.now(), admitted: this.admit(source) });
         socket.once('close', () => {
           if (this.upgrading.get(peer)?.socket === socket) this.upgrading.delete(peer);
         });
       });
       wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
         // Behind TLS, request.socket wraps the socket the connection listener saw: the same peer.
-        const { address, port } = readPeer(request.socket);
-        const peer = `${address}|${port}`;
+        const { key: peer, source } = peerOf(request.socket);
         const upgraded = this.upgrading.get(peer);
         this.upgrading.delete(peer);
-        if (upgraded?.admitted) this.adopt(new WebSocketConnection(socket, this.newSession(sourceOf(address)), this));
+        if (upgraded?.admitted) this.adopt(new WebSocketConnection(socket, this.newSession(source), this));
         else this.sendAway(socket, 'ws');
       });
       wss.on('error', (err) => this.logger.error({ msg: 'websocket server error', error: err.message }));
@@ -559,6 +557,12 @@ function listen(server: Server, host: string, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** A socket's peer, read once (readPeer): its address and port as a key, and the source it counts against. */
+function peerOf(socket: Socket): { key: string; source: string } {
+  const { address, port } = readPeer(socket);
+  return { key: `${address}|${port}`, source: sourceOf(address) };
 }
 
 function addressOf(server: Server): { host: string; port: number } {
