@@ -84,9 +84,10 @@ class FakeConnection extends DeviceConnection {
   protected writeFrames(): void {
     return undefined;
   }
-  protected writeNotification(delivery: DeliveryV1): void {
+  protected writeNotification(delivery: DeliveryV1): number {
     this.writes.push({ ids: [delivery.messageId], how: 'notification' });
     this.unsent += 100;
+    return this.unsent;
   }
   protected writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void {
     const ids = frames.map((f) => decodeFrame(f).notification!.messageId!);
@@ -187,6 +188,17 @@ describe('DeviceConnection: the write queue', () => {
     const order = connection.writes.flatMap((w) => w.ids);
     expect(order).toEqual([...first, 'urgent', ...Array.from({ length: 30 - first.length }, (_, i) => `n${first.length + i}`)]);
     expect(host.writtenIds.flat().sort()).toEqual([...order].sort());
+  });
+
+  it('cuts the device when a write at once takes its socket past the unsent limit: the bytes counted are those after the write', () => {
+    const host = new FakeHost(HWM + 50);
+    const { connection, deviceId } = connect(host);
+    // At the high-water mark, not over it: the push is written at once, and its 100 bytes pass the limit.
+    connection.unsent = HWM;
+    expect(connection.deliver(push(deviceId, 'a'))).toBe('not_held');
+    expect(connection.writes).toEqual([{ ids: ['a'], how: 'notification' }]);
+    expect(connection.destroyed).toBe(true);
+    expect(host.stats.snapshot(readings(0))).toMatchObject({ slowReaderDrops: 1, deliveriesQueued: 0 });
   });
 
   it('cuts the device when the socket and the queue together pass the unsent limit; what was queued is never reported sent', () => {

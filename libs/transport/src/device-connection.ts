@@ -82,7 +82,8 @@ export abstract class DeviceConnection {
   protected abstract get unsentBytes(): number;
   abstract get writable(): boolean;
   protected abstract writeFrames(frames: FrameInit[]): void;
-  protected abstract writeNotification(delivery: DeliveryV1): void;
+  /** Writes one Notification frame; returns the bytes the socket holds unsent after it (one read where the caller needs it twice). */
+  protected abstract writeNotification(delivery: DeliveryV1): number;
   /**
    * Queued Notification frames (no length prefix), in order: as one Notifications frame when
    * `batch`, else each in its own frame. `flushed` runs once the bytes have left the process.
@@ -113,8 +114,7 @@ export abstract class DeviceConnection {
       (this.host.coalesceMs === 0 || delivery.priority === 'high' || !this.session.takesNotificationBatches)
     ) {
       this.host.stats.notificationOut();
-      this.writeNotification(delivery);
-      return this.checkBackpressure() ? 'written' : 'not_held';
+      return this.checkBackpressure(this.writeNotification(delivery)) ? 'written' : 'not_held';
     }
     return this.enqueue(delivery);
   }
@@ -300,8 +300,9 @@ export abstract class DeviceConnection {
     return this.checkBackpressure();
   }
 
-  private checkBackpressure(): boolean {
-    if (this.unsentBytes + (this.out?.bytes ?? 0) <= this.host.maxUnsentBytes) return true;
+  /** `unsent`: the socket's unsent bytes, when the caller has just read them. */
+  private checkBackpressure(unsent = this.unsentBytes): boolean {
+    if (unsent + (this.out?.bytes ?? 0) <= this.host.maxUnsentBytes) return true;
     this.cutSlowReader();
     return false;
   }
@@ -393,15 +394,18 @@ export class StreamConnection extends DeviceConnection {
     this.socket.write(frames.length === 1 ? encodeFramePrefixed(frames[0]!) : Buffer.concat(frames.map(encodeFramePrefixed)));
   }
 
-  protected writeNotification(delivery: DeliveryV1): void {
-    if ((this.socket as TLSSocket).encrypted === true) {
-      this.socket.write(encodeNotification(delivery, true));
-      return;
+  protected writeNotification(delivery: DeliveryV1): number {
+    const socket = this.socket;
+    if ((socket as TLSSocket).encrypted === true) {
+      socket.write(encodeNotification(delivery, true));
+      return socket.writableLength;
     }
     // Plain TCP: the shared frame buffer; a write that completed at once (nothing left queued) holds no reference to it.
     const bytes = sharedNotification(delivery);
-    this.socket.write(bytes);
-    if (this.socket.writableLength > 0) notificationRetained(bytes);
+    socket.write(bytes);
+    const unsent = socket.writableLength;
+    if (unsent > 0) notificationRetained(bytes);
+    return unsent;
   }
 
   protected writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void {
@@ -486,8 +490,9 @@ export class WebSocketConnection extends DeviceConnection {
     for (const frame of frames) this.socket.send(encodeFrame(frame), { binary: true });
   }
 
-  protected writeNotification(delivery: DeliveryV1): void {
+  protected writeNotification(delivery: DeliveryV1): number {
     this.socket.send(encodeNotification(delivery, false), { binary: true });
+    return this.socket.bufferedAmount;
   }
 
   protected writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void {
