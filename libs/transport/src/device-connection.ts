@@ -82,7 +82,7 @@ export abstract class DeviceConnection {
   protected abstract get unsentBytes(): number;
   abstract get writable(): boolean;
   protected abstract writeFrames(frames: FrameInit[]): void;
-  /** Writes one Notification frame; returns the bytes the socket holds unsent after it (one read where the caller needs it twice). */
+  /** Writes one Notification frame; returns the bytes the socket holds unsent after it, for the caller's bound check. */
   protected abstract writeNotification(delivery: DeliveryV1): number;
   /**
    * Queued Notification frames (no length prefix), in order: as one Notifications frame when
@@ -492,7 +492,7 @@ export class WebSocketConnection extends DeviceConnection {
 
   protected writeNotification(delivery: DeliveryV1): number {
     this.socket.send(encodeNotification(delivery, false), { binary: true });
-    return this.socket.bufferedAmount;
+    return this.unsentBytes;
   }
 
   protected writeQueued(frames: Buffer[], batch: boolean, flushed: () => void): void {
